@@ -1,0 +1,46 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::Context;
+use crate::doctor::{self, Report};
+use crate::exec::RealRunner;
+use crate::provider::Host;
+use crate::ui::{Mark, Ui};
+
+pub fn run(context: &Context) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let runner = RealRunner::new(context.ui);
+    let host = Host::new(&runner);
+    let report = doctor::examine(&settings, &host);
+
+    let seeded = settings.seeded_labs.len();
+    let mut text = format!(
+        "labctl doctor: cluster {} ({} nodes), settings from {}, {} labs ({seeded} seeded)\n\n",
+        settings.cluster_name,
+        settings.nodes.len(),
+        settings.origin.describe(),
+        catalog.labs().len()
+    );
+    text.push_str(&table(&report, &context.ui));
+    text.push('\n');
+    text.push_str(&match &report.choice {
+        Ok(choice) if report.ready() => format!("ready: labctl will use the {} provider\n", choice.kind.as_str()),
+        _ => "not ready: fix the ✗ lines above, then run `labctl doctor` again\n".to_string(),
+    });
+    context.ui.print(&text);
+    Ok(if report.ready() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+fn table(report: &Report, ui: &Ui) -> String {
+    let width = report.checks.iter().map(|check| check.name.chars().count()).max().unwrap_or(0);
+    let mut text = String::new();
+    for check in &report.checks {
+        text.push_str(&format!("  {} {:width$}  {}\n", ui.mark(check.mark), check.name, check.detail));
+        if let Some(fix) = check.fix.as_ref().filter(|_| check.mark != Mark::Ok) {
+            text.push_str(&format!("    {:width$}  fix: {fix}\n", ""));
+        }
+    }
+    text
+}

@@ -1,0 +1,45 @@
+use std::process::ExitCode;
+
+use anyhow::{bail, Context as _, Result};
+
+use super::Context;
+use crate::cli::InitArgs;
+use crate::config::RawConfig;
+use crate::files;
+
+pub const TEMPLATE: &str = "labctl.toml.tera";
+
+pub fn run(context: &Context, args: &InitArgs) -> Result<ExitCode> {
+    let path = context.config.path();
+    let shown = path.strip_prefix(&context.workspace).unwrap_or(&path).display().to_string();
+    if path.exists() && !args.force {
+        bail!("{shown} already exists; edit it, or run `labctl init --force` to replace it (the old one is kept as {shown}.bak)");
+    }
+
+    let catalog = context.catalog()?;
+    let mut raw = RawConfig::default();
+    raw.cluster.provider = args.provider;
+    raw.labs.seed = Some(catalog.labs().iter().map(|lab| lab.manifest.id.clone()).collect());
+    let text = context
+        .templates()?
+        .render(TEMPLATE, &tera::Context::from_serialize(&raw)?)
+        .context("cannot write the configuration")?;
+    // The file must load back to exactly what was meant.
+    let parsed: RawConfig =
+        toml::from_str(&text).with_context(|| format!("{TEMPLATE} rendered a file that does not parse"))?;
+    if parsed != raw {
+        bail!("{TEMPLATE} rendered a file that does not match the defaults; fix the template");
+    }
+
+    if path.exists() {
+        let backup = files::back_up(&path)?;
+        context.ui.note(&format!(
+            "kept the old {shown} as {}",
+            backup.strip_prefix(&context.workspace).unwrap_or(&backup).display()
+        ));
+    }
+    files::write_file(&path, text.as_bytes())?;
+    context.ui.done(&format!("wrote {shown} (provider {})", args.provider.as_str()));
+    context.ui.note("next: `labctl doctor` to check this host, `labctl render` for the Vagrant files");
+    Ok(ExitCode::SUCCESS)
+}

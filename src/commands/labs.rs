@@ -1,0 +1,123 @@
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use super::Context;
+use crate::cli::{LabsArgs, Language};
+use crate::config::Settings;
+use crate::labs::{Lab, Manifest};
+
+/// A lab as `labs --json` shows it: the manifest plus where it goes.
+#[derive(Serialize)]
+struct LabView<'a> {
+    #[serde(flatten)]
+    manifest: &'a Manifest,
+    /// Where the lab is seeded on the manager; `null` when not seeded.
+    target: Option<&'a str>,
+    seeded: bool,
+    source: String,
+}
+
+pub fn run(context: &Context, args: &LabsArgs) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let labs: Vec<&Lab> = match &args.lab {
+        Some(name) => vec![catalog.resolve(name).map_err(|message| anyhow!(message))?],
+        None => catalog.labs().iter().collect(),
+    };
+    if let Some(language) = args.handout {
+        context.ui.print(&labs[0].handout(language == Language::En)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let views: Vec<LabView> = labs.iter().map(|lab| view(lab, &settings)).collect();
+
+    let text = if args.json {
+        let json = match (&args.lab, views.as_slice()) {
+            (Some(_), [single]) => serde_json::to_string_pretty(single)?,
+            _ => serde_json::to_string_pretty(&views)?,
+        };
+        json + "\n"
+    } else if args.lab.is_some() {
+        details(&views[0])
+    } else {
+        table(&views)
+    };
+    context.ui.print(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn view<'a>(lab: &'a Lab, settings: &'a Settings) -> LabView<'a> {
+    let seeded = settings.seeded_labs.iter().find(|seeded| seeded.id == lab.manifest.id);
+    LabView {
+        manifest: &lab.manifest,
+        target: seeded.map(|seeded| seeded.target.as_str()),
+        seeded: seeded.is_some(),
+        source: lab.source_label(),
+    }
+}
+
+fn table(views: &[LabView]) -> String {
+    let rows: Vec<[String; 4]> = views
+        .iter()
+        .map(|view| {
+            let manifest = view.manifest;
+            let target = view.target.map(str::to_string).unwrap_or_else(|| "(not seeded)".into());
+            [manifest.id.clone(), manifest.aliases.join(","), target, manifest.title.clone()]
+        })
+        .collect();
+    let header = ["LAB", "ALIASES", "SEEDED TO", "TITLE"].map(String::from);
+    let widths: Vec<usize> = (0..3)
+        .map(|column| rows.iter().chain([&header]).map(|row| row[column].chars().count()).max().unwrap_or(0))
+        .collect();
+    std::iter::once(&header)
+        .chain(&rows)
+        .map(|row| {
+            format!(
+                "{:w0$}  {:w1$}  {:w2$}  {}\n",
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                w0 = widths[0],
+                w1 = widths[1],
+                w2 = widths[2]
+            )
+        })
+        .collect()
+}
+
+fn details(view: &LabView) -> String {
+    let manifest = view.manifest;
+    let mut lines = vec![
+        format!("{}: {}", manifest.id, manifest.title),
+        format!("  {}", manifest.title_ko),
+        format!("aliases:     {}", if manifest.aliases.is_empty() { "-".into() } else { manifest.aliases.join(", ") }),
+        format!("seeded to:   {}", view.target.unwrap_or("(not seeded; add it to [labs] seed)")),
+        format!("source:      {}", view.source),
+        "files:".to_string(),
+    ];
+    for file in &manifest.files {
+        let mode = if manifest.executable.contains(file) { "0755" } else { "0644" };
+        lines.push(format!("  {mode} {file}"));
+    }
+    if !manifest.instructor_only.is_empty() {
+        lines.push(format!("instructor only (never seeded): {}", manifest.instructor_only.join(", ")));
+    }
+    for network in &manifest.networks {
+        let attachable = if network.attachable { ", attachable" } else { "" };
+        lines.push(format!("network:     {} ({}{attachable})", network.name, network.driver));
+    }
+    for stack in &manifest.stacks {
+        lines.push(format!("stack:       {} from {}: {}", stack.name, stack.file, stack.services.join(", ")));
+    }
+    if !manifest.services.is_empty() {
+        lines.push(format!("services:    {}", manifest.services.join(", ")));
+    }
+    for command in &manifest.setup {
+        lines.push(format!("setup:       {command}"));
+    }
+    lines.push(format!("images:      {}", manifest.images.join(", ")));
+    lines.push(format!("handout:     labctl labs {} --handout [ko|en]", manifest.id));
+    lines.join("\n") + "\n"
+}

@@ -1,0 +1,367 @@
+//! `labctl.toml`: the serde schema, the class defaults, loading, and the
+//! validated [`Settings`] value that the rest of the code trusts.
+
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
+use ipnet::Ipv4Net;
+use serde::{Deserialize, Serialize};
+
+use crate::labs::Catalog;
+
+use crate::locate;
+pub use crate::locate::KeyPath;
+
+pub const CONFIG_FILE: &str = "labctl.toml";
+
+/// Which machinery makes the nodes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum ProviderSetting {
+    /// vagrant when Vagrant and VirtualBox are installed, else docker when an engine answers
+    #[default]
+    Auto,
+    /// VirtualBox (or libvirt) VMs driven by Vagrant
+    Vagrant,
+    /// docker-in-docker containers on a bridge network
+    Docker,
+}
+
+impl ProviderSetting {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProviderSetting::Auto => "auto",
+            ProviderSetting::Vagrant => "vagrant",
+            ProviderSetting::Docker => "docker",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The file as written. Every section has defaults, so any subset is valid.
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawConfig {
+    pub cluster: RawCluster,
+    pub resources: RawResources,
+    pub vagrant: RawVagrant,
+    pub forward: Vec<RawForward>,
+    pub registry: RawRegistry,
+    pub labs: RawLabs,
+    pub docker: RawDocker,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawCluster {
+    pub name: String,
+    pub provider: ProviderSetting,
+    pub subnet: String,
+    pub manager_name: String,
+    pub manager_ip: String,
+    pub workers: u32,
+    pub worker_prefix: String,
+    pub worker_ip_start: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawResources {
+    pub memory_mb: u32,
+    pub cpus: u32,
+    /// Per-node overrides, keyed by node name.
+    pub node: BTreeMap<String, RawNodeResources>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawNodeResources {
+    pub memory_mb: Option<u32>,
+    pub cpus: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawVagrant {
+    #[serde(rename = "box")]
+    pub box_name: String,
+    pub box_version: Option<String>,
+    pub provider: String,
+    pub linked_clone: bool,
+    pub boot_timeout: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawForward {
+    /// Node whose port is forwarded; the manager when left out.
+    pub node: Option<String>,
+    pub host: u16,
+    pub guest: u16,
+    #[serde(default = "default_protocol")]
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawRegistry {
+    pub enabled: bool,
+    /// Node the registry runs on; the manager when left out.
+    pub host: Option<String>,
+    pub port: u16,
+    pub mirror: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawLabs {
+    pub root: String,
+    /// Labs to seed (id, alias or directory); `None` seeds every lab in the catalog.
+    pub seed: Option<Vec<String>>,
+    /// Per-lab target directory overrides (absolute paths), keyed by lab name.
+    pub target: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawDocker {
+    pub node_image: String,
+}
+
+fn default_protocol() -> String {
+    "tcp".to_string()
+}
+
+impl Default for RawConfig {
+    fn default() -> Self {
+        RawConfig {
+            cluster: RawCluster::default(),
+            resources: RawResources::default(),
+            vagrant: RawVagrant::default(),
+            // The handout opens the visualizer at localhost:49000.
+            forward: vec![RawForward { node: None, host: 49000, guest: 9000, protocol: default_protocol() }],
+            registry: RawRegistry::default(),
+            labs: RawLabs::default(),
+            docker: RawDocker::default(),
+        }
+    }
+}
+
+impl Default for RawCluster {
+    fn default() -> Self {
+        RawCluster {
+            name: "swarm-lab".into(),
+            provider: ProviderSetting::Auto,
+            subnet: "192.168.56.0/24".into(),
+            manager_name: "manager".into(),
+            manager_ip: "192.168.56.10".into(),
+            workers: 3,
+            worker_prefix: "node".into(),
+            worker_ip_start: "192.168.56.11".into(),
+        }
+    }
+}
+
+impl Default for RawResources {
+    fn default() -> Self {
+        RawResources { memory_mb: 1536, cpus: 2, node: BTreeMap::new() }
+    }
+}
+
+impl Default for RawVagrant {
+    fn default() -> Self {
+        RawVagrant {
+            box_name: "bento/ubuntu-22.04".into(),
+            box_version: None,
+            provider: "virtualbox".into(),
+            linked_clone: true,
+            boot_timeout: 600,
+        }
+    }
+}
+
+impl Default for RawRegistry {
+    fn default() -> Self {
+        RawRegistry { enabled: true, host: None, port: 5000, mirror: None }
+    }
+}
+
+impl Default for RawLabs {
+    fn default() -> Self {
+        RawLabs { root: "/root/work".into(), seed: None, target: BTreeMap::new() }
+    }
+}
+
+impl Default for RawDocker {
+    fn default() -> Self {
+        RawDocker { node_image: "docker:dind".into() }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// The validated settings.
+// ---------------------------------------------------------------------------
+
+/// Where the settings came from; keeps the text so later checks can point
+/// at a line.
+#[derive(Debug, Clone)]
+pub struct Origin {
+    pub path: Option<PathBuf>,
+    pub text: String,
+}
+
+impl Origin {
+    /// `labctl.toml:4:12: ` (or `built-in defaults: `) for an error about `key`.
+    pub fn prefix(&self, key: &KeyPath) -> String {
+        match &self.path {
+            None => "built-in defaults: ".to_string(),
+            Some(path) => match locate::position(&self.text, key) {
+                Some((line, column)) => format!("{}:{line}:{column}: ", path.display()),
+                None => format!("{}: ", path.display()),
+            },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match &self.path {
+            None => format!("built-in defaults (no {CONFIG_FILE})"),
+            Some(path) => path.display().to_string(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Manager,
+    Worker,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Node {
+    pub name: String,
+    pub role: Role,
+    pub ip: Ipv4Addr,
+    pub memory_mb: u32,
+    pub cpus: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Forward {
+    pub node: String,
+    pub host: u16,
+    pub guest: u16,
+    pub protocol: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct VagrantSettings {
+    pub box_name: String,
+    pub box_version: Option<String>,
+    pub provider: String,
+    pub linked_clone: bool,
+    pub boot_timeout: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Registry {
+    /// Node the registry runs on; also the name every node uses to reach it.
+    pub host: String,
+    pub port: u16,
+}
+
+impl Registry {
+    pub fn address(&self) -> String {
+        format!("{}:{}", self.host, self.port)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SeededLab {
+    pub id: String,
+    pub target: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub origin: Origin,
+    pub cluster_name: String,
+    pub provider: ProviderSetting,
+    pub subnet: Ipv4Net,
+    /// The manager first, then the workers in order.
+    pub nodes: Vec<Node>,
+    pub vagrant: VagrantSettings,
+    pub forwards: Vec<Forward>,
+    pub registry: Option<Registry>,
+    pub registry_mirror: Option<String>,
+    pub seeded_labs: Vec<SeededLab>,
+    pub node_image: String,
+}
+
+impl Settings {
+    /// The error prefix pointing at `key` in the file the settings came from.
+    pub fn locate(&self, key: &str) -> String {
+        self.origin.prefix(&KeyPath::parse(key))
+    }
+}
+
+/// Where to read the configuration from.
+pub struct ConfigLocation {
+    pub workspace: PathBuf,
+    /// `--config FILE`: must exist.
+    pub explicit: Option<PathBuf>,
+}
+
+impl ConfigLocation {
+    pub fn path(&self) -> PathBuf {
+        match &self.explicit {
+            Some(path) if path.is_absolute() => path.clone(),
+            Some(path) => std::env::current_dir().map(|dir| dir.join(path)).unwrap_or(path.clone()),
+            None => self.workspace.join(CONFIG_FILE),
+        }
+    }
+}
+
+/// Read, parse and validate the configuration (or take the defaults when
+/// the workspace has none).
+pub fn load(location: &ConfigLocation, catalog: &Catalog) -> Result<Settings> {
+    let path = location.path();
+    let origin = match std::fs::read_to_string(&path) {
+        Ok(text) => Origin { path: Some(display_path(&path)), text },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound && location.explicit.is_none() => {
+            Origin { path: None, text: String::new() }
+        }
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            bail!("{}: no such file; run `labctl init` to write one, or drop --config", path.display())
+        }
+        Err(error) => {
+            return Err(error).with_context(|| format!("cannot read {}", path.display()));
+        }
+    };
+    let raw = parse(&origin)?;
+    let node_image_override = crate::exec::env_var("LABCTL_NODE_IMAGE");
+    validate::resolve(raw, origin, catalog, node_image_override)
+}
+
+fn parse(origin: &Origin) -> Result<RawConfig> {
+    toml::from_str(&origin.text).map_err(|error| {
+        let name = origin.path.as_deref().unwrap_or(Path::new(CONFIG_FILE));
+        anyhow::anyhow!(locate::describe_toml_error(name, &origin.text, &error))
+    })
+}
+
+/// Paths under the current directory are shown relative to it (`labctl.toml`).
+fn display_path(path: &Path) -> PathBuf {
+    let relative = std::env::current_dir().ok().and_then(|dir| path.strip_prefix(dir).ok().map(Path::to_path_buf));
+    relative.unwrap_or_else(|| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests;

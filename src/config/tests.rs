@@ -1,0 +1,226 @@
+use std::path::PathBuf;
+
+use super::*;
+
+fn catalog() -> Catalog {
+    Catalog::load(std::path::Path::new("/nonexistent-workspace")).expect("built-in labs load")
+}
+
+fn origin(text: &str) -> Origin {
+    Origin { path: Some(PathBuf::from("labctl.toml")), text: text.to_string() }
+}
+
+/// Settings from a config text, or the error lines.
+fn settings(text: &str) -> Result<Settings, Vec<String>> {
+    let origin = origin(text);
+    let raw = parse(&origin).map_err(|error| vec![error.to_string()])?;
+    validate::resolve(raw, origin, &catalog(), None)
+        .map_err(|error| error.to_string().lines().map(String::from).collect())
+}
+
+fn single_error(text: &str) -> String {
+    let errors = settings(text).expect_err("the config should be rejected");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    errors.into_iter().next().unwrap()
+}
+
+#[test]
+fn defaults_reproduce_the_handout_class() {
+    let settings = settings("").unwrap();
+    assert_eq!(settings.cluster_name, "swarm-lab");
+    assert_eq!(settings.provider, ProviderSetting::Auto);
+    let nodes: Vec<(String, Role, String)> =
+        settings.nodes.iter().map(|node| (node.name.clone(), node.role, node.ip.to_string())).collect();
+    assert_eq!(
+        nodes,
+        vec![
+            ("manager".to_string(), Role::Manager, "192.168.56.10".to_string()),
+            ("node1".to_string(), Role::Worker, "192.168.56.11".to_string()),
+            ("node2".to_string(), Role::Worker, "192.168.56.12".to_string()),
+            ("node3".to_string(), Role::Worker, "192.168.56.13".to_string()),
+        ]
+    );
+    assert_eq!(settings.registry.as_ref().map(Registry::address), Some("manager:5000".to_string()));
+    assert_eq!(
+        settings.forwards,
+        vec![Forward { node: "manager".into(), host: 49000, guest: 9000, protocol: "tcp".into() }]
+    );
+    assert_eq!(settings.vagrant.provider, "virtualbox");
+    let seeded: Vec<(&str, &str)> =
+        settings.seeded_labs.iter().map(|lab| (lab.id.as_str(), lab.target.as_str())).collect();
+    assert_eq!(
+        seeded,
+        vec![
+            ("lab1", "/root/work/ingress"),
+            ("lab2", "/root/work/work3"),
+            ("lab3", "/root/work/db"),
+            ("lab4", "/root/work/ch04"),
+            ("visualizer", "/root/work/visualizer"),
+        ]
+    );
+    assert_eq!(settings.node_image, "docker:dind");
+}
+
+#[test]
+fn customised_cluster_resolves_names_addresses_and_overrides() {
+    let settings = settings(
+        r#"
+[cluster]
+name = "class-b"
+subnet = "192.168.57.0/24"
+manager_name = "leader"
+manager_ip = "192.168.57.100"
+workers = 2
+worker_prefix = "worker"
+worker_ip_start = "192.168.57.101"
+
+[resources]
+memory_mb = 1024
+[resources.node.leader]
+memory_mb = 4096
+cpus = 4
+
+[labs]
+root = "/home/vagrant/labs"
+seed = ["db", "ingress"]
+[labs.target]
+db = "/srv/db"
+"#,
+    )
+    .unwrap();
+    let summary: Vec<String> = settings
+        .nodes
+        .iter()
+        .map(|node| format!("{} {} {} {}", node.name, node.ip, node.memory_mb, node.cpus))
+        .collect();
+    assert_eq!(
+        summary,
+        vec!["leader 192.168.57.100 4096 4", "worker1 192.168.57.101 1024 2", "worker2 192.168.57.102 1024 2"]
+    );
+    assert_eq!(settings.forwards[0].node, "leader", "a forward without node goes to the manager");
+    let seeded: Vec<(&str, &str)> =
+        settings.seeded_labs.iter().map(|lab| (lab.id.as_str(), lab.target.as_str())).collect();
+    assert_eq!(seeded, vec![("lab3", "/srv/db"), ("lab1", "/home/vagrant/labs/ingress")]);
+}
+
+#[test]
+fn malformed_toml_names_line_and_column() {
+    let error = single_error("[cluster]\nname = \"x\"\nworkers = = 3\n");
+    assert!(error.starts_with("labctl.toml:3:11: "), "{error}");
+}
+
+#[test]
+fn unknown_key_suggests_the_right_one() {
+    let error = single_error("[cluster]\nwokers = 3\n");
+    assert!(error.starts_with("labctl.toml:2:1: unknown key `wokers`; did you mean `workers`?"), "{error}");
+}
+
+#[test]
+fn manager_outside_the_subnet_is_rejected_with_the_usable_range() {
+    let error = single_error("[cluster]\nmanager_ip = \"10.0.0.5\"\n");
+    assert_eq!(
+        error,
+        "labctl.toml:2:14: cluster.manager_ip: 10.0.0.5 is outside the usable range of subnet 192.168.56.0/24; pick addresses from 192.168.56.2 to 192.168.56.254"
+    );
+}
+
+#[test]
+fn workers_running_past_the_subnet_are_rejected_once() {
+    let error = single_error("[cluster]\nworker_ip_start = \"192.168.56.253\"\n");
+    assert!(
+        error.starts_with("labctl.toml:2:19: cluster.worker_ip_start: node3 gets 192.168.56.255, which is outside"),
+        "{error}"
+    );
+}
+
+#[test]
+fn duplicated_addresses_name_the_node_that_has_it() {
+    let error = single_error("[cluster]\nworker_ip_start = \"192.168.56.9\"\n");
+    assert!(
+        error.starts_with("labctl.toml:1:1: cluster.manager_ip: 192.168.56.10 is duplicated: node2 gets it too"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_host_address_is_not_a_node_address() {
+    let error = single_error("[cluster]\nmanager_ip = \"192.168.56.1\"\n");
+    assert!(error.contains("192.168.56.1 is the host's address"), "{error}");
+}
+
+#[test]
+fn invalid_hostnames_are_rejected_for_manager_and_workers() {
+    let error = single_error("[cluster]\nmanager_name = \"Manager_1\"\n");
+    assert!(
+        error.starts_with("labctl.toml:2:16: cluster.manager_name: \"Manager_1\" is not a valid hostname"),
+        "{error}"
+    );
+    let error = single_error("[cluster]\nworker_prefix = \"node_\"\n");
+    assert!(error.contains("worker names like \"node_1\", not a valid hostname"), "{error}");
+    let error = single_error("[cluster]\nmanager_name = \"node1\"\n");
+    assert!(error.contains("\"node1\" is also a worker's name"), "{error}");
+}
+
+#[test]
+fn zero_workers_is_rejected() {
+    let error = single_error("[cluster]\nworkers = 0\n");
+    assert_eq!(error, "labctl.toml:2:11: cluster.workers: is 0, but a swarm lab needs at least one worker; the handout uses workers = 3");
+}
+
+#[test]
+fn duplicate_forwarded_host_ports_are_rejected() {
+    let error = single_error("[[forward]]\nhost = 8080\nguest = 80\n\n[[forward]]\nhost = 8080\nguest = 8088\n");
+    assert_eq!(
+        error,
+        "labctl.toml:6:8: forward[1].host: host port 8080 is forwarded twice (also forward[0]); each [[forward]] needs its own host port"
+    );
+}
+
+#[test]
+fn forwards_and_registry_must_name_real_nodes() {
+    let errors =
+        settings("[[forward]]\nnode = \"node9\"\nhost = 8080\nguest = 80\n\n[registry]\nhost = \"registry\"\n")
+            .unwrap_err();
+    assert_eq!(errors.len(), 2, "{errors:#?}");
+    assert!(errors[0].contains(
+        "forward[0].node: \"node9\" is not a node of this cluster; use one of: manager, node1, node2, node3"
+    ));
+    assert!(errors[1].contains("registry.host: \"registry\" is not a node"));
+}
+
+#[test]
+fn unknown_labs_get_a_suggestion() {
+    let error = single_error("[labs]\nseed = [\"lab1\", \"ingres\"]\n");
+    assert!(
+        error.starts_with("labctl.toml:2:17: labs.seed[1]: \"ingres\" is not a lab; did you mean \"ingress\"?"),
+        "{error}"
+    );
+}
+
+#[test]
+fn the_same_lab_twice_and_clashing_targets_are_rejected() {
+    let error = single_error("[labs]\nseed = [\"lab1\", \"ingress\"]\n");
+    assert!(error.contains("\"ingress\" is lab1, which is already listed"), "{error}");
+    let error = single_error("[labs]\nseed = [\"lab1\", \"lab2\"]\n[labs.target]\nlab2 = \"/root/work/ingress\"\n");
+    assert!(error.contains("lab2 and lab1 would both be seeded into /root/work/ingress"), "{error}");
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let errors = settings("[cluster]\nworkers = 0\nsubnet = \"bad\"\n[vagrant]\nprovider = \"hyperv\"\n").unwrap_err();
+    assert_eq!(errors.len(), 3, "{errors:#?}");
+}
+
+#[test]
+fn node_image_comes_from_the_environment_when_set() {
+    let origin = origin("[docker]\nnode_image = \"docker:dind\"\n");
+    let raw = parse(&origin).unwrap();
+    let settings = validate::resolve(raw, origin, &catalog(), Some("labctl/node:local".into())).unwrap();
+    assert_eq!(settings.node_image, "labctl/node:local");
+}
+
+#[test]
+fn subnets_must_be_network_addresses() {
+    let error = single_error("[cluster]\nsubnet = \"192.168.56.7/24\"\n");
+    assert!(error.contains("write the network address \"192.168.56.0/24\""), "{error}");
+}

@@ -1,0 +1,377 @@
+//! Turning a parsed [`RawConfig`] into trusted [`Settings`], or into one
+//! error line per problem, each naming the file, line, value and the fix.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::Ipv4Addr;
+
+use anyhow::{bail, Result};
+use ipnet::Ipv4Net;
+
+use super::*;
+use crate::labs::Catalog;
+use crate::names::hostname_problem;
+
+const VAGRANT_PROVIDERS: [&str; 2] = ["virtualbox", "libvirt"];
+
+/// Problems found so far, each already a complete line.
+struct Problems<'a> {
+    origin: &'a Origin,
+    lines: Vec<String>,
+}
+
+impl Problems<'_> {
+    fn add(&mut self, key: &str, message: impl std::fmt::Display) {
+        let key_path = KeyPath::parse(key);
+        self.lines.push(format!("{}{key_path}: {message}", self.origin.prefix(&key_path)));
+    }
+}
+
+pub(super) fn resolve(
+    raw: RawConfig,
+    origin: Origin,
+    catalog: &Catalog,
+    node_image_override: Option<String>,
+) -> Result<Settings> {
+    let mut problems = Problems { origin: &origin, lines: Vec::new() };
+
+    if let Some(reason) = hostname_problem(&raw.cluster.name) {
+        problems.add(
+            "cluster.name",
+            format!("{:?} {reason} (it names containers and networks); e.g. \"swarm-lab\"", raw.cluster.name),
+        );
+    }
+    let subnet = check_subnet(&raw.cluster.subnet, &mut problems);
+    let nodes = build_nodes(&raw, subnet, &mut problems);
+    let node_names: Vec<&str> = nodes.iter().map(|node| node.name.as_str()).collect();
+    let vagrant = check_vagrant(&raw.vagrant, &mut problems);
+    let forwards = check_forwards(&raw.forward, &raw.cluster.manager_name, &node_names, &mut problems);
+    let (registry, registry_mirror) = check_registry(&raw.registry, &node_names, &mut problems);
+    let seeded_labs = check_labs(&raw.labs, catalog, &mut problems);
+    let node_image = node_image_override.unwrap_or(raw.docker.node_image);
+    if node_image.trim().is_empty() || node_image.contains(char::is_whitespace) {
+        problems.add("docker.node_image", format!("{node_image:?} is not an image reference; e.g. \"docker:dind\""));
+    }
+
+    if !problems.lines.is_empty() {
+        bail!(problems.lines.join("\n"));
+    }
+    Ok(Settings {
+        origin,
+        cluster_name: raw.cluster.name,
+        provider: raw.cluster.provider,
+        subnet: subnet.expect("a subnet problem would have been reported"),
+        nodes,
+        vagrant,
+        forwards,
+        registry,
+        registry_mirror,
+        seeded_labs,
+        node_image,
+    })
+}
+
+fn check_subnet(text: &str, problems: &mut Problems) -> Option<Ipv4Net> {
+    let key = "cluster.subnet";
+    let Ok(subnet) = text.parse::<Ipv4Net>() else {
+        problems.add(key, format!("{text:?} is not an IPv4 network in CIDR form; e.g. \"192.168.56.0/24\""));
+        return None;
+    };
+    if subnet.prefix_len() > 29 {
+        problems.add(key, format!("{text:?} is too small for a cluster; use a /24 such as \"192.168.56.0/24\""));
+        return None;
+    }
+    if subnet.network() != subnet.addr() {
+        problems.add(key, format!("{text:?} has host bits set; write the network address \"{}\"", subnet.trunc()));
+        return None;
+    }
+    Some(subnet)
+}
+
+/// The manager and workers with their addresses and resources.
+fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems) -> Vec<Node> {
+    let cluster = &raw.cluster;
+    if cluster.workers == 0 {
+        problems
+            .add("cluster.workers", "is 0, but a swarm lab needs at least one worker; the handout uses workers = 3");
+    }
+    let manager_ip = parse_ip("cluster.manager_ip", &cluster.manager_ip, problems);
+    let worker_start = parse_ip("cluster.worker_ip_start", &cluster.worker_ip_start, problems);
+
+    let mut nodes = vec![Node {
+        name: cluster.manager_name.clone(),
+        role: Role::Manager,
+        ip: manager_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+        memory_mb: raw.resources.memory_mb,
+        cpus: raw.resources.cpus,
+    }];
+    for index in 0..cluster.workers {
+        let ip = worker_start.and_then(|start| u32::from(start).checked_add(index)).map(Ipv4Addr::from);
+        nodes.push(Node {
+            name: format!("{}{}", cluster.worker_prefix, index + 1),
+            role: Role::Worker,
+            ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+            memory_mb: raw.resources.memory_mb,
+            cpus: raw.resources.cpus,
+        });
+    }
+
+    check_node_names(&nodes, problems);
+    if let (Some(subnet), Some(_), Some(_)) = (subnet, manager_ip, worker_start) {
+        check_node_addresses(&nodes, subnet, problems);
+    }
+    apply_resources(&mut nodes, &raw.resources, problems);
+    nodes
+}
+
+fn parse_ip(key: &str, text: &str, problems: &mut Problems) -> Option<Ipv4Addr> {
+    let parsed = text.parse().ok();
+    if parsed.is_none() {
+        problems.add(key, format!("{text:?} is not an IPv4 address; e.g. \"192.168.56.10\""));
+    }
+    parsed
+}
+
+fn check_node_names(nodes: &[Node], problems: &mut Problems) {
+    let manager = &nodes[0].name;
+    if let Some(reason) = hostname_problem(manager) {
+        problems
+            .add("cluster.manager_name", format!("{manager:?} is not a valid hostname: it {reason}; e.g. \"manager\""));
+    }
+    if let Some(worker) = nodes.get(1) {
+        if let Some(reason) = hostname_problem(&worker.name) {
+            problems.add(
+                "cluster.worker_prefix",
+                format!("gives worker names like {:?}, not a valid hostname: it {reason}; e.g. \"node\"", worker.name),
+            );
+        } else if nodes[1..].iter().any(|node| &node.name == manager) {
+            problems.add(
+                "cluster.manager_name",
+                format!("{manager:?} is also a worker's name; pick another name or worker_prefix"),
+            );
+        }
+    }
+}
+
+fn check_node_addresses(nodes: &[Node], subnet: Ipv4Net, problems: &mut Problems) {
+    let fix = format!(
+        "pick addresses from {} to {}",
+        Ipv4Addr::from(u32::from(subnet.network()) + 2),
+        Ipv4Addr::from(u32::from(subnet.broadcast()) - 1)
+    );
+    let manager = &nodes[0];
+    if let Some(problem) = address_problem(manager.ip, subnet) {
+        problems.add("cluster.manager_ip", format!("{} {problem}; {fix}", manager.ip));
+    }
+    // The workers share one key: report only their first problem.
+    for worker in &nodes[1..] {
+        if let Some(problem) = address_problem(worker.ip, subnet) {
+            problems
+                .add("cluster.worker_ip_start", format!("{} gets {}, which {problem}; {fix}", worker.name, worker.ip));
+            return;
+        }
+        if worker.ip == manager.ip {
+            problems.add(
+                "cluster.manager_ip",
+                format!(
+                    "{} is duplicated: {} gets it too (workers are numbered from worker_ip_start); move the manager out of the workers' range",
+                    manager.ip, worker.name
+                ),
+            );
+            return;
+        }
+    }
+}
+
+fn address_problem(ip: Ipv4Addr, subnet: Ipv4Net) -> Option<String> {
+    // .1 is the host's own address on a VirtualBox host-only network and the
+    // gateway of a Docker bridge network: a node there would clash with it.
+    let gateway = subnet.hosts().next();
+    if !subnet.contains(&ip) || ip == subnet.network() || ip == subnet.broadcast() {
+        Some(format!("is outside the usable range of subnet {subnet}"))
+    } else if Some(ip) == gateway {
+        Some("is the host's address on this network (VirtualBox host-only adapter, Docker gateway)".to_string())
+    } else {
+        None
+    }
+}
+
+fn apply_resources(nodes: &mut [Node], resources: &RawResources, problems: &mut Problems) {
+    check_resource_values("resources", Some(resources.memory_mb), Some(resources.cpus), problems);
+    for (name, overrides) in &resources.node {
+        let key = format!("resources.node.{name}");
+        let Some(node) = nodes.iter_mut().find(|node| &node.name == name) else {
+            problems.add(
+                &key,
+                format!("{name:?} is not a node of this cluster; use the manager's name or a worker name like node1"),
+            );
+            continue;
+        };
+        check_resource_values(&key, overrides.memory_mb, overrides.cpus, problems);
+        node.memory_mb = overrides.memory_mb.unwrap_or(node.memory_mb);
+        node.cpus = overrides.cpus.unwrap_or(node.cpus);
+    }
+}
+
+fn check_resource_values(section: &str, memory_mb: Option<u32>, cpus: Option<u32>, problems: &mut Problems) {
+    if let Some(memory) = memory_mb.filter(|memory| *memory < 512) {
+        problems.add(
+            &format!("{section}.memory_mb"),
+            format!("{memory} is too little for Docker; use at least 512 (1536 recommended)"),
+        );
+    }
+    if cpus == Some(0) {
+        problems.add(&format!("{section}.cpus"), "is 0; use at least 1");
+    }
+}
+
+fn check_vagrant(raw: &RawVagrant, problems: &mut Problems) -> VagrantSettings {
+    if raw.box_name.trim().is_empty() || raw.box_name.contains(char::is_whitespace) {
+        problems.add("vagrant.box", format!("{:?} is not a box name; e.g. \"bento/ubuntu-22.04\"", raw.box_name));
+    }
+    if raw.box_version.as_deref().is_some_and(|version| version.trim().is_empty()) {
+        problems.add("vagrant.box_version", "is empty; remove the line to use the newest box");
+    }
+    if !VAGRANT_PROVIDERS.contains(&raw.provider.as_str()) {
+        problems.add(
+            "vagrant.provider",
+            format!("{:?} is not supported; use one of: {}", raw.provider, VAGRANT_PROVIDERS.join(", ")),
+        );
+    }
+    if raw.boot_timeout < 60 {
+        problems.add(
+            "vagrant.boot_timeout",
+            format!("{} seconds is too short for booting several VMs; use 600", raw.boot_timeout),
+        );
+    }
+    VagrantSettings {
+        box_name: raw.box_name.clone(),
+        box_version: raw.box_version.clone(),
+        provider: raw.provider.clone(),
+        linked_clone: raw.linked_clone,
+        boot_timeout: raw.boot_timeout,
+    }
+}
+
+fn check_forwards(raw: &[RawForward], manager: &str, nodes: &[&str], problems: &mut Problems) -> Vec<Forward> {
+    let mut seen: BTreeMap<(u16, &str), usize> = BTreeMap::new();
+    let mut forwards = Vec::new();
+    for (index, forward) in raw.iter().enumerate() {
+        let key = |field: &str| format!("forward[{index}].{field}");
+        let node = forward.node.clone().unwrap_or_else(|| manager.to_string());
+        if !nodes.contains(&node.as_str()) {
+            problems
+                .add(&key("node"), format!("{node:?} is not a node of this cluster; use one of: {}", nodes.join(", ")));
+        }
+        if forward.host == 0 {
+            problems.add(&key("host"), "is 0; use a free port on the host such as 49000");
+        }
+        if forward.guest == 0 {
+            problems.add(&key("guest"), "is 0; use the port the service listens on, such as 9000");
+        }
+        if !["tcp", "udp"].contains(&forward.protocol.as_str()) {
+            problems.add(&key("protocol"), format!("{:?} is not a protocol; use \"tcp\" or \"udp\"", forward.protocol));
+        }
+        if let Some(first) = seen.insert((forward.host, forward.protocol.as_str()), index) {
+            problems.add(
+                &key("host"),
+                format!(
+                    "host port {} is forwarded twice (also forward[{first}]); each [[forward]] needs its own host port",
+                    forward.host
+                ),
+            );
+        }
+        forwards.push(Forward { node, host: forward.host, guest: forward.guest, protocol: forward.protocol.clone() });
+    }
+    forwards
+}
+
+fn check_registry(raw: &RawRegistry, nodes: &[&str], problems: &mut Problems) -> (Option<Registry>, Option<String>) {
+    let host = raw.host.clone().unwrap_or_else(|| nodes[0].to_string());
+    if !nodes.contains(&host.as_str()) {
+        problems.add(
+            "registry.host",
+            format!("{host:?} is not a node of this cluster; the registry runs on a node, e.g. \"{}\"", nodes[0]),
+        );
+    }
+    if raw.port == 0 {
+        problems.add("registry.port", "is 0; the handout uses 5000");
+    }
+    if let Some(mirror) = &raw.mirror {
+        let scheme_ok = mirror.starts_with("http://") || mirror.starts_with("https://");
+        if !scheme_ok || mirror.contains(char::is_whitespace) || mirror.len() < 10 {
+            problems.add(
+                "registry.mirror",
+                format!("{mirror:?} is not a URL; e.g. \"https://mirror.gcr.io\", or remove the line"),
+            );
+        }
+    }
+    let registry = raw.enabled.then_some(Registry { host, port: raw.port });
+    (registry, raw.mirror.clone())
+}
+
+fn check_labs(raw: &RawLabs, catalog: &Catalog, problems: &mut Problems) -> Vec<SeededLab> {
+    if let Some(reason) = node_path_problem(&raw.root) {
+        problems.add("labs.root", format!("{:?} {reason}; e.g. \"/root/work\"", raw.root));
+    }
+    let mut targets: BTreeMap<String, String> = BTreeMap::new();
+    for (name, target) in &raw.target {
+        let key = format!("labs.target.{name}");
+        match catalog.resolve(name) {
+            Ok(lab) => {
+                if let Some(reason) = node_path_problem(target) {
+                    problems.add(&key, format!("{target:?} {reason}; e.g. \"/root/work/{}\"", lab.manifest.dir));
+                }
+                targets.insert(lab.manifest.id.clone(), target.clone());
+            }
+            Err(message) => problems.add(&key, message),
+        }
+    }
+
+    let wanted: Vec<String> = match &raw.seed {
+        None => catalog.labs().iter().map(|lab| lab.manifest.id.clone()).collect(),
+        Some(names) => names.clone(),
+    };
+    let mut seeded = Vec::new();
+    let mut seen_ids = BTreeSet::new();
+    let mut seen_targets: BTreeMap<String, String> = BTreeMap::new();
+    for (index, name) in wanted.iter().enumerate() {
+        let key = format!("labs.seed[{index}]");
+        let lab = match catalog.resolve(name) {
+            Ok(lab) => lab,
+            Err(message) => {
+                problems.add(&key, message);
+                continue;
+            }
+        };
+        let id = lab.manifest.id.clone();
+        if !seen_ids.insert(id.clone()) {
+            problems.add(&key, format!("{name:?} is {id}, which is already listed; list each lab once"));
+            continue;
+        }
+        let target =
+            targets.remove(&id).unwrap_or_else(|| format!("{}/{}", raw.root.trim_end_matches('/'), lab.manifest.dir));
+        if let Some(other) = seen_targets.insert(target.clone(), id.clone()) {
+            problems.add(
+                &key,
+                format!("{id} and {other} would both be seeded into {target}; give one a [labs.target] of its own"),
+            );
+        }
+        seeded.push(SeededLab { id, target });
+    }
+    seeded
+}
+
+/// Why `path` cannot be a directory on a node, or `None`.
+fn node_path_problem(path: &str) -> Option<&'static str> {
+    if !path.starts_with('/') {
+        Some("is not an absolute path")
+    } else if path.trim_end_matches('/').is_empty() {
+        Some("is the root directory")
+    } else if path.split('/').any(|part| part == "..") {
+        Some("contains `..`")
+    } else if path.contains(|c: char| c.is_control()) {
+        Some("contains control characters")
+    } else {
+        None
+    }
+}

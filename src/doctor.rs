@@ -1,0 +1,259 @@
+//! `labctl doctor`: what breaks classes in practice, checked on this host,
+//! each problem with its fix.
+
+use std::net::{TcpListener, UdpSocket};
+use std::path::Path;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::exec::CommandSpec;
+use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
+use crate::ui::Mark;
+use crate::vbox;
+
+/// VirtualBox releases from this one on enforce the host-only range rule.
+const VBOX_RANGE_RULE_SINCE: (u32, u32, u32) = (6, 1, 28);
+/// kind's advice for many containerised nodes on one host.
+const INOTIFY_WATCHES: u64 = 524_288;
+const INOTIFY_INSTANCES: u64 = 512;
+
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    pub name: String,
+    pub mark: Mark,
+    pub detail: String,
+    pub fix: Option<String>,
+}
+
+impl Check {
+    fn new(name: &str, mark: Mark, detail: impl Into<String>) -> Check {
+        Check { name: name.to_string(), mark, detail: detail.into(), fix: None }
+    }
+
+    fn fix(mut self, fix: impl Into<String>) -> Check {
+        self.fix = Some(fix.into());
+        self
+    }
+}
+
+pub struct Report {
+    pub checks: Vec<Check>,
+    pub choice: Result<Choice, String>,
+}
+
+impl Report {
+    /// The configured provider can work: it was chosen and nothing it needs failed.
+    pub fn ready(&self) -> bool {
+        self.choice.is_ok() && self.checks.iter().all(|check| check.mark != Mark::Fail)
+    }
+}
+
+pub fn examine(settings: &Settings, host: &Host) -> Report {
+    let choice = provider::choose(settings, None, host).map_err(|error| format!("{error:#}"));
+    // Which provider's needs are blocking: the chosen one, or with no
+    // choice, the configured one (both for auto).
+    let needs = |kind: ProviderKind| match &choice {
+        Ok(chosen) => chosen.kind == kind,
+        Err(_) => {
+            settings.provider.as_str() == kind.as_str() || settings.provider == crate::config::ProviderSetting::Auto
+        }
+    };
+
+    let mut checks = Vec::new();
+    checks.push(check_vagrant(host, needs(ProviderKind::Vagrant)));
+    let (hypervisor_check, vbox_version) = check_hypervisor(settings, host, needs(ProviderKind::Vagrant));
+    checks.push(hypervisor_check);
+    if settings.vagrant.provider == "virtualbox" {
+        checks.push(check_host_only_network(settings, vbox_version, needs(ProviderKind::Vagrant)));
+    }
+    checks.push(check_docker(host, needs(ProviderKind::Docker)));
+    if needs(ProviderKind::Docker) && host.docker_engine().is_ok() {
+        checks.push(check_node_image(settings, host));
+        checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
+    }
+    for forward in &settings.forwards {
+        checks.push(check_port(forward.host, &forward.protocol, &forward.node, forward.guest));
+    }
+    checks.push(match &choice {
+        Ok(chosen) => Check::new("provider", Mark::Ok, format!("{} ({})", chosen.kind.as_str(), chosen.reason)),
+        Err(why) => Check::new("provider", Mark::Fail, why.clone()),
+    });
+    Report { checks, choice }
+}
+
+/// Missing tools block only the provider that needs them.
+fn missing(needed: bool) -> Mark {
+    if needed {
+        Mark::Fail
+    } else {
+        Mark::Skip
+    }
+}
+
+fn tool_version(host: &Host, program: &str, args: &[&str]) -> Option<String> {
+    let spec =
+        CommandSpec::new(program, args, &format!("ask {program} for its version")).timeout(Duration::from_secs(20));
+    let output = host.runner().run(&spec).ok().filter(|output| output.success())?;
+    output.stdout.lines().find(|line| !line.trim().is_empty()).map(|line| line.trim().to_string())
+}
+
+fn check_vagrant(host: &Host, needed: bool) -> Check {
+    let Some(path) = host.find("vagrant") else {
+        return Check::new("vagrant", missing(needed), "not found (needed by the vagrant provider)")
+            .fix("install Vagrant 2.3+: https://developer.hashicorp.com/vagrant/install (Debian/Ubuntu: apt install vagrant)");
+    };
+    match tool_version(host, "vagrant", &["--version"]) {
+        Some(version) => Check::new("vagrant", Mark::Ok, format!("{version} ({})", path.display())),
+        None => {
+            Check::new("vagrant", missing(needed), format!("{} does not answer `vagrant --version`", path.display()))
+                .fix("reinstall Vagrant")
+        }
+    }
+}
+
+/// The hypervisor check, and VirtualBox's version when known.
+fn check_hypervisor(settings: &Settings, host: &Host, needed: bool) -> (Check, Option<(u32, u32, u32)>) {
+    let label = hypervisor_label(&settings.vagrant.provider);
+    let program = hypervisor_program(&settings.vagrant.provider);
+    let Some(path) = host.find(program) else {
+        let check = Check::new(label, missing(needed), format!("{program} not found (needed by the vagrant provider)"));
+        let fix = if label == "VirtualBox" {
+            "install VirtualBox 7 from https://www.virtualbox.org/wiki/Downloads (no VT-x or Apple Silicon: use --provider docker)"
+        } else {
+            "install libvirt and the vagrant-libvirt plugin"
+        };
+        return (check.fix(fix), None);
+    };
+    let version = tool_version(host, program, &["--version"]);
+    let parsed = version.as_deref().and_then(parse_version);
+    let check = match &version {
+        Some(version) => Check::new(label, Mark::Ok, format!("{version} ({})", path.display())),
+        None => Check::new(label, missing(needed), format!("{} does not answer `{program} --version`", path.display()))
+            .fix(format!("reinstall {label}; on Linux check that its kernel module is loaded (sudo /sbin/vboxconfig)")),
+    };
+    (check, parsed)
+}
+
+/// `7.0.14r161095` → (7, 0, 14).
+fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
+    let numeric: String = text.chars().take_while(|c| c.is_ascii_digit() || *c == '.').collect();
+    let mut parts = numeric.split('.').map(|part| part.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
+}
+
+fn check_host_only_network(settings: &Settings, vbox_version: Option<(u32, u32, u32)>, needed: bool) -> Check {
+    let name = "host-only network";
+    if vbox_version.is_some_and(|version| version < VBOX_RANGE_RULE_SINCE) {
+        return Check::new(name, Mark::Ok, format!("{} (this VirtualBox predates the range rule)", settings.subnet));
+    }
+    let conf = vbox::networks_conf_path();
+    match vbox::allowed_ranges(conf.clone()) {
+        Err(error) => {
+            Check::new(name, Mark::Warn, format!("{error:#}")).fix(format!("make {} readable", conf.display()))
+        }
+        Ok(allowed) => match vbox::check_subnet(settings.subnet, &allowed, &conf) {
+            Ok(()) => Check::new(name, Mark::Ok, format!("{} is allowed by VirtualBox", settings.subnet)),
+            Err(problem) => {
+                let mark = if needed { Mark::Fail } else { Mark::Warn };
+                Check::new(name, mark, format!("{} cannot be used", settings.subnet)).fix(problem)
+            }
+        },
+    }
+}
+
+fn check_docker(host: &Host, needed: bool) -> Check {
+    let Some(path) = host.find("docker") else {
+        return Check::new("docker", missing(needed), "not found (needed by the docker provider)").fix(
+            "install Docker Engine: https://docs.docker.com/engine/install/ (Debian/Ubuntu: apt install docker.io)",
+        );
+    };
+    match host.docker_engine() {
+        Ok(version) => Check::new("docker", Mark::Ok, format!("Docker Engine {version} answers ({})", path.display())),
+        Err(why) => Check::new("docker", missing(needed), why.clone())
+            .fix("start the engine (sudo systemctl start docker) and make sure you may use it (sudo usermod -aG docker $USER, then log in again)"),
+    }
+}
+
+fn check_node_image(settings: &Settings, host: &Host) -> Check {
+    let image = settings.node_image.as_str();
+    let spec =
+        CommandSpec::new("docker", &["image", "inspect", "--format", "{{.Id}}", image], "look for the node image")
+            .timeout(Duration::from_secs(15));
+    match host.runner().run(&spec) {
+        Ok(output) if output.success() => Check::new("node image", Mark::Ok, format!("{image} is on this host")),
+        _ => Check::new("node image", Mark::Warn, format!("{image} is not on this host yet; it will be pulled")).fix(
+            format!(
+            "pull it now (`docker pull {image}`) while the network is good, or set LABCTL_NODE_IMAGE to a local image"
+        ),
+        ),
+    }
+}
+
+/// Many docker-in-docker nodes exhaust the default inotify limits.
+fn check_inotify(folder: &Path) -> Vec<Check> {
+    let read =
+        |name: &str| std::fs::read_to_string(folder.join(name)).ok().and_then(|text| text.trim().parse::<u64>().ok());
+    let limits = [("max_user_watches", INOTIFY_WATCHES), ("max_user_instances", INOTIFY_INSTANCES)];
+    limits
+        .iter()
+        .filter_map(|&(name, wanted)| read(name).map(|value| (name, wanted, value)))
+        .map(|(name, wanted, value)| {
+            let check_name = format!("inotify {name}");
+            if value >= wanted {
+                Check::new(&check_name, Mark::Ok, value.to_string())
+            } else {
+                Check::new(&check_name, Mark::Warn, format!("{value} (nodes may fail with \"too many open files\")"))
+                    .fix(format!("sudo sysctl fs.inotify.{name}={wanted}"))
+            }
+        })
+        .collect()
+}
+
+fn check_port(port: u16, protocol: &str, node: &str, guest: u16) -> Check {
+    let name = format!("port {port}/{protocol}");
+    let free = match protocol {
+        "udp" => UdpSocket::bind(("0.0.0.0", port)).is_ok(),
+        _ => TcpListener::bind(("0.0.0.0", port)).is_ok(),
+    };
+    if free {
+        Check::new(&name, Mark::Ok, format!("free (forwards to {node}:{guest})"))
+    } else {
+        Check::new(&name, Mark::Fail, format!("already in use on this host (wanted for {node}:{guest})"))
+            .fix(format!("stop what listens there (e.g. `ss -ltnp 'sport = :{port}'`), or pick another host port in [[forward]] in labctl.toml; if your lab is already up, this is expected"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_with_revisions_and_prefixes() {
+        assert_eq!(parse_version("7.0.14r161095"), Some((7, 0, 14)));
+        assert_eq!(parse_version("6.1"), Some((6, 1, 0)));
+        assert_eq!(parse_version("abc"), None);
+        assert!(parse_version("6.1.26r145957").unwrap() < VBOX_RANGE_RULE_SINCE);
+    }
+
+    #[test]
+    fn busy_ports_fail_with_a_fix() {
+        let listener = TcpListener::bind(("0.0.0.0", 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let check = check_port(port, "tcp", "manager", 9000);
+        assert_eq!(check.mark, Mark::Fail);
+        assert!(check.fix.unwrap().contains("[[forward]]"));
+        drop(listener);
+        assert_eq!(check_port(port, "tcp", "manager", 9000).mark, Mark::Ok);
+    }
+
+    #[test]
+    fn low_inotify_limits_warn_with_the_sysctl_to_run() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("max_user_watches"), "8192\n").unwrap();
+        std::fs::write(dir.path().join("max_user_instances"), "1024\n").unwrap();
+        let checks = check_inotify(dir.path());
+        assert_eq!(checks[0].mark, Mark::Warn);
+        assert_eq!(checks[0].fix.as_deref(), Some("sudo sysctl fs.inotify.max_user_watches=524288"));
+        assert_eq!(checks[1].mark, Mark::Ok);
+    }
+}

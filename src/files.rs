@@ -1,0 +1,154 @@
+//! Writing files without ever losing what a user wrote: anything that would
+//! be replaced and was not written by labctl is kept as a `.bak` first.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+use sha2::{Digest, Sha256};
+
+/// A generated file, relative to the folder it goes into.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GeneratedFile {
+    pub path: PathBuf,
+    pub content: String,
+    pub executable: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Created,
+    Updated,
+    Unchanged,
+    /// The file had been edited by hand; the edit is kept at this path.
+    BackedUp(PathBuf),
+}
+
+/// Records the checksum of every file labctl wrote into a folder, so a later
+/// write can tell its own output from a user's edit.
+const LEDGER: &str = ".labctl-generated.json";
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    format!("{:x}", Sha256::digest(bytes))
+}
+
+/// Write `files` into `folder`. A file whose current content is neither the
+/// new content nor what labctl last wrote there is backed up first.
+pub fn write_generated(folder: &Path, files: &[GeneratedFile]) -> Result<Vec<(PathBuf, Outcome)>> {
+    std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+    let ledger_path = folder.join(LEDGER);
+    let mut ledger: BTreeMap<String, String> = std::fs::read_to_string(&ledger_path)
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default();
+
+    let mut outcomes = Vec::new();
+    for file in files {
+        let target = folder.join(&file.path);
+        let key = file.path.to_string_lossy().replace('\\', "/");
+        let new_hash = sha256_hex(file.content.as_bytes());
+        let outcome = match std::fs::read(&target) {
+            Err(_) => Outcome::Created,
+            Ok(current) if current == file.content.as_bytes() => Outcome::Unchanged,
+            Ok(current) if ledger.get(&key) == Some(&sha256_hex(&current)) => Outcome::Updated,
+            Ok(_) => Outcome::BackedUp(back_up(&target)?),
+        };
+        if outcome != Outcome::Unchanged {
+            write_file(&target, file.content.as_bytes())?;
+        }
+        set_executable(&target, file.executable)?;
+        ledger.insert(key, new_hash);
+        outcomes.push((file.path.clone(), outcome));
+    }
+    let ledger_text = serde_json::to_string_pretty(&ledger).expect("a map of strings serialises");
+    write_file(&ledger_path, ledger_text.as_bytes())?;
+    Ok(outcomes)
+}
+
+/// Copy `path` to the first free `path.bak`, `path.bak.1`, … and return it.
+pub fn back_up(path: &Path) -> Result<PathBuf> {
+    let backup = free_backup_path(path);
+    std::fs::copy(path, &backup)
+        .with_context(|| format!("cannot back up {} to {}", path.display(), backup.display()))?;
+    Ok(backup)
+}
+
+fn free_backup_path(path: &Path) -> PathBuf {
+    let base = format!("{}.bak", path.display());
+    std::iter::once(PathBuf::from(&base))
+        .chain((1..).map(|n| PathBuf::from(format!("{base}.{n}"))))
+        .find(|candidate| !candidate.exists())
+        .expect("an unbounded sequence has a free name")
+}
+
+/// Write through a temporary file and rename, so an interrupted write never
+/// leaves half a file behind.
+pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let temporary = PathBuf::from(format!("{}.labctl-tmp", path.display()));
+    std::fs::write(&temporary, bytes).with_context(|| format!("cannot write {}", temporary.display()))?;
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+#[cfg(unix)]
+fn set_executable(path: &Path, executable: bool) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = if executable { 0o755 } else { 0o644 };
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set the mode of {}", path.display()))
+}
+
+#[cfg(not(unix))]
+fn set_executable(_: &Path, _: bool) -> Result<()> {
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn generated(content: &str) -> Vec<GeneratedFile> {
+        vec![GeneratedFile { path: "sub/out.sh".into(), content: content.into(), executable: true }]
+    }
+
+    #[test]
+    fn rewrites_own_output_but_backs_up_hand_edits() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("sub/out.sh");
+        assert_eq!(write_generated(dir.path(), &generated("v1")).unwrap()[0].1, Outcome::Created);
+        assert_eq!(write_generated(dir.path(), &generated("v1")).unwrap()[0].1, Outcome::Unchanged);
+        assert_eq!(write_generated(dir.path(), &generated("v2")).unwrap()[0].1, Outcome::Updated);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "v2");
+
+        std::fs::write(&target, "edited by hand").unwrap();
+        let outcome = write_generated(dir.path(), &generated("v3")).unwrap()[0].1.clone();
+        let backup = dir.path().join("sub/out.sh.bak");
+        assert_eq!(outcome, Outcome::BackedUp(backup.clone()));
+        assert_eq!(std::fs::read_to_string(&backup).unwrap(), "edited by hand");
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "v3");
+    }
+
+    #[test]
+    fn backups_never_overwrite_older_backups() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("labctl.toml");
+        for content in ["first", "second"] {
+            std::fs::write(&file, content).unwrap();
+            back_up(&file).unwrap();
+        }
+        assert_eq!(std::fs::read_to_string(dir.path().join("labctl.toml.bak")).unwrap(), "first");
+        assert_eq!(std::fs::read_to_string(dir.path().join("labctl.toml.bak.1")).unwrap(), "second");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn executable_files_get_the_run_bit() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        write_generated(dir.path(), &generated("#!/bin/sh\n")).unwrap();
+        let mode = std::fs::metadata(dir.path().join("sub/out.sh")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+    }
+}

@@ -1,0 +1,53 @@
+//! labctl: one command to a Docker Swarm class lab.
+//!
+//! Data flows one way: `cli` → `commands` → (`config`, `labs`, `templates`)
+//! → provider logic → `exec`. Only `ui` talks to the user and only `exec`
+//! starts programs.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+mod cli;
+mod commands;
+mod config;
+mod doctor;
+mod exec;
+mod files;
+mod labs;
+mod locate;
+mod names;
+mod provider;
+mod templates;
+mod ui;
+mod vbox;
+
+/// Run labctl with these arguments (the program name first) and return the
+/// exit status: 0 success, 1 failure, 2 usage error.
+pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
+    let cli = match cli::Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(error) => {
+            // clap prints help/version to stdout and usage errors to stderr.
+            let _ = error.print();
+            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+        }
+    };
+    let verbosity = match (cli.quiet, cli.verbose) {
+        (true, _) => ui::Verbosity::Quiet,
+        (_, true) => ui::Verbosity::Verbose,
+        _ => ui::Verbosity::Normal,
+    };
+    let ui = ui::Ui::new(verbosity);
+    match commands::dispatch(cli, ui) {
+        Ok(code) => code,
+        Err(error) => {
+            // Errors are printed once, here, with their full chain.
+            for line in format!("{error:#}").lines() {
+                ui.error(line);
+            }
+            ExitCode::FAILURE
+        }
+    }
+}

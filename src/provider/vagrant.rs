@@ -1,0 +1,123 @@
+//! The Vagrant provider's environment: a Vagrantfile and provisioning
+//! scripts rendered from templates. The Vagrantfile never initialises or
+//! joins the swarm and never sees a join token: that happens over
+//! `vagrant ssh` once every machine is up.
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::config::{Node, Settings};
+use crate::files::GeneratedFile;
+use crate::templates::Templates;
+
+pub const VAGRANTFILE_TEMPLATE: &str = "Vagrantfile.tera";
+pub const PROVISION_FOLDER: &str = "provision/";
+
+/// Ports a swarm needs open between nodes.
+const SWARM_PORTS: [(u16, &str, &str); 4] = [
+    (2377, "tcp", "cluster management"),
+    (7946, "tcp", "node communication"),
+    (7946, "udp", "node communication"),
+    (4789, "udp", "overlay network traffic"),
+];
+
+#[derive(Serialize)]
+struct Context<'a> {
+    labctl_version: &'static str,
+    cluster: ClusterContext<'a>,
+    nodes: Vec<NodeContext<'a>>,
+    vagrant: &'a crate::config::VagrantSettings,
+    registry: Option<RegistryContext>,
+    registry_mirror: Option<&'a str>,
+    swarm_ports: Vec<PortContext>,
+    provision_scripts: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct ClusterContext<'a> {
+    name: &'a str,
+    subnet: String,
+    netmask: String,
+    prefix_len: u8,
+}
+
+#[derive(Serialize)]
+struct NodeContext<'a> {
+    #[serde(flatten)]
+    node: &'a Node,
+    forwards: Vec<&'a crate::config::Forward>,
+}
+
+#[derive(Serialize)]
+struct RegistryContext {
+    host: String,
+    port: u16,
+    address: String,
+}
+
+#[derive(Serialize)]
+struct PortContext {
+    port: u16,
+    protocol: &'static str,
+    purpose: &'static str,
+}
+
+/// Render the Vagrantfile and every `provision/*.sh` template.
+pub fn render_environment(settings: &Settings, templates: &Templates) -> Result<Vec<GeneratedFile>> {
+    let script_templates = templates.names_under(PROVISION_FOLDER);
+    let scripts: Vec<String> = script_templates.iter().map(|name| output_name(name)).collect();
+    let context = tera::Context::from_serialize(build_context(settings, scripts))?;
+
+    let mut files = vec![GeneratedFile {
+        path: PathBuf::from(output_name(VAGRANTFILE_TEMPLATE)),
+        content: templates.render(VAGRANTFILE_TEMPLATE, &context)?,
+        executable: false,
+    }];
+    for name in script_templates {
+        files.push(GeneratedFile {
+            path: PathBuf::from(output_name(name)),
+            content: templates.render(name, &context)?,
+            executable: true,
+        });
+    }
+    Ok(files)
+}
+
+fn output_name(template: &str) -> String {
+    template.trim_end_matches(".tera").to_string()
+}
+
+fn build_context(settings: &Settings, provision_scripts: Vec<String>) -> Context<'_> {
+    let nodes = settings
+        .nodes
+        .iter()
+        .map(|node| NodeContext {
+            node,
+            forwards: settings.forwards.iter().filter(|forward| forward.node == node.name).collect(),
+        })
+        .collect();
+    Context {
+        labctl_version: env!("CARGO_PKG_VERSION"),
+        cluster: ClusterContext {
+            name: &settings.cluster_name,
+            subnet: settings.subnet.to_string(),
+            netmask: settings.subnet.netmask().to_string(),
+            prefix_len: settings.subnet.prefix_len(),
+        },
+        nodes,
+        vagrant: &settings.vagrant,
+        registry: settings.registry.as_ref().map(|registry| RegistryContext {
+            host: registry.host.clone(),
+            port: registry.port,
+            address: registry.address(),
+        }),
+        registry_mirror: settings.registry_mirror.as_deref(),
+        swarm_ports: SWARM_PORTS
+            .iter()
+            .map(|&(port, protocol, purpose)| PortContext { port, protocol, purpose })
+            .collect(),
+        provision_scripts,
+    }
+}

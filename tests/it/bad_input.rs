@@ -1,0 +1,147 @@
+//! One test per kind of bad input: each must give exactly one error line
+//! naming the file, line/column or value, and the fix.
+
+use crate::support::Workspace;
+
+fn error_for_config(config: &str, command: &str) -> String {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", config);
+    workspace.run(&[command]).single_error()
+}
+
+#[test]
+fn malformed_toml_names_line_and_column() {
+    let error = error_for_config("[cluster]\nname = \"swarm-lab\nworkers = 3\n", "render");
+    assert!(error.starts_with("labctl.toml:2:"), "{error}");
+}
+
+#[test]
+fn unknown_key_is_named_with_a_suggestion() {
+    let error = error_for_config("[cluster]\nworkers = 3\nmanger_ip = \"192.168.56.10\"\n", "labs");
+    assert!(error.starts_with("labctl.toml:3:1: unknown key `manger_ip`; did you mean `manager_ip`?"), "{error}");
+}
+
+#[test]
+fn unknown_section_is_named() {
+    let error = error_for_config("[registy]\nport = 5000\n", "labs");
+    assert!(error.starts_with("labctl.toml:1:2: unknown key `registy`; did you mean `registry`?"), "{error}");
+}
+
+#[test]
+fn ip_outside_the_subnet() {
+    let error = error_for_config("[cluster]\nmanager_ip = \"192.168.57.10\"\n", "render");
+    assert_eq!(
+        error,
+        "labctl.toml:2:14: cluster.manager_ip: 192.168.57.10 is outside the usable range of subnet 192.168.56.0/24; pick addresses from 192.168.56.2 to 192.168.56.254"
+    );
+}
+
+#[test]
+fn duplicated_ip() {
+    let error = error_for_config("[cluster]\nmanager_ip = \"192.168.56.12\"\n", "render");
+    assert!(
+        error.starts_with("labctl.toml:2:14: cluster.manager_ip: 192.168.56.12 is duplicated: node2 gets it too"),
+        "{error}"
+    );
+    assert!(error.contains("move the manager out of the workers' range"), "{error}");
+}
+
+#[test]
+fn invalid_manager_hostname() {
+    let error = error_for_config("[cluster]\nmanager_name = \"swarm_manager\"\n", "render");
+    assert!(
+        error.starts_with("labctl.toml:2:16: cluster.manager_name: \"swarm_manager\" is not a valid hostname"),
+        "{error}"
+    );
+    assert!(error.contains("e.g. \"manager\""), "{error}");
+}
+
+#[test]
+fn invalid_worker_hostname() {
+    let error = error_for_config("[cluster]\nworker_prefix = \"Node\"\n", "render");
+    assert!(error.starts_with("labctl.toml:2:17: cluster.worker_prefix: gives worker names like \"Node1\""), "{error}");
+}
+
+#[test]
+fn virtualbox_subnet_that_networks_conf_does_not_allow() {
+    let config =
+        "[cluster]\nsubnet = \"10.20.30.0/24\"\nmanager_ip = \"10.20.30.10\"\nworker_ip_start = \"10.20.30.11\"\n";
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", config);
+    let error = workspace.run(&["render"]).single_error();
+    let conf = workspace.path().join("networks.conf");
+    assert!(
+        error.starts_with(
+            "labctl.toml:2:10: cluster.subnet: 10.20.30.0/24 is outside the host-only ranges VirtualBox allows"
+        ),
+        "{error}"
+    );
+    assert!(error.contains(&format!("add the line `* 10.20.30.0/24` to {}", conf.display())), "{error}");
+    // The docker provider has no such rule.
+    workspace.file("labctl.toml", &format!("{config}[vagrant]\nprovider = \"libvirt\"\n"));
+    workspace.run(&["render"]).success();
+}
+
+#[test]
+fn duplicate_forwarded_host_ports() {
+    let error = error_for_config(
+        "[[forward]]\nhost = 49000\nguest = 9000\n\n[[forward]]\nhost = 49000\nguest = 8080\n",
+        "render",
+    );
+    assert_eq!(
+        error,
+        "labctl.toml:6:8: forward[1].host: host port 49000 is forwarded twice (also forward[0]); each [[forward]] needs its own host port"
+    );
+}
+
+#[test]
+fn zero_workers() {
+    let error = error_for_config("[cluster]\nworkers = 0\n", "render");
+    assert_eq!(error, "labctl.toml:2:11: cluster.workers: is 0, but a swarm lab needs at least one worker; the handout uses workers = 3");
+}
+
+#[test]
+fn out_of_range_number_names_the_line() {
+    let error = error_for_config("[[forward]]\nhost = 70000\nguest = 9000\n", "render");
+    assert!(error.starts_with("labctl.toml:2:8: "), "{error}");
+}
+
+#[test]
+fn lab_manifest_path_escaping_its_folder() {
+    let workspace = Workspace::new();
+    workspace
+        .file(
+            "labs/lab9/lab.toml",
+            "id = \"lab9\"\ntitle = \"x\"\ntitle_ko = \"x\"\ndir = \"x\"\nfiles = [\"../lab1/lab.toml\"]\n",
+        )
+        .file("labs/lab9/README.md", "x\n")
+        .file("labs/lab9/README.en.md", "x\n");
+    let error = workspace.run(&["labs"]).single_error();
+    let manifest = workspace.path().join("labs/lab9/lab.toml");
+    assert_eq!(
+        error,
+        format!("{}:5:10: files[0]: \"../lab1/lab.toml\" escapes the lab folder; use a path inside it, such as \"simple-web/Dockerfile\"", manifest.display())
+    );
+}
+
+#[test]
+fn template_that_fails_to_render_names_template_and_line() {
+    let workspace = Workspace::new();
+    workspace.file(
+        "templates/Vagrantfile.tera",
+        "# custom\nVagrant.configure(\"2\") do |config|\n  config.vm.box = {{ vagrant.box_nme | ruby }}\nend\n",
+    );
+    let error = workspace.run(&["-q", "render"]).single_error();
+    let template = workspace.path().join("templates/Vagrantfile.tera");
+    assert!(error.starts_with(&format!("{}:3: ", template.display())), "{error}");
+    assert!(error.contains("vagrant.box_nme"), "{error}");
+}
+
+#[test]
+fn template_with_a_syntax_error_names_line_and_column() {
+    let workspace = Workspace::new();
+    workspace.file("templates/provision/20-docker.sh.tera", "#!/bin/bash\n{% if cluster.name %}\necho\n");
+    let error = workspace.run(&["-q", "render"]).single_error();
+    let template = workspace.path().join("templates/provision/20-docker.sh.tera");
+    assert!(error.starts_with(&format!("{}:4:1: ", template.display())), "{error}");
+}

@@ -1,0 +1,66 @@
+use crate::support::Workspace;
+
+#[test]
+fn help_lists_every_command_with_examples() {
+    let run = Workspace::new().run(&["--help"]).success();
+    for command in ["init", "render", "labs", "doctor", "completions"] {
+        assert!(run.stdout.contains(&format!("  {command}")), "{command} missing from:\n{}", run.stdout);
+    }
+    assert!(run.stdout.contains("Examples:"));
+    assert!(run.stdout.contains("192.168.56.10"));
+}
+
+#[test]
+fn each_command_has_help_with_examples() {
+    for command in ["init", "render", "labs", "doctor", "completions"] {
+        let run = Workspace::new().run(&[command, "--help"]).success();
+        assert!(run.stdout.contains("Usage: labctl"), "{command}: {}", run.stdout);
+    }
+    let run = Workspace::new().run(&["render", "--help"]).success();
+    assert!(run.stdout.contains("templates/Vagrantfile.tera"));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let run = Workspace::new().run(&["frobnicate"]);
+    assert_eq!(run.code, 2);
+    assert!(run.stderr.contains("unrecognized subcommand"), "{}", run.stderr);
+}
+
+#[test]
+fn completions_are_generated_for_bash_and_zsh() {
+    let bash = Workspace::new().run(&["completions", "bash"]).success();
+    assert!(bash.stdout.contains("complete -F _labctl"), "{}", bash.stdout);
+    assert!(bash.stdout.contains("doctor"));
+    let zsh = Workspace::new().run(&["completions", "zsh"]).success();
+    assert!(zsh.stdout.starts_with("#compdef labctl"));
+}
+
+#[test]
+fn workspace_flag_must_name_a_directory() {
+    let error = Workspace::new().run(&["-C", "no/such/dir", "labs"]).single_error();
+    assert!(error.starts_with("-C ") && error.contains("no/such/dir: no such directory"), "{error}");
+}
+
+#[test]
+fn workspace_flag_reads_the_config_there() {
+    let workspace = Workspace::new();
+    workspace.file("class/labctl.toml", "[labs]\nroot = \"/srv/labs\"\n");
+    let run = workspace.run(&["-C", "class", "labs"]).success();
+    assert!(run.stdout.contains("/srv/labs/ingress"), "{}", run.stdout);
+}
+
+#[test]
+fn explicit_config_must_exist() {
+    let error = Workspace::new().run(&["--config", "other.toml", "labs"]).single_error();
+    assert!(error.contains("other.toml: no such file; run `labctl init`"), "{error}");
+}
+
+#[test]
+fn quiet_hides_progress_and_verbose_shows_where_settings_come_from() {
+    let workspace = Workspace::new();
+    let quiet = workspace.run(&["-q", "render"]).success();
+    assert_eq!(quiet.stderr, "");
+    let verbose = workspace.run(&["-v", "render"]).success();
+    assert!(verbose.stderr.contains("settings from built-in defaults (no labctl.toml)"), "{}", verbose.stderr);
+}

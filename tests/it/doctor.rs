@@ -1,0 +1,115 @@
+use crate::support::{free_port, Workspace};
+
+const VAGRANT: &str = "echo 'Vagrant 2.4.1'";
+const VBOXMANAGE: &str = "echo '7.0.14r161095'";
+const DOCKER_UP: &str = r#"case "$1" in
+  version) echo '27.3.1' ;;
+  image) echo 'sha256:0123' ;;
+esac"#;
+const DOCKER_DOWN: &str = "echo 'Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?' >&2; exit 1";
+
+/// A workspace whose forwarded port is free, so tests do not collide.
+fn workspace(config: &str) -> (Workspace, u16) {
+    let workspace = Workspace::new();
+    let port = free_port();
+    workspace.file("labctl.toml", &format!("{config}\n[[forward]]\nhost = {port}\nguest = 9000\n"));
+    (workspace, port)
+}
+
+/// The table row of one check: "  ✓ name  detail".
+fn line<'a>(stdout: &'a str, check: &str) -> &'a str {
+    let is_row = |line: &str| line.chars().skip(4).collect::<String>().starts_with(&format!("{check} "));
+    stdout.lines().find(|line| is_row(line)).unwrap_or_else(|| panic!("no {check} line in:\n{stdout}"))
+}
+
+#[test]
+fn vagrant_and_virtualbox_present_means_vagrant() {
+    let (workspace, port) = workspace("");
+    workspace.fake_program("vagrant", VAGRANT).fake_program("VBoxManage", VBOXMANAGE).fake_program("docker", DOCKER_UP);
+    let run = workspace.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "vagrant").contains("✓ vagrant            Vagrant 2.4.1"), "{}", run.stdout);
+    assert!(line(&run.stdout, "VirtualBox").contains("7.0.14r161095"));
+    assert!(line(&run.stdout, "host-only network").contains("✓"));
+    assert!(line(&run.stdout, &format!("port {port}/tcp")).contains("✓"));
+    assert!(line(&run.stdout, "provider").contains("vagrant (auto: Vagrant and VirtualBox found)"), "{}", run.stdout);
+    assert!(run.stdout.contains("ready: labctl will use the vagrant provider"));
+    assert!(workspace.calls().contains("vagrant --version"));
+}
+
+#[test]
+fn without_virtualbox_auto_picks_docker_and_says_why() {
+    let (workspace, _) = workspace("");
+    workspace.fake_program("vagrant", VAGRANT).fake_program("docker", DOCKER_UP);
+    let run = workspace.run(&["doctor"]).success();
+    let provider = line(&run.stdout, "provider");
+    assert!(provider.contains("docker (auto: VirtualBox not found; Docker Engine 27.3.1 answers)"), "{provider}");
+    // Missing VirtualBox does not block the docker provider.
+    assert!(line(&run.stdout, "VirtualBox").starts_with("  · "), "{}", run.stdout);
+    assert!(line(&run.stdout, "node image").contains("docker:dind is on this host"));
+}
+
+#[test]
+fn nothing_usable_fails_with_a_fix_for_each_problem() {
+    let (workspace, _) = workspace("");
+    workspace.fake_program("docker", DOCKER_DOWN);
+    let run = workspace.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(line(&run.stdout, "vagrant").starts_with("  ✗ vagrant"), "{}", run.stdout);
+    assert!(line(&run.stdout, "docker").contains("Cannot connect to the Docker daemon"));
+    assert!(run.stdout.contains("fix: install VirtualBox"));
+    assert!(run.stdout.contains("fix: start the engine (sudo systemctl start docker)"));
+    let provider = line(&run.stdout, "provider");
+    assert!(provider.starts_with("  ✗ provider") && provider.contains("no provider can work here"), "{provider}");
+    assert!(run.stdout.contains("not ready"));
+}
+
+#[test]
+fn configured_provider_that_cannot_work_fails_even_if_another_could() {
+    let (workspace, _) = workspace("[cluster]\nprovider = \"vagrant\"\n");
+    workspace.fake_program("vagrant", VAGRANT).fake_program("docker", DOCKER_UP);
+    let run = workspace.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        line(&run.stdout, "provider").contains("provider vagrant (set in labctl.toml): VirtualBox not found"),
+        "{}",
+        run.stdout
+    );
+    assert!(line(&run.stdout, "VirtualBox").starts_with("  ✗"), "{}", run.stdout);
+}
+
+#[test]
+fn a_forwarded_port_in_use_is_reported_with_a_fix() {
+    let (workspace, port) = workspace("");
+    workspace.fake_program("vagrant", VAGRANT).fake_program("VBoxManage", VBOXMANAGE);
+    let _listener = std::net::TcpListener::bind(("0.0.0.0", port)).unwrap();
+    let run = workspace.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(line(&run.stdout, &format!("port {port}/tcp")).contains("✗ port"), "{}", run.stdout);
+    assert!(run.stdout.contains("pick another host port in [[forward]]"));
+}
+
+#[test]
+fn a_subnet_virtualbox_refuses_gets_the_networks_conf_line_to_add() {
+    let (workspace, _) = workspace(
+        "[cluster]\nsubnet = \"10.20.30.0/24\"\nmanager_ip = \"10.20.30.10\"\nworker_ip_start = \"10.20.30.11\"\n",
+    );
+    workspace.fake_program("vagrant", VAGRANT).fake_program("VBoxManage", VBOXMANAGE);
+    let run = workspace.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(
+        line(&run.stdout, "host-only network").contains("✗ host-only network  10.20.30.0/24 cannot be used"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("add the line `* 10.20.30.0/24` to"), "{}", run.stdout);
+}
+
+#[test]
+fn old_virtualbox_has_no_range_rule() {
+    let (workspace, _) = workspace(
+        "[cluster]\nsubnet = \"10.20.30.0/24\"\nmanager_ip = \"10.20.30.10\"\nworker_ip_start = \"10.20.30.11\"\n",
+    );
+    workspace.fake_program("vagrant", VAGRANT).fake_program("VBoxManage", "echo '6.1.26r145957'");
+    let run = workspace.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "host-only network").contains("predates the range rule"), "{}", run.stdout);
+}

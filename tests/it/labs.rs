@@ -1,0 +1,84 @@
+use crate::support::Workspace;
+
+#[test]
+fn labs_lists_the_catalog_with_targets() {
+    let run = Workspace::new().run(&["labs"]).success();
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert!(lines[0].starts_with("LAB"), "{}", run.stdout);
+    for (id, alias, target) in [
+        ("lab1", "ingress", "/root/work/ingress"),
+        ("lab2", "work3", "/root/work/work3"),
+        ("lab3", "db", "/root/work/db"),
+        ("lab4", "ch04", "/root/work/ch04"),
+        ("visualizer", "viz", "/root/work/visualizer"),
+    ] {
+        let row = lines.iter().find(|line| line.starts_with(id)).unwrap_or_else(|| panic!("{id} missing"));
+        assert!(row.contains(alias) && row.contains(target), "{row}");
+    }
+}
+
+#[test]
+fn labs_json_describes_each_lab_for_scripts() {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[labs]\nseed = [\"lab1\", \"lab3\"]\n");
+    let run = workspace.run(&["labs", "--json"]).success();
+    let labs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let labs = labs.as_array().unwrap();
+    assert_eq!(labs.len(), 5);
+    let lab3 = labs.iter().find(|lab| lab["id"] == "lab3").unwrap();
+    assert_eq!(lab3["target"], "/root/work/db");
+    assert_eq!(lab3["seeded"], true);
+    assert_eq!(lab3["networks"][0]["name"], "todoapp");
+    assert_eq!(lab3["stacks"][0]["name"], "todo_mysql");
+    assert!(lab3["images"].as_array().unwrap().contains(&serde_json::json!("mysql:5.7")));
+    let lab2 = labs.iter().find(|lab| lab["id"] == "lab2").unwrap();
+    assert_eq!(lab2["seeded"], false);
+    assert_eq!(lab2["target"], serde_json::Value::Null);
+}
+
+#[test]
+fn one_lab_by_alias_or_directory() {
+    let workspace = Workspace::new();
+    let by_alias = workspace.run(&["labs", "ingress"]).success().stdout;
+    let by_dir = workspace.run(&["labs", "/root/work/ingress"]).success().stdout;
+    assert_eq!(by_alias, by_dir);
+    assert!(by_alias.starts_with("lab1: "), "{by_alias}");
+    assert!(by_alias.contains("network:     ch03 (overlay, attachable)"), "{by_alias}");
+    let quiz = workspace.run(&["labs", "work3"]).success().stdout;
+    assert!(quiz.contains("instructor only (never seeded): solution/"), "{quiz}");
+}
+
+#[test]
+fn unknown_lab_lists_labs_and_suggests() {
+    let error = Workspace::new().run(&["labs", "lab33"]).single_error();
+    assert!(error.starts_with("\"lab33\" is not a lab; did you mean \"lab3\"? Labs: lab1 (ingress)"), "{error}");
+}
+
+#[test]
+fn handouts_in_korean_and_english() {
+    let workspace = Workspace::new();
+    let korean = workspace.run(&["labs", "lab1", "--handout"]).success().stdout;
+    let english = workspace.run(&["labs", "lab1", "--handout", "en"]).success().stdout;
+    assert!(korean.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)), "Korean handout has Hangul");
+    assert!(english.contains("docker tag"), "{english}");
+    assert!(!english.contains("docker build tag"));
+}
+
+#[test]
+fn a_workspace_lab_joins_the_catalog() {
+    let workspace = Workspace::new();
+    workspace
+        .file(
+            "labs/lab9/lab.toml",
+            "id = \"lab9\"\ntitle = \"Extra\"\ntitle_ko = \"추가\"\ndir = \"extra\"\nfiles = [\"stack.yml\"]\n",
+        )
+        .file("labs/lab9/stack.yml", "services: {}\n")
+        .file("labs/lab9/README.md", "# 추가\n")
+        .file("labs/lab9/README.en.md", "# Extra\n");
+    let run = workspace.run(&["labs"]).success();
+    assert!(
+        run.stdout.lines().any(|line| line.starts_with("lab9") && line.contains("/root/work/extra")),
+        "{}",
+        run.stdout
+    );
+}

@@ -1,0 +1,118 @@
+//! A small builder around a temporary workspace and the labctl binary.
+
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+pub struct Workspace {
+    dir: TempDir,
+    bin: TempDir,
+}
+
+/// What one run of labctl left behind.
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Run {
+    #[track_caller]
+    pub fn success(self) -> Run {
+        assert_eq!(self.code, 0, "labctl failed:\n--- stdout\n{}\n--- stderr\n{}", self.stdout, self.stderr);
+        self
+    }
+
+    /// The run failed with exactly one `error:` line (the contract for bad input); returns it.
+    #[track_caller]
+    pub fn single_error(self) -> String {
+        assert_eq!(self.code, 1, "expected failure, got {self:#?}");
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "expected one error line, got:\n{}", self.stderr);
+        assert!(lines[0].starts_with("error: "), "{}", self.stderr);
+        assert!(!self.stderr.contains("panicked") && !self.stderr.contains("Error {"), "{}", self.stderr);
+        lines[0].trim_start_matches("error: ").to_string()
+    }
+}
+
+impl Workspace {
+    pub fn new() -> Workspace {
+        Workspace { dir: tempfile::tempdir().expect("temp dir"), bin: tempfile::tempdir().expect("temp dir") }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn file(&self, relative: &str, content: &str) -> &Workspace {
+        let path = self.dir.path().join(relative);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, content).unwrap();
+        self
+    }
+
+    pub fn read(&self, relative: &str) -> String {
+        std::fs::read_to_string(self.dir.path().join(relative)).unwrap_or_else(|error| panic!("{relative}: {error}"))
+    }
+
+    /// Put a shell script named `name` first on PATH. It appends its
+    /// arguments to `calls.log` in the bin folder, then runs `body`.
+    pub fn fake_program(&self, name: &str, body: &str) -> &Workspace {
+        let path = self.bin.path().join(name);
+        let log = self.bin.path().join("calls.log");
+        let script = format!("#!/bin/sh\nprintf '%s\\n' \"{name} $*\" >> '{}'\n{body}\n", log.display());
+        std::fs::write(&path, script).unwrap();
+        make_executable(&path);
+        self
+    }
+
+    pub fn calls(&self) -> String {
+        std::fs::read_to_string(self.bin.path().join("calls.log")).unwrap_or_default()
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        // Only the fakes: the tests must not depend on what this host has installed.
+        let expression = duct::cmd(env!("CARGO_BIN_EXE_labctl"), args)
+            .dir(self.dir.path())
+            .env("PATH", self.bin.path())
+            .env("NO_COLOR", "1")
+            .env("LABCTL_VBOX_NETWORKS_CONF", self.dir.path().join("networks.conf"))
+            .env_remove("LABCTL_NODE_IMAGE")
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked();
+        let output = expression.run().expect("labctl runs");
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+pub fn make_executable(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// A real tool the test needs. CI installs them all, so there a missing tool
+/// fails the test; elsewhere the test is skipped with the reason printed.
+pub fn require_tool(name: &str, package: &str) -> Option<PathBuf> {
+    match which::which(name) {
+        Ok(path) => Some(path),
+        Err(_) if std::env::var_os("CI").is_some() => {
+            panic!("{name} is missing: apt-get install {package}")
+        }
+        Err(_) => {
+            eprintln!("SKIPPED: {name} is not installed (apt-get install {package}); `bash scripts/test` installs it");
+            None
+        }
+    }
+}
+
+/// A TCP port that nothing listens on right now.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap().local_addr().unwrap().port()
+}
