@@ -6,5 +6,6 @@ mod cli;
 mod doctor;
 mod init;
 mod labs;
+mod provision;
 mod render;
 mod support;
