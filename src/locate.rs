@@ -85,15 +85,32 @@ pub fn describe_toml_error(file: &Path, text: &str, error: &toml::de::Error) -> 
     format!("{location}: {}", explain(&message))
 }
 
-/// Turn serde's "unknown field `x`, expected one of `a`, `b`" into a
-/// suggestion the user can act on.
+/// Turn serde's wording into the user's: "unknown field `x`, expected one
+/// of `a`, `b`" becomes a suggestion, Rust type names become TOML words.
 fn explain(message: &str) -> String {
-    let Some(rest) = message.strip_prefix("unknown field `") else {
-        return message.to_string();
-    };
-    let Some((unknown, expected)) = rest.split_once('`') else {
-        return message.to_string();
-    };
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        if let Some((unknown, expected)) = rest.split_once('`') {
+            return unknown_key(unknown, expected);
+        }
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let key = rest.trim_end_matches('`');
+        return format!("missing key `{key}`; add `{key} = ...` to this table");
+    }
+    let mut text = message.to_string();
+    let words = [("u16", "a whole number from 0 to 65535"), ("u32", "a whole number of at least 0")];
+    for (rust, toml) in words {
+        if let Some(start) = text.find(&format!("expected {rust}")) {
+            text.replace_range(start + "expected ".len()..start + "expected ".len() + rust.len(), toml);
+        }
+    }
+    if let Some(start) = text.find("expected struct ") {
+        text.replace_range(start.., "expected a table of keys");
+    }
+    text
+}
+
+fn unknown_key(unknown: &str, expected: &str) -> String {
     let known: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
     let mut text = format!("unknown key `{unknown}`");
     if let Some(suggestion) = crate::names::closest(unknown, known.iter().copied()) {
@@ -129,6 +146,23 @@ mod tests {
         let (line, _) = position(SAMPLE, &KeyPath::parse("forward[0].guest")).unwrap();
         assert_eq!(line, 5);
         assert_eq!(position(SAMPLE, &KeyPath::parse("registry.port")), None);
+    }
+
+    #[test]
+    fn rust_type_names_become_toml_words() {
+        assert_eq!(
+            explain("invalid type: integer `3`, expected struct RawCluster"),
+            "invalid type: integer `3`, expected a table of keys"
+        );
+        assert_eq!(
+            explain("invalid value: integer `-1`, expected u32"),
+            "invalid value: integer `-1`, expected a whole number of at least 0"
+        );
+        assert_eq!(
+            explain("invalid value: integer `70000`, expected u16"),
+            "invalid value: integer `70000`, expected a whole number from 0 to 65535"
+        );
+        assert_eq!(explain("missing field `guest`"), "missing key `guest`; add `guest = ...` to this table");
     }
 
     #[test]
