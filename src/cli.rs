@@ -8,11 +8,15 @@ use crate::config::ProviderSetting;
 
 const AFTER_HELP: &str = "\
 Examples:
+  labctl up                         manager + 3 workers, swarm, registry, labs
+  labctl status                     nodes, swarm state and seeded labs
+  labctl exec manager -- docker node ls
+  labctl ssh node1                  a root shell on node1
+  labctl down                       stop the nodes (keeps their disks)
+  labctl destroy --yes              remove nodes, networks and volumes
   labctl init                       write a commented labctl.toml here
   labctl doctor                     check this host: Vagrant, VirtualBox, Docker, ports
-  labctl render                     write the Vagrant environment to .labctl/vagrant/
   labctl labs                       list the labs and where they are seeded
-  labctl labs lab3                  show one lab (id, alias or directory)
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
 node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.";
@@ -44,6 +48,38 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Create or start the nodes, bootstrap the swarm, start the registry, seed the labs
+    #[command(
+        after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints every command that would change something)\n\n\
+Safe to run again: a healthy cluster is left as it is, and whatever is missing\n\
+(a stopped node, a worker that left the swarm, a removed container) is repaired.\n\
+Lab files a student changed are never overwritten."
+    )]
+    Up(UpArgs),
+
+    /// Show every node (machine state, swarm state, role) and the seeded labs
+    #[command(
+        after_help = "Examples:\n  labctl status\n  labctl status --json | jq '.nodes[] | select(.status != \"Ready\")'"
+    )]
+    Status(StatusArgs),
+
+    /// Stop the nodes and keep their disks (`labctl up` starts them again)
+    Down,
+
+    /// Remove the nodes, their network and volumes
+    #[command(after_help = "Asks for confirmation on a terminal; elsewhere pass --yes.")]
+    Destroy(DestroyArgs),
+
+    /// Open a root shell on a node
+    #[command(after_help = "Examples:\n  labctl ssh manager\n  labctl ssh node2")]
+    Ssh(SshArgs),
+
+    /// Run a command as root on a node; its exit status is passed through
+    #[command(
+        after_help = "Examples:\n  labctl exec manager -- docker node ls\n  labctl exec node1 -- sh -c 'docker ps --format {{.Names}}'"
+    )]
+    Exec(ExecArgs),
+
     /// Write a commented labctl.toml into the workspace
     #[command(
         after_help = "Examples:\n  labctl init\n  labctl init --provider docker\n  labctl init --force     (keeps the old file as labctl.toml.bak)"
@@ -71,6 +107,47 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
         after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\""
     )]
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Use this provider instead of the one in labctl.toml
+    #[arg(long, value_enum)]
+    pub provider: Option<ProviderSetting>,
+
+    /// Print every command that would change something, and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    /// Print one JSON object instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DestroyArgs {
+    /// Do not ask for confirmation
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SshArgs {
+    /// Node name: manager, node1, …
+    pub node: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ExecArgs {
+    /// Node name: manager, node1, …
+    pub node: String,
+
+    /// The command and its arguments (after `--`)
+    #[arg(required = true, last = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Args)]

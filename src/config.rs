@@ -116,6 +116,7 @@ pub struct RawRegistry {
     /// Node the registry runs on; the manager when left out.
     pub host: Option<String>,
     pub port: u16,
+    pub image: String,
     pub mirror: Option<String>,
 }
 
@@ -189,7 +190,7 @@ impl Default for RawVagrant {
 
 impl Default for RawRegistry {
     fn default() -> Self {
-        RawRegistry { enabled: true, host: None, port: 5000, mirror: None }
+        RawRegistry { enabled: true, host: None, port: 5000, image: "registry:2".into(), mirror: None }
     }
 }
 
@@ -275,6 +276,7 @@ pub struct Registry {
     /// Node the registry runs on; also the name every node uses to reach it.
     pub host: String,
     pub port: u16,
+    pub image: String,
 }
 
 impl Registry {
@@ -361,6 +363,15 @@ fn parse(origin: &Origin) -> Result<RawConfig> {
 fn display_path(path: &Path) -> PathBuf {
     let relative = std::env::current_dir().ok().and_then(|dir| path.strip_prefix(dir).ok().map(Path::to_path_buf));
     relative.unwrap_or_else(|| path.to_path_buf())
+}
+
+/// Settings from a config text with the built-in labs, for unit tests.
+#[cfg(test)]
+pub fn test_settings(text: &str) -> Settings {
+    let catalog = Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load");
+    let origin = Origin { path: Some(PathBuf::from(CONFIG_FILE)), text: text.to_string() };
+    let raw = parse(&origin).expect("test config parses");
+    validate::resolve(raw, origin, &catalog, None).expect("test config is valid")
 }
 
 #[cfg(test)]

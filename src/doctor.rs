@@ -91,8 +91,9 @@ fn missing(needed: bool) -> Mark {
 }
 
 fn tool_version(host: &Host, program: &str, args: &[&str]) -> Option<String> {
-    let spec =
-        CommandSpec::new(program, args, &format!("ask {program} for its version")).timeout(Duration::from_secs(20));
+    let spec = CommandSpec::new(program, args, &format!("ask {program} for its version"))
+        .probe()
+        .timeout(Duration::from_secs(20));
     let output = host.runner().run(&spec).ok().filter(|output| output.success())?;
     output.stdout.lines().find(|line| !line.trim().is_empty()).map(|line| line.trim().to_string())
 }
@@ -178,6 +179,7 @@ fn check_node_image(settings: &Settings, host: &Host) -> Check {
     let image = settings.node_image.as_str();
     let spec =
         CommandSpec::new("docker", &["image", "inspect", "--format", "{{.Id}}", image], "look for the node image")
+            .probe()
             .timeout(Duration::from_secs(15));
     match host.runner().run(&spec) {
         Ok(output) if output.success() => Check::new("node image", Mark::Ok, format!("{image} is on this host")),

@@ -1,9 +1,12 @@
 //! The one place where labctl starts other programs.
 //!
 //! Callers describe a command as a [`CommandSpec`] and hand it to a
-//! [`Runner`]: the real one (duct), or in tests a recording fake that
-//! returns canned answers. Nothing else in the crate spawns processes
-//! (clippy's `disallowed-methods` enforces it).
+//! [`Runner`]: the real one (duct), a dry-run one that only runs read-only
+//! probes and prints the rest, or in tests a recording fake that returns
+//! canned answers. Nothing else in the crate spawns processes (clippy's
+//! `disallowed-methods` enforces it). Secrets are masked wherever a command
+//! or its output is shown (displays, `-v` traces, error tails); captured
+//! output stays intact for the code that asked for it (a join token).
 
 use std::ffi::OsString;
 use std::fmt;
@@ -14,6 +17,15 @@ use anyhow::{anyhow, Context, Result};
 
 use crate::ui::Ui;
 
+/// What running a command does to the world.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Only reads: safe to run in a dry run.
+    Probe,
+    /// Changes state: a dry run prints it instead.
+    Change,
+}
+
 /// A program to run, described as data so it can be printed, recorded and asserted.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommandSpec {
@@ -22,13 +34,19 @@ pub struct CommandSpec {
     pub env: Vec<(String, String)>,
     pub dir: Option<PathBuf>,
     pub stdin: Option<Vec<u8>>,
+    /// Feed this command's stdout into ours (`source | this`).
+    pub pipe_from: Option<Box<CommandSpec>>,
     /// Give up (and kill the program) after this long.
     pub timeout: Option<Duration>,
     /// What the command is for, in words, for errors: "read the Docker server version".
     pub purpose: String,
+    pub effect: Effect,
+    /// Values never to show: masked in displays and in captured output.
+    pub secrets: Vec<String>,
 }
 
 impl CommandSpec {
+    /// A command that changes state (see [`CommandSpec::probe`]).
     pub fn new(program: &str, args: &[&str], purpose: &str) -> Self {
         CommandSpec {
             program: program.to_string(),
@@ -36,24 +54,93 @@ impl CommandSpec {
             env: Vec::new(),
             dir: None,
             stdin: None,
+            pipe_from: None,
             timeout: None,
             purpose: purpose.to_string(),
+            effect: Effect::Change,
+            secrets: Vec::new(),
         }
+    }
+
+    /// Mark the command read-only, so a dry run still runs it.
+    pub fn probe(mut self) -> Self {
+        self.effect = Effect::Probe;
+        self
     }
 
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = Some(timeout);
         self
     }
+
+    pub fn stdin(mut self, bytes: Vec<u8>) -> Self {
+        self.stdin = Some(bytes);
+        self
+    }
+
+    pub fn dir(mut self, dir: PathBuf) -> Self {
+        self.dir = Some(dir);
+        self
+    }
+
+    pub fn pipe_from(mut self, source: CommandSpec) -> Self {
+        self.pipe_from = Some(Box::new(source));
+        self
+    }
+
+    pub fn secret(mut self, value: &str) -> Self {
+        self.secrets.push(value.to_string());
+        self
+    }
+
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Mask any swarm token (as `SWMTKN-****`) and this command's secrets in `text`.
+    pub fn mask(&self, text: &str) -> String {
+        let mut masked = mask_tokens(text);
+        for secret in self.secrets.iter().chain(self.pipe_from.iter().flat_map(|source| &source.secrets)) {
+            if !secret.is_empty() {
+                masked = masked.replace(secret.as_str(), "****");
+            }
+        }
+        masked
+    }
 }
 
 impl fmt::Display for CommandSpec {
-    /// The command as a user could paste it into a POSIX shell.
+    /// The command as a user could paste it into a POSIX shell, secrets masked.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Some(source) = &self.pipe_from {
+            write!(f, "{source} | ")?;
+        }
         let words = std::iter::once(&self.program).chain(&self.args);
         let quoted: Vec<String> = words.map(|word| shell_quote(word)).collect();
-        write!(f, "{}", quoted.join(" "))
+        write!(f, "{}", self.mask(&quoted.join(" ")))
     }
+}
+
+/// Replace every Docker swarm join token (`SWMTKN-…`) in `text` with a mask.
+pub fn mask_tokens(text: &str) -> String {
+    const PREFIX: &str = "SWMTKN-";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(PREFIX) {
+        out.push_str(&rest[..start]);
+        out.push_str("SWMTKN-****");
+        let token = &rest[start + PREFIX.len()..];
+        let end = token.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).unwrap_or(token.len());
+        rest = &token[end..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// Quote one word for a POSIX shell: unchanged when it has only characters
@@ -65,6 +152,11 @@ pub fn shell_quote(word: &str) -> String {
     } else {
         format!("'{}'", word.replace('\'', r"'\''"))
     }
+}
+
+/// Words joined into one shell command line, each quoted.
+pub fn shell_line<S: AsRef<str>>(words: &[S]) -> String {
+    words.iter().map(|word| shell_quote(word.as_ref())).collect::<Vec<_>>().join(" ")
 }
 
 /// What a finished program left behind.
@@ -82,18 +174,38 @@ impl Output {
     }
 
     /// The last non-empty lines of stderr (or stdout when stderr is empty),
-    /// for error messages.
+    /// swarm tokens masked, for error messages.
     pub fn tail(&self, lines: usize) -> String {
         let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
         let kept: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
-        kept[kept.len().saturating_sub(lines)..].join(" | ")
+        mask_tokens(&kept[kept.len().saturating_sub(lines)..].join(" | "))
+    }
+
+    /// `Ok(self)` on exit 0, else an error naming the command and its last output.
+    pub fn checked(self, spec: &CommandSpec) -> Result<Output> {
+        if self.success() {
+            return Ok(self);
+        }
+        let status = match self.code {
+            Some(code) => format!("exit status {code}"),
+            None => "killed by a signal".to_string(),
+        };
+        Err(anyhow!("could not {} (`{spec}` failed with {status}): {}", spec.purpose, spec.mask(&self.tail(3))))
     }
 }
 
-pub trait Runner {
+pub trait Runner: Send + Sync {
     /// Run the command to completion. `Err` only when it could not be
     /// started or ran past its timeout; a non-zero exit is an `Output`.
     fn run(&self, spec: &CommandSpec) -> Result<Output>;
+
+    /// Run with the terminal attached (ssh, exec); returns the exit code.
+    fn run_interactive(&self, spec: &CommandSpec) -> Result<i32>;
+
+    /// Run and fail unless it exits 0.
+    fn run_checked(&self, spec: &CommandSpec) -> Result<Output> {
+        self.run(spec)?.checked(spec)
+    }
 }
 
 /// Runs programs for real, through duct.
@@ -107,22 +219,32 @@ impl RealRunner {
     }
 }
 
+fn expression(spec: &CommandSpec) -> duct::Expression {
+    let mut expression = duct::cmd(&spec.program, &spec.args);
+    for (key, value) in &spec.env {
+        expression = expression.env(key, value);
+    }
+    if let Some(dir) = &spec.dir {
+        expression = expression.dir(dir);
+    }
+    expression
+}
+
 impl Runner for RealRunner {
     fn run(&self, spec: &CommandSpec) -> Result<Output> {
         self.ui.detail(&format!("$ {spec}"));
-        let mut expression = duct::cmd(&spec.program, &spec.args).stdout_capture().stderr_capture().unchecked();
-        for (key, value) in &spec.env {
-            expression = expression.env(key, value);
-        }
-        if let Some(dir) = &spec.dir {
-            expression = expression.dir(dir);
-        }
-        expression = match &spec.stdin {
-            Some(bytes) => expression.stdin_bytes(bytes.clone()),
-            None => expression.stdin_null(),
+        let command = match (&spec.pipe_from, &spec.stdin) {
+            (Some(source), _) => expression(source).stdin_null().pipe(expression(spec)),
+            (None, Some(bytes)) => expression(spec).stdin_bytes(bytes.clone()),
+            (None, None) => expression(spec).stdin_null(),
         };
-        let handle =
-            expression.start().with_context(|| format!("could not start `{}` to {}", spec.program, spec.purpose))?;
+        // Captures on the whole expression take both sides of a pipe.
+        let handle = command
+            .stderr_capture()
+            .stdout_capture()
+            .unchecked()
+            .start()
+            .with_context(|| format!("could not start `{}` to {}", spec.program, spec.purpose))?;
         let output = match spec.timeout {
             None => handle.wait()?.clone(),
             Some(timeout) => wait_with_deadline(&handle, timeout, spec)?,
@@ -132,6 +254,16 @@ impl Runner for RealRunner {
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         })
+    }
+
+    fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
+        self.ui.detail(&format!("$ {spec}"));
+        let output = expression(spec)
+            .unchecked()
+            .run()
+            .with_context(|| format!("could not start `{}` to {}", spec.program, spec.purpose))?;
+        // A signal (Ctrl-C in the remote shell) maps to the shell convention 128+n.
+        Ok(output.status.code().unwrap_or(130))
     }
 }
 
@@ -149,6 +281,36 @@ fn wait_with_deadline(handle: &duct::Handle, timeout: Duration, spec: &CommandSp
     }
 }
 
+/// `--dry-run`: runs read-only probes for real (so the plan reflects the
+/// actual state) and prints every command that would change something.
+pub struct DryRunner {
+    real: RealRunner,
+    ui: Ui,
+}
+
+impl DryRunner {
+    pub fn new(ui: Ui) -> Self {
+        DryRunner { real: RealRunner::new(ui), ui }
+    }
+}
+
+impl Runner for DryRunner {
+    fn run(&self, spec: &CommandSpec) -> Result<Output> {
+        match spec.effect {
+            Effect::Probe => self.real.run(spec),
+            Effect::Change => {
+                self.ui.note(&format!("would run: {spec}"));
+                Ok(Output { code: Some(0), ..Output::default() })
+            }
+        }
+    }
+
+    fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
+        self.ui.note(&format!("would run: {spec}"));
+        Ok(0)
+    }
+}
+
 /// Look a program up on PATH.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     which::which(name).ok()
@@ -163,46 +325,81 @@ pub fn env_var(name: &str) -> Option<String> {
 pub mod fake {
     //! A runner for unit tests: records every command and answers from a script.
 
-    use std::cell::RefCell;
-    use std::collections::VecDeque;
+    use std::sync::Mutex;
 
     use super::*;
 
-    /// Answers are matched by the command line as displayed (`program args…`),
-    /// by prefix, in the order they were queued; a command with no answer
-    /// succeeds with empty output.
+    type Answer = (String, Result<Output, String>, bool);
+
+    /// Answers are matched by the command line as displayed (`program args…`,
+    /// secrets masked) by prefix, in the order they were queued; a one-shot
+    /// answer is used once, a standing one every time. A command with no
+    /// answer succeeds with empty output.
     #[derive(Default)]
     pub struct RecordingRunner {
-        answers: RefCell<VecDeque<(String, Result<Output, String>)>>,
-        pub calls: RefCell<Vec<CommandSpec>>,
+        answers: Mutex<Vec<Answer>>,
+        calls: Mutex<Vec<CommandSpec>>,
     }
 
     impl RecordingRunner {
+        /// Answer the next command starting with `command_prefix` once.
         pub fn answer(&self, command_prefix: &str, code: i32, stdout: &str, stderr: &str) {
+            self.push(command_prefix, code, stdout, stderr, false);
+        }
+
+        /// Answer every command starting with `command_prefix` (after one-shot answers).
+        pub fn always(&self, command_prefix: &str, code: i32, stdout: &str, stderr: &str) {
+            self.push(command_prefix, code, stdout, stderr, true);
+        }
+
+        fn push(&self, prefix: &str, code: i32, stdout: &str, stderr: &str, standing: bool) {
             let output = Output { code: Some(code), stdout: stdout.into(), stderr: stderr.into() };
-            self.answers.borrow_mut().push_back((command_prefix.to_string(), Ok(output)));
+            self.answers.lock().unwrap().push((prefix.to_string(), Ok(output), standing));
         }
 
         pub fn fail_to_start(&self, command_prefix: &str, reason: &str) {
-            self.answers.borrow_mut().push_back((command_prefix.to_string(), Err(reason.to_string())));
+            self.answers.lock().unwrap().push((command_prefix.to_string(), Err(reason.to_string()), false));
         }
 
+        /// Every command run so far, as displayed (secrets masked).
         pub fn command_lines(&self) -> Vec<String> {
-            self.calls.borrow().iter().map(ToString::to_string).collect()
+            self.calls.lock().unwrap().iter().map(ToString::to_string).collect()
+        }
+
+        /// Every command run so far, unmasked.
+        pub fn calls(&self) -> Vec<CommandSpec> {
+            self.calls.lock().unwrap().clone()
+        }
+
+        /// The displayed commands that changed state.
+        pub fn changes(&self) -> Vec<String> {
+            let calls = self.calls.lock().unwrap();
+            calls.iter().filter(|spec| spec.effect == Effect::Change).map(ToString::to_string).collect()
         }
     }
 
     impl Runner for RecordingRunner {
         fn run(&self, spec: &CommandSpec) -> Result<Output> {
-            self.calls.borrow_mut().push(spec.clone());
+            self.calls.lock().unwrap().push(spec.clone());
             let line = spec.to_string();
-            let mut answers = self.answers.borrow_mut();
-            let position = answers.iter().position(|(prefix, _)| line.starts_with(prefix.as_str()));
-            match position.and_then(|index| answers.remove(index)) {
-                Some((_, Ok(output))) => Ok(output),
-                Some((_, Err(reason))) => Err(anyhow!(reason)),
+            let mut answers = self.answers.lock().unwrap();
+            let matches = |standing: bool| {
+                answers.iter().position(|(prefix, _, kind)| *kind == standing && line.starts_with(prefix.as_str()))
+            };
+            let answer = match (matches(false), matches(true)) {
+                (Some(index), _) => Some(answers.remove(index).1),
+                (None, Some(index)) => Some(answers[index].1.clone()),
+                (None, None) => None,
+            };
+            match answer {
+                Some(Ok(output)) => Ok(output),
+                Some(Err(reason)) => Err(anyhow!(reason)),
                 None => Ok(Output { code: Some(0), ..Output::default() }),
             }
+        }
+
+        fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
+            Ok(self.run(spec)?.code.unwrap_or(1))
         }
     }
 }
@@ -218,11 +415,34 @@ mod tests {
     }
 
     #[test]
+    fn secrets_and_swarm_tokens_are_masked_everywhere() {
+        let token = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
+        let spec = CommandSpec::new("docker", &["swarm", "join", "--token", token, "10.0.0.1:2377"], "join")
+            .secret("hunter2")
+            .arg("--password=hunter2");
+        let shown = spec.to_string();
+        assert_eq!(shown, "docker swarm join --token SWMTKN-**** 10.0.0.1:2377 --password=****");
+        assert_eq!(mask_tokens(&format!("sh -c 'x {token}'")), "sh -c 'x SWMTKN-****'");
+        assert_eq!(mask_tokens("no token here"), "no token here");
+    }
+
+    #[test]
     fn tail_prefers_stderr_and_keeps_last_lines() {
         let output = Output { code: Some(1), stdout: "out".into(), stderr: "a\n\nb\nc\n".into() };
         assert_eq!(output.tail(2), "b | c");
         let quiet = Output { code: Some(1), stdout: "x\ny\n".into(), stderr: " \n".into() };
         assert_eq!(quiet.tail(5), "x | y");
+    }
+
+    #[test]
+    fn checked_failures_name_purpose_command_status_and_output() {
+        let spec = CommandSpec::new("docker", &["swarm", "init"], "initialise the swarm");
+        let failed = Output { code: Some(1), stdout: String::new(), stderr: "Error: could not choose an IP\n".into() };
+        let error = failed.checked(&spec).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "could not initialise the swarm (`docker swarm init` failed with exit status 1): Error: could not choose an IP"
+        );
     }
 
     #[test]
@@ -238,6 +458,31 @@ mod tests {
         let error = runner.run(&slow).unwrap_err().to_string();
         assert!(error.contains("did not finish within"), "{error}");
         assert!(started.elapsed() < Duration::from_secs(3));
+    }
+
+    #[test]
+    fn real_runner_pipes_and_masks_what_it_shows() {
+        let runner = RealRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
+        let source = CommandSpec::new("printf", &["a\\nSWMTKN-1-abc-def\\n"], "produce");
+        let spec = CommandSpec::new("cat", &[], "consume").pipe_from(source);
+        assert_eq!(spec.to_string(), "printf 'a\\nSWMTKN-****\\n' | cat");
+        let output = runner.run(&spec).unwrap();
+        assert_eq!(output.stdout, "a\nSWMTKN-1-abc-def\n", "the caller gets the real output");
+        assert_eq!(output.tail(1), "SWMTKN-****", "error messages never show it");
+        let fed = runner.run(&CommandSpec::new("cat", &[], "echo stdin").stdin(b"hello".to_vec())).unwrap();
+        assert_eq!(fed.stdout, "hello");
+    }
+
+    #[test]
+    fn dry_runner_runs_probes_and_only_prints_changes() {
+        let runner = DryRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("made");
+        let change = CommandSpec::new("touch", &[marker.to_str().unwrap()], "make a file");
+        assert!(runner.run(&change).unwrap().success());
+        assert!(!marker.exists(), "a dry run changes nothing");
+        let probe = CommandSpec::new("echo", &["state"], "read").probe();
+        assert_eq!(runner.run(&probe).unwrap().stdout, "state\n");
     }
 
     #[test]

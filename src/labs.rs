@@ -12,6 +12,8 @@ use serde::{Deserialize, Serialize};
 use crate::locate::{describe_toml_error, position, KeyPath};
 use crate::names::{closest, hostname_problem};
 
+pub mod seed;
+
 static BUILT_IN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/labs");
 
 pub const MANIFEST: &str = "lab.toml";

@@ -5,6 +5,9 @@
 //! notes and warnings go to stderr so they never pollute piped output.
 
 use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -28,12 +31,51 @@ pub enum Mark {
 pub struct Ui {
     verbosity: Verbosity,
     color: bool,
+    /// stderr is a terminal: progress may animate.
+    interactive: bool,
 }
 
 impl Ui {
     pub fn new(verbosity: Verbosity) -> Self {
         let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
-        Ui { verbosity, color: !no_color && std::io::stderr().is_terminal() && std::io::stdout().is_terminal() }
+        let interactive = std::io::stderr().is_terminal();
+        Ui { verbosity, color: !no_color && interactive && std::io::stdout().is_terminal(), interactive }
+    }
+
+    /// Run one step of a longer job: a spinner while it runs (on a
+    /// terminal), then `✓ <what it returned> 2.1s`, or `✗ <label>` when it fails.
+    pub fn step<T>(&self, label: &str, work: impl FnOnce() -> anyhow::Result<(T, String)>) -> anyhow::Result<T> {
+        let started = Instant::now();
+        let spinner = self.spinner(label);
+        let result = work();
+        if let Some(spinner) = spinner {
+            spinner.finish_and_clear();
+        }
+        let elapsed = self.dim(&format_elapsed(started.elapsed()));
+        match result {
+            Ok((value, summary)) => {
+                self.note(&format!("{} {summary} {elapsed}", self.mark(Mark::Ok)));
+                Ok(value)
+            }
+            Err(error) => {
+                if self.verbosity >= Verbosity::Normal {
+                    eprintln!("{} {label} {elapsed}", self.mark(Mark::Fail));
+                }
+                Err(error)
+            }
+        }
+    }
+
+    fn spinner(&self, label: &str) -> Option<ProgressBar> {
+        // With -v the command trace is the progress; with -q nothing is.
+        if !self.interactive || self.verbosity != Verbosity::Normal {
+            return None;
+        }
+        let spinner = ProgressBar::new_spinner();
+        spinner.set_style(ProgressStyle::with_template("{spinner} {msg} {elapsed}").expect("valid template"));
+        spinner.set_message(label.to_string());
+        spinner.enable_steady_tick(Duration::from_millis(100));
+        Some(spinner)
     }
 
     pub fn verbose(&self) -> bool {
@@ -97,5 +139,29 @@ impl Ui {
         } else {
             text.to_string()
         }
+    }
+}
+
+/// `0.4s`, `12s`, `2m05s`.
+pub fn format_elapsed(elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64();
+    if seconds < 10.0 {
+        format!("{seconds:.1}s")
+    } else if seconds < 60.0 {
+        format!("{}s", seconds as u64)
+    } else {
+        format!("{}m{:02}s", seconds as u64 / 60, seconds as u64 % 60)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn elapsed_times_read_naturally() {
+        assert_eq!(format_elapsed(Duration::from_millis(2140)), "2.1s");
+        assert_eq!(format_elapsed(Duration::from_secs(12)), "12s");
+        assert_eq!(format_elapsed(Duration::from_secs(125)), "2m05s");
     }
 }

@@ -7,16 +7,37 @@ use std::process::ExitCode;
 use anyhow::{bail, Context as _, Result};
 
 use crate::cli::{Cli, Command};
-use crate::config::{self, ConfigLocation, Settings};
+use crate::config::{self, ConfigLocation, ProviderSetting, Settings};
+use crate::exec::{DryRunner, RealRunner, Runner};
 use crate::labs::Catalog;
+use crate::provider::docker::DockerProvider;
+use crate::provider::vagrant::VagrantProvider;
+use crate::provider::{self, Choice, Host, Provider, ProviderKind};
 use crate::templates::Templates;
 use crate::ui::Ui;
 
+/// How loudly to say which provider was chosen: commands whose output is
+/// the user's own (`exec`, `ssh`) keep it to `-v`.
+#[derive(Clone, Copy)]
+pub enum Announce {
+    Note,
+    Detail,
+}
+
+/// Where the Vagrant environment is rendered, under the workspace.
+pub const VAGRANT_DIR: &str = ".labctl/vagrant";
+
 mod completions;
+mod destroy;
 mod doctor;
+mod down;
+mod exec;
 mod init;
 mod labs;
 mod render;
+mod ssh;
+mod status;
+mod up;
 
 /// What every command starts from: the workspace, the config location and the UI.
 pub struct Context {
@@ -52,11 +73,53 @@ impl Context {
         Ok(settings)
     }
 
+    pub fn runner(&self, dry_run: bool) -> Box<dyn Runner> {
+        if dry_run {
+            Box::new(DryRunner::new(self.ui))
+        } else {
+            Box::new(RealRunner::new(self.ui))
+        }
+    }
+
+    pub fn vagrant_dir(&self) -> PathBuf {
+        self.workspace.join(VAGRANT_DIR)
+    }
+
+    /// The provider for this cluster, said with its reason: `--provider`,
+    /// else labctl.toml; with `auto`, where the cluster already lives, else
+    /// what this host can run.
+    pub fn open_cluster<'a>(
+        &self,
+        settings: &'a Settings,
+        runner: &'a dyn Runner,
+        requested: Option<ProviderSetting>,
+        announce: Announce,
+    ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
+        let host = Host::new(runner);
+        let auto = requested.unwrap_or(settings.provider) == ProviderSetting::Auto;
+        let existing = if auto { provider::existing(settings, &host, &self.vagrant_dir()) } else { None };
+        let requested = requested.filter(|setting| *setting != ProviderSetting::Auto);
+        let choice = match existing {
+            Some(choice) => choice,
+            None => provider::choose(settings, requested, &host)?,
+        };
+        let line = format!("provider {} ({})", choice.kind.as_str(), choice.reason);
+        match announce {
+            Announce::Note => self.ui.note(&line),
+            Announce::Detail => self.ui.detail(&line),
+        }
+        let provider: Box<dyn Provider + 'a> = match choice.kind {
+            ProviderKind::Docker => Box::new(DockerProvider::new(settings, runner)),
+            ProviderKind::Vagrant => Box::new(VagrantProvider::new(settings, runner, self.vagrant_dir())),
+        };
+        Ok((choice, provider))
+    }
+
     pub fn templates(&self) -> Result<Templates> {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
             self.ui.warn(&format!(
-                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, labctl.toml.tera); it is ignored",
+                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/seed.sh.tera, labctl.toml.tera); it is ignored",
                 stray.display()
             ));
         }
@@ -67,10 +130,28 @@ impl Context {
 pub fn dispatch(cli: Cli, ui: Ui) -> Result<ExitCode> {
     let context = Context::new(&cli, ui)?;
     match cli.command {
+        Command::Up(args) => up::run(&context, &args),
+        Command::Status(args) => status::run(&context, &args),
+        Command::Down => down::run(&context),
+        Command::Destroy(args) => destroy::run(&context, &args),
+        Command::Ssh(args) => ssh::run(&context, &args),
+        Command::Exec(args) => exec::run(&context, &args),
         Command::Init(args) => init::run(&context, &args),
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),
         Command::Doctor => doctor::run(&context),
         Command::Completions(args) => completions::run(&context, &args),
     }
+}
+
+/// The configured node called `name`, or an error listing the nodes.
+pub fn find_node<'a>(settings: &'a Settings, name: &str) -> Result<&'a config::Node> {
+    if let Some(node) = settings.nodes.iter().find(|node| node.name == name) {
+        return Ok(node);
+    }
+    let names: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    let suggestion = crate::names::closest(name, names.iter().copied())
+        .map(|close| format!("did you mean {close:?}? "))
+        .unwrap_or_default();
+    bail!("{name:?} is not a node of cluster {}; {suggestion}Nodes: {}", settings.cluster_name, names.join(", "))
 }

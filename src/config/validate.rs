@@ -305,7 +305,10 @@ fn check_registry(raw: &RawRegistry, nodes: &[&str], problems: &mut Problems) ->
             );
         }
     }
-    let registry = raw.enabled.then_some(Registry { host, port: raw.port });
+    if raw.image.trim().is_empty() || raw.image.contains(char::is_whitespace) {
+        problems.add("registry.image", format!("{:?} is not an image reference; e.g. \"registry:2\"", raw.image));
+    }
+    let registry = raw.enabled.then(|| Registry { host, port: raw.port, image: raw.image.clone() });
     (registry, raw.mirror.clone())
 }
 

@@ -1,0 +1,239 @@
+//! The jobs that span the whole cluster, provider-agnostic: `up` as a list
+//! of named steps, and the runtime status that `status` shows.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use crate::config::Settings;
+use crate::exec::Runner;
+use crate::labs::seed::{self, SeededManifest, STATE_DIR};
+use crate::labs::Catalog;
+use crate::provider::docker::in_parallel;
+use crate::provider::{NodeChange, NodeShell, Provider, ProviderKind};
+use crate::registry;
+use crate::swarm::{self, Bootstrap, SwarmInfo};
+use crate::templates::Templates;
+use crate::ui::Ui;
+
+pub struct Up<'a> {
+    pub settings: &'a Settings,
+    pub catalog: &'a Catalog,
+    pub templates: &'a Templates,
+    pub provider: &'a dyn Provider,
+    pub runner: &'a dyn Runner,
+    pub dry_run: bool,
+}
+
+impl Up<'_> {
+    fn shell(&self) -> NodeShell<'_> {
+        NodeShell::new(self.provider, self.runner)
+    }
+
+    /// Run every step; returns whether anything changed.
+    pub fn run(&self, ui: &Ui) -> Result<bool> {
+        let mut changed = false;
+        changed |= ui.step("starting nodes", || {
+            let changes = self.provider.bring_up(ui)?;
+            Ok((changes.iter().any(|(_, change)| *change != NodeChange::AlreadyRunning), describe_nodes(&changes)))
+        })?;
+        changed |= ui.step("bootstrapping the swarm", || {
+            let report = Bootstrap::new(self.settings, self.shell(), self.dry_run).run()?;
+            Ok((report.changed(), describe_swarm(self.settings, &report)))
+        })?;
+        if let Some(registry) = &self.settings.registry {
+            changed |= ui.step("starting the registry", || {
+                let host_runner = (self.provider.kind() == ProviderKind::Docker).then_some(self.runner);
+                let outcome = registry::ensure(registry, self.shell(), host_runner, self.dry_run)?;
+                let words = match outcome {
+                    registry::Outcome::AlreadyRunning => "already running",
+                    registry::Outcome::Restarted => "restarted",
+                    registry::Outcome::Created => "started",
+                };
+                Ok((
+                    outcome != registry::Outcome::AlreadyRunning,
+                    format!("registry {words} at {}", registry.address()),
+                ))
+            })?;
+        }
+        if !self.settings.seeded_labs.is_empty() {
+            changed |= ui.step("seeding the labs", || {
+                let report = seed::seed(self.settings, self.catalog, self.templates, self.shell())?;
+                Ok((report.changed(), describe_seed(self.settings, &report)))
+            })?;
+        }
+        Ok(changed)
+    }
+}
+
+fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
+    let count = |wanted: NodeChange| changes.iter().filter(|(_, change)| *change == wanted).count();
+    let (created, started, running) =
+        (count(NodeChange::Created), count(NodeChange::Started), count(NodeChange::AlreadyRunning));
+    if running == changes.len() {
+        return format!("nodes already running ({running})");
+    }
+    let mut parts = Vec::new();
+    if created > 0 {
+        parts.push(format!("{created} created"));
+    }
+    if started > 0 {
+        parts.push(format!("{started} started"));
+    }
+    if running > 0 {
+        parts.push(format!("{running} already running"));
+    }
+    format!("nodes running ({}): {}", changes.len(), parts.join(", "))
+}
+
+fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
+    let manager = &settings.nodes[0];
+    let workers = settings.nodes.len() - 1;
+    if !report.changed() {
+        return format!("swarm healthy: {} Leader, {workers} workers Ready", manager.name);
+    }
+    let mut parts = Vec::new();
+    if report.initialised {
+        parts.push(format!("swarm initialised on {} {}", manager.name, manager.ip));
+    }
+    if !report.joined.is_empty() {
+        parts.push(format!("{} workers joined", report.joined.len()));
+    }
+    if !report.rejoined.is_empty() {
+        parts.push(format!("rejoined {}", report.rejoined.join(", ")));
+    }
+    if !report.removed_stale.is_empty() {
+        parts.push(format!("removed stale entries of {}", report.removed_stale.join(", ")));
+    }
+    parts.join("; ")
+}
+
+fn describe_seed(settings: &Settings, report: &seed::SeedReport) -> String {
+    if !report.changed() {
+        return format!("labs already seeded ({})", settings.seeded_labs.len());
+    }
+    let mut parts: Vec<String> =
+        report.copied.iter().map(|(lab, files)| format!("{lab} ({} files)", files.len())).collect();
+    if !report.networks.is_empty() {
+        parts.push(format!("networks {}", report.networks.join(", ")));
+    }
+    format!("labs seeded: {}", parts.join(", "))
+}
+
+// ---------------------------------------------------------------------------
+// Status
+// ---------------------------------------------------------------------------
+
+#[derive(Debug, Serialize)]
+pub struct Status {
+    pub cluster: String,
+    pub provider: String,
+    pub nodes: Vec<NodeStatus>,
+    pub registry: Option<RegistryStatus>,
+    pub labs: Vec<LabStatus>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub role: &'static str,
+    pub ip: String,
+    /// The machine or container state, as the provider reports it.
+    pub state: String,
+    /// `LocalNodeState`: active, inactive, pending, error, locked; `unknown` when the node is not running.
+    pub swarm: String,
+    /// As the manager sees it: Ready, Down, Unknown; `null` when not in the swarm.
+    pub status: Option<String>,
+    pub availability: Option<String>,
+    /// Leader, Reachable, …; `null` for workers.
+    pub manager_status: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct RegistryStatus {
+    pub address: String,
+    pub state: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LabStatus {
+    pub id: String,
+    pub target: String,
+    pub files: usize,
+}
+
+/// Read everything from the runtime: machines, each node's swarm state,
+/// the manager's view, the registry and the seeded labs.
+pub fn status(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner) -> Result<Status> {
+    let shell = NodeShell::new(provider, runner);
+    let machines = provider.machines()?;
+    let infos: Vec<Option<SwarmInfo>> = in_parallel(&machines, |machine| {
+        if !machine.running {
+            return Ok(None);
+        }
+        let spec = shell
+            .command(&machine.node, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state")
+            .probe();
+        Ok(shell
+            .run(&spec)
+            .ok()
+            .filter(|output| output.success())
+            .and_then(|output| serde_json::from_str(output.stdout.trim()).ok()))
+    })?;
+    let manager = &settings.nodes[0];
+    let manager_running = machines.first().is_some_and(|machine| machine.running);
+    let read = |argv: &[&str], purpose: &str| -> Option<String> {
+        if !manager_running {
+            return None;
+        }
+        let output = shell.run(&shell.command(&manager.name, argv, purpose).probe()).ok()?;
+        output.success().then_some(output.stdout)
+    };
+    let entries = read(&["docker", "node", "ls", "--format", "{{json .}}"], "list the swarm's nodes")
+        .and_then(|text| swarm::parse_node_list(&text).ok())
+        .unwrap_or_default();
+    let by_name = swarm::entries_by_hostname(&entries);
+
+    let nodes = settings
+        .nodes
+        .iter()
+        .zip(machines.iter().zip(&infos))
+        .map(|(node, (machine, info))| {
+            let entry = by_name.get(node.name.as_str());
+            NodeStatus {
+                name: node.name.clone(),
+                role: swarm::role_word(node.role),
+                ip: node.ip.to_string(),
+                state: machine.state.clone(),
+                swarm: info.as_ref().map_or_else(|| "unknown".to_string(), |info| info.local_node_state.clone()),
+                status: entry.map(|entry| entry.status.clone()),
+                availability: entry.map(|entry| entry.availability.clone()),
+                manager_status: entry.map(|entry| entry.manager_status.clone()).filter(|status| !status.is_empty()),
+            }
+        })
+        .collect();
+
+    let registry = settings.registry.as_ref().map(|registry| {
+        let query = ["docker", "ps", "--all", "--filter", "name=^labctl-registry$", "--format", "{{.State}}"];
+        let state = read(&query, "look for the registry").map(|text| text.trim().to_string());
+        let state = match state.as_deref() {
+            None => "unknown".to_string(),
+            Some("") => "missing".to_string(),
+            Some(state) => state.to_string(),
+        };
+        RegistryStatus { address: registry.address(), state }
+    });
+
+    let listing = format!("cat {STATE_DIR}/labs/*.json 2>/dev/null || true");
+    let seeded: Vec<SeededManifest> =
+        read(&["sh", "-c", &listing], "read the seeded labs").map(|text| seed::parse_seeded(&text)).unwrap_or_default();
+    let labs =
+        seeded.into_iter().map(|lab| LabStatus { id: lab.id, target: lab.target, files: lab.files.len() }).collect();
+
+    Ok(Status {
+        cluster: settings.cluster_name.clone(),
+        provider: provider.kind().as_str().into(),
+        nodes,
+        registry,
+        labs,
+    })
+}

@@ -1,0 +1,26 @@
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{find_node, Announce, Context};
+use crate::cli::ExecArgs;
+use crate::provider::NodeIo;
+
+pub fn run(context: &Context, args: &ExecArgs) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let node = find_node(&settings, &args.node)?;
+    let runner = context.runner(false);
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Detail)?;
+    // A terminal on both ends gets a terminal on the node; otherwise plain
+    // pipes, so `labctl exec … > file` and `… < input` work.
+    let io = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
+        NodeIo::Terminal
+    } else {
+        NodeIo::Stdin
+    };
+    let spec = provider.node_command(&node.name, &args.command, io);
+    let code = runner.run_interactive(&spec)?;
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+}

@@ -1,0 +1,59 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{Announce, Context};
+use crate::cli::StatusArgs;
+use crate::cluster::{self, Status};
+
+pub fn run(context: &Context, args: &StatusArgs) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let runner = context.runner(false);
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+    let status = cluster::status(&settings, provider.as_ref(), runner.as_ref())?;
+    let text = if args.json { serde_json::to_string_pretty(&status)? + "\n" } else { table(&status) };
+    context.ui.print(&text);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn table(status: &Status) -> String {
+    let header = ["NODE", "ROLE", "IP", "MACHINE", "SWARM", "STATUS", "AVAILABILITY", "MANAGER"].map(String::from);
+    let dash = || "-".to_string();
+    let rows: Vec<[String; 8]> = status
+        .nodes
+        .iter()
+        .map(|node| {
+            [
+                node.name.clone(),
+                node.role.to_string(),
+                node.ip.clone(),
+                node.state.clone(),
+                node.swarm.clone(),
+                node.status.clone().unwrap_or_else(dash),
+                node.availability.clone().unwrap_or_else(dash),
+                node.manager_status.clone().unwrap_or_else(dash),
+            ]
+        })
+        .collect();
+    let widths: Vec<usize> = (0..8)
+        .map(|column| rows.iter().chain([&header]).map(|row| row[column].chars().count()).max().unwrap_or(0))
+        .collect();
+    let mut text = format!("cluster {} ({} provider)\n\n", status.cluster, status.provider);
+    for row in std::iter::once(&header).chain(&rows) {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:width$}")).collect();
+        text.push_str(cells.join("  ").trim_end());
+        text.push('\n');
+    }
+    text.push('\n');
+    if let Some(registry) = &status.registry {
+        text.push_str(&format!("registry  {} ({})\n", registry.address, registry.state));
+    }
+    if status.labs.is_empty() {
+        text.push_str("labs      none seeded\n");
+    }
+    for lab in &status.labs {
+        text.push_str(&format!("lab       {} in {} ({} files)\n", lab.id, lab.target, lab.files));
+    }
+    text
+}

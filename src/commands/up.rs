@@ -1,0 +1,43 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{render, Announce, Context};
+use crate::cli::UpArgs;
+use crate::cluster::Up;
+use crate::lock;
+use crate::provider::ProviderKind;
+
+pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let templates = context.templates()?;
+    let _lock = if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up")?) };
+    let runner = context.runner(args.dry_run);
+    let (choice, provider) = context.open_cluster(&settings, runner.as_ref(), args.provider, Announce::Note)?;
+    if choice.kind == ProviderKind::Vagrant {
+        render::check_host_only_network(&settings)?;
+        render::write_environment(context, &settings, &templates, &context.vagrant_dir())?;
+    }
+
+    let up = Up {
+        settings: &settings,
+        catalog: &catalog,
+        templates: &templates,
+        provider: provider.as_ref(),
+        runner: runner.as_ref(),
+        dry_run: args.dry_run,
+    };
+    let changed = up.run(&context.ui)?;
+    let manager = &settings.nodes[0];
+    let summary = match (args.dry_run, changed) {
+        (true, _) => "dry run: nothing was changed".to_string(),
+        (false, false) => format!("no changes: cluster {} was already up", settings.cluster_name),
+        (false, true) => format!(
+            "cluster {} is ready: `labctl ssh {}`, or `labctl exec {} -- docker node ls`",
+            settings.cluster_name, manager.name, manager.name
+        ),
+    };
+    context.ui.note(&summary);
+    Ok(ExitCode::SUCCESS)
+}

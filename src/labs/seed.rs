@@ -1,0 +1,233 @@
+//! Seeding: copy the enabled labs into their directories on the manager,
+//! only the files that are missing, and record what a pristine lab holds
+//! (a checksum manifest on the node, read later by `status` and `reset`).
+
+use std::collections::BTreeMap;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+use super::{Catalog, Lab};
+use crate::config::Settings;
+use crate::files::sha256_hex;
+use crate::provider::NodeShell;
+use crate::templates::Templates;
+
+/// Where labctl keeps its records on a node.
+pub const STATE_DIR: &str = "/var/lib/labctl";
+const SCRIPT_TEMPLATE: &str = "node/seed.sh.tera";
+
+/// A seeded lab as recorded on the node: the pristine checksum of every file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeededManifest {
+    pub id: String,
+    pub target: String,
+    pub labctl: String,
+    pub files: Vec<SeededFile>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SeededFile {
+    pub path: String,
+    pub sha256: String,
+    pub mode: String,
+}
+
+/// What seeding changed, per lab id.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct SeedReport {
+    pub copied: BTreeMap<String, Vec<String>>,
+    pub networks: Vec<String>,
+    pub setup: Vec<String>,
+}
+
+impl SeedReport {
+    pub fn changed(&self) -> bool {
+        !self.copied.is_empty() || !self.networks.is_empty() || !self.setup.is_empty()
+    }
+}
+
+/// Seed every enabled lab on the manager in one command.
+pub fn seed(settings: &Settings, catalog: &Catalog, templates: &Templates, shell: NodeShell) -> Result<SeedReport> {
+    if settings.seeded_labs.is_empty() {
+        return Ok(SeedReport::default());
+    }
+    let archive = archive(settings, catalog)?;
+    let mut context = tera::Context::new();
+    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+    context.insert("state_dir", STATE_DIR);
+    let script = templates.render(SCRIPT_TEMPLATE, &context)?;
+    let manager = &settings.nodes[0].name;
+    let spec = shell.command_with_stdin(manager, &["sh", "-c", &script, "labctl-seed"], "seed the labs", archive);
+    let output = shell.run_checked(&spec)?;
+    Ok(parse_report(&output.stdout))
+}
+
+fn parse_report(text: &str) -> SeedReport {
+    let mut report = SeedReport::default();
+    for line in text.lines() {
+        let mut words = line.splitn(3, ' ');
+        match (words.next(), words.next(), words.next()) {
+            (Some("copied"), Some(lab), Some(file)) => {
+                report.copied.entry(lab.to_string()).or_default().push(file.to_string());
+            }
+            (Some("network"), Some(_), Some(network)) => report.networks.push(network.to_string()),
+            (Some("setup"), Some(lab), _) => report.setup.push(lab.to_string()),
+            _ => {}
+        }
+    }
+    report
+}
+
+/// The manifest of a lab as labctl would seed it now.
+pub fn manifest_of(lab: &Lab, target: &str) -> Result<SeededManifest> {
+    let files = lab
+        .manifest
+        .files
+        .iter()
+        .map(|path| {
+            Ok(SeededFile {
+                path: path.clone(),
+                sha256: sha256_hex(&lab.read(path)?),
+                mode: mode_of(lab, path).to_string(),
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(SeededManifest {
+        id: lab.manifest.id.clone(),
+        target: target.to_string(),
+        labctl: env!("CARGO_PKG_VERSION").into(),
+        files,
+    })
+}
+
+fn mode_of(lab: &Lab, path: &str) -> &'static str {
+    if lab.manifest.executable.iter().any(|executable| executable == path) {
+        "0755"
+    } else {
+        "0644"
+    }
+}
+
+/// The tar the seed script reads: per lab its target, networks, setup
+/// commands, manifest and files (with their modes).
+fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for seeded in &settings.seeded_labs {
+        let lab = catalog.resolve(&seeded.id).map_err(anyhow::Error::msg)?;
+        let base = format!("labs/{}", seeded.id);
+        let networks: String = lab
+            .manifest
+            .networks
+            .iter()
+            .map(|network| format!("{} {} {}\n", network.name, network.driver, network.attachable))
+            .collect();
+        let manifest = serde_json::to_vec_pretty(&manifest_of(lab, &seeded.target)?)?;
+        append(&mut builder, &format!("{base}/target"), seeded.target.as_bytes(), 0o644)?;
+        append(&mut builder, &format!("{base}/networks"), networks.as_bytes(), 0o644)?;
+        append(&mut builder, &format!("{base}/setup.sh"), lab.manifest.setup.join("\n").as_bytes(), 0o644)?;
+        append(&mut builder, &format!("{base}/manifest.json"), &manifest, 0o644)?;
+        for path in &lab.manifest.files {
+            let mode = if mode_of(lab, path) == "0755" { 0o755 } else { 0o644 };
+            append(&mut builder, &format!("{base}/files/{path}"), &lab.read(path)?, mode)?;
+        }
+    }
+    builder.into_inner().context("cannot build the lab archive")
+}
+
+fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, content: &[u8], mode: u32) -> Result<()> {
+    let mut header = tar::Header::new_gnu();
+    header.set_size(content.len() as u64);
+    header.set_mode(mode);
+    header.set_uid(0);
+    header.set_gid(0);
+    header.set_mtime(0);
+    header.set_entry_type(tar::EntryType::Regular);
+    builder.append_data(&mut header, path, content).with_context(|| format!("cannot add {path} to the lab archive"))
+}
+
+/// Parse the seeded manifests that `cat STATE_DIR/labs/*.json` printed.
+pub fn parse_seeded(text: &str) -> Vec<SeededManifest> {
+    serde_json::Deserializer::from_str(text).into_iter::<SeededManifest>().filter_map(Result::ok).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_settings;
+    use crate::exec::fake::RecordingRunner;
+    use crate::provider::docker::DockerProvider;
+
+    fn unpack(bytes: &[u8]) -> BTreeMap<String, (Vec<u8>, u32)> {
+        let mut archive = tar::Archive::new(bytes);
+        let mut entries = BTreeMap::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            let path = entry.path().unwrap().to_string_lossy().into_owned();
+            let mode = entry.header().mode().unwrap();
+            let mut content = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut content).unwrap();
+            entries.insert(path, (content, mode));
+        }
+        entries
+    }
+
+    #[test]
+    fn the_archive_carries_files_modes_networks_and_manifest() {
+        let settings = test_settings("[labs]\nseed = [\"db\"]\n");
+        let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+        let entries = unpack(&archive(&settings, &catalog).unwrap());
+        assert_eq!(entries["labs/lab3/target"].0, b"/root/work/db");
+        assert_eq!(entries["labs/lab3/networks"].0, b"todoapp overlay true\n");
+        assert_eq!(entries["labs/lab3/files/add-server-id.sh"].1, 0o755);
+        assert_eq!(entries["labs/lab3/files/sql/01_ddl.sql"].1, 0o644);
+        let manifest: SeededManifest = serde_json::from_slice(&entries["labs/lab3/manifest.json"].0).unwrap();
+        let ddl = manifest.files.iter().find(|file| file.path == "sql/01_ddl.sql").unwrap();
+        assert_eq!(ddl.sha256, sha256_hex(&entries["labs/lab3/files/sql/01_ddl.sql"].0));
+        assert!(entries.keys().all(|path| !path.contains("README")), "handouts are not seeded");
+    }
+
+    #[test]
+    fn instructor_only_files_never_leave_the_host() {
+        let settings = test_settings("[labs]\nseed = [\"lab2\"]\n");
+        let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+        let entries = unpack(&archive(&settings, &catalog).unwrap());
+        assert!(entries.contains_key("labs/lab2/files/Dockerfile"));
+        assert!(entries.keys().all(|path| !path.contains("solution")), "{:?}", entries.keys());
+    }
+
+    #[test]
+    fn seeding_is_one_command_on_the_manager_and_reports_changes() {
+        let settings = test_settings("");
+        let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+        let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+        let runner = RecordingRunner::default();
+        runner.answer(
+            "docker exec --interactive swarm-lab-manager sh -c",
+            0,
+            "copied lab1 ch03-webapi.yml\ncopied lab1 simple-web/hello.js\nnetwork lab1 ch03\nsetup lab9\n",
+            "",
+        );
+        let provider = DockerProvider::new(&settings, &runner);
+        let report = seed(&settings, &catalog, &templates, NodeShell::new(&provider, &runner)).unwrap();
+        assert_eq!(report.copied["lab1"], vec!["ch03-webapi.yml", "simple-web/hello.js"]);
+        assert_eq!(report.networks, vec!["ch03"]);
+        assert_eq!(report.setup, vec!["lab9"]);
+        let calls = runner.calls();
+        assert_eq!(calls.len(), 1);
+        assert!(calls[0].stdin.as_ref().is_some_and(|tar| !tar.is_empty()));
+    }
+
+    #[test]
+    fn seeded_manifests_are_read_back_from_concatenated_json() {
+        let one = SeededManifest {
+            id: "lab1".into(),
+            target: "/root/work/ingress".into(),
+            labctl: "0.1.0".into(),
+            files: vec![],
+        };
+        let two = SeededManifest { id: "lab3".into(), ..one.clone() };
+        let text = format!("{}\n{}", serde_json::to_string_pretty(&one).unwrap(), serde_json::to_string(&two).unwrap());
+        assert_eq!(parse_seeded(&text), vec![one, two]);
+    }
+}

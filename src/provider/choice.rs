@@ -1,0 +1,242 @@
+//! Which provider a command uses, and why: `auto` resolved against what
+//! this host has.
+
+use std::cell::OnceCell;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use super::ProviderKind;
+use crate::config::{ProviderSetting, Settings};
+use crate::exec::{find_program, CommandSpec, Runner};
+
+/// The provider a command will use, with the reason to show the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub kind: ProviderKind,
+    pub reason: String,
+}
+
+/// The program that drives a Vagrant hypervisor provider.
+pub fn hypervisor_program(vagrant_provider: &str) -> &'static str {
+    match vagrant_provider {
+        "libvirt" => "virsh",
+        _ => "VBoxManage",
+    }
+}
+
+pub fn hypervisor_label(vagrant_provider: &str) -> &'static str {
+    match vagrant_provider {
+        "libvirt" => "libvirt",
+        _ => "VirtualBox",
+    }
+}
+
+/// What this host has, looked up once and only when needed.
+pub struct Host<'a> {
+    runner: &'a dyn Runner,
+    /// Programs to pretend are installed, instead of searching PATH (tests).
+    installed: Option<Vec<&'static str>>,
+    docker_engine: OnceCell<Result<String, String>>,
+}
+
+impl<'a> Host<'a> {
+    pub fn new(runner: &'a dyn Runner) -> Self {
+        Host { runner, installed: None, docker_engine: OnceCell::new() }
+    }
+
+    #[cfg(test)]
+    pub fn with_programs(runner: &'a dyn Runner, installed: &[&'static str]) -> Self {
+        Host { runner, installed: Some(installed.to_vec()), docker_engine: OnceCell::new() }
+    }
+
+    pub fn runner(&self) -> &'a dyn Runner {
+        self.runner
+    }
+
+    /// Where `program` is installed, if it is.
+    pub fn find(&self, program: &str) -> Option<PathBuf> {
+        match &self.installed {
+            Some(installed) => installed.contains(&program).then(|| PathBuf::from("/usr/bin").join(program)),
+            None => find_program(program),
+        }
+    }
+
+    pub fn has(&self, program: &str) -> bool {
+        self.find(program).is_some()
+    }
+
+    /// `Ok(server version)` when a Docker engine answers, `Err(why not)` otherwise.
+    pub fn docker_engine(&self) -> &Result<String, String> {
+        self.docker_engine.get_or_init(|| self.ask_docker_engine())
+    }
+
+    fn ask_docker_engine(&self) -> Result<String, String> {
+        if !self.has("docker") {
+            return Err("the `docker` command is not installed".into());
+        }
+        let spec = CommandSpec::new(
+            "docker",
+            &["version", "--format", "{{.Server.Version}}"],
+            "ask the Docker engine for its version",
+        )
+        .probe()
+        .timeout(Duration::from_secs(15));
+        match self.runner.run(&spec) {
+            Ok(output) if output.success() && !output.stdout.trim().is_empty() => Ok(output.stdout.trim().to_string()),
+            Ok(output) => Err(format!("the Docker engine does not answer ({})", output.tail(1))),
+            Err(error) => Err(format!("{error:#}")),
+        }
+    }
+}
+
+/// Resolve `auto` (or check an explicit choice) against this host.
+/// `requested` is the command line's `--provider`, which wins over the file.
+pub fn choose(settings: &Settings, requested: Option<ProviderSetting>, host: &Host) -> Result<Choice> {
+    let (setting, source) = match requested {
+        Some(setting) => (setting, "--provider".to_string()),
+        None => (settings.provider, settings.origin.describe()),
+    };
+    let hypervisor = hypervisor_label(&settings.vagrant.provider);
+    let has_vagrant = host.has("vagrant");
+    let has_hypervisor = host.has(hypervisor_program(&settings.vagrant.provider));
+    let vagrant_missing = || match (has_vagrant, has_hypervisor) {
+        (false, false) => format!("Vagrant and {hypervisor} not found"),
+        (false, true) => "Vagrant not found".to_string(),
+        _ => format!("{hypervisor} not found"),
+    };
+    match setting {
+        ProviderSetting::Vagrant if has_vagrant && has_hypervisor => {
+            Ok(Choice { kind: ProviderKind::Vagrant, reason: format!("set in {source}") })
+        }
+        ProviderSetting::Vagrant => {
+            bail!("provider vagrant (set in {source}): {}; install Vagrant and {hypervisor}, or use the docker provider", vagrant_missing())
+        }
+        ProviderSetting::Docker => match host.docker_engine() {
+            Ok(_) => Ok(Choice { kind: ProviderKind::Docker, reason: format!("set in {source}") }),
+            Err(why) => bail!("provider docker (set in {source}): {why}; install Docker Engine and start it (sudo systemctl start docker)"),
+        },
+        ProviderSetting::Auto if has_vagrant && has_hypervisor => {
+            Ok(Choice { kind: ProviderKind::Vagrant, reason: format!("auto: Vagrant and {hypervisor} found") })
+        }
+        ProviderSetting::Auto => match host.docker_engine() {
+            Ok(version) => Ok(Choice {
+                kind: ProviderKind::Docker,
+                reason: format!("auto: {}; Docker Engine {version} answers", vagrant_missing()),
+            }),
+            Err(why) => bail!(
+                "no provider can work here: {} and {why}; install Vagrant + {hypervisor} (VMs) or Docker Engine (containers), then run `labctl doctor`",
+                vagrant_missing()
+            ),
+        },
+    }
+}
+
+/// With `auto`, the provider the cluster already lives on, if any: its
+/// VMs in the workspace's Vagrant environment, or its labelled containers.
+pub fn existing(settings: &Settings, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
+    let manager_machine = vagrant_dir.join(".vagrant/machines").join(&settings.nodes[0].name);
+    let has_vm = std::fs::read_dir(&manager_machine)
+        .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
+        .unwrap_or(false);
+    if has_vm && host.has("vagrant") {
+        return Some(Choice {
+            kind: ProviderKind::Vagrant,
+            reason: "auto: the cluster's VMs exist in .labctl/vagrant".into(),
+        });
+    }
+    if host.docker_engine().is_ok() {
+        let filter = format!("label={}={}", super::docker::CLUSTER_LABEL, settings.cluster_name);
+        let spec = CommandSpec::new(
+            "docker",
+            &["ps", "--all", "--quiet", "--filter", &filter],
+            "look for the cluster's containers",
+        )
+        .probe()
+        .timeout(Duration::from_secs(15));
+        let found = host.runner().run(&spec).map(|output| !output.stdout.trim().is_empty()).unwrap_or(false);
+        if found {
+            return Some(Choice { kind: ProviderKind::Docker, reason: "auto: the cluster's containers exist".into() });
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exec::fake::RecordingRunner;
+    use crate::labs::Catalog;
+
+    fn settings(config: &str) -> Settings {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("labctl.toml"), config).unwrap();
+        let catalog = Catalog::load(dir.path()).unwrap();
+        let location = crate::config::ConfigLocation { workspace: dir.path().to_path_buf(), explicit: None };
+        crate::config::load(&location, &catalog).unwrap()
+    }
+
+    #[test]
+    fn auto_prefers_vagrant_with_virtualbox_and_never_asks_docker() {
+        let runner = RecordingRunner::default();
+        let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
+        let choice = choose(&settings(""), None, &host).unwrap();
+        assert_eq!(choice, Choice { kind: ProviderKind::Vagrant, reason: "auto: Vagrant and VirtualBox found".into() });
+        assert!(runner.command_lines().is_empty());
+    }
+
+    #[test]
+    fn auto_falls_back_to_a_docker_engine_that_answers() {
+        let runner = RecordingRunner::default();
+        runner.answer("docker version", 0, "27.3.1\n", "");
+        let host = Host::with_programs(&runner, &["vagrant", "docker"]);
+        let choice = choose(&settings(""), None, &host).unwrap();
+        assert_eq!(choice.kind, ProviderKind::Docker);
+        assert_eq!(choice.reason, "auto: VirtualBox not found; Docker Engine 27.3.1 answers");
+        // The engine is asked once, however often its answer is needed.
+        assert!(host.docker_engine().is_ok());
+        assert_eq!(runner.command_lines(), vec!["docker version --format '{{.Server.Version}}'"]);
+    }
+
+    #[test]
+    fn auto_with_nothing_usable_says_what_to_install() {
+        let runner = RecordingRunner::default();
+        runner.answer("docker version", 1, "", "Cannot connect to the Docker daemon\n");
+        let host = Host::with_programs(&runner, &["docker"]);
+        let error = choose(&settings(""), None, &host).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "no provider can work here: Vagrant and VirtualBox not found and the Docker engine does not answer (Cannot connect to the Docker daemon); install Vagrant + VirtualBox (VMs) or Docker Engine (containers), then run `labctl doctor`"
+        );
+    }
+
+    #[test]
+    fn a_docker_cli_that_cannot_start_is_explained() {
+        let runner = RecordingRunner::default();
+        runner.fail_to_start("docker version", "permission denied");
+        let host = Host::with_programs(&runner, &["docker"]);
+        assert_eq!(host.docker_engine(), &Err("permission denied".to_string()));
+    }
+
+    #[test]
+    fn an_explicit_provider_is_checked_not_replaced() {
+        let runner = RecordingRunner::default();
+        let host = Host::with_programs(&runner, &["vagrant", "docker"]);
+        let error = choose(&settings("[cluster]\nprovider = \"vagrant\"\n"), None, &host).unwrap_err().to_string();
+        assert!(error.starts_with("provider vagrant (set in /"), "{error}");
+        assert!(error.contains("labctl.toml): VirtualBox not found; install Vagrant and VirtualBox"), "{error}");
+
+        runner.answer("docker version", 0, "27.3.1\n", "");
+        let choice = choose(&settings(""), Some(ProviderSetting::Docker), &host).unwrap();
+        assert_eq!(choice, Choice { kind: ProviderKind::Docker, reason: "set in --provider".into() });
+    }
+
+    #[test]
+    fn libvirt_needs_virsh_instead_of_virtualbox() {
+        let runner = RecordingRunner::default();
+        let host = Host::with_programs(&runner, &["vagrant", "virsh"]);
+        let choice = choose(&settings("[vagrant]\nprovider = \"libvirt\"\n"), None, &host).unwrap();
+        assert_eq!(choice.reason, "auto: Vagrant and libvirt found");
+    }
+}

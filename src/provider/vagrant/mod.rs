@@ -1,0 +1,183 @@
+//! The vagrant provider: drives `vagrant` in the rendered environment.
+//!
+//! VirtualBox does not support `vagrant up --parallel`, and concurrent
+//! `vagrant up` processes race on port forwarding, so machines boot one at a
+//! time with `--no-provision` (manager first); provisioning, the slow part,
+//! then runs on all new machines at once.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{anyhow, Result};
+
+use super::docker::in_parallel;
+use super::{Machine, NodeChange, NodeIo, Provider, ProviderKind};
+use crate::config::Settings;
+use crate::exec::{shell_line, CommandSpec, Output, Runner};
+use crate::ui::Ui;
+
+pub mod environment;
+
+/// Booting one VM, or provisioning it, may take this long.
+const VAGRANT_DEADLINE: Duration = Duration::from_secs(30 * 60);
+
+pub struct VagrantProvider<'a> {
+    settings: &'a Settings,
+    runner: &'a dyn Runner,
+    /// The rendered environment (Vagrantfile and provision/).
+    dir: PathBuf,
+}
+
+impl<'a> VagrantProvider<'a> {
+    pub fn new(settings: &'a Settings, runner: &'a dyn Runner, dir: PathBuf) -> Self {
+        VagrantProvider { settings, runner, dir }
+    }
+
+    fn vagrant(&self, args: &[&str], purpose: &str) -> CommandSpec {
+        CommandSpec::new("vagrant", args, purpose).dir(self.dir.clone())
+    }
+
+    /// Machine state per node from `vagrant status --machine-readable`.
+    fn status(&self) -> Result<Vec<(String, String)>> {
+        let spec = self.vagrant(&["status", "--machine-readable"], "read the machines' state").probe();
+        let output = self.runner.run_checked(&spec)?;
+        Ok(parse_status(&output.stdout))
+    }
+
+    fn docker_answers(&self, node: &str) -> bool {
+        let argv = ["docker".to_string(), "info".to_string()];
+        let spec = self.node_command(node, &argv, NodeIo::Captured).probe();
+        self.runner.run(&spec).map(|output| output.success()).unwrap_or(false)
+    }
+}
+
+/// `1700000000,manager,state,running` lines → (machine, state).
+fn parse_status(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split(',').collect();
+            (fields.len() >= 4 && fields[2] == "state" && !fields[1].is_empty())
+                .then(|| (fields[1].to_string(), fields[3].to_string()))
+        })
+        .collect()
+}
+
+impl Provider for VagrantProvider<'_> {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Vagrant
+    }
+
+    fn bring_up(&self, _ui: &Ui) -> Result<Vec<(String, NodeChange)>> {
+        let states = self.status()?;
+        let state_of = |node: &str| states.iter().find(|(name, _)| name == node).map(|(_, state)| state.as_str());
+        let mut changes = Vec::new();
+        // One at a time, manager first (settings.nodes is in that order).
+        for node in &self.settings.nodes {
+            let change = match state_of(&node.name) {
+                Some("running") => NodeChange::AlreadyRunning,
+                Some("not_created") | None => NodeChange::Created,
+                Some(_) => NodeChange::Started,
+            };
+            if change != NodeChange::AlreadyRunning {
+                let spec = self.vagrant(&["up", &node.name, "--no-provision"], &format!("boot {}", node.name));
+                self.run_checked_on(spec, &node.name)?;
+            }
+            changes.push((node.name.clone(), change));
+        }
+        // New machines always need provisioning; existing ones only when
+        // Docker does not answer (a provisioning that failed or was cut short).
+        let candidates: Vec<&(String, NodeChange)> = changes.iter().collect();
+        let needs: Vec<bool> =
+            in_parallel(
+                &candidates,
+                |(node, change)| Ok(*change == NodeChange::Created || !self.docker_answers(node)),
+            )?;
+        let to_provision: Vec<&str> =
+            candidates.iter().zip(needs).filter(|(_, needed)| *needed).map(|((node, _), _)| node.as_str()).collect();
+        in_parallel(&to_provision, |node| {
+            let spec = self.vagrant(&["provision", node], &format!("provision {node}"));
+            self.run_checked_on(spec, node).map(|_| ())
+        })?;
+        Ok(changes)
+    }
+
+    fn machines(&self) -> Result<Vec<Machine>> {
+        let states = self.status()?;
+        Ok(self
+            .settings
+            .nodes
+            .iter()
+            .map(|node| {
+                let state = states.iter().find(|(name, _)| name == &node.name).map(|(_, state)| state.clone());
+                let state = state.unwrap_or_else(|| "not_created".into());
+                Machine { node: node.name.clone(), running: state == "running", state }
+            })
+            .collect())
+    }
+
+    fn node_command(&self, node: &str, argv: &[String], io: NodeIo) -> CommandSpec {
+        let remote = format!("sudo -n -- {}", shell_line(argv));
+        let mut spec = self.vagrant(&["ssh", node], &format!("run a command on {node}"));
+        if io == NodeIo::Terminal {
+            spec = spec.arg("--tty");
+        }
+        spec.args(["-c".to_string(), remote])
+    }
+
+    fn shell_command(&self, node: &str) -> CommandSpec {
+        self.vagrant(&["ssh", node, "--tty", "-c", "sudo -i"], &format!("open a shell on {node}"))
+    }
+
+    fn stop(&self) -> Result<usize> {
+        let running = self.status()?.iter().filter(|(_, state)| state == "running").count();
+        if running > 0 {
+            self.run_checked_on(self.vagrant(&["halt"], "stop the machines"), "the cluster")?;
+        }
+        Ok(running)
+    }
+
+    fn destroy(&self) -> Result<Vec<String>> {
+        let existing = self.status()?.iter().filter(|(_, state)| state != "not_created").count();
+        if existing == 0 {
+            return Ok(Vec::new());
+        }
+        self.run_checked_on(self.vagrant(&["destroy", "--force"], "destroy the machines"), "the cluster")?;
+        Ok(vec![format!("{existing} VMs")])
+    }
+}
+
+impl VagrantProvider<'_> {
+    /// Run a vagrant command; a failure names the node and shows vagrant's last lines.
+    fn run_checked_on(&self, spec: CommandSpec, node: &str) -> Result<Output> {
+        let spec = spec.timeout(VAGRANT_DEADLINE);
+        let output = self.runner.run(&spec)?;
+        if output.success() {
+            return Ok(output);
+        }
+        Err(anyhow!("vagrant failed on {node} while trying to {} (`{spec}`): {}", spec.purpose, output.tail(6)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn machine_readable_status_is_parsed() {
+        let text = "1700000000,,ui,info,Current machine states:\n\
+                    1700000000,manager,metadata,provider,virtualbox\n\
+                    1700000000,manager,provider-name,virtualbox\n\
+                    1700000000,manager,state,running\n\
+                    1700000000,node1,state,poweroff\n\
+                    1700000000,node2,state,not_created\n";
+        let states = parse_status(text);
+        assert_eq!(
+            states,
+            vec![
+                ("manager".to_string(), "running".to_string()),
+                ("node1".to_string(), "poweroff".to_string()),
+                ("node2".to_string(), "not_created".to_string()),
+            ]
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! The swarm bootstrap, the same for every provider: read each node's swarm
+//! state, decide (keep / init / join / leave and rejoin), act, clean stale
+//! entries, and wait until every node is Ready.
+//!
+//! The join token is fetched at run time and only ever passed as an
+//! argument to `docker swarm join` (marked secret, so it is masked wherever
+//! a command or its output is shown).
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Context, Result};
+use serde::Deserialize;
+
+use crate::config::{Node, Role, Settings};
+use crate::provider::docker::in_parallel;
+use crate::provider::NodeShell;
+
+const SWARM_PORT: u16 = 2377;
+/// How long nodes may take to show Ready after joining.
+const READY_DEADLINE: Duration = Duration::from_secs(90);
+const READY_POLL: Duration = Duration::from_millis(250);
+
+/// `docker info --format '{{json .Swarm}}'`, the fields labctl uses.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct SwarmInfo {
+    pub local_node_state: String,
+    #[serde(rename = "NodeID", default)]
+    pub node_id: String,
+    #[serde(default)]
+    pub node_addr: String,
+    #[serde(default)]
+    pub control_available: bool,
+    #[serde(default)]
+    pub error: String,
+}
+
+/// One line of `docker node ls --format '{{json .}}'`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NodeEntry {
+    #[serde(rename = "ID")]
+    pub id: String,
+    pub hostname: String,
+    pub status: String,
+    #[serde(default)]
+    pub availability: String,
+    #[serde(default)]
+    pub manager_status: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManagerAction {
+    /// Already the manager of a swarm: nothing to do.
+    Keep,
+    Init,
+    /// Part of some other swarm as a worker, or stuck: leave, then init.
+    LeaveAndInit,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkerAction {
+    Keep,
+    Join,
+    /// Belongs to another swarm (or a stale one): leave, then join ours.
+    LeaveAndJoin,
+}
+
+/// What the bootstrap did, for the progress lines.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Report {
+    pub initialised: bool,
+    pub joined: Vec<String>,
+    pub rejoined: Vec<String>,
+    pub removed_stale: Vec<String>,
+}
+
+impl Report {
+    pub fn changed(&self) -> bool {
+        self.initialised || !self.joined.is_empty() || !self.rejoined.is_empty() || !self.removed_stale.is_empty()
+    }
+}
+
+pub fn decide_manager(info: &SwarmInfo) -> ManagerAction {
+    match info.local_node_state.as_str() {
+        "inactive" => ManagerAction::Init,
+        "active" if info.control_available => ManagerAction::Keep,
+        _ => ManagerAction::LeaveAndInit,
+    }
+}
+
+/// A worker is ours when the manager lists its node ID.
+pub fn decide_worker(info: &SwarmInfo, manager_nodes: &[NodeEntry]) -> WorkerAction {
+    match info.local_node_state.as_str() {
+        "inactive" => WorkerAction::Join,
+        "active" if manager_nodes.iter().any(|entry| entry.id == info.node_id) => WorkerAction::Keep,
+        _ => WorkerAction::LeaveAndJoin,
+    }
+}
+
+/// Worker entries named like one of our nodes but with an ID that node no
+/// longer has: what a node leaves behind when it leaves and rejoins
+/// (moby#24106). They show Down once the old ID stops answering.
+pub fn stale_entries<'e>(entries: &'e [NodeEntry], nodes: &[Node], live_ids: &[String]) -> Vec<&'e NodeEntry> {
+    entries
+        .iter()
+        .filter(|entry| entry.manager_status.is_empty())
+        .filter(|entry| nodes.iter().any(|node| node.name == entry.hostname))
+        .filter(|entry| !live_ids.contains(&entry.id))
+        .collect()
+}
+
+pub struct Bootstrap<'a> {
+    settings: &'a Settings,
+    shell: NodeShell<'a>,
+    dry_run: bool,
+    ready_deadline: Duration,
+}
+
+impl<'a> Bootstrap<'a> {
+    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, dry_run: bool) -> Self {
+        Bootstrap { settings, shell, dry_run, ready_deadline: READY_DEADLINE }
+    }
+
+    #[cfg(test)]
+    pub fn with_ready_deadline(mut self, deadline: Duration) -> Self {
+        self.ready_deadline = deadline;
+        self
+    }
+
+    pub fn run(&self) -> Result<Report> {
+        let manager = &self.settings.nodes[0];
+        let workers = &self.settings.nodes[1..];
+        let mut report = Report::default();
+
+        let infos = in_parallel(&self.settings.nodes, |node| self.swarm_info(node))?;
+        let (manager_info, worker_infos) = infos.split_first().expect("a cluster has a manager");
+
+        match decide_manager(manager_info) {
+            ManagerAction::Keep => {}
+            ManagerAction::Init => {
+                self.init(manager)?;
+                report.initialised = true;
+            }
+            ManagerAction::LeaveAndInit => {
+                self.leave(manager)?;
+                self.init(manager)?;
+                report.initialised = true;
+            }
+        }
+
+        let entries = self.node_list(manager)?;
+        let actions: Vec<(&Node, WorkerAction)> =
+            workers.iter().zip(worker_infos).map(|(node, info)| (node, decide_worker(info, &entries))).collect();
+        if actions.iter().any(|(_, action)| *action != WorkerAction::Keep) {
+            let token = self.join_token(manager)?;
+            in_parallel(&actions, |(node, action)| self.bring_in(node, *action, &token))?;
+            for (node, action) in &actions {
+                match action {
+                    WorkerAction::Join => report.joined.push(node.name.clone()),
+                    WorkerAction::LeaveAndJoin => report.rejoined.push(node.name.clone()),
+                    WorkerAction::Keep => {}
+                }
+            }
+        }
+        if self.dry_run {
+            return Ok(report);
+        }
+
+        // Node IDs change on init and join: read them again only there.
+        let changed = |index: usize| match index {
+            0 => report.initialised,
+            _ => actions[index - 1].1 != WorkerAction::Keep,
+        };
+        let indexes: Vec<usize> = (0..self.settings.nodes.len()).collect();
+        let live_ids = in_parallel(&indexes, |&index| match changed(index) {
+            true => self.swarm_info(&self.settings.nodes[index]).map(|info| info.node_id),
+            false => Ok(infos[index].node_id.clone()),
+        })?;
+        let entries = if report.changed() { self.node_list(manager)? } else { entries };
+        report.removed_stale = self.remove_stale(manager, &entries, &live_ids)?;
+        self.wait_until_ready(manager, &live_ids, entries)?;
+        Ok(report)
+    }
+
+    fn swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
+        let spec = self
+            .shell
+            .command(&node.name, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state")
+            .probe();
+        let output = self.shell.run(&spec)?;
+        if !output.success() && self.dry_run {
+            // The node does not exist yet: a dry run plans for a fresh one.
+            return Ok(SwarmInfo { local_node_state: "inactive".into(), ..SwarmInfo::default() });
+        }
+        let output = output.checked(&spec)?;
+        serde_json::from_str(output.stdout.trim())
+            .with_context(|| format!("unexpected answer from `docker info` on {}: {}", node.name, output.stdout.trim()))
+    }
+
+    fn init(&self, manager: &Node) -> Result<()> {
+        let ip = manager.ip.to_string();
+        let listen = format!("{ip}:{SWARM_PORT}");
+        let argv = ["docker", "swarm", "init", "--advertise-addr", &ip, "--listen-addr", &listen];
+        self.shell.run_checked(&self.shell.command(&manager.name, &argv, "initialise the swarm")).map(|_| ())
+    }
+
+    fn leave(&self, node: &Node) -> Result<()> {
+        let spec = self.shell.command(&node.name, &["docker", "swarm", "leave", "--force"], "leave its old swarm");
+        self.shell.run_checked(&spec).map(|_| ())
+    }
+
+    fn join_token(&self, manager: &Node) -> Result<String> {
+        let spec = self
+            .shell
+            .command(
+                &manager.name,
+                &["docker", "swarm", "join-token", "--quiet", "worker"],
+                "read the worker join token",
+            )
+            .probe();
+        let output = self.shell.run(&spec)?;
+        if self.dry_run && !output.success() {
+            return Ok("SWMTKN-dry-run".into());
+        }
+        let token = output.checked(&spec)?.stdout.trim().to_string();
+        if !token.starts_with("SWMTKN-") {
+            bail!("the manager answered `docker swarm join-token` with something that is not a join token");
+        }
+        Ok(token)
+    }
+
+    fn bring_in(&self, node: &Node, action: WorkerAction, token: &str) -> Result<()> {
+        match action {
+            WorkerAction::Keep => return Ok(()),
+            WorkerAction::LeaveAndJoin => self.leave(node)?,
+            WorkerAction::Join => {}
+        }
+        let ip = node.ip.to_string();
+        let listen = format!("{ip}:{SWARM_PORT}");
+        let manager = format!("{}:{SWARM_PORT}", self.settings.nodes[0].ip);
+        let argv =
+            ["docker", "swarm", "join", "--token", token, "--advertise-addr", &ip, "--listen-addr", &listen, &manager];
+        let spec = self.shell.command(&node.name, &argv, "join the swarm").secret(token);
+        self.shell.run_checked(&spec).map(|_| ())
+    }
+
+    fn node_list(&self, manager: &Node) -> Result<Vec<NodeEntry>> {
+        let spec = self
+            .shell
+            .command(&manager.name, &["docker", "node", "ls", "--format", "{{json .}}"], "list the swarm's nodes")
+            .probe();
+        let output = self.shell.run(&spec)?;
+        if self.dry_run && !output.success() {
+            return Ok(Vec::new());
+        }
+        parse_node_list(&output.checked(&spec)?.stdout)
+    }
+
+    fn remove_stale(&self, manager: &Node, entries: &[NodeEntry], live_ids: &[String]) -> Result<Vec<String>> {
+        let stale = stale_entries(entries, &self.settings.nodes, live_ids);
+        if stale.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut argv = vec!["docker", "node", "rm", "--force"];
+        argv.extend(stale.iter().map(|entry| entry.id.as_str()));
+        self.shell.run_checked(&self.shell.command(&manager.name, &argv, "remove stale Down entries"))?;
+        Ok(stale.iter().map(|entry| entry.hostname.clone()).collect())
+    }
+
+    /// Poll the manager's node list (starting from `entries`, just read)
+    /// until every node's current ID is Ready.
+    fn wait_until_ready(&self, manager: &Node, live_ids: &[String], mut entries: Vec<NodeEntry>) -> Result<()> {
+        let started = Instant::now();
+        loop {
+            let not_ready = not_ready(&self.settings.nodes, live_ids, &entries);
+            if not_ready.is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() >= self.ready_deadline {
+                return Err(anyhow!(
+                    "not Ready after {}s: {}; see `labctl status` and `labctl exec {} -- docker node ls`",
+                    self.ready_deadline.as_secs(),
+                    not_ready.join(", "),
+                    manager.name
+                ));
+            }
+            std::thread::sleep(READY_POLL);
+            entries = self.node_list(manager)?;
+        }
+    }
+}
+
+/// Nodes whose current swarm ID is not listed as Ready, with their status.
+fn not_ready(nodes: &[Node], live_ids: &[String], entries: &[NodeEntry]) -> Vec<String> {
+    nodes
+        .iter()
+        .zip(live_ids)
+        .filter_map(|(node, id)| match entries.iter().find(|entry| &entry.id == id) {
+            Some(entry) if entry.status == "Ready" => None,
+            Some(entry) => Some(format!("{} ({})", node.name, entry.status)),
+            None => Some(format!("{} (not in the swarm)", node.name)),
+        })
+        .collect()
+}
+
+pub fn parse_node_list(text: &str) -> Result<Vec<NodeEntry>> {
+    text.lines()
+        .filter(|line| !line.trim().is_empty())
+        .map(|line| {
+            serde_json::from_str(line).with_context(|| format!("unexpected line from `docker node ls`: {line}"))
+        })
+        .collect()
+}
+
+/// Per node: its swarm entry as the manager sees it, by hostname (the
+/// Ready one when a stale Down entry shares the name).
+pub fn entries_by_hostname(entries: &[NodeEntry]) -> BTreeMap<&str, &NodeEntry> {
+    let mut by_name: BTreeMap<&str, &NodeEntry> = BTreeMap::new();
+    for entry in entries {
+        let better = by_name.get(entry.hostname.as_str()).is_none_or(|current| current.status != "Ready");
+        if better {
+            by_name.insert(&entry.hostname, entry);
+        }
+    }
+    by_name
+}
+
+pub fn role_word(role: Role) -> &'static str {
+    match role {
+        Role::Manager => "manager",
+        Role::Worker => "worker",
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,204 @@
+use std::time::Duration;
+
+use super::*;
+use crate::config::test_settings;
+use crate::exec::fake::RecordingRunner;
+use crate::provider::docker::DockerProvider;
+
+const TOKEN: &str = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";
+
+fn info(state: &str, id: &str, manager: bool) -> String {
+    format!(r#"{{"LocalNodeState":"{state}","NodeID":"{id}","NodeAddr":"","ControlAvailable":{manager},"Error":""}}"#)
+}
+
+fn entry(id: &str, hostname: &str, status: &str, manager_status: &str) -> String {
+    format!(
+        r#"{{"Availability":"Active","Hostname":"{hostname}","ID":"{id}","ManagerStatus":"{manager_status}","Status":"{status}"}}"#
+    )
+}
+
+fn all_ready() -> String {
+    [
+        entry("m1", "manager", "Ready", "Leader"),
+        entry("n1", "node1", "Ready", ""),
+        entry("n2", "node2", "Ready", ""),
+        entry("n3", "node3", "Ready", ""),
+    ]
+    .join("\n")
+}
+
+fn probe(node: &str) -> String {
+    format!("docker exec swarm-lab-{node} docker info --format '{{{{json .Swarm}}}}'")
+}
+
+const NODE_LS: &str = "docker exec swarm-lab-manager docker node ls";
+
+/// Run the bootstrap against the recording runner.
+fn bootstrap(runner: &RecordingRunner) -> Result<Report> {
+    let settings = test_settings("");
+    let provider = DockerProvider::new(&settings, runner);
+    let shell = NodeShell::new(&provider, runner);
+    Bootstrap::new(&settings, shell, false).with_ready_deadline(Duration::from_millis(600)).run()
+}
+
+fn healthy(runner: &RecordingRunner) {
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+    }
+}
+
+#[test]
+fn a_fresh_cluster_is_initialised_and_joined() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("inactive", "", false), "");
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("inactive", "", false), "");
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+    }
+    runner.answer(NODE_LS, 0, &entry("m1", "manager", "Ready", "Leader"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, &format!("{TOKEN}\n"), "");
+    runner.always(NODE_LS, 0, &all_ready(), "");
+
+    let report = bootstrap(&runner).unwrap();
+    assert_eq!(
+        report,
+        Report { initialised: true, joined: vec!["node1".into(), "node2".into(), "node3".into()], ..Report::default() }
+    );
+    let mut changes = runner.changes();
+    changes.sort();
+    assert_eq!(
+        changes,
+        vec![
+            "docker exec swarm-lab-manager docker swarm init --advertise-addr 192.168.56.10 --listen-addr 192.168.56.10:2377",
+            "docker exec swarm-lab-node1 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.11 --listen-addr 192.168.56.11:2377 192.168.56.10:2377",
+            "docker exec swarm-lab-node2 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.12 --listen-addr 192.168.56.12:2377 192.168.56.10:2377",
+            "docker exec swarm-lab-node3 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.13 --listen-addr 192.168.56.13:2377 192.168.56.10:2377",
+        ]
+    );
+    // The token reached the join commands, and nothing shown contains it.
+    let joins: Vec<_> = runner.calls().into_iter().filter(|spec| spec.args.contains(&"join".to_string())).collect();
+    assert!(joins.iter().all(|spec| spec.args.contains(&TOKEN.to_string())));
+    assert!(runner.command_lines().iter().all(|line| !line.contains(&TOKEN[7..])));
+}
+
+#[test]
+fn a_healthy_cluster_is_left_alone() {
+    let runner = RecordingRunner::default();
+    healthy(&runner);
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = bootstrap(&runner).unwrap();
+    assert!(!report.changed(), "{report:?}");
+    assert!(runner.changes().is_empty(), "{:?}", runner.changes());
+    // Four state probes and one node list: nothing more on the no-op path.
+    assert_eq!(runner.command_lines().len(), 5, "{:#?}", runner.command_lines());
+}
+
+#[test]
+fn a_worker_of_another_swarm_leaves_and_joins_ours() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    runner.answer(&probe("node1"), 0, &info("active", "n1", false), "");
+    // node2 is active, but the manager does not know its ID.
+    runner.answer(&probe("node2"), 0, &info("active", "foreign", false), "");
+    runner.answer(&probe("node2"), 0, &info("active", "n2", false), "");
+    runner.answer(&probe("node3"), 0, &info("active", "n3", false), "");
+    let without_node2 = [
+        entry("m1", "manager", "Ready", "Leader"),
+        entry("n1", "node1", "Ready", ""),
+        entry("n3", "node3", "Ready", ""),
+    ];
+    runner.answer(NODE_LS, 0, &without_node2.join("\n"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, TOKEN, "");
+    runner.always(NODE_LS, 0, &all_ready(), "");
+
+    let report = bootstrap(&runner).unwrap();
+    assert_eq!(report, Report { rejoined: vec!["node2".into()], ..Report::default() });
+    assert_eq!(
+        runner.changes(),
+        vec![
+            "docker exec swarm-lab-node2 docker swarm leave --force",
+            "docker exec swarm-lab-node2 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.12 --listen-addr 192.168.56.12:2377 192.168.56.10:2377",
+        ]
+    );
+}
+
+#[test]
+fn a_manager_that_is_only_a_worker_elsewhere_leaves_and_initialises() {
+    assert_eq!(
+        decide_manager(&serde_json::from_str(&info("active", "x", false)).unwrap()),
+        ManagerAction::LeaveAndInit
+    );
+    assert_eq!(
+        decide_manager(&serde_json::from_str(&info("pending", "x", false)).unwrap()),
+        ManagerAction::LeaveAndInit
+    );
+    assert_eq!(decide_manager(&serde_json::from_str(&info("active", "x", true)).unwrap()), ManagerAction::Keep);
+    assert_eq!(decide_manager(&serde_json::from_str(&info("inactive", "", false)).unwrap()), ManagerAction::Init);
+}
+
+#[test]
+fn a_stale_entry_of_a_rejoined_node_is_removed() {
+    let runner = RecordingRunner::default();
+    healthy(&runner);
+    let with_stale = format!("{}\n{}", all_ready(), entry("old2", "node2", "Down", ""));
+    runner.answer(NODE_LS, 0, &with_stale, "");
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = bootstrap(&runner).unwrap();
+    assert_eq!(report, Report { removed_stale: vec!["node2".into()], ..Report::default() });
+    assert_eq!(runner.changes(), vec!["docker exec swarm-lab-manager docker node rm --force old2"]);
+}
+
+#[test]
+fn nodes_that_never_get_ready_are_named() {
+    let runner = RecordingRunner::default();
+    healthy(&runner);
+    let node3_down = all_ready().replace(
+        r#""node3","ID":"n3","ManagerStatus":"","Status":"Ready""#,
+        r#""node3","ID":"n3","ManagerStatus":"","Status":"Down""#,
+    );
+    assert!(node3_down.contains("Down"));
+    runner.always(NODE_LS, 0, &node3_down, "");
+    let error = bootstrap(&runner).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "not Ready after 0s: node3 (Down); see `labctl status` and `labctl exec manager -- docker node ls`"
+    );
+}
+
+#[test]
+fn a_failed_join_never_shows_the_token() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    for node in ["node1", "node2", "node3"] {
+        runner.answer(&probe(node), 0, &info("inactive", "", false), "");
+    }
+    runner.answer(NODE_LS, 0, &entry("m1", "manager", "Ready", "Leader"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, TOKEN, "");
+    let echoed = format!("Error response from daemon: rpc error: invalid join token {TOKEN}\n");
+    runner.always("docker exec swarm-lab-node", 1, "", &echoed);
+    let error = format!("{:#}", bootstrap(&runner).unwrap_err());
+    assert!(error.contains("could not join the swarm on node"), "{error}");
+    assert!(error.contains("SWMTKN-****"), "{error}");
+    assert!(!error.contains(&TOKEN[7..]), "{error}");
+}
+
+#[test]
+fn stale_entries_are_only_non_manager_entries_of_our_nodes_with_old_ids() {
+    let settings = test_settings("");
+    let entries = parse_node_list(
+        &[
+            entry("m1", "manager", "Ready", "Leader"),
+            entry("n1", "node1", "Ready", ""),
+            entry("old1", "node1", "Down", ""),
+            entry("x9", "node9", "Down", ""),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let live: Vec<String> = ["m1", "n1", "n2", "n3"].iter().map(|id| id.to_string()).collect();
+    let stale: Vec<&str> =
+        stale_entries(&entries, &settings.nodes, &live).iter().map(|entry| entry.id.as_str()).collect();
+    assert_eq!(stale, vec!["old1"], "node9 is not ours to remove");
+}
