@@ -13,7 +13,7 @@ use crate::provider::{NodeChange, NodeShell, Provider, ProviderKind};
 use crate::registry;
 use crate::swarm::{self, Bootstrap, SwarmInfo};
 use crate::templates::Templates;
-use crate::ui::Ui;
+use crate::ui::{count, Ui};
 
 pub struct Up<'a> {
     pub settings: &'a Settings,
@@ -89,14 +89,14 @@ fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
     let manager = &settings.nodes[0];
     let workers = settings.nodes.len() - 1;
     if !report.changed() {
-        return format!("swarm healthy: {} Leader, {workers} workers Ready", manager.name);
+        return format!("swarm healthy: {} Leader, {} Ready", manager.name, count(workers, "worker"));
     }
     let mut parts = Vec::new();
     if report.initialised {
         parts.push(format!("swarm initialised on {} {}", manager.name, manager.ip));
     }
     if !report.joined.is_empty() {
-        parts.push(format!("{} workers joined", report.joined.len()));
+        parts.push(format!("{} joined", count(report.joined.len(), "worker")));
     }
     if !report.rejoined.is_empty() {
         parts.push(format!("rejoined {}", report.rejoined.join(", ")));
@@ -109,10 +109,10 @@ fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
 
 fn describe_seed(settings: &Settings, report: &seed::SeedReport) -> String {
     if !report.changed() {
-        return format!("labs already seeded ({})", settings.seeded_labs.len());
+        return format!("labs already seeded ({})", count(settings.seeded_labs.len(), "lab"));
     }
     let mut parts: Vec<String> =
-        report.copied.iter().map(|(lab, files)| format!("{lab} ({} files)", files.len())).collect();
+        report.copied.iter().map(|(lab, files)| format!("{lab} ({})", count(files.len(), "file"))).collect();
     if !report.networks.is_empty() {
         parts.push(format!("networks {}", report.networks.join(", ")));
     }

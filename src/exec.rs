@@ -121,8 +121,13 @@ impl fmt::Display for CommandSpec {
         if let Some(source) = &self.pipe_from {
             write!(f, "{source} | ")?;
         }
+        // A script passed as one argument shows as its first line and "…".
+        let shorten = |word: &String| match word.split_once('\n') {
+            Some((first, _)) => format!("{first}…"),
+            None => word.clone(),
+        };
         let words = std::iter::once(&self.program).chain(&self.args);
-        let quoted: Vec<String> = words.map(|word| shell_quote(word)).collect();
+        let quoted: Vec<String> = words.map(|word| shell_quote(&shorten(word))).collect();
         write!(f, "{}", self.mask(&quoted.join(" ")))
     }
 }
@@ -412,6 +417,12 @@ mod tests {
     fn display_quotes_every_word_that_needs_it() {
         let spec = CommandSpec::new("sh", &["-c", "echo 'hi' $HOME", "plain/path:1", ""], "test");
         assert_eq!(spec.to_string(), r#"sh -c 'echo '\''hi'\'' $HOME' plain/path:1 ''"#);
+    }
+
+    #[test]
+    fn scripts_are_shown_by_their_first_line() {
+        let spec = CommandSpec::new("sh", &["-c", "#!/bin/sh\nset -eu\necho hi\n", "seed"], "test");
+        assert_eq!(spec.to_string(), "sh -c '#!/bin/sh…' seed");
     }
 
     #[test]

@@ -142,6 +142,15 @@ impl Ui {
     }
 }
 
+/// `1 file`, `3 files`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
 /// `0.4s`, `12s`, `2m05s`.
 pub fn format_elapsed(elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64();
@@ -157,6 +166,12 @@ pub fn format_elapsed(elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_are_pluralised() {
+        assert_eq!(count(1, "file"), "1 file");
+        assert_eq!(count(3, "worker"), "3 workers");
+    }
 
     #[test]
     fn elapsed_times_read_naturally() {

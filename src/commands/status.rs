@@ -53,7 +53,7 @@ fn table(status: &Status) -> String {
         text.push_str("labs      none seeded\n");
     }
     for lab in &status.labs {
-        text.push_str(&format!("lab       {} in {} ({} files)\n", lab.id, lab.target, lab.files));
+        text.push_str(&format!("lab       {} in {} ({})\n", lab.id, lab.target, crate::ui::count(lab.files, "file")));
     }
     text
 }

@@ -3,6 +3,7 @@
 //! (a checksum manifest on the node, read later by `status` and `reset`).
 
 use std::collections::BTreeMap;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -112,7 +113,9 @@ fn mode_of(lab: &Lab, path: &str) -> &'static str {
 /// The tar the seed script reads: per lab its target, networks, setup
 /// commands, manifest and files (with their modes).
 fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0);
     let mut builder = tar::Builder::new(Vec::new());
+    let mut append = |path: &str, content: &[u8], mode: u32| append(&mut builder, path, content, mode, now);
     for seeded in &settings.seeded_labs {
         let lab = catalog.resolve(&seeded.id).map_err(anyhow::Error::msg)?;
         let base = format!("labs/{}", seeded.id);
@@ -123,25 +126,25 @@ fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
             .map(|network| format!("{} {} {}\n", network.name, network.driver, network.attachable))
             .collect();
         let manifest = serde_json::to_vec_pretty(&manifest_of(lab, &seeded.target)?)?;
-        append(&mut builder, &format!("{base}/target"), seeded.target.as_bytes(), 0o644)?;
-        append(&mut builder, &format!("{base}/networks"), networks.as_bytes(), 0o644)?;
-        append(&mut builder, &format!("{base}/setup.sh"), lab.manifest.setup.join("\n").as_bytes(), 0o644)?;
-        append(&mut builder, &format!("{base}/manifest.json"), &manifest, 0o644)?;
+        append(&format!("{base}/target"), seeded.target.as_bytes(), 0o644)?;
+        append(&format!("{base}/networks"), networks.as_bytes(), 0o644)?;
+        append(&format!("{base}/setup.sh"), lab.manifest.setup.join("\n").as_bytes(), 0o644)?;
+        append(&format!("{base}/manifest.json"), &manifest, 0o644)?;
         for path in &lab.manifest.files {
             let mode = if mode_of(lab, path) == "0755" { 0o755 } else { 0o644 };
-            append(&mut builder, &format!("{base}/files/{path}"), &lab.read(path)?, mode)?;
+            append(&format!("{base}/files/{path}"), &lab.read(path)?, mode)?;
         }
     }
     builder.into_inner().context("cannot build the lab archive")
 }
 
-fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, content: &[u8], mode: u32) -> Result<()> {
+fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, content: &[u8], mode: u32, mtime: u64) -> Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(content.len() as u64);
     header.set_mode(mode);
     header.set_uid(0);
     header.set_gid(0);
-    header.set_mtime(0);
+    header.set_mtime(mtime);
     header.set_entry_type(tar::EntryType::Regular);
     builder.append_data(&mut header, path, content).with_context(|| format!("cannot add {path} to the lab archive"))
 }
@@ -216,6 +219,27 @@ mod tests {
         let calls = runner.calls();
         assert_eq!(calls.len(), 1);
         assert!(calls[0].stdin.as_ref().is_some_and(|tar| !tar.is_empty()));
+    }
+
+    #[test]
+    fn the_seed_script_passes_shellcheck() {
+        use crate::exec::{CommandSpec, RealRunner, Runner};
+        if crate::exec::find_program("shellcheck").is_none() {
+            assert!(std::env::var_os("CI").is_none(), "CI must have shellcheck (apt-get install shellcheck)");
+            eprintln!("SKIPPED: shellcheck is not installed");
+            return;
+        }
+        let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+        let mut context = tera::Context::new();
+        context.insert("labctl_version", "test");
+        context.insert("state_dir", STATE_DIR);
+        let script = templates.render(SCRIPT_TEMPLATE, &context).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("seed.sh");
+        std::fs::write(&path, script).unwrap();
+        let runner = RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet));
+        let output = runner.run(&CommandSpec::new("shellcheck", &[path.to_str().unwrap()], "lint")).unwrap();
+        assert!(output.success(), "{}", output.stdout);
     }
 
     #[test]

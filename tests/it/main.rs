@@ -4,8 +4,11 @@
 mod bad_input;
 mod cli;
 mod doctor;
+mod e2e;
 mod init;
 mod labs;
+mod lock;
 mod provision;
 mod render;
 mod support;
+mod vagrant;

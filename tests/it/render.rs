@@ -212,3 +212,25 @@ fn a_subnet_allowed_by_networks_conf_renders() {
     );
     workspace.run(&["render"]).success();
 }
+
+#[test]
+fn the_projects_own_scripts_pass_shellcheck() {
+    let Some(shellcheck) = require_tool("shellcheck", "shellcheck") else { return };
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut scripts = vec![
+        root.join("scripts/test"),
+        root.join("scripts/test-images"),
+        root.join("bench/up.sh"),
+        root.join(".ci/run"),
+    ];
+    for lab in std::fs::read_dir(root.join("labs")).unwrap() {
+        for entry in std::fs::read_dir(lab.unwrap().path()).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_some_and(|extension| extension == "sh") {
+                scripts.push(path);
+            }
+        }
+    }
+    let output = duct::cmd(&shellcheck, &scripts).stdout_capture().stderr_capture().unchecked().run().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
+}

@@ -67,23 +67,69 @@ impl Workspace {
         self
     }
 
+    /// Make one of this host's programs available to the fakes.
+    pub fn link_host_tool(&self, name: &str) {
+        let real = ["/usr/bin", "/bin"].iter().map(|dir| Path::new(dir).join(name)).find(|path| path.exists());
+        let real = real.unwrap_or_else(|| panic!("{name} is needed by the tests"));
+        std::os::unix::fs::symlink(real, self.bin.path().join(name)).unwrap();
+    }
+
     pub fn calls(&self) -> String {
         std::fs::read_to_string(self.bin.path().join("calls.log")).unwrap_or_default()
     }
 
+    /// Run with the fakes first and then this host's real PATH (end-to-end tests).
+    pub fn run_with_host_tools(&self, args: &[&str]) -> Run {
+        let mut path = self.bin.path().as_os_str().to_owned();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        self.run_with_path(args, &path)
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         // Only the fakes: the tests must not depend on what this host has installed.
-        let expression = duct::cmd(env!("CARGO_BIN_EXE_labctl"), args)
+        self.run_with_path(args, self.bin.path().as_os_str())
+    }
+
+    fn run_with_path(&self, args: &[&str], path: &std::ffi::OsStr) -> Run {
+        let output = self.expression(args, path, &[]).run().expect("labctl runs");
+        Run::from(output)
+    }
+
+    /// Start labctl in the background (fakes only on PATH).
+    pub fn start(&self, args: &[&str]) -> duct::Handle {
+        self.expression(args, self.bin.path().as_os_str(), &[]).start().expect("labctl starts")
+    }
+
+    fn expression(&self, args: &[&str], path: &std::ffi::OsStr, env: &[(&str, &str)]) -> duct::Expression {
+        // duct applies the innermost setting last, so the test's own values go first.
+        let mut command = duct::cmd(env!("CARGO_BIN_EXE_labctl"), args);
+        for (key, value) in env {
+            command = command.env(key, value);
+        }
+        command
             .dir(self.dir.path())
-            .env("PATH", self.bin.path())
+            .env("PATH", path)
             .env("NO_COLOR", "1")
             .env("LABCTL_VBOX_NETWORKS_CONF", self.dir.path().join("networks.conf"))
+            // Each workspace locks its clusters on its own, so tests never wait on each other.
+            .env("LABCTL_LOCK_DIR", self.dir.path())
             .env_remove("LABCTL_NODE_IMAGE")
+            .env_remove("LABCTL_LOCK_WAIT")
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
-            .unchecked();
-        let output = expression.run().expect("labctl runs");
+            .unchecked()
+    }
+
+    pub fn with_env(&self, args: &[&str], key: &str, value: &str) -> Run {
+        let output = self.expression(args, self.bin.path().as_os_str(), &[(key, value)]).run().expect("labctl runs");
+        Run::from(output)
+    }
+}
+
+impl From<std::process::Output> for Run {
+    fn from(output: std::process::Output) -> Run {
         Run {
             code: output.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),

@@ -1,0 +1,172 @@
+//! `labctl up` with the vagrant provider against a fake `vagrant` that
+//! keeps machine and swarm state in files, records every call with a
+//! timestamp, and answers the commands labctl sends over `vagrant ssh -c`.
+
+use crate::support::{free_port, Workspace};
+
+const FAKE_VAGRANT: &str = r#"
+state="$FAKE_STATE"
+mkdir -p "$state"
+now() { date +%s.%N; }
+node_state() { cat "$state/$1.machine" 2>/dev/null || echo not_created; }
+case "$1" in
+  status)
+    for node in manager node1 node2 node3; do echo "1700000000,$node,state,$(node_state $node)"; done ;;
+  up)
+    echo "$(now) boot $2" >> "$state/timeline"
+    echo running > "$state/$2.machine" ;;
+  provision)
+    echo "$(now) provision-start $2" >> "$state/timeline"
+    sleep 0.5
+    touch "$state/$2.docker"
+    echo "$(now) provision-end $2" >> "$state/timeline" ;;
+  halt)
+    for node in manager node1 node2 node3; do [ -f "$state/$node.machine" ] && echo poweroff > "$state/$node.machine"; done ;;
+  destroy)
+    rm -f "$state"/*.machine ;;
+  ssh)
+    node="$2"; shift 2
+    while [ "$#" -gt 0 ] && [ "$1" != "-c" ]; do shift; done
+    command="$2"
+    printf '%s\n' "$node $command" >> "$state/ssh.log"
+    case "$command" in
+      *"docker info --format"*)
+        if [ -f "$state/$node.swarm" ]; then
+          manager=false; [ "$node" = manager ] && manager=true
+          echo "{\"LocalNodeState\":\"active\",\"NodeID\":\"id-$node\",\"ControlAvailable\":$manager}"
+        else
+          echo '{"LocalNodeState":"inactive","NodeID":"","ControlAvailable":false}'
+        fi ;;
+      *"docker info"*) [ -f "$state/$node.docker" ] ;;
+      *"swarm init"*) touch "$state/$node.swarm" ;;
+      *"join-token"*) echo "SWMTKN-1-fakefakefake-token" ;;
+      *"swarm join"*) touch "$state/$node.swarm" ;;
+      *"node ls"*)
+        for n in manager node1 node2 node3; do
+          [ -f "$state/$n.swarm" ] || continue
+          leader=""; [ "$n" = manager ] && leader=Leader
+          echo "{\"ID\":\"id-$n\",\"Hostname\":\"$n\",\"Status\":\"Ready\",\"Availability\":\"Active\",\"ManagerStatus\":\"$leader\"}"
+        done ;;
+      *"docker ps"*) if [ -f "$state/registry" ]; then echo running; fi ;;
+      *"docker run"*) touch "$state/registry" ;;
+      *"sh -c"*)
+        cat > /dev/null
+        if [ ! -f "$state/seeded" ]; then touch "$state/seeded"; echo "copied lab1 ch03-webapi.yml"; fi ;;
+    esac ;;
+esac
+"#;
+
+fn vagrant_workspace() -> Workspace {
+    let workspace = Workspace::new();
+    let state = workspace.path().join("fake-state");
+    workspace.file(
+        "labctl.toml",
+        &format!("[cluster]\nprovider = \"vagrant\"\n\n[[forward]]\nhost = {}\nguest = 9000\n", free_port()),
+    );
+    let script = format!("export FAKE_STATE='{}'\n{FAKE_VAGRANT}", state.display());
+    workspace.fake_program("vagrant", &script).fake_program("VBoxManage", "echo 7.0.14r161095");
+    for tool in ["date", "sleep", "cat", "mkdir", "touch", "rm"] {
+        workspace.link_host_tool(tool);
+    }
+    workspace
+}
+
+fn timeline(workspace: &Workspace) -> Vec<(f64, String, String)> {
+    workspace
+        .read("fake-state/timeline")
+        .lines()
+        .map(|line| {
+            let mut words = line.split_whitespace();
+            let time = words.next().unwrap().parse().unwrap();
+            (time, words.next().unwrap().to_string(), words.next().unwrap().to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn up_boots_one_at_a_time_then_provisions_together_then_bootstraps() {
+    let workspace = vagrant_workspace();
+    let run = workspace.run(&["up"]).success();
+    assert!(run.stderr.contains("provider vagrant (set in labctl.toml)"), "{}", run.stderr);
+    assert!(workspace.path().join(".labctl/vagrant/Vagrantfile").is_file(), "the environment is rendered first");
+
+    let events = timeline(&workspace);
+    let boots: Vec<&str> =
+        events.iter().filter(|(_, kind, _)| kind == "boot").map(|(_, _, node)| node.as_str()).collect();
+    assert_eq!(boots, vec!["manager", "node1", "node2", "node3"], "manager first, one at a time");
+    let last_boot = events.iter().filter(|(_, kind, _)| kind == "boot").map(|(time, _, _)| *time).fold(0.0, f64::max);
+    let starts: Vec<f64> =
+        events.iter().filter(|(_, kind, _)| kind == "provision-start").map(|(time, _, _)| *time).collect();
+    let first_end =
+        events.iter().filter(|(_, kind, _)| kind == "provision-end").map(|(time, _, _)| *time).fold(f64::MAX, f64::min);
+    assert_eq!(starts.len(), 4);
+    assert!(starts.iter().all(|start| *start >= last_boot), "provisioning waits for every boot");
+    assert!(starts.iter().all(|start| *start < first_end), "all four provision at once: {events:?}");
+
+    let calls = workspace.calls();
+    assert!(calls.contains("vagrant up manager --no-provision"), "{calls}");
+    let ssh = workspace.read("fake-state/ssh.log");
+    assert!(
+        ssh.contains(
+            "manager sudo -n -- docker swarm init --advertise-addr 192.168.56.10 --listen-addr 192.168.56.10:2377"
+        ),
+        "{ssh}"
+    );
+    for (node, ip) in [("node1", "192.168.56.11"), ("node2", "192.168.56.12"), ("node3", "192.168.56.13")] {
+        let join = format!("{node} sudo -n -- docker swarm join --token SWMTKN-1-fakefakefake-token --advertise-addr {ip} --listen-addr {ip}:2377 192.168.56.10:2377");
+        assert!(ssh.contains(&join), "{node}: {ssh}");
+    }
+    assert!(ssh.contains("manager sudo -n -- docker run --detach --name labctl-registry"), "{ssh}");
+    assert!(!run.stderr.contains("fakefakefake") && !run.stdout.contains("fakefakefake"), "the token is never shown");
+    assert!(run.stderr.contains("3 workers joined"), "{}", run.stderr);
+}
+
+#[test]
+fn up_on_a_running_cluster_boots_and_provisions_nothing() {
+    let workspace = vagrant_workspace();
+    workspace.run(&["up"]).success();
+    let before = timeline(&workspace).len();
+    let again = workspace.run(&["up"]).success();
+    assert!(again.stderr.contains("no changes"), "{}", again.stderr);
+    assert_eq!(timeline(&workspace).len(), before, "no boot, no provisioning");
+}
+
+#[test]
+fn a_failed_provisioning_is_retried_by_the_next_up() {
+    let workspace = vagrant_workspace();
+    workspace.run(&["up"]).success();
+    // node2 lost Docker (a provisioning that was cut short).
+    std::fs::remove_file(workspace.path().join("fake-state/node2.docker")).unwrap();
+    workspace.run(&["up"]).success();
+    let provisioned: Vec<String> = timeline(&workspace)
+        .into_iter()
+        .filter(|(_, kind, _)| kind == "provision-start")
+        .map(|(_, _, node)| node)
+        .collect();
+    assert_eq!(provisioned[4..], ["node2".to_string()]);
+}
+
+#[test]
+fn a_failing_vagrant_names_the_node_and_shows_its_output() {
+    let workspace = vagrant_workspace();
+    let failing = format!(
+        "if [ \"$1\" = up ] && [ \"$2\" = node2 ]; then echo 'Stderr: VBoxManage: error: VT-x is not available' >&2; exit 1; fi\nexport FAKE_STATE='{}'\n{FAKE_VAGRANT}",
+        workspace.path().join("fake-state").display()
+    );
+    workspace.fake_program("vagrant", &failing);
+    let run = workspace.run(&["up"]);
+    assert_eq!(run.code, 1);
+    assert!(run.stderr.contains("vagrant failed on node2 while trying to boot node2"), "{}", run.stderr);
+    assert!(run.stderr.contains("VT-x is not available"), "{}", run.stderr);
+}
+
+#[test]
+fn down_halts_and_destroy_removes_the_vms() {
+    let workspace = vagrant_workspace();
+    workspace.run(&["up"]).success();
+    let down = workspace.run(&["down"]).success();
+    assert!(down.stderr.contains("stopped 4 nodes"), "{}", down.stderr);
+    let destroyed = workspace.run(&["destroy", "--yes"]).success();
+    assert!(destroyed.stderr.contains("removed 4 VMs"), "{}", destroyed.stderr);
+    assert!(workspace.calls().contains("vagrant destroy --force"));
+}
