@@ -19,7 +19,7 @@ use crate::provider::NodeShell;
 const SWARM_PORT: u16 = 2377;
 /// How long nodes may take to show Ready after joining.
 const READY_DEADLINE: Duration = Duration::from_secs(90);
-const READY_POLL: Duration = Duration::from_millis(250);
+const READY_POLL: Duration = Duration::from_millis(100);
 
 /// `docker info --format '{{json .Swarm}}'`, the fields labctl uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -150,7 +150,8 @@ impl<'a> Bootstrap<'a> {
             }
         }
 
-        let entries = self.node_list(manager)?;
+        // A manager initialised just now knows no worker yet.
+        let entries = if report.initialised { Vec::new() } else { self.node_list(manager)? };
         let actions: Vec<(&Node, WorkerAction)> =
             workers.iter().zip(worker_infos).map(|(node, info)| (node, decide_worker(info, &entries))).collect();
         if actions.iter().any(|(_, action)| *action != WorkerAction::Keep) {

@@ -20,13 +20,12 @@ const ROLE_LABEL: &str = "labctl.role";
 /// How long a node's dockerd may take to answer after its container starts.
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(60);
 
-/// The capability set DEVELOPERS.md establishes for hosts that refuse
-/// `--privileged` ("unable to apply caps").
-const EXPLICIT_CAPABILITIES: [&str; 14] = [
+/// Everything `--privileged` gives a node, as explicit flags, for hosts
+/// whose Docker cannot grant every capability ("unable to apply caps"):
+/// all capabilities but the ones it lacks, and the same confinement off.
+const EXPLICIT_CAPABILITIES: [&str; 12] = [
     "--cap-add",
     "ALL",
-    "--cap-drop",
-    "SYS_RESOURCE",
     "--security-opt",
     "seccomp=unconfined",
     "--security-opt",
@@ -39,10 +38,85 @@ const EXPLICIT_CAPABILITIES: [&str; 14] = [
     "/sys/fs/cgroup:/sys/fs/cgroup:rw",
 ];
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 enum Security {
     Privileged,
-    ExplicitCapabilities,
+    /// The explicit set, without these capabilities (e.g. `SYS_RESOURCE`).
+    ExplicitCapabilities(Vec<String>),
+}
+
+/// Linux capability names by number (capability.h), for `--cap-drop`.
+const CAPABILITY_NAMES: [&str; 41] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "DAC_READ_SEARCH",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETPCAP",
+    "LINUX_IMMUTABLE",
+    "NET_BIND_SERVICE",
+    "NET_BROADCAST",
+    "NET_ADMIN",
+    "NET_RAW",
+    "IPC_LOCK",
+    "IPC_OWNER",
+    "SYS_MODULE",
+    "SYS_RAWIO",
+    "SYS_CHROOT",
+    "SYS_PTRACE",
+    "SYS_PACCT",
+    "SYS_ADMIN",
+    "SYS_BOOT",
+    "SYS_NICE",
+    "SYS_RESOURCE",
+    "SYS_TIME",
+    "SYS_TTY_CONFIG",
+    "MKNOD",
+    "LEASE",
+    "AUDIT_WRITE",
+    "AUDIT_CONTROL",
+    "SETFCAP",
+    "MAC_OVERRIDE",
+    "MAC_ADMIN",
+    "SYSLOG",
+    "WAKE_ALARM",
+    "BLOCK_SUSPEND",
+    "AUDIT_READ",
+    "PERFMON",
+    "BPF",
+    "CHECKPOINT_RESTORE",
+];
+
+/// The classic capabilities every Docker release knows by name (up to
+/// CAP_AUDIT_READ); newer ones (PERFMON, BPF, …) are not in older releases'
+/// `ALL`, and their names would be refused by `--cap-drop`.
+const CLASSIC_CAPABILITIES: usize = 38;
+
+/// Classic capabilities the local dockerd cannot grant (missing from its
+/// bounding set), when Docker runs on this machine and /proc shows it;
+/// `None` when that cannot be told (a remote engine, another namespace).
+fn capabilities_dockerd_lacks() -> Option<Vec<String>> {
+    let remote = std::env::var("DOCKER_HOST").is_ok_and(|host| !host.is_empty() && !host.starts_with("unix://"));
+    if remote {
+        return None;
+    }
+    let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok()?.trim().parse().ok()?;
+    let dockerd = std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find(|entry| std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == "dockerd"))?;
+    let status = std::fs::read_to_string(dockerd.path().join("status")).ok()?;
+    let bounding = status.lines().find_map(|line| line.strip_prefix("CapBnd:"))?;
+    let bits = u64::from_str_radix(bounding.trim(), 16).ok()?;
+    Some(
+        (0..=last.min(CLASSIC_CAPABILITIES - 1))
+            .filter(|bit| bits & (1 << bit) == 0)
+            .map(|bit| CAPABILITY_NAMES[bit].to_string())
+            .collect(),
+    )
 }
 
 pub struct DockerProvider<'a> {
@@ -143,7 +217,9 @@ impl<'a> DockerProvider<'a> {
         ]);
         spec = match security {
             Security::Privileged => spec.arg("--privileged"),
-            Security::ExplicitCapabilities => spec.args(EXPLICIT_CAPABILITIES),
+            Security::ExplicitCapabilities(lacking) => spec
+                .args(EXPLICIT_CAPABILITIES)
+                .args(lacking.iter().flat_map(|capability| ["--cap-drop".to_string(), capability.clone()])),
         };
         for forward in self.settings.forwards.iter().filter(|forward| forward.node == node.name) {
             // Loopback only: the visualizer exposes the docker socket.
@@ -170,12 +246,24 @@ impl<'a> DockerProvider<'a> {
         command
     }
 
+    /// Decide the security flags before starting nodes when the local
+    /// dockerd's capabilities show that `--privileged` cannot work.
+    fn decide_security(&self, ui: &Ui) {
+        if let Some(lacking) = capabilities_dockerd_lacks().filter(|lacking| !lacking.is_empty()) {
+            ui.note(&format!(
+                "Docker here cannot grant CAP_{} (so --privileged would fail); starting nodes with an explicit capability set instead",
+                lacking.join(", CAP_")
+            ));
+            let _ = self.security.set(Security::ExplicitCapabilities(lacking));
+        }
+    }
+
     /// Start one node's container, choosing the security flags on the first
     /// start of this run: `--privileged`, or where the host refuses it, the
     /// explicit capability set.
     fn create_node(&self, node: &Node, ui: &Ui) -> Result<()> {
         if let Some(security) = self.security.get() {
-            return self.runner.run_checked(&self.run_command(node, *security)).map(|_| ());
+            return self.runner.run_checked(&self.run_command(node, security.clone())).map(|_| ());
         }
         let privileged = self.run_command(node, Security::Privileged);
         let output = self.runner.run(&privileged)?;
@@ -188,8 +276,9 @@ impl<'a> DockerProvider<'a> {
         }
         ui.note("this host refuses --privileged (unable to apply caps); starting nodes with an explicit capability set instead");
         self.remove_containers(&[self.container(&node.name)])?;
-        let _ = self.security.set(Security::ExplicitCapabilities);
-        self.runner.run_checked(&self.run_command(node, Security::ExplicitCapabilities)).map(|_| ())
+        let fallback = Security::ExplicitCapabilities(vec!["SYS_RESOURCE".into()]);
+        let _ = self.security.set(fallback.clone());
+        self.runner.run_checked(&self.run_command(node, fallback)).map(|_| ())
     }
 
     fn remove_containers(&self, containers: &[String]) -> Result<()> {
@@ -297,12 +386,18 @@ impl Provider for DockerProvider<'_> {
             self.runner.run_checked(&CommandSpec::new("docker", &["start"], "start the stopped nodes").args(names))?;
             changes.extend(to_start.iter().map(|node| (node.name.clone(), NodeChange::Started)));
         }
-        // The first creation decides the security flags; the rest start together.
-        if let Some((first, rest)) = to_create.split_first() {
-            self.create_node(first, ui)?;
-            in_parallel(rest, |node| self.create_node(node, ui))?;
-            changes.extend(to_create.iter().map(|node| (node.name.clone(), NodeChange::Created)));
+        if !to_create.is_empty() {
+            self.decide_security(ui);
         }
+        // Unless already decided, the first creation decides the security
+        // flags; the rest start together.
+        let (first, rest) = match self.security.get() {
+            Some(_) => (&[][..], &to_create[..]),
+            None => to_create.split_at(to_create.len().min(1)),
+        };
+        in_parallel(first, |node| self.create_node(node, ui))?;
+        in_parallel(rest, |node| self.create_node(node, ui))?;
+        changes.extend(to_create.iter().map(|node| (node.name.clone(), NodeChange::Created)));
         let waiting: Vec<&str> = to_start.iter().chain(&to_create).map(|node| node.name.as_str()).collect();
         in_parallel(&waiting, |node| self.wait_for_dockerd(node))?;
         Ok(changes)
