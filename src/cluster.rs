@@ -31,14 +31,19 @@ impl Up<'_> {
 
     /// Run every step; returns whether anything changed.
     pub fn run(&self, ui: &Ui) -> Result<bool> {
+        // A dry run's step lines describe the plan, not a result.
+        let plan = |summary: String| if self.dry_run { format!("planned: {summary}") } else { summary };
         let mut changed = false;
         changed |= ui.step("starting nodes", || {
             let changes = self.provider.bring_up(ui)?;
-            Ok((changes.iter().any(|(_, change)| *change != NodeChange::AlreadyRunning), describe_nodes(&changes)))
+            Ok((
+                changes.iter().any(|(_, change)| *change != NodeChange::AlreadyRunning),
+                plan(describe_nodes(&changes)),
+            ))
         })?;
         changed |= ui.step("bootstrapping the swarm", || {
             let report = Bootstrap::new(self.settings, self.shell(), self.dry_run).run()?;
-            Ok((report.changed(), describe_swarm(self.settings, &report)))
+            Ok((report.changed(), plan(describe_swarm(self.settings, &report))))
         })?;
         if let Some(registry) = &self.settings.registry {
             changed |= ui.step("starting the registry", || {
@@ -58,6 +63,10 @@ impl Up<'_> {
         if !self.settings.seeded_labs.is_empty() {
             changed |= ui.step("seeding the labs", || {
                 let report = seed::seed(self.settings, self.catalog, self.templates, self.shell())?;
+                if self.dry_run {
+                    let ids: Vec<&str> = self.settings.seeded_labs.iter().map(|lab| lab.id.as_str()).collect();
+                    return Ok((false, plan(format!("copy the missing files of {}", ids.join(", ")))));
+                }
                 Ok((report.changed(), describe_seed(self.settings, &report)))
             })?;
         }

@@ -4,6 +4,7 @@
 mod bad_input;
 mod cli;
 mod doctor;
+mod dry_run;
 mod e2e;
 mod init;
 mod labs;

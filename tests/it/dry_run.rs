@@ -1,0 +1,50 @@
+//! `labctl up --dry-run` prints every command that would change something
+//! (secrets masked) and runs only read-only probes.
+
+use crate::support::{free_port, Workspace};
+
+#[test]
+fn dry_run_prints_the_plan_and_changes_nothing() {
+    let workspace = Workspace::new();
+    workspace.file(
+        "labctl.toml",
+        &format!("[cluster]\nprovider = \"docker\"\n\n[[forward]]\nhost = {}\nguest = 9000\n", free_port()),
+    );
+    // A Docker with no cluster at all: every probe about the nodes fails.
+    workspace.fake_program(
+        "docker",
+        "case \"$1\" in version) echo 27.3.1 ;; ps) exit 0 ;; network) exit 1 ;; image) exit 1 ;; exec) exit 1 ;; esac\nexit 0",
+    );
+    let run = workspace.run(&["up", "--dry-run"]).success();
+    let planned: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("would run: ")).collect();
+    assert!(
+        planned
+            .iter()
+            .any(|line| line.starts_with("would run: docker network create --driver bridge --subnet 192.168.56.0/24")),
+        "{}",
+        run.stderr
+    );
+    for node in ["manager", "node1", "node2", "node3"] {
+        assert!(
+            planned
+                .iter()
+                .any(|line| line.starts_with(&format!("would run: docker run --detach --name swarm-lab-{node} "))),
+            "{node}"
+        );
+    }
+    assert!(planned.iter().any(|line| line.contains("docker swarm init --advertise-addr 192.168.56.10")));
+    assert_eq!(planned.iter().filter(|line| line.contains("docker swarm join --token SWMTKN-**** ")).count(), 3);
+    assert!(planned.iter().any(|line| line.contains("docker run --detach --name labctl-registry")));
+    assert!(
+        run.stderr.contains("✓ planned: copy the missing files of lab1, lab2, lab3, lab4, visualizer"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.ends_with("dry run: nothing was changed\n"), "{}", run.stderr);
+
+    // Only probes reached Docker: nothing was created, started or joined.
+    let calls = workspace.calls();
+    for change in ["docker run", "docker network create", "docker start", "swarm init", "swarm join --"] {
+        assert!(!calls.contains(change), "{change} was run: {calls}");
+    }
+}
