@@ -34,15 +34,16 @@ impl Up<'_> {
         // A dry run's step lines describe the plan, not a result.
         let plan = |summary: String| if self.dry_run { format!("planned: {summary}") } else { summary };
         let mut changed = false;
-        changed |= ui.step("starting nodes", || {
+        let changes = ui.step("starting nodes", || {
             let changes = self.provider.bring_up(ui)?;
-            Ok((
-                changes.iter().any(|(_, change)| *change != NodeChange::AlreadyRunning),
-                plan(describe_nodes(&changes)),
-            ))
+            let summary = plan(describe_nodes(&changes));
+            Ok((changes, summary))
         })?;
+        changed |= changes.iter().any(|(_, change)| *change != NodeChange::AlreadyRunning);
+        let fresh: Vec<String> =
+            changes.iter().filter(|(_, change)| *change == NodeChange::Created).map(|(node, _)| node.clone()).collect();
         changed |= ui.step("bootstrapping the swarm", || {
-            let report = Bootstrap::new(self.settings, self.shell(), self.dry_run).run()?;
+            let report = Bootstrap::new(self.settings, self.shell(), self.dry_run).with_fresh_nodes(fresh).run()?;
             Ok((report.changed(), plan(describe_swarm(self.settings, &report))))
         })?;
         if let Some(registry) = &self.settings.registry {
@@ -76,8 +77,8 @@ impl Up<'_> {
 
 fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     let count = |wanted: NodeChange| changes.iter().filter(|(_, change)| *change == wanted).count();
-    let (created, started, running) =
-        (count(NodeChange::Created), count(NodeChange::Started), count(NodeChange::AlreadyRunning));
+    let created = count(NodeChange::Created) + count(NodeChange::Recreated);
+    let (started, running) = (count(NodeChange::Started), count(NodeChange::AlreadyRunning));
     if running == changes.len() {
         return format!("nodes already running ({running})");
     }

@@ -116,11 +116,19 @@ pub struct Bootstrap<'a> {
     shell: NodeShell<'a>,
     dry_run: bool,
     ready_deadline: Duration,
+    /// Nodes whose Docker state is known to be new (created by this run).
+    fresh: Vec<String>,
 }
 
 impl<'a> Bootstrap<'a> {
     pub fn new(settings: &'a Settings, shell: NodeShell<'a>, dry_run: bool) -> Self {
-        Bootstrap { settings, shell, dry_run, ready_deadline: READY_DEADLINE }
+        Bootstrap { settings, shell, dry_run, ready_deadline: READY_DEADLINE, fresh: Vec::new() }
+    }
+
+    /// Skip reading the swarm state of nodes whose disks were just created.
+    pub fn with_fresh_nodes(mut self, fresh: Vec<String>) -> Self {
+        self.fresh = fresh;
+        self
     }
 
     #[cfg(test)]
@@ -137,48 +145,41 @@ impl<'a> Bootstrap<'a> {
         let infos = in_parallel(&self.settings.nodes, |node| self.swarm_info(node))?;
         let (manager_info, worker_infos) = infos.split_first().expect("a cluster has a manager");
 
-        match decide_manager(manager_info) {
-            ManagerAction::Keep => {}
-            ManagerAction::Init => {
-                self.init(manager)?;
-                report.initialised = true;
-            }
+        let manager_id = match decide_manager(manager_info) {
+            ManagerAction::Keep => manager_info.node_id.clone(),
+            ManagerAction::Init => self.init(manager)?,
             ManagerAction::LeaveAndInit => {
                 self.leave(manager)?;
-                self.init(manager)?;
-                report.initialised = true;
+                self.init(manager)?
             }
-        }
+        };
+        report.initialised = manager_id != manager_info.node_id;
 
         // A manager initialised just now knows no worker yet.
         let entries = if report.initialised { Vec::new() } else { self.node_list(manager)? };
-        let actions: Vec<(&Node, WorkerAction)> =
-            workers.iter().zip(worker_infos).map(|(node, info)| (node, decide_worker(info, &entries))).collect();
-        if actions.iter().any(|(_, action)| *action != WorkerAction::Keep) {
-            let token = self.join_token(manager)?;
-            in_parallel(&actions, |(node, action)| self.bring_in(node, *action, &token))?;
-            for (node, action) in &actions {
-                match action {
-                    WorkerAction::Join => report.joined.push(node.name.clone()),
-                    WorkerAction::LeaveAndJoin => report.rejoined.push(node.name.clone()),
-                    WorkerAction::Keep => {}
-                }
+        let actions: Vec<(&Node, &SwarmInfo, WorkerAction)> =
+            workers.iter().zip(worker_infos).map(|(node, info)| (node, info, decide_worker(info, &entries))).collect();
+        let token = match actions.iter().any(|(_, _, action)| *action != WorkerAction::Keep) {
+            true => self.join_token(manager)?,
+            false => String::new(),
+        };
+        // Each worker joins and reads its new node ID in one go, all at once.
+        let worker_ids = in_parallel(&actions, |(node, info, action)| match action {
+            WorkerAction::Keep => Ok(info.node_id.clone()),
+            _ => self.bring_in(node, *action, &token).and_then(|()| self.read_node_id(node)),
+        })?;
+        for (node, _, action) in &actions {
+            match action {
+                WorkerAction::Join => report.joined.push(node.name.clone()),
+                WorkerAction::LeaveAndJoin => report.rejoined.push(node.name.clone()),
+                WorkerAction::Keep => {}
             }
         }
         if self.dry_run {
             return Ok(report);
         }
 
-        // Node IDs change on init and join: read them again only there.
-        let changed = |index: usize| match index {
-            0 => report.initialised,
-            _ => actions[index - 1].1 != WorkerAction::Keep,
-        };
-        let indexes: Vec<usize> = (0..self.settings.nodes.len()).collect();
-        let live_ids = in_parallel(&indexes, |&index| match changed(index) {
-            true => self.swarm_info(&self.settings.nodes[index]).map(|info| info.node_id),
-            false => Ok(infos[index].node_id.clone()),
-        })?;
+        let live_ids: Vec<String> = std::iter::once(manager_id).chain(worker_ids).collect();
         let entries = if report.changed() { self.node_list(manager)? } else { entries };
         report.removed_stale = self.remove_stale(manager, &entries, &live_ids)?;
         self.wait_until_ready(manager, &live_ids, entries)?;
@@ -186,6 +187,14 @@ impl<'a> Bootstrap<'a> {
     }
 
     fn swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
+        if self.fresh.contains(&node.name) {
+            // A node whose disk was created just now has never been in a swarm.
+            return Ok(SwarmInfo { local_node_state: "inactive".into(), ..SwarmInfo::default() });
+        }
+        self.probe_swarm_info(node)
+    }
+
+    fn probe_swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
         let spec = self
             .shell
             .command(&node.name, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state")
@@ -200,11 +209,23 @@ impl<'a> Bootstrap<'a> {
             .with_context(|| format!("unexpected answer from `docker info` on {}: {}", node.name, output.stdout.trim()))
     }
 
-    fn init(&self, manager: &Node) -> Result<()> {
+    /// Initialise the swarm on the manager; returns the manager's node ID.
+    fn init(&self, manager: &Node) -> Result<String> {
         let ip = manager.ip.to_string();
         let listen = format!("{ip}:{SWARM_PORT}");
         let argv = ["docker", "swarm", "init", "--advertise-addr", &ip, "--listen-addr", &listen];
-        self.shell.run_checked(&self.shell.command(&manager.name, &argv, "initialise the swarm")).map(|_| ())
+        let output = self.shell.run_checked(&self.shell.command(&manager.name, &argv, "initialise the swarm"))?;
+        // "Swarm initialized: current node (<id>) is now a manager."
+        let announced = output.stdout.split_once("current node (").and_then(|(_, rest)| rest.split_once(')'));
+        match announced {
+            Some((id, _)) if !id.is_empty() => Ok(id.to_string()),
+            _ if self.dry_run => Ok("dry-run".into()),
+            _ => self.read_node_id(manager),
+        }
+    }
+
+    fn read_node_id(&self, node: &Node) -> Result<String> {
+        self.probe_swarm_info(node).map(|info| info.node_id)
     }
 
     fn leave(&self, node: &Node) -> Result<()> {

@@ -135,6 +135,11 @@ impl<'a> DockerProvider<'a> {
         format!("{}-{node}", self.settings.cluster_name)
     }
 
+    /// The volume that keeps a node's /var/lib/docker.
+    fn volume(&self, node: &str) -> String {
+        format!("{}-{node}-docker", self.settings.cluster_name)
+    }
+
     pub fn network(&self) -> String {
         format!("labctl-{}", self.settings.cluster_name)
     }
@@ -208,8 +213,8 @@ impl<'a> DockerProvider<'a> {
             format!("{ROLE_LABEL}={role}"),
             "--mount".into(),
             format!(
-                "type=volume,src={cluster}-{}-docker,dst=/var/lib/docker,volume-label={CLUSTER_LABEL}={cluster}",
-                node.name
+                "type=volume,src={},dst=/var/lib/docker,volume-label={CLUSTER_LABEL}={cluster}",
+                self.volume(&node.name)
             ),
             // docker:dind would otherwise generate TLS certificates and listen on 2376.
             "--env".into(),
@@ -386,6 +391,7 @@ impl Provider for DockerProvider<'_> {
             self.runner.run_checked(&CommandSpec::new("docker", &["start"], "start the stopped nodes").args(names))?;
             changes.extend(to_start.iter().map(|node| (node.name.clone(), NodeChange::Started)));
         }
+        let volumes = if to_create.is_empty() { Vec::new() } else { self.labelled("volume")? };
         if !to_create.is_empty() {
             self.decide_security(ui);
         }
@@ -397,7 +403,11 @@ impl Provider for DockerProvider<'_> {
         };
         in_parallel(first, |node| self.create_node(node, ui))?;
         in_parallel(rest, |node| self.create_node(node, ui))?;
-        changes.extend(to_create.iter().map(|node| (node.name.clone(), NodeChange::Created)));
+        changes.extend(to_create.iter().map(|node| {
+            let change =
+                if volumes.contains(&self.volume(&node.name)) { NodeChange::Recreated } else { NodeChange::Created };
+            (node.name.clone(), change)
+        }));
         let waiting: Vec<&str> = to_start.iter().chain(&to_create).map(|node| node.name.as_str()).collect();
         in_parallel(&waiting, |node| self.wait_for_dockerd(node))?;
         Ok(changes)

@@ -42,7 +42,10 @@ pub struct Machine {
 /// What bringing a node up took.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NodeChange {
+    /// A new machine with a new disk: Docker on it has never been in a swarm.
     Created,
+    /// A new machine (container) on the disk of an earlier one.
+    Recreated,
     Started,
     AlreadyRunning,
 }
