@@ -6,6 +6,7 @@ mod cli;
 mod doctor;
 mod dry_run;
 mod e2e;
+mod exec;
 mod init;
 mod labs;
 mod lock;
