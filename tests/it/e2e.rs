@@ -95,7 +95,17 @@ fn e2e_docker_cluster_from_nothing_to_destroyed() {
     }
     let cluster = Cluster::new();
 
-    // Cold up: four nodes, one swarm.
+    // An up killed half-way leaves nothing that the next up cannot finish.
+    let interrupted = cluster.workspace.start_with_host_tools(&["up"]);
+    let started = Instant::now();
+    let filter = format!("label=labctl.cluster={CLUSTER}");
+    while docker(&["ps", "--quiet", "--filter", &filter]).lines().count() < 2 {
+        assert!(started.elapsed() < Duration::from_secs(30), "the interrupted up never started nodes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    interrupted.kill().unwrap();
+
+    // Cold up (finishing the interrupted one): four nodes, one swarm.
     let up = cluster.labctl(&["up"]).success();
     assert!(up.stderr.contains("swarm initialised on manager 192.168.56.10; 3 workers joined"), "{}", up.stderr);
     assert!(!up.stderr.contains("SWMTKN-1"), "the join token must never be shown");

@@ -96,6 +96,14 @@ impl Workspace {
         Run::from(output)
     }
 
+    /// Start labctl in the background with the fakes and this host's PATH.
+    pub fn start_with_host_tools(&self, args: &[&str]) -> duct::Handle {
+        let mut path = self.bin.path().as_os_str().to_owned();
+        path.push(":");
+        path.push(std::env::var_os("PATH").unwrap_or_default());
+        self.expression(args, &path, &[]).start().expect("labctl starts")
+    }
+
     /// Start labctl in the background (fakes only on PATH).
     pub fn start(&self, args: &[&str]) -> duct::Handle {
         self.expression(args, self.bin.path().as_os_str(), &[]).start().expect("labctl starts")
