@@ -414,20 +414,7 @@ impl Provider for DockerProvider<'_> {
     }
 
     fn machines(&self) -> Result<Vec<Machine>> {
-        let existing = self.list_containers()?;
-        Ok(self
-            .settings
-            .nodes
-            .iter()
-            .map(|node| {
-                let state = existing.iter().find(|(name, _)| name == &node.name).map(|(_, state)| state.clone());
-                Machine {
-                    node: node.name.clone(),
-                    running: state.as_deref() == Some("running"),
-                    state: state.unwrap_or_else(|| "missing".into()),
-                }
-            })
-            .collect())
+        Ok(Machine::for_nodes(self.settings, &self.list_containers()?, "missing"))
     }
 
     fn node_command(&self, node: &str, argv: &[String], io: NodeIo) -> CommandSpec {

@@ -6,6 +6,7 @@
 use anyhow::Result;
 use serde::Serialize;
 
+use crate::config::Settings;
 use crate::exec::{CommandSpec, Output, Runner};
 use crate::ui::Ui;
 
@@ -37,6 +38,22 @@ pub struct Machine {
     /// The runtime's own word: running, exited, poweroff, not created, …
     pub state: String,
     pub running: bool,
+}
+
+impl Machine {
+    /// One machine per configured node from the runtime's (node, state)
+    /// pairs; a node the runtime does not list is in state `absent`.
+    pub fn for_nodes(settings: &Settings, states: &[(String, String)], absent: &str) -> Vec<Machine> {
+        let state_of = |node: &str| states.iter().find(|(name, _)| name == node).map(|(_, state)| state.clone());
+        settings
+            .nodes
+            .iter()
+            .map(|node| {
+                let state = state_of(&node.name).unwrap_or_else(|| absent.to_string());
+                Machine { node: node.name.clone(), running: state == "running", state }
+            })
+            .collect()
+    }
 }
 
 /// What bringing a node up took.

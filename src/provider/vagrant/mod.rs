@@ -102,17 +102,7 @@ impl Provider for VagrantProvider<'_> {
     }
 
     fn machines(&self) -> Result<Vec<Machine>> {
-        let states = self.status()?;
-        Ok(self
-            .settings
-            .nodes
-            .iter()
-            .map(|node| {
-                let state = states.iter().find(|(name, _)| name == &node.name).map(|(_, state)| state.clone());
-                let state = state.unwrap_or_else(|| "not_created".into());
-                Machine { node: node.name.clone(), running: state == "running", state }
-            })
-            .collect())
+        Ok(Machine::for_nodes(self.settings, &self.status()?, "not_created"))
     }
 
     fn node_command(&self, node: &str, argv: &[String], io: NodeIo) -> CommandSpec {
