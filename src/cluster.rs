@@ -180,9 +180,7 @@ pub fn status(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner)
         if !machine.running {
             return Ok(None);
         }
-        let spec = shell
-            .command(&machine.node, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state")
-            .probe();
+        let spec = swarm::info_probe(shell, &machine.node);
         Ok(shell
             .run(&spec)
             .ok()
@@ -223,8 +221,10 @@ pub fn status(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner)
         .collect();
 
     let registry = settings.registry.as_ref().map(|registry| {
-        let query = ["docker", "ps", "--all", "--filter", "name=^labctl-registry$", "--format", "{{.State}}"];
-        let state = read(&query, "look for the registry").map(|text| text.trim().to_string());
+        let probe = registry::state_probe(shell, &registry.host);
+        let running = machines.iter().any(|machine| machine.node == registry.host && machine.running);
+        let output = running.then(|| shell.run(&probe).ok()).flatten().filter(|output| output.success());
+        let state = output.map(|output| output.stdout.trim().to_string());
         let state = match state.as_deref() {
             None => "unknown".to_string(),
             Some("") => "missing".to_string(),

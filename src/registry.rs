@@ -29,8 +29,7 @@ pub fn ensure(
     dry_run: bool,
 ) -> Result<Outcome> {
     let node = registry.host.as_str();
-    let state_query = ["docker", "ps", "--all", "--filter", "name=^labctl-registry$", "--format", "{{.State}}"];
-    let probe = shell.command(node, &state_query, "look for the registry").probe();
+    let probe = state_probe(shell, node);
     let state = match shell.run(&probe)? {
         output if output.success() => output.stdout,
         _ if dry_run => String::new(),
@@ -77,6 +76,13 @@ pub fn ensure(
         ));
     }
     output.checked(&spec).map(|_| Outcome::Created)
+}
+
+/// The command that prints the registry container's state on `node`
+/// (`running`, `exited`, …; nothing when there is none).
+pub fn state_probe(shell: NodeShell, node: &str) -> CommandSpec {
+    let query = ["docker", "ps", "--all", "--filter", "name=^labctl-registry$", "--format", "{{.State}}"];
+    shell.command(node, &query, "look for the registry").probe()
 }
 
 /// Copy `image` from this host's Docker into `node` when the node lacks it

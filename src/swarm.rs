@@ -195,10 +195,7 @@ impl<'a> Bootstrap<'a> {
     }
 
     fn probe_swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
-        let spec = self
-            .shell
-            .command(&node.name, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state")
-            .probe();
+        let spec = info_probe(self.shell, &node.name);
         let output = self.shell.run(&spec)?;
         if !output.success() && self.dry_run {
             // The node does not exist yet: a dry run plans for a fresh one.
@@ -325,6 +322,11 @@ fn not_ready(nodes: &[Node], live_ids: &[String], entries: &[NodeEntry]) -> Vec<
             None => Some(format!("{} (not in the swarm)", node.name)),
         })
         .collect()
+}
+
+/// The command that prints a node's swarm state as JSON ([`SwarmInfo`]).
+pub fn info_probe(shell: NodeShell, node: &str) -> crate::exec::CommandSpec {
+    shell.command(node, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state").probe()
 }
 
 pub fn parse_node_list(text: &str) -> Result<Vec<NodeEntry>> {
