@@ -1,0 +1,78 @@
+#!/bin/sh
+# Reference solution of lab3 (db, the todoapp database). Instructor only:
+# never seeded.
+#
+# `labctl solve lab3` runs it on the manager as root, in the lab directory
+# (/root/work/db), with LABCTL_REGISTRY set to the registry address
+# (manager:5000). It builds tododb, tags and pushes it, and deploys the stack
+# todo_mysql (one master, two slaves). It does not wait for the tasks, and so
+# leaves the last handout step (loading sql/02_dml.sql into the master once
+# the slaves replicate) to the class: it prints the command. Running it twice
+# is harmless; a redeploy of an unchanged stack restarts no task.
+set -eu
+
+lab=lab3
+registry=${LABCTL_REGISTRY:-manager:5000}
+image=$registry/example/tododb
+
+say() { printf 'solve %s: %s\n' "$lab" "$*"; }
+fail() {
+    printf 'solve %s: error: %s\n' "$lab" "$*" >&2
+    exit 1
+}
+
+# Runs a chatty command; prints its output only when it fails.
+quietly() {
+    quiet_log=$(mktemp)
+    if "$@" >"$quiet_log" 2>&1; then
+        rm -f "$quiet_log"
+    else
+        quiet_status=$?
+        cat "$quiet_log" >&2
+        rm -f "$quiet_log"
+        fail "\`$*\` failed with exit status $quiet_status"
+    fi
+}
+
+# The stack declares the network external: create it only when it is missing.
+need_network() {
+    if ! docker network inspect "$1" >/dev/null 2>&1; then
+        say "creating the overlay network $1"
+        docker network create --driver=overlay --attachable "$1" >/dev/null
+        return
+    fi
+    network_kind=$(docker network inspect --format '{{.Driver}} {{.Attachable}}' "$1")
+    if [ "$network_kind" != "overlay true" ]; then
+        fail "network $1 is \"$network_kind\", not an attachable overlay: remove its stacks, \`docker network rm $1\`, and run this again"
+    fi
+    say "network $1 is ready"
+}
+
+# Deploys without waiting for convergence (newer CLIs can wait; be explicit).
+deploy() {
+    say "deploying $1 as the stack $2"
+    if docker stack deploy --help 2>/dev/null | grep -q -e '--detach'; then
+        docker stack deploy --detach=true -c "$1" "$2"
+    else
+        docker stack deploy -c "$1" "$2"
+    fi
+}
+
+for file in Dockerfile add-server-id.sh prepare.sh init-data.sh \
+    etc/mysql/conf.d/mysql.cnf etc/mysql/mysql.conf.d/mysqld.cnf \
+    sql/01_ddl.sql sql/02_dml.sql todo-mysql.yml; do
+    [ -f "$file" ] || fail "$PWD/$file is missing; \`labctl reset $lab\` restores the lab files"
+done
+
+need_network todoapp
+
+say "building the image tododb"
+quietly docker build -t tododb .
+docker tag tododb "$image"
+say "pushing $image"
+quietly docker push "$image"
+
+deploy todo-mysql.yml todo_mysql
+say "done; \`labctl check $lab\` waits for the master, 2 slaves and replication"
+say "then load the sample rows into the master (handout step 6):"
+say "  docker run --rm -i --network todoapp -e MYSQL_PWD=lab-root-pass mysql:5.7 mysql -h todo_mysql_master -uroot --default-character-set=utf8mb4 < sql/02_dml.sql"
