@@ -80,6 +80,29 @@ Lab files a student changed are never overwritten."
     )]
     Exec(ExecArgs),
 
+    /// Put a lab back to its starting state (students' files are backed up first)
+    #[command(
+        after_help = "Examples:\n  labctl reset lab3\n  labctl reset ingress --dry-run     (print the plan, change nothing)\n  labctl reset db --keep-files       (only the swarm side)\n  labctl reset --all\n\n\
+Removes the lab's stacks (and waits until they are really gone), services and networks,\n\
+runs its setup again, then copies every file a student changed or added back to\n\
+.labctl/backups/<lab>/<time>/ before restoring the pristine files."
+    )]
+    Reset(ResetArgs),
+
+    /// Verify a lab's expected outcome on the cluster
+    #[command(
+        after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n\nExit status: 0 when every check passes, 1 otherwise."
+    )]
+    Check(CheckArgs),
+
+    /// Run a lab's reference solution (instructors), then wait until its checks pass
+    #[command(after_help = "Examples:\n  labctl solve lab2")]
+    Solve(SolveArgs),
+
+    /// Pull the labs' images on this host and load them into every node
+    #[command(subcommand)]
+    Images(ImagesCommand),
+
     /// Write a commented labctl.toml into the workspace
     #[command(
         after_help = "Examples:\n  labctl init\n  labctl init --provider docker\n  labctl init --force     (keeps the old file as labctl.toml.bak)"
@@ -148,6 +171,68 @@ pub struct ExecArgs {
     /// The command and its arguments (after `--`)
     #[arg(required = true, last = true, value_name = "COMMAND")]
     pub command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ResetArgs {
+    /// Lab to reset (id, alias or directory)
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub lab: Option<String>,
+
+    /// Reset every seeded lab
+    #[arg(long)]
+    pub all: bool,
+
+    /// Print the plan and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Reset only the swarm side; leave the lab's files as they are
+    #[arg(long)]
+    pub keep_files: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Lab to check (id, alias or directory)
+    pub lab: String,
+
+    /// Print one JSON object (for grading scripts)
+    #[arg(long)]
+    pub json: bool,
+
+    /// Language of the hints; default: the lab's handout language
+    #[arg(long, value_enum)]
+    pub lang: Option<Language>,
+}
+
+#[derive(Debug, Args)]
+pub struct SolveArgs {
+    /// Lab to solve (id, alias or directory)
+    pub lab: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Pull every image the labs need into this host's Docker
+    #[command(after_help = "Examples:\n  labctl images pull")]
+    Pull,
+    /// Copy images from this host's Docker into every node (skipping nodes that have them)
+    #[command(
+        after_help = "Examples:\n  labctl images load                 (every seeded lab's images)\n  labctl images load --lab lab3\n  labctl images load mysql:5.7 registry:2"
+    )]
+    Load(ImagesLoadArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImagesLoadArgs {
+    /// Images to load; default: the images of every seeded lab
+    #[arg(conflicts_with = "lab")]
+    pub images: Vec<String>,
+
+    /// Load the images of this lab
+    #[arg(long)]
+    pub lab: Option<String>,
 }
 
 #[derive(Debug, Args)]

@@ -10,10 +10,10 @@ use crate::labs::seed::{self, SeededManifest, STATE_DIR};
 use crate::labs::Catalog;
 use crate::provider::docker::in_parallel;
 use crate::provider::{NodeChange, NodeShell, Provider, ProviderKind};
-use crate::registry;
 use crate::swarm::{self, Bootstrap, SwarmInfo};
 use crate::templates::Templates;
 use crate::ui::{count, Ui};
+use crate::{images, registry};
 
 pub struct Up<'a> {
     pub settings: &'a Settings,
@@ -46,6 +46,19 @@ impl Up<'_> {
             let report = Bootstrap::new(self.settings, self.shell(), self.dry_run).with_fresh_nodes(fresh).run()?;
             Ok((report.changed(), plan(describe_swarm(self.settings, &report))))
         })?;
+        if self.settings.preload_images && !self.dry_run {
+            changed |= ui.step("loading the labs' images", || {
+                let wanted = images::lab_images(self.settings, self.catalog, None)?;
+                let mut loaded = 0;
+                for image in &wanted {
+                    let outcome = images::load(image, self.settings, self.shell(), self.runner)?;
+                    loaded += usize::from(!outcome.loaded_on.is_empty());
+                }
+                let summary =
+                    format!("images on every node ({} loaded now, {} already there)", loaded, wanted.len() - loaded);
+                Ok((loaded > 0, summary))
+            })?;
+        }
         if let Some(registry) = &self.settings.registry {
             changed |= ui.step("starting the registry", || {
                 let host_runner = (self.provider.kind() == ProviderKind::Docker).then_some(self.runner);

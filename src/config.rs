@@ -56,6 +56,14 @@ pub struct RawConfig {
     pub registry: RawRegistry,
     pub labs: RawLabs,
     pub docker: RawDocker,
+    pub images: RawImages,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RawImages {
+    /// Copy the labs' images from this host into every node during `up`.
+    pub preload: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -151,6 +159,7 @@ impl Default for RawConfig {
             registry: RawRegistry::default(),
             labs: RawLabs::default(),
             docker: RawDocker::default(),
+            images: RawImages::default(),
         }
     }
 }
@@ -304,7 +313,11 @@ pub struct Settings {
     pub registry: Option<Registry>,
     pub registry_mirror: Option<String>,
     pub seeded_labs: Vec<SeededLab>,
+    /// Where every lab of the catalog goes, seeded or not (by lab id).
+    pub lab_targets: BTreeMap<String, String>,
     pub node_image: String,
+    /// Load the seeded labs' images into every node during `up`.
+    pub preload_images: bool,
 }
 
 impl Settings {

@@ -12,7 +12,10 @@ use serde::{Deserialize, Serialize};
 use crate::locate::{describe_toml_error, position, KeyPath};
 use crate::names::{closest, hostname_problem};
 
+pub mod check;
+pub mod reset;
 pub mod seed;
+pub mod solve;
 
 static BUILT_IN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/labs");
 
@@ -51,6 +54,56 @@ pub struct Manifest {
     pub networks: Vec<NetworkSpec>,
     #[serde(default)]
     pub stacks: Vec<StackSpec>,
+    /// The handout's language (`ko` or `en`): check hints are shown in it.
+    #[serde(default = "default_language")]
+    pub language: String,
+    /// The reference solution: an instructor-only script run by `labctl solve`.
+    #[serde(default)]
+    pub solve: Option<String>,
+    /// What `labctl check` verifies.
+    #[serde(default)]
+    pub checks: Vec<CheckSpec>,
+}
+
+fn default_language() -> String {
+    "ko".into()
+}
+
+/// One check of a lab as written in lab.toml: `kind` says which of the
+/// other fields it uses (see [`check::Check::from_spec`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub kind: String,
+    pub name: String,
+    pub hint_ko: String,
+    pub hint_en: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub ingress: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -323,6 +376,26 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
                 format!("networks[{index}].driver"),
                 format!("{:?} is not supported; use \"overlay\"", network.driver),
             ));
+        }
+    }
+
+    if let Some(solve) = &manifest.solve {
+        if !manifest.instructor_only.contains(solve) {
+            problems.push((
+                "solve".into(),
+                format!("{solve:?} must be listed in `instructor_only` (a solution is never seeded)"),
+            ));
+        }
+    }
+    if !["ko", "en"].contains(&manifest.language.as_str()) {
+        problems.push((
+            "language".into(),
+            format!("{:?} is not a handout language; use \"ko\" or \"en\"", manifest.language),
+        ));
+    }
+    for (index, spec) in manifest.checks.iter().enumerate() {
+        if let Err(problem) = check::Check::from_spec(spec) {
+            problems.push((format!("checks[{index}]"), problem));
         }
     }
 

@@ -16,6 +16,7 @@ mod config;
 mod doctor;
 mod exec;
 mod files;
+mod images;
 mod labs;
 mod locate;
 mod lock;

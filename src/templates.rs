@@ -190,6 +190,30 @@ mod tests {
     }
 
     #[test]
+    fn node_scripts_pass_shellcheck() {
+        use crate::exec::{CommandSpec, RealRunner, Runner};
+        if crate::exec::find_program("shellcheck").is_none() {
+            assert!(std::env::var_os("CI").is_none(), "CI must have shellcheck (apt-get install shellcheck)");
+            eprintln!("SKIPPED: shellcheck is not installed");
+            return;
+        }
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let mut context = tera::Context::new();
+        context.insert("labctl_version", "test");
+        context.insert("state_dir", "/var/lib/labctl");
+        let dir = tempfile::tempdir().unwrap();
+        let runner = RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet));
+        let names = templates.names_under("node/");
+        assert!(names.len() >= 2, "{names:?}");
+        for name in names {
+            let path = dir.path().join(name.replace('/', "-"));
+            std::fs::write(&path, templates.render(name, &context).unwrap()).unwrap();
+            let output = runner.run(&CommandSpec::new("shellcheck", &[path.to_str().unwrap()], "lint")).unwrap();
+            assert!(output.success(), "{name}: {}", output.stdout);
+        }
+    }
+
+    #[test]
     fn workspace_file_overrides_built_in_and_strays_are_reported() {
         let dir = workspace_with(&[("Vagrantfile.tera", "custom {{ 1 + 1 }}"), ("Vagrantfile.tear", "typo")]);
         let templates = Templates::load(dir.path()).unwrap();

@@ -27,14 +27,18 @@ pub enum Announce {
 /// Where the Vagrant environment is rendered, under the workspace.
 pub const VAGRANT_DIR: &str = ".labctl/vagrant";
 
+mod check;
 mod completions;
 mod destroy;
 mod doctor;
 mod down;
 mod exec;
+mod images;
 mod init;
 mod labs;
 mod render;
+mod reset;
+mod solve;
 mod ssh;
 mod status;
 mod up;
@@ -136,6 +140,10 @@ pub fn dispatch(cli: Cli, ui: Ui) -> Result<ExitCode> {
         Command::Destroy(args) => destroy::run(&context, &args),
         Command::Ssh(args) => ssh::run(&context, &args),
         Command::Exec(args) => exec::run(&context, &args),
+        Command::Check(args) => check::run(&context, &args),
+        Command::Reset(args) => reset::run(&context, &args),
+        Command::Solve(args) => solve::run(&context, &args),
+        Command::Images(command) => images::run(&context, &command),
         Command::Init(args) => init::run(&context, &args),
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),

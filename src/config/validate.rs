@@ -46,7 +46,7 @@ pub(super) fn resolve(
     let vagrant = check_vagrant(&raw.vagrant, &mut problems);
     let forwards = check_forwards(&raw.forward, &raw.cluster.manager_name, &node_names, &mut problems);
     let (registry, registry_mirror) = check_registry(&raw.registry, &node_names, &mut problems);
-    let seeded_labs = check_labs(&raw.labs, catalog, &mut problems);
+    let (seeded_labs, lab_targets) = check_labs(&raw.labs, catalog, &mut problems);
     let node_image = node_image_override.unwrap_or(raw.docker.node_image);
     if node_image.trim().is_empty() || node_image.contains(char::is_whitespace) {
         problems.add("docker.node_image", format!("{node_image:?} is not an image reference; e.g. \"docker:dind\""));
@@ -66,7 +66,9 @@ pub(super) fn resolve(
         registry,
         registry_mirror,
         seeded_labs,
+        lab_targets,
         node_image,
+        preload_images: raw.images.preload,
     })
 }
 
@@ -312,7 +314,7 @@ fn check_registry(raw: &RawRegistry, nodes: &[&str], problems: &mut Problems) ->
     (registry, raw.mirror.clone())
 }
 
-fn check_labs(raw: &RawLabs, catalog: &Catalog, problems: &mut Problems) -> Vec<SeededLab> {
+fn check_labs(raw: &RawLabs, catalog: &Catalog, problems: &mut Problems) -> (Vec<SeededLab>, BTreeMap<String, String>) {
     if let Some(reason) = node_path_problem(&raw.root) {
         problems.add("labs.root", format!("{:?} {reason}; e.g. \"/root/work\"", raw.root));
     }
@@ -330,6 +332,16 @@ fn check_labs(raw: &RawLabs, catalog: &Catalog, problems: &mut Problems) -> Vec<
         }
     }
 
+    let root = raw.root.trim_end_matches('/');
+    let all_targets: BTreeMap<String, String> = catalog
+        .labs()
+        .iter()
+        .map(|lab| {
+            let id = lab.manifest.id.clone();
+            let target = targets.get(&id).cloned().unwrap_or_else(|| format!("{root}/{}", lab.manifest.dir));
+            (id, target)
+        })
+        .collect();
     let wanted: Vec<String> = match &raw.seed {
         None => catalog.labs().iter().map(|lab| lab.manifest.id.clone()).collect(),
         Some(names) => names.clone(),
@@ -361,7 +373,7 @@ fn check_labs(raw: &RawLabs, catalog: &Catalog, problems: &mut Problems) -> Vec<
         }
         seeded.push(SeededLab { id, target });
     }
-    seeded
+    (seeded, all_targets)
 }
 
 /// Why `path` cannot be a directory on a node, or `None`.

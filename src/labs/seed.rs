@@ -222,27 +222,6 @@ mod tests {
     }
 
     #[test]
-    fn the_seed_script_passes_shellcheck() {
-        use crate::exec::{CommandSpec, RealRunner, Runner};
-        if crate::exec::find_program("shellcheck").is_none() {
-            assert!(std::env::var_os("CI").is_none(), "CI must have shellcheck (apt-get install shellcheck)");
-            eprintln!("SKIPPED: shellcheck is not installed");
-            return;
-        }
-        let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
-        let mut context = tera::Context::new();
-        context.insert("labctl_version", "test");
-        context.insert("state_dir", STATE_DIR);
-        let script = templates.render(SCRIPT_TEMPLATE, &context).unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("seed.sh");
-        std::fs::write(&path, script).unwrap();
-        let runner = RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet));
-        let output = runner.run(&CommandSpec::new("shellcheck", &[path.to_str().unwrap()], "lint")).unwrap();
-        assert!(output.success(), "{}", output.stdout);
-    }
-
-    #[test]
     fn seeded_manifests_are_read_back_from_concatenated_json() {
         let one = SeededManifest {
             id: "lab1".into(),

@@ -1,0 +1,52 @@
+use std::process::ExitCode;
+
+use anyhow::Result;
+
+use super::{Announce, Context};
+use crate::cli::ImagesCommand;
+use crate::exec::RealRunner;
+use crate::images;
+use crate::provider::NodeShell;
+
+pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let host = RealRunner::new(context.ui);
+    match command {
+        ImagesCommand::Pull => {
+            let mut wanted = images::lab_images(&settings, &catalog, None)?;
+            if let Some(registry) = &settings.registry {
+                wanted.push(registry.image.clone());
+            }
+            let failed = context.ui.step("pulling images", || {
+                let failed = images::pull(&wanted, &host)?;
+                let summary = format!("pulled {} of {} images", wanted.len() - failed.len(), wanted.len());
+                Ok((failed, summary))
+            })?;
+            for (image, why) in &failed {
+                context.ui.error(&format!("could not pull {image}: {why}"));
+            }
+            Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        ImagesCommand::Load(args) => {
+            let wanted = match args.images.is_empty() {
+                true => images::lab_images(&settings, &catalog, args.lab.as_deref())?,
+                false => args.images.clone(),
+            };
+            let runner = context.runner(false);
+            let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+            let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
+            for image in &wanted {
+                context.ui.step(&format!("loading {image}"), || {
+                    let loaded = images::load(image, &settings, shell, &host)?;
+                    let summary = match loaded.loaded_on.is_empty() {
+                        true => format!("{image}: already on every node"),
+                        false => format!("{image}: loaded on {}", loaded.loaded_on.join(", ")),
+                    };
+                    Ok(((), summary))
+                })?;
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

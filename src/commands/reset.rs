@@ -1,0 +1,92 @@
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+
+use super::{Announce, Context};
+use crate::cli::ResetArgs;
+use crate::labs::reset::{Plan, Reset};
+use crate::lock;
+use crate::provider::NodeShell;
+use crate::ui::count;
+
+pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let labs = match &args.lab {
+        Some(name) => vec![catalog.resolve(name).map_err(|message| anyhow!(message))?],
+        None => settings
+            .seeded_labs
+            .iter()
+            .map(|seeded| catalog.resolve(&seeded.id).map_err(|message| anyhow!(message)))
+            .collect::<Result<_>>()?,
+    };
+    let _lock = if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl reset")?) };
+    let runner = context.runner(false);
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+    let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
+    for lab in labs {
+        let reset = Reset {
+            lab,
+            target: settings.lab_targets[&lab.manifest.id].clone(),
+            manager: &settings.nodes[0].name,
+            shell,
+            backups: context.workspace.join(".labctl/backups"),
+        };
+        let plan = reset.plan(args.keep_files)?;
+        if args.dry_run {
+            context.ui.print(&describe_plan(&plan));
+            continue;
+        }
+        context.ui.step(&format!("resetting {}", plan.lab), || {
+            let done = reset.execute(&plan)?;
+            for (network, why) in &done.networks_kept {
+                context.ui.warn(&format!("network {network} was kept: {why}"));
+            }
+            let mut summary = format!("{} reset: {}", plan.lab, describe_swarm(&plan));
+            if let Some(files) = &plan.files {
+                if let Some(backup) = &done.backup {
+                    let shown = backup.strip_prefix(&context.workspace).unwrap_or(backup);
+                    summary.push_str(&format!(
+                        "; backed up {} to {} ({})",
+                        count(files.to_back_up().len(), "file"),
+                        shown.display(),
+                        files.to_back_up().join(", ")
+                    ));
+                }
+                summary.push_str(&format!("; restored {}", count(files.changed.len() + files.missing.len(), "file")));
+                if !files.added.is_empty() {
+                    summary.push_str(&format!(", removed {}", count(files.added.len(), "added file")));
+                }
+            }
+            Ok(((), summary))
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn describe_swarm(plan: &Plan) -> String {
+    let list = |items: &[String]| if items.is_empty() { "none".to_string() } else { items.join(", ") };
+    format!(
+        "stacks removed: {}; services removed: {}; networks recreated: {}",
+        list(&plan.stacks),
+        list(&plan.services),
+        list(&plan.networks)
+    )
+}
+
+fn describe_plan(plan: &Plan) -> String {
+    let list = |items: &[String]| if items.is_empty() { "-".to_string() } else { items.join(", ") };
+    let mut text = format!("reset {} ({}), dry run:\n", plan.lab, plan.target);
+    text.push_str(&format!("  remove stacks:      {}\n", list(&plan.stacks)));
+    text.push_str(&format!("  remove services:    {}\n", list(&plan.services)));
+    text.push_str(&format!("  recreate networks:  {}\n", list(&plan.networks)));
+    match &plan.files {
+        None => text.push_str("  files:              kept as they are (--keep-files)\n"),
+        Some(files) => {
+            text.push_str(&format!("  back up, then restore (changed): {}\n", list(&files.changed)));
+            text.push_str(&format!("  back up, then remove (added):    {}\n", list(&files.added)));
+            text.push_str(&format!("  restore (missing):               {}\n", list(&files.missing)));
+        }
+    }
+    text
+}

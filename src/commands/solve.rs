@@ -1,0 +1,39 @@
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+
+use super::{Announce, Context};
+use crate::cli::SolveArgs;
+use crate::labs::solve;
+use crate::lock;
+use crate::provider::NodeShell;
+
+pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let templates = context.templates()?;
+    let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
+    let _lock = lock::acquire(&settings.cluster_name, "labctl solve")?;
+    let runner = context.runner(false);
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+    let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
+    let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
+        let printed = solve::run_solution(lab, &settings, shell)?;
+        Ok((printed, format!("{}: reference solution ran", lab.manifest.id)))
+    })?;
+    for line in printed.lines() {
+        context.ui.detail(line);
+    }
+    if lab.manifest.checks.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let outcomes = context.ui.step("waiting for the checks", || {
+        let outcomes = solve::wait_for_checks(lab, &settings, &templates, shell)?;
+        let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
+        Ok((outcomes.clone(), format!("{passed} of {} checks pass", outcomes.len())))
+    })?;
+    for outcome in outcomes.iter().filter(|outcome| !outcome.passed) {
+        context.ui.error(&format!("{}: {} (hint: {})", outcome.name, outcome.detail, outcome.hint));
+    }
+    Ok(if outcomes.iter().all(|outcome| outcome.passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}

@@ -1,0 +1,137 @@
+//! Offline images for classrooms: pull once on this host, then stream
+//! `docker save` into every node's `docker load` (nodes in parallel),
+//! skipping nodes that already have the same image ID.
+
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+
+use crate::config::Settings;
+use crate::exec::{CommandSpec, Runner};
+use crate::labs::Catalog;
+use crate::provider::docker::in_parallel;
+use crate::provider::NodeShell;
+
+/// The images of the given labs (all seeded labs when `None`), each once.
+pub fn lab_images(settings: &Settings, catalog: &Catalog, lab: Option<&str>) -> Result<Vec<String>> {
+    let ids: Vec<String> = match lab {
+        Some(name) => vec![catalog.resolve(name).map_err(anyhow::Error::msg)?.manifest.id.clone()],
+        None => settings.seeded_labs.iter().map(|lab| lab.id.clone()).collect(),
+    };
+    let mut images: Vec<String> = Vec::new();
+    for id in ids {
+        let lab = catalog.resolve(&id).map_err(anyhow::Error::msg)?;
+        for image in &lab.manifest.images {
+            if !images.contains(image) {
+                images.push(image.clone());
+            }
+        }
+    }
+    Ok(images)
+}
+
+/// `docker pull` each image on this host; returns the ones that failed, with why.
+pub fn pull(images: &[String], host: &dyn Runner) -> Result<Vec<(String, String)>> {
+    let mut failed = Vec::new();
+    for image in images {
+        let spec = CommandSpec::new("docker", &["pull", "--quiet", image], &format!("pull {image}"))
+            .timeout(Duration::from_secs(30 * 60));
+        let output = host.run(&spec)?;
+        if !output.success() {
+            failed.push((image.clone(), output.tail(1)));
+        }
+    }
+    Ok(failed)
+}
+
+/// What loading one image did on each node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    pub image: String,
+    pub loaded_on: Vec<String>,
+    pub already_on: Vec<String>,
+}
+
+/// Load `image` from this host's Docker into every node that lacks this ID.
+pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
+    let inspect = ["image", "inspect", "--format", "{{.Id}}", image];
+    let on_host = host.run(&CommandSpec::new("docker", &inspect, "look for an image on this host").probe())?;
+    if !on_host.success() {
+        bail!("{image} is not in this host's Docker; run `labctl images pull` (or `docker pull {image}`) first");
+    }
+    let id = on_host.stdout.trim().to_string();
+    let nodes: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    let loaded = in_parallel(&nodes, |node| {
+        let mut argv = vec!["docker"];
+        argv.extend(inspect);
+        let present = shell.run(&shell.command(node, &argv, "look for an image").probe())?;
+        if present.success() && present.stdout.trim() == id {
+            return Ok(false);
+        }
+        let save = CommandSpec::new("docker", &["save", image], &format!("export {image} from this host"));
+        let spec = shell.command_piped(node, &["docker", "load", "--quiet"], &format!("load {image}"), save);
+        shell.run_checked(&spec.timeout(Duration::from_secs(30 * 60)))?;
+        Ok(true)
+    })?;
+    let (mut loaded_on, mut already_on) = (Vec::new(), Vec::new());
+    for (node, was_loaded) in nodes.iter().zip(loaded) {
+        if was_loaded {
+            loaded_on.push(node.to_string())
+        } else {
+            already_on.push(node.to_string())
+        }
+    }
+    Ok(Loaded { image: image.to_string(), loaded_on, already_on })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_settings;
+    use crate::exec::fake::RecordingRunner;
+    use crate::provider::docker::DockerProvider;
+
+    #[test]
+    fn only_nodes_without_the_same_image_id_get_it() {
+        let settings = test_settings("");
+        let runner = RecordingRunner::default();
+        runner.answer("docker image inspect", 0, "sha256:new\n", "");
+        runner.answer("docker exec swarm-lab-manager docker image inspect", 0, "sha256:new\n", "");
+        runner.answer("docker exec swarm-lab-node1 docker image inspect", 0, "sha256:old\n", "");
+        runner.answer("docker exec swarm-lab-node2 docker image inspect", 1, "", "No such image");
+        runner.answer("docker exec swarm-lab-node3 docker image inspect", 0, "sha256:new\n", "");
+        let provider = DockerProvider::new(&settings, &runner);
+        let loaded = load("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap();
+        assert_eq!(loaded.loaded_on, vec!["node1", "node2"]);
+        assert_eq!(loaded.already_on, vec!["manager", "node3"]);
+        let mut changes = runner.changes();
+        changes.sort();
+        assert_eq!(
+            changes,
+            vec![
+                "docker save mysql:5.7 | docker exec --interactive swarm-lab-node1 docker load --quiet",
+                "docker save mysql:5.7 | docker exec --interactive swarm-lab-node2 docker load --quiet",
+            ]
+        );
+    }
+
+    #[test]
+    fn an_image_missing_on_the_host_says_how_to_get_it() {
+        let settings = test_settings("");
+        let runner = RecordingRunner::default();
+        runner.answer("docker image inspect", 1, "", "No such image");
+        let provider = DockerProvider::new(&settings, &runner);
+        let error = load("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap_err().to_string();
+        assert!(error.starts_with("mysql:5.7 is not in this host's Docker; run `labctl images pull`"), "{error}");
+    }
+
+    #[test]
+    fn lab_images_are_listed_once() {
+        let settings = test_settings("[labs]\nseed = [\"lab2\", \"lab4\"]\n");
+        let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+        let images = lab_images(&settings, &catalog, None).unwrap();
+        let unique: std::collections::BTreeSet<&String> = images.iter().collect();
+        assert_eq!(unique.len(), images.len(), "{images:?}");
+        assert!(images.contains(&"gihyodocker/nginx-proxy".to_string()));
+    }
+}

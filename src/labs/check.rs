@@ -1,0 +1,361 @@
+//! `labctl check`: a lab's expected outcome, declared in its manifest, and
+//! verified on the cluster. Each kind reads the cluster with one or two
+//! commands and decides pass/fail with a pure function.
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+
+use super::{CheckSpec, Lab};
+use crate::config::Settings;
+use crate::provider::docker::in_parallel;
+use crate::provider::NodeShell;
+use crate::templates::Templates;
+
+const HTTP_TEMPLATE: &str = "node/http-get.sh.tera";
+const INGRESS_NOTE: &str = "this URL goes through the swarm ingress routing mesh, which needs IPVS (ip_vs) in the host's kernel; where it is missing, publish with `mode: host` or test from the node that runs the task";
+
+/// A check, typed by kind, with the fields that kind needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Check {
+    ServiceExists { service: String },
+    ServiceReplicas { service: String, replicas: u32 },
+    Placement { service: String, role: String },
+    Network { network: String, driver: Option<String>, attachable: Option<bool> },
+    RegistryRepository { repository: String },
+    Http { node: Option<String>, url: String, status: u16, contains: Option<String>, ingress: bool },
+    Command { node: Option<String>, command: String },
+}
+
+const KINDS: &str = "service_exists, service_replicas, placement, network, registry_repository, http, command";
+
+impl Check {
+    /// The typed check, or what is missing or wrong in the manifest entry.
+    pub fn from_spec(spec: &CheckSpec) -> Result<Check, String> {
+        let need = |value: &Option<String>, field: &str| {
+            value.clone().ok_or_else(|| format!("a `{}` check needs `{field}`", spec.kind))
+        };
+        if spec.name.trim().is_empty() || spec.hint_ko.trim().is_empty() || spec.hint_en.trim().is_empty() {
+            return Err("every check needs `name`, `hint_ko` and `hint_en`".into());
+        }
+        let check = match spec.kind.as_str() {
+            "service_exists" => Check::ServiceExists { service: need(&spec.service, "service")? },
+            "service_replicas" => Check::ServiceReplicas {
+                service: need(&spec.service, "service")?,
+                replicas: spec.replicas.ok_or("a `service_replicas` check needs `replicas`")?,
+            },
+            "placement" => {
+                let role = need(&spec.role, "role")?;
+                if role != "worker" && role != "manager" {
+                    return Err(format!("`role` is {role:?}; use \"worker\" or \"manager\""));
+                }
+                Check::Placement { service: need(&spec.service, "service")?, role }
+            }
+            "network" => Check::Network {
+                network: need(&spec.network, "network")?,
+                driver: spec.driver.clone(),
+                attachable: spec.attachable,
+            },
+            "registry_repository" => Check::RegistryRepository { repository: need(&spec.repository, "repository")? },
+            "http" => Check::Http {
+                node: spec.node.clone(),
+                url: need(&spec.url, "url")?,
+                status: spec.status.unwrap_or(200),
+                contains: spec.contains.clone(),
+                ingress: spec.ingress,
+            },
+            "command" => Check::Command { node: spec.node.clone(), command: need(&spec.command, "command")? },
+            other => return Err(format!("{other:?} is not a check kind; use one of: {KINDS}")),
+        };
+        Ok(check)
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub name: String,
+    pub kind: String,
+    pub passed: bool,
+    /// What was found.
+    pub detail: String,
+    /// What to do about a failure, in the chosen language; empty on success.
+    pub hint: String,
+}
+
+/// Run every check of `lab`, all at once.
+pub fn run_checks(
+    lab: &Lab,
+    settings: &Settings,
+    templates: &Templates,
+    shell: NodeShell,
+    english: bool,
+) -> Result<Vec<Outcome>> {
+    let manager = settings.nodes[0].name.as_str();
+    let registry = settings.registry.as_ref().map(|registry| registry.address());
+    let specs = &lab.manifest.checks;
+    in_parallel(specs, |spec| {
+        let check = Check::from_spec(spec).map_err(anyhow::Error::msg)?;
+        let reader = Reader { shell, manager, templates };
+        let (passed, mut detail) = match &check {
+            Check::ServiceExists { service } => reader.service_exists(service),
+            Check::ServiceReplicas { service, replicas } => {
+                let tasks = reader.running_tasks(service)?;
+                replicas_decision(&tasks, *replicas)
+            }
+            Check::Placement { service, role } => {
+                let tasks = reader.running_tasks(service)?;
+                let managers = reader.manager_hostnames()?;
+                placement_decision(&tasks, &managers, role)
+            }
+            Check::Network { network, driver, attachable } => {
+                let found = reader.network(network)?;
+                network_decision(found.as_deref(), driver.as_deref(), *attachable)
+            }
+            Check::RegistryRepository { repository } => match &registry {
+                None => (false, "the registry is disabled in labctl.toml".to_string()),
+                Some(address) => {
+                    let catalog = reader.http(manager, &format!("http://{address}/v2/_catalog"))?;
+                    repository_decision(&catalog, repository)
+                }
+            },
+            Check::Http { node, url, status, contains, ingress: _ } => {
+                let answer = reader.http(node.as_deref().unwrap_or(manager), url)?;
+                http_decision(&answer, *status, contains.as_deref())
+            }
+            Check::Command { node, command } => {
+                let spec =
+                    shell.command(node.as_deref().unwrap_or(manager), &["sh", "-c", command], "run a check").probe();
+                let output = shell.run(&spec)?;
+                let detail = if output.success() {
+                    "exit 0".to_string()
+                } else {
+                    format!("exit {:?}: {}", output.code.unwrap_or(-1), output.tail(1))
+                };
+                (output.success(), detail)
+            }
+        };
+        let mut hint = String::new();
+        if !passed {
+            hint = if english { spec.hint_en.clone() } else { spec.hint_ko.clone() };
+            if matches!(check, Check::Http { ingress: true, .. }) {
+                detail.push_str(&format!(" ({INGRESS_NOTE})"));
+            }
+        }
+        Ok(Outcome { name: spec.name.clone(), kind: spec.kind.clone(), passed, detail, hint })
+    })
+}
+
+/// Reads the cluster for the checks.
+struct Reader<'a> {
+    shell: NodeShell<'a>,
+    manager: &'a str,
+    templates: &'a Templates,
+}
+
+impl Reader<'_> {
+    fn read(&self, node: &str, argv: &[&str], purpose: &str) -> Result<crate::exec::Output> {
+        self.shell.run(&self.shell.command(node, argv, purpose).probe())
+    }
+
+    fn service_exists(&self, service: &str) -> (bool, String) {
+        match self.read(
+            self.manager,
+            &["docker", "service", "inspect", "--format", "{{.Spec.Name}}", service],
+            "look for a service",
+        ) {
+            Ok(output) if output.success() => (true, format!("service {service} exists")),
+            _ => (false, format!("no service {service}")),
+        }
+    }
+
+    /// (state, node) of the tasks that should be running.
+    fn running_tasks(&self, service: &str) -> Result<Vec<(String, String)>> {
+        let format = "{{.CurrentState}}|{{.Node}}";
+        let output = self.read(
+            self.manager,
+            &["docker", "service", "ps", service, "--filter", "desired-state=running", "--format", format],
+            "list a service's tasks",
+        )?;
+        Ok(output
+            .stdout
+            .lines()
+            .filter_map(|line| line.split_once('|'))
+            .map(|(state, node)| (state.split_whitespace().next().unwrap_or_default().to_string(), node.to_string()))
+            .collect())
+    }
+
+    fn manager_hostnames(&self) -> Result<Vec<String>> {
+        let output = self.read(
+            self.manager,
+            &["docker", "node", "ls", "--format", "{{.Hostname}}|{{.ManagerStatus}}"],
+            "list the nodes",
+        )?;
+        Ok(output
+            .stdout
+            .lines()
+            .filter_map(|line| line.split_once('|'))
+            .filter(|(_, status)| !status.is_empty())
+            .map(|(host, _)| host.to_string())
+            .collect())
+    }
+
+    /// `Some("overlay true")` (driver, attachable) or `None` when missing.
+    fn network(&self, network: &str) -> Result<Option<String>> {
+        let output = self.read(
+            self.manager,
+            &["docker", "network", "inspect", "--format", "{{.Driver}} {{.Attachable}}", network],
+            "inspect a network",
+        )?;
+        Ok(output.success().then(|| output.stdout.trim().to_string()))
+    }
+
+    /// "status <code>" then the body, fetched from `node`.
+    fn http(&self, node: &str, url: &str) -> Result<String> {
+        let mut context = tera::Context::new();
+        context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+        let script = self.templates.render(HTTP_TEMPLATE, &context)?;
+        Ok(self.read(node, &["sh", "-c", &script, "labctl-http", url], "fetch a URL")?.stdout)
+    }
+}
+
+pub fn replicas_decision(tasks: &[(String, String)], wanted: u32) -> (bool, String) {
+    let running = tasks.iter().filter(|(state, _)| state == "Running").count();
+    (running == wanted as usize, format!("{running} running, {wanted} expected"))
+}
+
+pub fn placement_decision(tasks: &[(String, String)], managers: &[String], role: &str) -> (bool, String) {
+    let running: Vec<&String> = tasks.iter().filter(|(state, _)| state == "Running").map(|(_, node)| node).collect();
+    if running.is_empty() {
+        return (false, "no running task".into());
+    }
+    let misplaced: Vec<&str> = running
+        .iter()
+        .filter(|node| managers.contains(node) != (role == "manager"))
+        .map(|node| node.as_str())
+        .collect();
+    if misplaced.is_empty() {
+        let nodes: Vec<&str> = running.iter().map(|node| node.as_str()).collect();
+        (true, format!("all on {role}s ({})", nodes.join(", ")))
+    } else {
+        (false, format!("running where it should not: {}", misplaced.join(", ")))
+    }
+}
+
+pub fn network_decision(found: Option<&str>, driver: Option<&str>, attachable: Option<bool>) -> (bool, String) {
+    let Some(found) = found else { return (false, "no such network".into()) };
+    let mut words = found.split_whitespace();
+    let (actual_driver, actual_attachable) = (words.next().unwrap_or_default(), words.next() == Some("true"));
+    let driver_ok = driver.is_none_or(|wanted| wanted == actual_driver);
+    let attachable_ok = attachable.is_none_or(|wanted| wanted == actual_attachable);
+    let detail = format!("{actual_driver}{}", if actual_attachable { ", attachable" } else { ", not attachable" });
+    (driver_ok && attachable_ok, detail)
+}
+
+pub fn repository_decision(answer: &str, repository: &str) -> (bool, String) {
+    let body = answer.split_once('\n').map_or("", |(_, body)| body);
+    let parsed: Option<serde_json::Value> = serde_json::from_str(body).ok();
+    let Some(repositories) = parsed.as_ref().and_then(|json| json["repositories"].as_array()) else {
+        return (
+            false,
+            format!("the registry did not answer with a catalog ({})", answer.lines().next().unwrap_or("no answer")),
+        );
+    };
+    let names: Vec<&str> = repositories.iter().filter_map(|name| name.as_str()).collect();
+    let found = names.contains(&repository);
+    (found, format!("catalog: {}", if names.is_empty() { "empty".to_string() } else { names.join(", ") }))
+}
+
+pub fn http_decision(answer: &str, status: u16, contains: Option<&str>) -> (bool, String) {
+    let (first, body) = answer.split_once('\n').unwrap_or((answer, ""));
+    let actual = first.strip_prefix("status ").unwrap_or_default().trim();
+    if actual.is_empty() || actual == "000" {
+        return (false, "no answer".into());
+    }
+    if actual != status.to_string() {
+        return (false, format!("status {actual}, {status} expected"));
+    }
+    match contains {
+        Some(text) if !body.contains(text) => (false, format!("status {actual}, but the body lacks {text:?}")),
+        _ => (true, format!("status {actual}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tasks(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(state, node)| (state.to_string(), node.to_string())).collect()
+    }
+
+    #[test]
+    fn replicas_count_only_running_tasks() {
+        let list = tasks(&[("Running", "node1"), ("Running", "node2"), ("Preparing", "node3"), ("Running", "node3")]);
+        assert_eq!(replicas_decision(&list, 3), (true, "3 running, 3 expected".into()));
+        assert_eq!(replicas_decision(&list, 4), (false, "3 running, 4 expected".into()));
+    }
+
+    #[test]
+    fn placement_names_tasks_on_the_wrong_role() {
+        let managers = vec!["manager".to_string()];
+        let good = tasks(&[("Running", "node1"), ("Running", "node2")]);
+        assert!(placement_decision(&good, &managers, "worker").0);
+        let bad = tasks(&[("Running", "node1"), ("Running", "manager")]);
+        assert_eq!(
+            placement_decision(&bad, &managers, "worker"),
+            (false, "running where it should not: manager".into())
+        );
+        assert!(placement_decision(&tasks(&[("Running", "manager")]), &managers, "manager").0);
+        assert!(!placement_decision(&[], &managers, "worker").0);
+    }
+
+    #[test]
+    fn networks_must_match_driver_and_attachable() {
+        assert!(network_decision(Some("overlay true"), Some("overlay"), Some(true)).0);
+        assert_eq!(
+            network_decision(Some("overlay false"), Some("overlay"), Some(true)),
+            (false, "overlay, not attachable".into())
+        );
+        assert!(!network_decision(Some("bridge true"), Some("overlay"), None).0);
+        assert_eq!(network_decision(None, None, None), (false, "no such network".into()));
+    }
+
+    #[test]
+    fn registry_catalogs_are_read_from_the_answer() {
+        let answer = "status 200\n{\"repositories\":[\"example/my-web\",\"example/tododb\"]}\n";
+        assert_eq!(
+            repository_decision(answer, "example/my-web"),
+            (true, "catalog: example/my-web, example/tododb".into())
+        );
+        assert!(!repository_decision(answer, "example/simple-web").0);
+        assert!(!repository_decision("status 000\n", "example/my-web").0);
+    }
+
+    #[test]
+    fn http_checks_status_and_body() {
+        assert_eq!(http_decision("status 200\n<h1>quiz</h1>", 200, Some("quiz")), (true, "status 200".into()));
+        assert_eq!(http_decision("status 502\nBad Gateway", 200, None), (false, "status 502, 200 expected".into()));
+        assert!(!http_decision("status 200\nhello", 200, Some("quiz")).0);
+        assert_eq!(http_decision("status 000\n", 200, None), (false, "no answer".into()));
+    }
+
+    #[test]
+    fn manifest_entries_become_typed_checks_or_say_what_is_missing() {
+        let spec = CheckSpec {
+            kind: "service_replicas".into(),
+            name: "api".into(),
+            hint_ko: "k".into(),
+            hint_en: "e".into(),
+            service: Some("my-web_api".into()),
+            ..CheckSpec::default()
+        };
+        assert_eq!(Check::from_spec(&spec).unwrap_err(), "a `service_replicas` check needs `replicas`");
+        let spec = CheckSpec { replicas: Some(4), ..spec };
+        assert_eq!(
+            Check::from_spec(&spec).unwrap(),
+            Check::ServiceReplicas { service: "my-web_api".into(), replicas: 4 }
+        );
+        let unknown = CheckSpec { kind: "ping".into(), ..spec };
+        assert!(Check::from_spec(&unknown).unwrap_err().starts_with("\"ping\" is not a check kind"));
+    }
+}

@@ -1,0 +1,301 @@
+//! `labctl reset`: put one lab back to its starting state without touching
+//! other labs or the cluster. The swarm side (stacks, services, networks)
+//! is removed and set up again; then every file a student changed or added
+//! is first copied back to the host, and only then are the pristine files
+//! restored. Nothing a student wrote is ever lost.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use anyhow::{anyhow, Context, Result};
+use base64::Engine;
+
+use super::seed::{manifest_of, STATE_DIR};
+use super::Lab;
+use crate::provider::NodeShell;
+
+/// How long removed stacks may take to disappear (stack removal is asynchronous).
+const GONE_DEADLINE: Duration = Duration::from_secs(90);
+const POLL: Duration = Duration::from_millis(500);
+
+/// What a reset will do, read from the cluster before anything changes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    pub lab: String,
+    pub target: String,
+    /// Deployed stacks of the lab.
+    pub stacks: Vec<String>,
+    /// Standalone services of the lab that exist.
+    pub services: Vec<String>,
+    /// The lab's networks that exist (removed, then created again).
+    pub networks: Vec<String>,
+    /// `None` with `--keep-files`.
+    pub files: Option<FilePlan>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FilePlan {
+    /// Seeded files whose content differs from the pristine copy.
+    pub changed: Vec<String>,
+    /// Files in the lab directory that the lab does not have.
+    pub added: Vec<String>,
+    /// Seeded files that are gone.
+    pub missing: Vec<String>,
+}
+
+impl FilePlan {
+    pub fn to_back_up(&self) -> Vec<String> {
+        self.changed.iter().chain(&self.added).cloned().collect()
+    }
+}
+
+/// What a reset did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Done {
+    pub networks_kept: Vec<(String, String)>,
+    pub backup: Option<PathBuf>,
+}
+
+pub struct Reset<'a> {
+    pub lab: &'a Lab,
+    pub target: String,
+    pub manager: &'a str,
+    pub shell: NodeShell<'a>,
+    /// `<workspace>/.labctl/backups`.
+    pub backups: PathBuf,
+}
+
+impl Reset<'_> {
+    fn read(&self, argv: &[&str], purpose: &str) -> Result<String> {
+        let spec = self.shell.command(self.manager, argv, purpose).probe();
+        Ok(self.shell.run_checked(&spec)?.stdout)
+    }
+
+    fn change(&self, argv: &[&str], purpose: &str) -> Result<()> {
+        self.shell.run_checked(&self.shell.command(self.manager, argv, purpose)).map(|_| ())
+    }
+
+    /// Read the cluster and the lab directory: what would change.
+    pub fn plan(&self, keep_files: bool) -> Result<Plan> {
+        let manifest = &self.lab.manifest;
+        let present = |listing: &str, wanted: &mut dyn Iterator<Item = &String>| -> Vec<String> {
+            let names: Vec<&str> = listing.lines().map(str::trim).collect();
+            wanted.filter(|name| names.contains(&name.as_str())).cloned().collect()
+        };
+        let stacks = self.read(&["docker", "stack", "ls", "--format", "{{.Name}}"], "list the stacks")?;
+        let services = self.read(&["docker", "service", "ls", "--format", "{{.Name}}"], "list the services")?;
+        let networks = self.read(&["docker", "network", "ls", "--format", "{{.Name}}"], "list the networks")?;
+        let files = if keep_files { None } else { Some(self.file_plan()?) };
+        Ok(Plan {
+            lab: manifest.id.clone(),
+            target: self.target.clone(),
+            stacks: present(&stacks, &mut manifest.stacks.iter().map(|stack| &stack.name)),
+            services: present(&services, &mut manifest.services.iter()),
+            networks: present(&networks, &mut manifest.networks.iter().map(|network| &network.name)),
+            files,
+        })
+    }
+
+    /// Compare the lab directory on the manager with the pristine files.
+    fn file_plan(&self) -> Result<FilePlan> {
+        let listing = self.read(
+            &[
+                "sh",
+                "-c",
+                "cd \"$1\" 2>/dev/null || exit 0; find . -type f -exec sha256sum {} +",
+                "labctl-list",
+                &self.target,
+            ],
+            "list the lab's files",
+        )?;
+        let pristine = manifest_of(self.lab, &self.target)?;
+        Ok(compare(&listing, &pristine.files.iter().map(|file| (file.path.clone(), file.sha256.clone())).collect()))
+    }
+
+    /// Carry out `plan`: swarm side, then backup, then restore.
+    pub fn execute(&self, plan: &Plan) -> Result<Done> {
+        let mut done = Done::default();
+        if !plan.stacks.is_empty() {
+            let mut argv = vec!["docker", "stack", "rm"];
+            argv.extend(plan.stacks.iter().map(String::as_str));
+            self.change(&argv, "remove the lab's stacks")?;
+            self.wait_until_gone(&plan.stacks)?;
+        }
+        if !plan.services.is_empty() {
+            let mut argv = vec!["docker", "service", "rm"];
+            argv.extend(plan.services.iter().map(String::as_str));
+            self.change(&argv, "remove the lab's services")?;
+        }
+        for network in &plan.networks {
+            if let Err(reason) = self.remove_network(network) {
+                done.networks_kept.push((network.clone(), reason));
+            }
+        }
+        self.set_up()?;
+        if let Some(files) = &plan.files {
+            done.backup = self.back_up(&files.to_back_up())?;
+            self.restore(files)?;
+        }
+        Ok(done)
+    }
+
+    /// Poll until the stacks' services and networks are really gone.
+    fn wait_until_gone(&self, stacks: &[String]) -> Result<()> {
+        let script = "for stack; do \
+            docker service ls --quiet --filter \"label=com.docker.stack.namespace=$stack\"; \
+            docker network ls --quiet --filter \"label=com.docker.stack.namespace=$stack\"; \
+            docker ps --quiet --filter \"label=com.docker.stack.namespace=$stack\"; done";
+        let mut argv = vec!["sh", "-c", script, "labctl-wait"];
+        argv.extend(stacks.iter().map(String::as_str));
+        let started = Instant::now();
+        loop {
+            let spec = self.shell.command(self.manager, &argv, "wait for the stacks to be gone");
+            let remaining = self.shell.run_checked(&spec)?.stdout;
+            if remaining.trim().is_empty() {
+                return Ok(());
+            }
+            if started.elapsed() >= GONE_DEADLINE {
+                return Err(anyhow!(
+                    "stacks {} were still being removed after {}s; run `labctl reset {}` again in a moment",
+                    stacks.join(", "),
+                    GONE_DEADLINE.as_secs(),
+                    self.lab.manifest.id
+                ));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// Remove a network, retrying while tasks that used it shut down;
+    /// `Err(reason)` when something else still uses it.
+    fn remove_network(&self, network: &str) -> Result<(), String> {
+        let started = Instant::now();
+        loop {
+            let spec =
+                self.shell.command(self.manager, &["docker", "network", "rm", network], "remove the lab's network");
+            let output = self.shell.run(&spec).map_err(|error| format!("{error:#}"))?;
+            if output.success() || output.stderr.contains("not found") {
+                return Ok(());
+            }
+            if started.elapsed() >= Duration::from_secs(20) {
+                return Err(format!("still in use ({}); another lab's stack may use it", output.tail(1)));
+            }
+            std::thread::sleep(POLL);
+        }
+    }
+
+    /// The lab's setup: its networks (when missing) and setup commands.
+    fn set_up(&self) -> Result<()> {
+        for network in &self.lab.manifest.networks {
+            let exists = self.shell.run(
+                &self
+                    .shell
+                    .command(self.manager, &["docker", "network", "inspect", &network.name], "look for a network")
+                    .probe(),
+            )?;
+            if exists.success() {
+                continue;
+            }
+            let mut argv = vec!["docker", "network", "create", "--driver", network.driver.as_str()];
+            if network.attachable {
+                argv.push("--attachable");
+            }
+            argv.push(&network.name);
+            self.change(&argv, "create the lab's network")?;
+        }
+        for command in &self.lab.manifest.setup {
+            let script = "mkdir -p \"$1\" && cd \"$1\" && sh -ec \"$2\"";
+            self.change(&["sh", "-c", script, "labctl-setup", &self.target, command], "run the lab's setup")?;
+        }
+        Ok(())
+    }
+
+    /// Copy `files` from the lab directory into a new backup folder on this host.
+    fn back_up(&self, files: &[String]) -> Result<Option<PathBuf>> {
+        if files.is_empty() {
+            return Ok(None);
+        }
+        let mut argv =
+            vec!["sh", "-c", "cd \"$1\" && shift && tar -c -f - -- \"$@\" | base64", "labctl-backup", &self.target];
+        argv.extend(files.iter().map(String::as_str));
+        let encoded = self.read(&argv, "copy the students' files")?;
+        let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
+        let archive =
+            base64::engine::general_purpose::STANDARD.decode(compact).context("the backup archive arrived damaged")?;
+        let folder = self.backups.join(&self.lab.manifest.id).join(timestamp());
+        std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        tar::Archive::new(archive.as_slice())
+            .unpack(&folder)
+            .with_context(|| format!("cannot write the backup into {}", folder.display()))?;
+        Ok(Some(folder))
+    }
+
+    /// Put back the pristine files, remove the added ones, record the manifest.
+    fn restore(&self, files: &FilePlan) -> Result<()> {
+        let to_write: Vec<&String> = files.changed.iter().chain(&files.missing).collect();
+        if !to_write.is_empty() {
+            let mut builder = tar::Builder::new(Vec::new());
+            for path in to_write {
+                let content = self.lab.read(path)?;
+                let mut header = tar::Header::new_gnu();
+                header.set_size(content.len() as u64);
+                header.set_mode(if self.lab.manifest.executable.contains(path) { 0o755 } else { 0o644 });
+                header.set_mtime(
+                    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0),
+                );
+                builder.append_data(&mut header, path, content.as_slice())?;
+            }
+            let archive = builder.into_inner()?;
+            let spec = self.shell.command_with_stdin(
+                self.manager,
+                &["sh", "-c", "mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-restore", &self.target],
+                "restore the pristine files",
+                archive,
+            );
+            self.shell.run_checked(&spec)?;
+        }
+        if !files.added.is_empty() {
+            let mut argv = vec!["sh", "-c", "cd \"$1\" && shift && rm -f -- \"$@\"", "labctl-remove", &self.target];
+            argv.extend(files.added.iter().map(String::as_str));
+            self.change(&argv, "remove the added files")?;
+        }
+        let manifest = serde_json::to_vec_pretty(&manifest_of(self.lab, &self.target)?)?;
+        let record = format!("{STATE_DIR}/labs/{}.json", self.lab.manifest.id);
+        let spec = self.shell.command_with_stdin(
+            self.manager,
+            &["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "labctl-record", &record],
+            "record the pristine files",
+            manifest,
+        );
+        self.shell.run_checked(&spec).map(|_| ())
+    }
+}
+
+/// `sha256sum` lines ("<hash>  ./path") against the pristine (path, hash) pairs.
+pub fn compare(listing: &str, pristine: &BTreeMap<String, String>) -> FilePlan {
+    let mut present: BTreeMap<String, String> = BTreeMap::new();
+    for line in listing.lines() {
+        if let Some((hash, path)) = line.split_once("  ") {
+            present.insert(path.trim_start_matches("./").to_string(), hash.to_string());
+        }
+    }
+    let mut plan = FilePlan::default();
+    for (path, hash) in pristine {
+        match present.get(path) {
+            None => plan.missing.push(path.clone()),
+            Some(actual) if actual != hash => plan.changed.push(path.clone()),
+            Some(_) => {}
+        }
+    }
+    plan.added = present.keys().filter(|path| !pristine.contains_key(*path)).cloned().collect();
+    plan
+}
+
+/// `20261124T055012Z`: sortable, and valid in any file system.
+fn timestamp() -> String {
+    humantime::format_rfc3339_seconds(SystemTime::now()).to_string().replace(['-', ':'], "")
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,74 @@
+//! `labctl solve`: run a lab's reference solution on the cluster (for a
+//! demo, or to fast-forward a student), then wait until its checks pass.
+//! The solution is data: an instructor-only script in the lab folder.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+
+use super::check::{run_checks, Outcome};
+use super::seed::STATE_DIR;
+use super::Lab;
+use crate::config::Settings;
+use crate::provider::NodeShell;
+use crate::templates::Templates;
+
+const SOLVE_DEADLINE: Duration = Duration::from_secs(30 * 60);
+const CONVERGE_DEADLINE: Duration = Duration::from_secs(180);
+
+/// Copy the instructor-only files to the manager and run the solution
+/// script in the lab directory. Returns what the script printed.
+pub fn run_solution(lab: &Lab, settings: &Settings, shell: NodeShell) -> Result<String> {
+    let manifest = &lab.manifest;
+    let script = manifest
+        .solve
+        .as_ref()
+        .ok_or_else(|| anyhow!("lab {} has no reference solution (`solve` in its lab.toml)", manifest.id))?;
+    let manager = settings.nodes[0].name.as_str();
+    let solution_dir = format!("{STATE_DIR}/solutions/{}", manifest.id);
+    let target = &settings.lab_targets[&manifest.id];
+
+    let mut builder = tar::Builder::new(Vec::new());
+    for path in &manifest.instructor_only {
+        let content = lab.read(path)?;
+        let mut header = tar::Header::new_gnu();
+        header.set_size(content.len() as u64);
+        header.set_mode(0o755);
+        builder.append_data(&mut header, path, content.as_slice())?;
+    }
+    let upload = shell.command_with_stdin(
+        manager,
+        &["sh", "-c", "rm -rf \"$1\" && mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-upload", &solution_dir],
+        "copy the reference solution",
+        builder.into_inner()?,
+    );
+    shell.run_checked(&upload)?;
+
+    let registry = settings.registry.as_ref().map(|registry| registry.address()).unwrap_or_default();
+    let run = "cd \"$1\" && LABCTL_SOLUTION_DIR=\"$2\" LABCTL_REGISTRY=\"$3\" sh -e \"$2/$4\"";
+    let spec = shell
+        .command(
+            manager,
+            &["sh", "-c", run, "labctl-solve", target, &solution_dir, &registry, script],
+            "run the reference solution",
+        )
+        .timeout(SOLVE_DEADLINE);
+    Ok(shell.run_checked(&spec)?.stdout)
+}
+
+/// Run the checks until all pass or the deadline; returns the last outcomes.
+pub fn wait_for_checks(
+    lab: &Lab,
+    settings: &Settings,
+    templates: &Templates,
+    shell: NodeShell,
+) -> Result<Vec<Outcome>> {
+    let started = Instant::now();
+    loop {
+        let outcomes = run_checks(lab, settings, templates, shell, lab.manifest.language == "en")?;
+        if outcomes.iter().all(|outcome| outcome.passed) || started.elapsed() >= CONVERGE_DEADLINE {
+            return Ok(outcomes);
+        }
+        std::thread::sleep(Duration::from_secs(2));
+    }
+}

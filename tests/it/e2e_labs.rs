@@ -1,0 +1,264 @@
+//! End-to-end lab lifecycle with the docker provider (LABCTL_E2E=1):
+//! reset after a student changed things, checks that pass and fail on a
+//! real deployment, and images loaded from this host into every node.
+//! Its cluster has its own name and subnet, so it runs beside e2e.rs.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{free_port, Run, Workspace};
+
+const CLUSTER: &str = "labctl-e2e-labs";
+
+fn enabled() -> bool {
+    if std::env::var("LABCTL_E2E").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!("SKIPPED: end-to-end tests need Docker and the offline images; run them with `bash scripts/test-images && LABCTL_E2E=1 cargo test e2e`");
+    false
+}
+
+fn docker(args: &[&str]) -> String {
+    let output = duct::cmd("docker", args).stdout_capture().stderr_capture().unchecked().run().expect("docker runs");
+    assert!(output.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// A lab of the test's own whose checks can all pass on this host (ports
+/// published in host mode: no routing mesh needed).
+const E2E_LAB: &str = r#"id = "e2echeck"
+title = "End-to-end checks"
+title_ko = "종단 간 검사"
+dir = "e2echeck"
+language = "en"
+files = ["stack.yml"]
+
+[[networks]]
+name = "e2enet"
+
+[[stacks]]
+name = "e2e"
+file = "stack.yml"
+services = ["web"]
+
+[[checks]]
+kind = "network"
+name = "e2enet is an attachable overlay"
+network = "e2enet"
+driver = "overlay"
+attachable = true
+hint_ko = "네트워크를 만드세요"
+hint_en = "create the network"
+
+[[checks]]
+kind = "registry_repository"
+name = "the registry has e2e/httpd"
+repository = "e2e/httpd"
+hint_ko = "이미지를 푸시하세요"
+hint_en = "push e2e/httpd to the registry"
+
+[[checks]]
+kind = "service_replicas"
+name = "e2e_web runs on the three workers"
+service = "e2e_web"
+replicas = 3
+hint_ko = "스택을 배포하세요"
+hint_en = "deploy stack.yml as e2e and check `docker service ps e2e_web`"
+
+[[checks]]
+kind = "placement"
+name = "e2e_web is on workers only"
+service = "e2e_web"
+role = "worker"
+hint_ko = "배치 제약을 확인하세요"
+hint_en = "keep node.role == worker"
+
+[[checks]]
+kind = "http"
+name = "node1 serves the page on 8090"
+node = "node1"
+url = "http://localhost:8090/"
+contains = "labctl-e2e-marker"
+hint_ko = "포트를 확인하세요"
+hint_en = "publish 8090 in host mode"
+
+[[checks]]
+kind = "command"
+name = "stack e2e is deployed"
+command = "docker stack ls --format '{{.Name}}' | grep -qx e2e"
+hint_ko = "스택을 배포하세요"
+hint_en = "run docker stack deploy"
+"#;
+
+const E2E_STACK: &str = r#"version: "3.8"
+services:
+  web:
+    image: manager:5000/e2e/httpd
+    networks: [e2enet]
+    ports:
+      - { target: 80, published: 8090, mode: host }
+    deploy:
+      mode: global
+      placement:
+        constraints: [node.role == worker]
+networks:
+  e2enet:
+    external: true
+"#;
+
+struct Cluster {
+    workspace: Workspace,
+}
+
+impl Cluster {
+    fn new() -> Cluster {
+        let workspace = Workspace::new();
+        workspace.file(
+            "labctl.toml",
+            &format!(
+                "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"192.168.57.0/24\"\nmanager_ip = \"192.168.57.10\"\nworker_ip_start = \"192.168.57.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
+                free_port()
+            ),
+        );
+        workspace
+            .file("labs/e2echeck/lab.toml", E2E_LAB)
+            .file("labs/e2echeck/stack.yml", E2E_STACK)
+            .file("labs/e2echeck/README.md", "# 검사\n")
+            .file("labs/e2echeck/README.en.md", "# Checks\n");
+        let cluster = Cluster { workspace };
+        cluster.labctl(&["destroy", "--yes"]);
+        cluster
+    }
+
+    fn labctl(&self, args: &[&str]) -> Run {
+        self.workspace.run_with_host_tools(args)
+    }
+
+    fn exec(&self, node: &str, script: &str) -> String {
+        let run = self.labctl(&["exec", node, "--", "sh", "-c", script]);
+        assert_eq!(run.code, 0, "{script} failed on {node}:\n{}\n{}", run.stdout, run.stderr);
+        run.stdout
+    }
+
+    fn check(&self, lab: &str) -> (i32, serde_json::Value) {
+        let run = self.labctl(&["check", lab, "--json"]);
+        (run.code, serde_json::from_str(&run.stdout).unwrap_or_else(|_| panic!("not JSON: {run:?}")))
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        self.labctl(&["destroy", "--yes"]);
+    }
+}
+
+fn outcome<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|check| check["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}"))
+}
+
+#[test]
+fn e2e_reset_check_and_images() {
+    if !enabled() {
+        return;
+    }
+    let cluster = Cluster::new();
+    cluster.labctl(&["up"]).success();
+
+    // --- reset: a student changed and added files and deployed a stack on ch03.
+    cluster.exec(
+        "manager",
+        "set -e; cd /root/work/ingress; echo 'student edit' > ch03-webapi.yml; echo 'my notes' > notes.txt; \
+         d=$(mktemp -d); mkdir -p \"$d/www\"; cp /bin/busybox \"$d/\"; echo labctl-e2e-marker > \"$d/www/index.html\"; \
+         tar -C \"$d\" -c . | docker import -c 'CMD [\"/busybox\", \"httpd\", \"-f\", \"-p\", \"8000\", \"-h\", \"/www\"]' - manager:5000/example/simple-web >/dev/null; \
+         docker push manager:5000/example/simple-web >/dev/null; \
+         printf 'version: \"3.8\"\\nservices:\\n  api:\\n    image: manager:5000/example/simple-web\\n    networks: [ch03]\\nnetworks:\\n  ch03:\\n    external: true\\n' > /tmp/student.yml; \
+         docker stack deploy -c /tmp/student.yml simple-web >/dev/null",
+    );
+    let dry = cluster.labctl(&["reset", "lab1", "--dry-run"]).success();
+    assert!(dry.stdout.contains("remove stacks:      simple-web"), "{}", dry.stdout);
+    assert!(dry.stdout.contains("back up, then remove (added):    notes.txt"), "{}", dry.stdout);
+    assert!(
+        cluster.exec("manager", "docker stack ls --format '{{.Name}}'").contains("simple-web"),
+        "a dry run changes nothing"
+    );
+
+    let reset = cluster.labctl(&["reset", "lab1"]).success();
+    assert!(reset.stderr.contains("lab1 reset: stacks removed: simple-web"), "{}", reset.stderr);
+    assert!(!cluster.exec("manager", "docker stack ls --format '{{.Name}}'").contains("simple-web"));
+    assert!(!cluster.exec("manager", "docker service ls --format '{{.Name}}'").contains("simple-web_api"));
+    assert_eq!(
+        cluster.exec("manager", "docker network inspect --format '{{.Driver}} {{.Attachable}}' ch03").trim(),
+        "overlay true"
+    );
+    let pristine = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/labs/lab1/ch03-webapi.yml")).unwrap();
+    assert_eq!(cluster.exec("manager", "cat /root/work/ingress/ch03-webapi.yml"), pristine);
+    assert_eq!(cluster.exec("manager", "ls /root/work/ingress/notes.txt 2>/dev/null || echo gone").trim(), "gone");
+    let backups = cluster.workspace.path().join(".labctl/backups/lab1");
+    let backup = std::fs::read_dir(&backups).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read_to_string(backup.join("ch03-webapi.yml")).unwrap(), "student edit\n");
+    assert_eq!(std::fs::read_to_string(backup.join("notes.txt")).unwrap(), "my notes\n");
+    // The registry kept its images.
+    assert!(cluster.exec("manager", "wget -q -O- http://manager:5000/v2/_catalog").contains("example/simple-web"));
+
+    // --- check: fails with the right hints before the lab is done, passes after.
+    let (code, before) = cluster.check("e2echeck");
+    assert_eq!(code, 1);
+    assert_eq!(outcome(&before, "e2enet is an attachable overlay")["passed"], true, "set up by up");
+    let replicas = outcome(&before, "e2e_web runs on the three workers");
+    assert_eq!(replicas["passed"], false);
+    assert_eq!(replicas["hint"], "deploy stack.yml as e2e and check `docker service ps e2e_web`");
+
+    cluster.exec(
+        "manager",
+        "set -e; d=$(mktemp -d); mkdir -p \"$d/www\"; cp /bin/busybox \"$d/\"; echo labctl-e2e-marker > \"$d/www/index.html\"; \
+         tar -C \"$d\" -c . | docker import -c 'CMD [\"/busybox\", \"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]' - manager:5000/e2e/httpd >/dev/null; \
+         docker push manager:5000/e2e/httpd >/dev/null; docker stack deploy -c /root/work/e2echeck/stack.yml e2e >/dev/null",
+    );
+    let started = Instant::now();
+    let after = loop {
+        let (code, report) = cluster.check("e2echeck");
+        if code == 0 {
+            break report;
+        }
+        assert!(started.elapsed() < Duration::from_secs(90), "the checks never passed: {report:#}");
+        std::thread::sleep(Duration::from_secs(2));
+    };
+    assert_eq!(after["passed"], true);
+    let table = cluster.labctl(&["check", "e2echeck"]).success();
+    assert!(table.stdout.contains("e2echeck: all 6 checks pass"), "{}", table.stdout);
+
+    // Break it: no node may run the service any more.
+    cluster.exec("manager", "docker service update --detach --constraint-add node.role==manager e2e_web >/dev/null");
+    let started = Instant::now();
+    loop {
+        let (code, report) = cluster.check("e2echeck");
+        let replicas = outcome(&report, "e2e_web runs on the three workers");
+        if code == 1 && replicas["passed"] == false {
+            assert!(replicas["detail"].as_str().unwrap().ends_with("3 expected"));
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(60), "the check never failed: {report:#}");
+        std::thread::sleep(Duration::from_secs(1));
+    }
+
+    // --- images load: a host image reaches every node, once.
+    let image = "labctl-e2e/tiny:1";
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("hello.txt"), "hi\n").unwrap();
+    let tarball =
+        duct::cmd("tar", ["-C", root.path().to_str().unwrap(), "-c", "."]).stdout_capture().run().unwrap().stdout;
+    duct::cmd("docker", ["import", "-", image]).stdin_bytes(tarball).stdout_null().run().unwrap();
+    let loaded = cluster.labctl(&["images", "load", image]).success();
+    assert!(loaded.stderr.contains(&format!("{image}: loaded on manager, node1, node2, node3")), "{}", loaded.stderr);
+    let id = docker(&["image", "inspect", "--format", "{{.Id}}", image]);
+    for node in ["manager", "node1", "node2", "node3"] {
+        assert_eq!(cluster.exec(node, &format!("docker image inspect --format '{{{{.Id}}}}' {image}")), id, "{node}");
+    }
+    let again = cluster.labctl(&["images", "load", image]).success();
+    assert!(again.stderr.contains(&format!("{image}: already on every node")), "{}", again.stderr);
+    docker(&["image", "rm", image]);
+}
