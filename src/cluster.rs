@@ -49,14 +49,21 @@ impl Up<'_> {
         if self.settings.preload_images && !self.dry_run {
             changed |= ui.step("loading the labs' images", || {
                 let wanted = images::lab_images(self.settings, self.catalog, None)?;
-                let mut loaded = 0;
+                let (mut loaded, mut missing) = (0, Vec::new());
                 for image in &wanted {
-                    let outcome = images::load(image, self.settings, self.shell(), self.runner)?;
-                    loaded += usize::from(!outcome.loaded_on.is_empty());
+                    match images::load(image, self.settings, self.shell(), self.runner)? {
+                        images::Load::NotOnHost => missing.push(image.as_str()),
+                        images::Load::Done(outcome) => loaded += usize::from(!outcome.loaded_on.is_empty()),
+                    }
                 }
-                let summary =
-                    format!("images on every node ({} loaded now, {} already there)", loaded, wanted.len() - loaded);
-                Ok((loaded > 0, summary))
+                if !missing.is_empty() {
+                    ui.warn(&format!(
+                        "not on this host, so the nodes will pull them: {} (`labctl images pull` fetches them once)",
+                        missing.join(", ")
+                    ));
+                }
+                let present = wanted.len() - missing.len();
+                Ok((loaded > 0, format!("{present} images on every node ({loaded} loaded now)")))
             })?;
         }
         if let Some(registry) = &self.settings.registry {

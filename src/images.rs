@@ -52,12 +52,30 @@ pub struct Loaded {
     pub already_on: Vec<String>,
 }
 
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Load {
+    Done(Loaded),
+    /// This host's Docker does not have the image.
+    NotOnHost,
+}
+
+/// Load `image` from this host's Docker into every node that lacks this ID;
+/// an error when the host does not have it.
+pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
+    match load(image, settings, shell, host)? {
+        Load::Done(loaded) => Ok(loaded),
+        Load::NotOnHost => {
+            bail!("{image} is not in this host's Docker; run `labctl images pull` (or `docker pull {image}`) first")
+        }
+    }
+}
+
 /// Load `image` from this host's Docker into every node that lacks this ID.
-pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
+pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
     let inspect = ["image", "inspect", "--format", "{{.Id}}", image];
     let on_host = host.run(&CommandSpec::new("docker", &inspect, "look for an image on this host").probe())?;
     if !on_host.success() {
-        bail!("{image} is not in this host's Docker; run `labctl images pull` (or `docker pull {image}`) first");
+        return Ok(Load::NotOnHost);
     }
     let id = on_host.stdout.trim().to_string();
     let nodes: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
@@ -81,7 +99,7 @@ pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runne
             already_on.push(node.to_string())
         }
     }
-    Ok(Loaded { image: image.to_string(), loaded_on, already_on })
+    Ok(Load::Done(Loaded { image: image.to_string(), loaded_on, already_on }))
 }
 
 #[cfg(test)]
@@ -101,7 +119,7 @@ mod tests {
         runner.answer("docker exec swarm-lab-node2 docker image inspect", 1, "", "No such image");
         runner.answer("docker exec swarm-lab-node3 docker image inspect", 0, "sha256:new\n", "");
         let provider = DockerProvider::new(&settings, &runner);
-        let loaded = load("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap();
+        let loaded = load_required("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap();
         assert_eq!(loaded.loaded_on, vec!["node1", "node2"]);
         assert_eq!(loaded.already_on, vec!["manager", "node3"]);
         let mut changes = runner.changes();
@@ -121,8 +139,26 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.answer("docker image inspect", 1, "", "No such image");
         let provider = DockerProvider::new(&settings, &runner);
-        let error = load("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap_err().to_string();
+        let error =
+            load_required("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap_err().to_string();
         assert!(error.starts_with("mysql:5.7 is not in this host's Docker; run `labctl images pull`"), "{error}");
+    }
+
+    #[test]
+    fn pull_reports_each_image_that_failed() {
+        let runner = RecordingRunner::default();
+        runner.answer(
+            "docker pull --quiet mysql:5.7",
+            1,
+            "",
+            "Error response from daemon: toomanyrequests: pull rate limit\n",
+        );
+        let failed = pull(&["registry:2".to_string(), "mysql:5.7".to_string()], &runner).unwrap();
+        assert_eq!(
+            failed,
+            vec![("mysql:5.7".to_string(), "Error response from daemon: toomanyrequests: pull rate limit".to_string())]
+        );
+        assert_eq!(runner.command_lines(), vec!["docker pull --quiet registry:2", "docker pull --quiet mysql:5.7"]);
     }
 
     #[test]

@@ -31,6 +31,9 @@ title_ko = "종단 간 검사"
 dir = "e2echeck"
 language = "en"
 files = ["stack.yml"]
+instructor_only = ["solution/solve.sh"]
+solve = "solution/solve.sh"
+images = ["labctl-e2e/preload:1"]
 
 [[networks]]
 name = "e2enet"
@@ -105,6 +108,19 @@ networks:
     external: true
 "#;
 
+/// The reference solution: an httpd image built offline, pushed, deployed.
+const E2E_SOLVE: &str = r#"#!/bin/sh
+set -eu
+d=$(mktemp -d)
+mkdir -p "$d/www"
+cp /bin/busybox "$d/"
+echo labctl-e2e-marker > "$d/www/index.html"
+tar -C "$d" -c . | docker import -c 'CMD ["/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]' - "$LABCTL_REGISTRY/e2e/httpd" >/dev/null
+docker push "$LABCTL_REGISTRY/e2e/httpd" >/dev/null
+docker stack deploy -c stack.yml e2e >/dev/null
+echo "deployed from $PWD with $LABCTL_SOLUTION_DIR"
+"#;
+
 struct Cluster {
     workspace: Workspace,
 }
@@ -115,17 +131,19 @@ impl Cluster {
         workspace.file(
             "labctl.toml",
             &format!(
-                "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"192.168.57.0/24\"\nmanager_ip = \"192.168.57.10\"\nworker_ip_start = \"192.168.57.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
+                "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"192.168.57.0/24\"\nmanager_ip = \"192.168.57.10\"\nworker_ip_start = \"192.168.57.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[images]\npreload = true\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
                 free_port()
             ),
         );
         workspace
             .file("labs/e2echeck/lab.toml", E2E_LAB)
             .file("labs/e2echeck/stack.yml", E2E_STACK)
+            .file("labs/e2echeck/solution/solve.sh", E2E_SOLVE)
             .file("labs/e2echeck/README.md", "# 검사\n")
             .file("labs/e2echeck/README.en.md", "# Checks\n");
         let cluster = Cluster { workspace };
         cluster.labctl(&["destroy", "--yes"]);
+        host_image(PRELOADED);
         cluster
     }
 
@@ -148,7 +166,20 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.labctl(&["destroy", "--yes"]);
+        let _ = duct::cmd("docker", ["image", "rm", PRELOADED]).stdout_null().stderr_null().unchecked().run();
     }
+}
+
+/// An image only this host has (the e2echeck lab lists it).
+const PRELOADED: &str = "labctl-e2e/preload:1";
+
+/// Make a tiny image in this host's Docker.
+fn host_image(name: &str) {
+    let root = tempfile::tempdir().unwrap();
+    std::fs::write(root.path().join("hello.txt"), format!("{name}\n")).unwrap();
+    let tarball =
+        duct::cmd("tar", ["-C", root.path().to_str().unwrap(), "-c", "."]).stdout_capture().run().unwrap().stdout;
+    duct::cmd("docker", ["import", "-", name]).stdin_bytes(tarball).stdout_null().run().unwrap();
 }
 
 fn outcome<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
@@ -166,7 +197,11 @@ fn e2e_reset_check_and_images() {
         return;
     }
     let cluster = Cluster::new();
-    cluster.labctl(&["up"]).success();
+    let up = cluster.labctl(&["up"]).success();
+    // [images] preload: what this host has reaches every node; the rest is said.
+    assert!(up.stderr.contains("not on this host, so the nodes will pull them: registry:2"), "{}", up.stderr);
+    let preloaded = docker(&["image", "inspect", "--format", "{{.Id}}", PRELOADED]);
+    assert_eq!(cluster.exec("node2", &format!("docker image inspect --format '{{{{.Id}}}}' {PRELOADED}")), preloaded);
 
     // --- reset: a student changed and added files and deployed a stack on ch03.
     cluster.exec(
@@ -212,21 +247,15 @@ fn e2e_reset_check_and_images() {
     assert_eq!(replicas["passed"], false);
     assert_eq!(replicas["hint"], "deploy stack.yml as e2e and check `docker service ps e2e_web`");
 
-    cluster.exec(
-        "manager",
-        "set -e; d=$(mktemp -d); mkdir -p \"$d/www\"; cp /bin/busybox \"$d/\"; echo labctl-e2e-marker > \"$d/www/index.html\"; \
-         tar -C \"$d\" -c . | docker import -c 'CMD [\"/busybox\", \"httpd\", \"-f\", \"-p\", \"80\", \"-h\", \"/www\"]' - manager:5000/e2e/httpd >/dev/null; \
-         docker push manager:5000/e2e/httpd >/dev/null; docker stack deploy -c /root/work/e2echeck/stack.yml e2e >/dev/null",
+    // The reference solution runs, then labctl waits until the checks pass.
+    let solved = cluster.labctl(&["solve", "e2echeck"]).success();
+    assert!(solved.stderr.contains("6 of 6 checks pass"), "{}", solved.stderr);
+    assert!(
+        !cluster.exec("manager", "ls /root/work/e2echeck").contains("solution"),
+        "the solution stays off the lab folder"
     );
-    let started = Instant::now();
-    let after = loop {
-        let (code, report) = cluster.check("e2echeck");
-        if code == 0 {
-            break report;
-        }
-        assert!(started.elapsed() < Duration::from_secs(90), "the checks never passed: {report:#}");
-        std::thread::sleep(Duration::from_secs(2));
-    };
+    let (code, after) = cluster.check("e2echeck");
+    assert_eq!(code, 0, "{after:#}");
     assert_eq!(after["passed"], true);
     let table = cluster.labctl(&["check", "e2echeck"]).success();
     assert!(table.stdout.contains("e2echeck: all 6 checks pass"), "{}", table.stdout);
