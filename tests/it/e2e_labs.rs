@@ -236,6 +236,12 @@ fn e2e_reset_check_and_images() {
     let backup = std::fs::read_dir(&backups).unwrap().next().unwrap().unwrap().path();
     assert_eq!(std::fs::read_to_string(backup.join("ch03-webapi.yml")).unwrap(), "student edit\n");
     assert_eq!(std::fs::read_to_string(backup.join("notes.txt")).unwrap(), "my notes\n");
+    // A lab whose directory was deleted comes back whole.
+    cluster.exec("manager", "rm -rf /root/work/db");
+    let restored = cluster.labctl(&["reset", "db"]).success();
+    assert!(restored.stderr.contains("restored 9 files"), "{}", restored.stderr);
+    assert!(cluster.exec("manager", "ls -l /root/work/db/add-server-id.sh").starts_with("-rwxr-xr-x"));
+
     // The registry kept its images.
     assert!(cluster.exec("manager", "wget -q -O- http://manager:5000/v2/_catalog").contains("example/simple-web"));
 
