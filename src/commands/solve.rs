@@ -18,7 +18,7 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
-        let printed = solve::run_solution(lab, &settings, shell)?;
+        let printed = solve::run_solution(lab, &settings, &templates, shell)?;
         Ok((printed, format!("{}: reference solution ran", lab.manifest.id)))
     })?;
     for line in printed.lines() {

@@ -16,9 +16,14 @@ use crate::templates::Templates;
 const SOLVE_DEADLINE: Duration = Duration::from_secs(30 * 60);
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(180);
 
-/// Copy the instructor-only files to the manager and run the solution
-/// script in the lab directory. Returns what the script printed.
-pub fn run_solution(lab: &Lab, settings: &Settings, shell: NodeShell) -> Result<String> {
+/// Helpers every solution may source (`. "$LABCTL_SOLVE_LIB"`).
+const LIBRARY_TEMPLATE: &str = "node/solve-lib.sh.tera";
+const LIBRARY_FILE: &str = "labctl-solve-lib.sh";
+
+/// Copy the instructor-only files (and the helper library) to the manager
+/// and run the solution script in the lab directory. Returns what the
+/// script printed.
+pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell: NodeShell) -> Result<String> {
     let manifest = &lab.manifest;
     let script = manifest
         .solve
@@ -28,9 +33,15 @@ pub fn run_solution(lab: &Lab, settings: &Settings, shell: NodeShell) -> Result<
     let solution_dir = format!("{STATE_DIR}/solutions/{}", manifest.id);
     let target = &settings.lab_targets[&manifest.id];
 
-    let mut builder = tar::Builder::new(Vec::new());
+    let mut context = tera::Context::new();
+    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+    let library = templates.render(LIBRARY_TEMPLATE, &context)?.into_bytes();
+    let mut files: Vec<(String, Vec<u8>)> = vec![(LIBRARY_FILE.to_string(), library)];
     for path in &manifest.instructor_only {
-        let content = lab.read(path)?;
+        files.push((path.clone(), lab.read(path)?));
+    }
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, content) in &files {
         let mut header = tar::Header::new_gnu();
         header.set_size(content.len() as u64);
         header.set_mode(0o755);
@@ -45,14 +56,10 @@ pub fn run_solution(lab: &Lab, settings: &Settings, shell: NodeShell) -> Result<
     shell.run_checked(&upload)?;
 
     let registry = settings.registry.as_ref().map(|registry| registry.address()).unwrap_or_default();
-    let run = "cd \"$1\" && LABCTL_SOLUTION_DIR=\"$2\" LABCTL_REGISTRY=\"$3\" sh -e \"$2/$4\"";
-    let spec = shell
-        .command(
-            manager,
-            &["sh", "-c", run, "labctl-solve", target, &solution_dir, &registry, script],
-            "run the reference solution",
-        )
-        .timeout(SOLVE_DEADLINE);
+    let run = "cd \"$1\" && LABCTL_SOLUTION_DIR=\"$2\" LABCTL_REGISTRY=\"$3\" LABCTL_LAB=\"$5\" \
+               LABCTL_SOLVE_LIB=\"$2/labctl-solve-lib.sh\" sh -e \"$2/$4\"";
+    let argv = ["sh", "-c", run, "labctl-solve", target, &solution_dir, &registry, script, &manifest.id];
+    let spec = shell.command(manager, &argv, "run the reference solution").timeout(SOLVE_DEADLINE);
     Ok(shell.run_checked(&spec)?.stdout)
 }
 

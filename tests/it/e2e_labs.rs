@@ -108,17 +108,20 @@ networks:
     external: true
 "#;
 
-/// The reference solution: an httpd image built offline, pushed, deployed.
+/// The reference solution: an httpd image built offline, pushed, deployed
+/// with the helpers labctl provides.
 const E2E_SOLVE: &str = r#"#!/bin/sh
 set -eu
+. "$LABCTL_SOLVE_LIB"
+need_network e2enet
 d=$(mktemp -d)
 mkdir -p "$d/www"
 cp /bin/busybox "$d/"
 echo labctl-e2e-marker > "$d/www/index.html"
 tar -C "$d" -c . | docker import -c 'CMD ["/busybox", "httpd", "-f", "-p", "80", "-h", "/www"]' - "$LABCTL_REGISTRY/e2e/httpd" >/dev/null
 docker push "$LABCTL_REGISTRY/e2e/httpd" >/dev/null
-docker stack deploy -c stack.yml e2e >/dev/null
-echo "deployed from $PWD with $LABCTL_SOLUTION_DIR"
+deploy stack.yml e2e
+say "deployed from $PWD with $LABCTL_SOLUTION_DIR"
 "#;
 
 struct Cluster {
@@ -254,8 +257,10 @@ fn e2e_reset_check_and_images() {
     assert_eq!(replicas["hint"], "deploy stack.yml as e2e and check `docker service ps e2e_web`");
 
     // The reference solution runs, then labctl waits until the checks pass.
-    let solved = cluster.labctl(&["solve", "e2echeck"]).success();
+    let solved = cluster.labctl(&["-v", "solve", "e2echeck"]).success();
     assert!(solved.stderr.contains("6 of 6 checks pass"), "{}", solved.stderr);
+    // The solution used labctl's helpers (-v shows what it printed).
+    assert!(solved.stderr.contains("solve e2echeck: network e2enet is ready"), "{}", solved.stderr);
     assert!(
         !cluster.exec("manager", "ls /root/work/e2echeck").contains("solution"),
         "the solution stays off the lab folder"

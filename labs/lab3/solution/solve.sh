@@ -15,48 +15,9 @@ lab=lab3
 registry=${LABCTL_REGISTRY:-manager:5000}
 image=$registry/example/tododb
 
-say() { printf 'solve %s: %s\n' "$lab" "$*"; }
-fail() {
-    printf 'solve %s: error: %s\n' "$lab" "$*" >&2
-    exit 1
-}
-
-# Runs a chatty command; prints its output only when it fails.
-quietly() {
-    quiet_log=$(mktemp)
-    if "$@" >"$quiet_log" 2>&1; then
-        rm -f "$quiet_log"
-    else
-        quiet_status=$?
-        cat "$quiet_log" >&2
-        rm -f "$quiet_log"
-        fail "\`$*\` failed with exit status $quiet_status"
-    fi
-}
-
-# The stack declares the network external: create it only when it is missing.
-need_network() {
-    if ! docker network inspect "$1" >/dev/null 2>&1; then
-        say "creating the overlay network $1"
-        docker network create --driver=overlay --attachable "$1" >/dev/null
-        return
-    fi
-    network_kind=$(docker network inspect --format '{{.Driver}} {{.Attachable}}' "$1")
-    if [ "$network_kind" != "overlay true" ]; then
-        fail "network $1 is \"$network_kind\", not an attachable overlay: remove its stacks, \`docker network rm $1\`, and run this again"
-    fi
-    say "network $1 is ready"
-}
-
-# Deploys without waiting for convergence (newer CLIs can wait; be explicit).
-deploy() {
-    say "deploying $1 as the stack $2"
-    if docker stack deploy --help 2>/dev/null | grep -q -e '--detach'; then
-        docker stack deploy --detach=true -c "$1" "$2"
-    else
-        docker stack deploy -c "$1" "$2"
-    fi
-}
+# say, fail, quietly, need_network and deploy come from labctl.
+# shellcheck source=/dev/null
+. "${LABCTL_SOLVE_LIB:?run this with labctl solve}"
 
 for file in Dockerfile add-server-id.sh prepare.sh init-data.sh \
     etc/mysql/conf.d/mysql.cnf etc/mysql/mysql.conf.d/mysqld.cnf \

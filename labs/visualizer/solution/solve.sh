@@ -9,21 +9,9 @@ set -eu
 
 lab=visualizer
 
-say() { printf 'solve %s: %s\n' "$lab" "$*"; }
-fail() {
-    printf 'solve %s: error: %s\n' "$lab" "$*" >&2
-    exit 1
-}
-
-# Deploys without waiting for convergence (newer CLIs can wait; be explicit).
-deploy() {
-    say "deploying $1 as the stack $2"
-    if docker stack deploy --help 2>/dev/null | grep -q -e '--detach'; then
-        docker stack deploy --detach=true -c "$1" "$2"
-    else
-        docker stack deploy -c "$1" "$2"
-    fi
-}
+# say, fail, quietly, need_network and deploy come from labctl.
+# shellcheck source=/dev/null
+. "${LABCTL_SOLVE_LIB:?run this with labctl solve}"
 
 [ -f visualizer.yml ] || fail "$PWD/visualizer.yml is missing; \`labctl reset $lab\` restores it"
 
