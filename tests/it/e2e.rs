@@ -5,26 +5,11 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, Workspace};
+use crate::support::{e2e_enabled, free_port, host_docker, Workspace};
 
 const CLUSTER: &str = "labctl-e2e";
 const NODE_IMAGE: &str = "labctl-test/node:bookworm";
 const REGISTRY_IMAGE: &str = "labctl-test/registry:2";
-
-fn enabled() -> bool {
-    if std::env::var("LABCTL_E2E").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!("SKIPPED: end-to-end tests need Docker and the offline images; run them with `bash scripts/test-images && LABCTL_E2E=1 cargo test e2e`");
-    false
-}
-
-/// `docker …` on this host; panics with its output when it fails.
-fn docker(args: &[&str]) -> String {
-    let output = duct::cmd("docker", args).stdout_capture().stderr_capture().unchecked().run().expect("docker runs");
-    assert!(output.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// Destroys the cluster however the test ends.
 struct Cluster {
@@ -90,7 +75,7 @@ fn all_ready() -> Vec<(String, String, String)> {
 
 #[test]
 fn e2e_docker_cluster_from_nothing_to_destroyed() {
-    if !enabled() {
+    if !e2e_enabled() {
         return;
     }
     let cluster = Cluster::new();
@@ -99,7 +84,7 @@ fn e2e_docker_cluster_from_nothing_to_destroyed() {
     let interrupted = cluster.workspace.start_with_host_tools(&["up"]);
     let started = Instant::now();
     let filter = format!("label=labctl.cluster={CLUSTER}");
-    while docker(&["ps", "--quiet", "--filter", &filter]).lines().count() < 2 {
+    while host_docker(&["ps", "--quiet", "--filter", &filter]).lines().count() < 2 {
         assert!(started.elapsed() < Duration::from_secs(30), "the interrupted up never started nodes");
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -117,8 +102,12 @@ fn e2e_docker_cluster_from_nothing_to_destroyed() {
         ("node3", "192.168.56.13"),
     ] {
         let container = format!("{CLUSTER}-{node}");
-        let address =
-            docker(&["inspect", "--format", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", &container]);
+        let address = host_docker(&[
+            "inspect",
+            "--format",
+            "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}",
+            &container,
+        ]);
         assert_eq!(address.trim(), ip, "{node}");
         assert_eq!(cluster.exec(node, &["hostname"]).trim(), node);
     }
@@ -149,7 +138,7 @@ fn e2e_docker_cluster_from_nothing_to_destroyed() {
     assert_eq!(cluster.swarm_nodes(), all_ready());
 
     // A node container removed by hand is recreated and rejoins.
-    docker(&["rm", "--force", &format!("{CLUSTER}-node3")]);
+    host_docker(&["rm", "--force", &format!("{CLUSTER}-node3")]);
     cluster.labctl(&["up"]).success();
     assert_eq!(cluster.swarm_nodes(), all_ready());
 
@@ -206,7 +195,7 @@ fn e2e_docker_cluster_from_nothing_to_destroyed() {
 
     // Down keeps the disks; up brings the same cluster back.
     cluster.labctl(&["down"]).success();
-    assert_eq!(docker(&["ps", "--quiet", "--filter", &format!("label=labctl.cluster={CLUSTER}")]).trim(), "");
+    assert_eq!(host_docker(&["ps", "--quiet", "--filter", &format!("label=labctl.cluster={CLUSTER}")]).trim(), "");
     cluster.labctl(&["up"]).success();
     assert_eq!(cluster.exec("manager", &["cat", "/root/work/ingress/ch03-webapi.yml"]), "mine\n");
 
@@ -214,7 +203,7 @@ fn e2e_docker_cluster_from_nothing_to_destroyed() {
     let destroyed = cluster.labctl(&["destroy", "--yes"]).success();
     assert!(destroyed.stderr.contains("removed 4 containers"), "{}", destroyed.stderr);
     let filter = format!("label=labctl.cluster={CLUSTER}");
-    assert_eq!(docker(&["ps", "--all", "--quiet", "--filter", &filter]).trim(), "");
-    assert_eq!(docker(&["volume", "ls", "--quiet", "--filter", &filter]).trim(), "");
-    assert_eq!(docker(&["network", "ls", "--quiet", "--filter", &filter]).trim(), "");
+    assert_eq!(host_docker(&["ps", "--all", "--quiet", "--filter", &filter]).trim(), "");
+    assert_eq!(host_docker(&["volume", "ls", "--quiet", "--filter", &filter]).trim(), "");
+    assert_eq!(host_docker(&["network", "ls", "--quiet", "--filter", &filter]).trim(), "");
 }

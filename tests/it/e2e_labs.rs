@@ -5,23 +5,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{free_port, Run, Workspace};
+use crate::support::{e2e_enabled, free_port, host_docker, Run, Workspace};
 
 const CLUSTER: &str = "labctl-e2e-labs";
-
-fn enabled() -> bool {
-    if std::env::var("LABCTL_E2E").as_deref() == Ok("1") {
-        return true;
-    }
-    eprintln!("SKIPPED: end-to-end tests need Docker and the offline images; run them with `bash scripts/test-images && LABCTL_E2E=1 cargo test e2e`");
-    false
-}
-
-fn docker(args: &[&str]) -> String {
-    let output = duct::cmd("docker", args).stdout_capture().stderr_capture().unchecked().run().expect("docker runs");
-    assert!(output.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
 
 /// A lab of the test's own whose checks can all pass on this host (ports
 /// published in host mode: no routing mesh needed).
@@ -196,14 +182,14 @@ fn outcome<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
 
 #[test]
 fn e2e_reset_check_and_images() {
-    if !enabled() {
+    if !e2e_enabled() {
         return;
     }
     let cluster = Cluster::new();
     let up = cluster.labctl(&["up"]).success();
     // [images] preload: what this host has reaches every node; the rest is said.
     assert!(up.stderr.contains("not on this host, so the nodes will pull them: registry:2"), "{}", up.stderr);
-    let preloaded = docker(&["image", "inspect", "--format", "{{.Id}}", PRELOADED]);
+    let preloaded = host_docker(&["image", "inspect", "--format", "{{.Id}}", PRELOADED]);
     assert_eq!(cluster.exec("node2", &format!("docker image inspect --format '{{{{.Id}}}}' {PRELOADED}")), preloaded);
 
     // --- reset: a student changed and added files and deployed a stack on ch03.
@@ -294,11 +280,11 @@ fn e2e_reset_check_and_images() {
     duct::cmd("docker", ["import", "-", image]).stdin_bytes(tarball).stdout_null().run().unwrap();
     let loaded = cluster.labctl(&["images", "load", image]).success();
     assert!(loaded.stderr.contains(&format!("{image}: loaded on manager, node1, node2, node3")), "{}", loaded.stderr);
-    let id = docker(&["image", "inspect", "--format", "{{.Id}}", image]);
+    let id = host_docker(&["image", "inspect", "--format", "{{.Id}}", image]);
     for node in ["manager", "node1", "node2", "node3"] {
         assert_eq!(cluster.exec(node, &format!("docker image inspect --format '{{{{.Id}}}}' {image}")), id, "{node}");
     }
     let again = cluster.labctl(&["images", "load", image]).success();
     assert!(again.stderr.contains(&format!("{image}: already on every node")), "{}", again.stderr);
-    docker(&["image", "rm", image]);
+    host_docker(&["image", "rm", image]);
 }

@@ -170,3 +170,20 @@ pub fn require_tool(name: &str, package: &str) -> Option<PathBuf> {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap().local_addr().unwrap().port()
 }
+
+/// End-to-end tests run when LABCTL_E2E=1 (set by scripts/test as root);
+/// otherwise they print why they are skipped.
+pub fn e2e_enabled() -> bool {
+    if std::env::var("LABCTL_E2E").as_deref() == Ok("1") {
+        return true;
+    }
+    eprintln!("SKIPPED: end-to-end tests need Docker and the offline images; run them with `bash scripts/test-images && LABCTL_E2E=1 cargo test e2e`");
+    false
+}
+
+/// `docker …` on this host; panics with its output when it fails.
+pub fn host_docker(args: &[&str]) -> String {
+    let output = duct::cmd("docker", args).stdout_capture().stderr_capture().unchecked().run().expect("docker runs");
+    assert!(output.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
