@@ -105,6 +105,33 @@ fn set_executable(_: &Path, _: bool) -> Result<()> {
     Ok(())
 }
 
+/// One file of an archive for a node: path inside it, content, mode.
+pub struct ArchiveEntry {
+    pub path: String,
+    pub content: Vec<u8>,
+    pub mode: u32,
+}
+
+/// A tar of `entries`, owned by root and dated now, to extract on a node.
+pub fn tar_archive(entries: &[ArchiveEntry]) -> Result<Vec<u8>> {
+    let now =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0);
+    let mut builder = tar::Builder::new(Vec::new());
+    for entry in entries {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(entry.content.len() as u64);
+        header.set_mode(entry.mode);
+        header.set_uid(0);
+        header.set_gid(0);
+        header.set_mtime(now);
+        header.set_entry_type(tar::EntryType::Regular);
+        builder
+            .append_data(&mut header, &entry.path, entry.content.as_slice())
+            .with_context(|| format!("cannot add {} to the archive", entry.path))?;
+    }
+    builder.into_inner().context("cannot build the archive")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -11,8 +11,9 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, Context, Result};
 use base64::Engine;
 
-use super::seed::{manifest_of, STATE_DIR};
+use super::seed::{file_mode, manifest_of, STATE_DIR};
 use super::Lab;
+use crate::files::{tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
 
 /// How long removed stacks may take to disappear (stack removal is asynchronous).
@@ -235,18 +236,17 @@ impl Reset<'_> {
     fn restore(&self, files: &FilePlan) -> Result<()> {
         let to_write: Vec<&String> = files.changed.iter().chain(&files.missing).collect();
         if !to_write.is_empty() {
-            let mut builder = tar::Builder::new(Vec::new());
-            for path in to_write {
-                let content = self.lab.read(path)?;
-                let mut header = tar::Header::new_gnu();
-                header.set_size(content.len() as u64);
-                header.set_mode(if self.lab.manifest.executable.contains(path) { 0o755 } else { 0o644 });
-                header.set_mtime(
-                    SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0),
-                );
-                builder.append_data(&mut header, path, content.as_slice())?;
-            }
-            let archive = builder.into_inner()?;
+            let entries = to_write
+                .into_iter()
+                .map(|path| {
+                    Ok(ArchiveEntry {
+                        path: path.clone(),
+                        content: self.lab.read(path)?,
+                        mode: file_mode(self.lab, path),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let archive = tar_archive(&entries)?;
             let spec = self.shell.command_with_stdin(
                 self.manager,
                 &["sh", "-c", "mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-restore", &self.target],

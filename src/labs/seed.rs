@@ -3,14 +3,13 @@
 //! (a checksum manifest on the node, read later by `status` and `reset`).
 
 use std::collections::BTreeMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use super::{Catalog, Lab};
 use crate::config::Settings;
-use crate::files::sha256_hex;
+use crate::files::{sha256_hex, tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 
@@ -113,9 +112,8 @@ fn mode_of(lab: &Lab, path: &str) -> &'static str {
 /// The tar the seed script reads: per lab its target, networks, setup
 /// commands, manifest and files (with their modes).
 fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0);
-    let mut builder = tar::Builder::new(Vec::new());
-    let mut append = |path: &str, content: &[u8], mode: u32| append(&mut builder, path, content, mode, now);
+    let mut entries = Vec::new();
+    let mut add = |path: String, content: Vec<u8>, mode: u32| entries.push(ArchiveEntry { path, content, mode });
     for seeded in &settings.seeded_labs {
         let lab = catalog.resolve(&seeded.id).map_err(anyhow::Error::msg)?;
         let base = format!("labs/{}", seeded.id);
@@ -126,27 +124,24 @@ fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
             .map(|network| format!("{} {} {}\n", network.name, network.driver, network.attachable))
             .collect();
         let manifest = serde_json::to_vec_pretty(&manifest_of(lab, &seeded.target)?)?;
-        append(&format!("{base}/target"), seeded.target.as_bytes(), 0o644)?;
-        append(&format!("{base}/networks"), networks.as_bytes(), 0o644)?;
-        append(&format!("{base}/setup.sh"), lab.manifest.setup.join("\n").as_bytes(), 0o644)?;
-        append(&format!("{base}/manifest.json"), &manifest, 0o644)?;
+        add(format!("{base}/target"), seeded.target.clone().into_bytes(), 0o644);
+        add(format!("{base}/networks"), networks.into_bytes(), 0o644);
+        add(format!("{base}/setup.sh"), lab.manifest.setup.join("\n").into_bytes(), 0o644);
+        add(format!("{base}/manifest.json"), manifest, 0o644);
         for path in &lab.manifest.files {
-            let mode = if mode_of(lab, path) == "0755" { 0o755 } else { 0o644 };
-            append(&format!("{base}/files/{path}"), &lab.read(path)?, mode)?;
+            add(format!("{base}/files/{path}"), lab.read(path)?, file_mode(lab, path));
         }
     }
-    builder.into_inner().context("cannot build the lab archive")
+    tar_archive(&entries)
 }
 
-fn append(builder: &mut tar::Builder<Vec<u8>>, path: &str, content: &[u8], mode: u32, mtime: u64) -> Result<()> {
-    let mut header = tar::Header::new_gnu();
-    header.set_size(content.len() as u64);
-    header.set_mode(mode);
-    header.set_uid(0);
-    header.set_gid(0);
-    header.set_mtime(mtime);
-    header.set_entry_type(tar::EntryType::Regular);
-    builder.append_data(&mut header, path, content).with_context(|| format!("cannot add {path} to the lab archive"))
+/// The mode a lab file is seeded with.
+pub fn file_mode(lab: &Lab, path: &str) -> u32 {
+    if mode_of(lab, path) == "0755" {
+        0o755
+    } else {
+        0o644
+    }
 }
 
 /// Parse the seeded manifests that `cat STATE_DIR/labs/*.json` printed.

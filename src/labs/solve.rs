@@ -10,6 +10,7 @@ use super::check::{run_checks, Outcome};
 use super::seed::STATE_DIR;
 use super::Lab;
 use crate::config::Settings;
+use crate::files::{tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 
@@ -36,22 +37,15 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
     let mut context = tera::Context::new();
     context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
     let library = templates.render(LIBRARY_TEMPLATE, &context)?.into_bytes();
-    let mut files: Vec<(String, Vec<u8>)> = vec![(LIBRARY_FILE.to_string(), library)];
+    let mut entries = vec![ArchiveEntry { path: LIBRARY_FILE.to_string(), content: library, mode: 0o644 }];
     for path in &manifest.instructor_only {
-        files.push((path.clone(), lab.read(path)?));
-    }
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, content) in &files {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(content.len() as u64);
-        header.set_mode(0o755);
-        builder.append_data(&mut header, path, content.as_slice())?;
+        entries.push(ArchiveEntry { path: path.clone(), content: lab.read(path)?, mode: 0o755 });
     }
     let upload = shell.command_with_stdin(
         manager,
         &["sh", "-c", "rm -rf \"$1\" && mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-upload", &solution_dir],
         "copy the reference solution",
-        builder.into_inner()?,
+        tar_archive(&entries)?,
     );
     shell.run_checked(&upload)?;
 
