@@ -170,3 +170,32 @@ fn down_halts_and_destroy_removes_the_vms() {
     assert!(destroyed.stderr.contains("removed 4 VMs"), "{}", destroyed.stderr);
     assert!(workspace.calls().contains("vagrant destroy --force"));
 }
+
+#[test]
+fn status_before_any_up_shows_machines_not_created() {
+    let workspace = vagrant_workspace();
+    let run = workspace.run(&["status", "--json"]).success();
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(status["provider"], "vagrant");
+    let states: Vec<&str> =
+        status["nodes"].as_array().unwrap().iter().map(|node| node["state"].as_str().unwrap()).collect();
+    assert_eq!(states, vec!["not_created"; 4]);
+    assert!(!workspace.calls().contains("vagrant status"), "no environment, nothing to ask");
+}
+
+#[test]
+fn status_reads_vagrant_and_the_manager() {
+    let workspace = vagrant_workspace();
+    workspace.run(&["up"]).success();
+    let run = workspace.run(&["status"]).success();
+    assert!(run.stdout.contains("cluster swarm-lab (vagrant provider)"), "{}", run.stdout);
+    let manager = run.stdout.lines().find(|line| line.starts_with("manager")).unwrap();
+    assert!(
+        manager.contains("running")
+            && manager.contains("active")
+            && manager.contains("Ready")
+            && manager.contains("Leader"),
+        "{manager}"
+    );
+    assert!(run.stdout.contains("registry  manager:5000 (running)"), "{}", run.stdout);
+}

@@ -37,8 +37,12 @@ impl<'a> VagrantProvider<'a> {
         CommandSpec::new("vagrant", args, purpose).dir(self.dir.clone())
     }
 
-    /// Machine state per node from `vagrant status --machine-readable`.
+    /// Machine state per node from `vagrant status --machine-readable`;
+    /// nothing before the environment has been rendered (no machine exists).
     fn status(&self) -> Result<Vec<(String, String)>> {
+        if !self.dir.join("Vagrantfile").is_file() {
+            return Ok(Vec::new());
+        }
         let spec = self.vagrant(&["status", "--machine-readable"], "read the machines' state").probe();
         let output = self.runner.run_checked(&spec)?;
         Ok(parse_status(&output.stdout))
