@@ -3,7 +3,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use super::{Announce, Context};
+use super::Context;
 use crate::cli::{CheckArgs, Language};
 use crate::labs::check::{self, Outcome};
 use crate::provider::NodeShell;
@@ -25,8 +25,7 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
         return Err(anyhow!("lab {} declares no checks in its lab.toml", lab.manifest.id));
     }
     let runner = context.runner(false);
-    let announce = if args.json { Announce::Detail } else { Announce::Note };
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, announce)?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     let english = match args.lang {
         Some(language) => language == Language::En,
         None => lab.manifest.language == "en",

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use super::{Announce, Context};
+use super::Context;
 use crate::cli::DestroyArgs;
 use crate::lock;
 
@@ -16,7 +16,7 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     }
     let _lock = lock::acquire(&settings.cluster_name, "labctl destroy")?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     context.ui.step("removing the cluster", || {
         let removed = provider.destroy()?;
         let summary = match removed.is_empty() {

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{Announce, Context};
+use super::Context;
 use crate::lock;
 
 pub fn run(context: &Context) -> Result<ExitCode> {
@@ -10,7 +10,7 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let _lock = lock::acquire(&settings.cluster_name, "labctl down")?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     context.ui.step("stopping the nodes", || {
         let stopped = provider.stop()?;
         let summary = match stopped {

@@ -3,7 +3,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{find_node, Announce, Context};
+use super::{find_node, Context};
 use crate::cli::ExecArgs;
 use crate::provider::NodeIo;
 
@@ -12,7 +12,7 @@ pub fn run(context: &Context, args: &ExecArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let node = find_node(&settings, &args.node)?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Detail)?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     // A terminal on both ends gets a terminal on the node; otherwise plain
     // pipes, so `labctl exec … > file` and `… < input` work.
     let io = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {

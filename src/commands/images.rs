@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{Announce, Context};
+use super::Context;
 use crate::cli::ImagesCommand;
 use crate::exec::RealRunner;
 use crate::images;
@@ -34,7 +34,7 @@ pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
                 false => args.images.clone(),
             };
             let runner = context.runner(false);
-            let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+            let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
             let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
             for image in &wanted {
                 context.ui.step(&format!("loading {image}"), || {

@@ -16,14 +16,6 @@ use crate::provider::{self, Choice, Host, Provider, ProviderKind};
 use crate::templates::Templates;
 use crate::ui::Ui;
 
-/// How loudly to say which provider was chosen: commands whose output is
-/// the user's own (`exec`, `ssh`) keep it to `-v`.
-#[derive(Clone, Copy)]
-pub enum Announce {
-    Note,
-    Detail,
-}
-
 /// Where the Vagrant environment is rendered, under the workspace.
 pub const VAGRANT_DIR: &str = ".labctl/vagrant";
 
@@ -97,7 +89,6 @@ impl Context {
         settings: &'a Settings,
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
-        announce: Announce,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
         let host = Host::new(runner);
         let auto = requested.unwrap_or(settings.provider) == ProviderSetting::Auto;
@@ -107,11 +98,8 @@ impl Context {
             Some(choice) => choice,
             None => provider::choose(settings, requested, &host)?,
         };
-        let line = format!("provider {} ({})", choice.kind.as_str(), choice.reason);
-        match announce {
-            Announce::Note => self.ui.note(&line),
-            Announce::Detail => self.ui.detail(&line),
-        }
+        // On stderr, so it never mixes with a command's own output or JSON.
+        self.ui.note(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(settings, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(settings, runner, self.vagrant_dir())),

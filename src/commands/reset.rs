@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::{anyhow, Result};
 
-use super::{Announce, Context};
+use super::Context;
 use crate::cli::ResetArgs;
 use crate::labs::reset::{Plan, Reset};
 use crate::lock;
@@ -22,7 +22,7 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
     };
     let _lock = if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl reset")?) };
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     for lab in labs {
         let reset = Reset {

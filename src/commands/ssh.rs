@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{find_node, Announce, Context};
+use super::{find_node, Context};
 use crate::cli::SshArgs;
 
 pub fn run(context: &Context, args: &SshArgs) -> Result<ExitCode> {
@@ -10,7 +10,7 @@ pub fn run(context: &Context, args: &SshArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let node = find_node(&settings, &args.node)?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Detail)?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     let code = runner.run_interactive(&provider.shell_command(&node.name))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

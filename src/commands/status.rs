@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{Announce, Context};
+use super::Context;
 use crate::cli::StatusArgs;
 use crate::cluster::{self, Status};
 
@@ -10,7 +10,7 @@ pub fn run(context: &Context, args: &StatusArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None, Announce::Note)?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     let status = cluster::status(&settings, provider.as_ref(), runner.as_ref())?;
     let text = if args.json { serde_json::to_string_pretty(&status)? + "\n" } else { table(&status) };
     context.ui.print(&text);

@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{render, Announce, Context};
+use super::{render, Context};
 use crate::cli::UpArgs;
 use crate::cluster::Up;
 use crate::lock;
@@ -14,7 +14,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let templates = context.templates()?;
     let _lock = if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up")?) };
     let runner = context.runner(args.dry_run);
-    let (choice, provider) = context.open_cluster(&settings, runner.as_ref(), args.provider, Announce::Note)?;
+    let (choice, provider) = context.open_cluster(&settings, runner.as_ref(), args.provider)?;
     if choice.kind == ProviderKind::Vagrant {
         render::check_host_only_network(&settings)?;
         render::write_environment(context, &settings, &templates, &context.vagrant_dir())?;
