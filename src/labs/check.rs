@@ -92,10 +92,12 @@ pub fn run_checks(
 ) -> Result<Vec<Outcome>> {
     let manager = settings.nodes[0].name.as_str();
     let registry = settings.registry.as_ref().map(|registry| registry.address());
+    let mut context = tera::Context::new();
+    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+    let reader = Reader { shell, manager, http_script: templates.render(HTTP_TEMPLATE, &context)? };
     let specs = &lab.manifest.checks;
     in_parallel(specs, |spec| {
         let check = Check::from_spec(spec).map_err(anyhow::Error::msg)?;
-        let reader = Reader { shell, manager, templates };
         let (passed, mut detail) = match &check {
             Check::ServiceExists { service } => reader.service_exists(service),
             Check::ServiceReplicas { service, replicas } => {
@@ -149,7 +151,8 @@ pub fn run_checks(
 struct Reader<'a> {
     shell: NodeShell<'a>,
     manager: &'a str,
-    templates: &'a Templates,
+    /// The rendered HTTP probe (node/http-get.sh), shared by every http check.
+    http_script: String,
 }
 
 impl Reader<'_> {
@@ -211,10 +214,7 @@ impl Reader<'_> {
 
     /// "status <code>" then the body, fetched from `node`.
     fn http(&self, node: &str, url: &str) -> Result<String> {
-        let mut context = tera::Context::new();
-        context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
-        let script = self.templates.render(HTTP_TEMPLATE, &context)?;
-        Ok(self.read(node, &["sh", "-c", &script, "labctl-http", url], "fetch a URL")?.stdout)
+        Ok(self.read(node, &["sh", "-c", &self.http_script, "labctl-http", url], "fetch a URL")?.stdout)
     }
 }
 
