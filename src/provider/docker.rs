@@ -408,7 +408,9 @@ impl Provider for DockerProvider<'_> {
                 if volumes.contains(&self.volume(&node.name)) { NodeChange::Recreated } else { NodeChange::Created };
             (node.name.clone(), change)
         }));
-        let waiting: Vec<&str> = to_start.iter().chain(&to_create).map(|node| node.name.as_str()).collect();
+        // Running nodes too: an earlier `up` cut short may have started a
+        // container whose dockerd has not answered yet.
+        let waiting: Vec<&str> = self.settings.nodes.iter().map(|node| node.name.as_str()).collect();
         in_parallel(&waiting, |node| self.wait_for_dockerd(node))?;
         Ok(changes)
     }
@@ -470,5 +472,30 @@ impl Provider for DockerProvider<'_> {
             removed.push(format!("network {}", self.network()));
         }
         Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_settings;
+    use crate::exec::fake::RecordingRunner;
+    use crate::ui::Verbosity;
+
+    #[test]
+    fn running_nodes_are_not_trusted_until_their_docker_answers() {
+        // An `up` killed after starting the containers leaves them running
+        // with a dockerd that may not answer yet: the next `up` waits for it.
+        let settings = test_settings("");
+        let runner = RecordingRunner::default();
+        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+        runner.always("docker ps --all --filter", 0, &running, "");
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        runner.always("docker exec swarm-lab-manager sh -c 'i=0; until docker info", 1, "", "");
+        let provider = DockerProvider::new(&settings, &runner);
+        let error = provider.bring_up(&Ui::new(Verbosity::Quiet)).unwrap_err().to_string();
+        assert!(error.starts_with("node manager: Docker did not answer within 60s"), "{error}");
+        let waits = runner.command_lines().iter().filter(|line| line.contains("until docker info")).count();
+        assert_eq!(waits, 4, "every node is waited for");
     }
 }
