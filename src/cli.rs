@@ -53,7 +53,9 @@ pub enum Command {
         after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints every command that would change something)\n\n\
 Safe to run again: a healthy cluster is left as it is, and whatever is missing\n\
 (a stopped node, a worker that left the swarm, a removed container) is repaired.\n\
-Lab files a student changed are never overwritten."
+Lab files a student changed are never overwritten. With the docker provider the lab\n\
+root and labctl's records are on volumes: a node container removed by hand comes\n\
+back with its students' files."
     )]
     Up(UpArgs),
 
@@ -67,7 +69,9 @@ Lab files a student changed are never overwritten."
     Down,
 
     /// Remove the nodes, their network and volumes
-    #[command(after_help = "Asks for confirmation on a terminal; elsewhere pass --yes.")]
+    #[command(after_help = "Everything students wrote on the nodes goes with them (with the docker provider\n\
+the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
+elsewhere pass --yes.")]
     Destroy(DestroyArgs),
 
     /// Open a root shell on a node

@@ -97,7 +97,7 @@ impl Up<'_> {
 
 fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     let count = |wanted: NodeChange| changes.iter().filter(|(_, change)| *change == wanted).count();
-    let created = count(NodeChange::Created) + count(NodeChange::Recreated);
+    let (created, recreated) = (count(NodeChange::Created), count(NodeChange::Recreated));
     let (started, running) = (count(NodeChange::Started), count(NodeChange::AlreadyRunning));
     if running == changes.len() {
         return format!("nodes already running ({running})");
@@ -105,6 +105,9 @@ fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     let mut parts = Vec::new();
     if created > 0 {
         parts.push(format!("{created} created"));
+    }
+    if recreated > 0 {
+        parts.push(format!("{recreated} recreated on kept volumes"));
     }
     if started > 0 {
         parts.push(format!("{started} started"));

@@ -315,6 +315,8 @@ pub struct Settings {
     pub seeded_labs: Vec<SeededLab>,
     /// Where every lab of the catalog goes, seeded or not (by lab id).
     pub lab_targets: BTreeMap<String, String>,
+    /// `labs.root` without a trailing slash: where students work on every node.
+    pub labs_root: String,
     pub node_image: String,
     /// Load the seeded labs' images into every node during `up`.
     pub preload_images: bool,

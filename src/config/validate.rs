@@ -67,6 +67,7 @@ pub(super) fn resolve(
         registry_mirror,
         seeded_labs,
         lab_targets,
+        labs_root: raw.labs.root.trim_end_matches('/').to_string(),
         node_image,
         preload_images: raw.images.preload,
     })

@@ -11,6 +11,7 @@ use anyhow::{anyhow, bail, Result};
 use super::{Machine, NodeChange, NodeIo, Provider, ProviderKind};
 use crate::config::{Node, Role, Settings};
 use crate::exec::{CommandSpec, Runner};
+use crate::labs::seed::STATE_DIR;
 use crate::ui::Ui;
 
 pub const CLUSTER_LABEL: &str = "labctl.cluster";
@@ -135,9 +136,28 @@ impl<'a> DockerProvider<'a> {
         format!("{}-{node}", self.settings.cluster_name)
     }
 
-    /// The volume that keeps a node's /var/lib/docker.
-    fn volume(&self, node: &str) -> String {
+    /// The volume that keeps a node's /var/lib/docker: its swarm state.
+    fn docker_volume(&self, node: &str) -> String {
         format!("{}-{node}-docker", self.settings.cluster_name)
+    }
+
+    /// The directories that hold what students wrote and labctl's records
+    /// of it, each with the named volume that keeps it on `node`: the lab
+    /// root, labctl's state directory, and every lab target outside both.
+    /// On volumes they outlive the container (`docker rm`, a prune), so a
+    /// recreated node gets its students' work back, not pristine files.
+    fn data_volumes(&self, node: &str) -> Vec<(String, String)> {
+        let name = |what: &str| format!("{}-{node}-{what}", self.settings.cluster_name);
+        let mut volumes =
+            vec![(name("work"), self.settings.labs_root.clone()), (name("labctl"), STATE_DIR.to_string())];
+        for (lab, target) in &self.settings.lab_targets {
+            let target = target.trim_end_matches('/');
+            let covered = volumes.iter().any(|(_, dir)| target == dir || target.starts_with(&format!("{dir}/")));
+            if !covered {
+                volumes.push((name(&format!("lab-{lab}")), target.to_string()));
+            }
+        }
+        volumes
     }
 
     pub fn network(&self) -> String {
@@ -212,14 +232,14 @@ impl<'a> DockerProvider<'a> {
             "--label".into(),
             format!("{ROLE_LABEL}={role}"),
             "--mount".into(),
-            format!(
-                "type=volume,src={},dst=/var/lib/docker,volume-label={CLUSTER_LABEL}={cluster}",
-                self.volume(&node.name)
-            ),
+            self.mount(&self.docker_volume(&node.name), "/var/lib/docker"),
             // docker:dind would otherwise generate TLS certificates and listen on 2376.
             "--env".into(),
             "DOCKER_TLS_CERTDIR=".into(),
         ]);
+        for (volume, dir) in self.data_volumes(&node.name) {
+            spec = spec.args(["--mount".to_string(), self.mount(&volume, &dir)]);
+        }
         spec = match security {
             Security::Privileged => spec.arg("--privileged"),
             Security::ExplicitCapabilities(lacking) => spec
@@ -234,6 +254,19 @@ impl<'a> DockerProvider<'a> {
             ]);
         }
         spec.arg(self.settings.node_image.clone()).args(self.dockerd_command())
+    }
+
+    /// `--mount` for the named volume `volume` at `dir`, labelled with the
+    /// cluster when docker creates it (so `destroy` finds it). The value is
+    /// CSV: a directory with a comma or quote is written as a quoted field.
+    fn mount(&self, volume: &str, dir: &str) -> String {
+        let destination = format!("dst={dir}");
+        let destination = if destination.contains([',', '"']) {
+            format!("\"{}\"", destination.replace('"', "\"\""))
+        } else {
+            destination
+        };
+        format!("type=volume,src={volume},{destination},volume-label={CLUSTER_LABEL}={}", self.settings.cluster_name)
     }
 
     fn dockerd_command(&self) -> Vec<String> {
@@ -404,8 +437,11 @@ impl Provider for DockerProvider<'_> {
         in_parallel(first, |node| self.create_node(node, ui))?;
         in_parallel(rest, |node| self.create_node(node, ui))?;
         changes.extend(to_create.iter().map(|node| {
-            let change =
-                if volumes.contains(&self.volume(&node.name)) { NodeChange::Recreated } else { NodeChange::Created };
+            let change = if volumes.contains(&self.docker_volume(&node.name)) {
+                NodeChange::Recreated
+            } else {
+                NodeChange::Created
+            };
             (node.name.clone(), change)
         }));
         // Running nodes too: an earlier `up` cut short may have started a
@@ -481,6 +517,63 @@ mod tests {
     use crate::config::test_settings;
     use crate::exec::fake::RecordingRunner;
     use crate::ui::Verbosity;
+
+    /// The `--mount` values of every `docker run` that started `node`.
+    fn mounts_of(runner: &RecordingRunner, node: &str) -> Vec<String> {
+        let mut runs = runner.calls().into_iter().filter(|spec| {
+            spec.args.first().is_some_and(|arg| arg == "run") && spec.args.iter().any(|arg| arg == node)
+        });
+        let run = runs.next_back().unwrap_or_else(|| panic!("{node} was never started: {:#?}", runner.command_lines()));
+        run.args.windows(2).filter(|pair| pair[0] == "--mount").map(|pair| pair[1].clone()).collect()
+    }
+
+    #[test]
+    fn student_work_and_labctl_records_live_on_labelled_volumes_on_every_node() {
+        // A container removed by hand or by a prune must not take the lab
+        // root or labctl's records with it: each is on a named volume that
+        // `destroy` finds by its label. A target outside the root gets one of
+        // its own (its directory has a comma: a quoted CSV field).
+        let settings = test_settings(
+            "[labs]\nroot = \"/home/class/\"\n\n[labs.target]\nlab2 = \"/srv/quiz,2024\"\nlab3 = \"/home/class/db2\"\n",
+        );
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        let provider = DockerProvider::new(&settings, &runner);
+        provider.bring_up(&Ui::new(Verbosity::Quiet)).unwrap();
+        let label = "volume-label=labctl.cluster=swarm-lab";
+        for node in ["manager", "node1", "node2", "node3"] {
+            assert_eq!(
+                mounts_of(&runner, &format!("swarm-lab-{node}")),
+                vec![
+                    format!("type=volume,src=swarm-lab-{node}-docker,dst=/var/lib/docker,{label}"),
+                    format!("type=volume,src=swarm-lab-{node}-work,dst=/home/class,{label}"),
+                    format!("type=volume,src=swarm-lab-{node}-labctl,dst=/var/lib/labctl,{label}"),
+                    format!("type=volume,src=swarm-lab-{node}-lab-lab2,\"dst=/srv/quiz,2024\",{label}"),
+                ],
+                "{node}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_node_recreated_on_its_docker_volume_is_told_apart_from_a_new_one() {
+        // Only the docker volume says the node's Docker was in a swarm; a
+        // kept lab root alone does not.
+        let settings = test_settings("");
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        runner.always(
+            "docker volume ls",
+            0,
+            "swarm-lab-manager-docker\nswarm-lab-manager-work\nswarm-lab-node1-work\n",
+            "",
+        );
+        let provider = DockerProvider::new(&settings, &runner);
+        let changes = provider.bring_up(&Ui::new(Verbosity::Quiet)).unwrap();
+        let change_of = |node: &str| changes.iter().find(|(name, _)| name == node).unwrap().1;
+        assert_eq!(change_of("manager"), NodeChange::Recreated);
+        assert_eq!(change_of("node1"), NodeChange::Created);
+    }
 
     #[test]
     fn running_nodes_are_not_trusted_until_their_docker_answers() {

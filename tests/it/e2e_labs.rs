@@ -141,9 +141,7 @@ impl Cluster {
     }
 
     fn exec(&self, node: &str, script: &str) -> String {
-        let run = self.labctl(&["exec", node, "--", "sh", "-c", script]);
-        assert_eq!(run.code, 0, "{script} failed on {node}:\n{}\n{}", run.stdout, run.stderr);
-        run.stdout
+        self.workspace.node_script(node, script)
     }
 
     fn check(&self, lab: &str) -> (i32, serde_json::Value) {

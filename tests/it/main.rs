@@ -6,6 +6,7 @@ mod cli;
 mod doctor;
 mod dry_run;
 mod e2e;
+mod e2e_data;
 mod e2e_labs;
 mod exec;
 mod init;

@@ -86,6 +86,14 @@ impl Workspace {
         self.run_with_path(args, &path)
     }
 
+    /// `labctl exec NODE -- sh -c SCRIPT` with this host's tools (end-to-end
+    /// tests); panics unless it succeeds, returns its stdout.
+    pub fn node_script(&self, node: &str, script: &str) -> String {
+        let run = self.run_with_host_tools(&["exec", node, "--", "sh", "-c", script]);
+        assert_eq!(run.code, 0, "{script} failed on {node}:\n{}\n{}", run.stdout, run.stderr);
+        run.stdout
+    }
+
     pub fn run(&self, args: &[&str]) -> Run {
         // Only the fakes: the tests must not depend on what this host has installed.
         self.run_with_path(args, self.bin.path().as_os_str())
