@@ -53,14 +53,19 @@ pub fn seed(settings: &Settings, catalog: &Catalog, templates: &Templates, shell
         return Ok(SeedReport::default());
     }
     let archive = archive(settings, catalog)?;
-    let mut context = tera::Context::new();
-    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
-    context.insert("state_dir", STATE_DIR);
-    let script = templates.render(SCRIPT_TEMPLATE, &context)?;
+    let script = script(templates, STATE_DIR)?;
     let manager = &settings.nodes[0].name;
     let spec = shell.command_with_stdin(manager, &["sh", "-c", &script, "labctl-seed"], "seed the labs", archive);
     let output = shell.run_checked(&spec)?;
     Ok(parse_report(&output.stdout))
+}
+
+/// The seed script, keeping its records in `state_dir`.
+fn script(templates: &Templates, state_dir: &str) -> Result<String> {
+    let mut context = tera::Context::new();
+    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+    context.insert("state_dir", state_dir);
+    templates.render(SCRIPT_TEMPLATE, &context)
 }
 
 fn parse_report(text: &str) -> SeedReport {
@@ -154,6 +159,7 @@ mod tests {
     use super::*;
     use crate::config::test_settings;
     use crate::exec::fake::RecordingRunner;
+    use crate::exec::{CommandSpec, Runner};
     use crate::provider::docker::DockerProvider;
 
     fn unpack(bytes: &[u8]) -> BTreeMap<String, (Vec<u8>, u32)> {
@@ -214,6 +220,84 @@ mod tests {
         let calls = runner.calls();
         assert_eq!(calls.len(), 1);
         assert!(calls[0].stdin.as_ref().is_some_and(|tar| !tar.is_empty()));
+    }
+
+    /// The real seed script run on this host: lab root and records in a
+    /// temporary folder, `docker` a fake, and `cp` from `fake_bin` first.
+    struct SeedRun {
+        dir: tempfile::TempDir,
+        settings: Settings,
+        script: String,
+        archive: Vec<u8>,
+    }
+
+    impl SeedRun {
+        fn new() -> SeedRun {
+            let dir = tempfile::tempdir().unwrap();
+            let root = dir.path().join("work");
+            let settings = test_settings(&format!("[labs]\nroot = {:?}\nseed = [\"lab1\"]\n", root.to_str().unwrap()));
+            let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+            let script = script(&templates, dir.path().join("state").to_str().unwrap()).unwrap();
+            let archive = archive(&settings, &Catalog::load(std::path::Path::new("/nonexistent")).unwrap()).unwrap();
+            std::fs::create_dir(dir.path().join("bin")).unwrap();
+            let run = SeedRun { dir, settings, script, archive };
+            run.fake("docker", "exit 0");
+            run
+        }
+
+        fn fake(&self, program: &str, body: &str) {
+            let path = self.dir.path().join("bin").join(program);
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+        }
+
+        fn run(&self) -> crate::exec::Output {
+            let runner = crate::exec::RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet));
+            let mut spec =
+                CommandSpec::new("sh", &["-c", &self.script, "labctl-seed"], "seed").stdin(self.archive.clone());
+            let path = format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display());
+            spec.env.push(("PATH".into(), path));
+            runner.run(&spec).unwrap()
+        }
+
+        /// Whether a temporary `.NAME.labctl-part` is left in simple-web/.
+        fn partial_left(&self) -> bool {
+            let entries = std::fs::read_dir(self.target("simple-web")).unwrap().flatten();
+            entries.into_iter().any(|entry| entry.file_name().to_string_lossy().ends_with(".labctl-part"))
+        }
+
+        fn target(&self, file: &str) -> std::path::PathBuf {
+            std::path::Path::new(&self.settings.seeded_labs[0].target).join(file)
+        }
+    }
+
+    #[test]
+    fn a_copy_cut_short_leaves_no_truncated_file_and_the_next_run_completes_it() {
+        let seed = SeedRun::new();
+        let pristine = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/labs/lab1/simple-web/hello.js")).unwrap();
+        // The disk fills up half way through hello.js: cp writes part of it and fails.
+        let last = r#"for last; do :; done"#;
+        seed.fake(
+            "cp",
+            &format!(
+                "{last}\ncase \"$2\" in *hello.js) head -c 20 \"$2\" > \"$last\"; exit 1 ;; esac\nexec /bin/cp \"$@\""
+            ),
+        );
+        let failed = seed.run();
+        assert!(!failed.success(), "the seed fails when a copy fails: {failed:?}");
+        assert!(!seed.target("simple-web/hello.js").exists(), "no truncated file at the final name");
+        assert!(!seed.partial_left(), "the partial copy is removed");
+
+        // A killed run's partial file is in the way of the next one: it is replaced.
+        std::fs::write(seed.target("simple-web/.hello.js.labctl-part"), "half").unwrap();
+        std::fs::remove_file(seed.dir.path().join("bin/cp")).unwrap();
+        let rerun = seed.run();
+        assert!(rerun.success(), "{rerun:?}");
+        assert!(rerun.stdout.contains("copied lab1 simple-web/hello.js"), "{}", rerun.stdout);
+        assert_eq!(std::fs::read(seed.target("simple-web/hello.js")).unwrap(), pristine);
+        assert!(!seed.partial_left());
+        let record = std::fs::read_to_string(seed.dir.path().join("state/labs/lab1.json")).unwrap();
+        assert_eq!(parse_seeded(&record).len(), 1, "the record is whole: {record}");
     }
 
     #[test]
