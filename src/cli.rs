@@ -87,9 +87,11 @@ elsewhere pass --yes.")]
     /// Put a lab back to its starting state (students' files are backed up first)
     #[command(
         after_help = "Examples:\n  labctl reset lab3\n  labctl reset ingress --dry-run     (print the plan, change nothing)\n  labctl reset db --keep-files       (only the swarm side)\n  labctl reset --all\n\n\
-Removes the lab's stacks (and waits until they are really gone), services and networks,\n\
-runs its setup again, then copies every file a student changed or added back to\n\
-.labctl/backups/<lab>/<time>/ before restoring the pristine files."
+First copies every file a student changed or added back to a new folder of its own,\n\
+.labctl/backups/<lab>/<time>/ (<time>-2, … for a second reset in the same second), and\n\
+stops, changing nothing, unless each of them is in it. Then removes the lab's stacks\n\
+(and waits until they are really gone), services and networks, restores the pristine\n\
+files and runs the lab's networks and setup again."
     )]
     Reset(ResetArgs),
 

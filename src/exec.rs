@@ -36,6 +36,9 @@ pub struct CommandSpec {
     pub stdin: Option<Vec<u8>>,
     /// Feed this command's stdout into ours (`source | this`).
     pub pipe_from: Option<Box<CommandSpec>>,
+    /// Write stdout to this file (created or truncated) instead of capturing
+    /// it: for output too large to hold in memory (a backup archive).
+    pub stdout_file: Option<PathBuf>,
     /// Give up (and kill the program) after this long.
     pub timeout: Option<Duration>,
     /// What the command is for, in words, for errors: "read the Docker server version".
@@ -55,6 +58,7 @@ impl CommandSpec {
             dir: None,
             stdin: None,
             pipe_from: None,
+            stdout_file: None,
             timeout: None,
             purpose: purpose.to_string(),
             effect: Effect::Change,
@@ -85,6 +89,11 @@ impl CommandSpec {
 
     pub fn pipe_from(mut self, source: CommandSpec) -> Self {
         self.pipe_from = Some(Box::new(source));
+        self
+    }
+
+    pub fn stdout_file(mut self, path: PathBuf) -> Self {
+        self.stdout_file = Some(path);
         self
     }
 
@@ -127,7 +136,10 @@ impl fmt::Display for CommandSpec {
             None => word.clone(),
         };
         let words = std::iter::once(&self.program).chain(&self.args);
-        let quoted: Vec<String> = words.map(|word| shell_quote(&shorten(word))).collect();
+        let mut quoted: Vec<String> = words.map(|word| shell_quote(&shorten(word))).collect();
+        if let Some(path) = &self.stdout_file {
+            quoted.push(format!("> {}", shell_quote(&path.to_string_lossy())));
+        }
         write!(f, "{}", self.mask(&quoted.join(" ")))
     }
 }
@@ -244,9 +256,12 @@ impl Runner for RealRunner {
             (None, None) => expression(spec).stdin_null(),
         };
         // Captures on the whole expression take both sides of a pipe.
+        let command = match &spec.stdout_file {
+            Some(path) => command.stdout_path(path),
+            None => command.stdout_capture(),
+        };
         let handle = command
             .stderr_capture()
-            .stdout_capture()
             .unchecked()
             .start()
             .with_context(|| format!("could not start `{}` to {}", spec.program, spec.purpose))?;
@@ -397,7 +412,13 @@ pub mod fake {
                 (None, None) => None,
             };
             match answer {
-                Some(Ok(output)) => Ok(output),
+                Some(Ok(output)) => match &spec.stdout_file {
+                    Some(path) => {
+                        std::fs::write(path, output.stdout.as_bytes())?;
+                        Ok(Output { stdout: String::new(), ..output })
+                    }
+                    None => Ok(output),
+                },
                 Some(Err(reason)) => Err(anyhow!(reason)),
                 None => Ok(Output { code: Some(0), ..Output::default() }),
             }
@@ -482,6 +503,20 @@ mod tests {
         assert_eq!(output.tail(1), "SWMTKN-****", "error messages never show it");
         let fed = runner.run(&CommandSpec::new("cat", &[], "echo stdin").stdin(b"hello".to_vec())).unwrap();
         assert_eq!(fed.stdout, "hello");
+    }
+
+    #[test]
+    fn real_runner_streams_stdout_to_a_file_and_keeps_the_exit_status() {
+        let runner = RealRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("out.bin");
+        let spec = CommandSpec::new("sh", &["-c", "printf 'part\\000ial'; echo broke >&2; exit 2"], "write")
+            .stdout_file(file.clone());
+        assert!(spec.to_string().ends_with(&format!("> {}", file.display())), "{spec}");
+        let output = runner.run(&spec).unwrap();
+        assert_eq!(output.code, Some(2));
+        assert_eq!((output.stdout.as_str(), output.stderr.as_str()), ("", "broke\n"));
+        assert_eq!(std::fs::read(&file).unwrap(), b"part\0ial");
     }
 
     #[test]

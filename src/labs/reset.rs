@@ -1,15 +1,17 @@
 //! `labctl reset`: put one lab back to its starting state without touching
-//! other labs or the cluster. The swarm side (stacks, services, networks)
-//! is removed and set up again; then every file a student changed or added
-//! is first copied back to the host, and only then are the pristine files
-//! restored. Nothing a student wrote is ever lost.
+//! other labs or the cluster. Right after planning, every file a student
+//! changed or added is copied back to the host into a folder of its own,
+//! and the reset goes on only when each of them is in it: nothing a student
+//! wrote is ever lost. Then the swarm side (stacks, services, networks) is
+//! removed, the pristine files are restored, and the networks and setup
+//! commands run again, in the order seeding uses.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
-use anyhow::{anyhow, Context, Result};
-use base64::Engine;
+use anyhow::{anyhow, bail, Context, Result};
 
 use super::seed::{file_mode, manifest_of, STATE_DIR};
 use super::Lab;
@@ -114,9 +116,13 @@ impl Reset<'_> {
         Ok(compare(&listing, &pristine.files.iter().map(|file| (file.path.clone(), file.sha256.clone())).collect()))
     }
 
-    /// Carry out `plan`: swarm side, then backup, then restore.
+    /// Carry out `plan`: backup (nothing changes unless it is whole), swarm
+    /// side, pristine files, then the lab's networks and setup.
     pub fn execute(&self, plan: &Plan) -> Result<Done> {
         let mut done = Done::default();
+        if let Some(files) = &plan.files {
+            done.backup = self.back_up(&files.to_back_up()).context("nothing was changed: the backup failed")?;
+        }
         if !plan.stacks.is_empty() {
             let mut argv = vec!["docker", "stack", "rm"];
             argv.extend(plan.stacks.iter().map(String::as_str));
@@ -133,11 +139,10 @@ impl Reset<'_> {
                 done.networks_kept.push((network.clone(), reason));
             }
         }
-        self.set_up()?;
         if let Some(files) = &plan.files {
-            done.backup = self.back_up(&files.to_back_up())?;
             self.restore(files)?;
         }
+        self.set_up()?;
         Ok(done)
     }
 
@@ -212,24 +217,47 @@ impl Reset<'_> {
         Ok(())
     }
 
-    /// Copy `files` from the lab directory into a new backup folder on this host.
+    /// Copy `files` from the lab directory into a new folder of its own
+    /// on this host: tar on the node streams straight into an archive file
+    /// (no pipe, so tar's own exit status counts), which is unpacked and
+    /// checked to hold every file. On any failure the partial copy is
+    /// removed and the lab is left as it was.
     fn back_up(&self, files: &[String]) -> Result<Option<PathBuf>> {
         if files.is_empty() {
             return Ok(None);
         }
-        let mut argv =
-            vec!["sh", "-c", "cd \"$1\" && shift && tar -c -f - -- \"$@\" | base64", "labctl-backup", &self.target];
+        let folder = new_folder(&self.backups.join(&self.lab.manifest.id))?;
+        let archive = folder.with_extension("tar");
+        let copied = self.copy_into(files, &archive, &folder);
+        let _ = std::fs::remove_file(&archive);
+        match copied {
+            Ok(()) => Ok(Some(folder)),
+            Err(error) => {
+                let _ = std::fs::remove_dir_all(&folder);
+                Err(error)
+            }
+        }
+    }
+
+    fn copy_into(&self, files: &[String], archive: &Path, folder: &Path) -> Result<()> {
+        let mut argv = vec!["tar", "-c", "-f", "-", "-C", &self.target, "--"];
         argv.extend(files.iter().map(String::as_str));
-        let encoded = self.read(&argv, "copy the students' files")?;
-        let compact: String = encoded.chars().filter(|c| !c.is_whitespace()).collect();
-        let archive =
-            base64::engine::general_purpose::STANDARD.decode(compact).context("the backup archive arrived damaged")?;
-        let folder = self.backups.join(&self.lab.manifest.id).join(timestamp());
-        std::fs::create_dir_all(&folder).with_context(|| format!("cannot create {}", folder.display()))?;
-        tar::Archive::new(archive.as_slice())
-            .unpack(&folder)
-            .with_context(|| format!("cannot write the backup into {}", folder.display()))?;
-        Ok(Some(folder))
+        let spec =
+            self.shell.command(self.manager, &argv, "copy the students' files").stdout_file(archive.to_path_buf());
+        self.shell.run_checked(&spec)?;
+        let reader = std::fs::File::open(archive).with_context(|| format!("cannot read {}", archive.display()))?;
+        tar::Archive::new(std::io::BufReader::new(reader))
+            .unpack(folder)
+            .with_context(|| format!("cannot unpack the backup into {}", folder.display()))?;
+        let lost: Vec<&str> = files
+            .iter()
+            .filter(|file| !std::fs::symlink_metadata(folder.join(file)).is_ok_and(|meta| meta.is_file()))
+            .map(String::as_str)
+            .collect();
+        if !lost.is_empty() {
+            bail!("the backup in {} lacks {}", folder.display(), lost.join(", "));
+        }
+        Ok(())
     }
 
     /// Put back the pristine files, remove the added ones, record the manifest.
@@ -292,9 +320,25 @@ pub fn compare(listing: &str, pristine: &BTreeMap<String, String>) -> FilePlan {
     plan
 }
 
-/// `20261124T055012Z`: sortable, and valid in any file system.
-fn timestamp() -> String {
-    humantime::format_rfc3339_seconds(SystemTime::now()).to_string().replace(['-', ':'], "")
+/// A folder under `parent` that did not exist before, named by the time
+/// (`20261124T055012Z`, sortable and valid in any file system), with `-2`,
+/// `-3`, … when another backup took that second: a backup never merges into
+/// an earlier one.
+fn new_folder(parent: &Path) -> Result<PathBuf> {
+    std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+    let stamp = humantime::format_rfc3339_seconds(SystemTime::now()).to_string().replace(['-', ':'], "");
+    let mut folder = parent.join(&stamp);
+    let mut attempt = 1;
+    loop {
+        match std::fs::create_dir(&folder) {
+            Ok(()) => return Ok(folder),
+            Err(error) if error.kind() == ErrorKind::AlreadyExists => {
+                attempt += 1;
+                folder = parent.join(format!("{stamp}-{attempt}"));
+            }
+            Err(error) => return Err(error).with_context(|| format!("cannot create {}", folder.display())),
+        }
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,16 @@ use crate::support::{e2e_enabled, free_port, host_docker, Run, Workspace};
 
 const CLUSTER: &str = "labctl-e2e-data";
 
+/// A lab whose setup writes into the lab directory, where the student
+/// keeps notes in the same file.
+const SETUP_LAB: &str = r#"id = "e2esetup"
+title = "Setup writes here"
+title_ko = "설정이 여기에 씁니다"
+dir = "e2esetup"
+files = ["stack.yml"]
+setup = ["echo 'write your notes here' > notes.txt"]
+"#;
+
 /// Destroys the cluster however the test ends.
 struct Cluster {
     workspace: Workspace,
@@ -38,10 +48,15 @@ fn e2e_student_work_survives_a_removed_node_container() {
     workspace.file(
         "labctl.toml",
         &format!(
-            "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"192.168.59.0/24\"\nmanager_ip = \"192.168.59.10\"\nworker_ip_start = \"192.168.59.11\"\nworkers = 1\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = [\"lab1\", \"lab2\"]\n\n[labs.target]\nlab2 = \"/srv/quiz\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
+            "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"192.168.59.0/24\"\nmanager_ip = \"192.168.59.10\"\nworker_ip_start = \"192.168.59.11\"\nworkers = 1\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = [\"lab1\", \"lab2\", \"e2esetup\"]\n\n[labs.target]\nlab2 = \"/srv/quiz\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
             free_port()
         ),
     );
+    workspace
+        .file("labs/e2esetup/lab.toml", SETUP_LAB)
+        .file("labs/e2esetup/stack.yml", "version: \"3.8\"\n")
+        .file("labs/e2esetup/README.md", "# 설정\n")
+        .file("labs/e2esetup/README.en.md", "# Setup\n");
     let cluster = Cluster { workspace };
     cluster.labctl(&["destroy", "--yes"]);
     cluster.labctl(&["up"]).success();
@@ -72,6 +87,22 @@ fn e2e_student_work_survives_a_removed_node_container() {
         serde_json::from_str(&cluster.labctl(&["status", "--json"]).success().stdout).unwrap();
     let nodes = status["nodes"].as_array().unwrap();
     assert!(nodes.iter().all(|node| node["swarm"] == "active" && node["status"] == "Ready"), "{status:#}");
+
+    // Reset backs the student's notes up before the lab's setup writes the
+    // template again, each reset into a folder of its own.
+    cluster.exec("manager", "echo 'student notes' > /root/work/e2esetup/notes.txt");
+    let reset = cluster.labctl(&["reset", "e2esetup"]).success();
+    assert!(reset.stderr.contains("backed up 1 file to .labctl/backups/e2esetup/"), "{}", reset.stderr);
+    assert_eq!(cluster.exec("manager", "cat /root/work/e2esetup/notes.txt"), "write your notes here\n");
+    cluster.exec("manager", "echo 'more notes' > /root/work/e2esetup/notes.txt");
+    cluster.labctl(&["reset", "e2esetup"]).success();
+    let backups = cluster.workspace.path().join(".labctl/backups/e2esetup");
+    let mut kept: Vec<String> = std::fs::read_dir(&backups)
+        .unwrap()
+        .map(|entry| std::fs::read_to_string(entry.unwrap().path().join("notes.txt")).unwrap())
+        .collect();
+    kept.sort();
+    assert_eq!(kept, vec!["more notes\n", "student notes\n"]);
 
     // Destroy removes every volume of the cluster, the students' too.
     cluster.labctl(&["destroy", "--yes"]).success();

@@ -1,7 +1,5 @@
 use std::collections::BTreeMap;
 
-use base64::Engine;
-
 use super::*;
 use crate::config::test_settings;
 use crate::exec::fake::RecordingRunner;
@@ -15,8 +13,9 @@ fn catalog() -> Catalog {
     Catalog::load(std::path::Path::new("/nonexistent")).unwrap()
 }
 
-/// A base64 tar holding `files`, as the manager would send a backup.
-fn encoded_tar(files: &[(&str, &str)]) -> String {
+/// A tar holding `files`, as tar on the manager writes a backup (all
+/// ASCII, so it fits the fake runner's text output).
+fn tar_of(files: &[(&str, &str)]) -> String {
     let mut builder = tar::Builder::new(Vec::new());
     for (path, content) in files {
         let mut header = tar::Header::new_gnu();
@@ -24,7 +23,51 @@ fn encoded_tar(files: &[(&str, &str)]) -> String {
         header.set_mode(0o644);
         builder.append_data(&mut header, path, content.as_bytes()).unwrap();
     }
-    base64::engine::general_purpose::STANDARD.encode(builder.into_inner().unwrap())
+    String::from_utf8(builder.into_inner().unwrap()).unwrap()
+}
+
+const BACKUP: &str = "docker exec swarm-lab-manager tar -c -f - -C /root/work/ingress -- ch03-webapi.yml notes.txt";
+
+/// Answers for planning a reset of lab1 whose student changed
+/// ch03-webapi.yml, added notes.txt and deployed the simple-web stack.
+fn student_was_here(runner: &RecordingRunner, lab: &Lab) {
+    runner.answer(&format!("{MANAGER} docker stack ls"), 0, "other\nsimple-web\n", "");
+    runner.answer(&format!("{MANAGER} docker service ls"), 0, "simple-web_api\nsimple-web_nginx\n", "");
+    runner.answer(&format!("{MANAGER} docker network ls"), 0, "bridge\nch03\ningress\n", "");
+    let compose = sha256_hex(&lab.read("docker-compose.yml").unwrap());
+    let listing = format!("{compose}  ./docker-compose.yml\n0000  ./ch03-webapi.yml\n1111  ./notes.txt\n");
+    runner.answer(&format!("{MANAGER} sh -c 'cd \"$1\" 2>/dev/null || exit 0; find"), 0, &listing, "");
+}
+
+fn reset_of<'a>(lab: &'a Lab, provider: &'a DockerProvider, runner: &'a RecordingRunner, backups: &Path) -> Reset<'a> {
+    Reset {
+        lab,
+        target: "/root/work/ingress".into(),
+        manager: "manager",
+        shell: NodeShell::new(provider, runner),
+        backups: backups.to_path_buf(),
+    }
+}
+
+/// Plan and carry out a reset of lab1 after [`student_was_here`], with tar
+/// on the manager answering `code`, `archive` and `stderr`.
+fn reset_lab1(code: i32, archive: &str, stderr: &str) -> (Result<Done>, RecordingRunner, tempfile::TempDir) {
+    let settings = test_settings("");
+    let catalog = catalog();
+    let lab = catalog.resolve("lab1").unwrap();
+    let runner = RecordingRunner::default();
+    student_was_here(&runner, lab);
+    runner.answer(BACKUP, code, archive, stderr);
+    let provider = DockerProvider::new(&settings, &runner);
+    let backups = tempfile::tempdir().unwrap();
+    let reset = reset_of(lab, &provider, &runner, backups.path());
+    let outcome = reset.plan(false).and_then(|plan| reset.execute(&plan));
+    (outcome, runner, backups)
+}
+
+/// Where `needle` first ran among `lines`.
+fn position(lines: &[String], needle: &str) -> usize {
+    lines.iter().position(|line| line.contains(needle)).unwrap_or_else(|| panic!("{needle} never ran: {lines:#?}"))
 }
 
 #[test]
@@ -53,33 +96,22 @@ fn a_never_seeded_lab_restores_everything_and_backs_up_nothing() {
 }
 
 #[test]
-fn reset_removes_the_stack_waits_recreates_the_network_and_backs_up_before_restoring() {
+fn reset_backs_up_first_then_removes_the_stack_restores_and_sets_up_again() {
     let settings = test_settings("");
     let catalog = catalog();
     let lab = catalog.resolve("lab1").unwrap();
     let runner = RecordingRunner::default();
-    runner.answer(&format!("{MANAGER} docker stack ls"), 0, "other\nsimple-web\n", "");
-    runner.answer(&format!("{MANAGER} docker service ls"), 0, "simple-web_api\nsimple-web_nginx\n", "");
-    runner.answer(&format!("{MANAGER} docker network ls"), 0, "bridge\nch03\ningress\n", "");
-    let compose = sha256_hex(&lab.read("docker-compose.yml").unwrap());
-    let listing = format!("{compose}  ./docker-compose.yml\n0000  ./ch03-webapi.yml\n1111  ./notes.txt\n");
-    runner.answer(&format!("{MANAGER} sh -c 'cd \"$1\" 2>/dev/null || exit 0; find"), 0, &listing, "");
+    student_was_here(&runner, lab);
     // The stack is still going away on the first look, gone on the second.
     runner.answer(&format!("{MANAGER} sh -c 'for stack;"), 0, "x1y2z3\n", "");
     runner.answer(&format!("{MANAGER} sh -c 'for stack;"), 0, "", "");
     runner.answer(&format!("{MANAGER} docker network inspect ch03"), 1, "", "Error: No such network: ch03");
-    let backup = encoded_tar(&[("ch03-webapi.yml", "student version\n"), ("notes.txt", "my notes\n")]);
-    runner.answer(&format!("{MANAGER} sh -c 'cd \"$1\" && shift && tar"), 0, &backup, "");
+    let backup = tar_of(&[("ch03-webapi.yml", "student version\n"), ("notes.txt", "my notes\n")]);
+    runner.answer(BACKUP, 0, &backup, "");
 
     let provider = DockerProvider::new(&settings, &runner);
     let backups = tempfile::tempdir().unwrap();
-    let reset = Reset {
-        lab,
-        target: "/root/work/ingress".into(),
-        manager: "manager",
-        shell: NodeShell::new(&provider, &runner),
-        backups: backups.path().to_path_buf(),
-    };
+    let reset = reset_of(lab, &provider, &runner, backups.path());
     let plan = reset.plan(false).unwrap();
     assert_eq!(plan.stacks, vec!["simple-web"]);
     assert_eq!(plan.networks, vec!["ch03"]);
@@ -90,18 +122,15 @@ fn reset_removes_the_stack_waits_recreates_the_network_and_backs_up_before_resto
 
     let done = reset.execute(&plan).unwrap();
     let lines = runner.command_lines();
-    let position = |needle: &str| {
-        lines.iter().position(|line| line.contains(needle)).unwrap_or_else(|| panic!("{needle} never ran: {lines:#?}"))
-    };
     let order = [
-        position("docker stack rm simple-web"),
-        position("for stack;"),
-        position("docker network rm ch03"),
-        position("docker network create --driver overlay --attachable ch03"),
-        position("labctl-backup"),
-        position("labctl-restore"),
-        position("labctl-remove /root/work/ingress notes.txt"),
-        position("labctl-record"),
+        position(&lines, BACKUP),
+        position(&lines, "docker stack rm simple-web"),
+        position(&lines, "for stack;"),
+        position(&lines, "docker network rm ch03"),
+        position(&lines, "labctl-restore"),
+        position(&lines, "labctl-remove /root/work/ingress notes.txt"),
+        position(&lines, "labctl-record"),
+        position(&lines, "docker network create --driver overlay --attachable ch03"),
     ];
     assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "wrong order {order:?}: {lines:#?}");
     assert_eq!(
@@ -140,8 +169,76 @@ fn keep_files_touches_only_the_swarm() {
     let plan = reset.plan(true).unwrap();
     assert_eq!(plan.files, None);
     reset.execute(&plan).unwrap();
-    assert!(runner
-        .command_lines()
-        .iter()
-        .all(|line| !line.contains("labctl-backup") && !line.contains("labctl-restore")));
+    assert!(runner.command_lines().iter().all(|line| !line.contains("tar -c") && !line.contains("labctl-restore")));
+}
+
+#[test]
+fn the_backup_is_made_before_a_setup_that_writes_into_the_lab_directory() {
+    // The lab's setup writes notes.txt, where the student keeps notes: the
+    // backup must hold the student's version, so it comes before any change;
+    // the setup runs on the restored lab, as when it was seeded.
+    let settings = test_settings("");
+    let catalog = catalog();
+    let mut lab = catalog.resolve("lab1").unwrap().clone();
+    lab.manifest.setup = vec!["echo 'write your notes here' > notes.txt".into()];
+    let runner = RecordingRunner::default();
+    student_was_here(&runner, &lab);
+    runner.answer(BACKUP, 0, &tar_of(&[("ch03-webapi.yml", "mine\n"), ("notes.txt", "student notes\n")]), "");
+    let provider = DockerProvider::new(&settings, &runner);
+    let backups = tempfile::tempdir().unwrap();
+    let reset = reset_of(&lab, &provider, &runner, backups.path());
+    let done = reset.execute(&reset.plan(false).unwrap()).unwrap();
+
+    let changes = runner.changes();
+    assert!(changes[0].starts_with(BACKUP), "the backup is the first change: {changes:#?}");
+    assert!(position(&changes, "labctl-remove /root/work/ingress notes.txt") < position(&changes, "labctl-setup"));
+    let folder = done.backup.unwrap();
+    assert_eq!(std::fs::read_to_string(folder.join("notes.txt")).unwrap(), "student notes\n");
+}
+
+#[test]
+fn a_tar_that_fails_half_way_fails_the_reset_before_anything_changes() {
+    // The first file made it, then the disk under the lab failed.
+    let whole = tar_of(&[("ch03-webapi.yml", "student version\n"), ("notes.txt", "my notes\n")]);
+    let (outcome, runner, backups) =
+        reset_lab1(2, &whole[..700], "tar: notes.txt: Read error at byte 0: Input/output error\n");
+    let message = format!("{:#}", outcome.unwrap_err());
+    assert!(
+        message.starts_with("nothing was changed: the backup failed: could not copy the students' files"),
+        "{message}"
+    );
+    assert!(message.contains("Read error"), "{message}");
+    assert_eq!(runner.changes().len(), 1, "only the backup ran: {:#?}", runner.changes());
+    let left: Vec<_> = std::fs::read_dir(backups.path().join("lab1")).unwrap().collect();
+    assert!(left.is_empty(), "no partial backup is left to be mistaken for a whole one: {left:?}");
+}
+
+#[test]
+fn a_backup_without_every_planned_file_fails_the_reset() {
+    // tar said it succeeded, yet notes.txt is not in the archive.
+    let (outcome, runner, _backups) = reset_lab1(0, &tar_of(&[("ch03-webapi.yml", "student version\n")]), "");
+    let error = format!("{:#}", outcome.unwrap_err());
+    assert!(error.contains("lacks notes.txt"), "{error}");
+    assert_eq!(runner.changes().len(), 1, "{:#?}", runner.changes());
+}
+
+#[test]
+fn two_resets_within_one_second_get_two_backup_folders() {
+    let settings = test_settings("");
+    let catalog = catalog();
+    let lab = catalog.resolve("lab1").unwrap();
+    let runner = RecordingRunner::default();
+    let provider = DockerProvider::new(&settings, &runner);
+    let backups = tempfile::tempdir().unwrap();
+    let reset = reset_of(lab, &provider, &runner, backups.path());
+    let mut folders = Vec::new();
+    for version in ["first", "second"] {
+        student_was_here(&runner, lab);
+        runner.answer(BACKUP, 0, &tar_of(&[("ch03-webapi.yml", version), ("notes.txt", version)]), "");
+        folders.push(reset.execute(&reset.plan(false).unwrap()).unwrap().backup.unwrap());
+    }
+    assert_ne!(folders[0], folders[1]);
+    assert!(folders[1].starts_with(backups.path().join("lab1")));
+    assert_eq!(std::fs::read_to_string(folders[0].join("notes.txt")).unwrap(), "first");
+    assert_eq!(std::fs::read_to_string(folders[1].join("notes.txt")).unwrap(), "second");
 }
