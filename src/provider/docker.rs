@@ -231,15 +231,14 @@ impl<'a> DockerProvider<'a> {
             format!("{NODE_LABEL}={}", node.name),
             "--label".into(),
             format!("{ROLE_LABEL}={role}"),
-            "--mount".into(),
-            self.mount(&self.docker_volume(&node.name), "/var/lib/docker"),
-            // docker:dind would otherwise generate TLS certificates and listen on 2376.
-            "--env".into(),
-            "DOCKER_TLS_CERTDIR=".into(),
         ]);
-        for (volume, dir) in self.data_volumes(&node.name) {
+        let volumes = std::iter::once((self.docker_volume(&node.name), "/var/lib/docker".to_string()))
+            .chain(self.data_volumes(&node.name));
+        for (volume, dir) in volumes {
             spec = spec.args(["--mount".to_string(), self.mount(&volume, &dir)]);
         }
+        // docker:dind would otherwise generate TLS certificates and listen on 2376.
+        spec = spec.args(["--env", "DOCKER_TLS_CERTDIR="]);
         spec = match security {
             Security::Privileged => spec.arg("--privileged"),
             Security::ExplicitCapabilities(lacking) => spec

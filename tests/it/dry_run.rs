@@ -25,12 +25,17 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         run.stderr
     );
     for node in ["manager", "node1", "node2", "node3"] {
-        assert!(
-            planned
-                .iter()
-                .any(|line| line.starts_with(&format!("would run: docker run --detach --name swarm-lab-{node} "))),
-            "{node}"
-        );
+        let run = planned
+            .iter()
+            .find(|line| line.starts_with(&format!("would run: docker run --detach --name swarm-lab-{node} ")))
+            .unwrap_or_else(|| panic!("{node}: {}", run.stderr));
+        // The plan shows where the students' work will be kept.
+        for (volume, dir) in [("work", "/root/work"), ("labctl", "/var/lib/labctl")] {
+            let mount = format!(
+                "--mount type=volume,src=swarm-lab-{node}-{volume},dst={dir},volume-label=labctl.cluster=swarm-lab "
+            );
+            assert!(run.contains(&mount), "{run}");
+        }
     }
     assert!(planned.iter().any(|line| line.contains("docker swarm init --advertise-addr 192.168.56.10")));
     assert_eq!(planned.iter().filter(|line| line.contains("docker swarm join --token SWMTKN-**** ")).count(), 3);
