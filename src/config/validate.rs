@@ -69,6 +69,7 @@ pub(super) fn resolve(
         lab_targets,
         node_image,
         preload_images: raw.images.preload,
+        timeouts: Timeouts::default(),
     })
 }
 

@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::files::{sha256_hex, tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
 use crate::templates::Templates;
+use crate::timeouts::Wait;
 
 /// Where labctl keeps its records on a node.
 pub const STATE_DIR: &str = "/var/lib/labctl";
@@ -58,7 +59,8 @@ pub fn seed(settings: &Settings, catalog: &Catalog, templates: &Templates, shell
     context.insert("state_dir", STATE_DIR);
     let script = templates.render(SCRIPT_TEMPLATE, &context)?;
     let manager = &settings.nodes[0].name;
-    let spec = shell.command_with_stdin(manager, &["sh", "-c", &script, "labctl-seed"], "seed the labs", archive);
+    let argv = ["sh", "-c", &script, "labctl-seed"];
+    let spec = shell.command_with_stdin(Wait::Long, manager, &argv, "seed the labs", archive);
     let output = shell.run_checked(&spec)?;
     Ok(parse_report(&output.stdout))
 }

@@ -9,6 +9,7 @@ mod e2e;
 mod e2e_labs;
 mod exec;
 mod init;
+mod interrupt;
 mod labs;
 mod lock;
 mod provision;
