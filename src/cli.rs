@@ -19,7 +19,12 @@ Examples:
   labctl labs                       list the labs and where they are seeded
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
-node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.";
+node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.
+
+Every command labctl runs has a time limit (a read 30s, a change 2min, seeding,
+image loads and VM provisioning 30min); on a slow host LABCTL_TIMEOUT_SCALE=2
+doubles them all. Ctrl-C (exit 130) or SIGTERM (exit 143) stops what is running;
+the same command run again finishes the job.";
 
 /// Give a Docker Swarm class its lab: a manager and workers, the swarm, a private
 /// registry and the lab folders.

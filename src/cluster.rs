@@ -216,7 +216,7 @@ pub fn status(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner)
         if !manager_running {
             return None;
         }
-        let output = shell.run(&shell.command(&manager.name, argv, purpose).probe()).ok()?;
+        let output = shell.run(&shell.probe(&manager.name, argv, purpose)).ok()?;
         output.success().then_some(output.stdout)
     };
     let entries = read(&["docker", "node", "ls", "--format", "{{json .}}"], "list the swarm's nodes")
@@ -269,4 +269,124 @@ pub fn status(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner)
         registry,
         labs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::test_settings;
+    use crate::exec::fake::RecordingRunner;
+    use crate::exec::CommandSpec;
+    use crate::provider::docker::DockerProvider;
+    use crate::provider::vagrant::VagrantProvider;
+    use crate::ui::Verbosity;
+
+    /// A healthy cluster as seen through `on_node(node)` (the displayed
+    /// prefix of a command on that node).
+    fn healthy(runner: &RecordingRunner, on_node: impl Fn(&str) -> String) {
+        let ids = [("manager", "m1", true), ("node1", "n1", false), ("node2", "n2", false), ("node3", "n3", false)];
+        let mut entries = String::new();
+        for (node, id, manager) in ids {
+            let info = format!(r#"{{"LocalNodeState":"active","NodeID":"{id}","ControlAvailable":{manager}}}"#);
+            runner.always(&format!("{} docker info --format", on_node(node)), 0, &info, "");
+            let leader = if manager { "Leader" } else { "" };
+            entries.push_str(&format!(
+                r#"{{"ID":"{id}","Hostname":"{node}","Status":"Ready","Availability":"Active","ManagerStatus":"{leader}"}}"#
+            ));
+            entries.push('\n');
+        }
+        runner.always(&format!("{} docker node ls", on_node("manager")), 0, &entries, "");
+        runner.always(
+            &format!("{} docker ps --all --filter name=^labctl-registry$", on_node("manager")),
+            0,
+            "running\n",
+            "",
+        );
+    }
+
+    fn up_and_status(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner) {
+        let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, dry_run: false };
+        up.run(&Ui::new(Verbosity::Quiet)).unwrap();
+        status(settings, provider, runner).unwrap();
+    }
+
+    /// The seconds of the node-side `timeout -s KILL SECS` in a node command, if any.
+    fn node_side_limit(spec: &CommandSpec) -> Option<u64> {
+        let words: Vec<&str> = match spec.program.as_str() {
+            "docker" => spec.args.iter().map(String::as_str).collect(),
+            _ => spec.args.last()?.split(' ').collect(),
+        };
+        let at = words.windows(3).position(|window| window == ["timeout", "-s", "KILL"])?;
+        words.get(at + 3)?.parse().ok()
+    }
+
+    fn assert_every_command_is_bounded(runner: &RecordingRunner, node_program: &str) {
+        let calls = runner.calls();
+        let on_nodes: Vec<&CommandSpec> =
+            calls.iter().filter(|spec| spec.args.first().is_some_and(|first| first == node_program)).collect();
+        assert!(on_nodes.len() >= 10, "the flow ran node commands: {:?}", runner.command_lines());
+        for spec in &calls {
+            let limit = spec.timeout.unwrap_or_else(|| panic!("`{spec}` has no time limit"));
+            assert!(limit >= Duration::from_secs(5), "`{spec}`: {limit:?}");
+        }
+        for spec in on_nodes {
+            let limit = spec.timeout.unwrap();
+            let on_node = node_side_limit(spec).unwrap_or_else(|| panic!("`{spec}` is not bounded on the node"));
+            assert!(on_node < limit.as_secs(), "`{spec}`: the node gives up first ({on_node}s < {limit:?})");
+            assert_eq!(spec.remote_timeout, Some(Duration::from_secs(on_node)), "`{spec}`");
+        }
+    }
+
+    #[test]
+    fn every_docker_provider_command_has_a_limit_and_node_commands_end_on_the_node() {
+        let settings = test_settings("");
+        let runner = RecordingRunner::default();
+        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+        runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        healthy(&runner, |node| format!("docker exec swarm-lab-{node}"));
+        let provider = DockerProvider::new(&settings, &runner);
+        up_and_status(&settings, &provider, &runner);
+        assert_every_command_is_bounded(&runner, "exec");
+        let seeding = runner.calls().into_iter().find(|spec| spec.purpose == "seed the labs on manager").unwrap();
+        assert_eq!(seeding.timeout, Some(Duration::from_secs(30 * 60)), "seeding is a long job");
+        let probe = runner.calls().into_iter().find(|spec| spec.purpose == "read the swarm state on node2").unwrap();
+        assert_eq!(probe.timeout, Some(Duration::from_secs(30)), "a read is short");
+        assert_eq!(node_side_limit(&probe), Some(27));
+    }
+
+    #[test]
+    fn every_vagrant_provider_command_has_a_limit_and_node_commands_end_on_the_node() {
+        let settings = test_settings("");
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("Vagrantfile"), "").unwrap();
+        let runner = RecordingRunner::default();
+        let states: String =
+            ["manager", "node1", "node2", "node3"].map(|node| format!("1700000000,{node},state,running\n")).concat();
+        runner.always("vagrant status --machine-readable", 0, &states, "");
+        healthy(&runner, |node| format!("vagrant ssh {node} -c 'sudo -n --"));
+        let provider = VagrantProvider::new(&settings, &runner, dir.path().to_path_buf());
+        up_and_status(&settings, &provider, &runner);
+        assert_every_command_is_bounded(&runner, "ssh");
+    }
+
+    #[test]
+    fn the_users_own_commands_have_no_limit() {
+        let settings = test_settings("");
+        let runner = RecordingRunner::default();
+        let provider = DockerProvider::new(&settings, &runner);
+        let shell = provider.shell_command("manager");
+        assert_eq!(shell.timeout, None);
+        let own =
+            provider.node_command("manager", &["sleep".into(), "1000".into()], crate::provider::NodeIo::Stdin, None);
+        assert_eq!(
+            (own.to_string(), own.timeout),
+            ("docker exec --interactive swarm-lab-manager sleep 1000".into(), None)
+        );
+    }
 }

@@ -16,6 +16,7 @@ use crate::labs::Catalog;
 
 use crate::locate;
 pub use crate::locate::KeyPath;
+use crate::timeouts::Timeouts;
 
 pub const CONFIG_FILE: &str = "labctl.toml";
 
@@ -320,6 +321,8 @@ pub struct Settings {
     pub node_image: String,
     /// Load the seeded labs' images into every node during `up`.
     pub preload_images: bool,
+    /// Time limits of node and host commands (`LABCTL_TIMEOUT_SCALE`).
+    pub timeouts: Timeouts,
 }
 
 impl Settings {
@@ -364,7 +367,8 @@ pub fn load(location: &ConfigLocation, catalog: &Catalog) -> Result<Settings> {
     };
     let raw = parse(&origin)?;
     let node_image_override = crate::exec::env_var("LABCTL_NODE_IMAGE");
-    validate::resolve(raw, origin, catalog, node_image_override)
+    let timeouts = Timeouts::from_env()?;
+    Ok(Settings { timeouts, ..validate::resolve(raw, origin, catalog, node_image_override)? })
 }
 
 fn parse(origin: &Origin) -> Result<RawConfig> {

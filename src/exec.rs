@@ -11,10 +11,13 @@
 use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
+use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 
+use crate::timeouts::RAISE_HINT;
 use crate::ui::Ui;
 
 /// What running a command does to the world.
@@ -39,8 +42,13 @@ pub struct CommandSpec {
     /// Write stdout to this file (created or truncated) instead of capturing
     /// it: for output too large to hold in memory (a backup archive).
     pub stdout_file: Option<PathBuf>,
-    /// Give up (and kill the program) after this long.
+    /// Give up (and kill the program) after this long. Every command run
+    /// through [`Runner::run`] has one; only interactive ones (the user's own
+    /// terminal) have none.
     pub timeout: Option<Duration>,
+    /// The program ends its own work after this long (a `timeout -s KILL` on
+    /// a node, shorter than `timeout`) and then exits with 137.
+    pub remote_timeout: Option<Duration>,
     /// What the command is for, in words, for errors: "read the Docker server version".
     pub purpose: String,
     pub effect: Effect,
@@ -60,6 +68,7 @@ impl CommandSpec {
             pipe_from: None,
             stdout_file: None,
             timeout: None,
+            remote_timeout: None,
             purpose: purpose.to_string(),
             effect: Effect::Change,
             secrets: Vec::new(),
@@ -225,14 +234,104 @@ pub trait Runner: Send + Sync {
     }
 }
 
+/// The programs labctl is running right now, so that Ctrl-C (or SIGTERM)
+/// can end them. Once interrupted, nothing new starts: a thread that was
+/// about to start a program gets an error instead, so no child is left
+/// behind by a start that raced with the signal.
+#[derive(Default)]
+pub struct Children {
+    state: Mutex<ChildState>,
+}
+
+#[derive(Default)]
+struct ChildState {
+    interrupted: bool,
+    next_id: u64,
+    running: Vec<RunningChild>,
+    /// What the last program started was for, to say what was interrupted.
+    last_purpose: Option<String>,
+}
+
+struct RunningChild {
+    id: u64,
+    pids: Vec<u32>,
+    /// Captured programs run in their own process group (so that their own
+    /// children, e.g. a `sleep` in a script, end with them); interactive
+    /// ones stay in the terminal's group.
+    interactive: bool,
+}
+
+/// Removes a child from [`Children`] when its run ends.
+struct Registration<'a> {
+    children: &'a Children,
+    id: u64,
+}
+
+impl Drop for Registration<'_> {
+    fn drop(&mut self) {
+        let mut state = self.children.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.running.retain(|child| child.id != self.id);
+    }
+}
+
+impl Children {
+    /// Start `expression` unless labctl was interrupted, and remember it.
+    fn start(
+        &self,
+        expression: duct::Expression,
+        spec: &CommandSpec,
+        interactive: bool,
+    ) -> Result<(duct::Handle, Registration<'_>)> {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if state.interrupted {
+            bail!("interrupted: not starting `{spec}`");
+        }
+        let handle =
+            expression.start().with_context(|| format!("could not start `{}` to {}", spec.program, spec.purpose))?;
+        state.next_id += 1;
+        let id = state.next_id;
+        state.running.push(RunningChild { id, pids: handle.pids(), interactive });
+        state.last_purpose = Some(spec.purpose.clone());
+        Ok((handle, Registration { children: self, id }))
+    }
+
+    /// Whether a program holds the user's terminal (`labctl ssh`, `exec`).
+    pub fn interactive_running(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.running.iter().any(|child| child.interactive)
+    }
+
+    /// Start nothing more and end every running program (with its process
+    /// group). Returns what the last program started was for.
+    pub fn interrupt(&self) -> Option<String> {
+        let mut state = self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        state.interrupted = true;
+        for child in &state.running {
+            for pid in &child.pids {
+                end_process(*pid, child.interactive);
+            }
+        }
+        state.last_purpose.clone()
+    }
+}
+
+/// SIGKILL a captured program's whole process group; SIGTERM an interactive
+/// one, so that it can give the terminal back in a sane state.
+fn end_process(pid: u32, interactive: bool) {
+    let Some(pid) = i32::try_from(pid).ok().and_then(Pid::from_raw) else { return };
+    // A process that is already gone is what we want anyway.
+    let _ = if interactive { kill_process(pid, Signal::TERM) } else { kill_process_group(pid, Signal::KILL) };
+}
+
 /// Runs programs for real, through duct.
 pub struct RealRunner {
     ui: Ui,
+    children: Arc<Children>,
 }
 
 impl RealRunner {
-    pub fn new(ui: Ui) -> Self {
-        RealRunner { ui }
+    pub fn new(ui: Ui, children: Arc<Children>) -> Self {
+        RealRunner { ui, children }
     }
 }
 
@@ -249,26 +348,35 @@ fn expression(spec: &CommandSpec) -> duct::Expression {
 
 impl Runner for RealRunner {
     fn run(&self, spec: &CommandSpec) -> Result<Output> {
+        let Some(timeout) = spec.timeout else {
+            bail!("internal error: `{spec}` (to {}) has no time limit", spec.purpose);
+        };
         self.ui.detail(&format!("$ {spec}"));
         let command = match (&spec.pipe_from, &spec.stdin) {
             (Some(source), _) => expression(source).stdin_null().pipe(expression(spec)),
             (None, Some(bytes)) => expression(spec).stdin_bytes(bytes.clone()),
             (None, None) => expression(spec).stdin_null(),
         };
-        // Captures on the whole expression take both sides of a pipe.
+        // Captures on the whole expression take both sides of a pipe. Each
+        // program gets its own process group, so a timeout or Ctrl-C ends
+        // its children too.
         let command = match &spec.stdout_file {
             Some(path) => command.stdout_path(path),
             None => command.stdout_capture(),
         };
-        let handle = command
-            .stderr_capture()
-            .unchecked()
-            .start()
-            .with_context(|| format!("could not start `{}` to {}", spec.program, spec.purpose))?;
-        let output = match spec.timeout {
-            None => handle.wait()?.clone(),
-            Some(timeout) => wait_with_deadline(&handle, timeout, spec)?,
-        };
+        let command = command.stderr_capture().unchecked().before_spawn(|command| {
+            std::os::unix::process::CommandExt::process_group(command, 0);
+            Ok(())
+        });
+        let started = Instant::now();
+        let (handle, _registration) = self.children.start(command, spec, false)?;
+        let output = wait_with_deadline(&handle, timeout, spec)?;
+        if let Some(remote) = spec.remote_timeout {
+            // The far side's own `timeout` fired: SIGKILL, exit 128+9.
+            if output.status.code() == Some(137) && started.elapsed() >= remote {
+                return Err(timed_out(spec, timeout));
+            }
+        }
         Ok(Output {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -276,12 +384,12 @@ impl Runner for RealRunner {
         })
     }
 
+    /// Not bounded: the user's own shell or command may rightly run for
+    /// hours, and the user is there to end it with Ctrl-C.
     fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
         self.ui.detail(&format!("$ {spec}"));
-        let output = expression(spec)
-            .unchecked()
-            .run()
-            .with_context(|| format!("could not start `{}` to {}", spec.program, spec.purpose))?;
+        let (handle, _registration) = self.children.start(expression(spec).unchecked(), spec, true)?;
+        let output = handle.wait().with_context(|| format!("could not wait for `{}`", spec.program))?;
         // A signal (Ctrl-C in the remote shell) maps to the shell convention 128+n.
         Ok(output.status.code().unwrap_or(130))
     }
@@ -294,11 +402,24 @@ fn wait_with_deadline(handle: &duct::Handle, timeout: Duration, spec: &CommandSp
             return Ok(output.clone());
         }
         if Instant::now() >= deadline {
+            for pid in handle.pids() {
+                end_process(pid, false);
+            }
+            // Reap the killed programs (their output is not waited for).
             handle.kill().ok();
-            return Err(anyhow!("`{spec}` did not finish within {}s (trying to {})", timeout.as_secs(), spec.purpose));
+            return Err(timed_out(spec, timeout));
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// "could not read the swarm state on node2: no answer within 30s (`…`); on a slow host …"
+fn timed_out(spec: &CommandSpec, timeout: Duration) -> anyhow::Error {
+    anyhow!(
+        "could not {}: no answer within {} (`{spec}`); {RAISE_HINT}",
+        spec.purpose,
+        crate::ui::format_elapsed(timeout)
+    )
 }
 
 /// `--dry-run`: runs read-only probes for real (so the plan reflects the
@@ -309,8 +430,8 @@ pub struct DryRunner {
 }
 
 impl DryRunner {
-    pub fn new(ui: Ui) -> Self {
-        DryRunner { real: RealRunner::new(ui), ui }
+    pub fn new(ui: Ui, children: Arc<Children>) -> Self {
+        DryRunner { real: RealRunner::new(ui, children), ui }
     }
 }
 
@@ -352,9 +473,11 @@ pub mod fake {
     type Answer = (String, Result<Output, String>, bool);
 
     /// Answers are matched by the command line as displayed (`program args…`,
-    /// secrets masked) by prefix, in the order they were queued; a one-shot
-    /// answer is used once, a standing one every time. A command with no
-    /// answer succeeds with empty output.
+    /// secrets masked, without a node's `timeout -s KILL SECS` wrapper, so that
+    /// tests say what runs rather than its limit) by prefix, in the order they
+    /// were queued; a one-shot answer is used once, a standing one every time.
+    /// A command with no answer succeeds with empty output. A command without
+    /// a time limit is a bug: it panics.
     #[derive(Default)]
     pub struct RecordingRunner {
         answers: Mutex<Vec<Answer>>,
@@ -381,9 +504,9 @@ pub mod fake {
             self.answers.lock().unwrap().push((command_prefix.to_string(), Err(reason.to_string()), false));
         }
 
-        /// Every command run so far, as displayed (secrets masked).
+        /// Every command run so far, as displayed (secrets masked, no node-side wrapper).
         pub fn command_lines(&self) -> Vec<String> {
-            self.calls.lock().unwrap().iter().map(ToString::to_string).collect()
+            self.calls.lock().unwrap().iter().map(shown).collect()
         }
 
         /// Every command run so far, unmasked.
@@ -394,14 +517,25 @@ pub mod fake {
         /// The displayed commands that changed state.
         pub fn changes(&self) -> Vec<String> {
             let calls = self.calls.lock().unwrap();
-            calls.iter().filter(|spec| spec.effect == Effect::Change).map(ToString::to_string).collect()
+            calls.iter().filter(|spec| spec.effect == Effect::Change).map(shown).collect()
         }
+    }
+
+    /// The displayed command without `timeout -s KILL SECS ` (see [`RecordingRunner`]).
+    fn shown(spec: &CommandSpec) -> String {
+        let line = spec.to_string();
+        let Some(start) = line.find("timeout -s KILL ") else { return line };
+        let rest = &line[start + "timeout -s KILL ".len()..];
+        let seconds = rest.find(' ').unwrap_or(rest.len());
+        let after = rest[seconds..].trim_start();
+        format!("{}{after}", &line[..start])
     }
 
     impl Runner for RecordingRunner {
         fn run(&self, spec: &CommandSpec) -> Result<Output> {
+            assert!(spec.timeout.is_some(), "`{spec}` (to {}) has no time limit", spec.purpose);
             self.calls.lock().unwrap().push(spec.clone());
-            let line = spec.to_string();
+            let line = shown(spec);
             let mut answers = self.answers.lock().unwrap();
             let matches = |standing: bool| {
                 answers.iter().position(|(prefix, _, kind)| *kind == standing && line.starts_with(prefix.as_str()))
@@ -425,7 +559,8 @@ pub mod fake {
         }
 
         fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
-            Ok(self.run(spec)?.code.unwrap_or(1))
+            let bounded = CommandSpec { timeout: Some(Duration::MAX), ..spec.clone() };
+            Ok(self.run(&bounded)?.code.unwrap_or(1))
         }
     }
 }
@@ -477,41 +612,150 @@ mod tests {
         );
     }
 
+    fn quiet() -> Ui {
+        Ui::new(crate::ui::Verbosity::Quiet)
+    }
+
+    fn real_runner() -> RealRunner {
+        RealRunner::new(quiet(), Arc::new(Children::default()))
+    }
+
+    const SECOND: Duration = Duration::from_secs(1);
+
+    /// Whether process `pid` is gone (a zombie counts as gone: it runs no more).
+    fn gone(pid: &str) -> bool {
+        let started = Instant::now();
+        loop {
+            let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let running = state.rsplit_once(") ").is_some_and(|(_, rest)| !rest.starts_with('Z'));
+            if !running {
+                return true;
+            }
+            if started.elapsed() > 2 * SECOND {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// A script that starts `sleep 30` in the background, writes its pid to `pidfile`, and waits.
+    fn sleeper(pidfile: &std::path::Path) -> CommandSpec {
+        let script = "sleep 30 & echo $! > \"$1\"; wait";
+        CommandSpec::new("sh", &["-c", script, "sleeper", pidfile.to_str().unwrap()], "sleep a while")
+    }
+
+    fn read_pid(pidfile: &std::path::Path) -> String {
+        let started = Instant::now();
+        loop {
+            let pid = std::fs::read_to_string(pidfile).unwrap_or_default();
+            if pid.ends_with('\n') {
+                return pid.trim().to_string();
+            }
+            assert!(started.elapsed() < 5 * SECOND, "the sleeper never started");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     #[test]
     fn real_runner_reports_exit_code_output_and_timeout() {
-        let runner = RealRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
-        let output = runner.run(&CommandSpec::new("sh", &["-c", "echo out; echo err >&2; exit 3"], "test")).unwrap();
+        let runner = real_runner();
+        let spec = CommandSpec::new("sh", &["-c", "echo out; echo err >&2; exit 3"], "test").timeout(SECOND * 5);
+        let output = runner.run(&spec).unwrap();
         assert_eq!(output.code, Some(3));
         assert_eq!(output.stdout, "out\n");
         assert_eq!(output.stderr, "err\n");
 
-        let slow = CommandSpec::new("sleep", &["5"], "wait").timeout(Duration::from_millis(200));
+        let slow = CommandSpec::new("sleep", &["5"], "wait on node2").timeout(Duration::from_millis(200));
         let started = Instant::now();
         let error = runner.run(&slow).unwrap_err().to_string();
-        assert!(error.contains("did not finish within"), "{error}");
+        assert_eq!(
+            error,
+            "could not wait on node2: no answer within 0.2s (`sleep 5`); on a slow host, LABCTL_TIMEOUT_SCALE=2 doubles every time limit"
+        );
         assert!(started.elapsed() < Duration::from_secs(3));
     }
 
     #[test]
+    fn a_timeout_ends_the_programs_children_too() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("sleep.pid");
+        let started = Instant::now();
+        let error = real_runner().run(&sleeper(&pidfile).timeout(Duration::from_millis(300))).unwrap_err();
+        assert!(error.to_string().contains("no answer within 0.3s"), "{error}");
+        assert!(started.elapsed() < 3 * SECOND, "the runner did not wait for the orphaned sleep");
+        assert!(gone(&read_pid(&pidfile)), "the script's own child was left running");
+    }
+
+    #[test]
+    fn a_limit_that_fires_on_the_far_side_is_a_timeout_too() {
+        // What `docker exec NODE timeout -s KILL 1 …` returns when the node ends the command.
+        let spec = CommandSpec {
+            remote_timeout: Some(Duration::from_millis(100)),
+            ..CommandSpec::new("sh", &["-c", "sleep 0.2; exit 137"], "read the swarm state on node2")
+        }
+        .timeout(5 * SECOND);
+        let error = real_runner().run(&spec).unwrap_err().to_string();
+        assert!(error.starts_with("could not read the swarm state on node2: no answer within 5.0s"), "{error}");
+        let quick =
+            CommandSpec { remote_timeout: Some(5 * SECOND), ..CommandSpec::new("sh", &["-c", "exit 137"], "x") }
+                .timeout(5 * SECOND);
+        assert_eq!(real_runner().run(&quick).unwrap().code, Some(137), "killed early for another reason: an exit code");
+    }
+
+    #[test]
+    fn a_command_without_a_time_limit_is_refused() {
+        let error = real_runner().run(&CommandSpec::new("true", &[], "do nothing")).unwrap_err().to_string();
+        assert_eq!(error, "internal error: `true` (to do nothing) has no time limit");
+    }
+
+    #[test]
+    fn an_interrupt_ends_running_children_and_starts_no_new_ones() {
+        let children = Arc::new(Children::default());
+        let runner = RealRunner::new(quiet(), children.clone());
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("sleep.pid");
+        let spec = sleeper(&pidfile).timeout(60 * SECOND);
+        std::thread::scope(|scope| {
+            let running = scope.spawn(|| runner.run(&spec));
+            let pid = read_pid(&pidfile);
+            let started = Instant::now();
+            assert_eq!(children.interrupt().as_deref(), Some("sleep a while"));
+            let finished = running.join().unwrap().unwrap();
+            assert_eq!(finished.code, None, "killed by a signal");
+            assert!(started.elapsed() < 2 * SECOND);
+            assert!(gone(&pid), "the script's child was left running");
+        });
+        // A command started after the signal (another thread, a cleanup) never runs.
+        let marker = dir.path().join("late");
+        let late = CommandSpec::new("touch", &[marker.to_str().unwrap()], "touch").timeout(SECOND);
+        let error = runner.run(&late).unwrap_err().to_string();
+        assert!(error.starts_with("interrupted: not starting `touch "), "{error}");
+        assert!(!marker.exists());
+    }
+
+    #[test]
     fn real_runner_pipes_and_masks_what_it_shows() {
-        let runner = RealRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
+        let runner = real_runner();
         let source = CommandSpec::new("printf", &["a\\nSWMTKN-1-abc-def\\n"], "produce");
-        let spec = CommandSpec::new("cat", &[], "consume").pipe_from(source);
+        let spec = CommandSpec::new("cat", &[], "consume").pipe_from(source).timeout(5 * SECOND);
         assert_eq!(spec.to_string(), "printf 'a\\nSWMTKN-****\\n' | cat");
         let output = runner.run(&spec).unwrap();
         assert_eq!(output.stdout, "a\nSWMTKN-1-abc-def\n", "the caller gets the real output");
         assert_eq!(output.tail(1), "SWMTKN-****", "error messages never show it");
-        let fed = runner.run(&CommandSpec::new("cat", &[], "echo stdin").stdin(b"hello".to_vec())).unwrap();
+        let fed = runner
+            .run(&CommandSpec::new("cat", &[], "echo stdin").stdin(b"hello".to_vec()).timeout(5 * SECOND))
+            .unwrap();
         assert_eq!(fed.stdout, "hello");
     }
 
     #[test]
     fn real_runner_streams_stdout_to_a_file_and_keeps_the_exit_status() {
-        let runner = RealRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
+        let runner = real_runner();
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("out.bin");
         let spec = CommandSpec::new("sh", &["-c", "printf 'part\\000ial'; echo broke >&2; exit 2"], "write")
-            .stdout_file(file.clone());
+            .stdout_file(file.clone())
+            .timeout(5 * SECOND);
         assert!(spec.to_string().ends_with(&format!("> {}", file.display())), "{spec}");
         let output = runner.run(&spec).unwrap();
         assert_eq!(output.code, Some(2));
@@ -521,20 +765,20 @@ mod tests {
 
     #[test]
     fn dry_runner_runs_probes_and_only_prints_changes() {
-        let runner = DryRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
+        let runner = DryRunner::new(quiet(), Arc::new(Children::default()));
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("made");
-        let change = CommandSpec::new("touch", &[marker.to_str().unwrap()], "make a file");
+        let change = CommandSpec::new("touch", &[marker.to_str().unwrap()], "make a file").timeout(5 * SECOND);
         assert!(runner.run(&change).unwrap().success());
         assert!(!marker.exists(), "a dry run changes nothing");
-        let probe = CommandSpec::new("echo", &["state"], "read").probe();
+        let probe = CommandSpec::new("echo", &["state"], "read").probe().timeout(5 * SECOND);
         assert_eq!(runner.run(&probe).unwrap().stdout, "state\n");
     }
 
     #[test]
     fn missing_program_is_an_error_naming_it() {
-        let runner = RealRunner::new(Ui::new(crate::ui::Verbosity::Quiet));
-        let error = runner.run(&CommandSpec::new("labctl-no-such-program", &[], "probe")).unwrap_err();
+        let spec = CommandSpec::new("labctl-no-such-program", &[], "probe").timeout(5 * SECOND);
+        let error = real_runner().run(&spec).unwrap_err();
         assert!(format!("{error:#}").contains("labctl-no-such-program"));
     }
 }

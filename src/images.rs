@@ -2,8 +2,6 @@
 //! `docker save` into every node's `docker load` (nodes in parallel),
 //! skipping nodes that already have the same image ID.
 
-use std::time::Duration;
-
 use anyhow::{bail, Result};
 
 use crate::config::Settings;
@@ -11,6 +9,7 @@ use crate::exec::{CommandSpec, Runner};
 use crate::labs::Catalog;
 use crate::provider::docker::in_parallel;
 use crate::provider::NodeShell;
+use crate::timeouts::{Timeouts, Wait};
 
 /// The images of the given labs (all seeded labs when `None`), each once.
 pub fn lab_images(settings: &Settings, catalog: &Catalog, lab: Option<&str>) -> Result<Vec<String>> {
@@ -31,11 +30,11 @@ pub fn lab_images(settings: &Settings, catalog: &Catalog, lab: Option<&str>) -> 
 }
 
 /// `docker pull` each image on this host; returns the ones that failed, with why.
-pub fn pull(images: &[String], host: &dyn Runner) -> Result<Vec<(String, String)>> {
+pub fn pull(images: &[String], host: &dyn Runner, timeouts: Timeouts) -> Result<Vec<(String, String)>> {
     let mut failed = Vec::new();
     for image in images {
         let spec = CommandSpec::new("docker", &["pull", "--quiet", image], &format!("pull {image}"))
-            .timeout(Duration::from_secs(30 * 60));
+            .timeout(timeouts.limit(Wait::Long));
         let output = host.run(&spec)?;
         if !output.success() {
             failed.push((image.clone(), output.tail(1)));
@@ -73,7 +72,8 @@ pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &
 /// Load `image` from this host's Docker into every node that lacks this ID.
 pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
     let inspect = ["image", "inspect", "--format", "{{.Id}}", image];
-    let on_host = host.run(&CommandSpec::new("docker", &inspect, "look for an image on this host").probe())?;
+    let on_host = CommandSpec::new("docker", &inspect, "look for an image on this host").probe();
+    let on_host = host.run(&on_host.timeout(shell.limit(Wait::Read)))?;
     if !on_host.success() {
         return Ok(Load::NotOnHost);
     }
@@ -82,13 +82,14 @@ pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runne
     let loaded = in_parallel(&nodes, |node| {
         let mut argv = vec!["docker"];
         argv.extend(inspect);
-        let present = shell.run(&shell.command(node, &argv, "look for an image").probe())?;
+        let present = shell.run(&shell.probe(node, &argv, "look for an image"))?;
         if present.success() && present.stdout.trim() == id {
             return Ok(false);
         }
         let save = CommandSpec::new("docker", &["save", image], &format!("export {image} from this host"));
-        let spec = shell.command_piped(node, &["docker", "load", "--quiet"], &format!("load {image}"), save);
-        shell.run_checked(&spec.timeout(Duration::from_secs(30 * 60)))?;
+        let spec =
+            shell.command_piped(Wait::Long, node, &["docker", "load", "--quiet"], &format!("load {image}"), save);
+        shell.run_checked(&spec)?;
         Ok(true)
     })?;
     let (mut loaded_on, mut already_on) = (Vec::new(), Vec::new());
@@ -153,7 +154,7 @@ mod tests {
             "",
             "Error response from daemon: toomanyrequests: pull rate limit\n",
         );
-        let failed = pull(&["registry:2".to_string(), "mysql:5.7".to_string()], &runner).unwrap();
+        let failed = pull(&["registry:2".to_string(), "mysql:5.7".to_string()], &runner, Timeouts::default()).unwrap();
         assert_eq!(
             failed,
             vec![("mysql:5.7".to_string(), "Error response from daemon: toomanyrequests: pull rate limit".to_string())]

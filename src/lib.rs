@@ -6,6 +6,7 @@
 
 use std::ffi::OsString;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::Parser;
 
@@ -17,6 +18,7 @@ mod doctor;
 mod exec;
 mod files;
 mod images;
+mod interrupt;
 mod labs;
 mod locate;
 mod lock;
@@ -25,13 +27,16 @@ mod provider;
 mod registry;
 mod swarm;
 mod templates;
+mod timeouts;
 mod ui;
 mod vbox;
 
 /// Run labctl with these arguments (the program name first) and return the
-/// exit status: 0 success, 1 failure, 2 usage error.
+/// exit status: 0 success, 1 failure, 2 usage error; Ctrl-C and SIGTERM end
+/// the process with 130 and 143.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
-    let cli = match cli::Cli::try_parse_from(args) {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints help/version to stdout and usage errors to stderr.
@@ -45,7 +50,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         _ => ui::Verbosity::Normal,
     };
     let ui = ui::Ui::new(verbosity);
-    match commands::dispatch(cli, ui) {
+    let children = Arc::new(exec::Children::default());
+    let words: Vec<String> = args.iter().skip(1).map(|arg| arg.to_string_lossy().into_owned()).collect();
+    let command_line = format!("labctl {}", exec::shell_line(&words)).trim_end().to_string();
+    if let Err(error) = interrupt::watch(children.clone(), ui, command_line) {
+        ui.error(&format!("{error:#}"));
+        return ExitCode::FAILURE;
+    }
+    match commands::dispatch(cli, ui, children) {
         Ok(code) => code,
         Err(error) => {
             // Errors are printed once, here, with their full chain.

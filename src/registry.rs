@@ -7,6 +7,7 @@ use anyhow::{anyhow, Result};
 use crate::config::Registry;
 use crate::exec::{CommandSpec, Runner};
 use crate::provider::NodeShell;
+use crate::timeouts::Wait;
 
 pub const CONTAINER: &str = "labctl-registry";
 const VOLUME: &str = "labctl-registry";
@@ -62,7 +63,8 @@ pub fn ensure(
         &volume,
         &registry.image,
     ];
-    let spec = shell.command(node, &run, "start the registry");
+    // Long: the registry image may have to be pulled first.
+    let spec = shell.command_for(Wait::Long, node, &run, "start the registry");
     let output = shell.run(&spec)?;
     if output.success() {
         return Ok(Outcome::Created);
@@ -82,14 +84,13 @@ pub fn ensure(
 /// (`running`, `exited`, …; nothing when there is none).
 pub fn state_probe(shell: NodeShell, node: &str) -> CommandSpec {
     let query = ["docker", "ps", "--all", "--filter", "name=^labctl-registry$", "--format", "{{.State}}"];
-    shell.command(node, &query, "look for the registry").probe()
+    shell.probe(node, &query, "look for the registry")
 }
 
 /// Copy `image` from this host's Docker into `node` when the node lacks it
 /// and the host has it.
 pub fn preload(image: &str, node: &str, shell: NodeShell, host_runner: &dyn Runner) -> Result<bool> {
-    let on_node =
-        shell.command(node, &["docker", "image", "inspect", "--format", "{{.Id}}", image], "look for an image").probe();
+    let on_node = shell.probe(node, &["docker", "image", "inspect", "--format", "{{.Id}}", image], "look for an image");
     if shell.run(&on_node)?.success() {
         return Ok(false);
     }
@@ -98,12 +99,13 @@ pub fn preload(image: &str, node: &str, shell: NodeShell, host_runner: &dyn Runn
         &["image", "inspect", "--format", "{{.Id}}", image],
         "look for an image on this host",
     )
-    .probe();
+    .probe()
+    .timeout(shell.limit(Wait::Read));
     if !host_runner.run(&on_host)?.success() {
         return Ok(false);
     }
     let save = CommandSpec::new("docker", &["save", image], &format!("export {image} from this host"));
-    let load = shell.command_piped(node, &["docker", "load"], &format!("load {image}"), save);
+    let load = shell.command_piped(Wait::Long, node, &["docker", "load"], &format!("load {image}"), save);
     shell.run_checked(&load)?;
     Ok(true)
 }

@@ -13,13 +13,16 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
 use crate::config::{Node, Role, Settings};
+use crate::exec::CommandSpec;
 use crate::provider::docker::in_parallel;
 use crate::provider::NodeShell;
 
 const SWARM_PORT: u16 = 2377;
-/// How long nodes may take to show Ready after joining.
+/// How long nodes may take to show Ready after joining (on a normal host;
+/// scaled by `LABCTL_TIMEOUT_SCALE`).
 const READY_DEADLINE: Duration = Duration::from_secs(90);
 const READY_POLL: Duration = Duration::from_millis(100);
+const NODE_LIST: [&str; 5] = ["docker", "node", "ls", "--format", "{{json .}}"];
 
 /// `docker info --format '{{json .Swarm}}'`, the fields labctl uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -122,7 +125,8 @@ pub struct Bootstrap<'a> {
 
 impl<'a> Bootstrap<'a> {
     pub fn new(settings: &'a Settings, shell: NodeShell<'a>, dry_run: bool) -> Self {
-        Bootstrap { settings, shell, dry_run, ready_deadline: READY_DEADLINE, fresh: Vec::new() }
+        let ready_deadline = settings.timeouts.scaled(READY_DEADLINE);
+        Bootstrap { settings, shell, dry_run, ready_deadline, fresh: Vec::new() }
     }
 
     /// Skip reading the swarm state of nodes whose disks were just created.
@@ -231,14 +235,11 @@ impl<'a> Bootstrap<'a> {
     }
 
     fn join_token(&self, manager: &Node) -> Result<String> {
-        let spec = self
-            .shell
-            .command(
-                &manager.name,
-                &["docker", "swarm", "join-token", "--quiet", "worker"],
-                "read the worker join token",
-            )
-            .probe();
+        let spec = self.shell.probe(
+            &manager.name,
+            &["docker", "swarm", "join-token", "--quiet", "worker"],
+            "read the worker join token",
+        );
         let output = self.shell.run(&spec)?;
         if self.dry_run && !output.success() {
             return Ok("SWMTKN-dry-run".into());
@@ -266,10 +267,10 @@ impl<'a> Bootstrap<'a> {
     }
 
     fn node_list(&self, manager: &Node) -> Result<Vec<NodeEntry>> {
-        let spec = self
-            .shell
-            .command(&manager.name, &["docker", "node", "ls", "--format", "{{json .}}"], "list the swarm's nodes")
-            .probe();
+        self.read_node_list(self.shell.probe(&manager.name, &NODE_LIST, "list the swarm's nodes"))
+    }
+
+    fn read_node_list(&self, spec: CommandSpec) -> Result<Vec<NodeEntry>> {
         let output = self.shell.run(&spec)?;
         if self.dry_run && !output.success() {
             return Ok(Vec::new());
@@ -289,24 +290,31 @@ impl<'a> Bootstrap<'a> {
     }
 
     /// Poll the manager's node list (starting from `entries`, just read)
-    /// until every node's current ID is Ready.
+    /// until every node's current ID is Ready. Each poll ends by the
+    /// deadline, and one that fails or hangs is only a poll without news.
     fn wait_until_ready(&self, manager: &Node, live_ids: &[String], mut entries: Vec<NodeEntry>) -> Result<()> {
-        let started = Instant::now();
+        let deadline = Instant::now() + self.ready_deadline;
+        let mut last_error = None;
         loop {
             let not_ready = not_ready(&self.settings.nodes, live_ids, &entries);
             if not_ready.is_empty() {
                 return Ok(());
             }
-            if started.elapsed() >= self.ready_deadline {
+            if Instant::now() >= deadline {
+                let why = last_error.map(|error: anyhow::Error| format!(" (last poll: {error:#})")).unwrap_or_default();
                 return Err(anyhow!(
-                    "not Ready after {}s: {}; see `labctl status` and `labctl exec {} -- docker node ls`",
+                    "not Ready after {}s: {}{why}; see `labctl status` and `labctl exec {} -- docker node ls`",
                     self.ready_deadline.as_secs(),
                     not_ready.join(", "),
                     manager.name
                 ));
             }
             std::thread::sleep(READY_POLL);
-            entries = self.node_list(manager)?;
+            let poll = self.shell.probe_until(&manager.name, &NODE_LIST, "list the swarm's nodes", deadline);
+            match self.read_node_list(poll) {
+                Ok(fresh) => entries = fresh,
+                Err(error) => last_error = Some(error),
+            }
         }
     }
 }
@@ -325,8 +333,8 @@ fn not_ready(nodes: &[Node], live_ids: &[String], entries: &[NodeEntry]) -> Vec<
 }
 
 /// The command that prints a node's swarm state as JSON ([`SwarmInfo`]).
-pub fn info_probe(shell: NodeShell, node: &str) -> crate::exec::CommandSpec {
-    shell.command(node, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state").probe()
+pub fn info_probe(shell: NodeShell, node: &str) -> CommandSpec {
+    shell.probe(node, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state")
 }
 
 pub fn parse_node_list(text: &str) -> Result<Vec<NodeEntry>> {

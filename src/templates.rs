@@ -202,13 +202,15 @@ mod tests {
         context.insert("labctl_version", "test");
         context.insert("state_dir", "/var/lib/labctl");
         let dir = tempfile::tempdir().unwrap();
-        let runner = RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet));
+        let ui = crate::ui::Ui::new(crate::ui::Verbosity::Quiet);
+        let runner = RealRunner::new(ui, std::sync::Arc::default());
         let names = templates.names_under("node/");
         assert!(names.len() >= 2, "{names:?}");
         for name in names {
             let path = dir.path().join(name.replace('/', "-"));
             std::fs::write(&path, templates.render(name, &context).unwrap()).unwrap();
-            let output = runner.run(&CommandSpec::new("shellcheck", &[path.to_str().unwrap()], "lint")).unwrap();
+            let lint = CommandSpec::new("shellcheck", &[path.to_str().unwrap()], "lint");
+            let output = runner.run(&lint.timeout(std::time::Duration::from_secs(60))).unwrap();
             assert!(output.success(), "{name}: {}", output.stdout);
         }
     }

@@ -112,6 +112,13 @@ impl Ui {
         eprintln!("{} {message}", self.paint("error:", "31;1"));
     }
 
+    /// The one line that says a signal ended the run; always shown, over
+    /// the spinner's line on a terminal.
+    pub fn interrupted(&self, message: &str) {
+        let clear = if self.interactive { "\r\x1b[2K" } else { "" };
+        eprintln!("{clear}{} {message}", self.paint("error:", "31;1"));
+    }
+
     /// Data the user asked for, on stdout.
     pub fn print(&self, text: &str) {
         let mut out = std::io::stdout().lock();

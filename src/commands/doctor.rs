@@ -4,15 +4,14 @@ use anyhow::Result;
 
 use super::Context;
 use crate::doctor::{self, Report};
-use crate::exec::RealRunner;
 use crate::provider::Host;
 use crate::ui::{Mark, Ui};
 
 pub fn run(context: &Context) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let runner = RealRunner::new(context.ui);
-    let host = Host::new(&runner);
+    let runner = context.runner(false);
+    let host = Host::new(runner.as_ref());
     let report = doctor::examine(&settings, &host);
 
     let seeded = settings.seeded_labs.len();

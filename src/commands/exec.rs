@@ -20,7 +20,8 @@ pub fn run(context: &Context, args: &ExecArgs) -> Result<ExitCode> {
     } else {
         NodeIo::Stdin
     };
-    let spec = provider.node_command(&node.name, &args.command, io);
+    // The user's own command: no limit (see `RealRunner::run_interactive`).
+    let spec = provider.node_command(&node.name, &args.command, io, None);
     let code = runner.run_interactive(&spec)?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

@@ -4,14 +4,13 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cli::ImagesCommand;
-use crate::exec::RealRunner;
 use crate::images;
 use crate::provider::NodeShell;
 
 pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let host = RealRunner::new(context.ui);
+    let host = context.runner(false);
     match command {
         ImagesCommand::Pull => {
             let mut wanted = images::lab_images(&settings, &catalog, None)?;
@@ -19,7 +18,7 @@ pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
                 wanted.push(registry.image.clone());
             }
             let failed = context.ui.step("pulling images", || {
-                let failed = images::pull(&wanted, &host)?;
+                let failed = images::pull(&wanted, host.as_ref(), settings.timeouts)?;
                 let summary = format!("pulled {} of {} images", wanted.len() - failed.len(), wanted.len());
                 Ok((failed, summary))
             })?;
@@ -38,7 +37,7 @@ pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
             let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
             for image in &wanted {
                 context.ui.step(&format!("loading {image}"), || {
-                    let loaded = images::load_required(image, &settings, shell, &host)?;
+                    let loaded = images::load_required(image, &settings, shell, host.as_ref())?;
                     let summary = match loaded.loaded_on.is_empty() {
                         true => format!("{image}: already on every node"),
                         false => format!("{image}: loaded on {}", loaded.loaded_on.join(", ")),

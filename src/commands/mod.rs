@@ -3,12 +3,13 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
 use crate::cli::{Cli, Command};
 use crate::config::{self, ConfigLocation, ProviderSetting, Settings};
-use crate::exec::{DryRunner, RealRunner, Runner};
+use crate::exec::{Children, DryRunner, RealRunner, Runner};
 use crate::labs::Catalog;
 use crate::provider::docker::DockerProvider;
 use crate::provider::vagrant::VagrantProvider;
@@ -40,10 +41,12 @@ pub struct Context {
     pub workspace: PathBuf,
     pub config: ConfigLocation,
     pub ui: Ui,
+    /// The programs this run has started, for Ctrl-C.
+    children: Arc<Children>,
 }
 
 impl Context {
-    fn new(cli: &Cli, ui: Ui) -> Result<Context> {
+    fn new(cli: &Cli, ui: Ui, children: Arc<Children>) -> Result<Context> {
         let current = std::env::current_dir().context("cannot determine the current directory")?;
         let workspace = match &cli.workspace {
             None => current,
@@ -56,7 +59,7 @@ impl Context {
             }
         };
         let config = ConfigLocation { workspace: workspace.clone(), explicit: cli.config.clone() };
-        Ok(Context { workspace, config, ui })
+        Ok(Context { workspace, config, ui, children })
     }
 
     pub fn catalog(&self) -> Result<Catalog> {
@@ -71,9 +74,9 @@ impl Context {
 
     pub fn runner(&self, dry_run: bool) -> Box<dyn Runner> {
         if dry_run {
-            Box::new(DryRunner::new(self.ui))
+            Box::new(DryRunner::new(self.ui, self.children.clone()))
         } else {
-            Box::new(RealRunner::new(self.ui))
+            Box::new(RealRunner::new(self.ui, self.children.clone()))
         }
     }
 
@@ -119,8 +122,8 @@ impl Context {
     }
 }
 
-pub fn dispatch(cli: Cli, ui: Ui) -> Result<ExitCode> {
-    let context = Context::new(&cli, ui)?;
+pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
+    let context = Context::new(&cli, ui, children)?;
     match cli.command {
         Command::Up(args) => up::run(&context, &args),
         Command::Status(args) => status::run(&context, &args),

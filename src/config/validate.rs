@@ -70,6 +70,7 @@ pub(super) fn resolve(
         labs_root: raw.labs.root.trim_end_matches('/').to_string(),
         node_image,
         preload_images: raw.images.preload,
+        timeouts: Timeouts::default(),
     })
 }
 

@@ -125,8 +125,7 @@ pub fn run_checks(
                 http_decision(&answer, *status, contains.as_deref())
             }
             Check::Command { node, command } => {
-                let spec =
-                    shell.command(node.as_deref().unwrap_or(manager), &["sh", "-c", command], "run a check").probe();
+                let spec = shell.probe(node.as_deref().unwrap_or(manager), &["sh", "-c", command], "run a check");
                 let output = shell.run(&spec)?;
                 let detail = if output.success() {
                     "exit 0".to_string()
@@ -157,7 +156,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn read(&self, node: &str, argv: &[&str], purpose: &str) -> Result<crate::exec::Output> {
-        self.shell.run(&self.shell.command(node, argv, purpose).probe())
+        self.shell.run(&self.shell.probe(node, argv, purpose))
     }
 
     fn service_exists(&self, service: &str) -> (bool, String) {

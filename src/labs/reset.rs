@@ -17,9 +17,13 @@ use super::seed::{file_mode, manifest_of, STATE_DIR};
 use super::Lab;
 use crate::files::{tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
+use crate::timeouts::Wait;
 
-/// How long removed stacks may take to disappear (stack removal is asynchronous).
+/// How long removed stacks may take to disappear (stack removal is
+/// asynchronous); waits are scaled by `LABCTL_TIMEOUT_SCALE`.
 const GONE_DEADLINE: Duration = Duration::from_secs(90);
+/// How long a lab's network may stay in use by tasks that are shutting down.
+const NETWORK_DEADLINE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(500);
 
 /// What a reset will do, read from the cluster before anything changes.
@@ -71,7 +75,7 @@ pub struct Reset<'a> {
 
 impl Reset<'_> {
     fn read(&self, argv: &[&str], purpose: &str) -> Result<String> {
-        let spec = self.shell.command(self.manager, argv, purpose).probe();
+        let spec = self.shell.probe(self.manager, argv, purpose);
         Ok(self.shell.run_checked(&spec)?.stdout)
     }
 
@@ -154,18 +158,20 @@ impl Reset<'_> {
             docker ps --quiet --filter \"label=com.docker.stack.namespace=$stack\"; done";
         let mut argv = vec!["sh", "-c", script, "labctl-wait"];
         argv.extend(stacks.iter().map(String::as_str));
-        let started = Instant::now();
+        let limit = self.shell.provider.timeouts().scaled(GONE_DEADLINE);
+        let deadline = Instant::now() + limit;
         loop {
-            let spec = self.shell.command(self.manager, &argv, "wait for the stacks to be gone");
+            // Each poll ends by the deadline, so a hung one cannot stretch the wait.
+            let spec = self.shell.probe_until(self.manager, &argv, "wait for the stacks to be gone", deadline);
             let remaining = self.shell.run_checked(&spec)?.stdout;
             if remaining.trim().is_empty() {
                 return Ok(());
             }
-            if started.elapsed() >= GONE_DEADLINE {
+            if Instant::now() >= deadline {
                 return Err(anyhow!(
                     "stacks {} were still being removed after {}s; run `labctl reset {}` again in a moment",
                     stacks.join(", "),
-                    GONE_DEADLINE.as_secs(),
+                    limit.as_secs(),
                     self.lab.manifest.id
                 ));
             }
@@ -176,15 +182,15 @@ impl Reset<'_> {
     /// Remove a network, retrying while tasks that used it shut down;
     /// `Err(reason)` when something else still uses it.
     fn remove_network(&self, network: &str) -> Result<(), String> {
-        let started = Instant::now();
+        let deadline = Instant::now() + self.shell.provider.timeouts().scaled(NETWORK_DEADLINE);
         loop {
-            let spec =
-                self.shell.command(self.manager, &["docker", "network", "rm", network], "remove the lab's network");
+            let argv = ["docker", "network", "rm", network];
+            let spec = self.shell.command_until(self.manager, &argv, "remove the lab's network", deadline);
             let output = self.shell.run(&spec).map_err(|error| format!("{error:#}"))?;
             if output.success() || output.stderr.contains("not found") {
                 return Ok(());
             }
-            if started.elapsed() >= Duration::from_secs(20) {
+            if Instant::now() >= deadline {
                 return Err(format!("still in use ({}); another lab's stack may use it", output.tail(1)));
             }
             std::thread::sleep(POLL);
@@ -194,12 +200,11 @@ impl Reset<'_> {
     /// The lab's setup: its networks (when missing) and setup commands.
     fn set_up(&self) -> Result<()> {
         for network in &self.lab.manifest.networks {
-            let exists = self.shell.run(
-                &self
-                    .shell
-                    .command(self.manager, &["docker", "network", "inspect", &network.name], "look for a network")
-                    .probe(),
-            )?;
+            let exists = self.shell.run(&self.shell.probe(
+                self.manager,
+                &["docker", "network", "inspect", &network.name],
+                "look for a network",
+            ))?;
             if exists.success() {
                 continue;
             }
@@ -242,8 +247,10 @@ impl Reset<'_> {
     fn copy_into(&self, files: &[String], archive: &Path, folder: &Path) -> Result<()> {
         let mut argv = vec!["tar", "-c", "-f", "-", "-C", &self.target, "--"];
         argv.extend(files.iter().map(String::as_str));
-        let spec =
-            self.shell.command(self.manager, &argv, "copy the students' files").stdout_file(archive.to_path_buf());
+        let spec = self
+            .shell
+            .command_for(Wait::Long, self.manager, &argv, "copy the students' files")
+            .stdout_file(archive.to_path_buf());
         self.shell.run_checked(&spec)?;
         let reader = std::fs::File::open(archive).with_context(|| format!("cannot read {}", archive.display()))?;
         tar::Archive::new(std::io::BufReader::new(reader))
@@ -276,6 +283,7 @@ impl Reset<'_> {
                 .collect::<Result<Vec<_>>>()?;
             let archive = tar_archive(&entries)?;
             let spec = self.shell.command_with_stdin(
+                Wait::Long,
                 self.manager,
                 &["sh", "-c", "mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-restore", &self.target],
                 "restore the pristine files",
@@ -291,6 +299,7 @@ impl Reset<'_> {
         let manifest = serde_json::to_vec_pretty(&manifest_of(self.lab, &self.target)?)?;
         let record = format!("{STATE_DIR}/labs/{}.json", self.lab.manifest.id);
         let spec = self.shell.command_with_stdin(
+            Wait::Change,
             self.manager,
             &["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "labctl-record", &record],
             "record the pristine files",

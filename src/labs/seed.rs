@@ -12,6 +12,7 @@ use crate::config::Settings;
 use crate::files::{sha256_hex, tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
 use crate::templates::Templates;
+use crate::timeouts::Wait;
 
 /// Where labctl keeps its records on a node.
 pub const STATE_DIR: &str = "/var/lib/labctl";
@@ -55,7 +56,8 @@ pub fn seed(settings: &Settings, catalog: &Catalog, templates: &Templates, shell
     let archive = archive(settings, catalog)?;
     let script = script(templates, STATE_DIR)?;
     let manager = &settings.nodes[0].name;
-    let spec = shell.command_with_stdin(manager, &["sh", "-c", &script, "labctl-seed"], "seed the labs", archive);
+    let argv = ["sh", "-c", &script, "labctl-seed"];
+    let spec = shell.command_with_stdin(Wait::Long, manager, &argv, "seed the labs", archive);
     let output = shell.run_checked(&spec)?;
     Ok(parse_report(&output.stdout))
 }
@@ -252,9 +254,11 @@ mod tests {
         }
 
         fn run(&self) -> crate::exec::Output {
-            let runner = crate::exec::RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet));
-            let mut spec =
-                CommandSpec::new("sh", &["-c", &self.script, "labctl-seed"], "seed").stdin(self.archive.clone());
+            let children = std::sync::Arc::new(crate::exec::Children::default());
+            let runner = crate::exec::RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet), children);
+            let mut spec = CommandSpec::new("sh", &["-c", &self.script, "labctl-seed"], "seed")
+                .stdin(self.archive.clone())
+                .timeout(std::time::Duration::from_secs(30));
             let path = format!("{}:/usr/bin:/bin", self.dir.path().join("bin").display());
             spec.env.push(("PATH".into(), path));
             runner.run(&spec).unwrap()

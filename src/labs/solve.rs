@@ -13,8 +13,8 @@ use crate::config::Settings;
 use crate::files::{tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
 use crate::templates::Templates;
+use crate::timeouts::Wait;
 
-const SOLVE_DEADLINE: Duration = Duration::from_secs(30 * 60);
 const CONVERGE_DEADLINE: Duration = Duration::from_secs(180);
 
 /// Helpers every solution may source (`. "$LABCTL_SOLVE_LIB"`).
@@ -42,6 +42,7 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
         entries.push(ArchiveEntry { path: path.clone(), content: lab.read(path)?, mode: 0o755 });
     }
     let upload = shell.command_with_stdin(
+        Wait::Long,
         manager,
         &["sh", "-c", "rm -rf \"$1\" && mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-upload", &solution_dir],
         "copy the reference solution",
@@ -53,7 +54,7 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
     let run = "cd \"$1\" && LABCTL_SOLUTION_DIR=\"$2\" LABCTL_REGISTRY=\"$3\" LABCTL_LAB=\"$5\" \
                LABCTL_SOLVE_LIB=\"$2/labctl-solve-lib.sh\" sh -e \"$2/$4\"";
     let argv = ["sh", "-c", run, "labctl-solve", target, &solution_dir, &registry, script, &manifest.id];
-    let spec = shell.command(manager, &argv, "run the reference solution").timeout(SOLVE_DEADLINE);
+    let spec = shell.command_for(Wait::Long, manager, &argv, "run the reference solution");
     Ok(shell.run_checked(&spec)?.stdout)
 }
 
@@ -65,9 +66,10 @@ pub fn wait_for_checks(
     shell: NodeShell,
 ) -> Result<Vec<Outcome>> {
     let started = Instant::now();
+    let deadline = settings.timeouts.scaled(CONVERGE_DEADLINE);
     loop {
         let outcomes = run_checks(lab, settings, templates, shell, lab.manifest.language == "en")?;
-        if outcomes.iter().all(|outcome| outcome.passed) || started.elapsed() >= CONVERGE_DEADLINE {
+        if outcomes.iter().all(|outcome| outcome.passed) || started.elapsed() >= deadline {
             return Ok(outcomes);
         }
         std::thread::sleep(Duration::from_secs(2));

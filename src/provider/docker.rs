@@ -8,17 +8,19 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
-use super::{Machine, NodeChange, NodeIo, Provider, ProviderKind};
+use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind};
 use crate::config::{Node, Role, Settings};
 use crate::exec::{CommandSpec, Runner};
 use crate::labs::seed::STATE_DIR;
+use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
 pub const CLUSTER_LABEL: &str = "labctl.cluster";
 const NODE_LABEL: &str = "labctl.node";
 const ROLE_LABEL: &str = "labctl.role";
 
-/// How long a node's dockerd may take to answer after its container starts.
+/// How long a node's dockerd may take to answer after its container starts
+/// (on a normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(60);
 
 /// Everything `--privileged` gives a node, as explicit flags, for hosts
@@ -132,6 +134,16 @@ impl<'a> DockerProvider<'a> {
         DockerProvider { settings, runner, security: OnceLock::new() }
     }
 
+    /// `docker ARGS` on this host, within the limit of its kind; a read is a probe.
+    fn docker(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
+        let spec = CommandSpec::new("docker", args, purpose).timeout(self.settings.timeouts.limit(wait));
+        if wait == Wait::Read {
+            spec.probe()
+        } else {
+            spec
+        }
+    }
+
     pub fn container(&self, node: &str) -> String {
         format!("{}-{node}", self.settings.cluster_name)
     }
@@ -170,12 +182,11 @@ impl<'a> DockerProvider<'a> {
 
     fn ensure_network(&self) -> Result<()> {
         let network = self.network();
-        let inspect = CommandSpec::new(
-            "docker",
+        let inspect = self.docker(
             &["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", &network],
             "look for the cluster network",
-        )
-        .probe();
+            Wait::Read,
+        );
         let found = self.runner.run(&inspect)?;
         let subnet = self.settings.subnet.to_string();
         if found.success() {
@@ -188,16 +199,13 @@ impl<'a> DockerProvider<'a> {
             );
         }
         let gateway = self.settings.subnet.hosts().next().expect("validated subnets have hosts").to_string();
-        let create = CommandSpec::new(
-            "docker",
-            &["network", "create", "--driver", "bridge", "--subnet", &subnet, "--gateway", &gateway],
-            "create the cluster network",
-        )
-        .args([
-            "--label".to_string(),
-            format!("{CLUSTER_LABEL}={}", self.settings.cluster_name),
-            network.clone(),
-        ]);
+        let create = self
+            .docker(
+                &["network", "create", "--driver", "bridge", "--subnet", &subnet, "--gateway", &gateway],
+                "create the cluster network",
+                Wait::Change,
+            )
+            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.settings.cluster_name), network.clone()]);
         let created = self.runner.run(&create)?;
         if !created.success() && created.stderr.contains("Pool overlaps") {
             bail!(
@@ -214,7 +222,8 @@ impl<'a> DockerProvider<'a> {
             Role::Manager => "manager",
             Role::Worker => "worker",
         };
-        let mut spec = CommandSpec::new("docker", &["run", "--detach"], &format!("start node {}", node.name)).args([
+        // Long: the node image may have to be pulled first.
+        let mut spec = self.docker(&["run", "--detach"], &format!("start node {}", node.name), Wait::Long).args([
             "--name".to_string(),
             self.container(&node.name),
             "--hostname".into(),
@@ -323,40 +332,38 @@ impl<'a> DockerProvider<'a> {
             return Ok(());
         }
         let spec =
-            CommandSpec::new("docker", &["rm", "--force", "--volumes"], "remove node containers").args(containers);
+            self.docker(&["rm", "--force", "--volumes"], "remove node containers", Wait::Change).args(containers);
         self.runner.run_checked(&spec).map(|_| ())
     }
 
     /// Wait until `node`'s dockerd answers, polling inside the container.
     fn wait_for_dockerd(&self, node: &str) -> Result<()> {
-        let tries = DOCKERD_DEADLINE.as_millis() / 100;
+        let deadline = self.settings.timeouts.scaled(DOCKERD_DEADLINE);
+        let tries = deadline.as_millis() / 100;
+        // Each `docker info` within 5s, so a hung one cannot outlast the deadline.
         let poll = format!(
-            "i=0; until docker info >/dev/null 2>&1; do i=$((i+1)); [ \"$i\" -ge {tries} ] && exit 1; sleep 0.1; done"
+            "i=0; until timeout -s KILL 5 docker info >/dev/null 2>&1; do i=$((i+1)); [ \"$i\" -ge {tries} ] && exit 1; sleep 0.1; done"
         );
         let argv = vec!["sh".to_string(), "-c".to_string(), poll];
-        let spec = self.node_command(node, &argv, NodeIo::Captured).timeout(DOCKERD_DEADLINE + Duration::from_secs(10));
+        let limit = deadline + self.settings.timeouts.scaled(Duration::from_secs(10));
+        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit));
         let spec = CommandSpec { purpose: format!("wait for Docker on {node}"), ..spec };
         let answered = self.runner.run(&spec).map(|output| output.success()).unwrap_or(false);
         if answered {
             return Ok(());
         }
-        let logs =
-            CommandSpec::new("docker", &["logs", "--tail", "8", &self.container(node)], "read the node's log").probe();
+        let logs = self.docker(&["logs", "--tail", "8", &self.container(node)], "read the node's log", Wait::Read);
         let tail = self.runner.run(&logs).map(|output| output.tail(8)).unwrap_or_default();
-        Err(anyhow!(
-            "node {node}: Docker did not answer within {}s; its last log lines: {tail}",
-            DOCKERD_DEADLINE.as_secs()
-        ))
+        Err(anyhow!("node {node}: Docker did not answer within {}s; its last log lines: {tail}", deadline.as_secs()))
     }
 
     fn list_containers(&self) -> Result<Vec<(String, String)>> {
         let format = format!("{{{{.Label \"{NODE_LABEL}\"}}}}\t{{{{.State}}}}");
-        let spec = CommandSpec::new(
-            "docker",
+        let spec = self.docker(
             &["ps", "--all", "--filter", &self.cluster_filter(), "--format", &format],
             "list the node containers",
-        )
-        .probe();
+            Wait::Read,
+        );
         let output = self.runner.run_checked(&spec)?;
         Ok(output
             .stdout
@@ -368,23 +375,21 @@ impl<'a> DockerProvider<'a> {
 
     /// IDs of every container of the cluster, running or not.
     fn all_containers(&self) -> Result<Vec<String>> {
-        let spec = CommandSpec::new(
-            "docker",
+        let spec = self.docker(
             &["ps", "--all", "--quiet", "--filter", &self.cluster_filter()],
             "list the node containers",
-        )
-        .probe();
+            Wait::Read,
+        );
         Ok(self.runner.run_checked(&spec)?.stdout.split_whitespace().map(String::from).collect())
     }
 
     /// Names of the cluster's volumes or networks (`kind`).
     fn labelled(&self, kind: &str) -> Result<Vec<String>> {
-        let spec = CommandSpec::new(
-            "docker",
+        let spec = self.docker(
             &[kind, "ls", "--quiet", "--filter", &self.cluster_filter()],
             &format!("list the cluster's {kind}s"),
-        )
-        .probe();
+            Wait::Read,
+        );
         Ok(self.runner.run_checked(&spec)?.stdout.split_whitespace().map(String::from).collect())
     }
 }
@@ -420,7 +425,7 @@ impl Provider for DockerProvider<'_> {
         }
         if !to_start.is_empty() {
             let names: Vec<String> = to_start.iter().map(|node| self.container(&node.name)).collect();
-            self.runner.run_checked(&CommandSpec::new("docker", &["start"], "start the stopped nodes").args(names))?;
+            self.runner.run_checked(&self.docker(&["start"], "start the stopped nodes", Wait::Change).args(names))?;
             changes.extend(to_start.iter().map(|node| (node.name.clone(), NodeChange::Started)));
         }
         let volumes = if to_create.is_empty() { Vec::new() } else { self.labelled("volume")? };
@@ -454,22 +459,28 @@ impl Provider for DockerProvider<'_> {
         Ok(Machine::for_nodes(self.settings, &self.list_containers()?, "missing"))
     }
 
-    fn node_command(&self, node: &str, argv: &[String], io: NodeIo) -> CommandSpec {
+    fn timeouts(&self) -> Timeouts {
+        self.settings.timeouts
+    }
+
+    fn node_command(&self, node: &str, argv: &[String], io: NodeIo, limit: Option<Duration>) -> CommandSpec {
         let flags: &[&str] = match io {
             NodeIo::Captured => &[],
             NodeIo::Stdin => &["--interactive"],
             NodeIo::Terminal => &["--interactive", "--tty"],
         };
-        CommandSpec::new("docker", &["exec"], &format!("run a command on {node}"))
+        let spec = CommandSpec::new("docker", &["exec"], &format!("run a command on {node}"))
             .args(flags.iter().copied())
             .arg(self.container(node))
-            .args(argv.iter().cloned())
+            .args(on_node_within(argv, limit));
+        bounded(spec, limit)
     }
 
     fn shell_command(&self, node: &str) -> CommandSpec {
         let login = "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi".to_string();
         let argv = vec!["sh".to_string(), "-c".to_string(), format!("cd; {login}")];
-        self.node_command(node, &argv, NodeIo::Terminal)
+        // The user's own shell: no limit (see `RealRunner::run_interactive`).
+        self.node_command(node, &argv, NodeIo::Terminal, None)
     }
 
     fn stop(&self) -> Result<usize> {
@@ -480,7 +491,7 @@ impl Provider for DockerProvider<'_> {
             .map(|(node, _)| self.container(&node))
             .collect();
         if !running.is_empty() {
-            let spec = CommandSpec::new("docker", &["stop", "--time", "10"], "stop the nodes").args(running.clone());
+            let spec = self.docker(&["stop", "--time", "10"], "stop the nodes", Wait::Change).args(running.clone());
             self.runner.run_checked(&spec)?;
         }
         Ok(running.len())
@@ -495,14 +506,14 @@ impl Provider for DockerProvider<'_> {
         }
         let volumes = self.labelled("volume")?;
         if !volumes.is_empty() {
-            let spec = CommandSpec::new("docker", &["volume", "rm"], "remove the nodes' volumes").args(volumes.clone());
+            let spec = self.docker(&["volume", "rm"], "remove the nodes' volumes", Wait::Change).args(volumes.clone());
             self.runner.run_checked(&spec)?;
             removed.push(format!("{} volumes", volumes.len()));
         }
         let networks = self.labelled("network")?;
         if !networks.is_empty() {
             let spec =
-                CommandSpec::new("docker", &["network", "rm"], "remove the cluster network").args(networks.clone());
+                self.docker(&["network", "rm"], "remove the cluster network", Wait::Change).args(networks.clone());
             self.runner.run_checked(&spec)?;
             removed.push(format!("network {}", self.network()));
         }
@@ -583,11 +594,12 @@ mod tests {
         let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
         runner.always("docker ps --all --filter", 0, &running, "");
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
-        runner.always("docker exec swarm-lab-manager sh -c 'i=0; until docker info", 1, "", "");
+        runner.always("docker exec swarm-lab-manager sh -c 'i=0; until timeout -s KILL 5 docker info", 1, "", "");
         let provider = DockerProvider::new(&settings, &runner);
         let error = provider.bring_up(&Ui::new(Verbosity::Quiet)).unwrap_err().to_string();
         assert!(error.starts_with("node manager: Docker did not answer within 60s"), "{error}");
-        let waits = runner.command_lines().iter().filter(|line| line.contains("until docker info")).count();
+        let waits =
+            runner.command_lines().iter().filter(|line| line.contains("until timeout -s KILL 5 docker info")).count();
         assert_eq!(waits, 4, "every node is waited for");
     }
 }

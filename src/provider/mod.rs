@@ -2,12 +2,22 @@
 //! Everything above them (swarm, registry, labs) talks to nodes through
 //! [`NodeShell`], which runs a command as root on a node, whatever the
 //! provider.
+//!
+//! Every node command labctl runs on its own has a time limit, enforced
+//! twice: labctl kills the local `docker exec`/`vagrant ssh` when it runs
+//! past the limit, and the node ends the command itself a little earlier
+//! (`timeout -s KILL SECS`, the same syntax in GNU coreutils and busybox
+//! 1.30+, so on Debian/Ubuntu VMs and Alpine docker:dind alike), because
+//! killing the local client leaves the process on the node running.
+
+use std::time::{Duration, Instant};
 
 use anyhow::Result;
 use serde::Serialize;
 
 use crate::config::Settings;
 use crate::exec::{CommandSpec, Output, Runner};
+use crate::timeouts::{self, Timeouts, Wait};
 use crate::ui::Ui;
 
 mod choice;
@@ -88,8 +98,12 @@ pub trait Provider: Send + Sync {
     /// Every configured node's machine, read from the runtime.
     fn machines(&self) -> Result<Vec<Machine>>;
 
-    /// The command that runs `argv` as root on `node`.
-    fn node_command(&self, node: &str, argv: &[String], io: NodeIo) -> CommandSpec;
+    /// The limits of this run's commands.
+    fn timeouts(&self) -> Timeouts;
+
+    /// The command that runs `argv` as root on `node`, within `limit` (see
+    /// [`bounded`]); `None` only for the user's own command (`labctl exec`).
+    fn node_command(&self, node: &str, argv: &[String], io: NodeIo, limit: Option<Duration>) -> CommandSpec;
 
     /// The command for an interactive root shell on `node`.
     fn shell_command(&self, node: &str) -> CommandSpec;
@@ -101,7 +115,30 @@ pub trait Provider: Send + Sync {
     fn destroy(&self) -> Result<Vec<String>>;
 }
 
-/// Runs commands as root on the cluster's nodes.
+/// `argv` under the node's own `timeout` when there is a limit.
+pub fn on_node_within(argv: &[String], limit: Option<Duration>) -> Vec<String> {
+    match limit {
+        None => argv.to_vec(),
+        Some(limit) => ["timeout", "-s", "KILL", &timeouts::node_side(limit).to_string()]
+            .into_iter()
+            .map(String::from)
+            .chain(argv.iter().cloned())
+            .collect(),
+    }
+}
+
+/// `spec` (built around [`on_node_within`]) with its local and node-side limits.
+pub fn bounded(spec: CommandSpec, limit: Option<Duration>) -> CommandSpec {
+    match limit {
+        None => spec,
+        Some(limit) => {
+            CommandSpec { remote_timeout: Some(Duration::from_secs(timeouts::node_side(limit))), ..spec.timeout(limit) }
+        }
+    }
+}
+
+/// Runs commands as root on the cluster's nodes, each within the limit of
+/// its kind ([`Wait`]).
 #[derive(Clone, Copy)]
 pub struct NodeShell<'a> {
     pub provider: &'a dyn Provider,
@@ -113,29 +150,72 @@ impl<'a> NodeShell<'a> {
         NodeShell { provider, runner }
     }
 
-    /// A command that changes state on `node` (add `.probe()` for reads).
-    pub fn command(&self, node: &str, argv: &[&str], purpose: &str) -> CommandSpec {
+    fn spec(&self, node: &str, argv: &[&str], purpose: &str, io: NodeIo, limit: Duration) -> CommandSpec {
         let argv: Vec<String> = argv.iter().map(|arg| arg.to_string()).collect();
-        let mut spec = self.provider.node_command(node, &argv, NodeIo::Captured);
+        let mut spec = self.provider.node_command(node, &argv, io, Some(limit));
         spec.purpose = format!("{purpose} on {node}");
         spec
     }
 
-    /// Like [`NodeShell::command`], with `stdin` fed to the command.
-    pub fn command_with_stdin(&self, node: &str, argv: &[&str], purpose: &str, stdin: Vec<u8>) -> CommandSpec {
-        let argv: Vec<String> = argv.iter().map(|arg| arg.to_string()).collect();
-        let mut spec = self.provider.node_command(node, &argv, NodeIo::Stdin);
-        spec.purpose = format!("{purpose} on {node}");
-        spec.stdin(stdin)
+    pub fn limit(&self, wait: Wait) -> Duration {
+        self.provider.timeouts().limit(wait)
     }
 
-    /// Like [`NodeShell::command`], with `source`'s output fed to the command
-    /// (`docker save IMAGE | <on node> docker load`).
-    pub fn command_piped(&self, node: &str, argv: &[&str], purpose: &str, source: CommandSpec) -> CommandSpec {
-        let argv: Vec<String> = argv.iter().map(|arg| arg.to_string()).collect();
-        let mut spec = self.provider.node_command(node, &argv, NodeIo::Stdin);
-        spec.purpose = format!("{purpose} on {node}");
-        spec.pipe_from(source)
+    /// A read-only command on `node` (a dry run runs it too).
+    pub fn probe(&self, node: &str, argv: &[&str], purpose: &str) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Captured, self.limit(Wait::Read)).probe()
+    }
+
+    /// The limit of a `wait` command inside a wait loop: it also ends by
+    /// `deadline`, so one hung command cannot stretch the wait.
+    fn limit_until(&self, wait: Wait, deadline: Instant) -> Duration {
+        let left = deadline.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        self.limit(wait).min(left)
+    }
+
+    /// A read inside a wait loop that ends at `deadline`.
+    pub fn probe_until(&self, node: &str, argv: &[&str], purpose: &str, deadline: Instant) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Captured, self.limit_until(Wait::Read, deadline)).probe()
+    }
+
+    /// A change inside a wait loop that ends at `deadline`.
+    pub fn command_until(&self, node: &str, argv: &[&str], purpose: &str, deadline: Instant) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Captured, self.limit_until(Wait::Change, deadline))
+    }
+
+    /// A command that changes state on `node`.
+    pub fn command(&self, node: &str, argv: &[&str], purpose: &str) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Captured, self.limit(Wait::Change))
+    }
+
+    /// A command that changes state, of the given kind (e.g. [`Wait::Long`]).
+    pub fn command_for(&self, wait: Wait, node: &str, argv: &[&str], purpose: &str) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Captured, self.limit(wait))
+    }
+
+    /// Like [`NodeShell::command_for`], with `stdin` fed to the command.
+    pub fn command_with_stdin(
+        &self,
+        wait: Wait,
+        node: &str,
+        argv: &[&str],
+        purpose: &str,
+        stdin: Vec<u8>,
+    ) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Stdin, self.limit(wait)).stdin(stdin)
+    }
+
+    /// Like [`NodeShell::command_for`], with `source`'s output fed to the
+    /// command (`docker save IMAGE | <on node> docker load`).
+    pub fn command_piped(
+        &self,
+        wait: Wait,
+        node: &str,
+        argv: &[&str],
+        purpose: &str,
+        source: CommandSpec,
+    ) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Stdin, self.limit(wait)).pipe_from(source)
     }
 
     pub fn run(&self, spec: &CommandSpec) -> Result<Output> {

@@ -168,6 +168,30 @@ fn nodes_that_never_get_ready_are_named() {
 }
 
 #[test]
+fn a_hung_poll_neither_ends_nor_stretches_the_ready_wait() {
+    let runner = RecordingRunner::default();
+    healthy(&runner);
+    let node3_down = all_ready()
+        .replace(r#""ID":"n3","ManagerStatus":"","Status":"Ready""#, r#""ID":"n3","ManagerStatus":"","Status":"Down""#);
+    runner.answer(NODE_LS, 0, &node3_down, "");
+    for _ in 0..50 {
+        runner.fail_to_start(NODE_LS, "could not list the swarm's nodes on manager: no answer within 1.0s");
+    }
+    let error = bootstrap(&runner).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "not Ready after 0s: node3 (Down) (last poll: could not list the swarm's nodes on manager: no answer within 1.0s); see `labctl status` and `labctl exec manager -- docker node ls`"
+    );
+    let polls: Vec<CommandSpec> =
+        runner.calls().into_iter().filter(|spec| spec.purpose == "list the swarm's nodes on manager").collect();
+    assert!(polls.len() >= 3, "it kept polling after a failed poll: {}", polls.len());
+    for poll in &polls[1..] {
+        // The wait lasts 0.6s; a poll is cut at the deadline (at least 1s, never the usual 30s).
+        assert_eq!(poll.timeout, Some(Duration::from_secs(1)), "{poll}");
+    }
+}
+
+#[test]
 fn a_failed_join_never_shows_the_token() {
     let runner = RecordingRunner::default();
     runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");

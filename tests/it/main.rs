@@ -10,6 +10,7 @@ mod e2e_data;
 mod e2e_labs;
 mod exec;
 mod init;
+mod interrupt;
 mod labs;
 mod lock;
 mod provision;

@@ -132,10 +132,16 @@ impl Workspace {
             .env("LABCTL_LOCK_DIR", self.dir.path())
             .env_remove("LABCTL_NODE_IMAGE")
             .env_remove("LABCTL_LOCK_WAIT")
+            .env_remove("LABCTL_TIMEOUT_SCALE")
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
             .unchecked()
+    }
+
+    /// Start labctl in the background (fakes only on PATH) with one more variable.
+    pub fn start_with_env(&self, args: &[&str], key: &str, value: &str) -> duct::Handle {
+        self.expression(args, self.bin.path().as_os_str(), &[(key, value)]).start().expect("labctl starts")
     }
 
     pub fn with_env(&self, args: &[&str], key: &str, value: &str) -> Run {

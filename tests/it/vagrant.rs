@@ -108,15 +108,18 @@ fn up_boots_one_at_a_time_then_provisions_together_then_bootstraps() {
     let ssh = workspace.read("fake-state/ssh.log");
     assert!(
         ssh.contains(
-            "manager sudo -n -- docker swarm init --advertise-addr 192.168.56.10 --listen-addr 192.168.56.10:2377"
+            "manager sudo -n -- timeout -s KILL 115 docker swarm init --advertise-addr 192.168.56.10 --listen-addr 192.168.56.10:2377"
         ),
         "{ssh}"
     );
     for (node, ip) in [("node1", "192.168.56.11"), ("node2", "192.168.56.12"), ("node3", "192.168.56.13")] {
-        let join = format!("{node} sudo -n -- docker swarm join --token SWMTKN-1-fakefakefake-token --advertise-addr {ip} --listen-addr {ip}:2377 192.168.56.10:2377");
+        let join = format!("{node} sudo -n -- timeout -s KILL 115 docker swarm join --token SWMTKN-1-fakefakefake-token --advertise-addr {ip} --listen-addr {ip}:2377 192.168.56.10:2377");
         assert!(ssh.contains(&join), "{node}: {ssh}");
     }
-    assert!(ssh.contains("manager sudo -n -- docker run --detach --name labctl-registry"), "{ssh}");
+    assert!(
+        ssh.contains("manager sudo -n -- timeout -s KILL 1795 docker run --detach --name labctl-registry"),
+        "{ssh}"
+    );
     assert!(!run.stderr.contains("fakefakefake") && !run.stdout.contains("fakefakefake"), "the token is never shown");
     assert!(run.stderr.contains("3 workers joined"), "{}", run.stderr);
 }

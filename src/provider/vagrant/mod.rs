@@ -11,15 +11,13 @@ use std::time::Duration;
 use anyhow::{anyhow, Result};
 
 use super::docker::in_parallel;
-use super::{Machine, NodeChange, NodeIo, Provider, ProviderKind};
+use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind};
 use crate::config::Settings;
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
+use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
 pub mod environment;
-
-/// Booting one VM, or provisioning it, may take this long.
-const VAGRANT_DEADLINE: Duration = Duration::from_secs(30 * 60);
 
 pub struct VagrantProvider<'a> {
     settings: &'a Settings,
@@ -33,8 +31,9 @@ impl<'a> VagrantProvider<'a> {
         VagrantProvider { settings, runner, dir }
     }
 
-    fn vagrant(&self, args: &[&str], purpose: &str) -> CommandSpec {
-        CommandSpec::new("vagrant", args, purpose).dir(self.dir.clone())
+    /// `vagrant ARGS` in the environment, within the limit of its kind.
+    fn vagrant(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
+        CommandSpec::new("vagrant", args, purpose).dir(self.dir.clone()).timeout(self.settings.timeouts.limit(wait))
     }
 
     /// Machine state per node from `vagrant status --machine-readable`;
@@ -43,14 +42,15 @@ impl<'a> VagrantProvider<'a> {
         if !self.dir.join("Vagrantfile").is_file() {
             return Ok(Vec::new());
         }
-        let spec = self.vagrant(&["status", "--machine-readable"], "read the machines' state").probe();
+        let spec = self.vagrant(&["status", "--machine-readable"], "read the machines' state", Wait::Read).probe();
         let output = self.runner.run_checked(&spec)?;
         Ok(parse_status(&output.stdout))
     }
 
     fn docker_answers(&self, node: &str) -> bool {
         let argv = ["docker".to_string(), "info".to_string()];
-        let spec = self.node_command(node, &argv, NodeIo::Captured).probe();
+        let limit = self.settings.timeouts.limit(Wait::Read);
+        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
         self.runner.run(&spec).map(|output| output.success()).unwrap_or(false)
     }
 }
@@ -83,7 +83,8 @@ impl Provider for VagrantProvider<'_> {
                 Some(_) => NodeChange::Started,
             };
             if change != NodeChange::AlreadyRunning {
-                let spec = self.vagrant(&["up", &node.name, "--no-provision"], &format!("boot {}", node.name));
+                let spec =
+                    self.vagrant(&["up", &node.name, "--no-provision"], &format!("boot {}", node.name), Wait::Long);
                 self.run_checked_on(spec, &node.name)?;
             }
             changes.push((node.name.clone(), change));
@@ -99,7 +100,7 @@ impl Provider for VagrantProvider<'_> {
         let to_provision: Vec<&str> =
             candidates.iter().zip(needs).filter(|(_, needed)| *needed).map(|((node, _), _)| node.as_str()).collect();
         in_parallel(&to_provision, |node| {
-            let spec = self.vagrant(&["provision", node], &format!("provision {node}"));
+            let spec = self.vagrant(&["provision", node], &format!("provision {node}"), Wait::Long);
             self.run_checked_on(spec, node).map(|_| ())
         })?;
         Ok(changes)
@@ -109,23 +110,30 @@ impl Provider for VagrantProvider<'_> {
         Ok(Machine::for_nodes(self.settings, &self.status()?, "not_created"))
     }
 
-    fn node_command(&self, node: &str, argv: &[String], io: NodeIo) -> CommandSpec {
-        let remote = format!("sudo -n -- {}", shell_line(argv));
-        let mut spec = self.vagrant(&["ssh", node], &format!("run a command on {node}"));
+    fn timeouts(&self) -> Timeouts {
+        self.settings.timeouts
+    }
+
+    fn node_command(&self, node: &str, argv: &[String], io: NodeIo, limit: Option<Duration>) -> CommandSpec {
+        let remote = format!("sudo -n -- {}", shell_line(&on_node_within(argv, limit)));
+        let mut spec =
+            CommandSpec::new("vagrant", &["ssh", node], &format!("run a command on {node}")).dir(self.dir.clone());
         if io == NodeIo::Terminal {
             spec = spec.arg("--tty");
         }
-        spec.args(["-c".to_string(), remote])
+        bounded(spec.args(["-c".to_string(), remote]), limit)
     }
 
     fn shell_command(&self, node: &str) -> CommandSpec {
-        self.vagrant(&["ssh", node, "--tty", "-c", "sudo -i"], &format!("open a shell on {node}"))
+        // The user's own shell: no limit (see `RealRunner::run_interactive`).
+        CommandSpec::new("vagrant", &["ssh", node, "--tty", "-c", "sudo -i"], &format!("open a shell on {node}"))
+            .dir(self.dir.clone())
     }
 
     fn stop(&self) -> Result<usize> {
         let running = self.status()?.iter().filter(|(_, state)| state == "running").count();
         if running > 0 {
-            self.run_checked_on(self.vagrant(&["halt"], "stop the machines"), "the cluster")?;
+            self.run_checked_on(self.vagrant(&["halt"], "stop the machines", Wait::Long), "the cluster")?;
         }
         Ok(running)
     }
@@ -135,7 +143,7 @@ impl Provider for VagrantProvider<'_> {
         if existing == 0 {
             return Ok(Vec::new());
         }
-        self.run_checked_on(self.vagrant(&["destroy", "--force"], "destroy the machines"), "the cluster")?;
+        self.run_checked_on(self.vagrant(&["destroy", "--force"], "destroy the machines", Wait::Long), "the cluster")?;
         Ok(vec![format!("{existing} VMs")])
     }
 }
@@ -143,7 +151,6 @@ impl Provider for VagrantProvider<'_> {
 impl VagrantProvider<'_> {
     /// Run a vagrant command; a failure names the node and shows vagrant's last lines.
     fn run_checked_on(&self, spec: CommandSpec, node: &str) -> Result<Output> {
-        let spec = spec.timeout(VAGRANT_DEADLINE);
         let output = self.runner.run(&spec)?;
         if output.success() {
             return Ok(output);
