@@ -15,6 +15,7 @@ mod commands;
 mod config;
 mod doctor;
 mod exec;
+mod exit;
 mod files;
 mod images;
 mod labs;
@@ -29,14 +30,15 @@ mod ui;
 mod vbox;
 
 /// Run labctl with these arguments (the program name first) and return the
-/// exit status: 0 success, 1 failure, 2 usage error.
+/// exit status: 0 success, 1 failure, 2 usage error, 3 the cluster could
+/// not be reached or is not up (see [`exit`]).
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let cli = match cli::Cli::try_parse_from(args) {
         Ok(cli) => cli,
         Err(error) => {
             // clap prints help/version to stdout and usage errors to stderr.
             let _ = error.print();
-            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if error.use_stderr() { ExitCode::from(exit::USAGE) } else { ExitCode::SUCCESS };
         }
     };
     let verbosity = match (cli.quiet, cli.verbose) {
@@ -52,7 +54,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             for line in format!("{error:#}").lines() {
                 ui.error(line);
             }
-            ExitCode::FAILURE
+            exit::code_for(&error)
         }
     }
 }
