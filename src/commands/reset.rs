@@ -21,7 +21,11 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
             .map(|seeded| catalog.resolve(&seeded.id).map_err(|message| anyhow!(message)))
             .collect::<Result<_>>()?,
     };
-    let _lock = if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl reset")?) };
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(lock::acquire(&settings.cluster_name, "labctl reset", &context.workspace)?)
+    };
     let runner = context.runner(false);
     let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());

@@ -14,7 +14,7 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
-    let _lock = lock::acquire(&settings.cluster_name, "labctl solve")?;
+    let _lock = lock::acquire(&settings.cluster_name, "labctl solve", &context.workspace)?;
     let runner = context.runner(false);
     let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
