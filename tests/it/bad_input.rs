@@ -101,6 +101,15 @@ fn zero_workers() {
 }
 
 #[test]
+fn too_many_workers() {
+    let error = error_for_config("[cluster]\nworkers = 100000\n", "render");
+    assert_eq!(error, "labctl.toml:2:11: cluster.workers: is 100000, but labctl makes at most 50 workers (each is a VM or container on this host); the handout uses workers = 3");
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nsubnet = \"10.20.0.0/16\"\nmanager_ip = \"10.20.0.10\"\nworker_ip_start = \"10.20.0.11\"\nworkers = 50\n[vagrant]\nprovider = \"libvirt\"\n");
+    workspace.run(&["render"]).success();
+}
+
+#[test]
 fn out_of_range_number_names_the_line() {
     let error = error_for_config("[[forward]]\nhost = 70000\nguest = 9000\n", "render");
     assert!(error.starts_with("labctl.toml:2:8: "), "{error}");
