@@ -282,6 +282,9 @@ fn load_workspace(folder: &Path) -> Result<Vec<Lab>> {
         if !path.is_dir() || hidden {
             continue;
         }
+        // Files first: a link (even lab.toml) is refused before anything is read through it.
+        let mut present = Vec::new();
+        collect_disk_files(&path, &path, &mut present)?;
         let manifest_path = path.join(MANIFEST);
         let text = std::fs::read_to_string(&manifest_path).with_context(|| {
             format!(
@@ -290,18 +293,29 @@ fn load_workspace(folder: &Path) -> Result<Vec<Lab>> {
                 folder.display()
             )
         })?;
-        let mut present = Vec::new();
-        collect_disk_files(&path, &path, &mut present)?;
         let manifest = parse_manifest(&manifest_path.display().to_string(), &text, &present)?;
         labs.push(Lab { manifest, source: LabSource::Workspace(path) });
     }
     Ok(labs)
 }
 
+/// Every file of a workspace lab folder, relative to it. A symbolic link
+/// anywhere in it is an error: the files are copied to the nodes, and a
+/// link (`notes.txt -> ~/.ssh/id_rsa`) would copy whatever it points at.
 fn collect_disk_files(dir: &Path, root: &Path, out: &mut Vec<String>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type().with_context(|| format!("cannot read {}", path.display()))?;
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&path).map(|target| target.display().to_string()).unwrap_or_default();
+            bail!(
+                "{} is a symbolic link (to {target}) in lab folder {}; a lab folder may hold only real files and folders, since they are copied to the nodes: replace the link with a copy of what it points at",
+                path.display(),
+                root.display()
+            );
+        }
+        if kind.is_dir() {
             collect_disk_files(&path, root, out)?;
         } else if let Ok(relative) = path.strip_prefix(root) {
             out.push(relative.to_string_lossy().replace('\\', "/"));

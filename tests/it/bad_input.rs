@@ -117,14 +117,7 @@ fn out_of_range_number_names_the_line() {
 
 #[test]
 fn lab_manifest_path_escaping_its_folder() {
-    let workspace = Workspace::new();
-    workspace
-        .file(
-            "labs/lab9/lab.toml",
-            "id = \"lab9\"\ntitle = \"x\"\ntitle_ko = \"x\"\ndir = \"x\"\nfiles = [\"../lab1/lab.toml\"]\n",
-        )
-        .file("labs/lab9/README.md", "x\n")
-        .file("labs/lab9/README.en.md", "x\n");
+    let workspace = workspace_lab(&["../lab1/lab.toml"]);
     let error = workspace.run(&["labs"]).single_error();
     let manifest = workspace.path().join("labs/lab9/lab.toml");
     assert_eq!(
@@ -153,4 +146,43 @@ fn template_with_a_syntax_error_names_line_and_column() {
     let error = workspace.run(&["-q", "render"]).single_error();
     let template = workspace.path().join("templates/provision/20-docker.sh.tera");
     assert!(error.starts_with(&format!("{}:4:1: ", template.display())), "{error}");
+}
+
+/// A workspace lab `lab9` whose lab.toml lists `files`.
+fn workspace_lab(files: &[&str]) -> Workspace {
+    let workspace = Workspace::new();
+    let listed: Vec<String> = files.iter().map(|file| format!("{file:?}")).collect();
+    workspace
+        .file(
+            "labs/lab9/lab.toml",
+            &format!("id = \"lab9\"\ntitle = \"x\"\ntitle_ko = \"x\"\ndir = \"x\"\nfiles = [{}]\n", listed.join(", ")),
+        )
+        .file("labs/lab9/README.md", "x\n")
+        .file("labs/lab9/README.en.md", "x\n");
+    workspace
+}
+
+#[test]
+fn a_symlink_in_a_lab_folder_is_refused() {
+    let workspace = workspace_lab(&["notes.txt"]);
+    workspace.file("secret/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    let lab = workspace.path().join("labs/lab9");
+    let secret = workspace.path().join("secret/id_rsa");
+    std::os::unix::fs::symlink(&secret, lab.join("notes.txt")).unwrap();
+    let error = workspace.run(&["labs"]).single_error();
+    assert_eq!(
+        error,
+        format!(
+            "{}/notes.txt is a symbolic link (to {}) in lab folder {}; a lab folder may hold only real files and folders, since they are copied to the nodes: replace the link with a copy of what it points at",
+            lab.display(),
+            secret.display(),
+            lab.display()
+        )
+    );
+    // A linked folder is refused too, before anything is read through it.
+    std::fs::remove_file(lab.join("notes.txt")).unwrap();
+    workspace.file("labs/lab9/notes.txt", "mine\n");
+    std::os::unix::fs::symlink(workspace.path().join("secret"), lab.join("keys")).unwrap();
+    let error = workspace.run(&["labs"]).single_error();
+    assert!(error.starts_with(&format!("{}/keys is a symbolic link", lab.display())), "{error}");
 }
