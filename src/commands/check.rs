@@ -28,6 +28,7 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
+    check::check_nodes(lab, &settings)?;
     if lab.manifest.checks.is_empty() {
         return Err(anyhow!("lab {} declares no checks in its lab.toml", lab.manifest.id));
     }

@@ -5,7 +5,7 @@ use anyhow::{anyhow, Result};
 use super::Context;
 use crate::cli::SolveArgs;
 use crate::cluster::Needs;
-use crate::labs::solve;
+use crate::labs::{check, solve};
 use crate::lock;
 use crate::provider::NodeShell;
 
@@ -14,6 +14,7 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
+    check::check_nodes(lab, &settings)?;
     let _lock = lock::acquire(&settings.cluster_name, "labctl solve", &context.workspace)?;
     let runner = context.runner(false);
     let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
