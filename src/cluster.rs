@@ -1,5 +1,6 @@
 //! The jobs that span the whole cluster, provider-agnostic: `up` as a list
-//! of named steps, and the runtime status that `status` shows.
+//! of named steps, whether the cluster is up enough for a command, and the
+//! runtime status that `status` shows.
 
 use std::time::Duration;
 
