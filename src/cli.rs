@@ -21,10 +21,17 @@ Examples:
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
 node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.
 
+Exit status:
+  0  success (check: every check passes; status: every node Ready)
+  1  failure (check: a check fails; bad input; a command that failed)
+  2  usage error
+  3  the cluster could not be reached or is not up (check, solve, reset, exec,
+     ssh and images load look first and change nothing; status still prints)
+  130/143  interrupted by Ctrl-C / SIGTERM (run the same command again to finish)
+
 Every command labctl runs has a time limit (a read 30s, a change 2min, seeding,
 image loads and VM provisioning 30min); on a slow host LABCTL_TIMEOUT_SCALE=2
-doubles them all. Ctrl-C (exit 130) or SIGTERM (exit 143) stops what is running;
-the same command run again finishes the job.";
+doubles them all.";
 
 /// Give a Docker Swarm class its lab: a manager and workers, the swarm, a private
 /// registry and the lab folders.
@@ -66,7 +73,9 @@ back with its students' files."
 
     /// Show every node (machine state, swarm state, role) and the seeded labs
     #[command(
-        after_help = "Examples:\n  labctl status\n  labctl status --json | jq '.nodes[] | select(.status != \"Ready\")'"
+        after_help = "Examples:\n  labctl status\n  labctl status --json | jq '.nodes[] | select(.status != \"Ready\")'\n  labctl status >/dev/null && labctl check lab2\n\n\
+Exit status: 0 when every node is in the swarm and Ready, 3 otherwise (the table\n\
+or JSON is printed either way)."
     )]
     Status(StatusArgs),
 
@@ -80,12 +89,15 @@ elsewhere pass --yes.")]
     Destroy(DestroyArgs),
 
     /// Open a root shell on a node
-    #[command(after_help = "Examples:\n  labctl ssh manager\n  labctl ssh node2")]
+    #[command(
+        after_help = "Examples:\n  labctl ssh manager\n  labctl ssh node2\n\nExit status: the shell's; 3 when the node is not running."
+    )]
     Ssh(SshArgs),
 
     /// Run a command as root on a node; its exit status is passed through
     #[command(
-        after_help = "Examples:\n  labctl exec manager -- docker node ls\n  labctl exec node1 -- sh -c 'docker ps --format {{.Names}}'"
+        after_help = "Examples:\n  labctl exec manager -- docker node ls\n  labctl exec node1 -- sh -c 'docker ps --format {{.Names}}'\n\n\
+Exit status: the command's; 3 (with one error line) when the node is not running."
     )]
     Exec(ExecArgs),
 
@@ -96,18 +108,23 @@ First copies every file a student changed or added back to a new folder of its o
 .labctl/backups/<lab>/<time>/ (<time>-2, … for a second reset in the same second), and\n\
 stops, changing nothing, unless each of them is in it. Then removes the lab's stacks\n\
 (and waits until they are really gone), services and networks, restores the pristine\n\
-files and runs the lab's networks and setup again."
+files and runs the lab's networks and setup again.\n\n\
+Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed)."
     )]
     Reset(ResetArgs),
 
     /// Verify a lab's expected outcome on the cluster
     #[command(
-        after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n\nExit status: 0 when every check passes, 1 otherwise."
+        after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n\n\
+Exit status: 0 when every check passes, 1 when one fails, 3 when the cluster is\n\
+not up or cannot be reached (nothing was checked; --json says \"reachable\": false)."
     )]
     Check(CheckArgs),
 
     /// Run a lab's reference solution (instructors), then wait until its checks pass
-    #[command(after_help = "Examples:\n  labctl solve lab2")]
+    #[command(
+        after_help = "Examples:\n  labctl solve lab2\n\nExit status: 0 when the checks pass after the solution, 1 otherwise, 3 when the\ncluster is not up."
+    )]
     Solve(SolveArgs),
 
     /// Pull the labs' images on this host and load them into every node
@@ -230,7 +247,8 @@ pub enum ImagesCommand {
     Pull,
     /// Copy images from this host's Docker into every node (skipping nodes that have them)
     #[command(
-        after_help = "Examples:\n  labctl images load                 (every seeded lab's images)\n  labctl images load --lab lab3\n  labctl images load mysql:5.7 registry:2"
+        after_help = "Examples:\n  labctl images load                 (every seeded lab's images)\n  labctl images load --lab lab3\n  labctl images load mysql:5.7 registry:2\n\n\
+Exit status: 3 when a node is not running or the manager's Docker does not answer."
     )]
     Load(ImagesLoadArgs),
 }

@@ -1,11 +1,13 @@
 //! The jobs that span the whole cluster, provider-agnostic: `up` as a list
-//! of named steps, and the runtime status that `status` shows.
+//! of named steps, whether the cluster is up enough for a command, and the
+//! runtime status that `status` shows.
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Serialize;
 
 use crate::config::Settings;
 use crate::exec::Runner;
+use crate::exit::Unreachable;
 use crate::labs::seed::{self, SeededManifest, STATE_DIR};
 use crate::labs::Catalog;
 use crate::provider::docker::in_parallel;
@@ -153,6 +155,58 @@ fn describe_seed(settings: &Settings, report: &seed::SeedReport) -> String {
 }
 
 // ---------------------------------------------------------------------------
+// Is the cluster up?
+// ---------------------------------------------------------------------------
+
+/// What a command needs of the cluster before it may start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Needs<'a> {
+    /// The manager running and its Docker answering (check, solve, reset).
+    Manager,
+    /// Every node running and the manager's Docker answering (images load).
+    EveryNode,
+    /// This node's machine running, whatever its Docker does (exec, ssh:
+    /// they are also how a broken Docker is looked at).
+    Machine(&'a str),
+}
+
+/// Make sure the cluster is up enough for a command, with one look at the
+/// machines and one `docker version` on the manager; otherwise an
+/// [`Unreachable`] error that says what is down (exit status 3).
+pub fn ensure_up(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner, needs: Needs) -> Result<()> {
+    let cluster = &settings.cluster_name;
+    let machines = provider.machines().context(Unreachable::cannot_reach(cluster))?;
+    let not_up = |why: String| Err(Unreachable::not_up(cluster, &why).into());
+    if !machines.iter().any(|machine| machine.running) {
+        return not_up("no node is running".into());
+    }
+    let manager = settings.nodes[0].name.as_str();
+    let wanted = |node: &str| match needs {
+        Needs::Manager => node == manager,
+        Needs::EveryNode => true,
+        Needs::Machine(name) => node == name,
+    };
+    let down: Vec<String> = machines
+        .iter()
+        .filter(|machine| wanted(&machine.node) && !machine.running)
+        .map(|machine| format!("{} ({})", machine.node, machine.state))
+        .collect();
+    if !down.is_empty() {
+        return not_up(format!("not running: {}", down.join(", ")));
+    }
+    if matches!(needs, Needs::Machine(_)) {
+        return Ok(());
+    }
+    let shell = NodeShell::new(provider, runner);
+    let argv = ["docker", "version", "--format", "{{.Server.Version}}"];
+    let probe = shell.probe(manager, &argv, "ask whether Docker answers");
+    match shell.run(&probe) {
+        Ok(output) if output.success() => Ok(()),
+        _ => not_up(format!("Docker does not answer on {manager}")),
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Status
 // ---------------------------------------------------------------------------
 
@@ -179,6 +233,21 @@ pub struct NodeStatus {
     pub availability: Option<String>,
     /// Leader, Reachable, …; `null` for workers.
     pub manager_status: Option<String>,
+}
+
+impl Status {
+    /// The nodes that are not in the swarm and Ready, each with what is wrong.
+    pub fn not_ready(&self) -> Vec<String> {
+        self.nodes
+            .iter()
+            .filter(|node| !(node.swarm == "active" && node.status.as_deref() == Some("Ready")))
+            .map(|node| match (&node.status, node.swarm.as_str()) {
+                (Some(status), _) => format!("{} ({status})", node.name),
+                (None, "unknown") => format!("{} ({})", node.name, node.state),
+                (None, swarm) => format!("{} (swarm {swarm})", node.name),
+            })
+            .collect()
+    }
 }
 
 #[derive(Debug, Serialize)]

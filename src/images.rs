@@ -33,7 +33,7 @@ pub fn lab_images(settings: &Settings, catalog: &Catalog, lab: Option<&str>) -> 
 pub fn pull(images: &[String], host: &dyn Runner, timeouts: Timeouts) -> Result<Vec<(String, String)>> {
     let mut failed = Vec::new();
     for image in images {
-        let spec = CommandSpec::new("docker", &["pull", "--quiet", image], &format!("pull {image}"))
+        let spec = CommandSpec::new("docker", &["pull", "--quiet", "--", image], &format!("pull {image}"))
             .timeout(timeouts.limit(Wait::Long));
         let output = host.run(&spec)?;
         if !output.success() {
@@ -71,7 +71,8 @@ pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &
 
 /// Load `image` from this host's Docker into every node that lacks this ID.
 pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
-    let inspect = ["image", "inspect", "--format", "{{.Id}}", image];
+    // `--` everywhere: an image name is never read as an option.
+    let inspect = ["image", "inspect", "--format", "{{.Id}}", "--", image];
     let on_host = CommandSpec::new("docker", &inspect, "look for an image on this host").probe();
     let on_host = host.run(&on_host.timeout(shell.limit(Wait::Read)))?;
     if !on_host.success() {
@@ -86,7 +87,7 @@ pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runne
         if present.success() && present.stdout.trim() == id {
             return Ok(false);
         }
-        let save = CommandSpec::new("docker", &["save", image], &format!("export {image} from this host"));
+        let save = CommandSpec::new("docker", &["save", "--", image], &format!("export {image} from this host"));
         let spec =
             shell.command_piped(Wait::Long, node, &["docker", "load", "--quiet"], &format!("load {image}"), save);
         shell.run_checked(&spec)?;
@@ -128,8 +129,8 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                "docker save mysql:5.7 | docker exec --interactive swarm-lab-node1 docker load --quiet",
-                "docker save mysql:5.7 | docker exec --interactive swarm-lab-node2 docker load --quiet",
+                "docker save -- mysql:5.7 | docker exec --interactive swarm-lab-node1 docker load --quiet",
+                "docker save -- mysql:5.7 | docker exec --interactive swarm-lab-node2 docker load --quiet",
             ]
         );
     }
@@ -149,7 +150,7 @@ mod tests {
     fn pull_reports_each_image_that_failed() {
         let runner = RecordingRunner::default();
         runner.answer(
-            "docker pull --quiet mysql:5.7",
+            "docker pull --quiet -- mysql:5.7",
             1,
             "",
             "Error response from daemon: toomanyrequests: pull rate limit\n",
@@ -159,7 +160,10 @@ mod tests {
             failed,
             vec![("mysql:5.7".to_string(), "Error response from daemon: toomanyrequests: pull rate limit".to_string())]
         );
-        assert_eq!(runner.command_lines(), vec!["docker pull --quiet registry:2", "docker pull --quiet mysql:5.7"]);
+        assert_eq!(
+            runner.command_lines(),
+            vec!["docker pull --quiet -- registry:2", "docker pull --quiet -- mysql:5.7"]
+        );
     }
 
     #[test]

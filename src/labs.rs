@@ -10,7 +10,7 @@ use include_dir::{include_dir, Dir};
 use serde::{Deserialize, Serialize};
 
 use crate::locate::{describe_toml_error, position, KeyPath};
-use crate::names::{closest, hostname_problem};
+use crate::names::{closest, hostname_problem, image_problem, object_name_problem};
 
 pub mod check;
 pub mod reset;
@@ -165,6 +165,23 @@ impl Lab {
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
+    /// `<lab.toml>:<line>:<column>: <key>: ` for a key of the manifest, so
+    /// that problems found when the lab is used name the line, like the
+    /// ones found when it is loaded. A built-in lab is named by the path a
+    /// workspace folder replacing it would have.
+    pub fn locate(&self, key: &str) -> String {
+        let file = match &self.source {
+            LabSource::BuiltIn(dir) => format!("labs/{}/{MANIFEST}", dir.path().display()),
+            LabSource::Workspace(dir) => dir.join(MANIFEST).display().to_string(),
+        };
+        let key_path = KeyPath::parse(key);
+        let text = self.read(MANIFEST).map(|bytes| String::from_utf8_lossy(&bytes).into_owned()).unwrap_or_default();
+        match position(&text, &key_path) {
+            Some((line, column)) => format!("{file}:{line}:{column}: {key_path}: "),
+            None => format!("{file}: {key_path}: "),
+        }
+    }
+
     pub fn source_label(&self) -> String {
         match &self.source {
             LabSource::BuiltIn(_) => "built-in".into(),
@@ -282,6 +299,9 @@ fn load_workspace(folder: &Path) -> Result<Vec<Lab>> {
         if !path.is_dir() || hidden {
             continue;
         }
+        // Files first: a link (even lab.toml) is refused before anything is read through it.
+        let mut present = Vec::new();
+        collect_disk_files(&path, &path, &mut present)?;
         let manifest_path = path.join(MANIFEST);
         let text = std::fs::read_to_string(&manifest_path).with_context(|| {
             format!(
@@ -290,18 +310,29 @@ fn load_workspace(folder: &Path) -> Result<Vec<Lab>> {
                 folder.display()
             )
         })?;
-        let mut present = Vec::new();
-        collect_disk_files(&path, &path, &mut present)?;
         let manifest = parse_manifest(&manifest_path.display().to_string(), &text, &present)?;
         labs.push(Lab { manifest, source: LabSource::Workspace(path) });
     }
     Ok(labs)
 }
 
+/// Every file of a workspace lab folder, relative to it. A symbolic link
+/// anywhere in it is an error: the files are copied to the nodes, and a
+/// link (`notes.txt -> ~/.ssh/id_rsa`) would copy whatever it points at.
 fn collect_disk_files(dir: &Path, root: &Path, out: &mut Vec<String>) -> Result<()> {
     for entry in std::fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
-        let path = entry?.path();
-        if path.is_dir() {
+        let entry = entry?;
+        let path = entry.path();
+        let kind = entry.file_type().with_context(|| format!("cannot read {}", path.display()))?;
+        if kind.is_symlink() {
+            let target = std::fs::read_link(&path).map(|target| target.display().to_string()).unwrap_or_default();
+            bail!(
+                "{} is a symbolic link (to {target}) in lab folder {}; a lab folder may hold only real files and folders, since they are copied to the nodes: replace the link with a copy of what it points at",
+                path.display(),
+                root.display()
+            );
+        }
+        if kind.is_dir() {
             collect_disk_files(&path, root, out)?;
         } else if let Ok(relative) = path.strip_prefix(root) {
             out.push(relative.to_string_lossy().replace('\\', "/"));
@@ -370,6 +401,7 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
             problems.push((format!("stacks[{index}].file"), problem));
         }
     }
+    problems.extend(docker_value_problems(manifest));
     for (index, network) in manifest.networks.iter().enumerate() {
         if !["overlay", "bridge"].contains(&network.driver.as_str()) {
             problems.push((
@@ -413,6 +445,58 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
                 format!(
                     "{file:?} is in the lab folder but not listed; add it to `files` (seeded) or `instructor_only`"
                 ),
+            ));
+        }
+    }
+    problems
+}
+
+/// (key, message) for each image, network, stack, service or node name
+/// that Docker would refuse, or read as an option: they end up as
+/// arguments of `docker` on this host and on the nodes.
+fn docker_value_problems(manifest: &Manifest) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (index, image) in manifest.images.iter().enumerate() {
+        if let Some(reason) = image_problem(image) {
+            problems.push((format!("images[{index}]"), format!("{image:?} is not an image reference: it {reason}")));
+        }
+    }
+    let mut names: Vec<(String, &str)> = Vec::new();
+    names.extend(
+        manifest
+            .networks
+            .iter()
+            .enumerate()
+            .map(|(index, network)| (format!("networks[{index}].name"), network.name.as_str())),
+    );
+    names.extend(
+        manifest.services.iter().enumerate().map(|(index, service)| (format!("services[{index}]"), service.as_str())),
+    );
+    for (index, stack) in manifest.stacks.iter().enumerate() {
+        names.push((format!("stacks[{index}].name"), stack.name.as_str()));
+        names.extend(
+            stack
+                .services
+                .iter()
+                .enumerate()
+                .map(|(inner, service)| (format!("stacks[{index}].services[{inner}]"), service.as_str())),
+        );
+    }
+    for (index, check) in manifest.checks.iter().enumerate() {
+        names.extend(check.service.as_deref().map(|service| (format!("checks[{index}].service"), service)));
+        names.extend(check.network.as_deref().map(|network| (format!("checks[{index}].network"), network)));
+    }
+    for (key, name) in names {
+        if let Some(reason) = object_name_problem(name) {
+            problems.push((key, format!("{name:?} is not a Docker name: it {reason}; e.g. \"ch03\"")));
+        }
+    }
+    for (index, check) in manifest.checks.iter().enumerate() {
+        let Some(node) = check.node.as_deref() else { continue };
+        if let Some(reason) = hostname_problem(node) {
+            problems.push((
+                format!("checks[{index}].node"),
+                format!("{node:?} is not a node name: it {reason}; e.g. \"node1\""),
             ));
         }
     }

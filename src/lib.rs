@@ -16,6 +16,7 @@ mod commands;
 mod config;
 mod doctor;
 mod exec;
+mod exit;
 mod files;
 mod images;
 mod interrupt;
@@ -32,8 +33,9 @@ mod ui;
 mod vbox;
 
 /// Run labctl with these arguments (the program name first) and return the
-/// exit status: 0 success, 1 failure, 2 usage error; Ctrl-C and SIGTERM end
-/// the process with 130 and 143.
+/// exit status: 0 success, 1 failure, 2 usage error, 3 the cluster could
+/// not be reached or is not up (see [`exit`]); Ctrl-C and SIGTERM end the
+/// process with 130 and 143.
 pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match cli::Cli::try_parse_from(&args) {
@@ -41,7 +43,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
         Err(error) => {
             // clap prints help/version to stdout and usage errors to stderr.
             let _ = error.print();
-            return if error.use_stderr() { ExitCode::from(2) } else { ExitCode::SUCCESS };
+            return if error.use_stderr() { ExitCode::from(exit::USAGE) } else { ExitCode::SUCCESS };
         }
     };
     let verbosity = match (cli.quiet, cli.verbose) {
@@ -64,7 +66,7 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
             for line in format!("{error:#}").lines() {
                 ui.error(line);
             }
-            ExitCode::FAILURE
+            exit::code_for(&error)
         }
     }
 }

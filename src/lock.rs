@@ -1,15 +1,16 @@
-//! One command at a time per cluster: `up`, `down`, `destroy` (and later
-//! `reset`) take an exclusive lock on a file named after the cluster. A
+//! One command at a time per cluster: `up`, `down`, `destroy`, `reset` and
+//! `solve` take an exclusive lock on a file named after the cluster. A
 //! second command waits briefly, then stops with a message naming the
 //! command that holds the cluster. The lock dies with its process, so a
 //! killed command never leaves the cluster locked.
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::PathBuf;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, bail, Context, Result};
 
 use crate::exec::env_var;
 
@@ -19,33 +20,70 @@ pub struct ClusterLock {
     _file: File,
 }
 
-/// The lock file: in `LABCTL_LOCK_DIR`, else the system's temp directory
-/// (Vagrant VM names and docker container names are host-wide, so the
-/// lock is too).
-fn lock_path(cluster: &str) -> PathBuf {
-    let dir = env_var("LABCTL_LOCK_DIR").map(PathBuf::from).unwrap_or_else(std::env::temp_dir);
-    dir.join(format!("labctl-{cluster}.lock"))
+/// The folder of the lock files: `LABCTL_LOCK_DIR`, else the user's own
+/// runtime directory (`$XDG_RUNTIME_DIR/labctl`), else the workspace's
+/// `.labctl/` (root without systemd, CI). Never the shared temp directory,
+/// where anyone can plant a file under a predictable name.
+fn lock_dir(workspace: &Path) -> Result<PathBuf> {
+    if let Some(dir) = env_var("LABCTL_LOCK_DIR") {
+        return Ok(PathBuf::from(dir));
+    }
+    let dir = match env_var("XDG_RUNTIME_DIR") {
+        Some(runtime) => PathBuf::from(runtime).join("labctl"),
+        None => workspace.join(".labctl"),
+    };
+    DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&dir)
+        .with_context(|| format!("cannot create {} for the lock file", dir.display()))?;
+    Ok(dir)
 }
 
-fn wait_limit() -> Duration {
-    env_var("LABCTL_LOCK_WAIT").and_then(|text| text.parse().ok()).map(Duration::from_secs_f64).unwrap_or(DEFAULT_WAIT)
+/// How long to wait for a busy cluster: `LABCTL_LOCK_WAIT` seconds, or 5.
+fn wait_limit() -> Result<Duration> {
+    let Some(text) = env_var("LABCTL_LOCK_WAIT") else { return Ok(DEFAULT_WAIT) };
+    text.trim().parse::<f64>().ok().and_then(|seconds| Duration::try_from_secs_f64(seconds).ok()).ok_or_else(|| {
+        anyhow!(
+            "LABCTL_LOCK_WAIT={text:?} is not a number of seconds; set it to e.g. 30 (0 does not wait), or unset it to wait {}s",
+            DEFAULT_WAIT.as_secs()
+        )
+    })
 }
 
-/// Take the cluster for `command` (e.g. "labctl up"), waiting up to a few seconds.
-pub fn acquire(cluster: &str, command: &str) -> Result<ClusterLock> {
-    let path = lock_path(cluster);
-    let mut file = OpenOptions::new()
+/// Open the lock file, never through a symbolic link (O_NOFOLLOW): a link
+/// planted at its name would make labctl write into the file it points at.
+fn open(path: &Path) -> Result<File> {
+    let opened = OpenOptions::new()
         .create(true)
         .truncate(false)
         .read(true)
         .write(true)
-        .open(&path)
-        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path);
+    match opened {
+        Ok(file) => Ok(file),
+        Err(error) if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => bail!(
+            "the lock file {} is a symbolic link, which labctl does not follow; remove it (`rm {}`) and run this again",
+            path.display(),
+            path.display()
+        ),
+        Err(error) => Err(error).with_context(|| format!("cannot open the lock file {}", path.display())),
+    }
+}
+
+/// Take the cluster for `command` (e.g. "labctl up"), waiting up to a few
+/// seconds. `workspace` holds the lock file when there is no runtime directory.
+pub fn acquire(cluster: &str, command: &str, workspace: &Path) -> Result<ClusterLock> {
+    let wait = wait_limit()?;
+    let path = lock_dir(workspace)?.join(format!("labctl-{cluster}.lock"));
+    let mut file = open(&path)?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
             Ok(()) => break,
-            Err(TryLockError::WouldBlock) if started.elapsed() < wait_limit() => {
+            Err(TryLockError::WouldBlock) if started.elapsed() < wait => {
                 std::thread::sleep(Duration::from_millis(100));
             }
             Err(TryLockError::WouldBlock) => {

@@ -90,13 +90,14 @@ pub fn state_probe(shell: NodeShell, node: &str) -> CommandSpec {
 /// Copy `image` from this host's Docker into `node` when the node lacks it
 /// and the host has it.
 pub fn preload(image: &str, node: &str, shell: NodeShell, host_runner: &dyn Runner) -> Result<bool> {
-    let on_node = shell.probe(node, &["docker", "image", "inspect", "--format", "{{.Id}}", image], "look for an image");
+    let on_node =
+        shell.probe(node, &["docker", "image", "inspect", "--format", "{{.Id}}", "--", image], "look for an image");
     if shell.run(&on_node)?.success() {
         return Ok(false);
     }
     let on_host = CommandSpec::new(
         "docker",
-        &["image", "inspect", "--format", "{{.Id}}", image],
+        &["image", "inspect", "--format", "{{.Id}}", "--", image],
         "look for an image on this host",
     )
     .probe()
@@ -104,7 +105,7 @@ pub fn preload(image: &str, node: &str, shell: NodeShell, host_runner: &dyn Runn
     if !host_runner.run(&on_host)?.success() {
         return Ok(false);
     }
-    let save = CommandSpec::new("docker", &["save", image], &format!("export {image} from this host"));
+    let save = CommandSpec::new("docker", &["save", "--", image], &format!("export {image} from this host"));
     let load = shell.command_piped(Wait::Long, node, &["docker", "load"], &format!("load {image}"), save);
     shell.run_checked(&load)?;
     Ok(true)

@@ -5,6 +5,8 @@ use serde::Serialize;
 
 use super::Context;
 use crate::cli::{CheckArgs, Language};
+use crate::cluster::Needs;
+use crate::exit;
 use crate::labs::check::{self, Outcome};
 use crate::provider::NodeShell;
 use crate::ui::Mark;
@@ -12,8 +14,13 @@ use crate::ui::Mark;
 #[derive(Serialize)]
 struct Report<'a> {
     lab: &'a str,
+    /// False when the cluster is not up: nothing was checked (exit status 3).
+    reachable: bool,
     passed: bool,
     checks: &'a [Outcome],
+    /// Why the cluster could not be checked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
 }
 
 pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
@@ -21,11 +28,23 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
+    check::check_nodes(lab, &settings)?;
     if lab.manifest.checks.is_empty() {
         return Err(anyhow!("lab {} declares no checks in its lab.toml", lab.manifest.id));
     }
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
+    let provider = match context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager) {
+        Ok(provider) => provider,
+        Err(error) => {
+            if args.json && exit::is_unreachable(&error) {
+                let why = format!("{error:#}");
+                let report =
+                    Report { lab: &lab.manifest.id, reachable: false, passed: false, checks: &[], error: Some(why) };
+                context.ui.print(&(serde_json::to_string_pretty(&report)? + "\n"));
+            }
+            return Err(error);
+        }
+    };
     let english = match args.lang {
         Some(language) => language == Language::En,
         None => lab.manifest.language == "en",
@@ -35,7 +54,8 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let passed = outcomes.iter().all(|outcome| outcome.passed);
 
     let text = if args.json {
-        serde_json::to_string_pretty(&Report { lab: &lab.manifest.id, passed, checks: &outcomes })? + "\n"
+        let report = Report { lab: &lab.manifest.id, reachable: true, passed, checks: &outcomes, error: None };
+        serde_json::to_string_pretty(&report)? + "\n"
     } else {
         let mut text = String::new();
         for outcome in &outcomes {

@@ -14,7 +14,7 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }
-    let _lock = lock::acquire(&settings.cluster_name, "labctl destroy")?;
+    let _lock = lock::acquire(&settings.cluster_name, "labctl destroy", &context.workspace)?;
     let runner = context.runner(false);
     let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     context.ui.step("removing the cluster", || {

@@ -8,7 +8,7 @@ use crate::lock;
 pub fn run(context: &Context) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let _lock = lock::acquire(&settings.cluster_name, "labctl down")?;
+    let _lock = lock::acquire(&settings.cluster_name, "labctl down", &context.workspace)?;
     let runner = context.runner(false);
     let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
     context.ui.step("stopping the nodes", || {

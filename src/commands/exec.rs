@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use super::{find_node, Context};
 use crate::cli::ExecArgs;
+use crate::cluster::Needs;
 use crate::provider::NodeIo;
 
 pub fn run(context: &Context, args: &ExecArgs) -> Result<ExitCode> {
@@ -12,7 +13,7 @@ pub fn run(context: &Context, args: &ExecArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let node = find_node(&settings, &args.node)?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
+    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Machine(&node.name))?;
     // A terminal on both ends gets a terminal on the node; otherwise plain
     // pipes, so `labctl exec … > file` and `… < input` work.
     let io = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {

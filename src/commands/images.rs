@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cli::ImagesCommand;
+use crate::cluster::Needs;
 use crate::images;
 use crate::provider::NodeShell;
 
@@ -33,7 +34,7 @@ pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
                 false => args.images.clone(),
             };
             let runner = context.runner(false);
-            let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
+            let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::EveryNode)?;
             let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
             for image in &wanted {
                 context.ui.step(&format!("loading {image}"), || {

@@ -8,8 +8,10 @@ use std::sync::Arc;
 use anyhow::{bail, Context as _, Result};
 
 use crate::cli::{Cli, Command};
+use crate::cluster::{self, Needs};
 use crate::config::{self, ConfigLocation, ProviderSetting, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
+use crate::exit::Unreachable;
 use crate::labs::Catalog;
 use crate::provider::docker::DockerProvider;
 use crate::provider::vagrant::VagrantProvider;
@@ -108,6 +110,30 @@ impl Context {
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(settings, runner, self.vagrant_dir())),
         };
         Ok((choice, provider))
+    }
+
+    /// The provider of a cluster that must be up for this command: when it
+    /// is not, or its runtime does not answer, an [`Unreachable`] error.
+    pub fn open_running_cluster<'a>(
+        &self,
+        settings: &'a Settings,
+        runner: &'a dyn Runner,
+        needs: Needs,
+    ) -> Result<Box<dyn Provider + 'a>> {
+        let (_, provider) = self.reach_cluster(settings, runner)?;
+        cluster::ensure_up(settings, provider.as_ref(), runner, needs)?;
+        Ok(provider)
+    }
+
+    /// [`Context::open_cluster`] with the configured provider, for commands
+    /// that read or use an existing cluster: a provider that cannot be used
+    /// here means the cluster cannot be reached.
+    pub fn reach_cluster<'a>(
+        &self,
+        settings: &'a Settings,
+        runner: &'a dyn Runner,
+    ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
+        self.open_cluster(settings, runner, None).context(Unreachable::cannot_reach(&settings.cluster_name))
     }
 
     pub fn templates(&self) -> Result<Templates> {

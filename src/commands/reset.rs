@@ -4,6 +4,7 @@ use anyhow::{anyhow, Result};
 
 use super::Context;
 use crate::cli::ResetArgs;
+use crate::cluster::Needs;
 use crate::labs::reset::{Plan, Reset};
 use crate::lock;
 use crate::provider::NodeShell;
@@ -20,9 +21,13 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
             .map(|seeded| catalog.resolve(&seeded.id).map_err(|message| anyhow!(message)))
             .collect::<Result<_>>()?,
     };
-    let _lock = if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl reset")?) };
+    let _lock = if args.dry_run {
+        None
+    } else {
+        Some(lock::acquire(&settings.cluster_name, "labctl reset", &context.workspace)?)
+    };
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
+    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     for lab in labs {
         let reset = Reset {

@@ -4,7 +4,8 @@ use anyhow::{anyhow, Result};
 
 use super::Context;
 use crate::cli::SolveArgs;
-use crate::labs::solve;
+use crate::cluster::Needs;
+use crate::labs::{check, solve};
 use crate::lock;
 use crate::provider::NodeShell;
 
@@ -13,9 +14,10 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
-    let _lock = lock::acquire(&settings.cluster_name, "labctl solve")?;
+    check::check_nodes(lab, &settings)?;
+    let _lock = lock::acquire(&settings.cluster_name, "labctl solve", &context.workspace)?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
+    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
         let printed = solve::run_solution(lab, &settings, &templates, shell)?;

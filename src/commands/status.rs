@@ -5,16 +5,27 @@ use anyhow::Result;
 use super::Context;
 use crate::cli::StatusArgs;
 use crate::cluster::{self, Status};
+use crate::exit;
 
 pub fn run(context: &Context, args: &StatusArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), None)?;
+    let (_, provider) = context.reach_cluster(&settings, runner.as_ref())?;
     let status = cluster::status(&settings, provider.as_ref(), runner.as_ref())?;
     let text = if args.json { serde_json::to_string_pretty(&status)? + "\n" } else { table(&status) };
     context.ui.print(&text);
-    Ok(ExitCode::SUCCESS)
+    // Scripts gate on the status: every node in the swarm and Ready, or 3.
+    let not_ready = status.not_ready();
+    if not_ready.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    context.ui.warn(&format!(
+        "cluster {} is not up: not Ready: {}; run labctl up",
+        status.cluster,
+        not_ready.join(", ")
+    ));
+    Ok(ExitCode::from(exit::UNREACHABLE))
 }
 
 fn table(status: &Status) -> String {

@@ -12,7 +12,8 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
-    let _lock = if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up")?) };
+    let _lock =
+        if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up", &context.workspace)?) };
     let runner = context.runner(args.dry_run);
     let (choice, provider) = context.open_cluster(&settings, runner.as_ref(), args.provider)?;
     if choice.kind == ProviderKind::Vagrant {

@@ -13,6 +13,10 @@ use crate::names::hostname_problem;
 
 const VAGRANT_PROVIDERS: [&str; 2] = ["virtualbox", "libvirt"];
 
+/// Each worker is a VM or a container on this one host; a bound also keeps a
+/// typo such as `workers = 100000` from building that many nodes.
+pub const MAX_WORKERS: u32 = 50;
+
 /// Problems found so far, each already a complete line.
 struct Problems<'a> {
     origin: &'a Origin,
@@ -98,6 +102,17 @@ fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems
         problems
             .add("cluster.workers", "is 0, but a swarm lab needs at least one worker; the handout uses workers = 3");
     }
+    if cluster.workers > MAX_WORKERS {
+        problems.add(
+            "cluster.workers",
+            format!(
+                "is {}, but labctl makes at most {MAX_WORKERS} workers (each is a VM or container on this host); the handout uses workers = 3",
+                cluster.workers
+            ),
+        );
+    }
+    // Checked before any node is built: nothing is allocated for a bad count.
+    let workers = if cluster.workers > MAX_WORKERS { 0 } else { cluster.workers };
     let manager_ip = parse_ip("cluster.manager_ip", &cluster.manager_ip, problems);
     let worker_start = parse_ip("cluster.worker_ip_start", &cluster.worker_ip_start, problems);
 
@@ -108,7 +123,7 @@ fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems
         memory_mb: raw.resources.memory_mb,
         cpus: raw.resources.cpus,
     }];
-    for index in 0..cluster.workers {
+    for index in 0..workers {
         let ip = worker_start.and_then(|start| u32::from(start).checked_add(index)).map(Ipv4Addr::from);
         nodes.push(Node {
             name: format!("{}{}", cluster.worker_prefix, index + 1),

@@ -2,7 +2,7 @@
 //! verified on the cluster. Each kind reads the cluster with one or two
 //! commands and decides pass/fail with a pure function.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::{CheckSpec, Lab};
@@ -68,6 +68,23 @@ impl Check {
         };
         Ok(check)
     }
+}
+
+/// Every node a check names must be a node of this cluster: with
+/// `worker_prefix = "worker"` there is no `node1`, and asking it would look
+/// like a service that does not answer.
+pub fn check_nodes(lab: &Lab, settings: &Settings) -> Result<()> {
+    let names: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    for (index, spec) in lab.manifest.checks.iter().enumerate() {
+        let Some(node) = spec.node.as_deref().filter(|node| !names.contains(node)) else { continue };
+        bail!(
+            "{}{node:?} is not a node of cluster {} (its nodes: {}); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)",
+            lab.locate(&format!("checks[{index}].node")),
+            settings.cluster_name,
+            names.join(", ")
+        );
+    }
+    Ok(())
 }
 
 /// The outcome of one check.
@@ -162,7 +179,7 @@ impl Reader<'_> {
     fn service_exists(&self, service: &str) -> (bool, String) {
         match self.read(
             self.manager,
-            &["docker", "service", "inspect", "--format", "{{.Spec.Name}}", service],
+            &["docker", "service", "inspect", "--format", "{{.Spec.Name}}", "--", service],
             "look for a service",
         ) {
             Ok(output) if output.success() => (true, format!("service {service} exists")),
@@ -175,7 +192,7 @@ impl Reader<'_> {
         let format = "{{.CurrentState}}|{{.Node}}";
         let output = self.read(
             self.manager,
-            &["docker", "service", "ps", service, "--filter", "desired-state=running", "--format", format],
+            &["docker", "service", "ps", "--filter", "desired-state=running", "--format", format, "--", service],
             "list a service's tasks",
         )?;
         Ok(output
@@ -205,7 +222,7 @@ impl Reader<'_> {
     fn network(&self, network: &str) -> Result<Option<String>> {
         let output = self.read(
             self.manager,
-            &["docker", "network", "inspect", "--format", "{{.Driver}} {{.Attachable}}", network],
+            &["docker", "network", "inspect", "--format", "{{.Driver}} {{.Attachable}}", "--", network],
             "inspect a network",
         )?;
         Ok(output.success().then(|| output.stdout.trim().to_string()))

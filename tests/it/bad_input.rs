@@ -101,6 +101,15 @@ fn zero_workers() {
 }
 
 #[test]
+fn too_many_workers() {
+    let error = error_for_config("[cluster]\nworkers = 100000\n", "render");
+    assert_eq!(error, "labctl.toml:2:11: cluster.workers: is 100000, but labctl makes at most 50 workers (each is a VM or container on this host); the handout uses workers = 3");
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nsubnet = \"10.20.0.0/16\"\nmanager_ip = \"10.20.0.10\"\nworker_ip_start = \"10.20.0.11\"\nworkers = 50\n[vagrant]\nprovider = \"libvirt\"\n");
+    workspace.run(&["render"]).success();
+}
+
+#[test]
 fn out_of_range_number_names_the_line() {
     let error = error_for_config("[[forward]]\nhost = 70000\nguest = 9000\n", "render");
     assert!(error.starts_with("labctl.toml:2:8: "), "{error}");
@@ -108,14 +117,7 @@ fn out_of_range_number_names_the_line() {
 
 #[test]
 fn lab_manifest_path_escaping_its_folder() {
-    let workspace = Workspace::new();
-    workspace
-        .file(
-            "labs/lab9/lab.toml",
-            "id = \"lab9\"\ntitle = \"x\"\ntitle_ko = \"x\"\ndir = \"x\"\nfiles = [\"../lab1/lab.toml\"]\n",
-        )
-        .file("labs/lab9/README.md", "x\n")
-        .file("labs/lab9/README.en.md", "x\n");
+    let workspace = workspace_lab(&["../lab1/lab.toml"]);
     let error = workspace.run(&["labs"]).single_error();
     let manifest = workspace.path().join("labs/lab9/lab.toml");
     assert_eq!(
@@ -144,4 +146,97 @@ fn template_with_a_syntax_error_names_line_and_column() {
     let error = workspace.run(&["-q", "render"]).single_error();
     let template = workspace.path().join("templates/provision/20-docker.sh.tera");
     assert!(error.starts_with(&format!("{}:4:1: ", template.display())), "{error}");
+}
+
+/// A workspace lab `lab9` whose lab.toml lists `files`, then has `more` lines.
+fn workspace_lab_with(files: &[&str], more: &str) -> Workspace {
+    let workspace = Workspace::new();
+    let listed: Vec<String> = files.iter().map(|file| format!("{file:?}")).collect();
+    workspace
+        .file(
+            "labs/lab9/lab.toml",
+            &format!(
+                "id = \"lab9\"\ntitle = \"x\"\ntitle_ko = \"x\"\ndir = \"x\"\nfiles = [{}]\n{more}",
+                listed.join(", ")
+            ),
+        )
+        .file("labs/lab9/README.md", "x\n")
+        .file("labs/lab9/README.en.md", "x\n");
+    workspace
+}
+
+fn workspace_lab(files: &[&str]) -> Workspace {
+    workspace_lab_with(files, "")
+}
+
+/// The one error `labctl labs` gives for lab9 with these extra manifest lines.
+fn lab_error(more: &str) -> String {
+    let workspace = workspace_lab_with(&[], more);
+    let error = workspace.run(&["labs"]).single_error();
+    let manifest = workspace.path().join("labs/lab9/lab.toml").display().to_string();
+    error.strip_prefix(&manifest).unwrap_or_else(|| panic!("names the manifest: {error}")).to_string()
+}
+
+const CHECK: &str = "[[checks]]\nname = \"x\"\nhint_ko = \"x\"\nhint_en = \"x\"\n";
+
+#[test]
+fn manifest_values_that_docker_would_read_as_options_are_refused() {
+    assert_eq!(
+        lab_error("images = [\"mysql:5.7\", \"--privileged\"]\n"),
+        ":6:24: images[1]: \"--privileged\" is not an image reference: it starts with '-', which docker would read as an option"
+    );
+    assert_eq!(
+        lab_error("images = [\"MySQL:5.7\"]\n"),
+        ":6:11: images[0]: \"MySQL:5.7\" is not an image reference: it must be lower-case letters and digits, separated by '/', '.', '_' or '-' (e.g. example/my-web:1.0)"
+    );
+    assert_eq!(
+        lab_error("[[networks]]\nname = \"-d\"\n"),
+        ":7:8: networks[0].name: \"-d\" is not a Docker name: it must start with a letter or digit; e.g. \"ch03\""
+    );
+    assert_eq!(
+        lab_error(&format!("{CHECK}kind = \"network\"\nnetwork = \"ch03 x\"\n")),
+        ":11:11: checks[0].network: \"ch03 x\" is not a Docker name: it may only contain letters, digits, '_', '.' and '-'; e.g. \"ch03\""
+    );
+    assert_eq!(
+        lab_error(&format!("{CHECK}kind = \"command\"\nnode = \"Node_1\"\ncommand = \"true\"\n")),
+        ":11:8: checks[0].node: \"Node_1\" is not a node name: it may only contain lower-case letters, digits and '-'; e.g. \"node1\""
+    );
+}
+
+#[test]
+fn a_check_on_a_node_the_cluster_does_not_have_says_so() {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nworker_prefix = \"worker\"\n");
+    for command in ["check", "solve"] {
+        let error = workspace.run(&[command, "lab1"]).single_error();
+        assert_eq!(
+            error,
+            "labs/lab1/lab.toml:83:8: checks[6].node: \"node1\" is not a node of cluster swarm-lab (its nodes: manager, worker1, worker2, worker3); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)"
+        );
+    }
+}
+
+#[test]
+fn a_symlink_in_a_lab_folder_is_refused() {
+    let workspace = workspace_lab(&["notes.txt"]);
+    workspace.file("secret/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+    let lab = workspace.path().join("labs/lab9");
+    let secret = workspace.path().join("secret/id_rsa");
+    std::os::unix::fs::symlink(&secret, lab.join("notes.txt")).unwrap();
+    let error = workspace.run(&["labs"]).single_error();
+    assert_eq!(
+        error,
+        format!(
+            "{}/notes.txt is a symbolic link (to {}) in lab folder {}; a lab folder may hold only real files and folders, since they are copied to the nodes: replace the link with a copy of what it points at",
+            lab.display(),
+            secret.display(),
+            lab.display()
+        )
+    );
+    // A linked folder is refused too, before anything is read through it.
+    std::fs::remove_file(lab.join("notes.txt")).unwrap();
+    workspace.file("labs/lab9/notes.txt", "mine\n");
+    std::os::unix::fs::symlink(workspace.path().join("secret"), lab.join("keys")).unwrap();
+    let error = workspace.run(&["labs"]).single_error();
+    assert!(error.starts_with(&format!("{}/keys is a symbolic link", lab.display())), "{error}");
 }

@@ -21,6 +21,19 @@ fn each_command_has_help_with_examples() {
 }
 
 #[test]
+fn help_documents_the_exit_statuses() {
+    let run = Workspace::new().run(&["--help"]).success();
+    for line in ["  2  usage error", "  3  the cluster could not be reached or is not up"] {
+        assert!(run.stdout.contains(line), "{line:?} missing from:\n{}", run.stdout);
+    }
+    for command in [&["check"][..], &["status"], &["reset"], &["solve"], &["exec"], &["ssh"], &["images", "load"]] {
+        let run = Workspace::new().run(&[command, &["--help"]].concat()).success();
+        let statuses = run.stdout.split_once("Exit status:").map(|(_, rest)| rest).unwrap_or_default();
+        assert!(statuses.contains('3'), "{command:?}: {}", run.stdout);
+    }
+}
+
+#[test]
 fn usage_errors_exit_2() {
     let run = Workspace::new().run(&["frobnicate"]);
     assert_eq!(run.code, 2);

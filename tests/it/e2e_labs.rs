@@ -284,5 +284,20 @@ fn e2e_reset_check_and_images() {
     }
     let again = cluster.labctl(&["images", "load", image]).success();
     assert!(again.stderr.contains(&format!("{image}: already on every node")), "{}", again.stderr);
+
+    // --- a stopped worker: status and images load exit 3 naming it; the rest still works.
+    host_docker(&["stop", "--time", "1", &format!("{CLUSTER}-node2")]);
+    let status = cluster.labctl(&["status"]);
+    assert_eq!(status.code, 3, "{status:#?}");
+    let load = cluster.labctl(&["images", "load", image]);
+    assert_eq!(load.code, 3, "{load:#?}");
+    assert!(
+        load.stderr
+            .contains(&format!("error: cluster {CLUSTER} is not up (not running: node2 (exited)): run labctl up")),
+        "{}",
+        load.stderr
+    );
+    let (code, report) = cluster.check("e2echeck");
+    assert_eq!((code, &report["reachable"]), (1, &serde_json::json!(true)), "the manager is up: checked, {report:#}");
     host_docker(&["image", "rm", image]);
 }

@@ -7,7 +7,7 @@ fn docker_workspace() -> Workspace {
     workspace.file("labctl.toml", "[cluster]\nprovider = \"docker\"\n");
     workspace.fake_program(
         "docker",
-        "case \"$1\" in version) echo 27.3.1 ;; exec) shift; echo \"ran: $*\"; case \"$*\" in *fail*) exit 7 ;; esac ;; esac\nexit 0",
+        "case \"$1\" in version) echo 27.3.1 ;; ps) printf 'manager\\trunning\\nnode2\\trunning\\n' ;; exec) shift; echo \"ran: $*\"; case \"$*\" in *fail*) exit 7 ;; esac ;; esac\nexit 0",
     );
     workspace
 }

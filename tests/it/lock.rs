@@ -30,3 +30,60 @@ fn a_second_command_waits_briefly_then_names_the_holder() {
     let first = Run::from(first.wait().unwrap().clone());
     assert!(!first.stderr.contains("busy"), "{first:?}");
 }
+
+/// A docker workspace with no node: `down` takes the lock and has nothing to stop.
+fn idle_workspace() -> Workspace {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nprovider = \"docker\"\n");
+    workspace.fake_program("docker", "case \"$1\" in version) echo 27.3.1 ;; esac\nexit 0");
+    workspace
+}
+
+#[test]
+fn a_lock_wait_that_is_not_a_number_of_seconds_is_one_error() {
+    let workspace = idle_workspace();
+    for value in ["-1", "inf", "abc", "NaN"] {
+        let error = workspace.with_env(&["down"], "LABCTL_LOCK_WAIT", value).single_error();
+        assert_eq!(
+            error,
+            format!("LABCTL_LOCK_WAIT={value:?} is not a number of seconds; set it to e.g. 30 (0 does not wait), or unset it to wait 5s")
+        );
+    }
+    workspace.with_env(&["down"], "LABCTL_LOCK_WAIT", "0.5").success();
+}
+
+#[test]
+fn a_symlink_planted_at_the_lock_path_is_refused_and_its_target_untouched() {
+    let workspace = idle_workspace();
+    workspace.file("precious.txt", "a student's notes\n");
+    let lock = workspace.path().join("labctl-swarm-lab.lock");
+    std::os::unix::fs::symlink(workspace.path().join("precious.txt"), &lock).unwrap();
+    let error = workspace.run(&["down"]).single_error();
+    assert_eq!(
+        error,
+        format!(
+            "the lock file {} is a symbolic link, which labctl does not follow; remove it (`rm {}`) and run this again",
+            lock.display(),
+            lock.display()
+        )
+    );
+    assert_eq!(workspace.read("precious.txt"), "a student's notes\n");
+    assert!(!workspace.calls().contains("docker ps"), "nothing was done: {}", workspace.calls());
+}
+
+#[test]
+fn the_lock_lives_in_the_users_runtime_dir_else_the_workspace() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let workspace = idle_workspace();
+    let runtime = workspace.path().join("run-user");
+    std::fs::create_dir(&runtime).unwrap();
+    let runtime_text = runtime.to_str().unwrap();
+    workspace.with_envs(&["down"], &[("LABCTL_LOCK_DIR", ""), ("XDG_RUNTIME_DIR", runtime_text)]).success();
+    let dir = runtime.join("labctl");
+    assert!(dir.join("labctl-swarm-lab.lock").is_file());
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "only the user can enter it");
+
+    workspace.with_envs(&["down"], &[("LABCTL_LOCK_DIR", ""), ("XDG_RUNTIME_DIR", "")]).success();
+    assert!(workspace.path().join(".labctl/labctl-swarm-lab.lock").is_file());
+}

@@ -9,6 +9,7 @@ mod e2e;
 mod e2e_data;
 mod e2e_labs;
 mod exec;
+mod exit_codes;
 mod init;
 mod interrupt;
 mod labs;

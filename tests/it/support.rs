@@ -145,7 +145,12 @@ impl Workspace {
     }
 
     pub fn with_env(&self, args: &[&str], key: &str, value: &str) -> Run {
-        let output = self.expression(args, self.bin.path().as_os_str(), &[(key, value)]).run().expect("labctl runs");
+        self.with_envs(args, &[(key, value)])
+    }
+
+    /// Run with these environment variables set (an empty value counts as unset for labctl).
+    pub fn with_envs(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
+        let output = self.expression(args, self.bin.path().as_os_str(), env).run().expect("labctl runs");
         Run::from(output)
     }
 }

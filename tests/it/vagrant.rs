@@ -177,7 +177,8 @@ fn down_halts_and_destroy_removes_the_vms() {
 #[test]
 fn status_before_any_up_shows_machines_not_created() {
     let workspace = vagrant_workspace();
-    let run = workspace.run(&["status", "--json"]).success();
+    let run = workspace.run(&["status", "--json"]);
+    assert_eq!(run.code, 3, "no node is Ready: {run:#?}");
     let status: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(status["provider"], "vagrant");
     let states: Vec<&str> =
