@@ -19,7 +19,7 @@ language = "en"
 files = ["stack.yml"]
 instructor_only = ["solution/solve.sh"]
 solve = "solution/solve.sh"
-images = ["labctl-e2e/preload:1"]
+images = ["labctl-e2e/preload:1", "labctl-e2e/absent:1"]
 
 [[networks]]
 name = "e2enet"
@@ -133,6 +133,7 @@ impl Cluster {
         let cluster = Cluster { workspace };
         cluster.labctl(&["destroy", "--yes"]);
         host_image(PRELOADED);
+        remove_host_image(ABSENT);
         cluster
     }
 
@@ -153,12 +154,19 @@ impl Cluster {
 impl Drop for Cluster {
     fn drop(&mut self) {
         self.labctl(&["destroy", "--yes"]);
-        let _ = duct::cmd("docker", ["image", "rm", PRELOADED]).stdout_null().stderr_null().unchecked().run();
+        remove_host_image(PRELOADED);
     }
+}
+
+fn remove_host_image(name: &str) {
+    let _ = duct::cmd("docker", ["image", "rm", name]).stdout_null().stderr_null().unchecked().run();
 }
 
 /// An image only this host has (the e2echeck lab lists it).
 const PRELOADED: &str = "labctl-e2e/preload:1";
+/// An image the e2echeck lab lists and no host has (whatever else this
+/// host's Docker holds, e.g. the offline stand-ins of the labs' images).
+const ABSENT: &str = "labctl-e2e/absent:1";
 
 /// Make a tiny image in this host's Docker.
 fn host_image(name: &str) {
@@ -186,7 +194,10 @@ fn e2e_reset_check_and_images() {
     let cluster = Cluster::new();
     let up = cluster.labctl(&["up"]).success();
     // [images] preload: what this host has reaches every node; the rest is said.
-    assert!(up.stderr.contains("not on this host, so the nodes will pull them: registry:2"), "{}", up.stderr);
+    let missing = up.stderr.lines().find_map(|line| line.split_once("not on this host, so the nodes will pull them: "));
+    let missing = missing.unwrap_or_else(|| panic!("no line names the missing images: {}", up.stderr)).1;
+    assert!(missing.split(", ").any(|image| image.starts_with(ABSENT)), "{missing}");
+    assert!(!missing.contains(PRELOADED), "{missing}");
     let preloaded = host_docker(&["image", "inspect", "--format", "{{.Id}}", PRELOADED]);
     assert_eq!(cluster.exec("node2", &format!("docker image inspect --format '{{{{.Id}}}}' {PRELOADED}")), preloaded);
 
