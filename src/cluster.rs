@@ -43,7 +43,9 @@ impl Up<'_> {
         let fresh: Vec<String> =
             changes.iter().filter(|(_, change)| *change == NodeChange::Created).map(|(node, _)| node.clone()).collect();
         changed |= ui.step("bootstrapping the swarm", || {
-            let report = Bootstrap::new(self.settings, self.shell(), self.dry_run).with_fresh_nodes(fresh).run()?;
+            let report = Bootstrap::new(self.settings, self.shell(), self.templates, self.dry_run)
+                .with_fresh_nodes(fresh)
+                .run()?;
             Ok((report.changed(), plan(describe_swarm(self.settings, &report))))
         })?;
         if self.settings.preload_images && !self.dry_run {

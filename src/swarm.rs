@@ -2,9 +2,11 @@
 //! state, decide (keep / init / join / leave and rejoin), act, clean stale
 //! entries, and wait until every node is Ready.
 //!
-//! The join token is fetched at run time and only ever passed as an
-//! argument to `docker swarm join` (marked secret, so it is masked wherever
-//! a command or its output is shown).
+//! The join token is fetched at run time and only ever travels on standard
+//! input: to the node's join script (templates/node/swarm-join.sh.tera),
+//! which hands it to Docker's API through a pipe. It is in no command line
+//! on the host or in sudo's log on a node, and masked wherever a command or
+//! its output is shown.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -15,11 +17,13 @@ use serde::Deserialize;
 use crate::config::{Node, Role, Settings};
 use crate::provider::docker::in_parallel;
 use crate::provider::NodeShell;
+use crate::templates::Templates;
 
 const SWARM_PORT: u16 = 2377;
 /// How long nodes may take to show Ready after joining.
 const READY_DEADLINE: Duration = Duration::from_secs(90);
 const READY_POLL: Duration = Duration::from_millis(100);
+const JOIN_SCRIPT_TEMPLATE: &str = "node/swarm-join.sh.tera";
 
 /// `docker info --format '{{json .Swarm}}'`, the fields labctl uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -114,6 +118,7 @@ pub fn stale_entries<'e>(entries: &'e [NodeEntry], nodes: &[Node], live_ids: &[S
 pub struct Bootstrap<'a> {
     settings: &'a Settings,
     shell: NodeShell<'a>,
+    templates: &'a Templates,
     dry_run: bool,
     ready_deadline: Duration,
     /// Nodes whose Docker state is known to be new (created by this run).
@@ -121,8 +126,8 @@ pub struct Bootstrap<'a> {
 }
 
 impl<'a> Bootstrap<'a> {
-    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, dry_run: bool) -> Self {
-        Bootstrap { settings, shell, dry_run, ready_deadline: READY_DEADLINE, fresh: Vec::new() }
+    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, templates: &'a Templates, dry_run: bool) -> Self {
+        Bootstrap { settings, shell, templates, dry_run, ready_deadline: READY_DEADLINE, fresh: Vec::new() }
     }
 
     /// Skip reading the swarm state of nodes whose disks were just created.
@@ -159,14 +164,15 @@ impl<'a> Bootstrap<'a> {
         let entries = if report.initialised { Vec::new() } else { self.node_list(manager)? };
         let actions: Vec<(&Node, &SwarmInfo, WorkerAction)> =
             workers.iter().zip(worker_infos).map(|(node, info)| (node, info, decide_worker(info, &entries))).collect();
-        let token = match actions.iter().any(|(_, _, action)| *action != WorkerAction::Keep) {
-            true => self.join_token(manager)?,
-            false => String::new(),
+        let joining = actions.iter().any(|(_, _, action)| *action != WorkerAction::Keep);
+        let (token, script) = match joining {
+            true => (self.join_token(manager)?, join_script(self.templates)?),
+            false => (String::new(), String::new()),
         };
         // Each worker joins and reads its new node ID in one go, all at once.
         let worker_ids = in_parallel(&actions, |(node, info, action)| match action {
             WorkerAction::Keep => Ok(info.node_id.clone()),
-            _ => self.bring_in(node, *action, &token).and_then(|()| self.read_node_id(node)),
+            _ => self.bring_in(node, *action, &token, &script).and_then(|()| self.read_node_id(node)),
         })?;
         for (node, _, action) in &actions {
             match action {
@@ -244,13 +250,15 @@ impl<'a> Bootstrap<'a> {
             return Ok("SWMTKN-dry-run".into());
         }
         let token = output.checked(&spec)?.stdout.trim().to_string();
-        if !token.starts_with("SWMTKN-") {
+        let token_characters = |c: char| c.is_ascii_alphanumeric() || c == '-';
+        if !token.starts_with("SWMTKN-") || !token.chars().all(token_characters) {
             bail!("the manager answered `docker swarm join-token` with something that is not a join token");
         }
         Ok(token)
     }
 
-    fn bring_in(&self, node: &Node, action: WorkerAction, token: &str) -> Result<()> {
+    /// Join a worker, the token on stdin (see the module comment).
+    fn bring_in(&self, node: &Node, action: WorkerAction, token: &str, script: &str) -> Result<()> {
         match action {
             WorkerAction::Keep => return Ok(()),
             WorkerAction::LeaveAndJoin => self.leave(node)?,
@@ -259,9 +267,9 @@ impl<'a> Bootstrap<'a> {
         let ip = node.ip.to_string();
         let listen = format!("{ip}:{SWARM_PORT}");
         let manager = format!("{}:{SWARM_PORT}", self.settings.nodes[0].ip);
-        let argv =
-            ["docker", "swarm", "join", "--token", token, "--advertise-addr", &ip, "--listen-addr", &listen, &manager];
-        let spec = self.shell.command(&node.name, &argv, "join the swarm").secret(token);
+        let argv = ["sh", "-c", script, "labctl-join", &ip, &listen, &manager];
+        let stdin = format!("{token}\n").into_bytes();
+        let spec = self.shell.command_with_stdin(&node.name, &argv, "join the swarm", stdin).secret(token);
         self.shell.run_checked(&spec).map(|_| ())
     }
 
@@ -322,6 +330,13 @@ fn not_ready(nodes: &[Node], live_ids: &[String], entries: &[NodeEntry]) -> Vec<
             None => Some(format!("{} (not in the swarm)", node.name)),
         })
         .collect()
+}
+
+/// The node script that joins a worker with the token read from stdin.
+fn join_script(templates: &Templates) -> Result<String> {
+    let mut context = tera::Context::new();
+    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+    templates.render(JOIN_SCRIPT_TEMPLATE, &context)
 }
 
 /// The command that prints a node's swarm state as JSON ([`SwarmInfo`]).

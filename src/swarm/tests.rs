@@ -4,6 +4,7 @@ use super::*;
 use crate::config::test_settings;
 use crate::exec::fake::RecordingRunner;
 use crate::provider::docker::DockerProvider;
+use crate::templates::Templates;
 
 const TOKEN: &str = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";
 
@@ -38,7 +39,8 @@ fn bootstrap(runner: &RecordingRunner) -> Result<Report> {
     let settings = test_settings("");
     let provider = DockerProvider::new(&settings, runner);
     let shell = NodeShell::new(&provider, runner);
-    Bootstrap::new(&settings, shell, false).with_ready_deadline(Duration::from_millis(600)).run()
+    let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+    Bootstrap::new(&settings, shell, &templates, false).with_ready_deadline(Duration::from_millis(600)).run()
 }
 
 fn healthy(runner: &RecordingRunner) {
@@ -71,16 +73,40 @@ fn a_fresh_cluster_is_initialised_and_joined() {
     assert_eq!(
         changes,
         vec![
+            "docker exec --interactive swarm-lab-node1 sh -c '#!/bin/sh…' labctl-join 192.168.56.11 192.168.56.11:2377 192.168.56.10:2377",
+            "docker exec --interactive swarm-lab-node2 sh -c '#!/bin/sh…' labctl-join 192.168.56.12 192.168.56.12:2377 192.168.56.10:2377",
+            "docker exec --interactive swarm-lab-node3 sh -c '#!/bin/sh…' labctl-join 192.168.56.13 192.168.56.13:2377 192.168.56.10:2377",
             "docker exec swarm-lab-manager docker swarm init --advertise-addr 192.168.56.10 --listen-addr 192.168.56.10:2377",
-            "docker exec swarm-lab-node1 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.11 --listen-addr 192.168.56.11:2377 192.168.56.10:2377",
-            "docker exec swarm-lab-node2 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.12 --listen-addr 192.168.56.12:2377 192.168.56.10:2377",
-            "docker exec swarm-lab-node3 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.13 --listen-addr 192.168.56.13:2377 192.168.56.10:2377",
         ]
     );
-    // The token reached the join commands, and nothing shown contains it.
-    let joins: Vec<_> = runner.calls().into_iter().filter(|spec| spec.args.contains(&"join".to_string())).collect();
-    assert!(joins.iter().all(|spec| spec.args.contains(&TOKEN.to_string())));
-    assert!(runner.command_lines().iter().all(|line| !line.contains(&TOKEN[7..])));
+}
+
+#[test]
+fn the_join_token_travels_on_stdin_only() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    runner.answer(&probe("node1"), 0, &info("inactive", "", false), "");
+    runner.answer(&probe("node1"), 0, &info("active", "n1", false), "");
+    for (node, id) in [("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+    }
+    let without_node1 = [
+        entry("m1", "manager", "Ready", "Leader"),
+        entry("n2", "node2", "Ready", ""),
+        entry("n3", "node3", "Ready", ""),
+    ];
+    runner.answer(NODE_LS, 0, &without_node1.join("\n"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, &format!("{TOKEN}\n"), "");
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    bootstrap(&runner).unwrap();
+
+    let calls = runner.calls();
+    let join = calls.iter().find(|spec| spec.args.contains(&"labctl-join".to_string())).expect("a join");
+    assert_eq!(join.stdin.as_deref(), Some(format!("{TOKEN}\n").as_bytes()));
+    // Not in any command's arguments, the join script included.
+    for spec in &calls {
+        assert!(spec.args.iter().all(|arg| !arg.contains("SWMTKN-1")), "{spec:?}");
+    }
 }
 
 #[test]
@@ -119,7 +145,7 @@ fn a_worker_of_another_swarm_leaves_and_joins_ours() {
         runner.changes(),
         vec![
             "docker exec swarm-lab-node2 docker swarm leave --force",
-            "docker exec swarm-lab-node2 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.12 --listen-addr 192.168.56.12:2377 192.168.56.10:2377",
+            "docker exec --interactive swarm-lab-node2 sh -c '#!/bin/sh…' labctl-join 192.168.56.12 192.168.56.12:2377 192.168.56.10:2377",
         ]
     );
 }
@@ -177,7 +203,7 @@ fn a_failed_join_never_shows_the_token() {
     runner.answer(NODE_LS, 0, &entry("m1", "manager", "Ready", "Leader"), "");
     runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, TOKEN, "");
     let echoed = format!("Error response from daemon: rpc error: invalid join token {TOKEN}\n");
-    runner.always("docker exec swarm-lab-node", 1, "", &echoed);
+    runner.always("docker exec --interactive swarm-lab-node", 1, "", &echoed);
     let error = format!("{:#}", bootstrap(&runner).unwrap_err());
     assert!(error.contains("could not join the swarm on node"), "{error}");
     assert!(error.contains("SWMTKN-****"), "{error}");
