@@ -22,6 +22,8 @@ pub struct Up<'a> {
     pub provider: &'a dyn Provider,
     pub runner: &'a dyn Runner,
     pub dry_run: bool,
+    /// `--reinit-swarm`: start the manager's swarm over (confirmed by the command).
+    pub reinit_swarm: bool,
 }
 
 impl Up<'_> {
@@ -45,6 +47,7 @@ impl Up<'_> {
         changed |= ui.step("bootstrapping the swarm", || {
             let report = Bootstrap::new(self.settings, self.shell(), self.templates, self.dry_run)
                 .with_fresh_nodes(fresh)
+                .reinit_swarm(self.reinit_swarm)
                 .run()?;
             Ok((report.changed(), plan(describe_swarm(self.settings, &report))))
         })?;
