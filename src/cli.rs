@@ -62,12 +62,18 @@ pub struct Cli {
 pub enum Command {
     /// Create or start the nodes, bootstrap the swarm, start the registry, seed the labs
     #[command(
-        after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints every command that would change something)\n\n\
+        after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints every command that would change something)\n  labctl up --reinit-swarm --yes\n\n\
 Safe to run again: a healthy cluster is left as it is, and whatever is missing\n\
 (a stopped node, a worker that left the swarm, a removed container) is repaired.\n\
 Lab files a student changed are never overwritten. With the docker provider the lab\n\
 root and labctl's records are on volumes: a node container removed by hand comes\n\
-back with its students' files."
+back with its students' files.\n\n\
+The manager's swarm (the class's stacks, services, secrets, configs) is never\n\
+started over without --reinit-swarm. A manager still starting is waited for (30 s);\n\
+when it is locked (autolock after a restart), in error, or part of another swarm,\n\
+up stops and says what to do. To unlock:\n\
+`labctl ssh manager`, `docker swarm unlock` with the unlock key, then `labctl up`.\n\
+--reinit-swarm asks on a terminal; elsewhere pass --yes."
     )]
     Up(UpArgs),
 
@@ -169,6 +175,15 @@ pub struct UpArgs {
     /// Print every command that would change something, and change nothing
     #[arg(long)]
     pub dry_run: bool,
+
+    /// Leave the manager's swarm and start a new one: every stack, service, secret
+    /// and config of the class is lost (asks first)
+    #[arg(long)]
+    pub reinit_swarm: bool,
+
+    /// With --reinit-swarm: do not ask for confirmation
+    #[arg(long, short = 'y', requires = "reinit_swarm")]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]

@@ -24,6 +24,8 @@ pub struct Up<'a> {
     pub provider: &'a dyn Provider,
     pub runner: &'a dyn Runner,
     pub dry_run: bool,
+    /// `--reinit-swarm`: start the manager's swarm over (confirmed by the command).
+    pub reinit_swarm: bool,
 }
 
 impl Up<'_> {
@@ -45,7 +47,10 @@ impl Up<'_> {
         let fresh: Vec<String> =
             changes.iter().filter(|(_, change)| *change == NodeChange::Created).map(|(node, _)| node.clone()).collect();
         changed |= ui.step("bootstrapping the swarm", || {
-            let report = Bootstrap::new(self.settings, self.shell(), self.dry_run).with_fresh_nodes(fresh).run()?;
+            let report = Bootstrap::new(self.settings, self.shell(), self.templates, self.dry_run)
+                .with_fresh_nodes(fresh)
+                .reinit_swarm(self.reinit_swarm)
+                .run()?;
             Ok((report.changed(), plan(describe_swarm(self.settings, &report))))
         })?;
         if self.settings.preload_images && !self.dry_run {
@@ -379,7 +384,15 @@ mod tests {
     fn up_and_status(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner) {
         let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, dry_run: false };
+        let up = Up {
+            settings,
+            catalog: &catalog,
+            templates: &templates,
+            provider,
+            runner,
+            dry_run: false,
+            reinit_swarm: false,
+        };
         up.run(&Ui::new(Verbosity::Quiet)).unwrap();
         status(settings, provider, runner).unwrap();
     }

@@ -2,9 +2,18 @@
 //! state, decide (keep / init / join / leave and rejoin), act, clean stale
 //! entries, and wait until every node is Ready.
 //!
-//! The join token is fetched at run time and only ever passed as an
-//! argument to `docker swarm join` (marked secret, so it is masked wherever
-//! a command or its output is shown).
+//! The manager's swarm holds the class's stacks, services, secrets and
+//! configs, so it is never left or re-initialised unless the user asked
+//! (`labctl up --reinit-swarm`): a manager that is starting up is waited for,
+//! one that is locked, in error or in another swarm stops `up` with what to
+//! do. A worker's swarm state is disposable: whatever it is, it may leave and
+//! join ours.
+//!
+//! The join token is fetched at run time and only ever travels on standard
+//! input: to the node's join script (templates/node/swarm-join.sh.tera),
+//! which hands it to Docker's API through a pipe. It is in no command line
+//! on the host or in sudo's log on a node, and masked wherever a command or
+//! its output is shown.
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,6 +25,8 @@ use crate::config::{Node, Role, Settings};
 use crate::exec::CommandSpec;
 use crate::provider::docker::in_parallel;
 use crate::provider::NodeShell;
+use crate::templates::Templates;
+use crate::timeouts::Wait;
 
 const SWARM_PORT: u16 = 2377;
 /// How long nodes may take to show Ready after joining (on a normal host;
@@ -23,6 +34,11 @@ const SWARM_PORT: u16 = 2377;
 const READY_DEADLINE: Duration = Duration::from_secs(90);
 const READY_POLL: Duration = Duration::from_millis(100);
 const NODE_LIST: [&str; 5] = ["docker", "node", "ls", "--format", "{{json .}}"];
+/// How long a node may stay `pending` (its swarm starting up) before labctl
+/// decides on what it is.
+const SETTLE_DEADLINE: Duration = Duration::from_secs(30);
+const SETTLE_POLL: Duration = Duration::from_millis(250);
+const JOIN_SCRIPT_TEMPLATE: &str = "node/swarm-join.sh.tera";
 
 /// `docker info --format '{{json .Swarm}}'`, the fields labctl uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -58,8 +74,55 @@ pub enum ManagerAction {
     /// Already the manager of a swarm: nothing to do.
     Keep,
     Init,
-    /// Part of some other swarm as a worker, or stuck: leave, then init.
+    /// Only when asked (`--reinit-swarm`): leave its swarm, losing every
+    /// service, stack, secret and config in it, then init.
     LeaveAndInit,
+    /// `pending`: its swarm is starting up; probe again.
+    Wait,
+    /// Anything else would need leaving its swarm: stop and say why.
+    Refuse(Refusal),
+}
+
+/// Why `up` will not touch the manager's swarm on its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Autolock is on and its Docker restarted: the swarm waits for its key.
+    Locked,
+    Error,
+    /// Active, but not as a manager: a worker of another swarm.
+    OtherSwarm,
+    /// Still `pending` after the settle deadline.
+    StillPending,
+    /// A state this version of labctl does not know.
+    Unknown,
+}
+
+impl Refusal {
+    /// The one-line error for the manager `node` whose state is `info`.
+    pub fn explain(self, node: &str, info: &SwarmInfo, waited: Duration) -> String {
+        let state = &info.local_node_state;
+        let start_over = "or start a new swarm with `labctl up --reinit-swarm`, losing every service, stack, secret and config of this one";
+        match self {
+            Refusal::Locked => format!(
+                "the swarm on {node} is locked (autolock is on and its Docker restarted); unlock it: `labctl ssh {node}`, then `docker swarm unlock` and enter the unlock key, then run `labctl up` again; {start_over}"
+            ),
+            Refusal::Error => format!(
+                "the swarm on {node} is in state error ({}); labctl does not re-initialise a swarm on its own: see `labctl exec {node} -- docker info`, {start_over}",
+                if info.error.is_empty() { "no detail given" } else { &info.error }
+            ),
+            Refusal::OtherSwarm => format!(
+                "{node} is a worker of another swarm (node ID {}), not a manager; labctl does not make it leave on its own: `labctl up --reinit-swarm` leaves that swarm and starts a new one",
+                info.node_id
+            ),
+            Refusal::StillPending => format!(
+                "the swarm on {node} is still in state pending after {}s (starting up, or unable to reach its other managers): run `labctl up` again in a minute, see `labctl exec {node} -- docker info`, {start_over}",
+                waited.as_secs()
+            ),
+            Refusal::Unknown => format!(
+                "{node} reports swarm state {state:?}, which labctl does not know; see `labctl exec {node} -- docker info`, {start_over}"
+            ),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -85,15 +148,25 @@ impl Report {
     }
 }
 
-pub fn decide_manager(info: &SwarmInfo) -> ManagerAction {
+/// What to do with the manager; `reinit` is `--reinit-swarm`, the only way
+/// a swarm the manager is in gets left.
+pub fn decide_manager(info: &SwarmInfo, reinit: bool) -> ManagerAction {
     match info.local_node_state.as_str() {
         "inactive" => ManagerAction::Init,
+        _ if reinit => ManagerAction::LeaveAndInit,
         "active" if info.control_available => ManagerAction::Keep,
-        _ => ManagerAction::LeaveAndInit,
+        "active" => ManagerAction::Refuse(Refusal::OtherSwarm),
+        "pending" => ManagerAction::Wait,
+        "locked" => ManagerAction::Refuse(Refusal::Locked),
+        "error" => ManagerAction::Refuse(Refusal::Error),
+        _ => ManagerAction::Refuse(Refusal::Unknown),
     }
 }
 
-/// A worker is ours when the manager lists its node ID.
+/// A worker is ours when the manager lists its node ID. Anything else (not
+/// listed, another swarm, error, still pending after the settle wait) leaves
+/// and joins: unlike the manager's, a worker's swarm state holds nothing of
+/// the class's.
 pub fn decide_worker(info: &SwarmInfo, manager_nodes: &[NodeEntry]) -> WorkerAction {
     match info.local_node_state.as_str() {
         "inactive" => WorkerAction::Join,
@@ -117,16 +190,34 @@ pub fn stale_entries<'e>(entries: &'e [NodeEntry], nodes: &[Node], live_ids: &[S
 pub struct Bootstrap<'a> {
     settings: &'a Settings,
     shell: NodeShell<'a>,
+    templates: &'a Templates,
     dry_run: bool,
+    /// `--reinit-swarm`: the user asked to start the manager's swarm over.
+    reinit: bool,
     ready_deadline: Duration,
+    settle_deadline: Duration,
     /// Nodes whose Docker state is known to be new (created by this run).
     fresh: Vec<String>,
 }
 
 impl<'a> Bootstrap<'a> {
-    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, dry_run: bool) -> Self {
-        let ready_deadline = settings.timeouts.scaled(READY_DEADLINE);
-        Bootstrap { settings, shell, dry_run, ready_deadline, fresh: Vec::new() }
+    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, templates: &'a Templates, dry_run: bool) -> Self {
+        Bootstrap {
+            settings,
+            shell,
+            templates,
+            dry_run,
+            reinit: false,
+            ready_deadline: settings.timeouts.scaled(READY_DEADLINE),
+            settle_deadline: settings.timeouts.scaled(SETTLE_DEADLINE),
+            fresh: Vec::new(),
+        }
+    }
+
+    /// Leave the manager's swarm and start a new one (`--reinit-swarm`).
+    pub fn reinit_swarm(mut self, reinit: bool) -> Self {
+        self.reinit = reinit;
+        self
     }
 
     /// Skip reading the swarm state of nodes whose disks were just created.
@@ -141,6 +232,12 @@ impl<'a> Bootstrap<'a> {
         self
     }
 
+    #[cfg(test)]
+    pub fn with_settle_deadline(mut self, deadline: Duration) -> Self {
+        self.settle_deadline = deadline;
+        self
+    }
+
     pub fn run(&self) -> Result<Report> {
         let manager = &self.settings.nodes[0];
         let workers = &self.settings.nodes[1..];
@@ -149,28 +246,43 @@ impl<'a> Bootstrap<'a> {
         let infos = in_parallel(&self.settings.nodes, |node| self.swarm_info(node))?;
         let (manager_info, worker_infos) = infos.split_first().expect("a cluster has a manager");
 
-        let manager_id = match decide_manager(manager_info) {
+        let started = Instant::now();
+        let manager_info = self.settle(manager, manager_info.clone())?;
+        let manager_id = match decide_manager(&manager_info, self.reinit) {
             ManagerAction::Keep => manager_info.node_id.clone(),
             ManagerAction::Init => self.init(manager)?,
             ManagerAction::LeaveAndInit => {
                 self.leave(manager)?;
                 self.init(manager)?
             }
+            ManagerAction::Wait => {
+                bail!(Refusal::StillPending.explain(&manager.name, &manager_info, started.elapsed()))
+            }
+            ManagerAction::Refuse(refusal) => bail!(refusal.explain(&manager.name, &manager_info, started.elapsed())),
         };
         report.initialised = manager_id != manager_info.node_id;
 
-        // A manager initialised just now knows no worker yet.
-        let entries = if report.initialised { Vec::new() } else { self.node_list(manager)? };
+        // A manager initialised just now knows no worker yet: every worker
+        // that is in some swarm leaves it, pending or not.
+        let (entries, worker_infos) = match report.initialised {
+            true => (Vec::new(), worker_infos.to_vec()),
+            false => {
+                let pairs: Vec<(&Node, &SwarmInfo)> = workers.iter().zip(worker_infos).collect();
+                let settled = in_parallel(&pairs, |(node, info)| self.settle(node, (*info).clone()))?;
+                (self.node_list(manager)?, settled)
+            }
+        };
         let actions: Vec<(&Node, &SwarmInfo, WorkerAction)> =
-            workers.iter().zip(worker_infos).map(|(node, info)| (node, info, decide_worker(info, &entries))).collect();
-        let token = match actions.iter().any(|(_, _, action)| *action != WorkerAction::Keep) {
-            true => self.join_token(manager)?,
-            false => String::new(),
+            workers.iter().zip(&worker_infos).map(|(node, info)| (node, info, decide_worker(info, &entries))).collect();
+        let joining = actions.iter().any(|(_, _, action)| *action != WorkerAction::Keep);
+        let (token, script) = match joining {
+            true => (self.join_token(manager)?, join_script(self.templates)?),
+            false => (String::new(), String::new()),
         };
         // Each worker joins and reads its new node ID in one go, all at once.
         let worker_ids = in_parallel(&actions, |(node, info, action)| match action {
             WorkerAction::Keep => Ok(info.node_id.clone()),
-            _ => self.bring_in(node, *action, &token).and_then(|()| self.read_node_id(node)),
+            _ => self.bring_in(node, *action, &token, &script).and_then(|()| self.read_node_id(node)),
         })?;
         for (node, _, action) in &actions {
             match action {
@@ -196,6 +308,17 @@ impl<'a> Bootstrap<'a> {
             return Ok(SwarmInfo { local_node_state: "inactive".into(), ..SwarmInfo::default() });
         }
         self.probe_swarm_info(node)
+    }
+
+    /// Probe again while `node` is `pending` (its swarm starting up), up to
+    /// the settle deadline; returns the last state read.
+    fn settle(&self, node: &Node, mut info: SwarmInfo) -> Result<SwarmInfo> {
+        let started = Instant::now();
+        while info.local_node_state == "pending" && started.elapsed() < self.settle_deadline {
+            std::thread::sleep(SETTLE_POLL);
+            info = self.probe_swarm_info(node)?;
+        }
+        Ok(info)
     }
 
     fn probe_swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
@@ -245,13 +368,15 @@ impl<'a> Bootstrap<'a> {
             return Ok("SWMTKN-dry-run".into());
         }
         let token = output.checked(&spec)?.stdout.trim().to_string();
-        if !token.starts_with("SWMTKN-") {
+        let token_characters = |c: char| c.is_ascii_alphanumeric() || c == '-';
+        if !token.starts_with("SWMTKN-") || !token.chars().all(token_characters) {
             bail!("the manager answered `docker swarm join-token` with something that is not a join token");
         }
         Ok(token)
     }
 
-    fn bring_in(&self, node: &Node, action: WorkerAction, token: &str) -> Result<()> {
+    /// Join a worker, the token on stdin (see the module comment).
+    fn bring_in(&self, node: &Node, action: WorkerAction, token: &str, script: &str) -> Result<()> {
         match action {
             WorkerAction::Keep => return Ok(()),
             WorkerAction::LeaveAndJoin => self.leave(node)?,
@@ -260,9 +385,10 @@ impl<'a> Bootstrap<'a> {
         let ip = node.ip.to_string();
         let listen = format!("{ip}:{SWARM_PORT}");
         let manager = format!("{}:{SWARM_PORT}", self.settings.nodes[0].ip);
-        let argv =
-            ["docker", "swarm", "join", "--token", token, "--advertise-addr", &ip, "--listen-addr", &listen, &manager];
-        let spec = self.shell.command(&node.name, &argv, "join the swarm").secret(token);
+        let argv = ["sh", "-c", script, "labctl-join", &ip, &listen, &manager];
+        let stdin = format!("{token}\n").into_bytes();
+        let spec =
+            self.shell.command_with_stdin(Wait::Change, &node.name, &argv, "join the swarm", stdin).secret(token);
         self.shell.run_checked(&spec).map(|_| ())
     }
 
@@ -330,6 +456,13 @@ fn not_ready(nodes: &[Node], live_ids: &[String], entries: &[NodeEntry]) -> Vec<
             None => Some(format!("{} (not in the swarm)", node.name)),
         })
         .collect()
+}
+
+/// The node script that joins a worker with the token read from stdin.
+fn join_script(templates: &Templates) -> Result<String> {
+    let mut context = tera::Context::new();
+    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+    templates.render(JOIN_SCRIPT_TEMPLATE, &context)
 }
 
 /// The command that prints a node's swarm state as JSON ([`SwarmInfo`]).

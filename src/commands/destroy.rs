@@ -1,16 +1,18 @@
-use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 
-use super::Context;
+use super::{confirm, Context};
 use crate::cli::DestroyArgs;
 use crate::lock;
 
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    if !args.yes && !confirm(&settings.cluster_name, settings.nodes.len())? {
+    let (cluster, nodes) = (&settings.cluster_name, settings.nodes.len());
+    let question = format!("Remove cluster {cluster}: its {nodes} nodes, their disks, network and volumes?");
+    let consequence = format!("destroying cluster {cluster} removes its {nodes} nodes and everything on them");
+    if !args.yes && !confirm(&question, &consequence)? {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }
@@ -26,16 +28,4 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         Ok(((), summary))
     })?;
     Ok(ExitCode::SUCCESS)
-}
-
-/// Ask on a terminal; refuse to guess anywhere else.
-fn confirm(cluster: &str, nodes: usize) -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
-        bail!("destroying cluster {cluster} removes its {nodes} nodes and everything on them; pass --yes to confirm (no terminal to ask on)");
-    }
-    eprint!("Remove cluster {cluster}: its {nodes} nodes, their disks, network and volumes? [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }

@@ -1,6 +1,7 @@
 //! One file per subcommand. Commands parse nothing and decide little: they
 //! load what they need through [`Context`] and call the layers below.
 
+use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -140,7 +141,7 @@ impl Context {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
             self.ui.warn(&format!(
-                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/seed.sh.tera, labctl.toml.tera); it is ignored",
+                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, labctl.toml.tera); it is ignored",
                 stray.display()
             ));
         }
@@ -179,4 +180,18 @@ pub fn find_node<'a>(settings: &'a Settings, name: &str) -> Result<&'a config::N
         .map(|close| format!("did you mean {close:?}? "))
         .unwrap_or_default();
     bail!("{name:?} is not a node of cluster {}; {suggestion}Nodes: {}", settings.cluster_name, names.join(", "))
+}
+
+/// Ask `question` (y/N) on a terminal before something that loses data; with
+/// no terminal to ask on, refuse to guess: fail saying `consequence` and that
+/// `--yes` confirms.
+pub fn confirm(question: &str, consequence: &str) -> Result<bool> {
+    if !std::io::stdin().is_terminal() {
+        bail!("{consequence}; pass --yes to confirm (no terminal to ask on)");
+    }
+    eprint!("{question} [y/N] ");
+    std::io::stderr().flush().ok();
+    let mut answer = String::new();
+    std::io::stdin().lock().read_line(&mut answer)?;
+    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
 }

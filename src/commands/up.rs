@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{render, Context};
+use super::{confirm, render, Context};
 use crate::cli::UpArgs;
 use crate::cluster::Up;
 use crate::lock;
@@ -12,6 +12,19 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
+    if args.reinit_swarm && !args.dry_run && !args.yes {
+        let (cluster, manager) = (&settings.cluster_name, &settings.nodes[0].name);
+        let question = format!(
+            "Start a new swarm on {manager} of cluster {cluster}: every stack, service, secret and config of the current one is lost?"
+        );
+        let consequence = format!(
+            "--reinit-swarm starts a new swarm on {manager} of cluster {cluster} and loses every stack, service, secret and config of the current one"
+        );
+        if !confirm(&question, &consequence)? {
+            context.ui.note("nothing was changed");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let _lock =
         if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up", &context.workspace)?) };
     let runner = context.runner(args.dry_run);
@@ -28,6 +41,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
         provider: provider.as_ref(),
         runner: runner.as_ref(),
         dry_run: args.dry_run,
+        reinit_swarm: args.reinit_swarm,
     };
     let changed = up.run(&context.ui)?;
     let manager = &settings.nodes[0];

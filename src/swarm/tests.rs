@@ -4,6 +4,7 @@ use super::*;
 use crate::config::test_settings;
 use crate::exec::fake::RecordingRunner;
 use crate::provider::docker::DockerProvider;
+use crate::templates::Templates;
 
 const TOKEN: &str = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";
 
@@ -35,10 +36,19 @@ const NODE_LS: &str = "docker exec swarm-lab-manager docker node ls";
 
 /// Run the bootstrap against the recording runner.
 fn bootstrap(runner: &RecordingRunner) -> Result<Report> {
+    run_bootstrap(runner, false)
+}
+
+fn run_bootstrap(runner: &RecordingRunner, reinit: bool) -> Result<Report> {
     let settings = test_settings("");
     let provider = DockerProvider::new(&settings, runner);
     let shell = NodeShell::new(&provider, runner);
-    Bootstrap::new(&settings, shell, false).with_ready_deadline(Duration::from_millis(600)).run()
+    let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+    Bootstrap::new(&settings, shell, &templates, false)
+        .reinit_swarm(reinit)
+        .with_ready_deadline(Duration::from_millis(600))
+        .with_settle_deadline(Duration::from_millis(600))
+        .run()
 }
 
 fn healthy(runner: &RecordingRunner) {
@@ -71,16 +81,40 @@ fn a_fresh_cluster_is_initialised_and_joined() {
     assert_eq!(
         changes,
         vec![
+            "docker exec --interactive swarm-lab-node1 sh -c '#!/bin/sh…' labctl-join 192.168.56.11 192.168.56.11:2377 192.168.56.10:2377",
+            "docker exec --interactive swarm-lab-node2 sh -c '#!/bin/sh…' labctl-join 192.168.56.12 192.168.56.12:2377 192.168.56.10:2377",
+            "docker exec --interactive swarm-lab-node3 sh -c '#!/bin/sh…' labctl-join 192.168.56.13 192.168.56.13:2377 192.168.56.10:2377",
             "docker exec swarm-lab-manager docker swarm init --advertise-addr 192.168.56.10 --listen-addr 192.168.56.10:2377",
-            "docker exec swarm-lab-node1 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.11 --listen-addr 192.168.56.11:2377 192.168.56.10:2377",
-            "docker exec swarm-lab-node2 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.12 --listen-addr 192.168.56.12:2377 192.168.56.10:2377",
-            "docker exec swarm-lab-node3 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.13 --listen-addr 192.168.56.13:2377 192.168.56.10:2377",
         ]
     );
-    // The token reached the join commands, and nothing shown contains it.
-    let joins: Vec<_> = runner.calls().into_iter().filter(|spec| spec.args.contains(&"join".to_string())).collect();
-    assert!(joins.iter().all(|spec| spec.args.contains(&TOKEN.to_string())));
-    assert!(runner.command_lines().iter().all(|line| !line.contains(&TOKEN[7..])));
+}
+
+#[test]
+fn the_join_token_travels_on_stdin_only() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    runner.answer(&probe("node1"), 0, &info("inactive", "", false), "");
+    runner.answer(&probe("node1"), 0, &info("active", "n1", false), "");
+    for (node, id) in [("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+    }
+    let without_node1 = [
+        entry("m1", "manager", "Ready", "Leader"),
+        entry("n2", "node2", "Ready", ""),
+        entry("n3", "node3", "Ready", ""),
+    ];
+    runner.answer(NODE_LS, 0, &without_node1.join("\n"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, &format!("{TOKEN}\n"), "");
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    bootstrap(&runner).unwrap();
+
+    let calls = runner.calls();
+    let join = calls.iter().find(|spec| spec.args.contains(&"labctl-join".to_string())).expect("a join");
+    assert_eq!(join.stdin.as_deref(), Some(format!("{TOKEN}\n").as_bytes()));
+    // Not in any command's arguments, the join script included.
+    for spec in &calls {
+        assert!(spec.args.iter().all(|arg| !arg.contains("SWMTKN-1")), "{spec:?}");
+    }
 }
 
 #[test]
@@ -119,23 +153,159 @@ fn a_worker_of_another_swarm_leaves_and_joins_ours() {
         runner.changes(),
         vec![
             "docker exec swarm-lab-node2 docker swarm leave --force",
-            "docker exec swarm-lab-node2 docker swarm join --token SWMTKN-**** --advertise-addr 192.168.56.12 --listen-addr 192.168.56.12:2377 192.168.56.10:2377",
+            "docker exec --interactive swarm-lab-node2 sh -c '#!/bin/sh…' labctl-join 192.168.56.12 192.168.56.12:2377 192.168.56.10:2377",
+        ]
+    );
+}
+
+fn manager_info(state: &str, control: bool) -> SwarmInfo {
+    serde_json::from_str(&info(state, "x", control)).unwrap()
+}
+
+#[test]
+fn only_reinit_leaves_the_managers_swarm() {
+    use ManagerAction::*;
+    let cases = [
+        ("inactive", false, Init, Init),
+        ("active", true, Keep, LeaveAndInit),
+        ("active", false, Refuse(Refusal::OtherSwarm), LeaveAndInit),
+        ("pending", false, Wait, LeaveAndInit),
+        ("locked", false, Refuse(Refusal::Locked), LeaveAndInit),
+        ("error", false, Refuse(Refusal::Error), LeaveAndInit),
+        ("", false, Refuse(Refusal::Unknown), LeaveAndInit),
+    ];
+    for (state, control, without, with) in cases {
+        assert_eq!(decide_manager(&manager_info(state, control), false), without, "{state}");
+        assert_eq!(decide_manager(&manager_info(state, control), true), with, "{state} --reinit-swarm");
+    }
+}
+
+/// The manager answers `manager_state` (always), the workers are healthy.
+fn manager_in(runner: &RecordingRunner, manager_state: &str) {
+    runner.always(&probe("manager"), 0, manager_state, "");
+    for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+    }
+    runner.always(NODE_LS, 0, &all_ready(), "");
+}
+
+/// `up` stopped with an error containing every one of `words`, and changed nothing.
+#[track_caller]
+fn refused(runner: &RecordingRunner, words: &[&str]) -> String {
+    let error = bootstrap(runner).unwrap_err().to_string();
+    for word in words {
+        assert!(error.contains(word), "{word:?} missing from: {error}");
+    }
+    assert!(runner.changes().is_empty(), "no leave, no init: {:?}", runner.changes());
+    error
+}
+
+#[test]
+fn a_pending_manager_is_waited_for() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("pending", "m1", true), "");
+    runner.answer(&probe("manager"), 0, &info("pending", "m1", true), "");
+    healthy(&runner);
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = bootstrap(&runner).unwrap();
+    assert!(!report.changed(), "{report:?}");
+    assert!(runner.changes().is_empty(), "{:?}", runner.changes());
+    let probes = runner.command_lines().iter().filter(|line| line.starts_with(&probe("manager"))).count();
+    assert_eq!(probes, 3, "probed again until it settled");
+}
+
+#[test]
+fn a_manager_that_stays_pending_stops_up_naming_it() {
+    let runner = RecordingRunner::default();
+    manager_in(&runner, &info("pending", "m1", true));
+    let error = refused(&runner, &["the swarm on manager is still in state pending after 0s", "--reinit-swarm"]);
+    assert!(error.contains("run `labctl up` again"), "{error}");
+}
+
+#[test]
+fn a_locked_manager_stops_up_with_the_unlock_instruction() {
+    let runner = RecordingRunner::default();
+    manager_in(&runner, &info("locked", "", false));
+    let error = refused(&runner, &["the swarm on manager is locked", "`labctl ssh manager`", "`docker swarm unlock`"]);
+    assert!(error.contains("`labctl up --reinit-swarm`, losing every service"), "{error}");
+}
+
+#[test]
+fn a_manager_in_error_stops_up_with_the_error() {
+    let runner = RecordingRunner::default();
+    let broken = r#"{"LocalNodeState":"error","NodeID":"","ControlAvailable":false,"Error":"raft: log corrupted"}"#;
+    manager_in(&runner, broken);
+    refused(&runner, &["in state error (raft: log corrupted)", "labctl exec manager -- docker info", "--reinit-swarm"]);
+}
+
+#[test]
+fn a_manager_that_is_a_worker_of_another_swarm_stops_up() {
+    let runner = RecordingRunner::default();
+    manager_in(&runner, &info("active", "w7", false));
+    refused(&runner, &["manager is a worker of another swarm (node ID w7)", "`labctl up --reinit-swarm`"]);
+}
+
+#[test]
+fn reinit_swarm_leaves_initialises_and_brings_every_worker_over() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("locked", "", false), "");
+    runner.answer(&probe("manager"), 0, &info("active", "m2", true), "");
+    for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+        runner.answer(&probe(node), 0, &info("active", &format!("{id}b"), false), "");
+    }
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, TOKEN, "");
+    let ready = [
+        entry("m2", "manager", "Ready", "Leader"),
+        entry("n1b", "node1", "Ready", ""),
+        entry("n2b", "node2", "Ready", ""),
+        entry("n3b", "node3", "Ready", ""),
+    ];
+    runner.always(NODE_LS, 0, &ready.join("\n"), "");
+    let report = run_bootstrap(&runner, true).unwrap();
+    assert!(report.initialised);
+    assert_eq!(report.rejoined, vec!["node1", "node2", "node3"]);
+    let changes = runner.changes();
+    assert_eq!(
+        changes[..2],
+        [
+            "docker exec swarm-lab-manager docker swarm leave --force",
+            "docker exec swarm-lab-manager docker swarm init --advertise-addr 192.168.56.10 --listen-addr 192.168.56.10:2377",
         ]
     );
 }
 
 #[test]
-fn a_manager_that_is_only_a_worker_elsewhere_leaves_and_initialises() {
-    assert_eq!(
-        decide_manager(&serde_json::from_str(&info("active", "x", false)).unwrap()),
-        ManagerAction::LeaveAndInit
-    );
-    assert_eq!(
-        decide_manager(&serde_json::from_str(&info("pending", "x", false)).unwrap()),
-        ManagerAction::LeaveAndInit
-    );
-    assert_eq!(decide_manager(&serde_json::from_str(&info("active", "x", true)).unwrap()), ManagerAction::Keep);
-    assert_eq!(decide_manager(&serde_json::from_str(&info("inactive", "", false)).unwrap()), ManagerAction::Init);
+fn a_pending_worker_is_waited_for_then_kept() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    runner.answer(&probe("node1"), 0, &info("pending", "n1", false), "");
+    runner.answer(&probe("node1"), 0, &info("active", "n1", false), "");
+    for (node, id) in [("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+    }
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = bootstrap(&runner).unwrap();
+    assert!(!report.changed(), "{report:?}");
+    assert!(runner.changes().is_empty(), "{:?}", runner.changes());
+}
+
+#[test]
+fn a_worker_that_stays_pending_leaves_and_rejoins() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    runner.always(&probe("node1"), 0, &info("pending", "n1", false), "");
+    for (node, id) in [("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&probe(node), 0, &info("active", id, false), "");
+    }
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, TOKEN, "");
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = bootstrap(&runner).unwrap();
+    assert_eq!(report.rejoined, vec!["node1"]);
+    let changes = runner.changes();
+    assert_eq!(changes.len(), 2, "{changes:?}");
+    assert_eq!(changes[0], "docker exec swarm-lab-node1 docker swarm leave --force");
+    assert!(changes[1].contains("swarm-lab-node1 sh -c '#!/bin/sh…' labctl-join"), "{changes:?}");
 }
 
 #[test]
@@ -201,7 +371,7 @@ fn a_failed_join_never_shows_the_token() {
     runner.answer(NODE_LS, 0, &entry("m1", "manager", "Ready", "Leader"), "");
     runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, TOKEN, "");
     let echoed = format!("Error response from daemon: rpc error: invalid join token {TOKEN}\n");
-    runner.always("docker exec swarm-lab-node", 1, "", &echoed);
+    runner.always("docker exec --interactive swarm-lab-node", 1, "", &echoed);
     let error = format!("{:#}", bootstrap(&runner).unwrap_err());
     assert!(error.contains("could not join the swarm on node"), "{error}");
     assert!(error.contains("SWMTKN-****"), "{error}");

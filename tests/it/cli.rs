@@ -77,3 +77,19 @@ fn quiet_hides_progress_and_verbose_shows_where_settings_come_from() {
     let verbose = workspace.run(&["-v", "render"]).success();
     assert!(verbose.stderr.contains("settings from built-in defaults (no labctl.toml)"), "{}", verbose.stderr);
 }
+
+#[test]
+fn reinit_swarm_and_destroy_need_yes_without_a_terminal() {
+    let workspace = Workspace::new();
+    let error = workspace.run(&["up", "--reinit-swarm"]).single_error();
+    assert_eq!(
+        error,
+        "--reinit-swarm starts a new swarm on manager of cluster swarm-lab and loses every stack, service, secret and config of the current one; pass --yes to confirm (no terminal to ask on)"
+    );
+    let error = workspace.run(&["destroy"]).single_error();
+    assert!(error.ends_with("; pass --yes to confirm (no terminal to ask on)"), "{error}");
+    assert_eq!(workspace.calls(), "", "nothing ran before the confirmation");
+    let run = workspace.run(&["up", "--yes"]);
+    assert_eq!(run.code, 2, "--yes alone confirms nothing: {run:?}");
+    assert!(run.stderr.contains("--reinit-swarm"), "{}", run.stderr);
+}

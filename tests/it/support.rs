@@ -206,3 +206,48 @@ pub fn host_docker(args: &[&str]) -> String {
     assert!(output.status.success(), "docker {args:?} failed: {}", String::from_utf8_lossy(&output.stderr));
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
+
+/// A docker-provider cluster of the offline test images for one end-to-end
+/// test, with its own name and subnet (192.168.`octet`.0/24) so that tests
+/// run side by side; destroyed however the test ends.
+pub struct E2eCluster {
+    pub workspace: Workspace,
+    pub name: String,
+}
+
+impl E2eCluster {
+    pub fn new(name: &str, octet: u8) -> E2eCluster {
+        let workspace = Workspace::new();
+        let config = format!(
+            "[cluster]\nname = \"{name}\"\nprovider = \"docker\"\nsubnet = \"192.168.{octet}.0/24\"\nmanager_ip = \"192.168.{octet}.10\"\nworker_ip_start = \"192.168.{octet}.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
+            free_port()
+        );
+        workspace.file("labctl.toml", &config);
+        let cluster = E2eCluster { workspace, name: name.to_string() };
+        // A cluster left over by an interrupted run would make `up` a repair.
+        cluster.labctl(&["destroy", "--yes"]);
+        cluster
+    }
+
+    pub fn labctl(&self, args: &[&str]) -> Run {
+        self.workspace.run_with_host_tools(args)
+    }
+
+    /// `sh -c script` as root on `node`; panics unless it exits 0.
+    pub fn exec(&self, node: &str, script: &str) -> String {
+        let run = self.labctl(&["exec", node, "--", "sh", "-c", script]);
+        assert_eq!(run.code, 0, "{script} failed on {node}:\n{}\n{}", run.stdout, run.stderr);
+        run.stdout
+    }
+
+    /// The host's name for a node's container.
+    pub fn container(&self, node: &str) -> String {
+        format!("{}-{node}", self.name)
+    }
+}
+
+impl Drop for E2eCluster {
+    fn drop(&mut self) {
+        self.labctl(&["destroy", "--yes"]);
+    }
+}

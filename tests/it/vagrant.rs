@@ -30,6 +30,9 @@ case "$1" in
     command="$2"
     printf '%s\n' "$node $command" >> "$state/ssh.log"
     case "$command" in
+      *labctl-join*)
+        cat > "$state/$node.join-stdin"
+        touch "$state/$node.swarm" ;;
       *"docker info --format"*)
         if [ -f "$state/$node.swarm" ]; then
           manager=false; [ "$node" = manager ] && manager=true
@@ -40,7 +43,6 @@ case "$1" in
       *"docker info"*) [ -f "$state/$node.docker" ] ;;
       *"swarm init"*) touch "$state/$node.swarm" ;;
       *"join-token"*) echo "SWMTKN-1-fakefakefake-token" ;;
-      *"swarm join"*) touch "$state/$node.swarm" ;;
       *"node ls"*)
         for n in manager node1 node2 node3; do
           [ -f "$state/$n.swarm" ] || continue
@@ -113,8 +115,8 @@ fn up_boots_one_at_a_time_then_provisions_together_then_bootstraps() {
         "{ssh}"
     );
     for (node, ip) in [("node1", "192.168.56.11"), ("node2", "192.168.56.12"), ("node3", "192.168.56.13")] {
-        let join = format!("{node} sudo -n -- timeout -s KILL 115 docker swarm join --token SWMTKN-1-fakefakefake-token --advertise-addr {ip} --listen-addr {ip}:2377 192.168.56.10:2377");
-        assert!(ssh.contains(&join), "{node}: {ssh}");
+        assert!(ssh.contains(&format!("{node} sudo -n -- timeout -s KILL 115 sh -c '#!/bin/sh")), "{node}: {ssh}");
+        assert!(ssh.contains(&format!("' labctl-join {ip} {ip}:2377 192.168.56.10:2377\n")), "{node}: {ssh}");
     }
     assert!(
         ssh.contains("manager sudo -n -- timeout -s KILL 1795 docker run --detach --name labctl-registry"),
@@ -122,6 +124,20 @@ fn up_boots_one_at_a_time_then_provisions_together_then_bootstraps() {
     );
     assert!(!run.stderr.contains("fakefakefake") && !run.stdout.contains("fakefakefake"), "the token is never shown");
     assert!(run.stderr.contains("3 workers joined"), "{}", run.stderr);
+}
+
+#[test]
+fn the_join_token_reaches_vagrant_ssh_only_on_stdin() {
+    let workspace = vagrant_workspace();
+    let run = workspace.run(&["-v", "up"]).success();
+    for node in ["node1", "node2", "node3"] {
+        assert_eq!(workspace.read(&format!("fake-state/{node}.join-stdin")), "SWMTKN-1-fakefakefake-token\n", "{node}");
+    }
+    // Not in vagrant's arguments (the host's process list), not in the
+    // commands run on the nodes (sudo's log), not in anything labctl showed.
+    assert!(!workspace.calls().contains("fakefakefake"), "{}", workspace.calls());
+    assert!(!workspace.read("fake-state/ssh.log").contains("fakefakefake"));
+    assert!(!run.stderr.contains("fakefakefake") && !run.stdout.contains("fakefakefake"), "{}", run.stderr);
 }
 
 #[test]
