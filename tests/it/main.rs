@@ -7,6 +7,7 @@ mod doctor;
 mod dry_run;
 mod e2e;
 mod e2e_labs;
+mod e2e_stand_ins;
 mod exec;
 mod init;
 mod labs;
