@@ -220,9 +220,17 @@ fn the_projects_own_scripts_pass_shellcheck() {
     let mut scripts = vec![
         root.join("scripts/test"),
         root.join("scripts/test-images"),
+        root.join("scripts/test-lab-images"),
+        root.join("scripts/lib/test-images.sh"),
         root.join("bench/up.sh"),
         root.join(".ci/run"),
     ];
+    for entry in std::fs::read_dir(root.join("scripts/lab-images")).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|extension| extension == "sh") {
+            scripts.push(path);
+        }
+    }
     for lab in std::fs::read_dir(root.join("labs")).unwrap() {
         for entry in std::fs::read_dir(lab.unwrap().path()).unwrap() {
             let path = entry.unwrap().path();
