@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::config::Settings;
 use crate::exec::CommandSpec;
+use crate::labs::Catalog;
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
 use crate::ui::Mark;
 use crate::vbox;
@@ -16,6 +17,9 @@ const VBOX_RANGE_RULE_SINCE: (u32, u32, u32) = (6, 1, 28);
 /// kind's advice for many containerised nodes on one host.
 const INOTIFY_WATCHES: u64 = 524_288;
 const INOTIFY_INSTANCES: u64 = 512;
+/// Images the labs use that are published for amd64 only: on an arm64
+/// host (Apple Silicon, ARM servers) their tasks never start.
+const AMD64_ONLY: [&str; 2] = ["mysql:5.7", "dockersamples/visualizer"];
 
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct Check {
@@ -48,7 +52,8 @@ impl Report {
     }
 }
 
-pub fn examine(settings: &Settings, host: &Host) -> Report {
+/// `catalog` names the images of the seeded labs.
+pub fn examine(settings: &Settings, catalog: &Catalog, host: &Host) -> Report {
     let choice = provider::choose(settings, None, host).map_err(|error| format!("{error:#}"));
     // Which provider's needs are blocking: the chosen one, or with no
     // choice, the configured one (both for auto).
@@ -71,6 +76,13 @@ pub fn examine(settings: &Settings, host: &Host) -> Report {
         checks.push(check_node_image(settings, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
     }
+    let images: Vec<(String, String)> = settings
+        .seeded_labs
+        .iter()
+        .filter_map(|seeded| catalog.resolve(&seeded.id).ok())
+        .flat_map(|lab| lab.manifest.images.iter().map(|image| (lab.manifest.id.clone(), image.clone())))
+        .collect();
+    checks.extend(check_architecture(std::env::consts::ARCH, &images));
     for forward in &settings.forwards {
         checks.push(check_port(forward.host, &forward.protocol, &forward.node, forward.guest));
     }
@@ -211,6 +223,28 @@ fn check_inotify(folder: &Path) -> Vec<Check> {
         .collect()
 }
 
+/// A warning when this host is not amd64 and a seeded lab (lab id, image)
+/// uses an amd64-only image; nothing on amd64 or without such a lab.
+fn check_architecture(arch: &str, images: &[(String, String)]) -> Option<Check> {
+    if arch == "x86_64" {
+        return None;
+    }
+    let affected: Vec<String> = images
+        .iter()
+        .filter(|(_, image)| AMD64_ONLY.contains(&image.as_str()))
+        .map(|(lab, image)| format!("{image} ({lab})"))
+        .collect();
+    if affected.is_empty() {
+        return None;
+    }
+    let check = Check::new(
+        "architecture",
+        Mark::Warn,
+        format!("this host is {arch}; {} is published for amd64 only and will not start", affected.join(", ")),
+    );
+    Some(check.fix("run those labs on an amd64 (x86_64) host, or leave them out of [labs] seed in labctl.toml"))
+}
+
 fn check_port(port: u16, protocol: &str, node: &str, guest: u16) -> Check {
     let name = format!("port {port}/{protocol}");
     let free = match protocol {
@@ -235,6 +269,20 @@ mod tests {
         assert_eq!(parse_version("6.1"), Some((6, 1, 0)));
         assert_eq!(parse_version("abc"), None);
         assert!(parse_version("6.1.26r145957").unwrap() < VBOX_RANGE_RULE_SINCE);
+    }
+
+    #[test]
+    fn amd64_only_images_warn_on_arm64_hosts_only() {
+        let images = vec![("lab1".to_string(), "node:slim".to_string()), ("lab3".to_string(), "mysql:5.7".to_string())];
+        let check = check_architecture("aarch64", &images).expect("a warning on arm64");
+        assert_eq!(check.mark, Mark::Warn);
+        assert_eq!(
+            check.detail,
+            "this host is aarch64; mysql:5.7 (lab3) is published for amd64 only and will not start"
+        );
+        assert!(check.fix.unwrap().contains("amd64"));
+        assert_eq!(check_architecture("x86_64", &images), None, "nothing to say on amd64");
+        assert_eq!(check_architecture("aarch64", &images[..1]), None, "no seeded lab needs amd64");
     }
 
     #[test]

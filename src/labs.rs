@@ -104,6 +104,9 @@ pub struct CheckSpec {
     pub ingress: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub command: Option<String>,
+    /// `published_ports`: `["8088:80"]`, or `[]` for a service that must publish none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -122,6 +125,17 @@ pub struct StackSpec {
     pub name: String,
     pub file: String,
     pub services: Vec<String>,
+    /// Other names students deploy the same file under (the original
+    /// handout's, say): `labctl reset` removes those stacks too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aliases: Vec<String>,
+}
+
+impl StackSpec {
+    /// The stack's name, then its aliases.
+    pub fn names(&self) -> impl Iterator<Item = &String> {
+        std::iter::once(&self.name).chain(&self.aliases)
+    }
 }
 
 fn default_driver() -> String {
@@ -476,6 +490,13 @@ fn docker_value_problems(manifest: &Manifest) -> Vec<(String, String)> {
         names.push((format!("stacks[{index}].name"), stack.name.as_str()));
         names.extend(
             stack
+                .aliases
+                .iter()
+                .enumerate()
+                .map(|(inner, alias)| (format!("stacks[{index}].aliases[{inner}]"), alias.as_str())),
+        );
+        names.extend(
+            stack
                 .services
                 .iter()
                 .enumerate()
@@ -519,5 +540,7 @@ fn lab_path_problem(entry: &str, present: &BTreeSet<&str>) -> Option<String> {
     }
 }
 
+#[cfg(test)]
+mod shipped_checks;
 #[cfg(test)]
 mod tests;

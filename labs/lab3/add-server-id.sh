@@ -5,8 +5,14 @@
 # Replication needs a different server-id on every server. Swarm gives each
 # task its own address on the overlay network, so the address is a cheap
 # source of a unique id (unique within a /16, and the overlay is smaller).
-# prepare.sh runs this at every container start, before mysqld starts, so the
-# id always follows the task's current address. Running it twice is harmless.
+# It is the image's ENTRYPOINT, in the place of the book's entrykit prehook
+# (`prehook add-server-id.sh -- docker-entrypoint.sh`):
+#   add-server-id.sh -- docker-entrypoint.sh mysqld
+# sets the id, then runs the stock mysql entrypoint. So the id is set at every
+# container start and always follows the task's current address. Commands
+# other than the server (`docker run ... tododb init-data.sh`) run without
+# it: they need no server-id and may have no network. Without arguments it
+# only sets the id. Running it twice is harmless.
 #
 # Environment:
 #   MYSQL_SERVER_ID  use this id instead of deriving one from the address
@@ -80,80 +86,94 @@ server_id_from_address() {
     echo "$((10#$c * 256 + 10#$d))"
 }
 
-if [ -n "${MYSQL_SERVER_ID:-}" ]; then
-    server_id=$MYSQL_SERVER_ID
-    case $server_id in
-        '' | *[!0-9]*)
-            log "MYSQL_SERVER_ID must be a number, got '$server_id'"
-            exit 1
-            ;;
-    esac
-    log "using MYSQL_SERVER_ID=$server_id"
-else
-    if address=$(address_from_hosts); then
-        found_in="/etc/hosts"
-    elif address=$(address_from_fib_trie); then
-        found_in="/proc/net/fib_trie"
-        log "warning: no address for $(cat /proc/sys/kernel/hostname) in /etc/hosts, using the first address in /proc/net/fib_trie (it may not be unique across nodes)"
+# Derive the id, check it, and write it into $cnf.
+set_server_id() {
+    local server_id address found_in tmp
+    if [ -n "${MYSQL_SERVER_ID:-}" ]; then
+        server_id=$MYSQL_SERVER_ID
+        case $server_id in
+            '' | *[!0-9]*)
+                log "MYSQL_SERVER_ID must be a number, got '$server_id'"
+                exit 1
+                ;;
+        esac
+        log "using MYSQL_SERVER_ID=$server_id"
     else
-        log "error: this container has no non-loopback IPv4 address (is it attached to a network?)"
-        log "set MYSQL_SERVER_ID to choose a server-id by hand"
+        if address=$(address_from_hosts); then
+            found_in="/etc/hosts"
+        elif address=$(address_from_fib_trie); then
+            found_in="/proc/net/fib_trie"
+            log "warning: no address for $(cat /proc/sys/kernel/hostname) in /etc/hosts, using the first address in /proc/net/fib_trie (it may not be unique across nodes)"
+        else
+            log "error: this container has no non-loopback IPv4 address (is it attached to a network?)"
+            log "set MYSQL_SERVER_ID to choose a server-id by hand"
+            exit 1
+        fi
+        if ! server_id=$(server_id_from_address "$address"); then
+            log "error: '$address' (from $found_in) is not an IPv4 address"
+            exit 1
+        fi
+        log "address $address (from $found_in) -> server-id $server_id"
+    fi
+
+    if [ "$server_id" -lt 1 ] || [ "$server_id" -gt 4294967295 ]; then
+        log "error: server-id $server_id is outside 1..4294967295"
         exit 1
     fi
-    if ! server_id=$(server_id_from_address "$address"); then
-        log "error: '$address' (from $found_in) is not an IPv4 address"
+
+    if [ ! -f "$cnf" ]; then
+        log "error: $cnf does not exist"
         exit 1
     fi
-    log "address $address (from $found_in) -> server-id $server_id"
-fi
 
-if [ "$server_id" -lt 1 ] || [ "$server_id" -gt 4294967295 ]; then
-    log "error: server-id $server_id is outside 1..4294967295"
-    exit 1
-fi
-
-if [ ! -f "$cnf" ]; then
-    log "error: $cnf does not exist"
-    exit 1
-fi
-
-# Rewrite the [mysqld] section(s): the first server-id/server_id line gets
-# the new value in place, later ones are dropped. Without such a line, one is
-# added right under the first [mysqld] header (or a [mysqld] section is
-# appended). The file is read twice: the first pass only looks for the line.
-tmp="$cnf.new"
-awk -v id="$server_id" '
-    /^[ \t]*\[/ {
-        in_mysqld = ($0 ~ /^[ \t]*\[mysqld\][ \t]*$/)
-        if (NR != FNR) {
-            print
-            if (in_mysqld && !has_line && !written) {
+    # Rewrite the [mysqld] section(s): the first server-id/server_id line gets
+    # the new value in place, later ones are dropped. Without such a line, one is
+    # added right under the first [mysqld] header (or a [mysqld] section is
+    # appended). The file is read twice: the first pass only looks for the line.
+    tmp="$cnf.new"
+    awk -v id="$server_id" '
+        /^[ \t]*\[/ {
+            in_mysqld = ($0 ~ /^[ \t]*\[mysqld\][ \t]*$/)
+            if (NR != FNR) {
+                print
+                if (in_mysqld && !has_line && !written) {
+                    print "server-id = " id
+                    written = 1
+                }
+            }
+            next
+        }
+        NR == FNR {
+            if (in_mysqld && $0 ~ /^[ \t]*server[-_]id[ \t]*=/) has_line = 1
+            next
+        }
+        FNR == 1 { in_mysqld = 0 }
+        in_mysqld && /^[ \t]*server[-_]id[ \t]*=/ {
+            if (!written) {
                 print "server-id = " id
                 written = 1
             }
+            next
         }
-        next
-    }
-    NR == FNR {
-        if (in_mysqld && $0 ~ /^[ \t]*server[-_]id[ \t]*=/) has_line = 1
-        next
-    }
-    FNR == 1 { in_mysqld = 0 }
-    in_mysqld && /^[ \t]*server[-_]id[ \t]*=/ {
-        if (!written) {
-            print "server-id = " id
-            written = 1
+        { print }
+        END {
+            if (!written) {
+                print ""
+                print "[mysqld]"
+                print "server-id = " id
+            }
         }
-        next
-    }
-    { print }
-    END {
-        if (!written) {
-            print ""
-            print "[mysqld]"
-            print "server-id = " id
-        }
-    }
-' "$cnf" "$cnf" >"$tmp"
-chmod 0644 "$tmp"
-mv -f "$tmp" "$cnf"
+    ' "$cnf" "$cnf" >"$tmp"
+    chmod 0644 "$tmp"
+    mv -f "$tmp" "$cnf"
+}
+
+if [ "${1:-}" = "--" ]; then
+    shift
+    # $1 is docker-entrypoint.sh; the server starts for `mysqld` or options.
+    case "${2:-}" in
+        mysqld | -*) set_server_id ;;
+    esac
+    exec "$@"
+fi
+set_server_id

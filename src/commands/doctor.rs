@@ -12,7 +12,7 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
     let host = Host::new(runner.as_ref());
-    let report = doctor::examine(&settings, &host);
+    let report = doctor::examine(&settings, &catalog, &host);
 
     let seeded = settings.seeded_labs.len();
     let mut text = format!(

@@ -110,6 +110,9 @@ fn details(view: &LabView) -> String {
     }
     for stack in &manifest.stacks {
         lines.push(format!("stack:       {} from {}: {}", stack.name, stack.file, stack.services.join(", ")));
+        if !stack.aliases.is_empty() {
+            lines.push(format!("             (reset also removes it as {})", stack.aliases.join(", ")));
+        }
     }
     if !manifest.services.is_empty() {
         lines.push(format!("services:    {}", manifest.services.join(", ")));

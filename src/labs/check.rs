@@ -17,16 +17,85 @@ const INGRESS_NOTE: &str = "this URL goes through the swarm ingress routing mesh
 /// A check, typed by kind, with the fields that kind needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Check {
-    ServiceExists { service: String },
-    ServiceReplicas { service: String, replicas: u32 },
-    Placement { service: String, role: String },
-    Network { network: String, driver: Option<String>, attachable: Option<bool> },
-    RegistryRepository { repository: String },
-    Http { node: Option<String>, url: String, status: u16, contains: Option<String>, ingress: bool },
-    Command { node: Option<String>, command: String },
+    ServiceExists {
+        service: String,
+    },
+    ServiceReplicas {
+        service: String,
+        replicas: u32,
+    },
+    Placement {
+        service: String,
+        role: String,
+    },
+    Network {
+        network: String,
+        driver: Option<String>,
+        attachable: Option<bool>,
+    },
+    RegistryRepository {
+        repository: String,
+    },
+    Http {
+        node: Option<String>,
+        url: String,
+        status: u16,
+        contains: Option<String>,
+        ingress: bool,
+    },
+    Command {
+        node: Option<String>,
+        command: String,
+    },
+    /// The service publishes exactly `ports` (none for an empty list).
+    PublishedPorts {
+        service: String,
+        ports: Vec<PortRule>,
+    },
+    /// The JSON answer at `url` names every node of the swarm.
+    HttpListsNodes {
+        node: Option<String>,
+        url: String,
+    },
 }
 
-const KINDS: &str = "service_exists, service_replicas, placement, network, registry_repository, http, command";
+const KINDS: &str = "service_exists, service_replicas, placement, network, registry_repository, http, command, published_ports, http_lists_nodes";
+
+/// One published port as lab.toml writes it: `8088:80` or `53:53/udp`
+/// (published on the nodes : target in the task).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct PortRule {
+    pub published: u16,
+    pub target: u16,
+    pub protocol: String,
+}
+
+impl PortRule {
+    pub fn parse(text: &str) -> Result<PortRule, String> {
+        let problem = || {
+            format!(
+                "{text:?} is not a published port; write it as \"8088:80\" (published:target, tcp) or \"53:53/udp\""
+            )
+        };
+        let (ports, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
+        let (published, target) = ports.split_once(':').ok_or_else(problem)?;
+        if !["tcp", "udp", "sctp"].contains(&protocol) {
+            return Err(problem());
+        }
+        let number = |value: &str| value.parse::<u16>().ok().filter(|port| *port > 0).ok_or_else(problem);
+        Ok(PortRule { published: number(published)?, target: number(target)?, protocol: protocol.to_string() })
+    }
+}
+
+impl std::fmt::Display for PortRule {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.published, self.target)?;
+        if self.protocol != "tcp" {
+            write!(f, "/{}", self.protocol)?;
+        }
+        Ok(())
+    }
+}
 
 impl Check {
     /// The typed check, or what is missing or wrong in the manifest entry.
@@ -64,6 +133,14 @@ impl Check {
                 ingress: spec.ingress,
             },
             "command" => Check::Command { node: spec.node.clone(), command: need(&spec.command, "command")? },
+            "published_ports" => {
+                let listed = spec.ports.as_ref().ok_or(
+                    "a `published_ports` check needs `ports` (e.g. [\"8088:80\"], or [] for a service that publishes none)",
+                )?;
+                let ports = listed.iter().map(|port| PortRule::parse(port)).collect::<Result<Vec<_>, _>>()?;
+                Check::PublishedPorts { service: need(&spec.service, "service")?, ports }
+            }
+            "http_lists_nodes" => Check::HttpListsNodes { node: spec.node.clone(), url: need(&spec.url, "url")? },
             other => return Err(format!("{other:?} is not a check kind; use one of: {KINDS}")),
         };
         Ok(check)
@@ -151,6 +228,15 @@ pub fn run_checks(
                 };
                 (output.success(), detail)
             }
+            Check::PublishedPorts { service, ports } => {
+                let found = reader.endpoint_spec(service)?;
+                ports_decision(found.as_deref(), ports)
+            }
+            Check::HttpListsNodes { node, url } => {
+                let answer = reader.http(node.as_deref().unwrap_or(manager), url)?;
+                let hostnames: Vec<String> = reader.nodes()?.into_iter().map(|(host, _)| host).collect();
+                nodes_listed_decision(&answer, &hostnames)
+            }
         };
         let mut hint = String::new();
         if !passed {
@@ -203,7 +289,8 @@ impl Reader<'_> {
             .collect())
     }
 
-    fn manager_hostnames(&self) -> Result<Vec<String>> {
+    /// (hostname, is a manager) of every node of the swarm.
+    fn nodes(&self) -> Result<Vec<(String, bool)>> {
         let output = self.read(
             self.manager,
             &["docker", "node", "ls", "--format", "{{.Hostname}}|{{.ManagerStatus}}"],
@@ -213,19 +300,30 @@ impl Reader<'_> {
             .stdout
             .lines()
             .filter_map(|line| line.split_once('|'))
-            .filter(|(_, status)| !status.is_empty())
-            .map(|(host, _)| host.to_string())
+            .map(|(host, status)| (host.to_string(), !status.is_empty()))
             .collect())
+    }
+
+    fn manager_hostnames(&self) -> Result<Vec<String>> {
+        Ok(self.nodes()?.into_iter().filter(|(_, manager)| *manager).map(|(host, _)| host).collect())
+    }
+
+    /// `docker <object> inspect --format <format> -- <name>` on the
+    /// manager, trimmed, or `None` when there is no such object.
+    fn inspect(&self, object: &str, format: &str, name: &str, purpose: &str) -> Result<Option<String>> {
+        let output =
+            self.read(self.manager, &["docker", object, "inspect", "--format", format, "--", name], purpose)?;
+        Ok(output.success().then(|| output.stdout.trim().to_string()))
+    }
+
+    /// The service's endpoint spec as JSON (`null` without ports).
+    fn endpoint_spec(&self, service: &str) -> Result<Option<String>> {
+        self.inspect("service", "{{json .Spec.EndpointSpec}}", service, "read a service's published ports")
     }
 
     /// `Some("overlay true")` (driver, attachable) or `None` when missing.
     fn network(&self, network: &str) -> Result<Option<String>> {
-        let output = self.read(
-            self.manager,
-            &["docker", "network", "inspect", "--format", "{{.Driver}} {{.Attachable}}", "--", network],
-            "inspect a network",
-        )?;
-        Ok(output.success().then(|| output.stdout.trim().to_string()))
+        self.inspect("network", "{{.Driver}} {{.Attachable}}", network, "inspect a network")
     }
 
     /// "status <code>" then the body, fetched from `node`.
@@ -293,6 +391,58 @@ pub fn http_decision(answer: &str, status: u16, contains: Option<&str>) -> (bool
     match contains {
         Some(text) if !body.contains(text) => (false, format!("status {actual}, but the body lacks {text:?}")),
         _ => (true, format!("status {actual}")),
+    }
+}
+
+/// `found` is a service's `.Spec.EndpointSpec` as JSON (`None`: no such
+/// service); it passes when the service publishes exactly `wanted`.
+pub fn ports_decision(found: Option<&str>, wanted: &[PortRule]) -> (bool, String) {
+    let Some(found) = found else { return (false, "no such service".into()) };
+    let Ok(spec) = serde_json::from_str::<serde_json::Value>(found) else {
+        return (false, format!("cannot read the service's ports from {found:?}"));
+    };
+    let mut actual: Vec<PortRule> = spec["Ports"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|port| PortRule {
+            published: port["PublishedPort"].as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0),
+            target: port["TargetPort"].as_u64().and_then(|n| u16::try_from(n).ok()).unwrap_or(0),
+            protocol: port["Protocol"].as_str().unwrap_or("tcp").to_string(),
+        })
+        .collect();
+    actual.sort();
+    let mut expected = wanted.to_vec();
+    expected.sort();
+    let describe = |ports: &[PortRule]| match ports {
+        [] => "no port".to_string(),
+        _ => ports.iter().map(PortRule::to_string).collect::<Vec<_>>().join(", "),
+    };
+    if actual == expected {
+        (true, format!("publishes {}", describe(&actual)))
+    } else {
+        (false, format!("publishes {}, {} expected", describe(&actual), describe(&expected)))
+    }
+}
+
+/// `answer` is an HTTP probe's output (see [`http_decision`]); it passes
+/// when the body names every node in `hostnames` as a JSON string, as the
+/// visualizer's `/apis/nodes` does when it can read the Docker socket.
+pub fn nodes_listed_decision(answer: &str, hostnames: &[String]) -> (bool, String) {
+    let (answered, detail) = http_decision(answer, 200, None);
+    if !answered {
+        return (false, detail);
+    }
+    if hostnames.is_empty() {
+        return (false, "`docker node ls` listed no node".into());
+    }
+    let body = answer.split_once('\n').map_or("", |(_, body)| body);
+    let missing: Vec<&str> =
+        hostnames.iter().map(String::as_str).filter(|host| !body.contains(&format!("\"{host}\""))).collect();
+    match missing.len() {
+        0 => (true, format!("names every node ({})", hostnames.join(", "))),
+        n if n == hostnames.len() => (false, "status 200, but the answer names no node".into()),
+        _ => (false, format!("status 200, but the answer lacks {}", missing.join(", "))),
     }
 }
 
@@ -373,5 +523,41 @@ mod tests {
         );
         let unknown = CheckSpec { kind: "ping".into(), ..spec };
         assert!(Check::from_spec(&unknown).unwrap_err().starts_with("\"ping\" is not a check kind"));
+    }
+
+    #[test]
+    fn published_ports_are_written_published_colon_target() {
+        let spec = CheckSpec {
+            kind: "published_ports".into(),
+            name: "api publishes nothing".into(),
+            hint_ko: "k".into(),
+            hint_en: "e".into(),
+            service: Some("my-web_api".into()),
+            ..CheckSpec::default()
+        };
+        assert!(Check::from_spec(&spec).unwrap_err().contains("needs `ports`"));
+        let none = CheckSpec { ports: Some(vec![]), ..spec.clone() };
+        assert_eq!(
+            Check::from_spec(&none).unwrap(),
+            Check::PublishedPorts { service: "my-web_api".into(), ports: vec![] }
+        );
+        let bad = CheckSpec { ports: Some(vec!["8088".into()]), ..spec };
+        assert_eq!(
+            Check::from_spec(&bad).unwrap_err(),
+            "\"8088\" is not a published port; write it as \"8088:80\" (published:target, tcp) or \"53:53/udp\""
+        );
+        assert_eq!(PortRule::parse("53:53/udp").unwrap().to_string(), "53:53/udp");
+        assert!(PortRule::parse("0:80").is_err());
+        assert!(PortRule::parse("80:80/icmp").is_err());
+    }
+
+    #[test]
+    fn ports_compare_as_sets_and_name_what_was_found() {
+        let wanted = [PortRule::parse("8088:80").unwrap()];
+        let spec = r#"{"Mode":"vip","Ports":[{"Protocol":"tcp","TargetPort":80,"PublishedPort":8088}]}"#;
+        assert_eq!(ports_decision(Some(spec), &wanted), (true, "publishes 8088:80".into()));
+        assert_eq!(ports_decision(Some("null"), &[]), (true, "publishes no port".into()));
+        assert_eq!(ports_decision(Some(spec), &[]), (false, "publishes 8088:80, no port expected".into()));
+        assert_eq!(ports_decision(None, &wanted), (false, "no such service".into()));
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant, SystemTime};
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::seed::{file_mode, manifest_of, STATE_DIR};
-use super::Lab;
+use super::{Lab, StackSpec};
 use crate::files::{tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
 use crate::timeouts::Wait;
@@ -97,7 +97,7 @@ impl Reset<'_> {
         Ok(Plan {
             lab: manifest.id.clone(),
             target: self.target.clone(),
-            stacks: present(&stacks, &mut manifest.stacks.iter().map(|stack| &stack.name)),
+            stacks: present(&stacks, &mut manifest.stacks.iter().flat_map(StackSpec::names)),
             services: present(&services, &mut manifest.services.iter()),
             networks: present(&networks, &mut manifest.networks.iter().map(|network| &network.name)),
             files,

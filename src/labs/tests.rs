@@ -146,3 +146,52 @@ fn two_labs_answering_to_one_name_are_rejected() {
     let error = Catalog::load(dir.path()).unwrap_err().to_string();
     assert!(error.contains("both answer to \"db\""), "{error}");
 }
+
+/// `(service, replicas)` of every `docker service scale a=1 b=2` in `text`, in order.
+fn scale_commands(text: &str) -> Vec<(String, u32)> {
+    let mut found = Vec::new();
+    for (at, command) in text.match_indices("docker service scale ") {
+        let rest = &text[at + command.len()..];
+        let words = rest.split(|c: char| c.is_whitespace() || c == '`').take_while(|word| word.contains('='));
+        for word in words {
+            if let Some((service, count)) = word.split_once('=') {
+                if let Ok(count) = count.parse() {
+                    found.push((service.to_string(), count));
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn a_handout_that_scales_a_service_ends_where_the_check_wants_it() {
+    assert_eq!(
+        scale_commands("run `docker service scale ch04_api=6 x=2`, then"),
+        vec![("ch04_api".into(), 6), ("x".into(), 2)]
+    );
+    for lab in catalog().labs() {
+        for english in [false, true] {
+            let mut last: BTreeMap<String, u32> = BTreeMap::new();
+            last.extend(scale_commands(&lab.handout(english).unwrap()));
+            for (service, count) in last {
+                let Some(wanted) = lab
+                    .manifest
+                    .checks
+                    .iter()
+                    .find(|check| check.kind == "service_replicas" && check.service.as_deref() == Some(&service))
+                    .and_then(|check| check.replicas)
+                else {
+                    continue;
+                };
+                assert_eq!(
+                    count,
+                    wanted,
+                    "{} handout ({}) leaves {service} at {count}, but `labctl check` wants {wanted}",
+                    lab.manifest.id,
+                    if english { "en" } else { "ko" }
+                );
+            }
+        }
+    }
+}

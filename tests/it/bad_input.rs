@@ -211,7 +211,7 @@ fn a_check_on_a_node_the_cluster_does_not_have_says_so() {
         let error = workspace.run(&[command, "lab1"]).single_error();
         assert_eq!(
             error,
-            "labs/lab1/lab.toml:83:8: checks[6].node: \"node1\" is not a node of cluster swarm-lab (its nodes: manager, worker1, worker2, worker3); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)"
+            "labs/lab1/lab.toml:85:8: checks[6].node: \"node1\" is not a node of cluster swarm-lab (its nodes: manager, worker1, worker2, worker3); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)"
         );
     }
 }

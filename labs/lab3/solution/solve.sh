@@ -36,4 +36,4 @@ quietly docker push "$image"
 deploy todo-mysql.yml todo_mysql
 say "done; \`labctl check $lab\` waits for the master, 2 slaves and replication"
 say "then load the sample rows into the master (handout step 6):"
-say "  docker run --rm -i --network todoapp -e MYSQL_PWD=lab-root-pass mysql:5.7 mysql -h todo_mysql_master -uroot --default-character-set=utf8mb4 < sql/02_dml.sql"
+say "  docker run --rm --network todoapp -e MYSQL_HOST=todo_mysql_master -e MYSQL_ROOT_PASSWORD=gihyo $image init-data.sh"

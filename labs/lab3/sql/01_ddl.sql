@@ -1,5 +1,7 @@
 -- tododb schema. Applied on every fresh server (master and slaves) from
--- /docker-entrypoint-initdb.d, before replication starts.
+-- /docker-entrypoint-initdb.d, before replication starts. init-data.sh runs
+-- it again on the master with the sample rows: IF NOT EXISTS makes that a
+-- no-op, there and on the slaves it replicates to.
 
 CREATE DATABASE IF NOT EXISTS tododb
     DEFAULT CHARACTER SET utf8mb4

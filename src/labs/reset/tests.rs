@@ -173,6 +173,27 @@ fn keep_files_touches_only_the_swarm() {
 }
 
 #[test]
+fn lab3_reset_also_removes_the_stack_under_the_handouts_own_name() {
+    // The original handout deploys `todo-mysql`; the lab's name is `todo_mysql`.
+    let settings = test_settings("");
+    let catalog = catalog();
+    let runner = RecordingRunner::default();
+    runner.answer(&format!("{MANAGER} docker stack ls"), 0, "todo-mysql\nvisualizer\n", "");
+    let provider = DockerProvider::new(&settings, &runner);
+    let reset = Reset {
+        lab: catalog.resolve("lab3").unwrap(),
+        target: "/root/work/db".into(),
+        manager: "manager",
+        shell: NodeShell::new(&provider, &runner),
+        backups: std::env::temp_dir(),
+    };
+    let plan = reset.plan(true).unwrap();
+    assert_eq!(plan.stacks, vec!["todo-mysql"]);
+    reset.execute(&plan).unwrap();
+    assert!(runner.command_lines().iter().any(|line| line.ends_with("docker stack rm todo-mysql")));
+}
+
+#[test]
 fn the_backup_is_made_before_a_setup_that_writes_into_the_lab_directory() {
     // The lab's setup writes notes.txt, where the student keeps notes: the
     // backup must hold the student's version, so it comes before any change;

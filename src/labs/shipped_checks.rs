@@ -1,0 +1,144 @@
+//! The shipped labs' checks, run on canned cluster answers: each test
+//! feeds what a student's cluster would show and reads the verdicts.
+
+use std::path::Path;
+
+use super::check::{run_checks, Outcome};
+use super::Catalog;
+use crate::config::test_settings;
+use crate::exec::fake::RecordingRunner;
+use crate::provider::docker::DockerProvider;
+use crate::provider::NodeShell;
+use crate::templates::Templates;
+
+const MANAGER: &str = "docker exec swarm-lab-manager";
+
+/// Every check of `lab`, in English, against `runner`'s answers.
+fn outcomes(lab: &str, runner: &RecordingRunner) -> Vec<Outcome> {
+    let settings = test_settings("");
+    let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
+    let lab = catalog.resolve(lab).unwrap();
+    let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+    let provider = DockerProvider::new(&settings, runner);
+    run_checks(lab, &settings, &templates, NodeShell::new(&provider, runner), true).unwrap()
+}
+
+/// The outcome of the check whose name starts with `name`.
+fn outcome(outcomes: &[Outcome], name: &str) -> Outcome {
+    outcomes
+        .iter()
+        .find(|outcome| outcome.name.starts_with(name))
+        .cloned()
+        .unwrap_or_else(|| panic!("no check {name:?} in {outcomes:#?}"))
+}
+
+/// The HTTP probe on `node` fetching `url` answers `status` and `body`.
+fn http_answer(runner: &RecordingRunner, node: &str, url: &str, status: u16, body: &str) {
+    runner.always(
+        &format!("docker exec swarm-lab-{node} sh -c '#!/bin/sh…' labctl-http {url}"),
+        0,
+        &format!("status {status}\n{body}"),
+        "",
+    );
+}
+
+/// `docker service inspect` of `service`'s endpoint spec answers `json`.
+fn endpoint(runner: &RecordingRunner, service: &str, json: &str) {
+    runner.always(
+        &format!("{MANAGER} docker service inspect --format '{{{{json .Spec.EndpointSpec}}}}' -- {service}"),
+        0,
+        json,
+        "",
+    );
+}
+
+const NO_PORTS: &str = r#"{"Mode":"vip"}"#;
+const NGINX_8088: &str =
+    r#"{"Mode":"vip","Ports":[{"Protocol":"tcp","TargetPort":80,"PublishedPort":8088,"PublishMode":"ingress"}]}"#;
+const QUIZ_PAGE: &str = "<title>labctl quiz: my-web</title>";
+
+#[test]
+fn lab2_refuses_an_api_published_directly_and_passes_through_nginx_proxy() {
+    // The shortcut: api itself on 8088, nginx publishing nothing; the page
+    // on 8088 is the quiz page all the same.
+    let shortcut = RecordingRunner::default();
+    endpoint(&shortcut, "my-web_api", NGINX_8088);
+    endpoint(&shortcut, "my-web_nginx", NO_PORTS);
+    http_answer(&shortcut, "node1", "http://localhost:8088/", 200, QUIZ_PAGE);
+    let verdicts = outcomes("lab2", &shortcut);
+    let api = outcome(&verdicts, "my-web_api publishes no port");
+    assert!(!api.passed, "{api:?}");
+    assert_eq!(api.detail, "publishes 8088:80, no port expected");
+    assert!(api.hint.contains("nginx-proxy"), "{}", api.hint);
+    let nginx = outcome(&verdicts, "my-web_nginx publishes 8088:80");
+    assert!(!nginx.passed, "{nginx:?}");
+    assert_eq!(nginx.detail, "publishes no port, 8088:80 expected");
+
+    let answer = RecordingRunner::default();
+    endpoint(&answer, "my-web_api", "null");
+    endpoint(&answer, "my-web_nginx", NGINX_8088);
+    http_answer(&answer, "node1", "http://localhost:8088/", 200, QUIZ_PAGE);
+    let verdicts = outcomes("lab2", &answer);
+    for name in ["my-web_api publishes no port", "my-web_nginx publishes 8088:80", "port 8088 on node1"] {
+        let found = outcome(&verdicts, name);
+        assert!(found.passed, "{found:?}");
+    }
+}
+
+#[test]
+fn lab2_says_when_a_service_is_missing_and_names_the_shared_alias_trap() {
+    let runner = RecordingRunner::default();
+    runner.always(&format!("{MANAGER} docker service inspect"), 1, "", "Error: no such service: my-web_api");
+    http_answer(&runner, "node1", "http://localhost:8088/", 502, "Bad Gateway");
+    let verdicts = outcomes("lab2", &runner);
+    assert_eq!(outcome(&verdicts, "my-web_api publishes no port").detail, "no such service");
+    let page = outcome(&verdicts, "port 8088 on node1");
+    assert!(!page.passed);
+    assert!(page.hint.contains("`api:80`") && page.hint.contains("simple-web"), "{}", page.hint);
+}
+
+#[test]
+fn lab1_passes_with_the_class_greeting_as_long_as_the_hostname_line_is_there() {
+    let runner = RecordingRunner::default();
+    // The class's own hello.js: another greeting, the same hostname line.
+    http_answer(
+        &runner,
+        "node1",
+        "http://localhost:80/",
+        200,
+        "Hello Docker!!\nclient: 10.0.0.2\nhostname: 3f1c2a9b8e7d\n",
+    );
+    let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
+    assert!(page.passed, "{page:?}");
+
+    let runner = RecordingRunner::default();
+    http_answer(&runner, "node1", "http://localhost:80/", 200, "<html>Welcome to nginx!</html>");
+    let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
+    assert!(!page.passed, "a page without simple-web's hostname line is not simple-web: {page:?}");
+}
+
+#[test]
+fn visualizer_wants_every_node_in_apis_nodes() {
+    let nodes = "manager|Leader\nnode1|\nnode2|\nnode3|\n";
+    let url = "http://localhost:9000/apis/nodes";
+    // The page answers even without the Docker socket; the API does not
+    // know the nodes then.
+    let runner = RecordingRunner::default();
+    runner.always(&format!("{MANAGER} docker node ls"), 0, nodes, "");
+    http_answer(&runner, "manager", url, 200, r#"{"objects":[]}"#);
+    let listed = outcome(&outcomes("visualizer", &runner), "the visualizer reads the swarm");
+    assert!(!listed.passed, "{listed:?}");
+    assert_eq!(listed.detail, "status 200, but the answer names no node");
+    assert!(listed.hint.contains("docker.sock"), "{}", listed.hint);
+
+    let runner = RecordingRunner::default();
+    runner.always(&format!("{MANAGER} docker node ls"), 0, nodes, "");
+    let objects: Vec<String> = ["manager", "node1", "node2", "node3"]
+        .iter()
+        .map(|host| format!(r#"{{"ID":"x","Description":{{"Hostname":"{host}"}}}}"#))
+        .collect();
+    http_answer(&runner, "manager", url, 200, &format!(r#"{{"objects":[{}]}}"#, objects.join(",")));
+    let listed = outcome(&outcomes("visualizer", &runner), "the visualizer reads the swarm");
+    assert!(listed.passed, "{listed:?}");
+    assert_eq!(listed.detail, "names every node (manager, node1, node2, node3)");
+}
