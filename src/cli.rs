@@ -122,15 +122,18 @@ Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed)."
     /// Verify a lab's expected outcome on the cluster
     #[command(
         after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n\n\
+Where the kernel has no IPVS (no routing mesh), a check marked `ingress = true`\n\
+asks the service on its own network instead and says so in its detail.\n\n\
 Exit status: 0 when every check passes, 1 when one fails, 3 when the cluster is\n\
 not up or cannot be reached (nothing was checked; --json says \"reachable\": false)."
     )]
     Check(CheckArgs),
 
     /// Run a lab's reference solution (instructors), then wait until its checks pass
-    #[command(
-        after_help = "Examples:\n  labctl solve lab2\n\nExit status: 0 when the checks pass after the solution, 1 otherwise, 3 when the\ncluster is not up."
-    )]
+    #[command(after_help = "Examples:\n  labctl solve lab2\n\n\
+It waits up to 3 minutes for the checks, and stops as soon as one has failed for\n\
+good (e.g. a port that no service publishes), as `check --json` marks with\n\
+\"failure\": \"final\".\n\nExit status: 0 when the checks pass after the solution, 1 otherwise, 3 when the\ncluster is not up.")]
     Solve(SolveArgs),
 
     /// Pull the labs' images on this host and load them into every node

@@ -13,6 +13,7 @@ use crate::locate::{describe_toml_error, position, KeyPath};
 use crate::names::{closest, hostname_problem, image_problem, object_name_problem};
 
 pub mod check;
+pub mod mesh;
 pub mod reset;
 pub mod seed;
 pub mod solve;

@@ -8,6 +8,7 @@ use crate::cli::{CheckArgs, Language};
 use crate::cluster::Needs;
 use crate::exit;
 use crate::labs::check::{self, Outcome};
+use crate::labs::mesh::Mesh;
 use crate::provider::NodeShell;
 use crate::ui::Mark;
 
@@ -49,8 +50,8 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
         Some(language) => language == Language::En,
         None => lab.manifest.language == "en",
     };
-    let outcomes =
-        check::run_checks(lab, &settings, &templates, NodeShell::new(provider.as_ref(), runner.as_ref()), english)?;
+    let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
+    let outcomes = check::run_checks(lab, &settings, &templates, shell, english, &Mesh::default())?;
     let passed = outcomes.iter().all(|outcome| outcome.passed);
 
     let text = if args.json {

@@ -30,12 +30,20 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let outcomes = context.ui.step("waiting for the checks", || {
-        let outcomes = solve::wait_for_checks(lab, &settings, &templates, shell)?;
+        let (outcomes, ending) = solve::wait_for_checks(lab, &settings, &templates, shell)?;
         let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
-        Ok((outcomes.clone(), format!("{passed} of {} checks pass", outcomes.len())))
+        let mut summary = format!("{passed} of {} checks pass", outcomes.len());
+        if ending == solve::Ending::CannotPass {
+            summary.push_str("; stopped waiting: a check cannot pass by waiting");
+        }
+        Ok((outcomes, summary))
     })?;
     for outcome in outcomes.iter().filter(|outcome| !outcome.passed) {
-        context.ui.error(&format!("{}: {} (hint: {})", outcome.name, outcome.detail, outcome.hint));
+        let why = match outcome.failure {
+            Some(check::Failure::Final) => " [cannot pass by waiting]",
+            _ => "",
+        };
+        context.ui.error(&format!("{}: {}{why} (hint: {})", outcome.name, outcome.detail, outcome.hint));
     }
     Ok(if outcomes.iter().all(|outcome| outcome.passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }

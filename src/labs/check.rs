@@ -5,6 +5,7 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+use super::mesh::{self, Mesh, NetworkFetch, FALLBACK_NOTE};
 use super::{CheckSpec, Lab};
 use crate::config::Settings;
 use crate::provider::docker::in_parallel;
@@ -12,7 +13,7 @@ use crate::provider::NodeShell;
 use crate::templates::Templates;
 
 const HTTP_TEMPLATE: &str = "node/http-get.sh.tera";
-const INGRESS_NOTE: &str = "this URL goes through the swarm ingress routing mesh, which needs IPVS (ip_vs) in the host's kernel; where it is missing, publish with `mode: host` or test from the node that runs the task";
+const NETWORK_TEMPLATE: &str = "node/fetch-on-network.sh.tera";
 
 /// A check, typed by kind, with the fields that kind needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +165,44 @@ pub fn check_nodes(lab: &Lab, settings: &Settings) -> Result<()> {
     Ok(())
 }
 
+/// Whether waiting can turn a failed check into a pass: `solve` waits only
+/// while none of its checks has failed for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Failure {
+    /// Not yet: what runs is still converging (tasks starting or moving,
+    /// a server not answering yet, a command that may pass later).
+    NotYet,
+    /// For good: what was declared is wrong or missing and nothing that
+    /// happens by itself will change it (a network's driver, a port that no
+    /// service publishes, the registry disabled), or this host cannot serve
+    /// the check at all.
+    Final,
+}
+
+/// A check's decision.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verdict {
+    pub passed: bool,
+    pub detail: String,
+    /// What kind of failure it is (ignored when it passed).
+    pub failure: Failure,
+}
+
+impl Verdict {
+    /// A failure that waiting cannot fix.
+    fn settled((passed, detail): (bool, String)) -> Verdict {
+        Verdict { passed, detail, failure: Failure::Final }
+    }
+}
+
+/// A decision about something still converging.
+impl From<(bool, String)> for Verdict {
+    fn from((passed, detail): (bool, String)) -> Verdict {
+        Verdict { passed, detail, failure: Failure::NotYet }
+    }
+}
+
 /// The outcome of one check.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Outcome {
@@ -174,49 +213,66 @@ pub struct Outcome {
     pub detail: String,
     /// What to do about a failure, in the chosen language; empty on success.
     pub hint: String,
+    /// On a failure: whether waiting may still make it pass.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure: Option<Failure>,
 }
 
-/// Run every check of `lab`, all at once.
+/// Run every check of `lab`, all at once. `mesh` keeps what is known about
+/// the nodes' routing mesh across the runs of one labctl command.
 pub fn run_checks(
     lab: &Lab,
     settings: &Settings,
     templates: &Templates,
     shell: NodeShell,
     english: bool,
+    mesh: &Mesh,
 ) -> Result<Vec<Outcome>> {
     let manager = settings.nodes[0].name.as_str();
     let registry = settings.registry.as_ref().map(|registry| registry.address());
     let mut context = tera::Context::new();
     context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
-    let reader = Reader { shell, manager, http_script: templates.render(HTTP_TEMPLATE, &context)? };
+    let reader = Reader {
+        shell,
+        manager,
+        nodes: settings.nodes.iter().map(|node| node.name.clone()).collect(),
+        http_script: templates.render(HTTP_TEMPLATE, &context)?,
+        network_script: templates.render(NETWORK_TEMPLATE, &context)?,
+        mesh,
+    };
     let specs = &lab.manifest.checks;
     in_parallel(specs, |spec| {
         let check = Check::from_spec(spec).map_err(anyhow::Error::msg)?;
-        let (passed, mut detail) = match &check {
-            Check::ServiceExists { service } => reader.service_exists(service),
+        let verdict: Verdict = match &check {
+            Check::ServiceExists { service } => Verdict::settled(reader.service_exists(service)),
             Check::ServiceReplicas { service, replicas } => {
                 let tasks = reader.running_tasks(service)?;
-                replicas_decision(&tasks, *replicas)
+                replicas_decision(&tasks, *replicas).into()
             }
             Check::Placement { service, role } => {
                 let tasks = reader.running_tasks(service)?;
                 let managers = reader.manager_hostnames()?;
-                placement_decision(&tasks, &managers, role)
+                placement_decision(&tasks, &managers, role).into()
             }
             Check::Network { network, driver, attachable } => {
                 let found = reader.network(network)?;
-                network_decision(found.as_deref(), driver.as_deref(), *attachable)
+                Verdict::settled(network_decision(found.as_deref(), driver.as_deref(), *attachable))
             }
             Check::RegistryRepository { repository } => match &registry {
-                None => (false, "the registry is disabled in labctl.toml".to_string()),
+                None => Verdict::settled((false, "the registry is disabled in labctl.toml".to_string())),
                 Some(address) => {
                     let catalog = reader.http(manager, &format!("http://{address}/v2/_catalog"))?;
-                    repository_decision(&catalog, repository)
+                    repository_verdict(&catalog, repository)
                 }
             },
-            Check::Http { node, url, status, contains, ingress: _ } => {
-                let answer = reader.http(node.as_deref().unwrap_or(manager), url)?;
-                http_decision(&answer, *status, contains.as_deref())
+            Check::Http { node, url, status, contains, ingress } => {
+                let node = node.as_deref().unwrap_or(manager);
+                let decide = |answer: &str| http_decision(answer, *status, contains.as_deref());
+                if *ingress {
+                    reader.ingress_http(node, url, decide)?
+                } else {
+                    decide(&reader.http(node, url)?).into()
+                }
             }
             Check::Command { node, command } => {
                 let spec = shell.probe(node.as_deref().unwrap_or(manager), &["sh", "-c", command], "run a check");
@@ -226,26 +282,27 @@ pub fn run_checks(
                 } else {
                     format!("exit {:?}: {}", output.code.unwrap_or(-1), output.tail(1))
                 };
-                (output.success(), detail)
+                (output.success(), detail).into()
             }
             Check::PublishedPorts { service, ports } => {
                 let found = reader.endpoint_spec(service)?;
-                ports_decision(found.as_deref(), ports)
+                // A stack update may still be rolling out: not final.
+                ports_decision(found.as_deref(), ports).into()
             }
             Check::HttpListsNodes { node, url } => {
                 let answer = reader.http(node.as_deref().unwrap_or(manager), url)?;
                 let hostnames: Vec<String> = reader.nodes()?.into_iter().map(|(host, _)| host).collect();
-                nodes_listed_decision(&answer, &hostnames)
+                nodes_listed_decision(&answer, &hostnames).into()
             }
         };
-        let mut hint = String::new();
-        if !passed {
-            hint = if english { spec.hint_en.clone() } else { spec.hint_ko.clone() };
-            if matches!(check, Check::Http { ingress: true, .. }) {
-                detail.push_str(&format!(" ({INGRESS_NOTE})"));
-            }
-        }
-        Ok(Outcome { name: spec.name.clone(), kind: spec.kind.clone(), passed, detail, hint })
+        let Verdict { passed, detail, failure } = verdict;
+        let hint = match passed {
+            true => String::new(),
+            false if english => spec.hint_en.clone(),
+            false => spec.hint_ko.clone(),
+        };
+        let failure = (!passed).then_some(failure);
+        Ok(Outcome { name: spec.name.clone(), kind: spec.kind.clone(), passed, detail, hint, failure })
     })
 }
 
@@ -253,8 +310,13 @@ pub fn run_checks(
 struct Reader<'a> {
     shell: NodeShell<'a>,
     manager: &'a str,
+    /// Every node of the cluster, the manager first.
+    nodes: Vec<String>,
     /// The rendered HTTP probe (node/http-get.sh), shared by every http check.
     http_script: String,
+    /// The rendered node/fetch-on-network.sh, for hosts without the routing mesh.
+    network_script: String,
+    mesh: &'a Mesh,
 }
 
 impl Reader<'_> {
@@ -330,6 +392,57 @@ impl Reader<'_> {
     fn http(&self, node: &str, url: &str) -> Result<String> {
         Ok(self.read(node, &["sh", "-c", &self.http_script, "labctl-http", url], "fetch a URL")?.stdout)
     }
+
+    /// An http check of a port published through the routing mesh: through
+    /// the published port where the node's kernel has IPVS, else on the
+    /// service's own network (see [`mesh`]).
+    fn ingress_http(&self, node: &str, url: &str, decide: impl Fn(&str) -> (bool, String)) -> Result<Verdict> {
+        let Some((port, path)) = mesh::port_and_path(url) else {
+            return Ok(decide(&self.http(node, url)?).into());
+        };
+        let listing = self.read(
+            self.manager,
+            &["sh", "-c", mesh::LIST_PORTS, "labctl-ports", mesh::PORTS_FORMAT],
+            "list published ports",
+        )?;
+        if !listing.success() {
+            bail!("cannot list the services' published ports on {}: {}", self.manager, listing.tail(2));
+        }
+        let Some(publisher) = mesh::publisher_of(&listing.stdout, port) else {
+            return Ok(Verdict::settled((false, format!("no service publishes port {port}"))));
+        };
+        if !publisher.ingress || self.mesh.available(self.shell, node)? {
+            return Ok(decide(&self.http(node, url)?).into());
+        }
+        let inner = mesh::network_url(&publisher, &path);
+        for candidate in mesh::fetch_order(node, &self.nodes) {
+            let argv =
+                ["sh", "-c", &self.network_script, "labctl-on-network", &publisher.service, &inner, &self.http_script];
+            let output = self.read(candidate, &argv, "fetch a service on its network")?;
+            match mesh::network_fetch(output.code, &output.stdout, &output.tail(1)) {
+                NetworkFetch::NoTaskHere => continue,
+                NetworkFetch::Answer(answer) => {
+                    let (passed, detail) = decide(&answer);
+                    return Ok((passed, format!("{FALLBACK_NOTE} ({inner}: {detail})")).into());
+                }
+                NetworkFetch::Unable(missing) => {
+                    let detail = format!("routing mesh unavailable on this host (no IPVS), and {candidate} cannot check {} on its network: {missing}", publisher.service);
+                    return Ok(Verdict::settled((false, detail)));
+                }
+                NetworkFetch::Failed(why) => {
+                    return Ok((false, format!("{FALLBACK_NOTE} ({inner}: {why})")).into());
+                }
+            }
+        }
+        Ok((
+            false,
+            format!(
+                "routing mesh unavailable on this host (no IPVS), and no task of {} runs to check it on its network",
+                publisher.service
+            ),
+        )
+            .into())
+    }
 }
 
 pub fn replicas_decision(tasks: &[(String, String)], wanted: u32) -> (bool, String) {
@@ -377,6 +490,18 @@ pub fn repository_decision(answer: &str, repository: &str) -> (bool, String) {
     let names: Vec<&str> = repositories.iter().filter_map(|name| name.as_str()).collect();
     let found = names.contains(&repository);
     (found, format!("catalog: {}", if names.is_empty() { "empty".to_string() } else { names.join(", ") }))
+}
+
+/// A catalog that lacks the repository is final: a push is over when it
+/// returns, so waiting will not bring the repository. A registry that does
+/// not answer yet may still.
+fn repository_verdict(answer: &str, repository: &str) -> Verdict {
+    let decision = repository_decision(answer, repository);
+    if decision.1.starts_with("catalog: ") {
+        Verdict::settled(decision)
+    } else {
+        decision.into()
+    }
 }
 
 pub fn http_decision(answer: &str, status: u16, contains: Option<&str>) -> (bool, String) {
@@ -495,6 +620,17 @@ mod tests {
         );
         assert!(!repository_decision(answer, "example/simple-web").0);
         assert!(!repository_decision("status 000\n", "example/my-web").0);
+    }
+
+    #[test]
+    fn declared_things_fail_for_good_and_running_things_not_yet() {
+        assert_eq!(Verdict::settled(network_decision(None, None, None)).failure, Failure::Final);
+        let replicas: Verdict = replicas_decision(&[], 3).into();
+        assert_eq!(replicas.failure, Failure::NotYet);
+        let lacking = repository_verdict("status 200\n{\"repositories\":[\"other\"]}\n", "example/my-web");
+        assert_eq!((lacking.passed, lacking.failure), (false, Failure::Final), "a push is over when it returns");
+        let silent = repository_verdict("status 000\n", "example/my-web");
+        assert_eq!((silent.passed, silent.failure), (false, Failure::NotYet), "the registry may still start");
     }
 
     #[test]

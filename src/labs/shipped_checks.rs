@@ -4,6 +4,7 @@
 use std::path::Path;
 
 use super::check::{run_checks, Outcome};
+use super::mesh::Mesh;
 use super::Catalog;
 use crate::config::test_settings;
 use crate::exec::fake::RecordingRunner;
@@ -20,7 +21,7 @@ fn outcomes(lab: &str, runner: &RecordingRunner) -> Vec<Outcome> {
     let lab = catalog.resolve(lab).unwrap();
     let templates = Templates::load(Path::new("/nonexistent")).unwrap();
     let provider = DockerProvider::new(&settings, runner);
-    run_checks(lab, &settings, &templates, NodeShell::new(&provider, runner), true).unwrap()
+    run_checks(lab, &settings, &templates, NodeShell::new(&provider, runner), true, &Mesh::default()).unwrap()
 }
 
 /// The outcome of the check whose name starts with `name`.
@@ -52,6 +53,18 @@ fn endpoint(runner: &RecordingRunner, service: &str, json: &str) {
     );
 }
 
+/// A normal host (the kernel has IPVS) where `service` publishes `port`
+/// through the routing mesh: an ingress check then fetches the published port.
+fn routing_mesh(runner: &RecordingRunner, service: &str, port: u16, target: u16) {
+    runner.always(
+        &format!("{MANAGER} sh -c 'ids=$(docker service ls --quiet)"),
+        0,
+        &format!("{service} tcp/ingress/{port}/{target}\n"),
+        "",
+    );
+    runner.always("docker exec swarm-lab-node1 sh -c '[ -e /proc/net/ip_vs ]", 0, "", "");
+}
+
 const NO_PORTS: &str = r#"{"Mode":"vip"}"#;
 const NGINX_8088: &str =
     r#"{"Mode":"vip","Ports":[{"Protocol":"tcp","TargetPort":80,"PublishedPort":8088,"PublishMode":"ingress"}]}"#;
@@ -65,6 +78,7 @@ fn lab2_refuses_an_api_published_directly_and_passes_through_nginx_proxy() {
     endpoint(&shortcut, "my-web_api", NGINX_8088);
     endpoint(&shortcut, "my-web_nginx", NO_PORTS);
     http_answer(&shortcut, "node1", "http://localhost:8088/", 200, QUIZ_PAGE);
+    routing_mesh(&shortcut, "my-web_api", 8088, 80);
     let verdicts = outcomes("lab2", &shortcut);
     let api = outcome(&verdicts, "my-web_api publishes no port");
     assert!(!api.passed, "{api:?}");
@@ -78,6 +92,7 @@ fn lab2_refuses_an_api_published_directly_and_passes_through_nginx_proxy() {
     endpoint(&answer, "my-web_api", "null");
     endpoint(&answer, "my-web_nginx", NGINX_8088);
     http_answer(&answer, "node1", "http://localhost:8088/", 200, QUIZ_PAGE);
+    routing_mesh(&answer, "my-web_nginx", 8088, 80);
     let verdicts = outcomes("lab2", &answer);
     for name in ["my-web_api publishes no port", "my-web_nginx publishes 8088:80", "port 8088 on node1"] {
         let found = outcome(&verdicts, name);
@@ -108,11 +123,13 @@ fn lab1_passes_with_the_class_greeting_as_long_as_the_hostname_line_is_there() {
         200,
         "Hello Docker!!\nclient: 10.0.0.2\nhostname: 3f1c2a9b8e7d\n",
     );
+    routing_mesh(&runner, "simple-web_nginx", 80, 80);
     let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
     assert!(page.passed, "{page:?}");
 
     let runner = RecordingRunner::default();
     http_answer(&runner, "node1", "http://localhost:80/", 200, "<html>Welcome to nginx!</html>");
+    routing_mesh(&runner, "simple-web_nginx", 80, 80);
     let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
     assert!(!page.passed, "a page without simple-web's hostname line is not simple-web: {page:?}");
 }

@@ -8,6 +8,7 @@ mod dry_run;
 mod e2e;
 mod e2e_data;
 mod e2e_labs;
+mod e2e_mesh;
 mod e2e_stand_ins;
 mod e2e_swarm;
 mod exec;

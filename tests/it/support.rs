@@ -217,9 +217,14 @@ pub struct E2eCluster {
 
 impl E2eCluster {
     pub fn new(name: &str, octet: u8) -> E2eCluster {
+        E2eCluster::with_cluster_keys(name, octet, "")
+    }
+
+    /// Like [`E2eCluster::new`], with more `[cluster]` keys (e.g. "workers = 1\n").
+    pub fn with_cluster_keys(name: &str, octet: u8, keys: &str) -> E2eCluster {
         let workspace = Workspace::new();
         let config = format!(
-            "[cluster]\nname = \"{name}\"\nprovider = \"docker\"\nsubnet = \"192.168.{octet}.0/24\"\nmanager_ip = \"192.168.{octet}.10\"\nworker_ip_start = \"192.168.{octet}.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
+            "[cluster]\n{keys}name = \"{name}\"\nprovider = \"docker\"\nsubnet = \"192.168.{octet}.0/24\"\nmanager_ip = \"192.168.{octet}.10\"\nworker_ip_start = \"192.168.{octet}.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
             free_port()
         );
         workspace.file("labctl.toml", &config);
