@@ -13,6 +13,13 @@
 # (through the container's DNS server, cached 5 s): a swarm service name that
 # resolves to several tasks is answered by each of them in turn, and a
 # backend that starts after the proxy is found without a restart.
+#
+# A kernel without IPVS (the CI host of labctl's tests) cannot route a swarm
+# service's virtual IP, which is what the service's name resolves to. There
+# the stand-in asks for `tasks.<name>` first (the swarm DNS name of every
+# task's own address) and falls back to the plain name when that does not
+# resolve (no swarm: a plain user network), so the labs' stack files run
+# unchanged. With IPVS it proxies to the name as given, like the real image.
 set -eu
 
 fail() {
@@ -79,6 +86,19 @@ http {
 }
 CONF
 
+host=${backend%:*}
+case $backend in
+  *:*) suffix=:${backend##*:} ;;
+  *) suffix='' ;;
+esac
+fallback=''
+if [ -e /proc/net/ip_vs ] || [ -e /sys/module/ip_vs ]; then
+  first=$backend
+else
+  first=tasks.$host$suffix
+  fallback="error_page 502 = @backend;"
+fi
+
 cat >/etc/nginx/conf.d/public.conf <<CONF
 # Written by nginx-proxy-entrypoint.sh at container start.
 resolver $resolvers valid=5s ipv6=off;
@@ -92,6 +112,17 @@ server {
     location / {
         # A variable makes nginx resolve the name per request (from a cache
         # valid 5 s), starting with another of its addresses each time.
+        # Without IPVS, a tasks. name that does not resolve is nginx's own
+        # 502, which goes on to the plain name.
+        set \$backend "$first";
+        proxy_pass http://\$backend;
+        proxy_pass_request_headers on;
+        proxy_set_header Host \$host;
+        $fallback
+        $logs
+    }
+
+    location @backend {
         set \$backend "$backend";
         proxy_pass http://\$backend;
         proxy_pass_request_headers on;
