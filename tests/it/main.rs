@@ -11,6 +11,7 @@ mod e2e_labs;
 mod e2e_swarm;
 mod exec;
 mod exit_codes;
+mod handout;
 mod init;
 mod interrupt;
 mod labs;
