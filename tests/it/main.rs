@@ -8,6 +8,7 @@ mod dry_run;
 mod e2e;
 mod e2e_data;
 mod e2e_labs;
+mod e2e_nodeimage;
 mod e2e_swarm;
 mod exec;
 mod exit_codes;
