@@ -29,16 +29,19 @@ pub struct Tool {
     pub command: Option<&'static str>,
     pub apk: &'static str,
     pub apt: &'static str,
+    /// On RHEL-family Vagrant boxes.
+    pub dnf: &'static str,
 }
 
-/// The handouts' tools. A later feature (an ssh server for seats) adds its
+/// The handouts' tools, on the docker provider's node image and installed by
+/// the Vagrant provisioning (provision/50-tools.sh). A later feature (an ssh server for seats) adds its
 /// package here.
 pub const HANDOUT_TOOLS: [Tool; 5] = [
-    Tool { command: Some("curl"), apk: "curl", apt: "curl" },
-    Tool { command: Some("tree"), apk: "tree", apt: "tree" },
-    Tool { command: Some("vim"), apk: "vim", apt: "vim" },
-    Tool { command: Some("bash"), apk: "bash", apt: "bash" },
-    Tool { command: None, apk: "bash-completion", apt: "bash-completion" },
+    Tool { command: Some("curl"), apk: "curl", apt: "curl", dnf: "curl" },
+    Tool { command: Some("tree"), apk: "tree", apt: "tree", dnf: "tree" },
+    Tool { command: Some("vim"), apk: "vim", apt: "vim", dnf: "vim-enhanced" },
+    Tool { command: Some("bash"), apk: "bash", apt: "bash", dnf: "bash" },
+    Tool { command: None, apk: "bash-completion", apt: "bash-completion", dnf: "bash-completion" },
 ];
 
 /// The image the nodes run.
