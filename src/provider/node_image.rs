@@ -119,7 +119,7 @@ impl NodeImage {
             return Ok(());
         }
         ui.note(&format!(
-            "node image {} is not on this host: building it once from {BASE_IMAGE} plus {}",
+            "node image {} is not on this host: it is built once, from {BASE_IMAGE} plus {}",
             recipe.tag,
             tool_names()
         ));

@@ -95,7 +95,7 @@ fn e2e_labctl_builds_its_node_image_once_and_the_nodes_have_the_handouts_tools()
     }
 
     let up = labctl(&["up"]).success();
-    let building = format!("node image {tag} is not on this host: building it once from {BASE}");
+    let building = format!("node image {tag} is not on this host: it is built once, from {BASE}");
     assert_eq!(up.stderr.contains(&building), fresh, "{}", up.stderr);
     let built = image_id(&tag).unwrap_or_else(|| panic!("{tag} was not built:\n{}", up.stderr));
     let running = host_docker(&["inspect", "--format", "{{.Config.Image}}", &format!("{CLUSTER}-node1")]);
@@ -115,7 +115,7 @@ fn e2e_labctl_builds_its_node_image_once_and_the_nodes_have_the_handouts_tools()
     // A node made again later reuses the image: no second build.
     host_docker(&["rm", "--force", &format!("{CLUSTER}-node1")]);
     let again = labctl(&["up"]).success();
-    assert!(!again.stderr.contains("building it once"), "{}", again.stderr);
+    assert!(!again.stderr.contains("it is built once"), "{}", again.stderr);
     assert_eq!(image_id(&tag).as_deref(), Some(built.as_str()));
     let running = host_docker(&["inspect", "--format", "{{.Config.Image}}", &format!("{CLUSTER}-node1")]);
     assert_eq!(running.trim(), tag);
