@@ -73,7 +73,13 @@ started over without --reinit-swarm. A manager still starting is waited for (30 
 when it is locked (autolock after a restart), in error, or part of another swarm,\n\
 up stops and says what to do. To unlock:\n\
 `labctl ssh manager`, `docker swarm unlock` with the unlock key, then `labctl up`.\n\
---reinit-swarm asks on a terminal; elsewhere pass --yes."
+--reinit-swarm asks on a terminal; elsewhere pass --yes.\n\n\
+Docker provider: the nodes run labctl's node image, docker:dind plus the handouts'\n\
+tools (curl, tree, vim, bash, bash-completion) and util-linux (for labctl's checks),\n\
+built on this host by the first up that needs it and tagged\n\
+labctl/node:<version>-<recipe hash>; [docker] node_image or LABCTL_NODE_IMAGE gives\n\
+an image to use as is instead. Vagrant: provisioning\n\
+installs the same tools."
     )]
     Up(UpArgs),
 
@@ -159,7 +165,10 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
     Labs(LabsArgs),
 
     /// Check this host for what the lab needs and say how to fix what is missing
-    #[command(after_help = "Exit status: 0 when the configured provider can work, 1 otherwise.")]
+    #[command(after_help = "Checks Vagrant and its hypervisor, the host-only network, Docker, the docker\n\
+provider's node image (built, to be built by the first `labctl up`, or its base\n\
+docker:dind missing and how to get it), inotify limits and the forwarded ports.\n\n\
+Exit status: 0 when the configured provider can work, 1 otherwise.")]
     Doctor,
 
     /// Print a shell completion script

@@ -39,7 +39,7 @@ impl Up<'_> {
         let plan = |summary: String| if self.dry_run { format!("planned: {summary}") } else { summary };
         let mut changed = false;
         let changes = ui.step("starting nodes", || {
-            let changes = self.provider.bring_up(ui)?;
+            let changes = self.provider.bring_up(ui, self.templates)?;
             let summary = plan(describe_nodes(&changes));
             Ok((changes, summary))
         })?;

@@ -139,10 +139,11 @@ pub struct RawLabs {
     pub target: BTreeMap<String, String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RawDocker {
-    pub node_image: String,
+    /// An image used as is for every node; unset: labctl's own node image.
+    pub node_image: Option<String>,
 }
 
 fn default_protocol() -> String {
@@ -207,12 +208,6 @@ impl Default for RawRegistry {
 impl Default for RawLabs {
     fn default() -> Self {
         RawLabs { root: "/root/work".into(), seed: None, target: BTreeMap::new() }
-    }
-}
-
-impl Default for RawDocker {
-    fn default() -> Self {
-        RawDocker { node_image: "docker:dind".into() }
     }
 }
 
@@ -318,7 +313,9 @@ pub struct Settings {
     pub lab_targets: BTreeMap<String, String>,
     /// `labs.root` without a trailing slash: where students work on every node.
     pub labs_root: String,
-    pub node_image: String,
+    /// An image given in `[docker] node_image` or `LABCTL_NODE_IMAGE`, used
+    /// as is; `None`: labctl builds its own (provider::node_image).
+    pub node_image: Option<String>,
     /// Load the seeded labs' images into every node during `up`.
     pub preload_images: bool,
     /// Time limits of node and host commands (`LABCTL_TIMEOUT_SCALE`).

@@ -8,6 +8,7 @@ use std::time::Duration;
 use crate::config::Settings;
 use crate::exec::CommandSpec;
 use crate::labs::Catalog;
+use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
 use crate::ui::Mark;
 use crate::vbox;
@@ -52,8 +53,9 @@ impl Report {
     }
 }
 
-/// `catalog` names the images of the seeded labs.
-pub fn examine(settings: &Settings, catalog: &Catalog, host: &Host) -> Report {
+/// `catalog` names the images of the seeded labs; `image` is the docker
+/// provider's node image (see provider::node_image).
+pub fn examine(settings: &Settings, catalog: &Catalog, image: &NodeImage, host: &Host) -> Report {
     let choice = provider::choose(settings, None, host).map_err(|error| format!("{error:#}"));
     // Which provider's needs are blocking: the chosen one, or with no
     // choice, the configured one (both for auto).
@@ -73,7 +75,7 @@ pub fn examine(settings: &Settings, catalog: &Catalog, host: &Host) -> Report {
     }
     checks.push(check_docker(host, needs(ProviderKind::Docker)));
     if needs(ProviderKind::Docker) && host.docker_engine().is_ok() {
-        checks.push(check_node_image(settings, host));
+        checks.push(check_node_image(settings, image, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
     }
     let images: Vec<(String, String)> = settings
@@ -187,19 +189,50 @@ fn check_docker(host: &Host, needed: bool) -> Check {
     }
 }
 
-fn check_node_image(settings: &Settings, host: &Host) -> Check {
-    let image = settings.node_image.as_str();
-    let spec =
-        CommandSpec::new("docker", &["image", "inspect", "--format", "{{.Id}}", image], "look for the node image")
-            .probe()
-            .timeout(Duration::from_secs(15));
-    match host.runner().run(&spec) {
-        Ok(output) if output.success() => Check::new("node image", Mark::Ok, format!("{image} is on this host")),
-        _ => Check::new("node image", Mark::Warn, format!("{image} is not on this host yet; it will be pulled")).fix(
+fn check_node_image(settings: &Settings, image: &NodeImage, host: &Host) -> Check {
+    let name = "node image";
+    let tools = node_image::tool_names();
+    let presence = match image.presence(host.runner(), &settings.timeouts) {
+        Ok(presence) => presence,
+        Err(error) => {
+            return Check::new(name, Mark::Warn, format!("cannot tell whether {} is here: {error:#}", image.name()))
+        }
+    };
+    let pull_base = format!(
+        "pull it now (`docker pull {BASE_IMAGE}`) while the network is good, or set LABCTL_NODE_IMAGE to a local image"
+    );
+    match (image, presence) {
+        (NodeImage::Given(given), _) if given == BASE_IMAGE => Check::new(
+            name,
+            Mark::Warn,
+            format!("{given} (given in [docker] node_image or LABCTL_NODE_IMAGE) has no curl or tree, which the handouts use"),
+        )
+        .fix(format!("remove node_image from labctl.toml (and unset LABCTL_NODE_IMAGE) to use labctl's node image: {BASE_IMAGE} plus {tools}")),
+        (NodeImage::Given(given), Presence::OnHost) => {
+            Check::new(name, Mark::Ok, format!("{given} is on this host (given, used as is)"))
+        }
+        (NodeImage::Given(given), _) => {
+            Check::new(name, Mark::Warn, format!("{given} is not on this host yet; it will be pulled")).fix(format!(
+                "pull it now (`docker pull {given}`) while the network is good, or set LABCTL_NODE_IMAGE to a local image"
+            ))
+        }
+        (NodeImage::Built(recipe), Presence::OnHost) => {
+            Check::new(name, Mark::Ok, format!("{} is built ({BASE_IMAGE} plus {tools})", recipe.tag))
+        }
+        (NodeImage::Built(recipe), Presence::ToBuild { base_on_host: true }) => Check::new(
+            name,
+            Mark::Ok,
+            format!("{} will be built on the first `labctl up` ({BASE_IMAGE} is here; adds {tools})", recipe.tag),
+        ),
+        (NodeImage::Built(recipe), _) => Check::new(
+            name,
+            Mark::Warn,
             format!(
-            "pull it now (`docker pull {image}`) while the network is good, or set LABCTL_NODE_IMAGE to a local image"
-        ),
-        ),
+                "{} will be built on the first `labctl up` from {BASE_IMAGE}, which is not on this host yet",
+                recipe.tag
+            ),
+        )
+        .fix(pull_base),
     }
 }
 

@@ -4,6 +4,7 @@ use anyhow::Result;
 
 use super::Context;
 use crate::doctor::{self, Report};
+use crate::provider::node_image::NodeImage;
 use crate::provider::Host;
 use crate::ui::{Mark, Ui};
 
@@ -12,7 +13,8 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
     let host = Host::new(runner.as_ref());
-    let report = doctor::examine(&settings, &catalog, &host);
+    let image = NodeImage::for_settings(&settings, &context.templates()?)?;
+    let report = doctor::examine(&settings, &catalog, &image, &host);
 
     let seeded = settings.seeded_labs.len();
     let mut text = format!(

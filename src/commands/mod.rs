@@ -141,7 +141,7 @@ impl Context {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
             self.ui.warn(&format!(
-                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, labctl.toml.tera); it is ignored",
+                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, node/Dockerfile.tera, labctl.toml.tera); it is ignored",
                 stray.display()
             ));
         }

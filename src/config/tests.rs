@@ -58,7 +58,7 @@ fn defaults_reproduce_the_handout_class() {
             ("visualizer", "/root/work/visualizer"),
         ]
     );
-    assert_eq!(settings.node_image, "docker:dind");
+    assert_eq!(settings.node_image, None, "labctl's own node image");
 }
 
 #[test]
@@ -216,7 +216,7 @@ fn node_image_comes_from_the_environment_when_set() {
     let origin = origin("[docker]\nnode_image = \"docker:dind\"\n");
     let raw = parse(&origin).unwrap();
     let settings = validate::resolve(raw, origin, &catalog(), Some("labctl/node:local".into())).unwrap();
-    assert_eq!(settings.node_image, "labctl/node:local");
+    assert_eq!(settings.node_image.as_deref(), Some("labctl/node:local"));
 }
 
 #[test]

@@ -51,9 +51,14 @@ pub(super) fn resolve(
     let forwards = check_forwards(&raw.forward, &raw.cluster.manager_name, &node_names, &mut problems);
     let (registry, registry_mirror) = check_registry(&raw.registry, &node_names, &mut problems);
     let (seeded_labs, lab_targets) = check_labs(&raw.labs, catalog, &mut problems);
-    let node_image = node_image_override.unwrap_or(raw.docker.node_image);
-    if node_image.trim().is_empty() || node_image.contains(char::is_whitespace) {
-        problems.add("docker.node_image", format!("{node_image:?} is not an image reference; e.g. \"docker:dind\""));
+    let node_image = node_image_override.or(raw.docker.node_image);
+    if let Some(image) =
+        node_image.as_ref().filter(|image| image.trim().is_empty() || image.contains(char::is_whitespace))
+    {
+        problems.add(
+            "docker.node_image",
+            format!("{image:?} is not an image reference; e.g. \"docker:dind\", or remove the line to use labctl's node image"),
+        );
     }
 
     if !problems.lines.is_empty() {

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
+use super::node_image::NodeImage;
 use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind};
 use crate::config::{Node, Role, Settings};
 use crate::exec::{CommandSpec, Runner};
 use crate::labs::seed::STATE_DIR;
+use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
@@ -215,14 +217,14 @@ impl<'a> DockerProvider<'a> {
         created.checked(&create).map(|_| ())
     }
 
-    /// `docker run` for one node, with the given security flags.
-    fn run_command(&self, node: &Node, security: Security) -> CommandSpec {
+    /// `docker run` for one node from `image`, with the given security flags.
+    fn run_command(&self, node: &Node, image: &str, security: Security) -> CommandSpec {
         let cluster = &self.settings.cluster_name;
         let role = match node.role {
             Role::Manager => "manager",
             Role::Worker => "worker",
         };
-        // Long: the node image may have to be pulled first.
+        // Long: a given node image may have to be pulled first.
         let mut spec = self.docker(&["run", "--detach"], &format!("start node {}", node.name), Wait::Long).args([
             "--name".to_string(),
             self.container(&node.name),
@@ -261,7 +263,7 @@ impl<'a> DockerProvider<'a> {
                 format!("127.0.0.1:{}:{}/{}", forward.host, forward.guest, forward.protocol),
             ]);
         }
-        spec.arg(self.settings.node_image.clone()).args(self.dockerd_command())
+        spec.arg(image).args(self.dockerd_command())
     }
 
     /// `--mount` for the named volume `volume` at `dir`, labelled with the
@@ -307,11 +309,11 @@ impl<'a> DockerProvider<'a> {
     /// Start one node's container, choosing the security flags on the first
     /// start of this run: `--privileged`, or where the host refuses it, the
     /// explicit capability set.
-    fn create_node(&self, node: &Node, ui: &Ui) -> Result<()> {
+    fn create_node(&self, node: &Node, image: &str, ui: &Ui) -> Result<()> {
         if let Some(security) = self.security.get() {
-            return self.runner.run_checked(&self.run_command(node, security.clone())).map(|_| ());
+            return self.runner.run_checked(&self.run_command(node, image, security.clone())).map(|_| ());
         }
-        let privileged = self.run_command(node, Security::Privileged);
+        let privileged = self.run_command(node, image, Security::Privileged);
         let output = self.runner.run(&privileged)?;
         if output.success() {
             let _ = self.security.set(Security::Privileged);
@@ -324,7 +326,7 @@ impl<'a> DockerProvider<'a> {
         self.remove_containers(&[self.container(&node.name)])?;
         let fallback = Security::ExplicitCapabilities(vec!["SYS_RESOURCE".into()]);
         let _ = self.security.set(fallback.clone());
-        self.runner.run_checked(&self.run_command(node, fallback)).map(|_| ())
+        self.runner.run_checked(&self.run_command(node, image, fallback)).map(|_| ())
     }
 
     fn remove_containers(&self, containers: &[String]) -> Result<()> {
@@ -407,7 +409,7 @@ impl Provider for DockerProvider<'_> {
         ProviderKind::Docker
     }
 
-    fn bring_up(&self, ui: &Ui) -> Result<Vec<(String, NodeChange)>> {
+    fn bring_up(&self, ui: &Ui, templates: &Templates) -> Result<Vec<(String, NodeChange)>> {
         let existing = self.list_containers()?;
         self.ensure_network()?;
         let state_of =
@@ -429,7 +431,10 @@ impl Provider for DockerProvider<'_> {
             changes.extend(to_start.iter().map(|node| (node.name.clone(), NodeChange::Started)));
         }
         let volumes = if to_create.is_empty() { Vec::new() } else { self.labelled("volume")? };
+        // Only a new container needs the image (a stopped one keeps its own).
+        let image = NodeImage::for_settings(self.settings, templates)?;
         if !to_create.is_empty() {
+            image.ensure(self.runner, &self.settings.timeouts, ui)?;
             self.decide_security(ui);
         }
         // Unless already decided, the first creation decides the security
@@ -438,8 +443,8 @@ impl Provider for DockerProvider<'_> {
             Some(_) => (&[][..], &to_create[..]),
             None => to_create.split_at(to_create.len().min(1)),
         };
-        in_parallel(first, |node| self.create_node(node, ui))?;
-        in_parallel(rest, |node| self.create_node(node, ui))?;
+        in_parallel(first, |node| self.create_node(node, image.name(), ui))?;
+        in_parallel(rest, |node| self.create_node(node, image.name(), ui))?;
         changes.extend(to_create.iter().map(|node| {
             let change = if volumes.contains(&self.docker_volume(&node.name)) {
                 NodeChange::Recreated
@@ -528,6 +533,10 @@ mod tests {
     use crate::exec::fake::RecordingRunner;
     use crate::ui::Verbosity;
 
+    fn templates() -> Templates {
+        Templates::load(std::path::Path::new("/nonexistent")).unwrap()
+    }
+
     /// The `--mount` values of every `docker run` that started `node`.
     fn mounts_of(runner: &RecordingRunner, node: &str) -> Vec<String> {
         let mut runs = runner.calls().into_iter().filter(|spec| {
@@ -549,7 +558,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         let provider = DockerProvider::new(&settings, &runner);
-        provider.bring_up(&Ui::new(Verbosity::Quiet)).unwrap();
+        provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
         let label = "volume-label=labctl.cluster=swarm-lab";
         for node in ["manager", "node1", "node2", "node3"] {
             assert_eq!(
@@ -566,6 +575,35 @@ mod tests {
     }
 
     #[test]
+    fn new_nodes_run_labctls_node_image_built_first_when_missing() {
+        let settings = test_settings("");
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        runner.always("docker image inspect", 1, "", "Error: No such image");
+        let provider = DockerProvider::new(&settings, &runner);
+        provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        let tag = NodeImage::for_settings(&settings, &templates()).unwrap().name().to_string();
+        assert!(tag.starts_with("labctl/node:"), "{tag}");
+        let lines = runner.command_lines();
+        let build = lines.iter().position(|line| line.starts_with("docker build --tag labctl/node:"));
+        let first_run = lines.iter().position(|line| line.starts_with("docker run"));
+        assert!(build.is_some() && build < first_run, "built before the first node starts: {lines:#?}");
+        let runs: Vec<&String> = lines.iter().filter(|line| line.starts_with("docker run")).collect();
+        assert_eq!(runs.len(), 4);
+        assert!(runs.iter().all(|line| line.contains(&format!(" {tag} dockerd "))), "{runs:#?}");
+
+        // A given image is run as is: no build.
+        let settings = test_settings("[docker]\nnode_image = \"my/node:1\"\n");
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        runner.always("docker image inspect", 1, "", "Error: No such image");
+        DockerProvider::new(&settings, &runner).bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        let lines = runner.command_lines();
+        assert!(!lines.iter().any(|line| line.starts_with("docker build")), "{lines:#?}");
+        assert!(lines.iter().any(|line| line.starts_with("docker run") && line.contains(" my/node:1 dockerd ")));
+    }
+
+    #[test]
     fn a_node_recreated_on_its_docker_volume_is_told_apart_from_a_new_one() {
         // Only the docker volume says the node's Docker was in a swarm; a
         // kept lab root alone does not.
@@ -579,7 +617,7 @@ mod tests {
             "",
         );
         let provider = DockerProvider::new(&settings, &runner);
-        let changes = provider.bring_up(&Ui::new(Verbosity::Quiet)).unwrap();
+        let changes = provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
         let change_of = |node: &str| changes.iter().find(|(name, _)| name == node).unwrap().1;
         assert_eq!(change_of("manager"), NodeChange::Recreated);
         assert_eq!(change_of("node1"), NodeChange::Created);
@@ -596,7 +634,7 @@ mod tests {
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker exec swarm-lab-manager sh -c 'i=0; until timeout -s KILL 5 docker info", 1, "", "");
         let provider = DockerProvider::new(&settings, &runner);
-        let error = provider.bring_up(&Ui::new(Verbosity::Quiet)).unwrap_err().to_string();
+        let error = provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap_err().to_string();
         assert!(error.starts_with("node manager: Docker did not answer within 60s"), "{error}");
         let waits =
             runner.command_lines().iter().filter(|line| line.contains("until timeout -s KILL 5 docker info")).count();

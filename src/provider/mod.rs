@@ -17,11 +17,13 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::exec::{CommandSpec, Output, Runner};
+use crate::templates::Templates;
 use crate::timeouts::{self, Timeouts, Wait};
 use crate::ui::Ui;
 
 mod choice;
 pub mod docker;
+pub mod node_image;
 pub mod vagrant;
 
 pub use choice::{choose, existing, hypervisor_label, hypervisor_program, Choice, Host};
@@ -92,8 +94,10 @@ pub trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
 
     /// Make every configured node exist and run, and wait until Docker
-    /// answers on each. Idempotent: running nodes are left alone.
-    fn bring_up(&self, ui: &Ui) -> Result<Vec<(String, NodeChange)>>;
+    /// answers on each. Idempotent: running nodes are left alone. What the
+    /// nodes need from labctl's templates (the docker provider's node image
+    /// recipe) comes from `templates`.
+    fn bring_up(&self, ui: &Ui, templates: &Templates) -> Result<Vec<(String, NodeChange)>>;
 
     /// Every configured node's machine, read from the runtime.
     fn machines(&self) -> Result<Vec<Machine>>;

@@ -45,7 +45,47 @@ fn without_virtualbox_auto_picks_docker_and_says_why() {
     assert!(provider.contains("docker (auto: VirtualBox not found; Docker Engine 27.3.1 answers)"), "{provider}");
     // Missing VirtualBox does not block the docker provider.
     assert!(line(&run.stdout, "VirtualBox").starts_with("  · "), "{}", run.stdout);
-    assert!(line(&run.stdout, "node image").contains("docker:dind is on this host"));
+    let node_image = line(&run.stdout, "node image");
+    assert!(node_image.contains("✓ node image"), "{node_image}");
+    assert!(node_image.contains(&format!("labctl/node:{}-", env!("CARGO_PKG_VERSION"))), "{node_image}");
+    assert!(
+        node_image.contains("is built (docker:dind plus curl, tree, vim, bash, bash-completion, util-linux-misc)"),
+        "{node_image}"
+    );
+}
+
+#[test]
+fn the_node_image_to_build_and_its_missing_base_are_reported_with_the_fix() {
+    // No image on the host: labctl's node image is to be built, and its base is missing.
+    let (building, _) = workspace("[cluster]\nprovider = \"docker\"\n");
+    building.fake_program("docker", "case \"$1\" in version) echo '27.3.1' ;; image) exit 1 ;; esac");
+    let run = building.run(&["doctor"]).success();
+    let node_image = line(&run.stdout, "node image");
+    assert!(
+        node_image.contains("will be built on the first `labctl up` from docker:dind, which is not on this host yet"),
+        "{node_image}"
+    );
+    assert!(run.stdout.contains("fix: pull it now (`docker pull docker:dind`)"), "{}", run.stdout);
+
+    // The base alone is here: built on the first up, nothing to fix.
+    building.fake_program(
+        "docker",
+        "case \"$1 $5\" in 'version '*) echo '27.3.1' ;; 'image docker:dind') echo sha256:0123 ;; *) exit 1 ;; esac",
+    );
+    let run = building.run(&["doctor"]).success();
+    assert!(
+        line(&run.stdout, "node image")
+            .contains("will be built on the first `labctl up` (docker:dind is here; adds curl"),
+        "{}",
+        run.stdout
+    );
+
+    // A node image given as docker:dind lacks the handouts' tools.
+    let (given, _) = workspace("[cluster]\nprovider = \"docker\"\n[docker]\nnode_image = \"docker:dind\"\n");
+    given.fake_program("docker", DOCKER_UP);
+    let run = given.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "node image").contains("has no curl or tree, which the handouts use"), "{}", run.stdout);
+    assert!(run.stdout.contains("fix: remove node_image from labctl.toml"), "{}", run.stdout);
 }
 
 #[test]

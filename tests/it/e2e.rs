@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use crate::handout::assert_nodes_have_the_handouts_commands;
 use crate::support::{e2e_enabled, free_port, host_docker, Workspace};
 
 const CLUSTER: &str = "labctl-e2e";
@@ -111,6 +112,9 @@ fn e2e_docker_cluster_from_nothing_to_destroyed() {
         assert_eq!(address.trim(), ip, "{node}");
         assert_eq!(cluster.exec(node, &["hostname"]).trim(), node);
     }
+    // Every command the handouts type exists on every node.
+    assert_nodes_have_the_handouts_commands(&cluster.workspace, &["manager", "node1", "node2", "node3"]);
+
     // Every node resolves the others by name.
     assert!(cluster.exec("node3", &["getent", "hosts", "manager"]).starts_with("192.168.56.10"));
 

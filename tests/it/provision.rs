@@ -374,3 +374,49 @@ fn an_unknown_distribution_fails_with_advice() {
     assert_eq!(outcome.code, 1);
     assert!(outcome.stderr.contains("use a Debian/Ubuntu or RHEL-family box"), "{}", outcome.stderr);
 }
+
+// --- The handouts' tools -----------------------------------------------------
+
+const TOOLS_PATHS: &[(&str, &str)] =
+    &[("os_release", "etc/os-release"), ("completion", "usr/share/bash-completion/bash_completion")];
+
+#[test]
+fn missing_handout_tools_are_installed_from_the_distribution() {
+    let sandbox = docker_sandbox("ID=ubuntu\nID_LIKE=debian\n");
+    sandbox.fake("apt-get", "exit 0");
+    let outcome = sandbox.run("50-tools.sh", TOOLS_PATHS).success();
+    assert!(outcome.stdout.contains("installing the handouts' tools (missing: curl tree vim"), "{}", outcome.stdout);
+    assert_eq!(
+        sandbox.calls(),
+        [
+            "apt-get update -q",
+            "apt-get install -y -q --no-install-recommends curl tree vim bash bash-completion util-linux"
+        ]
+    );
+
+    let rocky = docker_sandbox("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n");
+    rocky.fake("dnf", "exit 0");
+    rocky.run("50-tools.sh", TOOLS_PATHS).success();
+    assert_eq!(rocky.calls(), ["dnf -y -q install curl tree vim-enhanced bash bash-completion util-linux"]);
+}
+
+#[test]
+fn handout_tools_already_there_are_not_installed_again() {
+    let sandbox = docker_sandbox("ID=ubuntu\n");
+    for tool in ["curl", "tree", "vim", "nsenter"] {
+        sandbox.fake(tool, "exit 0");
+    }
+    sandbox.write("usr/share/bash-completion/bash_completion", "");
+    let outcome = sandbox.run("50-tools.sh", TOOLS_PATHS).success();
+    assert!(outcome.stdout.contains("the handouts' tools are installed"), "{}", outcome.stdout);
+    assert!(sandbox.calls().is_empty(), "{:?}", sandbox.calls());
+
+    let alpine = docker_sandbox("ID=alpine\n");
+    let outcome = alpine.run("50-tools.sh", TOOLS_PATHS);
+    assert_eq!(outcome.code, 1);
+    assert!(
+        outcome.stderr.contains("cannot install curl tree vim nsenter bash-completion on 'alpine '"),
+        "{}",
+        outcome.stderr
+    );
+}

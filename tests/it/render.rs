@@ -2,8 +2,13 @@ use std::path::Path;
 
 use crate::support::{require_tool, Workspace};
 
-const SCRIPTS: [&str; 4] =
-    ["provision/10-hosts.sh", "provision/20-docker.sh", "provision/30-daemon-json.sh", "provision/40-firewall.sh"];
+const SCRIPTS: [&str; 5] = [
+    "provision/10-hosts.sh",
+    "provision/20-docker.sh",
+    "provision/30-daemon-json.sh",
+    "provision/40-firewall.sh",
+    "provision/50-tools.sh",
+];
 
 /// A class that differs from the handout in every rendered dimension.
 const CUSTOM: &str = r#"
@@ -58,7 +63,7 @@ fn snapshot_all(prefix: &str, workspace: &Workspace) {
 fn default_environment_snapshot() {
     let workspace = Workspace::new();
     let run = workspace.run(&["render"]).success();
-    assert!(run.stderr.contains("rendered 5 files into .labctl/vagrant"), "{}", run.stderr);
+    assert!(run.stderr.contains("rendered 6 files into .labctl/vagrant"), "{}", run.stderr);
     snapshot_all("default", &workspace);
 }
 

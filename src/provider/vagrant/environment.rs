@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use crate::config::{Node, Settings};
 use crate::files::GeneratedFile;
+use crate::provider::node_image::NODE_TOOLS;
 use crate::templates::Templates;
 
 pub const VAGRANTFILE_TEMPLATE: &str = "Vagrantfile.tera";
@@ -33,6 +34,15 @@ struct Context<'a> {
     registry_mirror: Option<&'a str>,
     swarm_ports: Vec<PortContext>,
     provision_scripts: Vec<String>,
+    handout_tools: ToolsContext,
+}
+
+/// The handouts' tools (provider::node_image::NODE_TOOLS) for provisioning.
+#[derive(Serialize)]
+struct ToolsContext {
+    commands: Vec<&'static str>,
+    apt: Vec<&'static str>,
+    dnf: Vec<&'static str>,
 }
 
 #[derive(Serialize)]
@@ -119,5 +129,10 @@ fn build_context(settings: &Settings, provision_scripts: Vec<String>) -> Context
             .map(|&(port, protocol, purpose)| PortContext { port, protocol, purpose })
             .collect(),
         provision_scripts,
+        handout_tools: ToolsContext {
+            commands: NODE_TOOLS.iter().filter_map(|tool| tool.command).collect(),
+            apt: NODE_TOOLS.iter().map(|tool| tool.apt).collect(),
+            dnf: NODE_TOOLS.iter().map(|tool| tool.dnf).collect(),
+        },
     }
 }

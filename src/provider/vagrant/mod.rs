@@ -14,6 +14,7 @@ use super::docker::in_parallel;
 use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind};
 use crate::config::Settings;
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
+use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
@@ -71,7 +72,7 @@ impl Provider for VagrantProvider<'_> {
         ProviderKind::Vagrant
     }
 
-    fn bring_up(&self, _ui: &Ui) -> Result<Vec<(String, NodeChange)>> {
+    fn bring_up(&self, _ui: &Ui, _templates: &Templates) -> Result<Vec<(String, NodeChange)>> {
         let states = self.status()?;
         let state_of = |node: &str| states.iter().find(|(name, _)| name == node).map(|(_, state)| state.as_str());
         let mut changes = Vec::new();
