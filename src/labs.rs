@@ -64,6 +64,27 @@ pub struct Manifest {
     /// What `labctl check` verifies.
     #[serde(default)]
     pub checks: Vec<CheckSpec>,
+    /// What replaying the handout's runnable blocks needs (README.md, labs section).
+    #[serde(default, skip_serializing_if = "HandoutSpec::is_empty")]
+    pub handout: HandoutSpec,
+}
+
+/// `[handout]` of lab.toml. A fenced block of a handout opened with
+/// `` ```shell runnable `` is a step a student runs on the manager, in order;
+/// the end-to-end suite runs them all as written, like doctests.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandoutSpec {
+    /// Text a student replaces in a runnable block (`"<stack name>" =
+    /// "my-web"`), in either language, and what the replay puts there.
+    #[serde(default)]
+    pub placeholders: BTreeMap<String, String>,
+}
+
+impl HandoutSpec {
+    fn is_empty(&self) -> bool {
+        self.placeholders.is_empty()
+    }
 }
 
 fn default_language() -> String {
@@ -440,6 +461,7 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
             format!("{:?} is not a handout language; use \"ko\" or \"en\"", manifest.language),
         ));
     }
+    problems.extend(placeholder_problems(&manifest.handout));
     for (index, spec) in manifest.checks.iter().enumerate() {
         if let Err(problem) = check::Check::from_spec(spec) {
             problems.push((format!("checks[{index}]"), problem));
@@ -519,6 +541,31 @@ fn docker_value_problems(manifest: &Manifest) -> Vec<(String, String)> {
             problems.push((
                 format!("checks[{index}].node"),
                 format!("{node:?} is not a node name: it {reason}; e.g. \"node1\""),
+            ));
+        }
+    }
+    problems
+}
+
+/// (key, message) for each `[handout.placeholders]` entry the replay could
+/// not use: a key must look like what a student replaces (`<stack name>`),
+/// a value must be one line of text to put there.
+fn placeholder_problems(handout: &HandoutSpec) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    for (placeholder, value) in &handout.placeholders {
+        let key = format!("handout.placeholders.{placeholder}");
+        let inner = placeholder.strip_prefix('<').and_then(|rest| rest.strip_suffix('>'));
+        let well_formed = inner
+            .is_some_and(|inner| !inner.trim().is_empty() && !inner.contains(['<', '>', '.', '[', ']', '\n', '`']));
+        if !well_formed {
+            problems.push((
+                key,
+                format!("{placeholder:?} is not a placeholder; write it as the handout does, in angle brackets, such as \"<stack name>\""),
+            ));
+        } else if value.trim().is_empty() || value.contains(['\n', '\r', '`']) {
+            problems.push((
+                key,
+                format!("{value:?} cannot replace {placeholder}; give one line of text, such as \"my-web\""),
             ));
         }
     }

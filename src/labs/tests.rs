@@ -195,3 +195,31 @@ fn a_handout_that_scales_a_service_ends_where_the_check_wants_it() {
         }
     }
 }
+
+#[test]
+fn handout_placeholders_are_read_and_bad_ones_named_with_their_line() {
+    let good =
+        format!("{MINIMAL}\n[handout.placeholders]\n\"<stack name>\" = \"my-web\"\n\"<스택 이름>\" = \"my-web\"\n");
+    let dir = workspace_lab(&good);
+    let catalog = Catalog::load(dir.path()).unwrap();
+    let placeholders = &catalog.resolve("lab9").unwrap().manifest.handout.placeholders;
+    assert_eq!(placeholders.get("<stack name>").map(String::as_str), Some("my-web"));
+    assert_eq!(placeholders.get("<스택 이름>").map(String::as_str), Some("my-web"));
+
+    let bad = format!("{MINIMAL}\n[handout.placeholders]\n\"stack name\" = \"my-web\"\n\"<service>\" = \"\"\n");
+    let dir = workspace_lab(&bad);
+    let error = Catalog::load(dir.path()).unwrap_err().to_string();
+    let file = dir.path().join("labs/lab9/lab.toml").display().to_string();
+    assert!(error.contains(&format!("{file}:8:16: handout.placeholders.stack name: \"stack name\" is not a placeholder; write it as the handout does, in angle brackets, such as \"<stack name>\"")), "{error}");
+    assert!(
+        error.contains(&format!(
+            "{file}:9:15: handout.placeholders.<service>: \"\" cannot replace <service>; give one line of text"
+        )),
+        "{error}"
+    );
+
+    let unknown = format!("{MINIMAL}\n[handout]\nrunnable = true\n");
+    let dir = workspace_lab(&unknown);
+    let error = Catalog::load(dir.path()).unwrap_err().to_string();
+    assert!(error.contains("unknown key `runnable` (valid keys here: placeholders)"), "{error}");
+}

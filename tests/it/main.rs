@@ -7,6 +7,7 @@ mod doctor;
 mod dry_run;
 mod e2e;
 mod e2e_data;
+mod e2e_handouts;
 mod e2e_labs;
 mod e2e_mesh;
 mod e2e_nodeimage;

@@ -80,10 +80,16 @@ impl Workspace {
 
     /// Run with the fakes first and then this host's real PATH (end-to-end tests).
     pub fn run_with_host_tools(&self, args: &[&str]) -> Run {
+        self.run_with_host_tools_and(args, &[])
+    }
+
+    /// Run with the fakes, this host's real PATH and these variables.
+    pub fn run_with_host_tools_and(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let mut path = self.bin.path().as_os_str().to_owned();
         path.push(":");
         path.push(std::env::var_os("PATH").unwrap_or_default());
-        self.run_with_path(args, &path)
+        let output = self.expression(args, &path, env).run().expect("labctl runs");
+        Run::from(output)
     }
 
     /// `labctl exec NODE -- sh -c SCRIPT` with this host's tools (end-to-end
@@ -217,14 +223,23 @@ pub struct E2eCluster {
 
 impl E2eCluster {
     pub fn new(name: &str, octet: u8) -> E2eCluster {
-        E2eCluster::with_cluster_keys(name, octet, "")
+        E2eCluster::configured(name, octet, "", "")
     }
 
     /// Like [`E2eCluster::new`], with more `[cluster]` keys (e.g. "workers = 1\n").
     pub fn with_cluster_keys(name: &str, octet: u8, keys: &str) -> E2eCluster {
+        E2eCluster::configured(name, octet, keys, "")
+    }
+
+    /// A cluster whose labctl.toml has `extra` (whole tables) at its end.
+    pub fn with_config(name: &str, octet: u8, extra: &str) -> E2eCluster {
+        E2eCluster::configured(name, octet, "", extra)
+    }
+
+    fn configured(name: &str, octet: u8, keys: &str, extra: &str) -> E2eCluster {
         let workspace = Workspace::new();
         let config = format!(
-            "[cluster]\n{keys}name = \"{name}\"\nprovider = \"docker\"\nsubnet = \"192.168.{octet}.0/24\"\nmanager_ip = \"192.168.{octet}.10\"\nworker_ip_start = \"192.168.{octet}.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
+            "[cluster]\n{keys}name = \"{name}\"\nprovider = \"docker\"\nsubnet = \"192.168.{octet}.0/24\"\nmanager_ip = \"192.168.{octet}.10\"\nworker_ip_start = \"192.168.{octet}.11\"\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n{extra}",
             free_port()
         );
         workspace.file("labctl.toml", &config);
