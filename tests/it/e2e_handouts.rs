@@ -27,16 +27,6 @@ use crate::support::{e2e_enabled, E2eCluster};
 const CLUSTER: &str = "labctl-e2e-handouts";
 const OCTET: u8 = 64;
 
-/// Whether `ingress = true` http checks pass on this host. They go through
-/// the routing mesh, which needs IPVS; this host has none, and labctl's
-/// fallback (checking the service on its overlay network instead) has not
-/// landed yet. While false, those checks (and only those) may fail after
-/// `solve`, and `solve` of a lab that has one runs with
-/// LABCTL_TIMEOUT_SCALE=0.34 so that its hopeless wait lasts one minute,
-/// not three. Flip to true when the fallback lands: then every check of
-/// every lab must pass.
-const INGRESS_CHECKS_PASS_HERE: bool = false;
-
 /// The handouts write the addresses of the default subnet (192.168.56.0/24).
 const HANDOUT_SUBNET: &str = "192.168.56.";
 
@@ -76,11 +66,6 @@ impl Lab {
             .collect();
         let files = manifest["files"].as_array().unwrap().iter().map(|file| file.as_str().unwrap().to_string());
         Lab { id, dir: text(&manifest, "dir"), files: files.collect(), checks }
-    }
-
-    /// A check that cannot pass on this host yet (see INGRESS_CHECKS_PASS_HERE).
-    fn excused(&self, name: &str) -> bool {
-        !INGRESS_CHECKS_PASS_HERE && self.checks.iter().any(|check| check.name == name && check.ingress)
     }
 
     fn check_named(&self, name: &str) -> &Check {
@@ -132,14 +117,14 @@ fn outcomes(report: &Value) -> Vec<(String, bool, String, String)> {
         .collect()
 }
 
-/// Checks until every one that can pass here passes; panics with the last
-/// report after `limit`.
+/// Checks until every one passes (`ingress = true` ones too: without IPVS
+/// labctl checks the service on its network); panics with the last report
+/// after `limit`.
 fn wait_until_checks_pass(cluster: &E2eCluster, lab: &Lab, limit: Duration) {
     let started = Instant::now();
     loop {
         let (_, report) = check(cluster, lab.id);
-        let failing: Vec<_> =
-            outcomes(&report).into_iter().filter(|(name, passed, ..)| !passed && !lab.excused(name)).collect();
+        let failing: Vec<_> = outcomes(&report).into_iter().filter(|(_, passed, ..)| !passed).collect();
         if failing.is_empty() {
             return;
         }
@@ -173,17 +158,20 @@ fn fresh_checks_fail(cluster: &E2eCluster, lab: &Lab) {
 
 /// Step 2: the reference solution makes every check pass.
 fn solve_passes(cluster: &E2eCluster, lab: &Lab) {
-    let has_ingress = lab.checks.iter().any(|check| check.ingress);
-    if INGRESS_CHECKS_PASS_HERE || !has_ingress {
-        let solved = cluster.labctl(&["solve", lab.id]).success();
-        let all = lab.checks.len();
-        assert!(solved.stderr.contains(&format!("{all} of {all} checks pass")), "{}: {}", lab.id, solved.stderr);
-    } else {
-        let solved = cluster.workspace.run_with_host_tools_and(&["solve", lab.id], &[("LABCTL_TIMEOUT_SCALE", "0.34")]);
-        assert!(solved.code == 0 || solved.code == 1, "{}: solve: {solved:#?}", lab.id);
-        assert!(solved.stderr.contains("reference solution ran"), "{}: {}", lab.id, solved.stderr);
-    }
+    let solved = cluster.labctl(&["solve", lab.id]).success();
+    let all = lab.checks.len();
+    assert!(solved.stderr.contains(&format!("{all} of {all} checks pass")), "{}: {}", lab.id, solved.stderr);
     wait_until_checks_pass(cluster, lab, Duration::from_secs(120));
+    if !routing_mesh_here() {
+        // What passed the checks that go through the routing mesh was the
+        // fallback onto the service's network.
+        let (_, report) = check(cluster, lab.id);
+        for (name, _, detail, _) in outcomes(&report) {
+            if lab.check_named(&name).ingress {
+                assert!(detail.starts_with("routing mesh unavailable on this host"), "{}: {name}: {detail}", lab.id);
+            }
+        }
+    }
 }
 
 /// The node and container of every running task of SERVICE.
