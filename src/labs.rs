@@ -12,11 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::locate::{describe_toml_error, position, KeyPath};
 use crate::names::{closest, hostname_problem, image_problem, object_name_problem};
 
-pub mod check;
-pub mod mesh;
-pub mod reset;
-pub mod seed;
-pub mod solve;
+pub mod check_spec;
 
 static BUILT_IN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/labs");
 
@@ -92,7 +88,7 @@ fn default_language() -> String {
 }
 
 /// One check of a lab as written in lab.toml: `kind` says which of the
-/// other fields it uses (see [`check::Check::from_spec`]).
+/// other fields it uses (see [`check_spec::Check::from_spec`]).
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CheckSpec {
@@ -463,7 +459,7 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
     }
     problems.extend(placeholder_problems(&manifest.handout));
     for (index, spec) in manifest.checks.iter().enumerate() {
-        if let Err(problem) = check::Check::from_spec(spec) {
+        if let Err(problem) = check_spec::Check::from_spec(spec) {
             problems.push((format!("checks[{index}]"), problem));
         }
     }
@@ -588,7 +584,5 @@ fn lab_path_problem(entry: &str, present: &BTreeSet<&str>) -> Option<String> {
     }
 }
 
-#[cfg(test)]
-mod shipped_checks;
 #[cfg(test)]
 mod tests;

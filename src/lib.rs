@@ -21,6 +21,7 @@ mod files;
 mod images;
 mod interrupt;
 mod labs;
+mod lifecycle;
 mod locate;
 mod lock;
 mod names;

@@ -7,8 +7,8 @@ use super::Context;
 use crate::cli::{CheckArgs, Language};
 use crate::cluster::Needs;
 use crate::exit;
-use crate::labs::check::{self, Outcome};
-use crate::labs::mesh::Mesh;
+use crate::lifecycle::check::{self, Outcome};
+use crate::lifecycle::mesh::Mesh;
 use crate::provider::NodeShell;
 use crate::ui::Mark;
 

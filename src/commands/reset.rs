@@ -5,7 +5,7 @@ use anyhow::{anyhow, Result};
 use super::Context;
 use crate::cli::ResetArgs;
 use crate::cluster::Needs;
-use crate::labs::reset::{Plan, Reset};
+use crate::lifecycle::reset::{Plan, Reset};
 use crate::lock;
 use crate::provider::NodeShell;
 use crate::ui::count;

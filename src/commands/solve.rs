@@ -5,7 +5,7 @@ use anyhow::{anyhow, Result};
 use super::Context;
 use crate::cli::SolveArgs;
 use crate::cluster::Needs;
-use crate::labs::{check, solve};
+use crate::lifecycle::{check, solve};
 use crate::lock;
 use crate::provider::NodeShell;
 

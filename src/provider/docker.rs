@@ -9,10 +9,9 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 
 use super::node_image::NodeImage;
-use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind};
+use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind, STATE_DIR};
 use crate::config::{Node, Role, Settings};
 use crate::exec::{CommandSpec, Runner};
-use crate::labs::seed::STATE_DIR;
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;

@@ -28,6 +28,10 @@ pub mod vagrant;
 
 pub use choice::{choose, existing, hypervisor_label, hypervisor_program, Choice, Host};
 
+/// Where labctl keeps its records on a node (what each seeded lab held,
+/// uploaded solutions): the docker provider keeps it on a volume.
+pub const STATE_DIR: &str = "/var/lib/labctl";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
     Vagrant,

@@ -35,7 +35,7 @@ pub struct Tool {
 
 /// The handouts' tools, and what labctl's own checks run on a node (`nsenter`
 /// and `unshare`, from util-linux, for the routing-mesh fallback of
-/// labs::mesh), on the docker provider's node image and installed by the
+/// lifecycle::mesh), on the docker provider's node image and installed by the
 /// Vagrant provisioning (provision/50-tools.sh). A later feature (an ssh
 /// server for seats) adds its package here.
 pub const NODE_TOOLS: [Tool; 6] = [

@@ -94,7 +94,7 @@ hint_ko = "배포하세요"
 hint_en = "deploy it"
 "#;
 
-/// Whether this host's kernel has IPVS (see src/labs/mesh.rs).
+/// Whether this host's kernel has IPVS (see src/lifecycle/mesh.rs).
 fn host_has_ipvs() -> bool {
     std::path::Path::new("/proc/net/ip_vs").exists() || std::path::Path::new("/sys/module/ip_vs").exists()
 }

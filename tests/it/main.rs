@@ -20,6 +20,7 @@ mod init;
 mod interrupt;
 mod labs;
 mod lock;
+mod modules;
 mod provision;
 mod render;
 mod support;

@@ -8,11 +8,10 @@ use anyhow::{anyhow, Result};
 
 use super::check::{run_checks, Failure, Outcome};
 use super::mesh::Mesh;
-use super::seed::STATE_DIR;
-use super::Lab;
 use crate::config::Settings;
 use crate::files::{tar_archive, ArchiveEntry};
-use crate::provider::NodeShell;
+use crate::labs::Lab;
+use crate::provider::{NodeShell, STATE_DIR};
 use crate::templates::Templates;
 use crate::timeouts::Wait;
 

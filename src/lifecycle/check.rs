@@ -1,152 +1,21 @@
-//! `labctl check`: a lab's expected outcome, declared in its manifest, and
-//! verified on the cluster. Each kind reads the cluster with one or two
-//! commands and decides pass/fail with a pure function.
+//! `labctl check`: a lab's expected outcome, declared in its manifest (see
+//! [`crate::labs::check_spec`]), verified on the cluster. Each kind reads
+//! the cluster with one or two commands and decides pass/fail with a pure
+//! function.
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::mesh::{self, Mesh, NetworkFetch, FALLBACK_NOTE};
-use super::{CheckSpec, Lab};
 use crate::config::Settings;
+use crate::labs::check_spec::{Check, PortRule};
+use crate::labs::Lab;
 use crate::provider::docker::in_parallel;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 
 const HTTP_TEMPLATE: &str = "node/http-get.sh.tera";
 const NETWORK_TEMPLATE: &str = "node/fetch-on-network.sh.tera";
-
-/// A check, typed by kind, with the fields that kind needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Check {
-    ServiceExists {
-        service: String,
-    },
-    ServiceReplicas {
-        service: String,
-        replicas: u32,
-    },
-    Placement {
-        service: String,
-        role: String,
-    },
-    Network {
-        network: String,
-        driver: Option<String>,
-        attachable: Option<bool>,
-    },
-    RegistryRepository {
-        repository: String,
-    },
-    Http {
-        node: Option<String>,
-        url: String,
-        status: u16,
-        contains: Option<String>,
-        ingress: bool,
-    },
-    Command {
-        node: Option<String>,
-        command: String,
-    },
-    /// The service publishes exactly `ports` (none for an empty list).
-    PublishedPorts {
-        service: String,
-        ports: Vec<PortRule>,
-    },
-    /// The JSON answer at `url` names every node of the swarm.
-    HttpListsNodes {
-        node: Option<String>,
-        url: String,
-    },
-}
-
-const KINDS: &str = "service_exists, service_replicas, placement, network, registry_repository, http, command, published_ports, http_lists_nodes";
-
-/// One published port as lab.toml writes it: `8088:80` or `53:53/udp`
-/// (published on the nodes : target in the task).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct PortRule {
-    pub published: u16,
-    pub target: u16,
-    pub protocol: String,
-}
-
-impl PortRule {
-    pub fn parse(text: &str) -> Result<PortRule, String> {
-        let problem = || {
-            format!(
-                "{text:?} is not a published port; write it as \"8088:80\" (published:target, tcp) or \"53:53/udp\""
-            )
-        };
-        let (ports, protocol) = text.split_once('/').unwrap_or((text, "tcp"));
-        let (published, target) = ports.split_once(':').ok_or_else(problem)?;
-        if !["tcp", "udp", "sctp"].contains(&protocol) {
-            return Err(problem());
-        }
-        let number = |value: &str| value.parse::<u16>().ok().filter(|port| *port > 0).ok_or_else(problem);
-        Ok(PortRule { published: number(published)?, target: number(target)?, protocol: protocol.to_string() })
-    }
-}
-
-impl std::fmt::Display for PortRule {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}:{}", self.published, self.target)?;
-        if self.protocol != "tcp" {
-            write!(f, "/{}", self.protocol)?;
-        }
-        Ok(())
-    }
-}
-
-impl Check {
-    /// The typed check, or what is missing or wrong in the manifest entry.
-    pub fn from_spec(spec: &CheckSpec) -> Result<Check, String> {
-        let need = |value: &Option<String>, field: &str| {
-            value.clone().ok_or_else(|| format!("a `{}` check needs `{field}`", spec.kind))
-        };
-        if spec.name.trim().is_empty() || spec.hint_ko.trim().is_empty() || spec.hint_en.trim().is_empty() {
-            return Err("every check needs `name`, `hint_ko` and `hint_en`".into());
-        }
-        let check = match spec.kind.as_str() {
-            "service_exists" => Check::ServiceExists { service: need(&spec.service, "service")? },
-            "service_replicas" => Check::ServiceReplicas {
-                service: need(&spec.service, "service")?,
-                replicas: spec.replicas.ok_or("a `service_replicas` check needs `replicas`")?,
-            },
-            "placement" => {
-                let role = need(&spec.role, "role")?;
-                if role != "worker" && role != "manager" {
-                    return Err(format!("`role` is {role:?}; use \"worker\" or \"manager\""));
-                }
-                Check::Placement { service: need(&spec.service, "service")?, role }
-            }
-            "network" => Check::Network {
-                network: need(&spec.network, "network")?,
-                driver: spec.driver.clone(),
-                attachable: spec.attachable,
-            },
-            "registry_repository" => Check::RegistryRepository { repository: need(&spec.repository, "repository")? },
-            "http" => Check::Http {
-                node: spec.node.clone(),
-                url: need(&spec.url, "url")?,
-                status: spec.status.unwrap_or(200),
-                contains: spec.contains.clone(),
-                ingress: spec.ingress,
-            },
-            "command" => Check::Command { node: spec.node.clone(), command: need(&spec.command, "command")? },
-            "published_ports" => {
-                let listed = spec.ports.as_ref().ok_or(
-                    "a `published_ports` check needs `ports` (e.g. [\"8088:80\"], or [] for a service that publishes none)",
-                )?;
-                let ports = listed.iter().map(|port| PortRule::parse(port)).collect::<Result<Vec<_>, _>>()?;
-                Check::PublishedPorts { service: need(&spec.service, "service")?, ports }
-            }
-            "http_lists_nodes" => Check::HttpListsNodes { node: spec.node.clone(), url: need(&spec.url, "url")? },
-            other => return Err(format!("{other:?} is not a check kind; use one of: {KINDS}")),
-        };
-        Ok(check)
-    }
-}
 
 /// Every node a check names must be a node of this cluster: with
 /// `worker_prefix = "worker"` there is no `node1`, and asking it would look
@@ -639,52 +508,6 @@ mod tests {
         assert_eq!(http_decision("status 502\nBad Gateway", 200, None), (false, "status 502, 200 expected".into()));
         assert!(!http_decision("status 200\nhello", 200, Some("quiz")).0);
         assert_eq!(http_decision("status 000\n", 200, None), (false, "no answer".into()));
-    }
-
-    #[test]
-    fn manifest_entries_become_typed_checks_or_say_what_is_missing() {
-        let spec = CheckSpec {
-            kind: "service_replicas".into(),
-            name: "api".into(),
-            hint_ko: "k".into(),
-            hint_en: "e".into(),
-            service: Some("my-web_api".into()),
-            ..CheckSpec::default()
-        };
-        assert_eq!(Check::from_spec(&spec).unwrap_err(), "a `service_replicas` check needs `replicas`");
-        let spec = CheckSpec { replicas: Some(4), ..spec };
-        assert_eq!(
-            Check::from_spec(&spec).unwrap(),
-            Check::ServiceReplicas { service: "my-web_api".into(), replicas: 4 }
-        );
-        let unknown = CheckSpec { kind: "ping".into(), ..spec };
-        assert!(Check::from_spec(&unknown).unwrap_err().starts_with("\"ping\" is not a check kind"));
-    }
-
-    #[test]
-    fn published_ports_are_written_published_colon_target() {
-        let spec = CheckSpec {
-            kind: "published_ports".into(),
-            name: "api publishes nothing".into(),
-            hint_ko: "k".into(),
-            hint_en: "e".into(),
-            service: Some("my-web_api".into()),
-            ..CheckSpec::default()
-        };
-        assert!(Check::from_spec(&spec).unwrap_err().contains("needs `ports`"));
-        let none = CheckSpec { ports: Some(vec![]), ..spec.clone() };
-        assert_eq!(
-            Check::from_spec(&none).unwrap(),
-            Check::PublishedPorts { service: "my-web_api".into(), ports: vec![] }
-        );
-        let bad = CheckSpec { ports: Some(vec!["8088".into()]), ..spec };
-        assert_eq!(
-            Check::from_spec(&bad).unwrap_err(),
-            "\"8088\" is not a published port; write it as \"8088:80\" (published:target, tcp) or \"53:53/udp\""
-        );
-        assert_eq!(PortRule::parse("53:53/udp").unwrap().to_string(), "53:53/udp");
-        assert!(PortRule::parse("0:80").is_err());
-        assert!(PortRule::parse("80:80/icmp").is_err());
     }
 
     #[test]

@@ -7,15 +7,13 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use super::{Catalog, Lab};
 use crate::config::Settings;
 use crate::files::{sha256_hex, tar_archive, ArchiveEntry};
-use crate::provider::NodeShell;
+use crate::labs::{Catalog, Lab};
+use crate::provider::{NodeShell, STATE_DIR};
 use crate::templates::Templates;
 use crate::timeouts::Wait;
 
-/// Where labctl keeps its records on a node.
-pub const STATE_DIR: &str = "/var/lib/labctl";
 const SCRIPT_TEMPLATE: &str = "node/seed.sh.tera";
 
 /// A seeded lab as recorded on the node: the pristine checksum of every file.

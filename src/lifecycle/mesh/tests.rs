@@ -38,9 +38,9 @@ mod checks {
     use super::FALLBACK_NOTE;
     use crate::config::test_settings;
     use crate::exec::fake::RecordingRunner;
-    use crate::labs::check::{run_checks, Failure, Outcome};
-    use crate::labs::mesh::Mesh;
     use crate::labs::Catalog;
+    use crate::lifecycle::check::{run_checks, Failure, Outcome};
+    use crate::lifecycle::mesh::Mesh;
     use crate::provider::docker::DockerProvider;
     use crate::provider::NodeShell;
     use crate::templates::Templates;

@@ -13,10 +13,10 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::seed::{file_mode, manifest_of, STATE_DIR};
-use super::{Lab, StackSpec};
+use super::seed::{file_mode, manifest_of};
 use crate::files::{tar_archive, ArchiveEntry};
-use crate::provider::NodeShell;
+use crate::labs::{Lab, StackSpec};
+use crate::provider::{NodeShell, STATE_DIR};
 use crate::timeouts::Wait;
 
 /// How long removed stacks may take to disappear (stack removal is

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use super::check::{run_checks, Outcome};
 use super::mesh::Mesh;
-use super::Catalog;
 use crate::config::test_settings;
 use crate::exec::fake::RecordingRunner;
+use crate::labs::Catalog;
 use crate::provider::docker::DockerProvider;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
