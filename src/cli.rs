@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::ProviderSetting;
+use crate::labs::Language;
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -321,12 +322,6 @@ pub struct LabsArgs {
     /// Print the lab's handout: Korean (ko, the default) or English (en)
     #[arg(long, value_name = "LANG", num_args = 0..=1, default_missing_value = "ko", requires = "lab")]
     pub handout: Option<Language>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum Language {
-    Ko,
-    En,
 }
 
 #[derive(Debug, Args)]

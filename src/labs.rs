@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Component, Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use clap::ValueEnum;
 use include_dir::{include_dir, Dir};
 use serde::{Deserialize, Serialize};
 
@@ -85,6 +86,33 @@ impl HandoutSpec {
 
 fn default_language() -> String {
     "ko".into()
+}
+
+/// The language of a handout, and of the check hints shown with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum Language {
+    #[default]
+    Ko,
+    En,
+}
+
+impl Language {
+    /// The language lab.toml writes as `ko` or `en`.
+    pub fn from_code(code: &str) -> Option<Language> {
+        match code {
+            "ko" => Some(Language::Ko),
+            "en" => Some(Language::En),
+            _ => None,
+        }
+    }
+}
+
+impl Manifest {
+    /// The handout's language, `language` as typed (it was checked when
+    /// the manifest loaded).
+    pub fn handout_language(&self) -> Language {
+        Language::from_code(&self.language).unwrap_or_default()
+    }
 }
 
 /// One check of a lab as written in lab.toml: `kind` says which of the
@@ -192,8 +220,11 @@ impl Lab {
         }
     }
 
-    pub fn handout(&self, english: bool) -> Result<String> {
-        let bytes = self.read(if english { HANDOUT_EN } else { HANDOUT_KO })?;
+    pub fn handout(&self, language: Language) -> Result<String> {
+        let bytes = self.read(match language {
+            Language::Ko => HANDOUT_KO,
+            Language::En => HANDOUT_EN,
+        })?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
 
@@ -451,7 +482,7 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
             ));
         }
     }
-    if !["ko", "en"].contains(&manifest.language.as_str()) {
+    if Language::from_code(&manifest.language).is_none() {
         problems.push((
             "language".into(),
             format!("{:?} is not a handout language; use \"ko\" or \"en\"", manifest.language),

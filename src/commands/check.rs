@@ -4,7 +4,7 @@ use anyhow::{anyhow, Result};
 use serde::Serialize;
 
 use super::Context;
-use crate::cli::{CheckArgs, Language};
+use crate::cli::CheckArgs;
 use crate::cluster::Needs;
 use crate::exit;
 use crate::lifecycle::check::{self, Outcome};
@@ -46,12 +46,9 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
             return Err(error);
         }
     };
-    let english = match args.lang {
-        Some(language) => language == Language::En,
-        None => lab.manifest.language == "en",
-    };
+    let language = args.lang.unwrap_or(lab.manifest.handout_language());
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
-    let outcomes = check::run_checks(lab, &settings, &templates, shell, english, &Mesh::default())?;
+    let outcomes = check::run_checks(lab, &settings, &templates, shell, language, &Mesh::default())?;
     let passed = outcomes.iter().all(|outcome| outcome.passed);
 
     let text = if args.json {

@@ -4,7 +4,7 @@ use anyhow::{anyhow, Result};
 use serde::Serialize;
 
 use super::Context;
-use crate::cli::{LabsArgs, Language};
+use crate::cli::LabsArgs;
 use crate::config::Settings;
 use crate::labs::{Lab, Manifest};
 
@@ -27,7 +27,7 @@ pub fn run(context: &Context, args: &LabsArgs) -> Result<ExitCode> {
         None => catalog.labs().iter().collect(),
     };
     if let Some(language) = args.handout {
-        context.ui.print(&labs[0].handout(language == Language::En)?);
+        context.ui.print(&labs[0].handout(language)?);
         return Ok(ExitCode::SUCCESS);
     }
     let views: Vec<LabView> = labs.iter().map(|lab| view(lab, &settings)).collect();

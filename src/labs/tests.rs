@@ -91,7 +91,7 @@ fn workspace_lab_is_added_and_overrides_by_id() {
     let catalog = Catalog::load(dir.path()).unwrap();
     let lab = catalog.resolve("lab9").unwrap();
     assert_eq!(lab.read("a.yml").unwrap(), b"x");
-    assert_eq!(lab.handout(true).unwrap(), "en");
+    assert_eq!(lab.handout(Language::En).unwrap(), "en");
     assert_eq!(catalog.labs().len(), 6);
 
     let replacement = MINIMAL.replace("lab9", "lab1");
@@ -119,6 +119,22 @@ fn a_path_escaping_the_lab_folder_is_rejected_with_its_line() {
     let error = Catalog::load(dir.path()).unwrap_err().to_string();
     let expected = format!(
         "{}:5:19: files[1]: \"../../etc/passwd\" escapes the lab folder; use a path inside it, such as \"simple-web/Dockerfile\"",
+        dir.path().join("labs/lab9/lab.toml").display()
+    );
+    assert_eq!(error, expected);
+}
+
+#[test]
+fn the_handout_language_is_ko_by_default_en_when_written_and_nothing_else() {
+    assert_eq!(catalog().resolve("lab1").unwrap().manifest.handout_language(), Language::Ko);
+    let english = workspace_lab(&format!("{MINIMAL}language = \"en\"\n"));
+    let catalog = Catalog::load(english.path()).unwrap();
+    assert_eq!(catalog.resolve("lab9").unwrap().manifest.handout_language(), Language::En);
+
+    let dir = workspace_lab(&format!("{MINIMAL}language = \"fr\"\n"));
+    let error = Catalog::load(dir.path()).unwrap_err().to_string();
+    let expected = format!(
+        "{}:6:12: language: \"fr\" is not a handout language; use \"ko\" or \"en\"",
         dir.path().join("labs/lab9/lab.toml").display()
     );
     assert_eq!(error, expected);
@@ -171,9 +187,9 @@ fn a_handout_that_scales_a_service_ends_where_the_check_wants_it() {
         vec![("ch04_api".into(), 6), ("x".into(), 2)]
     );
     for lab in catalog().labs() {
-        for english in [false, true] {
+        for language in [Language::Ko, Language::En] {
             let mut last: BTreeMap<String, u32> = BTreeMap::new();
-            last.extend(scale_commands(&lab.handout(english).unwrap()));
+            last.extend(scale_commands(&lab.handout(language).unwrap()));
             for (service, count) in last {
                 let Some(wanted) = lab
                     .manifest
@@ -185,11 +201,9 @@ fn a_handout_that_scales_a_service_ends_where_the_check_wants_it() {
                     continue;
                 };
                 assert_eq!(
-                    count,
-                    wanted,
-                    "{} handout ({}) leaves {service} at {count}, but `labctl check` wants {wanted}",
+                    count, wanted,
+                    "{} handout ({language:?}) leaves {service} at {count}, but `labctl check` wants {wanted}",
                     lab.manifest.id,
-                    if english { "en" } else { "ko" }
                 );
             }
         }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use super::mesh::{self, Mesh, NetworkFetch, FALLBACK_NOTE};
 use crate::config::Settings;
 use crate::labs::check_spec::{Check, PortRule};
-use crate::labs::Lab;
+use crate::labs::{Lab, Language};
 use crate::provider::docker::in_parallel;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
@@ -94,7 +94,7 @@ pub fn run_checks(
     settings: &Settings,
     templates: &Templates,
     shell: NodeShell,
-    english: bool,
+    language: Language,
     mesh: &Mesh,
 ) -> Result<Vec<Outcome>> {
     let manager = settings.nodes[0].name.as_str();
@@ -165,10 +165,10 @@ pub fn run_checks(
             }
         };
         let Verdict { passed, detail, failure } = verdict;
-        let hint = match passed {
-            true => String::new(),
-            false if english => spec.hint_en.clone(),
-            false => spec.hint_ko.clone(),
+        let hint = match (passed, language) {
+            (true, _) => String::new(),
+            (false, Language::En) => spec.hint_en.clone(),
+            (false, Language::Ko) => spec.hint_ko.clone(),
         };
         let failure = (!passed).then_some(failure);
         Ok(Outcome { name: spec.name.clone(), kind: spec.kind.clone(), passed, detail, hint, failure })

@@ -7,7 +7,7 @@ use super::check::{run_checks, Outcome};
 use super::mesh::Mesh;
 use crate::config::test_settings;
 use crate::exec::fake::RecordingRunner;
-use crate::labs::Catalog;
+use crate::labs::{Catalog, Language};
 use crate::provider::docker::DockerProvider;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
@@ -21,7 +21,7 @@ fn outcomes(lab: &str, runner: &RecordingRunner) -> Vec<Outcome> {
     let lab = catalog.resolve(lab).unwrap();
     let templates = Templates::load(Path::new("/nonexistent")).unwrap();
     let provider = DockerProvider::new(&settings, runner);
-    run_checks(lab, &settings, &templates, NodeShell::new(&provider, runner), true, &Mesh::default()).unwrap()
+    run_checks(lab, &settings, &templates, NodeShell::new(&provider, runner), Language::En, &Mesh::default()).unwrap()
 }
 
 /// The outcome of the check whose name starts with `name`.

@@ -120,7 +120,7 @@ pub fn wait_for_checks(
     let mesh = Mesh::default();
     let mut final_since: Option<Instant> = None;
     loop {
-        let outcomes = run_checks(lab, settings, templates, shell, lab.manifest.language == "en", &mesh)?;
+        let outcomes = run_checks(lab, settings, templates, shell, lab.manifest.handout_language(), &mesh)?;
         final_since = if has_final_failure(&outcomes) { final_since.or(Some(Instant::now())) } else { None };
         let final_for = final_since.map(|since| since.elapsed());
         match next(&outcomes, started.elapsed(), final_for, limits) {

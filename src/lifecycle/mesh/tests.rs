@@ -38,7 +38,7 @@ mod checks {
     use super::FALLBACK_NOTE;
     use crate::config::test_settings;
     use crate::exec::fake::RecordingRunner;
-    use crate::labs::Catalog;
+    use crate::labs::{Catalog, Language};
     use crate::lifecycle::check::{run_checks, Failure, Outcome};
     use crate::lifecycle::mesh::Mesh;
     use crate::provider::docker::DockerProvider;
@@ -84,7 +84,7 @@ mod checks {
         let mesh = Mesh::default();
         let mut outcomes = Vec::new();
         for _ in 0..rounds {
-            outcomes = run_checks(lab, &settings, &templates, shell, true, &mesh).unwrap();
+            outcomes = run_checks(lab, &settings, &templates, shell, Language::En, &mesh).unwrap();
         }
         outcomes
     }
