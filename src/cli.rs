@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::ProviderSetting;
-use crate::labs::Language;
+use crate::labs::manifest::Language;
 
 const AFTER_HELP: &str = "\
 Examples:

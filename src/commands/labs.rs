@@ -6,7 +6,8 @@ use serde::Serialize;
 use super::Context;
 use crate::cli::LabsArgs;
 use crate::config::Settings;
-use crate::labs::{Lab, Manifest};
+use crate::labs::manifest::Manifest;
+use crate::labs::Lab;
 
 /// A lab as `labs --json` shows it: the manifest plus where it goes.
 #[derive(Serialize)]

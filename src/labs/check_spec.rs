@@ -2,7 +2,7 @@
 //! its kind, with the fields that kind needs, validated when the manifest
 //! loads. Running them on a cluster is [`crate::lifecycle::check`]'s job.
 
-use super::CheckSpec;
+use super::manifest::CheckSpec;
 
 /// A check, typed by kind, with the fields that kind needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

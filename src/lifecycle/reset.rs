@@ -15,7 +15,8 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use super::seed::{file_mode, manifest_of};
 use crate::files::{tar_archive, ArchiveEntry};
-use crate::labs::{Lab, StackSpec};
+use crate::labs::manifest::StackSpec;
+use crate::labs::Lab;
 use crate::provider::{NodeShell, STATE_DIR};
 use crate::timeouts::Wait;
 

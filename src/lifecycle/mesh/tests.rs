@@ -38,7 +38,8 @@ mod checks {
     use super::FALLBACK_NOTE;
     use crate::config::test_settings;
     use crate::exec::fake::RecordingRunner;
-    use crate::labs::{Catalog, Language};
+    use crate::labs::manifest::Language;
+    use crate::labs::Catalog;
     use crate::lifecycle::check::{run_checks, Failure, Outcome};
     use crate::lifecycle::mesh::Mesh;
     use crate::provider::docker::DockerProvider;
