@@ -1,7 +1,8 @@
 //! labctl: one command to a Docker Swarm class lab.
 //!
 //! Data flows one way: `cli` → `commands` → (`config`, `labs`, `templates`)
-//! → provider logic → `exec`. Only `ui` talks to the user and only `exec`
+//! → (`cluster`, `lifecycle`, `swarm`) → `provider` → `exec`; lab data
+//! (`labs`) never imports what acts on nodes (tests/it/modules.rs). Only `ui` talks to the user and only `exec`
 //! starts programs.
 
 use std::ffi::OsString;
