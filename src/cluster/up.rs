@@ -369,3 +369,89 @@ fn describe_seed(settings: &Settings, report: &seed::SeedReport) -> String {
     }
     format!("labs seeded: {}", parts.join(", "))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::test_settings;
+    use crate::exec::fake::RecordingRunner;
+    use crate::provider::docker::DockerProvider;
+    use crate::provider::vagrant::VagrantProvider;
+    use crate::ui::Verbosity;
+
+    fn up_with(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner, mode: Mode) -> Result<bool> {
+        let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, reinit_swarm: false };
+        up.run(&Ui::new(Verbosity::Quiet), mode)
+    }
+
+    /// A docker cluster whose nodes run, with node2 a worker of another swarm.
+    fn docker_cluster_with_a_stray_worker(runner: &RecordingRunner) {
+        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+        runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        let mut entries = String::new();
+        for (node, id) in [("manager", "m1"), ("node1", "n1"), ("node2", "other"), ("node3", "n3")] {
+            let manager = node == "manager";
+            let info = format!(r#"{{"LocalNodeState":"active","NodeID":"{id}","ControlAvailable":{manager}}}"#);
+            runner.always(&format!("docker exec swarm-lab-{node} docker info --format"), 0, &info, "");
+            if node != "node2" {
+                let leader = if manager { "Leader" } else { "" };
+                entries.push_str(&format!(
+                    "{{\"ID\":\"{id}\",\"Hostname\":\"{node}\",\"Status\":\"Ready\",\"ManagerStatus\":\"{leader}\"}}\n"
+                ));
+            }
+        }
+        let after_join = entries.clone() + r#"{"ID":"other","Hostname":"node2","Status":"Ready","ManagerStatus":""}"#;
+        runner.answer("docker exec swarm-lab-manager docker node ls", 0, &entries, "");
+        runner.always("docker exec swarm-lab-manager docker node ls", 0, &after_join, "");
+        runner.always("docker exec swarm-lab-manager docker swarm join-token", 0, "SWMTKN-1-abc-def\n", "");
+        runner.always("docker exec swarm-lab-manager docker ps --all", 0, "running\n", "");
+    }
+
+    #[test]
+    fn a_dry_run_only_probes_and_a_real_run_applies_the_same_plan() {
+        let settings = test_settings("");
+        let dry = RecordingRunner::default();
+        docker_cluster_with_a_stray_worker(&dry);
+        let changed = up_with(&settings, &DockerProvider::new(&settings, &dry), &dry, Mode::DryRun).unwrap();
+        assert!(!changed);
+        assert_eq!(dry.changes(), Vec::<String>::new(), "probes only: {:#?}", dry.command_lines());
+        assert!(!dry.command_lines().iter().any(|line| line.contains("join-token")), "no secret is read to plan");
+
+        let real = RecordingRunner::default();
+        docker_cluster_with_a_stray_worker(&real);
+        let changed = up_with(&settings, &DockerProvider::new(&settings, &real), &real, Mode::Apply).unwrap();
+        assert!(changed);
+        let changes: Vec<String> = real.changes().into_iter().filter(|line| !line.contains("labctl-seed")).collect();
+        assert!(changes[0].starts_with("docker exec swarm-lab-node2 docker swarm leave --force"), "{changes:#?}");
+        assert!(changes[1].starts_with("docker exec --interactive swarm-lab-node2 sh -c '#!/bin/sh…' labctl-join"));
+        assert_eq!(changes.len(), 2, "the manager, the other workers and the registry are left alone: {changes:#?}");
+    }
+
+    #[test]
+    fn a_dry_run_of_a_cluster_that_does_not_exist_asks_no_node_anything() {
+        let settings = test_settings("");
+        let docker = RecordingRunner::default();
+        docker.always("docker network inspect", 1, "", "Error: No such network");
+        docker.always("docker image inspect", 1, "", "Error: No such image");
+        up_with(&settings, &DockerProvider::new(&settings, &docker), &docker, Mode::DryRun).unwrap();
+        assert_eq!(docker.changes(), Vec::<String>::new());
+        assert!(
+            !docker.command_lines().iter().any(|line| line.starts_with("docker exec")),
+            "{:#?}",
+            docker.command_lines()
+        );
+
+        // No Vagrantfile yet: not even `vagrant status` runs.
+        let dir = tempfile::tempdir().unwrap();
+        let vagrant = RecordingRunner::default();
+        let provider = VagrantProvider::new(&settings, &vagrant, dir.path().to_path_buf());
+        up_with(&settings, &provider, &vagrant, Mode::DryRun).unwrap();
+        assert_eq!(vagrant.command_lines(), Vec::<String>::new());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    }
+}

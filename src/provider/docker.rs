@@ -358,7 +358,8 @@ impl<'a> DockerProvider<'a> {
         );
         let argv = vec!["sh".to_string(), "-c".to_string(), poll];
         let limit = deadline + self.settings.timeouts.scaled(Duration::from_secs(10));
-        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit));
+        // A wait only reads: a probe.
+        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
         let spec = CommandSpec { purpose: format!("wait for Docker on {node}"), ..spec };
         let answered = self.runner.run(&spec).map(|output| output.success()).unwrap_or(false);
         if answered {

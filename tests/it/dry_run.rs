@@ -1,5 +1,6 @@
-//! `labctl up --dry-run` prints every command that would change something
-//! (secrets masked) and runs only read-only probes.
+//! `labctl up --dry-run` prints each step's plan: the files it would write and
+//! the commands it would run (secrets masked); it writes nothing and runs only
+//! read-only probes.
 
 use crate::support::{free_port, Workspace};
 
