@@ -63,7 +63,7 @@ pub struct Cli {
 pub enum Command {
     /// Create or start the nodes, bootstrap the swarm, start the registry, seed the labs
     #[command(
-        after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints every command that would change something)\n  labctl up --reinit-swarm --yes\n\n\
+        after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints each step's plan: files it would write, commands it would run)\n  labctl up --reinit-swarm --yes\n\n\
 Safe to run again: a healthy cluster is left as it is, and whatever is missing\n\
 (a stopped node, a worker that left the swarm, a removed container) is repaired.\n\
 Lab files a student changed are never overwritten. With the docker provider the lab\n\
@@ -185,7 +185,8 @@ pub struct UpArgs {
     #[arg(long, value_enum)]
     pub provider: Option<ProviderSetting>,
 
-    /// Print every command that would change something, and change nothing
+    /// Print each step's plan (the files it would write, the commands it would run)
+    /// and change nothing: only read-only commands run, no file is written
     #[arg(long)]
     pub dry_run: bool,
 

@@ -1,6 +1,6 @@
 //! The jobs that span the whole cluster, provider-agnostic: `up` as a list
-//! of named steps, whether the cluster is up enough for a command, and the
-//! runtime status that `status` shows.
+//! of named actions ([`up`]), whether the cluster is up enough for a
+//! command, and the runtime status that `status` shows.
 
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -8,156 +8,13 @@ use serde::Serialize;
 use crate::config::Settings;
 use crate::exec::Runner;
 use crate::exit::Unreachable;
-use crate::labs::Catalog;
 use crate::lifecycle::seed::{self, SeededManifest};
 use crate::provider::docker::in_parallel;
-use crate::provider::{NodeChange, NodeShell, Provider, ProviderKind, STATE_DIR};
-use crate::swarm::{self, Bootstrap, SwarmInfo};
-use crate::templates::Templates;
-use crate::ui::{count, Ui};
-use crate::{images, registry};
+use crate::provider::{NodeShell, Provider, STATE_DIR};
+use crate::registry;
+use crate::swarm::{self, SwarmInfo};
 
-pub struct Up<'a> {
-    pub settings: &'a Settings,
-    pub catalog: &'a Catalog,
-    pub templates: &'a Templates,
-    pub provider: &'a dyn Provider,
-    pub runner: &'a dyn Runner,
-    pub dry_run: bool,
-    /// `--reinit-swarm`: start the manager's swarm over (confirmed by the command).
-    pub reinit_swarm: bool,
-}
-
-impl Up<'_> {
-    fn shell(&self) -> NodeShell<'_> {
-        NodeShell::new(self.provider, self.runner)
-    }
-
-    /// Run every step; returns whether anything changed.
-    pub fn run(&self, ui: &Ui) -> Result<bool> {
-        // A dry run's step lines describe the plan, not a result.
-        let plan = |summary: String| if self.dry_run { format!("planned: {summary}") } else { summary };
-        let mut changed = false;
-        let changes = ui.step("starting nodes", || {
-            let changes = self.provider.bring_up(ui, self.templates)?;
-            let summary = plan(describe_nodes(&changes));
-            Ok((changes, summary))
-        })?;
-        changed |= changes.iter().any(|(_, change)| *change != NodeChange::AlreadyRunning);
-        let fresh: Vec<String> =
-            changes.iter().filter(|(_, change)| *change == NodeChange::Created).map(|(node, _)| node.clone()).collect();
-        changed |= ui.step("bootstrapping the swarm", || {
-            let report = Bootstrap::new(self.settings, self.shell(), self.templates, self.dry_run)
-                .with_fresh_nodes(fresh)
-                .reinit_swarm(self.reinit_swarm)
-                .run()?;
-            Ok((report.changed(), plan(describe_swarm(self.settings, &report))))
-        })?;
-        if self.settings.preload_images && !self.dry_run {
-            changed |= ui.step("loading the labs' images", || {
-                let wanted = images::lab_images(self.settings, self.catalog, None)?;
-                let (mut loaded, mut missing) = (0, Vec::new());
-                for image in &wanted {
-                    match images::load(image, self.settings, self.shell(), self.runner)? {
-                        images::Load::NotOnHost => missing.push(image.as_str()),
-                        images::Load::Done(outcome) => loaded += usize::from(!outcome.loaded_on.is_empty()),
-                    }
-                }
-                if !missing.is_empty() {
-                    ui.warn(&format!(
-                        "not on this host, so the nodes will pull them: {} (`labctl images pull` fetches them once)",
-                        missing.join(", ")
-                    ));
-                }
-                let present = wanted.len() - missing.len();
-                Ok((loaded > 0, format!("{present} images on every node ({loaded} loaded now)")))
-            })?;
-        }
-        if let Some(registry) = &self.settings.registry {
-            changed |= ui.step("starting the registry", || {
-                let host_runner = (self.provider.kind() == ProviderKind::Docker).then_some(self.runner);
-                let outcome = registry::ensure(registry, self.shell(), host_runner, self.dry_run)?;
-                let words = match outcome {
-                    registry::Outcome::AlreadyRunning => "already running",
-                    registry::Outcome::Restarted => "restarted",
-                    registry::Outcome::Created => "started",
-                };
-                Ok((
-                    outcome != registry::Outcome::AlreadyRunning,
-                    format!("registry {words} at {}", registry.address()),
-                ))
-            })?;
-        }
-        if !self.settings.seeded_labs.is_empty() {
-            changed |= ui.step("seeding the labs", || {
-                let report = seed::seed(self.settings, self.catalog, self.templates, self.shell())?;
-                if self.dry_run {
-                    let ids: Vec<&str> = self.settings.seeded_labs.iter().map(|lab| lab.id.as_str()).collect();
-                    return Ok((false, plan(format!("copy the missing files of {}", ids.join(", ")))));
-                }
-                Ok((report.changed(), describe_seed(self.settings, &report)))
-            })?;
-        }
-        Ok(changed)
-    }
-}
-
-fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
-    let count = |wanted: NodeChange| changes.iter().filter(|(_, change)| *change == wanted).count();
-    let (created, recreated) = (count(NodeChange::Created), count(NodeChange::Recreated));
-    let (started, running) = (count(NodeChange::Started), count(NodeChange::AlreadyRunning));
-    if running == changes.len() {
-        return format!("nodes already running ({running})");
-    }
-    let mut parts = Vec::new();
-    if created > 0 {
-        parts.push(format!("{created} created"));
-    }
-    if recreated > 0 {
-        parts.push(format!("{recreated} recreated on kept volumes"));
-    }
-    if started > 0 {
-        parts.push(format!("{started} started"));
-    }
-    if running > 0 {
-        parts.push(format!("{running} already running"));
-    }
-    format!("nodes running ({}): {}", changes.len(), parts.join(", "))
-}
-
-fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
-    let manager = &settings.nodes[0];
-    let workers = settings.nodes.len() - 1;
-    if !report.changed() {
-        return format!("swarm healthy: {} Leader, {} Ready", manager.name, count(workers, "worker"));
-    }
-    let mut parts = Vec::new();
-    if report.initialised {
-        parts.push(format!("swarm initialised on {} {}", manager.name, manager.ip));
-    }
-    if !report.joined.is_empty() {
-        parts.push(format!("{} joined", count(report.joined.len(), "worker")));
-    }
-    if !report.rejoined.is_empty() {
-        parts.push(format!("rejoined {}", report.rejoined.join(", ")));
-    }
-    if !report.removed_stale.is_empty() {
-        parts.push(format!("removed stale entries of {}", report.removed_stale.join(", ")));
-    }
-    parts.join("; ")
-}
-
-fn describe_seed(settings: &Settings, report: &seed::SeedReport) -> String {
-    if !report.changed() {
-        return format!("labs already seeded ({})", count(settings.seeded_labs.len(), "lab"));
-    }
-    let mut parts: Vec<String> =
-        report.copied.iter().map(|(lab, files)| format!("{lab} ({})", count(files.len(), "file"))).collect();
-    if !report.networks.is_empty() {
-        parts.push(format!("networks {}", report.networks.join(", ")));
-    }
-    format!("labs seeded: {}", parts.join(", "))
-}
+pub mod up;
 
 // ---------------------------------------------------------------------------
 // Is the cluster up?
@@ -350,13 +207,16 @@ mod tests {
     use std::path::Path;
     use std::time::Duration;
 
+    use super::up::{Mode, Up};
     use super::*;
     use crate::config::test_settings;
     use crate::exec::fake::RecordingRunner;
     use crate::exec::CommandSpec;
+    use crate::labs::Catalog;
     use crate::provider::docker::DockerProvider;
     use crate::provider::vagrant::VagrantProvider;
-    use crate::ui::Verbosity;
+    use crate::templates::Templates;
+    use crate::ui::{Ui, Verbosity};
 
     /// A healthy cluster as seen through `on_node(node)` (the displayed
     /// prefix of a command on that node).
@@ -384,16 +244,8 @@ mod tests {
     fn up_and_status(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner) {
         let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up {
-            settings,
-            catalog: &catalog,
-            templates: &templates,
-            provider,
-            runner,
-            dry_run: false,
-            reinit_swarm: false,
-        };
-        up.run(&Ui::new(Verbosity::Quiet)).unwrap();
+        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, reinit_swarm: false };
+        up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
         status(settings, provider, runner).unwrap();
     }
 

@@ -422,16 +422,18 @@ fn timed_out(spec: &CommandSpec, timeout: Duration) -> anyhow::Error {
     )
 }
 
-/// `--dry-run`: runs read-only probes for real (so the plan reflects the
-/// actual state) and prints every command that would change something.
+/// The runner of a dry run (`up --dry-run`): runs read-only probes for real,
+/// so plans reflect the actual state, and refuses every command that would
+/// change something. What a dry run would run is printed from the plans
+/// (cluster::up), never from here: this is only the safety net that makes a
+/// plan that tries to change something fail loudly instead of doing it.
 pub struct DryRunner {
     real: RealRunner,
-    ui: Ui,
 }
 
 impl DryRunner {
     pub fn new(ui: Ui, children: Arc<Children>) -> Self {
-        DryRunner { real: RealRunner::new(ui, children), ui }
+        DryRunner { real: RealRunner::new(ui, children) }
     }
 }
 
@@ -439,17 +441,17 @@ impl Runner for DryRunner {
     fn run(&self, spec: &CommandSpec) -> Result<Output> {
         match spec.effect {
             Effect::Probe => self.real.run(spec),
-            Effect::Change => {
-                self.ui.note(&format!("would run: {spec}"));
-                Ok(Output { code: Some(0), ..Output::default() })
-            }
+            Effect::Change => Err(refused(spec)),
         }
     }
 
     fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
-        self.ui.note(&format!("would run: {spec}"));
-        Ok(0)
+        Err(refused(spec))
     }
+}
+
+fn refused(spec: &CommandSpec) -> anyhow::Error {
+    anyhow!("internal error: a dry run would have run `{spec}` (to {}); nothing was changed", spec.purpose)
 }
 
 /// Look a program up on PATH.
@@ -764,13 +766,16 @@ mod tests {
     }
 
     #[test]
-    fn dry_runner_runs_probes_and_only_prints_changes() {
+    fn dry_runner_runs_probes_and_refuses_changes() {
         let runner = DryRunner::new(quiet(), Arc::new(Children::default()));
         let dir = tempfile::tempdir().unwrap();
         let marker = dir.path().join("made");
         let change = CommandSpec::new("touch", &[marker.to_str().unwrap()], "make a file").timeout(5 * SECOND);
-        assert!(runner.run(&change).unwrap().success());
+        let error = runner.run(&change).unwrap_err().to_string();
+        assert!(error.starts_with("internal error: a dry run would have run `touch "), "{error}");
         assert!(!marker.exists(), "a dry run changes nothing");
+        assert!(runner.run_interactive(&change).is_err());
+        assert!(!marker.exists());
         let probe = CommandSpec::new("echo", &["state"], "read").probe().timeout(5 * SECOND);
         assert_eq!(runner.run(&probe).unwrap().stdout, "state\n");
     }

@@ -32,37 +32,57 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     format!("{:x}", Sha256::digest(bytes))
 }
 
+/// What [`write_generated`] would do to each of `files` in `folder`, without
+/// writing anything (a `BackedUp` names the backup it would make).
+pub fn planned_outcomes(folder: &Path, files: &[GeneratedFile]) -> Vec<(PathBuf, Outcome)> {
+    let ledger = read_ledger(folder);
+    files.iter().map(|file| (file.path.clone(), outcome_of(folder, file, &ledger))).collect()
+}
+
 /// Write `files` into `folder`. A file whose current content is neither the
 /// new content nor what labctl last wrote there is backed up first.
 pub fn write_generated(folder: &Path, files: &[GeneratedFile]) -> Result<Vec<(PathBuf, Outcome)>> {
     std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
-    let ledger_path = folder.join(LEDGER);
-    let mut ledger: BTreeMap<String, String> = std::fs::read_to_string(&ledger_path)
-        .ok()
-        .and_then(|text| serde_json::from_str(&text).ok())
-        .unwrap_or_default();
-
+    let mut ledger = read_ledger(folder);
     let mut outcomes = Vec::new();
     for file in files {
         let target = folder.join(&file.path);
-        let key = file.path.to_string_lossy().replace('\\', "/");
-        let new_hash = sha256_hex(file.content.as_bytes());
-        let outcome = match std::fs::read(&target) {
-            Err(_) => Outcome::Created,
-            Ok(current) if current == file.content.as_bytes() => Outcome::Unchanged,
-            Ok(current) if ledger.get(&key) == Some(&sha256_hex(&current)) => Outcome::Updated,
-            Ok(_) => Outcome::BackedUp(back_up(&target)?),
+        let outcome = match outcome_of(folder, file, &ledger) {
+            Outcome::BackedUp(_) => Outcome::BackedUp(back_up(&target)?),
+            outcome => outcome,
         };
         if outcome != Outcome::Unchanged {
             write_file(&target, file.content.as_bytes())?;
         }
         set_executable(&target, file.executable)?;
-        ledger.insert(key, new_hash);
+        ledger.insert(ledger_key(file), sha256_hex(file.content.as_bytes()));
         outcomes.push((file.path.clone(), outcome));
     }
     let ledger_text = serde_json::to_string_pretty(&ledger).expect("a map of strings serialises");
-    write_file(&ledger_path, ledger_text.as_bytes())?;
+    write_file(&folder.join(LEDGER), ledger_text.as_bytes())?;
     Ok(outcomes)
+}
+
+fn read_ledger(folder: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(folder.join(LEDGER))
+        .ok()
+        .and_then(|text| serde_json::from_str(&text).ok())
+        .unwrap_or_default()
+}
+
+fn ledger_key(file: &GeneratedFile) -> String {
+    file.path.to_string_lossy().replace('\\', "/")
+}
+
+/// What writing `file` into `folder` takes, as things are now.
+fn outcome_of(folder: &Path, file: &GeneratedFile, ledger: &BTreeMap<String, String>) -> Outcome {
+    let target = folder.join(&file.path);
+    match std::fs::read(&target) {
+        Err(_) => Outcome::Created,
+        Ok(current) if current == file.content.as_bytes() => Outcome::Unchanged,
+        Ok(current) if ledger.get(&ledger_key(file)) == Some(&sha256_hex(&current)) => Outcome::Updated,
+        Ok(_) => Outcome::BackedUp(free_backup_path(&target)),
+    }
 }
 
 /// Copy `path` to the first free `path.bak`, `path.bak.1`, … and return it.
@@ -144,14 +164,20 @@ mod tests {
     fn rewrites_own_output_but_backs_up_hand_edits() {
         let dir = tempfile::tempdir().unwrap();
         let target = dir.path().join("sub/out.sh");
+        assert_eq!(planned_outcomes(dir.path(), &generated("v1"))[0].1, Outcome::Created);
+        assert!(!dir.path().join("sub").exists(), "planning writes nothing");
         assert_eq!(write_generated(dir.path(), &generated("v1")).unwrap()[0].1, Outcome::Created);
         assert_eq!(write_generated(dir.path(), &generated("v1")).unwrap()[0].1, Outcome::Unchanged);
         assert_eq!(write_generated(dir.path(), &generated("v2")).unwrap()[0].1, Outcome::Updated);
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "v2");
 
         std::fs::write(&target, "edited by hand").unwrap();
-        let outcome = write_generated(dir.path(), &generated("v3")).unwrap()[0].1.clone();
         let backup = dir.path().join("sub/out.sh.bak");
+        let planned = planned_outcomes(dir.path(), &generated("v3"));
+        assert_eq!(planned, vec![("sub/out.sh".into(), Outcome::BackedUp(backup.clone()))]);
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "edited by hand", "planning writes nothing");
+        assert!(!backup.exists());
+        let outcome = write_generated(dir.path(), &generated("v3")).unwrap()[0].1.clone();
         assert_eq!(outcome, Outcome::BackedUp(backup.clone()));
         assert_eq!(std::fs::read_to_string(&backup).unwrap(), "edited by hand");
         assert_eq!(std::fs::read_to_string(&target).unwrap(), "v3");

@@ -19,34 +19,79 @@ pub enum Outcome {
     Created,
 }
 
-/// Make the registry run. `host_runner` is given when this machine's Docker
-/// can hold images for the nodes (docker provider): a registry image found
-/// there is loaded into the node instead of pulled.
-/// In a dry run a node that does not exist yet has no registry.
-pub fn ensure(
-    registry: &Registry,
-    shell: NodeShell,
-    host_runner: Option<&dyn Runner>,
-    dry_run: bool,
-) -> Result<Outcome> {
-    let node = registry.host.as_str();
-    let probe = state_probe(shell, node);
-    let state = match shell.run(&probe)? {
-        output if output.success() => output.stdout,
-        _ if dry_run => String::new(),
-        output => output.checked(&probe)?.stdout,
-    };
-    match state.trim() {
-        "running" => return Ok(Outcome::AlreadyRunning),
-        "" => {}
-        _ => {
-            shell.run_checked(&shell.command(node, &["docker", "start", CONTAINER], "restart the registry"))?;
-            return Ok(Outcome::Restarted);
+/// What making the registry run takes, decided from one probe.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    AlreadyRunning,
+    /// The container is there but stopped.
+    Restart(CommandSpec),
+    /// There is no container: `docker run` one.
+    Create(CommandSpec),
+}
+
+impl Plan {
+    pub fn outcome(&self) -> Outcome {
+        match self {
+            Plan::AlreadyRunning => Outcome::AlreadyRunning,
+            Plan::Restart(_) => Outcome::Restarted,
+            Plan::Create(_) => Outcome::Created,
         }
     }
+
+    /// The command that changes something, if any.
+    pub fn command(&self) -> Option<&CommandSpec> {
+        match self {
+            Plan::AlreadyRunning => None,
+            Plan::Restart(spec) | Plan::Create(spec) => Some(spec),
+        }
+    }
+}
+
+/// Look for the registry container on its node (a probe) and decide.
+/// `host_running` is false when its node does not run yet (a plan made
+/// before the nodes start): then there is nothing to ask, and no registry.
+pub fn plan(registry: &Registry, shell: NodeShell, host_running: bool) -> Result<Plan> {
+    let node = registry.host.as_str();
+    let state = match host_running {
+        true => shell.run_checked(&state_probe(shell, node))?.stdout,
+        false => String::new(),
+    };
+    Ok(match state.trim() {
+        "running" => Plan::AlreadyRunning,
+        "" => Plan::Create(run_command(registry, shell)),
+        _ => Plan::Restart(shell.command(node, &["docker", "start", CONTAINER], "restart the registry")),
+    })
+}
+
+/// Carry out `plan`. `host_runner` is given when this machine's Docker can
+/// hold images for the nodes (docker provider): a registry image found
+/// there is loaded into the node instead of pulled.
+pub fn apply(plan: &Plan, registry: &Registry, shell: NodeShell, host_runner: Option<&dyn Runner>) -> Result<Outcome> {
+    let spec = match plan {
+        Plan::AlreadyRunning => return Ok(Outcome::AlreadyRunning),
+        Plan::Restart(spec) => return shell.run_checked(spec).map(|_| Outcome::Restarted),
+        Plan::Create(spec) => spec,
+    };
+    let node = registry.host.as_str();
     if let Some(host_runner) = host_runner {
         preload(&registry.image, node, shell, host_runner)?;
     }
+    let output = shell.run(spec)?;
+    if output.success() {
+        return Ok(Outcome::Created);
+    }
+    let tail = output.tail(2);
+    if tail.contains("pull") || tail.contains("dial tcp") || tail.contains("lookup") {
+        return Err(anyhow!(
+            "the registry image {} is not on {node} and could not be pulled ({tail}); load it from a machine that has it (docker save {} | labctl exec {node} -- docker load) or set [registry] image",
+            registry.image,
+            registry.image
+        ));
+    }
+    output.checked(spec).map(|_| Outcome::Created)
+}
+
+fn run_command(registry: &Registry, shell: NodeShell) -> CommandSpec {
     let published = format!("{}:5000", registry.port);
     let volume = format!("{VOLUME}:/var/lib/registry");
     let run = [
@@ -64,20 +109,7 @@ pub fn ensure(
         &registry.image,
     ];
     // Long: the registry image may have to be pulled first.
-    let spec = shell.command_for(Wait::Long, node, &run, "start the registry");
-    let output = shell.run(&spec)?;
-    if output.success() {
-        return Ok(Outcome::Created);
-    }
-    let tail = output.tail(2);
-    if tail.contains("pull") || tail.contains("dial tcp") || tail.contains("lookup") {
-        return Err(anyhow!(
-            "the registry image {} is not on {node} and could not be pulled ({tail}); load it from a machine that has it (docker save {} | labctl exec {node} -- docker load) or set [registry] image",
-            registry.image,
-            registry.image
-        ));
-    }
-    output.checked(&spec).map(|_| Outcome::Created)
+    shell.command_for(Wait::Long, &registry.host, &run, "start the registry")
 }
 
 /// The command that prints the registry container's state on `node`

@@ -187,30 +187,86 @@ pub fn stale_entries<'e>(entries: &'e [NodeEntry], nodes: &[Node], live_ids: &[S
         .collect()
 }
 
+/// What the bootstrap will do, decided from each node's swarm state (read
+/// with probes only). Refusals are errors, so a plan is always one that may
+/// be carried out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    /// [`ManagerAction::Keep`], [`ManagerAction::Init`] or [`ManagerAction::LeaveAndInit`].
+    pub manager: ManagerAction,
+    /// The manager's node ID now (empty when it is in no swarm).
+    pub manager_id: String,
+    pub workers: Vec<WorkerPlan>,
+    /// The manager's node list now (empty when it is initialised anew).
+    pub entries: Vec<NodeEntry>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerPlan {
+    pub node: Node,
+    pub info: SwarmInfo,
+    pub action: WorkerAction,
+}
+
+impl Plan {
+    /// What carrying the plan out is expected to report. Stale entries are
+    /// those known now: the ones the rejoining workers leave behind show up
+    /// only once they have rejoined.
+    pub fn expected(&self, nodes: &[Node]) -> Report {
+        let named = |wanted: WorkerAction| -> Vec<String> {
+            self.workers
+                .iter()
+                .filter(|worker| worker.action == wanted)
+                .map(|worker| worker.node.name.clone())
+                .collect()
+        };
+        Report {
+            initialised: self.manager != ManagerAction::Keep,
+            joined: named(WorkerAction::Join),
+            rejoined: named(WorkerAction::LeaveAndJoin),
+            removed_stale: self.known_stale(nodes).iter().map(|entry| entry.hostname.clone()).collect(),
+        }
+    }
+
+    /// Entries that are stale now: not the current ID of the manager or of
+    /// a worker that is kept.
+    fn known_stale(&self, nodes: &[Node]) -> Vec<&NodeEntry> {
+        let kept: Vec<String> = std::iter::once(self.manager_id.clone())
+            .chain(
+                self.workers
+                    .iter()
+                    .filter(|worker| worker.action == WorkerAction::Keep)
+                    .map(|w| w.info.node_id.clone()),
+            )
+            .collect();
+        stale_entries(&self.entries, nodes, &kept)
+    }
+}
+
 pub struct Bootstrap<'a> {
     settings: &'a Settings,
     shell: NodeShell<'a>,
     templates: &'a Templates,
-    dry_run: bool,
     /// `--reinit-swarm`: the user asked to start the manager's swarm over.
     reinit: bool,
     ready_deadline: Duration,
     settle_deadline: Duration,
-    /// Nodes whose Docker state is known to be new (created by this run).
-    fresh: Vec<String>,
+    /// Nodes not to ask for their swarm state: known to be in none (their
+    /// Docker was created by this run) or not running yet (a plan made
+    /// before they start).
+    not_asked: Vec<String>,
 }
 
 impl<'a> Bootstrap<'a> {
-    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, templates: &'a Templates, dry_run: bool) -> Self {
+    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, templates: &'a Templates) -> Self {
         Bootstrap {
             settings,
             shell,
             templates,
-            dry_run,
             reinit: false,
             ready_deadline: settings.timeouts.scaled(READY_DEADLINE),
             settle_deadline: settings.timeouts.scaled(SETTLE_DEADLINE),
-            fresh: Vec::new(),
+            not_asked: Vec::new(),
         }
     }
 
@@ -220,9 +276,10 @@ impl<'a> Bootstrap<'a> {
         self
     }
 
-    /// Skip reading the swarm state of nodes whose disks were just created.
-    pub fn with_fresh_nodes(mut self, fresh: Vec<String>) -> Self {
-        self.fresh = fresh;
+    /// Plan for these nodes as in no swarm, without asking them: nodes whose
+    /// disks were just created, or that are not running yet.
+    pub fn in_no_swarm(mut self, nodes: Vec<String>) -> Self {
+        self.not_asked = nodes;
         self
     }
 
@@ -238,73 +295,122 @@ impl<'a> Bootstrap<'a> {
         self
     }
 
+    /// Plan, then carry the plan out.
+    #[cfg(test)]
     pub fn run(&self) -> Result<Report> {
+        self.apply(&self.plan()?)
+    }
+
+    /// Read every node's swarm state (probes only) and decide what to do;
+    /// an error when the manager's swarm may not be touched.
+    pub fn plan(&self) -> Result<Plan> {
         let manager = &self.settings.nodes[0];
         let workers = &self.settings.nodes[1..];
-        let mut report = Report::default();
-
         let infos = in_parallel(&self.settings.nodes, |node| self.swarm_info(node))?;
         let (manager_info, worker_infos) = infos.split_first().expect("a cluster has a manager");
 
         let started = Instant::now();
         let manager_info = self.settle(manager, manager_info.clone())?;
-        let manager_id = match decide_manager(&manager_info, self.reinit) {
-            ManagerAction::Keep => manager_info.node_id.clone(),
-            ManagerAction::Init => self.init(manager)?,
-            ManagerAction::LeaveAndInit => {
-                self.leave(manager)?;
-                self.init(manager)?
-            }
+        let action = decide_manager(&manager_info, self.reinit);
+        match action {
+            ManagerAction::Keep | ManagerAction::Init | ManagerAction::LeaveAndInit => {}
             ManagerAction::Wait => {
                 bail!(Refusal::StillPending.explain(&manager.name, &manager_info, started.elapsed()))
             }
             ManagerAction::Refuse(refusal) => bail!(refusal.explain(&manager.name, &manager_info, started.elapsed())),
-        };
-        report.initialised = manager_id != manager_info.node_id;
-
-        // A manager initialised just now knows no worker yet: every worker
-        // that is in some swarm leaves it, pending or not.
-        let (entries, worker_infos) = match report.initialised {
-            true => (Vec::new(), worker_infos.to_vec()),
-            false => {
+        }
+        // A manager initialised anew knows no worker yet: every worker that
+        // is in some swarm leaves it, pending or not.
+        let (entries, worker_infos) = match action {
+            ManagerAction::Keep => {
                 let pairs: Vec<(&Node, &SwarmInfo)> = workers.iter().zip(worker_infos).collect();
                 let settled = in_parallel(&pairs, |(node, info)| self.settle(node, (*info).clone()))?;
                 (self.node_list(manager)?, settled)
             }
+            _ => (Vec::new(), worker_infos.to_vec()),
         };
-        let actions: Vec<(&Node, &SwarmInfo, WorkerAction)> =
-            workers.iter().zip(&worker_infos).map(|(node, info)| (node, info, decide_worker(info, &entries))).collect();
-        let joining = actions.iter().any(|(_, _, action)| *action != WorkerAction::Keep);
+        let workers = workers
+            .iter()
+            .zip(worker_infos)
+            .map(|(node, info)| {
+                let action = decide_worker(&info, &entries);
+                WorkerPlan { node: node.clone(), info, action }
+            })
+            .collect();
+        Ok(Plan { manager: action, manager_id: manager_info.node_id, workers, entries })
+    }
+
+    /// The commands that change something, in the order [`Bootstrap::apply`]
+    /// runs them (the join token, read then, is not in them).
+    pub fn commands(&self, plan: &Plan) -> Result<Vec<CommandSpec>> {
+        let manager = &self.settings.nodes[0];
+        let mut commands = Vec::new();
+        if plan.manager == ManagerAction::LeaveAndInit {
+            commands.push(self.leave_command(manager));
+        }
+        if plan.manager != ManagerAction::Keep {
+            commands.push(self.init_command(manager));
+        }
+        let joining: Vec<&WorkerPlan> =
+            plan.workers.iter().filter(|worker| worker.action != WorkerAction::Keep).collect();
+        let script = if joining.is_empty() { String::new() } else { join_script(self.templates)? };
+        for worker in joining {
+            if worker.action == WorkerAction::LeaveAndJoin {
+                commands.push(self.leave_command(&worker.node));
+            }
+            commands.push(self.join_command(&worker.node, &script, ""));
+        }
+        let stale: Vec<String> = plan.known_stale(&self.settings.nodes).iter().map(|entry| entry.id.clone()).collect();
+        if !stale.is_empty() {
+            commands.push(self.remove_command(manager, &stale));
+        }
+        Ok(commands)
+    }
+
+    /// Carry out `plan`: init, join, remove stale entries, and wait until
+    /// every node is Ready.
+    pub fn apply(&self, plan: &Plan) -> Result<Report> {
+        let manager = &self.settings.nodes[0];
+        let mut report = Report::default();
+        let manager_id = match plan.manager {
+            ManagerAction::LeaveAndInit => {
+                self.leave(manager)?;
+                self.init(manager)?
+            }
+            ManagerAction::Init => self.init(manager)?,
+            _ => plan.manager_id.clone(),
+        };
+        report.initialised = plan.manager != ManagerAction::Keep;
+
+        let joining = plan.workers.iter().any(|worker| worker.action != WorkerAction::Keep);
         let (token, script) = match joining {
             true => (self.join_token(manager)?, join_script(self.templates)?),
             false => (String::new(), String::new()),
         };
         // Each worker joins and reads its new node ID in one go, all at once.
-        let worker_ids = in_parallel(&actions, |(node, info, action)| match action {
-            WorkerAction::Keep => Ok(info.node_id.clone()),
-            _ => self.bring_in(node, *action, &token, &script).and_then(|()| self.read_node_id(node)),
+        let worker_ids = in_parallel(&plan.workers, |worker| match worker.action {
+            WorkerAction::Keep => Ok(worker.info.node_id.clone()),
+            action => {
+                self.bring_in(&worker.node, action, &token, &script).and_then(|()| self.read_node_id(&worker.node))
+            }
         })?;
-        for (node, _, action) in &actions {
-            match action {
-                WorkerAction::Join => report.joined.push(node.name.clone()),
-                WorkerAction::LeaveAndJoin => report.rejoined.push(node.name.clone()),
+        for worker in &plan.workers {
+            match worker.action {
+                WorkerAction::Join => report.joined.push(worker.node.name.clone()),
+                WorkerAction::LeaveAndJoin => report.rejoined.push(worker.node.name.clone()),
                 WorkerAction::Keep => {}
             }
         }
-        if self.dry_run {
-            return Ok(report);
-        }
 
         let live_ids: Vec<String> = std::iter::once(manager_id).chain(worker_ids).collect();
-        let entries = if report.changed() { self.node_list(manager)? } else { entries };
+        let entries = if report.changed() { self.node_list(manager)? } else { plan.entries.clone() };
         report.removed_stale = self.remove_stale(manager, &entries, &live_ids)?;
         self.wait_until_ready(manager, &live_ids, entries)?;
         Ok(report)
     }
 
     fn swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
-        if self.fresh.contains(&node.name) {
-            // A node whose disk was created just now has never been in a swarm.
+        if self.not_asked.contains(&node.name) {
             return Ok(SwarmInfo { local_node_state: "inactive".into(), ..SwarmInfo::default() });
         }
         self.probe_swarm_info(node)
@@ -323,27 +429,25 @@ impl<'a> Bootstrap<'a> {
 
     fn probe_swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
         let spec = info_probe(self.shell, &node.name);
-        let output = self.shell.run(&spec)?;
-        if !output.success() && self.dry_run {
-            // The node does not exist yet: a dry run plans for a fresh one.
-            return Ok(SwarmInfo { local_node_state: "inactive".into(), ..SwarmInfo::default() });
-        }
-        let output = output.checked(&spec)?;
+        let output = self.shell.run_checked(&spec)?;
         serde_json::from_str(output.stdout.trim())
             .with_context(|| format!("unexpected answer from `docker info` on {}: {}", node.name, output.stdout.trim()))
     }
 
     /// Initialise the swarm on the manager; returns the manager's node ID.
-    fn init(&self, manager: &Node) -> Result<String> {
+    fn init_command(&self, manager: &Node) -> CommandSpec {
         let ip = manager.ip.to_string();
         let listen = format!("{ip}:{SWARM_PORT}");
         let argv = ["docker", "swarm", "init", "--advertise-addr", &ip, "--listen-addr", &listen];
-        let output = self.shell.run_checked(&self.shell.command(&manager.name, &argv, "initialise the swarm"))?;
+        self.shell.command(&manager.name, &argv, "initialise the swarm")
+    }
+
+    fn init(&self, manager: &Node) -> Result<String> {
+        let output = self.shell.run_checked(&self.init_command(manager))?;
         // "Swarm initialized: current node (<id>) is now a manager."
         let announced = output.stdout.split_once("current node (").and_then(|(_, rest)| rest.split_once(')'));
         match announced {
             Some((id, _)) if !id.is_empty() => Ok(id.to_string()),
-            _ if self.dry_run => Ok("dry-run".into()),
             _ => self.read_node_id(manager),
         }
     }
@@ -352,9 +456,12 @@ impl<'a> Bootstrap<'a> {
         self.probe_swarm_info(node).map(|info| info.node_id)
     }
 
+    fn leave_command(&self, node: &Node) -> CommandSpec {
+        self.shell.command(&node.name, &["docker", "swarm", "leave", "--force"], "leave its old swarm")
+    }
+
     fn leave(&self, node: &Node) -> Result<()> {
-        let spec = self.shell.command(&node.name, &["docker", "swarm", "leave", "--force"], "leave its old swarm");
-        self.shell.run_checked(&spec).map(|_| ())
+        self.shell.run_checked(&self.leave_command(node)).map(|_| ())
     }
 
     fn join_token(&self, manager: &Node) -> Result<String> {
@@ -363,11 +470,7 @@ impl<'a> Bootstrap<'a> {
             &["docker", "swarm", "join-token", "--quiet", "worker"],
             "read the worker join token",
         );
-        let output = self.shell.run(&spec)?;
-        if self.dry_run && !output.success() {
-            return Ok("SWMTKN-dry-run".into());
-        }
-        let token = output.checked(&spec)?.stdout.trim().to_string();
+        let token = self.shell.run_checked(&spec)?.stdout.trim().to_string();
         let token_characters = |c: char| c.is_ascii_alphanumeric() || c == '-';
         if !token.starts_with("SWMTKN-") || !token.chars().all(token_characters) {
             bail!("the manager answered `docker swarm join-token` with something that is not a join token");
@@ -382,14 +485,17 @@ impl<'a> Bootstrap<'a> {
             WorkerAction::LeaveAndJoin => self.leave(node)?,
             WorkerAction::Join => {}
         }
+        self.shell.run_checked(&self.join_command(node, script, token)).map(|_| ())
+    }
+
+    /// The join script run on `node`, `token` fed on its stdin.
+    fn join_command(&self, node: &Node, script: &str, token: &str) -> CommandSpec {
         let ip = node.ip.to_string();
         let listen = format!("{ip}:{SWARM_PORT}");
         let manager = format!("{}:{SWARM_PORT}", self.settings.nodes[0].ip);
         let argv = ["sh", "-c", script, "labctl-join", &ip, &listen, &manager];
         let stdin = format!("{token}\n").into_bytes();
-        let spec =
-            self.shell.command_with_stdin(Wait::Change, &node.name, &argv, "join the swarm", stdin).secret(token);
-        self.shell.run_checked(&spec).map(|_| ())
+        self.shell.command_with_stdin(Wait::Change, &node.name, &argv, "join the swarm", stdin).secret(token)
     }
 
     fn node_list(&self, manager: &Node) -> Result<Vec<NodeEntry>> {
@@ -397,11 +503,7 @@ impl<'a> Bootstrap<'a> {
     }
 
     fn read_node_list(&self, spec: CommandSpec) -> Result<Vec<NodeEntry>> {
-        let output = self.shell.run(&spec)?;
-        if self.dry_run && !output.success() {
-            return Ok(Vec::new());
-        }
-        parse_node_list(&output.checked(&spec)?.stdout)
+        parse_node_list(&self.shell.run_checked(&spec)?.stdout)
     }
 
     fn remove_stale(&self, manager: &Node, entries: &[NodeEntry], live_ids: &[String]) -> Result<Vec<String>> {
@@ -409,10 +511,15 @@ impl<'a> Bootstrap<'a> {
         if stale.is_empty() {
             return Ok(Vec::new());
         }
-        let mut argv = vec!["docker", "node", "rm", "--force"];
-        argv.extend(stale.iter().map(|entry| entry.id.as_str()));
-        self.shell.run_checked(&self.shell.command(&manager.name, &argv, "remove stale Down entries"))?;
+        let ids: Vec<String> = stale.iter().map(|entry| entry.id.clone()).collect();
+        self.shell.run_checked(&self.remove_command(manager, &ids))?;
         Ok(stale.iter().map(|entry| entry.hostname.clone()).collect())
+    }
+
+    fn remove_command(&self, manager: &Node, ids: &[String]) -> CommandSpec {
+        let mut argv = vec!["docker", "node", "rm", "--force"];
+        argv.extend(ids.iter().map(String::as_str));
+        self.shell.command(&manager.name, &argv, "remove stale Down entries")
     }
 
     /// Poll the manager's node list (starting from `entries`, just read)

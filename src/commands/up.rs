@@ -4,9 +4,8 @@ use anyhow::Result;
 
 use super::{confirm, render, Context};
 use crate::cli::UpArgs;
-use crate::cluster::Up;
+use crate::cluster::up::{Mode, Up};
 use crate::lock;
-use crate::provider::ProviderKind;
 
 pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
@@ -27,11 +26,14 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     }
     let _lock =
         if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up", &context.workspace)?) };
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let runner = context.runner(args.dry_run);
-    let (choice, provider) = context.open_cluster(&settings, runner.as_ref(), args.provider)?;
-    if choice.kind == ProviderKind::Vagrant {
-        render::check_host_only_network(&settings)?;
-        render::write_environment(context, &settings, &templates, &context.vagrant_dir())?;
+    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), args.provider)?;
+    if let Some(preparation) = provider.prepare(&templates)? {
+        match mode {
+            Mode::DryRun => render::show_planned(context, &preparation),
+            Mode::Apply => render::show_written(context, &preparation, &preparation.write()?),
+        }
     }
 
     let up = Up {
@@ -40,10 +42,9 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
         templates: &templates,
         provider: provider.as_ref(),
         runner: runner.as_ref(),
-        dry_run: args.dry_run,
         reinit_swarm: args.reinit_swarm,
     };
-    let changed = up.run(&context.ui)?;
+    let changed = up.run(&context.ui, mode)?;
     let manager = &settings.nodes[0];
     let summary = match (args.dry_run, changed) {
         (true, _) => "dry run: nothing was changed".to_string(),

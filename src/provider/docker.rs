@@ -9,7 +9,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 
 use super::node_image::NodeImage;
-use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind, STATE_DIR};
+use super::{
+    bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
+    ProviderSteps, STATE_DIR,
+};
 use crate::config::{Node, Role, Settings};
 use crate::exec::{CommandSpec, Runner};
 use crate::templates::Templates;
@@ -181,7 +184,9 @@ impl<'a> DockerProvider<'a> {
         format!("label={CLUSTER_LABEL}={}", self.settings.cluster_name)
     }
 
-    fn ensure_network(&self) -> Result<()> {
+    /// The command that creates the cluster network, when there is none;
+    /// an error when one of that name has another subnet.
+    fn plan_network(&self) -> Result<Option<CommandSpec>> {
         let network = self.network();
         let inspect = self.docker(
             &["network", "inspect", "--format", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", &network],
@@ -192,7 +197,7 @@ impl<'a> DockerProvider<'a> {
         let subnet = self.settings.subnet.to_string();
         if found.success() {
             if found.stdout.split_whitespace().any(|existing| existing == subnet) {
-                return Ok(());
+                return Ok(None);
             }
             bail!(
                 "docker network {network} has subnet {}, but labctl.toml says {subnet}; run `labctl destroy` first to recreate it",
@@ -206,14 +211,20 @@ impl<'a> DockerProvider<'a> {
                 "create the cluster network",
                 Wait::Change,
             )
-            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.settings.cluster_name), network.clone()]);
-        let created = self.runner.run(&create)?;
+            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.settings.cluster_name), network]);
+        Ok(Some(create))
+    }
+
+    fn create_network(&self, create: &CommandSpec) -> Result<()> {
+        let created = self.runner.run(create)?;
         if !created.success() && created.stderr.contains("Pool overlaps") {
             bail!(
-                "cannot create docker network {network}: {subnet} overlaps a network this host already has (a VirtualBox host-only adapter or another docker network); remove it or pick another [cluster] subnet"
+                "cannot create docker network {}: {} overlaps a network this host already has (a VirtualBox host-only adapter or another docker network); remove it or pick another [cluster] subnet",
+                self.network(),
+                self.settings.subnet
             );
         }
-        created.checked(&create).map(|_| ())
+        created.checked(create).map(|_| ())
     }
 
     /// `docker run` for one node from `image`, with the given security flags.
@@ -347,7 +358,8 @@ impl<'a> DockerProvider<'a> {
         );
         let argv = vec!["sh".to_string(), "-c".to_string(), poll];
         let limit = deadline + self.settings.timeouts.scaled(Duration::from_secs(10));
-        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit));
+        // A wait only reads: a probe.
+        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
         let spec = CommandSpec { purpose: format!("wait for Docker on {node}"), ..spec };
         let answered = self.runner.run(&spec).map(|output| output.success()).unwrap_or(false);
         if answered {
@@ -395,6 +407,19 @@ impl<'a> DockerProvider<'a> {
     }
 }
 
+/// What the docker provider's part of a [`NodesPlan`] runs.
+#[derive(Debug)]
+pub(super) struct Steps {
+    create_network: Option<CommandSpec>,
+    /// `docker start` of the stopped nodes.
+    start: Option<CommandSpec>,
+    image: NodeImage,
+    /// `docker build` of labctl's node image, when it is not on this host.
+    build: Option<CommandSpec>,
+    /// The nodes whose container is created.
+    create: Vec<String>,
+}
+
 /// Run `work` for every item at once, one thread each; the first error wins.
 pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
     std::thread::scope(|scope| {
@@ -408,55 +433,101 @@ impl Provider for DockerProvider<'_> {
         ProviderKind::Docker
     }
 
-    fn bring_up(&self, ui: &Ui, templates: &Templates) -> Result<Vec<(String, NodeChange)>> {
-        let existing = self.list_containers()?;
-        self.ensure_network()?;
-        let state_of =
-            |node: &Node| existing.iter().find(|(name, _)| name == &node.name).map(|(_, state)| state.as_str());
+    fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {
+        Ok(None)
+    }
 
-        let mut changes = Vec::new();
-        let mut to_start = Vec::new();
-        let mut to_create = Vec::new();
-        for node in &self.settings.nodes {
-            match state_of(node) {
-                Some("running") => changes.push((node.name.clone(), NodeChange::AlreadyRunning)),
-                Some(_) => to_start.push(node),
-                None => to_create.push(node),
-            }
-        }
-        if !to_start.is_empty() {
+    fn plan_nodes(&self, ui: &Ui, templates: &Templates) -> Result<NodesPlan> {
+        let existing = self.list_containers()?;
+        let create_network = self.plan_network()?;
+        let state_of =
+            |node: &Node| existing.iter().find(|(name, _)| name == &node.name).map(|(_, state)| state.to_string());
+        let states: Vec<(&Node, Option<String>)> =
+            self.settings.nodes.iter().map(|node| (node, state_of(node))).collect();
+        let volumes = match states.iter().any(|(_, state)| state.is_none()) {
+            true => self.labelled("volume")?,
+            false => Vec::new(),
+        };
+        let changes: Vec<(String, NodeChange)> = states
+            .iter()
+            .map(|(node, state)| {
+                let change = match state.as_deref() {
+                    Some("running") => NodeChange::AlreadyRunning,
+                    Some(_) => NodeChange::Started,
+                    None if volumes.contains(&self.docker_volume(&node.name)) => NodeChange::Recreated,
+                    None => NodeChange::Created,
+                };
+                (node.name.clone(), change)
+            })
+            .collect();
+        let nodes_that = |wanted: &dyn Fn(NodeChange) -> bool| -> Vec<&Node> {
+            self.settings
+                .nodes
+                .iter()
+                .zip(&changes)
+                .filter(|(_, (_, change))| wanted(*change))
+                .map(|(node, _)| node)
+                .collect()
+        };
+        let to_start = nodes_that(&|change| change == NodeChange::Started);
+        let to_create = nodes_that(&|change| matches!(change, NodeChange::Created | NodeChange::Recreated));
+
+        let start = (!to_start.is_empty()).then(|| {
             let names: Vec<String> = to_start.iter().map(|node| self.container(&node.name)).collect();
-            self.runner.run_checked(&self.docker(&["start"], "start the stopped nodes", Wait::Change).args(names))?;
-            changes.extend(to_start.iter().map(|node| (node.name.clone(), NodeChange::Started)));
-        }
-        let volumes = if to_create.is_empty() { Vec::new() } else { self.labelled("volume")? };
+            self.docker(&["start"], "start the stopped nodes", Wait::Change).args(names)
+        });
         // Only a new container needs the image (a stopped one keeps its own).
         let image = NodeImage::for_settings(self.settings, templates)?;
-        if !to_create.is_empty() {
-            image.ensure(self.runner, &self.settings.timeouts, ui)?;
-            self.decide_security(ui);
+        let build = match to_create.is_empty() {
+            true => None,
+            false => {
+                self.decide_security(ui);
+                image.build_command(self.runner, &self.settings.timeouts)?
+            }
+        };
+        let security = self.security.get().cloned().unwrap_or(Security::Privileged);
+        let commands = create_network
+            .iter()
+            .chain(&start)
+            .chain(&build)
+            .cloned()
+            .chain(to_create.iter().map(|node| self.run_command(node, image.name(), security.clone())))
+            .collect();
+        let notes = build.iter().map(|_| image.build_note()).collect();
+        let create = to_create.iter().map(|node| node.name.clone()).collect();
+        let steps = Steps { create_network, start, image, build, create };
+        Ok(NodesPlan { changes, notes, commands, steps: ProviderSteps::Docker(Box::new(steps)) })
+    }
+
+    fn bring_up(&self, plan: &NodesPlan, ui: &Ui) -> Result<()> {
+        let ProviderSteps::Docker(steps) = &plan.steps else {
+            bail!("internal error: the docker provider was given another provider's plan")
+        };
+        if let Some(create) = &steps.create_network {
+            self.create_network(create)?;
         }
+        if let Some(start) = &steps.start {
+            self.runner.run_checked(start)?;
+        }
+        if let Some(build) = &steps.build {
+            steps.image.build(build, self.runner, &self.settings.timeouts)?;
+        }
+        let to_create: Vec<&Node> =
+            self.settings.nodes.iter().filter(|node| steps.create.contains(&node.name)).collect();
         // Unless already decided, the first creation decides the security
         // flags; the rest start together.
         let (first, rest) = match self.security.get() {
             Some(_) => (&[][..], &to_create[..]),
             None => to_create.split_at(to_create.len().min(1)),
         };
-        in_parallel(first, |node| self.create_node(node, image.name(), ui))?;
-        in_parallel(rest, |node| self.create_node(node, image.name(), ui))?;
-        changes.extend(to_create.iter().map(|node| {
-            let change = if volumes.contains(&self.docker_volume(&node.name)) {
-                NodeChange::Recreated
-            } else {
-                NodeChange::Created
-            };
-            (node.name.clone(), change)
-        }));
+        let image = steps.image.name();
+        in_parallel(first, |node| self.create_node(node, image, ui))?;
+        in_parallel(rest, |node| self.create_node(node, image, ui))?;
         // Running nodes too: an earlier `up` cut short may have started a
         // container whose dockerd has not answered yet.
         let waiting: Vec<&str> = self.settings.nodes.iter().map(|node| node.name.as_str()).collect();
         in_parallel(&waiting, |node| self.wait_for_dockerd(node))?;
-        Ok(changes)
+        Ok(())
     }
 
     fn machines(&self) -> Result<Vec<Machine>> {
@@ -536,6 +607,14 @@ mod tests {
         Templates::load(std::path::Path::new("/nonexistent")).unwrap()
     }
 
+    /// Plan bringing the nodes up and carry the plan out; returns what each node took.
+    fn plan_and_bring_up(provider: &DockerProvider) -> Result<Vec<(String, NodeChange)>> {
+        let ui = Ui::new(Verbosity::Quiet);
+        let plan = provider.plan_nodes(&ui, &templates())?;
+        provider.bring_up(&plan, &ui)?;
+        Ok(plan.changes)
+    }
+
     /// The `--mount` values of every `docker run` that started `node`.
     fn mounts_of(runner: &RecordingRunner, node: &str) -> Vec<String> {
         let mut runs = runner.calls().into_iter().filter(|spec| {
@@ -557,7 +636,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         let provider = DockerProvider::new(&settings, &runner);
-        provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        plan_and_bring_up(&provider).unwrap();
         let label = "volume-label=labctl.cluster=swarm-lab";
         for node in ["manager", "node1", "node2", "node3"] {
             assert_eq!(
@@ -580,7 +659,7 @@ mod tests {
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker image inspect", 1, "", "Error: No such image");
         let provider = DockerProvider::new(&settings, &runner);
-        provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        plan_and_bring_up(&provider).unwrap();
         let tag = NodeImage::for_settings(&settings, &templates()).unwrap().name().to_string();
         assert!(tag.starts_with("labctl/node:"), "{tag}");
         let lines = runner.command_lines();
@@ -596,7 +675,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker image inspect", 1, "", "Error: No such image");
-        DockerProvider::new(&settings, &runner).bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        plan_and_bring_up(&DockerProvider::new(&settings, &runner)).unwrap();
         let lines = runner.command_lines();
         assert!(!lines.iter().any(|line| line.starts_with("docker build")), "{lines:#?}");
         assert!(lines.iter().any(|line| line.starts_with("docker run") && line.contains(" my/node:1 dockerd ")));
@@ -616,7 +695,7 @@ mod tests {
             "",
         );
         let provider = DockerProvider::new(&settings, &runner);
-        let changes = provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        let changes = plan_and_bring_up(&provider).unwrap();
         let change_of = |node: &str| changes.iter().find(|(name, _)| name == node).unwrap().1;
         assert_eq!(change_of("manager"), NodeChange::Recreated);
         assert_eq!(change_of("node1"), NodeChange::Created);
@@ -633,7 +712,7 @@ mod tests {
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker exec swarm-lab-manager sh -c 'i=0; until timeout -s KILL 5 docker info", 1, "", "");
         let provider = DockerProvider::new(&settings, &runner);
-        let error = provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap_err().to_string();
+        let error = plan_and_bring_up(&provider).unwrap_err().to_string();
         assert!(error.starts_with("node manager: Docker did not answer within 60s"), "{error}");
         let waits =
             runner.command_lines().iter().filter(|line| line.contains("until timeout -s KILL 5 docker info")).count();

@@ -10,6 +10,7 @@
 //! 1.30+, so on Debian/Ubuntu VMs and Alpine docker:dind alike), because
 //! killing the local client leaves the process on the node running.
 
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
@@ -17,6 +18,7 @@ use serde::Serialize;
 
 use crate::config::Settings;
 use crate::exec::{CommandSpec, Output, Runner};
+use crate::files::{self, GeneratedFile, Outcome};
 use crate::templates::Templates;
 use crate::timeouts::{self, Timeouts, Wait};
 use crate::ui::Ui;
@@ -94,14 +96,80 @@ pub enum NodeIo {
     Terminal,
 }
 
+/// Files a provider keeps on this host for its nodes (the vagrant
+/// provider's environment), rendered but not yet written: a dry run shows
+/// them, `up` and `render` write them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preparation {
+    pub folder: PathBuf,
+    pub files: Vec<GeneratedFile>,
+}
+
+impl Preparation {
+    /// What writing would do to each file; reads only.
+    pub fn planned(&self) -> Vec<(PathBuf, Outcome)> {
+        files::planned_outcomes(&self.folder, &self.files)
+    }
+
+    /// Write the files (a hand-edited one is backed up first).
+    pub fn write(&self) -> Result<Vec<(PathBuf, Outcome)>> {
+        files::write_generated(&self.folder, &self.files)
+    }
+}
+
+/// What bringing the nodes up takes, decided from read-only probes.
+#[derive(Debug)]
+pub struct NodesPlan {
+    /// Per node, in the configured order (manager first).
+    pub changes: Vec<(String, NodeChange)>,
+    /// What to say before anything runs (a node image built first).
+    pub notes: Vec<String>,
+    /// The commands that change something, in the order they run.
+    pub commands: Vec<CommandSpec>,
+    /// What the provider that made the plan needs to carry it out.
+    steps: ProviderSteps,
+}
+
+#[derive(Debug)]
+enum ProviderSteps {
+    Docker(Box<docker::Steps>),
+    Vagrant(vagrant::Steps),
+}
+
+impl NodesPlan {
+    /// The nodes whose swarm state is known without asking them: created by
+    /// this plan, their Docker has never been in a swarm.
+    pub fn created(&self) -> Vec<String> {
+        self.changed(|change| change == NodeChange::Created)
+    }
+
+    /// The nodes this plan creates or starts: not running before it is carried out.
+    pub fn not_running(&self) -> Vec<String> {
+        self.changed(|change| change != NodeChange::AlreadyRunning)
+    }
+
+    fn changed(&self, wanted: impl Fn(NodeChange) -> bool) -> Vec<String> {
+        self.changes.iter().filter(|(_, change)| wanted(*change)).map(|(node, _)| node.clone()).collect()
+    }
+}
+
 pub trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
 
-    /// Make every configured node exist and run, and wait until Docker
-    /// answers on each. Idempotent: running nodes are left alone. What the
-    /// nodes need from labctl's templates (the docker provider's node image
-    /// recipe) comes from `templates`.
-    fn bring_up(&self, ui: &Ui, templates: &Templates) -> Result<Vec<(String, NodeChange)>>;
+    /// The files this host needs before any node is made (the vagrant
+    /// provider's environment), rendered from `templates`; `None` when the
+    /// provider keeps none. Writes nothing: see [`Preparation::write`].
+    fn prepare(&self, templates: &Templates) -> Result<Option<Preparation>>;
+
+    /// Read (probes only) which nodes exist and run, and decide what makes
+    /// every configured node run. What the nodes need from labctl's
+    /// templates (the docker provider's node image recipe) comes from
+    /// `templates`.
+    fn plan_nodes(&self, ui: &Ui, templates: &Templates) -> Result<NodesPlan>;
+
+    /// Carry out `plan` (made by this provider), then wait until Docker
+    /// answers on every node.
+    fn bring_up(&self, plan: &NodesPlan, ui: &Ui) -> Result<()>;
 
     /// Every configured node's machine, read from the runtime.
     fn machines(&self) -> Result<Vec<Machine>>;

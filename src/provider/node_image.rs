@@ -13,7 +13,6 @@ use crate::config::Settings;
 use crate::exec::{CommandSpec, Runner};
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
-use crate::ui::Ui;
 
 /// What labctl's node image is built from.
 pub const BASE_IMAGE: &str = "docker:dind";
@@ -114,22 +113,32 @@ impl NodeImage {
         })
     }
 
-    /// Build labctl's node image unless it is on this host already; a given
-    /// image is left to `docker run` (which pulls it when missing).
-    pub fn ensure(&self, runner: &dyn Runner, timeouts: &Timeouts, ui: &Ui) -> Result<()> {
-        let NodeImage::Built(recipe) = self else { return Ok(()) };
+    /// The `docker build` of labctl's node image when it is not on this host
+    /// (a probe); `None` when it is, or for a given image, which `docker run`
+    /// pulls when missing.
+    pub fn build_command(&self, runner: &dyn Runner, timeouts: &Timeouts) -> Result<Option<CommandSpec>> {
+        let NodeImage::Built(recipe) = self else { return Ok(None) };
         if is_on_host(&recipe.tag, runner, timeouts)? {
-            return Ok(());
+            return Ok(None);
         }
-        ui.note(&format!(
-            "node image {} is not on this host: it is built once, from {BASE_IMAGE} plus {}",
-            recipe.tag,
-            tool_names()
-        ));
         let build = CommandSpec::new("docker", &["build", "--tag", &recipe.tag, "-"], "build the node image")
             .stdin(recipe.text.clone().into_bytes())
             .timeout(timeouts.limit(Wait::Long));
-        let output = runner.run(&build)?;
+        Ok(Some(build))
+    }
+
+    /// What to say before building it.
+    pub fn build_note(&self) -> String {
+        format!(
+            "node image {} is not on this host: it is built once, from {BASE_IMAGE} plus {}",
+            self.name(),
+            tool_names()
+        )
+    }
+
+    /// Run `build` (from [`NodeImage::build_command`]); a failure says why and what to do.
+    pub fn build(&self, build: &CommandSpec, runner: &dyn Runner, timeouts: &Timeouts) -> Result<()> {
+        let output = runner.run(build)?;
         if output.success() {
             return Ok(());
         }
@@ -137,12 +146,12 @@ impl NodeImage {
         if !is_on_host(BASE_IMAGE, runner, timeouts)? {
             bail!(
                 "cannot build the node image {}: its base image {BASE_IMAGE} is not on this host and could not be pulled ({why}); pull it where Docker Hub is reachable (`docker pull {BASE_IMAGE}`, or `docker load` a saved copy), or set [docker] node_image / LABCTL_NODE_IMAGE to a local image",
-                recipe.tag
+                self.name()
             );
         }
         bail!(
             "cannot build the node image {} from {BASE_IMAGE} (`{build}` failed): {why}; the recipe is the template {RECIPE_TEMPLATE}, and installing {} needs the base's package mirror",
-            recipe.tag,
+            self.name(),
             tool_names()
         )
     }
@@ -170,7 +179,6 @@ mod tests {
     use super::*;
     use crate::config::test_settings;
     use crate::exec::fake::RecordingRunner;
-    use crate::ui::Verbosity;
 
     fn built(templates: &Templates) -> Recipe {
         match NodeImage::for_settings(&test_settings(""), templates).unwrap() {
@@ -205,7 +213,7 @@ mod tests {
         let image = NodeImage::for_settings(&settings, &templates).unwrap();
         assert_eq!(image.name(), "my/node:1");
         let runner = RecordingRunner::default();
-        image.ensure(&runner, &Timeouts::default(), &Ui::new(Verbosity::Quiet)).unwrap();
+        assert_eq!(image.build_command(&runner, &Timeouts::default()).unwrap(), None);
         assert!(runner.calls().is_empty(), "{:?}", runner.command_lines());
     }
 
@@ -213,18 +221,18 @@ mod tests {
     fn the_image_is_built_only_when_its_tag_is_missing() {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let image = NodeImage::for_settings(&test_settings(""), &templates).unwrap();
-        let ui = Ui::new(Verbosity::Quiet);
-
         let present = RecordingRunner::default();
         present.always("docker image inspect", 0, "sha256:0123\n", "");
-        image.ensure(&present, &Timeouts::default(), &ui).unwrap();
-        assert!(!present.command_lines().iter().any(|line| line.starts_with("docker build")));
+        assert_eq!(image.build_command(&present, &Timeouts::default()).unwrap(), None);
+        assert!(present.changes().is_empty(), "finding out is a probe");
 
         let missing = RecordingRunner::default();
         missing.always("docker image inspect", 1, "", "Error: No such image");
-        image.ensure(&missing, &Timeouts::default(), &ui).unwrap();
-        let build = missing.calls().into_iter().find(|spec| spec.args.first().is_some_and(|arg| arg == "build"));
-        let build = build.unwrap_or_else(|| panic!("not built: {:?}", missing.command_lines()));
+        let build = image.build_command(&missing, &Timeouts::default()).unwrap();
+        assert!(missing.changes().is_empty(), "finding out is a probe");
+        let build = build.unwrap_or_else(|| panic!("no build planned: {:?}", missing.command_lines()));
+        image.build(&build, &missing, &Timeouts::default()).unwrap();
+        assert_eq!(missing.changes(), vec![format!("docker build --tag {} -", image.name())]);
         assert_eq!(build.args, ["build", "--tag", image.name(), "-"]);
         let NodeImage::Built(recipe) = &image else { unreachable!() };
         assert_eq!(build.stdin.as_deref(), Some(recipe.text.as_bytes()), "the recipe goes on stdin");
@@ -243,7 +251,8 @@ mod tests {
             "",
             "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host",
         );
-        let error = image.ensure(&runner, &Timeouts::default(), &Ui::new(Verbosity::Quiet)).unwrap_err().to_string();
+        let build = image.build_command(&runner, &Timeouts::default()).unwrap().expect("the image is missing");
+        let error = image.build(&build, &runner, &Timeouts::default()).unwrap_err().to_string();
         assert!(
             error.starts_with(&format!(
                 "cannot build the node image {}: its base image docker:dind is not on this host and could not be pulled",

@@ -44,7 +44,7 @@ fn run_bootstrap(runner: &RecordingRunner, reinit: bool) -> Result<Report> {
     let provider = DockerProvider::new(&settings, runner);
     let shell = NodeShell::new(&provider, runner);
     let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
-    Bootstrap::new(&settings, shell, &templates, false)
+    Bootstrap::new(&settings, shell, &templates)
         .reinit_swarm(reinit)
         .with_ready_deadline(Duration::from_millis(600))
         .with_settle_deadline(Duration::from_millis(600))

@@ -3,15 +3,17 @@
 //! joins the swarm and never sees a join token: that happens over
 //! `vagrant ssh` once every machine is up.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use crate::config::{Node, Settings};
 use crate::files::GeneratedFile;
 use crate::provider::node_image::NODE_TOOLS;
+use crate::provider::Preparation;
 use crate::templates::Templates;
+use crate::vbox;
 
 pub const VAGRANTFILE_TEMPLATE: &str = "Vagrantfile.tera";
 pub const PROVISION_FOLDER: &str = "provision/";
@@ -74,8 +76,29 @@ struct PortContext {
     purpose: &'static str,
 }
 
+/// The environment to write into `folder`, checked and rendered; nothing
+/// is written yet.
+pub fn prepare(settings: &Settings, templates: &Templates, folder: &Path) -> Result<Preparation> {
+    check_host_only_network(settings)?;
+    Ok(Preparation { folder: folder.to_path_buf(), files: render_environment(settings, templates)? })
+}
+
+/// VirtualBox refuses host-only networks outside its allowed ranges; say so
+/// before anyone waits for a VM to fail.
+fn check_host_only_network(settings: &Settings) -> Result<()> {
+    if settings.vagrant.provider != "virtualbox" {
+        return Ok(());
+    }
+    let conf = vbox::networks_conf_path();
+    let allowed = vbox::allowed_ranges(conf.clone())?;
+    if let Err(problem) = vbox::check_subnet(settings.subnet, &allowed, &conf) {
+        bail!("{}cluster.subnet: {problem}", settings.locate("cluster.subnet"));
+    }
+    Ok(())
+}
+
 /// Render the Vagrantfile and every `provision/*.sh` template.
-pub fn render_environment(settings: &Settings, templates: &Templates) -> Result<Vec<GeneratedFile>> {
+fn render_environment(settings: &Settings, templates: &Templates) -> Result<Vec<GeneratedFile>> {
     let script_templates = templates.names_under(PROVISION_FOLDER);
     let scripts: Vec<String> = script_templates.iter().map(|name| output_name(name)).collect();
     let context = tera::Context::from_serialize(build_context(settings, scripts))?;

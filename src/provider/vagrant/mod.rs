@@ -8,10 +8,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 
 use super::docker::in_parallel;
-use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind};
+use super::{
+    bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind, ProviderSteps,
+};
 use crate::config::Settings;
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
 use crate::templates::Templates;
@@ -72,39 +74,75 @@ impl Provider for VagrantProvider<'_> {
         ProviderKind::Vagrant
     }
 
-    fn bring_up(&self, _ui: &Ui, _templates: &Templates) -> Result<Vec<(String, NodeChange)>> {
+    fn prepare(&self, templates: &Templates) -> Result<Option<Preparation>> {
+        environment::prepare(self.settings, templates, &self.dir).map(Some)
+    }
+
+    fn plan_nodes(&self, _ui: &Ui, _templates: &Templates) -> Result<NodesPlan> {
         let states = self.status()?;
         let state_of = |node: &str| states.iter().find(|(name, _)| name == node).map(|(_, state)| state.as_str());
-        let mut changes = Vec::new();
-        // One at a time, manager first (settings.nodes is in that order).
-        for node in &self.settings.nodes {
-            let change = match state_of(&node.name) {
-                Some("running") => NodeChange::AlreadyRunning,
-                Some("not_created") | None => NodeChange::Created,
-                Some(_) => NodeChange::Started,
-            };
-            if change != NodeChange::AlreadyRunning {
-                let spec =
-                    self.vagrant(&["up", &node.name, "--no-provision"], &format!("boot {}", node.name), Wait::Long);
-                self.run_checked_on(spec, &node.name)?;
-            }
-            changes.push((node.name.clone(), change));
-        }
-        // New machines always need provisioning; existing ones only when
-        // Docker does not answer (a provisioning that failed or was cut short).
-        let candidates: Vec<&(String, NodeChange)> = changes.iter().collect();
-        let needs: Vec<bool> =
-            in_parallel(
-                &candidates,
-                |(node, change)| Ok(*change == NodeChange::Created || !self.docker_answers(node)),
-            )?;
-        let to_provision: Vec<&str> =
-            candidates.iter().zip(needs).filter(|(_, needed)| *needed).map(|((node, _), _)| node.as_str()).collect();
-        in_parallel(&to_provision, |node| {
-            let spec = self.vagrant(&["provision", node], &format!("provision {node}"), Wait::Long);
-            self.run_checked_on(spec, node).map(|_| ())
+        let changes: Vec<(String, NodeChange)> = self
+            .settings
+            .nodes
+            .iter()
+            .map(|node| {
+                let change = match state_of(&node.name) {
+                    Some("running") => NodeChange::AlreadyRunning,
+                    Some("not_created") | None => NodeChange::Created,
+                    Some(_) => NodeChange::Started,
+                };
+                (node.name.clone(), change)
+            })
+            .collect();
+        // New machines always need provisioning; running ones only when
+        // Docker does not answer (a provisioning that failed or was cut
+        // short); a stopped one is asked once it has booted.
+        let needs: Vec<bool> = in_parallel(&changes, |(node, change)| {
+            Ok(match change {
+                NodeChange::Created => true,
+                NodeChange::AlreadyRunning => !self.docker_answers(node),
+                NodeChange::Started | NodeChange::Recreated => false,
+            })
         })?;
-        Ok(changes)
+        let boot: Vec<String> = changes
+            .iter()
+            .filter(|(_, change)| *change != NodeChange::AlreadyRunning)
+            .map(|(node, _)| node.clone())
+            .collect();
+        let provision: Vec<String> =
+            changes.iter().zip(needs).filter(|(_, needed)| *needed).map(|((node, _), _)| node.clone()).collect();
+        let check_after_boot: Vec<String> =
+            changes.iter().filter(|(_, change)| *change == NodeChange::Started).map(|(node, _)| node.clone()).collect();
+        let commands = boot
+            .iter()
+            .map(|node| self.boot_command(node))
+            .chain(provision.iter().map(|node| self.provision_command(node)))
+            .collect();
+        let steps = Steps { boot, provision, check_after_boot };
+        Ok(NodesPlan { changes, notes: Vec::new(), commands, steps: ProviderSteps::Vagrant(steps) })
+    }
+
+    fn bring_up(&self, plan: &NodesPlan, _ui: &Ui) -> Result<()> {
+        let ProviderSteps::Vagrant(steps) = &plan.steps else {
+            bail!("internal error: the vagrant provider was given another provider's plan")
+        };
+        // One at a time, manager first (settings.nodes is in that order).
+        for node in &steps.boot {
+            self.run_checked_on(self.boot_command(node), node)?;
+        }
+        let silent: Vec<bool> = in_parallel(&steps.check_after_boot, |node| Ok(!self.docker_answers(node)))?;
+        let to_provision: Vec<&String> = self
+            .settings
+            .nodes
+            .iter()
+            .map(|node| &node.name)
+            .filter(|node| {
+                steps.provision.contains(node)
+                    || steps.check_after_boot.iter().zip(&silent).any(|(checked, silent)| checked == *node && *silent)
+            })
+            .collect();
+        in_parallel(&to_provision, |node| self.run_checked_on(self.provision_command(node), node).map(|_| ()))
+            .map(|_| ())
     }
 
     fn machines(&self) -> Result<Vec<Machine>> {
@@ -149,7 +187,26 @@ impl Provider for VagrantProvider<'_> {
     }
 }
 
+/// What the vagrant provider's part of a [`NodesPlan`] runs.
+#[derive(Debug)]
+pub(in crate::provider) struct Steps {
+    /// Machines to boot, in order (`vagrant up NODE --no-provision`).
+    boot: Vec<String>,
+    /// Machines to provision, known now.
+    provision: Vec<String>,
+    /// Stopped machines to provision after they boot if Docker does not answer.
+    check_after_boot: Vec<String>,
+}
+
 impl VagrantProvider<'_> {
+    fn boot_command(&self, node: &str) -> CommandSpec {
+        self.vagrant(&["up", node, "--no-provision"], &format!("boot {node}"), Wait::Long)
+    }
+
+    fn provision_command(&self, node: &str) -> CommandSpec {
+        self.vagrant(&["provision", node], &format!("provision {node}"), Wait::Long)
+    }
+
     /// Run a vagrant command; a failure names the node and shows vagrant's last lines.
     fn run_checked_on(&self, spec: CommandSpec, node: &str) -> Result<Output> {
         let output = self.runner.run(&spec)?;

@@ -1,0 +1,457 @@
+//! `labctl up` as a list of named actions, as kind creates a cluster: nodes,
+//! swarm, images, registry, labs. Each action reads what is there (probes
+//! only), returns what it would change as a plan (data that can be printed
+//! and tested), and carries the plan out. A dry run prints every plan and
+//! carries out none: [`Steps`] is the only code that tells the two apart.
+
+use anyhow::Result;
+
+use crate::config::{Registry, Settings};
+use crate::exec::{CommandSpec, Runner};
+use crate::labs::Catalog;
+use crate::lifecycle::seed;
+use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider, ProviderKind};
+use crate::swarm::{self, Bootstrap};
+use crate::templates::Templates;
+use crate::ui::{count, Ui};
+use crate::{images, registry};
+
+/// Whether `up` changes the cluster or only says how it would.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    Apply,
+    /// Print every action's plan; carry out none.
+    DryRun,
+}
+
+/// An action's plan in words, for a dry run to print.
+#[derive(Debug, Default)]
+pub struct Shown {
+    /// The step line ("nodes running (4): 4 created").
+    pub summary: String,
+    /// Said before anything runs, in a real run too (a node image built first).
+    pub notes: Vec<String>,
+    /// The commands that change something, in the order they would run.
+    pub commands: Vec<CommandSpec>,
+}
+
+/// What carrying a plan out did.
+#[derive(Debug)]
+pub struct Done {
+    pub changed: bool,
+    /// The step line ("swarm initialised on manager 192.168.56.10; 3 workers joined").
+    pub summary: String,
+}
+
+/// One named step of `up`.
+pub trait Action {
+    type Plan;
+    /// What the step line says while the action works.
+    fn title(&self) -> &'static str;
+    /// Read what is there (probes only) and decide what to change.
+    fn plan(&self) -> Result<Self::Plan>;
+    /// The plan in words and commands.
+    fn show(&self, plan: &Self::Plan) -> Result<Shown>;
+    /// Make the planned changes.
+    fn apply(&self, plan: &Self::Plan) -> Result<Done>;
+}
+
+/// Runs actions one after the other, each as one step line: planned and
+/// carried out, or (dry run) planned and printed.
+pub struct Steps<'a> {
+    ui: &'a Ui,
+    mode: Mode,
+    changed: bool,
+}
+
+impl<'a> Steps<'a> {
+    pub fn new(ui: &'a Ui, mode: Mode) -> Self {
+        Steps { ui, mode, changed: false }
+    }
+
+    /// Plan `action`, then carry the plan out or print it; returns the plan.
+    pub fn run<A: Action>(&mut self, action: &A) -> Result<A::Plan> {
+        let ui = self.ui;
+        let mode = self.mode;
+        let (plan, changed) = ui.step(action.title(), || {
+            let plan = action.plan()?;
+            let shown = action.show(&plan)?;
+            for note in &shown.notes {
+                ui.note(note);
+            }
+            if mode == Mode::DryRun {
+                for command in &shown.commands {
+                    ui.note(&format!("would run: {command}"));
+                }
+                return Ok(((plan, false), format!("planned: {}", shown.summary)));
+            }
+            let done = action.apply(&plan)?;
+            Ok(((plan, done.changed), done.summary))
+        })?;
+        self.changed |= changed;
+        Ok(plan)
+    }
+
+    /// The nodes that do not run while the actions after `nodes` plan: in a
+    /// dry run, the ones its plan would have created or started.
+    pub fn not_running(&self, nodes: &NodesPlan) -> Vec<String> {
+        match self.mode {
+            Mode::Apply => Vec::new(),
+            Mode::DryRun => nodes.not_running(),
+        }
+    }
+
+    /// Whether any action changed something.
+    pub fn changed(&self) -> bool {
+        self.changed
+    }
+}
+
+pub struct Up<'a> {
+    pub settings: &'a Settings,
+    pub catalog: &'a Catalog,
+    pub templates: &'a Templates,
+    pub provider: &'a dyn Provider,
+    pub runner: &'a dyn Runner,
+    /// `--reinit-swarm`: start the manager's swarm over (confirmed by the command).
+    pub reinit_swarm: bool,
+}
+
+impl Up<'_> {
+    /// Bring the cluster up (or print how); returns whether anything changed.
+    pub fn run(&self, ui: &Ui, mode: Mode) -> Result<bool> {
+        let mut steps = Steps::new(ui, mode);
+        let nodes = steps.run(&Nodes { provider: self.provider, templates: self.templates, ui })?;
+        let not_running = steps.not_running(&nodes);
+        let in_no_swarm = [nodes.created(), not_running.clone()].concat();
+        steps.run(&Swarm {
+            settings: self.settings,
+            bootstrap: Bootstrap::new(self.settings, self.shell(), self.templates)
+                .in_no_swarm(in_no_swarm)
+                .reinit_swarm(self.reinit_swarm),
+        })?;
+        if self.settings.preload_images {
+            steps.run(&Images { up: self, ui })?;
+        }
+        if let Some(registry) = &self.settings.registry {
+            let host_running = !not_running.contains(&registry.host);
+            steps.run(&RegistryAction { registry, up: self, host_running })?;
+        }
+        if !self.settings.seeded_labs.is_empty() {
+            steps.run(&Labs { up: self })?;
+        }
+        Ok(steps.changed())
+    }
+
+    fn shell(&self) -> NodeShell<'_> {
+        NodeShell::new(self.provider, self.runner)
+    }
+}
+
+struct Nodes<'a> {
+    provider: &'a dyn Provider,
+    templates: &'a Templates,
+    ui: &'a Ui,
+}
+
+impl Action for Nodes<'_> {
+    type Plan = NodesPlan;
+
+    fn title(&self) -> &'static str {
+        "starting nodes"
+    }
+
+    fn plan(&self) -> Result<NodesPlan> {
+        self.provider.plan_nodes(self.ui, self.templates)
+    }
+
+    fn show(&self, plan: &NodesPlan) -> Result<Shown> {
+        Ok(Shown { summary: describe_nodes(&plan.changes), notes: plan.notes.clone(), commands: plan.commands.clone() })
+    }
+
+    fn apply(&self, plan: &NodesPlan) -> Result<Done> {
+        self.provider.bring_up(plan, self.ui)?;
+        let changed = plan.changes.iter().any(|(_, change)| *change != NodeChange::AlreadyRunning);
+        Ok(Done { changed, summary: describe_nodes(&plan.changes) })
+    }
+}
+
+struct Swarm<'a> {
+    settings: &'a Settings,
+    bootstrap: Bootstrap<'a>,
+}
+
+impl Action for Swarm<'_> {
+    type Plan = swarm::Plan;
+
+    fn title(&self) -> &'static str {
+        "bootstrapping the swarm"
+    }
+
+    fn plan(&self) -> Result<swarm::Plan> {
+        self.bootstrap.plan()
+    }
+
+    fn show(&self, plan: &swarm::Plan) -> Result<Shown> {
+        let summary = describe_swarm(self.settings, &plan.expected(&self.settings.nodes));
+        Ok(Shown { summary, notes: Vec::new(), commands: self.bootstrap.commands(plan)? })
+    }
+
+    fn apply(&self, plan: &swarm::Plan) -> Result<Done> {
+        let report = self.bootstrap.apply(plan)?;
+        Ok(Done { changed: report.changed(), summary: describe_swarm(self.settings, &report) })
+    }
+}
+
+struct Images<'a> {
+    up: &'a Up<'a>,
+    ui: &'a Ui,
+}
+
+impl Action for Images<'_> {
+    /// The labs' images; each node gets those it lacks.
+    type Plan = Vec<String>;
+
+    fn title(&self) -> &'static str {
+        "loading the labs' images"
+    }
+
+    fn plan(&self) -> Result<Vec<String>> {
+        images::lab_images(self.up.settings, self.up.catalog, None)
+    }
+
+    fn show(&self, wanted: &Vec<String>) -> Result<Shown> {
+        let summary = format!("load into every node that lacks them: {}", wanted.join(", "));
+        Ok(Shown { summary, ..Shown::default() })
+    }
+
+    fn apply(&self, wanted: &Vec<String>) -> Result<Done> {
+        let (mut loaded, mut missing) = (0, Vec::new());
+        for image in wanted {
+            match images::load(image, self.up.settings, self.up.shell(), self.up.runner)? {
+                images::Load::NotOnHost => missing.push(image.as_str()),
+                images::Load::Done(outcome) => loaded += usize::from(!outcome.loaded_on.is_empty()),
+            }
+        }
+        if !missing.is_empty() {
+            self.ui.warn(&format!(
+                "not on this host, so the nodes will pull them: {} (`labctl images pull` fetches them once)",
+                missing.join(", ")
+            ));
+        }
+        let present = wanted.len() - missing.len();
+        Ok(Done { changed: loaded > 0, summary: format!("{present} images on every node ({loaded} loaded now)") })
+    }
+}
+
+struct RegistryAction<'a> {
+    registry: &'a Registry,
+    up: &'a Up<'a>,
+    /// False in a dry run whose nodes do not run yet.
+    host_running: bool,
+}
+
+impl Action for RegistryAction<'_> {
+    type Plan = registry::Plan;
+
+    fn title(&self) -> &'static str {
+        "starting the registry"
+    }
+
+    fn plan(&self) -> Result<registry::Plan> {
+        registry::plan(self.registry, self.up.shell(), self.host_running)
+    }
+
+    fn show(&self, plan: &registry::Plan) -> Result<Shown> {
+        let summary = describe_registry(self.registry, plan.outcome());
+        Ok(Shown { summary, notes: Vec::new(), commands: plan.command().into_iter().cloned().collect() })
+    }
+
+    fn apply(&self, plan: &registry::Plan) -> Result<Done> {
+        let host_runner = (self.up.provider.kind() == ProviderKind::Docker).then_some(self.up.runner);
+        let outcome = registry::apply(plan, self.registry, self.up.shell(), host_runner)?;
+        Ok(Done {
+            changed: outcome != registry::Outcome::AlreadyRunning,
+            summary: describe_registry(self.registry, outcome),
+        })
+    }
+}
+
+struct Labs<'a> {
+    up: &'a Up<'a>,
+}
+
+impl Action for Labs<'_> {
+    /// The ids of the labs to seed; seeding copies only what is missing.
+    type Plan = Vec<String>;
+
+    fn title(&self) -> &'static str {
+        "seeding the labs"
+    }
+
+    fn plan(&self) -> Result<Vec<String>> {
+        Ok(self.up.settings.seeded_labs.iter().map(|lab| lab.id.clone()).collect())
+    }
+
+    fn show(&self, ids: &Vec<String>) -> Result<Shown> {
+        Ok(Shown { summary: format!("copy the missing files of {}", ids.join(", ")), ..Shown::default() })
+    }
+
+    fn apply(&self, _ids: &Vec<String>) -> Result<Done> {
+        let up = self.up;
+        let report = seed::seed(up.settings, up.catalog, up.templates, up.shell())?;
+        Ok(Done { changed: report.changed(), summary: describe_seed(up.settings, &report) })
+    }
+}
+
+fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
+    let count = |wanted: NodeChange| changes.iter().filter(|(_, change)| *change == wanted).count();
+    let (created, recreated) = (count(NodeChange::Created), count(NodeChange::Recreated));
+    let (started, running) = (count(NodeChange::Started), count(NodeChange::AlreadyRunning));
+    if running == changes.len() {
+        return format!("nodes already running ({running})");
+    }
+    let mut parts = Vec::new();
+    if created > 0 {
+        parts.push(format!("{created} created"));
+    }
+    if recreated > 0 {
+        parts.push(format!("{recreated} recreated on kept volumes"));
+    }
+    if started > 0 {
+        parts.push(format!("{started} started"));
+    }
+    if running > 0 {
+        parts.push(format!("{running} already running"));
+    }
+    format!("nodes running ({}): {}", changes.len(), parts.join(", "))
+}
+
+fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
+    let manager = &settings.nodes[0];
+    let workers = settings.nodes.len() - 1;
+    if !report.changed() {
+        return format!("swarm healthy: {} Leader, {} Ready", manager.name, count(workers, "worker"));
+    }
+    let mut parts = Vec::new();
+    if report.initialised {
+        parts.push(format!("swarm initialised on {} {}", manager.name, manager.ip));
+    }
+    if !report.joined.is_empty() {
+        parts.push(format!("{} joined", count(report.joined.len(), "worker")));
+    }
+    if !report.rejoined.is_empty() {
+        parts.push(format!("rejoined {}", report.rejoined.join(", ")));
+    }
+    if !report.removed_stale.is_empty() {
+        parts.push(format!("removed stale entries of {}", report.removed_stale.join(", ")));
+    }
+    parts.join("; ")
+}
+
+fn describe_registry(registry: &Registry, outcome: registry::Outcome) -> String {
+    let words = match outcome {
+        registry::Outcome::AlreadyRunning => "already running",
+        registry::Outcome::Restarted => "restarted",
+        registry::Outcome::Created => "started",
+    };
+    format!("registry {words} at {}", registry.address())
+}
+
+fn describe_seed(settings: &Settings, report: &seed::SeedReport) -> String {
+    if !report.changed() {
+        return format!("labs already seeded ({})", count(settings.seeded_labs.len(), "lab"));
+    }
+    let mut parts: Vec<String> =
+        report.copied.iter().map(|(lab, files)| format!("{lab} ({})", count(files.len(), "file"))).collect();
+    if !report.networks.is_empty() {
+        parts.push(format!("networks {}", report.networks.join(", ")));
+    }
+    format!("labs seeded: {}", parts.join(", "))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::config::test_settings;
+    use crate::exec::fake::RecordingRunner;
+    use crate::provider::docker::DockerProvider;
+    use crate::provider::vagrant::VagrantProvider;
+    use crate::ui::Verbosity;
+
+    fn up_with(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner, mode: Mode) -> Result<bool> {
+        let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, reinit_swarm: false };
+        up.run(&Ui::new(Verbosity::Quiet), mode)
+    }
+
+    /// A docker cluster whose nodes run, with node2 a worker of another swarm.
+    fn docker_cluster_with_a_stray_worker(runner: &RecordingRunner) {
+        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+        runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        let mut entries = String::new();
+        for (node, id) in [("manager", "m1"), ("node1", "n1"), ("node2", "other"), ("node3", "n3")] {
+            let manager = node == "manager";
+            let info = format!(r#"{{"LocalNodeState":"active","NodeID":"{id}","ControlAvailable":{manager}}}"#);
+            runner.always(&format!("docker exec swarm-lab-{node} docker info --format"), 0, &info, "");
+            if node != "node2" {
+                let leader = if manager { "Leader" } else { "" };
+                entries.push_str(&format!(
+                    "{{\"ID\":\"{id}\",\"Hostname\":\"{node}\",\"Status\":\"Ready\",\"ManagerStatus\":\"{leader}\"}}\n"
+                ));
+            }
+        }
+        let after_join = entries.clone() + r#"{"ID":"other","Hostname":"node2","Status":"Ready","ManagerStatus":""}"#;
+        runner.answer("docker exec swarm-lab-manager docker node ls", 0, &entries, "");
+        runner.always("docker exec swarm-lab-manager docker node ls", 0, &after_join, "");
+        runner.always("docker exec swarm-lab-manager docker swarm join-token", 0, "SWMTKN-1-abc-def\n", "");
+        runner.always("docker exec swarm-lab-manager docker ps --all", 0, "running\n", "");
+    }
+
+    #[test]
+    fn a_dry_run_only_probes_and_a_real_run_applies_the_same_plan() {
+        let settings = test_settings("");
+        let dry = RecordingRunner::default();
+        docker_cluster_with_a_stray_worker(&dry);
+        let changed = up_with(&settings, &DockerProvider::new(&settings, &dry), &dry, Mode::DryRun).unwrap();
+        assert!(!changed);
+        assert_eq!(dry.changes(), Vec::<String>::new(), "probes only: {:#?}", dry.command_lines());
+        assert!(!dry.command_lines().iter().any(|line| line.contains("join-token")), "no secret is read to plan");
+
+        let real = RecordingRunner::default();
+        docker_cluster_with_a_stray_worker(&real);
+        let changed = up_with(&settings, &DockerProvider::new(&settings, &real), &real, Mode::Apply).unwrap();
+        assert!(changed);
+        let changes: Vec<String> = real.changes().into_iter().filter(|line| !line.contains("labctl-seed")).collect();
+        assert!(changes[0].starts_with("docker exec swarm-lab-node2 docker swarm leave --force"), "{changes:#?}");
+        assert!(changes[1].starts_with("docker exec --interactive swarm-lab-node2 sh -c '#!/bin/sh…' labctl-join"));
+        assert_eq!(changes.len(), 2, "the manager, the other workers and the registry are left alone: {changes:#?}");
+    }
+
+    #[test]
+    fn a_dry_run_of_a_cluster_that_does_not_exist_asks_no_node_anything() {
+        let settings = test_settings("");
+        let docker = RecordingRunner::default();
+        docker.always("docker network inspect", 1, "", "Error: No such network");
+        docker.always("docker image inspect", 1, "", "Error: No such image");
+        up_with(&settings, &DockerProvider::new(&settings, &docker), &docker, Mode::DryRun).unwrap();
+        assert_eq!(docker.changes(), Vec::<String>::new());
+        assert!(
+            !docker.command_lines().iter().any(|line| line.starts_with("docker exec")),
+            "{:#?}",
+            docker.command_lines()
+        );
+
+        // No Vagrantfile yet: not even `vagrant status` runs.
+        let dir = tempfile::tempdir().unwrap();
+        let vagrant = RecordingRunner::default();
+        let provider = VagrantProvider::new(&settings, &vagrant, dir.path().to_path_buf());
+        up_with(&settings, &provider, &vagrant, Mode::DryRun).unwrap();
+        assert_eq!(vagrant.command_lines(), Vec::<String>::new());
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
+    }
+}
