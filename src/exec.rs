@@ -395,22 +395,20 @@ impl Runner for RealRunner {
     }
 }
 
+/// Wait for the program and its captured output until `timeout`, then end
+/// its whole process group: a child it left behind holding the output pipe
+/// must not keep labctl waiting past the limit.
 fn wait_with_deadline(handle: &duct::Handle, timeout: Duration, spec: &CommandSpec) -> Result<std::process::Output> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(output) = handle.try_wait()? {
-            return Ok(output.clone());
-        }
-        if Instant::now() >= deadline {
-            for pid in handle.pids() {
-                end_process(pid, false);
-            }
-            // Reap the killed programs (their output is not waited for).
-            handle.kill().ok();
-            return Err(timed_out(spec, timeout));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Some(output) = handle.wait_timeout(timeout)? {
+        return Ok(output.clone());
     }
+    for pid in handle.pids() {
+        end_process(pid, false);
+    }
+    // Also through duct, in case a pid could not be signalled above; duct
+    // reaps them when the handle drops (their output is not waited for).
+    handle.kill().ok();
+    Err(timed_out(spec, timeout))
 }
 
 /// "could not read the swarm state on node2: no answer within 30s (`…`); on a slow host …"
@@ -684,6 +682,22 @@ mod tests {
         assert!(error.to_string().contains("no answer within 0.3s"), "{error}");
         assert!(started.elapsed() < 3 * SECOND, "the runner did not wait for the orphaned sleep");
         assert!(gone(&read_pid(&pidfile)), "the script's own child was left running");
+    }
+
+    #[test]
+    fn a_program_whose_child_keeps_its_output_open_still_times_out() {
+        // The script exits at once, but the `sleep` it left behind holds the
+        // captured stdout: waiting for that output must end at the limit too.
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("sleep.pid");
+        let script = "sleep 30 & echo $! > \"$1\"; exit 0";
+        let spec = CommandSpec::new("sh", &["-c", script, "leaver", pidfile.to_str().unwrap()], "leave a child behind")
+            .timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let error = real_runner().run(&spec).unwrap_err().to_string();
+        assert!(error.starts_with("could not leave a child behind: no answer within 0.3s"), "{error}");
+        assert!(started.elapsed() < 3 * SECOND, "waited {:?} for the orphan's output", started.elapsed());
+        assert!(gone(&read_pid(&pidfile)), "the child left behind is still running");
     }
 
     #[test]
