@@ -126,7 +126,9 @@ impl CommandSpec {
         let mut masked = mask_tokens(text);
         for secret in self.secrets.iter().chain(self.pipe_from.iter().flat_map(|source| &source.secrets)) {
             if !secret.is_empty() {
-                masked = masked.replace(secret.as_str(), "****");
+                // Also as `Display` shows it inside single quotes.
+                let quoted = secret.replace('\'', r"'\''");
+                masked = masked.replace(secret.as_str(), "****").replace(&quoted, "****");
             }
         }
         masked
@@ -171,6 +173,15 @@ pub fn mask_tokens(text: &str) -> String {
 
 /// Quote one word for a POSIX shell: unchanged when it has only characters
 /// no shell treats specially, else single-quoted (`'` written as `'\''`).
+///
+/// Hand-written rather than `shlex::try_quote`, on purpose: shlex also
+/// quotes `=`, `%`, `,` and every non-ASCII word, and puts a word with a
+/// backslash or both `$` and `'` in double quotes (`"a\\nb"`), so the
+/// commands shown by `-v`, `--dry-run` and errors would read
+/// `'type=volume,src=…'` and `"it's "'$HOME'`, and a secret with a
+/// backslash would no longer appear verbatim where [`CommandSpec::mask`]
+/// looks for it. Single quotes keep every character literal, so this rule
+/// is enough for POSIX shells (labctl makes no promise for fish).
 pub fn shell_quote(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
     if !word.is_empty() && word.chars().all(plain) {
@@ -589,6 +600,16 @@ mod tests {
         assert_eq!(shown, "docker swarm join --token SWMTKN-**** 10.0.0.1:2377 --password=****");
         assert_eq!(mask_tokens(&format!("sh -c 'x {token}'")), "sh -c 'x SWMTKN-****'");
         assert_eq!(mask_tokens("no token here"), "no token here");
+    }
+
+    #[test]
+    fn secrets_with_shell_specials_are_masked_as_shown() {
+        // Inside single quotes a secret's text stays verbatim, except `'`,
+        // which reads `'\''`: both forms are masked.
+        for secret in [r#"pa\ss$word"x"#, "it's-secret"] {
+            let spec = CommandSpec::new("sh", &["-c", "login \"$1\"", "login", secret], "log in").secret(secret);
+            assert_eq!(spec.to_string(), r#"sh -c 'login "$1"' login '****'"#, "{secret}");
+        }
     }
 
     #[test]
