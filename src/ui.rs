@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressStyle};
+use unicode_width::UnicodeWidthStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -156,6 +157,26 @@ fn paint(text: &str, style: Style) -> String {
     format!("{style}{text}{style:#}")
 }
 
+/// Rows as plain columns (the first row is the header): each cell padded to
+/// its column's widest by display width, so that Korean text (two terminal
+/// columns a syllable) lines up too; two spaces between columns, left
+/// aligned, no trailing spaces. One line a row.
+pub fn columns<Row: AsRef<[String]>>(rows: &[Row]) -> Vec<String> {
+    let count = rows.iter().map(|row| row.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|column| {
+            rows.iter().filter_map(|row| row.as_ref().get(column)).map(|cell| cell.width()).max().unwrap_or(0)
+        })
+        .collect();
+    let line = |row: &Row| {
+        let cells = row.as_ref().iter().zip(&widths);
+        let padded: String =
+            cells.map(|(cell, width)| format!("{cell}{}  ", " ".repeat(width - cell.width()))).collect();
+        padded.trim_end().to_string()
+    };
+    rows.iter().map(line).collect()
+}
+
 /// `1 file`, `3 files`.
 pub fn count(n: usize, noun: &str) -> String {
     if n == 1 {
@@ -185,6 +206,21 @@ mod tests {
     fn counts_are_pluralised() {
         assert_eq!(count(1, "file"), "1 file");
         assert_eq!(count(3, "worker"), "3 workers");
+    }
+
+    #[test]
+    fn columns_line_up_by_display_width() {
+        let rows =
+            [["LAB", "SEEDED TO", "TITLE"], ["lab9", "/root/work/실습", "추가 실습"], ["lab1", "/root/work/a", ""]];
+        let rows: Vec<Vec<String>> = rows.iter().map(|row| row.map(String::from).to_vec()).collect();
+        assert_eq!(
+            columns(&rows),
+            [
+                "LAB   SEEDED TO        TITLE",
+                "lab9  /root/work/실습  추가 실습",
+                "lab1  /root/work/a", // no trailing spaces
+            ]
+        );
     }
 
     #[test]
