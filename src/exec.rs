@@ -126,7 +126,9 @@ impl CommandSpec {
         let mut masked = mask_tokens(text);
         for secret in self.secrets.iter().chain(self.pipe_from.iter().flat_map(|source| &source.secrets)) {
             if !secret.is_empty() {
-                masked = masked.replace(secret.as_str(), "****");
+                // Also as `Display` shows it inside single quotes.
+                let quoted = secret.replace('\'', r"'\''");
+                masked = masked.replace(secret.as_str(), "****").replace(&quoted, "****");
             }
         }
         masked
@@ -171,6 +173,15 @@ pub fn mask_tokens(text: &str) -> String {
 
 /// Quote one word for a POSIX shell: unchanged when it has only characters
 /// no shell treats specially, else single-quoted (`'` written as `'\''`).
+///
+/// Hand-written rather than `shlex::try_quote`, on purpose: shlex also
+/// quotes `=`, `%`, `,` and every non-ASCII word, and puts a word with a
+/// backslash or both `$` and `'` in double quotes (`"a\\nb"`), so the
+/// commands shown by `-v`, `--dry-run` and errors would read
+/// `'type=volume,src=…'` and `"it's "'$HOME'`, and a secret with a
+/// backslash would no longer appear verbatim where [`CommandSpec::mask`]
+/// looks for it. Single quotes keep every character literal, so this rule
+/// is enough for POSIX shells (labctl makes no promise for fish).
 pub fn shell_quote(word: &str) -> String {
     let plain = |c: char| c.is_ascii_alphanumeric() || "_-./:=@%+,".contains(c);
     if !word.is_empty() && word.chars().all(plain) {
@@ -335,6 +346,8 @@ impl RealRunner {
     }
 }
 
+// The one place a program is built (clippy.toml bans duct::cmd elsewhere).
+#[allow(clippy::disallowed_methods)]
 fn expression(spec: &CommandSpec) -> duct::Expression {
     let mut expression = duct::cmd(&spec.program, &spec.args);
     for (key, value) in &spec.env {
@@ -395,22 +408,20 @@ impl Runner for RealRunner {
     }
 }
 
+/// Wait for the program and its captured output until `timeout`, then end
+/// its whole process group: a child it left behind holding the output pipe
+/// must not keep labctl waiting past the limit.
 fn wait_with_deadline(handle: &duct::Handle, timeout: Duration, spec: &CommandSpec) -> Result<std::process::Output> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(output) = handle.try_wait()? {
-            return Ok(output.clone());
-        }
-        if Instant::now() >= deadline {
-            for pid in handle.pids() {
-                end_process(pid, false);
-            }
-            // Reap the killed programs (their output is not waited for).
-            handle.kill().ok();
-            return Err(timed_out(spec, timeout));
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if let Some(output) = handle.wait_timeout(timeout)? {
+        return Ok(output.clone());
     }
+    for pid in handle.pids() {
+        end_process(pid, false);
+    }
+    // Also through duct, in case a pid could not be signalled above; duct
+    // reaps them when the handle drops (their output is not waited for).
+    handle.kill().ok();
+    Err(timed_out(spec, timeout))
 }
 
 /// "could not read the swarm state on node2: no answer within 30s (`…`); on a slow host …"
@@ -596,6 +607,16 @@ mod tests {
     }
 
     #[test]
+    fn secrets_with_shell_specials_are_masked_as_shown() {
+        // Inside single quotes a secret's text stays verbatim, except `'`,
+        // which reads `'\''`: both forms are masked.
+        for secret in [r#"pa\ss$word"x"#, "it's-secret"] {
+            let spec = CommandSpec::new("sh", &["-c", "login \"$1\"", "login", secret], "log in").secret(secret);
+            assert_eq!(spec.to_string(), r#"sh -c 'login "$1"' login '****'"#, "{secret}");
+        }
+    }
+
+    #[test]
     fn tail_prefers_stderr_and_keeps_last_lines() {
         let output = Output { code: Some(1), stdout: "out".into(), stderr: "a\n\nb\nc\n".into() };
         assert_eq!(output.tail(2), "b | c");
@@ -686,6 +707,22 @@ mod tests {
         assert!(error.to_string().contains("no answer within 0.3s"), "{error}");
         assert!(started.elapsed() < 3 * SECOND, "the runner did not wait for the orphaned sleep");
         assert!(gone(&read_pid(&pidfile)), "the script's own child was left running");
+    }
+
+    #[test]
+    fn a_program_whose_child_keeps_its_output_open_still_times_out() {
+        // The script exits at once, but the `sleep` it left behind holds the
+        // captured stdout: waiting for that output must end at the limit too.
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("sleep.pid");
+        let script = "sleep 30 & echo $! > \"$1\"; exit 0";
+        let spec = CommandSpec::new("sh", &["-c", script, "leaver", pidfile.to_str().unwrap()], "leave a child behind")
+            .timeout(Duration::from_millis(300));
+        let started = Instant::now();
+        let error = real_runner().run(&spec).unwrap_err().to_string();
+        assert!(error.starts_with("could not leave a child behind: no answer within 0.3s"), "{error}");
+        assert!(started.elapsed() < 3 * SECOND, "waited {:?} for the orphan's output", started.elapsed());
+        assert!(gone(&read_pid(&pidfile)), "the child left behind is still running");
     }
 
     #[test]

@@ -1,13 +1,18 @@
 //! Everything labctl tells the user goes through here, so that `-q`, `-v`
-//! and `NO_COLOR` are decided once.
+//! and colour are decided once.
 //!
 //! Data a command was asked for (tables, JSON) goes to stdout; progress,
 //! notes and warnings go to stderr so they never pollute piped output.
+//! Text is styled with `anstyle` and written through `anstream`, which
+//! drops the colour for each stream that is not a terminal, and for
+//! `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`; `CLICOLOR_FORCE=1` keeps it.
 
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
+use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressStyle};
+use unicode_width::UnicodeWidthStr;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -30,16 +35,13 @@ pub enum Mark {
 #[derive(Debug, Clone, Copy)]
 pub struct Ui {
     verbosity: Verbosity,
-    color: bool,
     /// stderr is a terminal: progress may animate.
     interactive: bool,
 }
 
 impl Ui {
     pub fn new(verbosity: Verbosity) -> Self {
-        let no_color = std::env::var_os("NO_COLOR").is_some_and(|value| !value.is_empty());
-        let interactive = std::io::stderr().is_terminal();
-        Ui { verbosity, color: !no_color && interactive && std::io::stdout().is_terminal(), interactive }
+        Ui { verbosity, interactive: std::io::stderr().is_terminal() }
     }
 
     /// Run one step of a longer job: a spinner while it runs (on a
@@ -59,7 +61,7 @@ impl Ui {
             }
             Err(error) => {
                 if self.verbosity >= Verbosity::Normal {
-                    eprintln!("{} {label} {elapsed}", self.mark(Mark::Fail));
+                    anstream::eprintln!("{} {label} {elapsed}", self.mark(Mark::Fail));
                 }
                 Err(error)
             }
@@ -85,7 +87,7 @@ impl Ui {
     /// A progress or result line (hidden by `-q`).
     pub fn note(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
-            eprintln!("{message}");
+            anstream::eprintln!("{message}");
         }
     }
 
@@ -97,31 +99,35 @@ impl Ui {
     /// Extra detail shown only with `-v`.
     pub fn detail(&self, message: &str) {
         if self.verbose() {
-            eprintln!("{}", self.dim(message));
+            anstream::eprintln!("{}", self.dim(message));
         }
     }
 
     pub fn warn(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
-            eprintln!("{} {message}", self.paint("warning:", "33"));
+            anstream::eprintln!("{} {message}", paint("warning:", fg(AnsiColor::Yellow)));
         }
     }
 
     /// An error line; always shown.
     pub fn error(&self, message: &str) {
-        eprintln!("{} {message}", self.paint("error:", "31;1"));
+        anstream::eprintln!("{} {message}", paint("error:", fg(AnsiColor::Red).bold()));
     }
 
     /// The one line that says a signal ended the run; always shown, over
     /// the spinner's line on a terminal.
     pub fn interrupted(&self, message: &str) {
-        let clear = if self.interactive { "\r\x1b[2K" } else { "" };
-        eprintln!("{clear}{} {message}", self.paint("error:", "31;1"));
+        if self.interactive {
+            // Not colour but a terminal control (clear the line), so it
+            // bypasses anstream, which would strip it under NO_COLOR.
+            let _ = std::io::stderr().write_all(b"\r\x1b[2K");
+        }
+        self.error(message);
     }
 
     /// Data the user asked for, on stdout.
     pub fn print(&self, text: &str) {
-        let mut out = std::io::stdout().lock();
+        let mut out = anstream::stdout().lock();
         // A closed pipe (`labctl labs | head`) is not an error worth reporting.
         let _ = out.write_all(text.as_bytes());
         let _ = out.flush();
@@ -129,24 +135,46 @@ impl Ui {
 
     pub fn mark(&self, mark: Mark) -> String {
         match mark {
-            Mark::Ok => self.paint("✓", "32"),
-            Mark::Warn => self.paint("!", "33"),
-            Mark::Fail => self.paint("✗", "31"),
-            Mark::Skip => self.paint("·", "2"),
+            Mark::Ok => paint("✓", fg(AnsiColor::Green)),
+            Mark::Warn => paint("!", fg(AnsiColor::Yellow)),
+            Mark::Fail => paint("✗", fg(AnsiColor::Red)),
+            Mark::Skip => self.dim("·"),
         }
     }
 
+    /// Styled text, for output that goes through this `Ui` (which removes
+    /// the style where colour is not wanted).
     pub fn dim(&self, text: &str) -> String {
-        self.paint(text, "2")
+        paint(text, Style::new().dimmed())
     }
+}
 
-    fn paint(&self, text: &str, sgr: &str) -> String {
-        if self.color {
-            format!("\x1b[{sgr}m{text}\x1b[0m")
-        } else {
-            text.to_string()
-        }
-    }
+fn fg(color: AnsiColor) -> Style {
+    Style::new().fg_color(Some(color.into()))
+}
+
+fn paint(text: &str, style: Style) -> String {
+    format!("{style}{text}{style:#}")
+}
+
+/// Rows as plain columns (the first row is the header): each cell padded to
+/// its column's widest by display width, so that Korean text (two terminal
+/// columns a syllable) lines up too; two spaces between columns, left
+/// aligned, no trailing spaces. One line a row.
+pub fn columns<Row: AsRef<[String]>>(rows: &[Row]) -> Vec<String> {
+    let count = rows.iter().map(|row| row.as_ref().len()).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..count)
+        .map(|column| {
+            rows.iter().filter_map(|row| row.as_ref().get(column)).map(|cell| cell.width()).max().unwrap_or(0)
+        })
+        .collect();
+    let line = |row: &Row| {
+        let cells = row.as_ref().iter().zip(&widths);
+        let padded: String =
+            cells.map(|(cell, width)| format!("{cell}{}  ", " ".repeat(width - cell.width()))).collect();
+        padded.trim_end().to_string()
+    };
+    rows.iter().map(line).collect()
 }
 
 /// `1 file`, `3 files`.
@@ -178,6 +206,21 @@ mod tests {
     fn counts_are_pluralised() {
         assert_eq!(count(1, "file"), "1 file");
         assert_eq!(count(3, "worker"), "3 workers");
+    }
+
+    #[test]
+    fn columns_line_up_by_display_width() {
+        let rows =
+            [["LAB", "SEEDED TO", "TITLE"], ["lab9", "/root/work/실습", "추가 실습"], ["lab1", "/root/work/a", ""]];
+        let rows: Vec<Vec<String>> = rows.iter().map(|row| row.map(String::from).to_vec()).collect();
+        assert_eq!(
+            columns(&rows),
+            [
+                "LAB   SEEDED TO        TITLE",
+                "lab9  /root/work/실습  추가 실습",
+                "lab1  /root/work/a", // no trailing spaces
+            ]
+        );
     }
 
     #[test]

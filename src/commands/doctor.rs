@@ -35,13 +35,16 @@ pub fn run(context: &Context) -> Result<ExitCode> {
 }
 
 fn table(report: &Report, ui: &Ui) -> String {
-    let width = report.checks.iter().map(|check| check.name.chars().count()).max().unwrap_or(0);
-    let mut text = String::new();
+    // A check's row, then its fix (if it needs one) under the detail.
+    let mut rows = Vec::new();
+    let mut prefixes = Vec::new();
     for check in &report.checks {
-        text.push_str(&format!("  {} {:width$}  {}\n", ui.mark(check.mark), check.name, check.detail));
+        rows.push(vec![check.name.clone(), check.detail.clone()]);
+        prefixes.push(format!("  {} ", ui.mark(check.mark)));
         if let Some(fix) = check.fix.as_ref().filter(|_| check.mark != Mark::Ok) {
-            text.push_str(&format!("    {:width$}  fix: {fix}\n", ""));
+            rows.push(vec![String::new(), format!("fix: {fix}")]);
+            prefixes.push("    ".to_string());
         }
     }
-    text
+    prefixes.iter().zip(crate::ui::columns(&rows)).map(|(prefix, line)| format!("{prefix}{line}\n")).collect()
 }

@@ -68,24 +68,7 @@ fn table(views: &[LabView]) -> String {
         })
         .collect();
     let header = ["LAB", "ALIASES", "SEEDED TO", "TITLE"].map(String::from);
-    let widths: Vec<usize> = (0..3)
-        .map(|column| rows.iter().chain([&header]).map(|row| row[column].chars().count()).max().unwrap_or(0))
-        .collect();
-    std::iter::once(&header)
-        .chain(&rows)
-        .map(|row| {
-            format!(
-                "{:w0$}  {:w1$}  {:w2$}  {}\n",
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                w0 = widths[0],
-                w1 = widths[1],
-                w2 = widths[2]
-            )
-        })
-        .collect()
+    crate::ui::columns(&[&[header][..], &rows].concat()).iter().map(|line| format!("{line}\n")).collect()
 }
 
 fn details(view: &LabView) -> String {

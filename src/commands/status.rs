@@ -47,13 +47,9 @@ fn table(status: &Status) -> String {
             ]
         })
         .collect();
-    let widths: Vec<usize> = (0..8)
-        .map(|column| rows.iter().chain([&header]).map(|row| row[column].chars().count()).max().unwrap_or(0))
-        .collect();
     let mut text = format!("cluster {} ({} provider)\n\n", status.cluster, status.provider);
-    for row in std::iter::once(&header).chain(&rows) {
-        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, width)| format!("{cell:width$}")).collect();
-        text.push_str(cells.join("  ").trim_end());
+    for line in crate::ui::columns(&[&[header][..], &rows].concat()) {
+        text.push_str(&line);
         text.push('\n');
     }
     text.push('\n');

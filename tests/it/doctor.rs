@@ -153,3 +153,38 @@ fn old_virtualbox_has_no_range_rule() {
     let run = workspace.run(&["doctor"]).success();
     assert!(line(&run.stdout, "host-only network").contains("predates the range rule"), "{}", run.stdout);
 }
+
+/// The colour codes (SGR escape sequences, `ESC [ … m`) in `text`.
+fn colour_codes(text: &str) -> Vec<&str> {
+    text.match_indices("\x1b[")
+        .filter_map(|(start, _)| {
+            let rest = &text[start + 2..];
+            let end = rest.find(|c: char| !(c.is_ascii_digit() || c == ';'))?;
+            rest[end..].starts_with('m').then(|| &text[start..start + 2 + end + 1])
+        })
+        .collect()
+}
+
+#[test]
+fn marks_are_coloured_only_where_colour_is_wanted() {
+    let (workspace, _) = workspace("");
+    workspace.fake_program("vagrant", VAGRANT).fake_program("VBoxManage", VBOXMANAGE).fake_program("docker", DOCKER_UP);
+    // Piped output (as in every other test, NO_COLOR=1 aside): plain text.
+    let piped = workspace.with_envs(&["doctor"], &[("NO_COLOR", "")]).success();
+    assert_eq!(colour_codes(&piped.stdout), Vec::<&str>::new(), "{}", piped.stdout);
+    // CLICOLOR_FORCE=1 colours even a pipe: a green ✓.
+    let forced = workspace.with_envs(&["doctor"], &[("NO_COLOR", ""), ("CLICOLOR_FORCE", "1")]).success();
+    assert!(forced.stdout.contains("\x1b[32m✓\x1b[0m vagrant "), "{:?}", forced.stdout);
+    // ...but NO_COLOR wins over it.
+    let no_color = workspace.with_envs(&["doctor"], &[("CLICOLOR_FORCE", "1")]).success();
+    assert_eq!(colour_codes(&no_color.stdout), Vec::<&str>::new(), "{}", no_color.stdout);
+
+    // On a terminal: colour, unless TERM=dumb or NO_COLOR says otherwise.
+    let Some(terminal) = workspace.in_terminal(&["doctor"], &[("TERM", "xterm"), ("NO_COLOR", "")]) else { return };
+    assert!(terminal.stdout.contains("\x1b[32m✓\x1b[0m vagrant "), "{:?}", terminal.stdout);
+    for env in [[("TERM", "dumb"), ("NO_COLOR", "")], [("TERM", "xterm"), ("NO_COLOR", "1")]] {
+        let plain = workspace.in_terminal(&["doctor"], &env).unwrap();
+        assert!(plain.stdout.contains("✓ vagrant "), "{env:?}: {:?}", plain.stdout);
+        assert_eq!(colour_codes(&plain.stdout), Vec::<&str>::new(), "{env:?}: {:?}", plain.stdout);
+    }
+}

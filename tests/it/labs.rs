@@ -66,19 +66,39 @@ fn handouts_in_korean_and_english() {
 
 #[test]
 fn a_workspace_lab_joins_the_catalog() {
-    let workspace = Workspace::new();
-    workspace
-        .file(
-            "labs/lab9/lab.toml",
-            "id = \"lab9\"\ntitle = \"Extra\"\ntitle_ko = \"추가\"\ndir = \"extra\"\nfiles = [\"stack.yml\"]\n",
-        )
-        .file("labs/lab9/stack.yml", "services: {}\n")
-        .file("labs/lab9/README.md", "# 추가\n")
-        .file("labs/lab9/README.en.md", "# Extra\n");
+    let workspace = with_lab9_in("extra");
     let run = workspace.run(&["labs"]).success();
     assert!(
         run.stdout.lines().any(|line| line.starts_with("lab9") && line.contains("/root/work/extra")),
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn labs_columns_line_up_with_korean_text() {
+    // A Korean folder name takes two terminal columns a syllable: the TITLE
+    // column still starts at the same place on every row.
+    let workspace = with_lab9_in("실습");
+    let run = workspace.run(&["labs"]).success();
+    assert!(run.stdout.contains("/root/work/실습  "), "{}", run.stdout);
+    let title_column = |line: &str| {
+        let (before, _) = line.rsplit_once("  ").unwrap_or_else(|| panic!("no columns in {line:?}"));
+        before.chars().map(|c| if ('가'..='힣').contains(&c) { 2 } else { 1 }).sum::<usize>() + 2
+    };
+    let columns: Vec<usize> = run.stdout.lines().map(title_column).collect();
+    assert!(columns.iter().all(|column| *column == columns[0]), "{columns:?}\n{}", run.stdout);
+}
+
+/// A workspace with its own lab, lab9, seeded to `/root/work/<dir>`.
+fn with_lab9_in(dir: &str) -> Workspace {
+    let workspace = Workspace::new();
+    let manifest =
+        format!("id = \"lab9\"\ntitle = \"Extra\"\ntitle_ko = \"추가\"\ndir = \"{dir}\"\nfiles = [\"stack.yml\"]\n");
+    workspace
+        .file("labs/lab9/lab.toml", &manifest)
+        .file("labs/lab9/stack.yml", "services: {}\n")
+        .file("labs/lab9/README.md", "# 추가\n")
+        .file("labs/lab9/README.en.md", "# Extra\n");
+    workspace
 }

@@ -124,8 +124,12 @@ impl Workspace {
     }
 
     fn expression(&self, args: &[&str], path: &std::ffi::OsStr, env: &[(&str, &str)]) -> duct::Expression {
+        self.set_up(duct::cmd(env!("CARGO_BIN_EXE_labctl"), args), path, env)
+    }
+
+    /// `command` (labctl, or a program that runs it) in this workspace.
+    fn set_up(&self, mut command: duct::Expression, path: &std::ffi::OsStr, env: &[(&str, &str)]) -> duct::Expression {
         // duct applies the innermost setting last, so the test's own values go first.
-        let mut command = duct::cmd(env!("CARGO_BIN_EXE_labctl"), args);
         for (key, value) in env {
             command = command.env(key, value);
         }
@@ -158,6 +162,20 @@ impl Workspace {
     pub fn with_envs(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = self.expression(args, self.bin.path().as_os_str(), env).run().expect("labctl runs");
         Run::from(output)
+    }
+
+    /// Run on a pseudo-terminal (util-linux `script`) with these variables
+    /// (NO_COLOR=1 unless they say otherwise), as a user at a terminal
+    /// would; stdout and stderr arrive mixed, in `stdout`. `None` (the test skipped, saying why) without `script`.
+    pub fn in_terminal(&self, args: &[&str], env: &[(&str, &str)]) -> Option<Run> {
+        let script = require_tool("script", "bsdutils")?;
+        let line: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_labctl"))
+            .chain(args.iter().copied())
+            .map(|word| format!("'{word}'"))
+            .collect();
+        let command = duct::cmd(script, ["-qec", &line.join(" "), "/dev/null"]);
+        let output = self.set_up(command, self.bin.path().as_os_str(), env).run().expect("script runs");
+        Some(Run::from(output))
     }
 }
 
