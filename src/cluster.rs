@@ -10,7 +10,7 @@ use crate::exec::Runner;
 use crate::exit::Unreachable;
 use crate::labs::seed::{self, SeededManifest, STATE_DIR};
 use crate::labs::Catalog;
-use crate::provider::docker::in_parallel;
+use crate::parallel::in_parallel;
 use crate::provider::{NodeChange, NodeShell, Provider, ProviderKind};
 use crate::swarm::{self, Bootstrap, SwarmInfo};
 use crate::templates::Templates;

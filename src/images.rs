@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use crate::config::Settings;
 use crate::exec::{CommandSpec, Runner};
 use crate::labs::Catalog;
-use crate::provider::docker::in_parallel;
+use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::timeouts::{Timeouts, Wait};
 

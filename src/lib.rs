@@ -24,6 +24,7 @@ mod labs;
 mod locate;
 mod lock;
 mod names;
+mod parallel;
 mod provider;
 mod registry;
 mod swarm;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use super::mesh::{self, Mesh, NetworkFetch, FALLBACK_NOTE};
 use super::{CheckSpec, Lab};
 use crate::config::Settings;
-use crate::provider::docker::in_parallel;
+use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 

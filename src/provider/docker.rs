@@ -13,6 +13,7 @@ use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, Prov
 use crate::config::{Node, Role, Settings};
 use crate::exec::{CommandSpec, Runner};
 use crate::labs::seed::STATE_DIR;
+use crate::parallel::in_parallel;
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
@@ -394,14 +395,6 @@ impl<'a> DockerProvider<'a> {
         );
         Ok(self.runner.run_checked(&spec)?.stdout.split_whitespace().map(String::from).collect())
     }
-}
-
-/// Run `work` for every item at once, one thread each; the first error wins.
-pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items.iter().map(|item| scope.spawn(|| work(item))).collect();
-        handles.into_iter().map(|handle| handle.join().expect("worker thread panicked")).collect()
-    })
 }
 
 impl Provider for DockerProvider<'_> {

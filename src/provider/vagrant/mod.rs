@@ -10,10 +10,10 @@ use std::time::Duration;
 
 use anyhow::{anyhow, Result};
 
-use super::docker::in_parallel;
 use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, Provider, ProviderKind};
 use crate::config::Settings;
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
+use crate::parallel::in_parallel;
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
