@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use include_dir::{include_dir, Dir};
 use serde::{Deserialize, Serialize};
 
+use crate::files::FileMode;
 use crate::locate::{describe_toml_error, position, KeyPath};
 use crate::names::{closest, hostname_problem, image_problem, object_name_problem};
 
@@ -67,6 +68,14 @@ pub struct Manifest {
     /// What replaying the handout's runnable blocks needs (README.md, labs section).
     #[serde(default, skip_serializing_if = "HandoutSpec::is_empty")]
     pub handout: HandoutSpec,
+}
+
+impl Manifest {
+    /// The mode the lab file `path` is seeded with: executable when the
+    /// manifest lists it under `executable`.
+    pub fn file_mode(&self, path: &str) -> FileMode {
+        FileMode::executable_if(self.executable.iter().any(|executable| executable == path))
+    }
 }
 
 /// `[handout]` of lab.toml. A fenced block of a handout opened with

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::seed::{file_mode, manifest_of, STATE_DIR};
+use super::seed::{manifest_of, STATE_DIR};
 use super::{Lab, StackSpec};
 use crate::files::{tar_archive, ArchiveEntry};
 use crate::provider::NodeShell;
@@ -277,7 +277,7 @@ impl Reset<'_> {
                     Ok(ArchiveEntry {
                         path: path.clone(),
                         content: self.lab.read(path)?,
-                        mode: file_mode(self.lab, path),
+                        mode: self.lab.manifest.file_mode(path),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;

@@ -11,7 +11,7 @@ use super::mesh::Mesh;
 use super::seed::STATE_DIR;
 use super::Lab;
 use crate::config::Settings;
-use crate::files::{tar_archive, ArchiveEntry};
+use crate::files::{tar_archive, ArchiveEntry, FileMode};
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 use crate::timeouts::Wait;
@@ -43,9 +43,9 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
     let mut context = tera::Context::new();
     context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
     let library = templates.render(LIBRARY_TEMPLATE, &context)?.into_bytes();
-    let mut entries = vec![ArchiveEntry { path: LIBRARY_FILE.to_string(), content: library, mode: 0o644 }];
+    let mut entries = vec![ArchiveEntry { path: LIBRARY_FILE.to_string(), content: library, mode: FileMode::Plain }];
     for path in &manifest.instructor_only {
-        entries.push(ArchiveEntry { path: path.clone(), content: lab.read(path)?, mode: 0o755 });
+        entries.push(ArchiveEntry { path: path.clone(), content: lab.read(path)?, mode: FileMode::Executable });
     }
     let upload = shell.command_with_stdin(
         Wait::Long,
