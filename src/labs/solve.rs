@@ -26,6 +26,9 @@ const ROUND_PAUSE: Duration = Duration::from_secs(2);
 /// Helpers every solution may source (`. "$LABCTL_SOLVE_LIB"`).
 const LIBRARY_TEMPLATE: &str = "node/solve-lib.sh.tera";
 const LIBRARY_FILE: &str = "labctl-solve-lib.sh";
+/// The node scripts that copy the solution over and run it.
+const UPLOAD_SCRIPT: &str = "node/replace-dir.sh.tera";
+const RUN_SCRIPT: &str = "node/run-solution.sh.tera";
 
 /// Copy the instructor-only files (and the helper library) to the manager
 /// and run the solution script in the lab directory. Returns what the
@@ -47,19 +50,19 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
     for path in &manifest.instructor_only {
         entries.push(ArchiveEntry { path: path.clone(), content: lab.read(path)?, mode: FileMode::Executable });
     }
+    let upload_script = templates.node_script(UPLOAD_SCRIPT)?;
     let upload = shell.command_with_stdin(
         Wait::Long,
         manager,
-        &["sh", "-c", "rm -rf \"$1\" && mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-upload", &solution_dir],
+        &["sh", "-c", &upload_script, "labctl-upload", &solution_dir],
         "copy the reference solution",
         tar_archive(&entries)?,
     );
     shell.run_checked(&upload)?;
 
     let registry = settings.registry.as_ref().map(|registry| registry.address()).unwrap_or_default();
-    let run = "cd \"$1\" && LABCTL_SOLUTION_DIR=\"$2\" LABCTL_REGISTRY=\"$3\" LABCTL_LAB=\"$5\" \
-               LABCTL_SOLVE_LIB=\"$2/labctl-solve-lib.sh\" sh -e \"$2/$4\"";
-    let argv = ["sh", "-c", run, "labctl-solve", target, &solution_dir, &registry, script, &manifest.id];
+    let run = templates.node_script(RUN_SCRIPT)?;
+    let argv = ["sh", "-c", &run, "labctl-solve", target, &solution_dir, &registry, script, &manifest.id];
     let spec = shell.command_for(Wait::Long, manager, &argv, "run the reference solution");
     Ok(shell.run_checked(&spec)?.stdout)
 }

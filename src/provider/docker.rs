@@ -25,6 +25,8 @@ const ROLE_LABEL: &str = "labctl.role";
 /// How long a node's dockerd may take to answer after its container starts
 /// (on a normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(60);
+/// Asks a node's Docker until it answers (its arguments in its header).
+const WAIT_FOR_DOCKER_SCRIPT: &str = "node/wait-for-docker.sh.tera";
 
 /// Everything `--privileged` gives a node, as explicit flags, for hosts
 /// whose Docker cannot grant every capability ("unable to apply caps"):
@@ -339,15 +341,13 @@ impl<'a> DockerProvider<'a> {
         self.runner.run_checked(&spec).map(|_| ())
     }
 
-    /// Wait until `node`'s dockerd answers, polling inside the container.
-    fn wait_for_dockerd(&self, node: &str) -> Result<()> {
+    /// Wait until `node`'s dockerd answers, polling inside the container
+    /// with `script` (node/wait-for-docker.sh).
+    fn wait_for_dockerd(&self, node: &str, script: &str) -> Result<()> {
         let deadline = self.settings.timeouts.scaled(DOCKERD_DEADLINE);
-        let tries = deadline.as_millis() / 100;
-        // Each `docker info` within 5s, so a hung one cannot outlast the deadline.
-        let poll = format!(
-            "i=0; until timeout -s KILL 5 docker info >/dev/null 2>&1; do i=$((i+1)); [ \"$i\" -ge {tries} ] && exit 1; sleep 0.1; done"
-        );
-        let argv = vec!["sh".to_string(), "-c".to_string(), poll];
+        let tries = (deadline.as_millis() / 100).to_string();
+        let argv: Vec<String> =
+            ["sh", "-c", script, "labctl-wait-docker", &tries].into_iter().map(String::from).collect();
         let limit = deadline + self.settings.timeouts.scaled(Duration::from_secs(10));
         let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit));
         let spec = CommandSpec { purpose: format!("wait for Docker on {node}"), ..spec };
@@ -449,7 +449,8 @@ impl Provider for DockerProvider<'_> {
         // Running nodes too: an earlier `up` cut short may have started a
         // container whose dockerd has not answered yet.
         let waiting: Vec<&str> = self.settings.nodes.iter().map(|node| node.name.as_str()).collect();
-        in_parallel(&waiting, |node| self.wait_for_dockerd(node))?;
+        let wait_script = templates.node_script(WAIT_FOR_DOCKER_SCRIPT)?;
+        in_parallel(&waiting, |node| self.wait_for_dockerd(node, &wait_script))?;
         Ok(changes)
     }
 
@@ -625,12 +626,11 @@ mod tests {
         let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
         runner.always("docker ps --all --filter", 0, &running, "");
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
-        runner.always("docker exec swarm-lab-manager sh -c 'i=0; until timeout -s KILL 5 docker info", 1, "", "");
+        runner.always("docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-wait-docker 600", 1, "", "");
         let provider = DockerProvider::new(&settings, &runner);
         let error = provider.bring_up(&Ui::new(Verbosity::Quiet), &templates()).unwrap_err().to_string();
         assert!(error.starts_with("node manager: Docker did not answer within 60s"), "{error}");
-        let waits =
-            runner.command_lines().iter().filter(|line| line.contains("until timeout -s KILL 5 docker info")).count();
+        let waits = runner.command_lines().iter().filter(|line| line.contains("labctl-wait-docker 600")).count();
         assert_eq!(waits, 4, "every node is waited for");
     }
 }
