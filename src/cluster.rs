@@ -9,10 +9,11 @@ use crate::config::Settings;
 use crate::exec::Runner;
 use crate::exit::Unreachable;
 use crate::lifecycle::seed::{self, SeededManifest};
-use crate::provider::docker::in_parallel;
+use crate::parallel::in_parallel;
 use crate::provider::{NodeShell, Provider, STATE_DIR};
 use crate::registry;
 use crate::swarm::{self, SwarmInfo};
+use crate::templates::Templates;
 
 pub mod up;
 
@@ -125,9 +126,17 @@ pub struct LabStatus {
     pub files: usize,
 }
 
+/// Prints the seeded labs' records on a node (its arguments in its header).
+const SEEDED_LABS_SCRIPT: &str = "node/read-seeded-labs.sh.tera";
+
 /// Read everything from the runtime: machines, each node's swarm state,
 /// the manager's view, the registry and the seeded labs.
-pub fn status(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner) -> Result<Status> {
+pub fn status(
+    settings: &Settings,
+    provider: &dyn Provider,
+    runner: &dyn Runner,
+    templates: &Templates,
+) -> Result<Status> {
     let shell = NodeShell::new(provider, runner);
     let machines = provider.machines()?;
     let infos: Vec<Option<SwarmInfo>> = in_parallel(&machines, |machine| {
@@ -187,9 +196,10 @@ pub fn status(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner)
         RegistryStatus { address: registry.address(), state }
     });
 
-    let listing = format!("cat {STATE_DIR}/labs/*.json 2>/dev/null || true");
-    let seeded: Vec<SeededManifest> =
-        read(&["sh", "-c", &listing], "read the seeded labs").map(|text| seed::parse_seeded(&text)).unwrap_or_default();
+    let script = templates.node_script(SEEDED_LABS_SCRIPT)?;
+    let seeded: Vec<SeededManifest> = read(&["sh", "-c", &script, "labctl-seeded", STATE_DIR], "read the seeded labs")
+        .map(|text| seed::parse_seeded(&text))
+        .unwrap_or_default();
     let labs =
         seeded.into_iter().map(|lab| LabStatus { id: lab.id, target: lab.target, files: lab.files.len() }).collect();
 
@@ -246,7 +256,7 @@ mod tests {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, reinit_swarm: false };
         up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
-        status(settings, provider, runner).unwrap();
+        status(settings, provider, runner, &templates).unwrap();
     }
 
     /// The seconds of the node-side `timeout -s KILL SECS` in a node command, if any.

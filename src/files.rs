@@ -7,6 +7,37 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
+/// The two modes labctl gives the files it writes, on this host and on
+/// nodes: a script that runs, or a plain file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileMode {
+    Plain,
+    Executable,
+}
+
+impl FileMode {
+    pub fn executable_if(executable: bool) -> FileMode {
+        if executable {
+            FileMode::Executable
+        } else {
+            FileMode::Plain
+        }
+    }
+
+    /// The permission bits: 0755 or 0644.
+    pub fn bits(self) -> u32 {
+        match self {
+            FileMode::Executable => 0o755,
+            FileMode::Plain => 0o644,
+        }
+    }
+
+    /// As `chmod` takes it and the seeded manifests record it: `0755`, `0644`.
+    pub fn octal(self) -> String {
+        format!("{:04o}", self.bits())
+    }
+}
+
 /// A generated file, relative to the folder it goes into.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GeneratedFile {
@@ -54,7 +85,7 @@ pub fn write_generated(folder: &Path, files: &[GeneratedFile]) -> Result<Vec<(Pa
         if outcome != Outcome::Unchanged {
             write_file(&target, file.content.as_bytes())?;
         }
-        set_executable(&target, file.executable)?;
+        set_mode(&target, FileMode::executable_if(file.executable))?;
         ledger.insert(ledger_key(file), sha256_hex(file.content.as_bytes()));
         outcomes.push((file.path.clone(), outcome));
     }
@@ -113,15 +144,14 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 #[cfg(unix)]
-fn set_executable(path: &Path, executable: bool) -> Result<()> {
+fn set_mode(path: &Path, mode: FileMode) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let mode = if executable { 0o755 } else { 0o644 };
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode.bits()))
         .with_context(|| format!("cannot set the mode of {}", path.display()))
 }
 
 #[cfg(not(unix))]
-fn set_executable(_: &Path, _: bool) -> Result<()> {
+fn set_mode(_: &Path, _: FileMode) -> Result<()> {
     Ok(())
 }
 
@@ -129,7 +159,7 @@ fn set_executable(_: &Path, _: bool) -> Result<()> {
 pub struct ArchiveEntry {
     pub path: String,
     pub content: Vec<u8>,
-    pub mode: u32,
+    pub mode: FileMode,
 }
 
 /// A tar of `entries`, owned by root and dated now, to extract on a node.
@@ -140,7 +170,7 @@ pub fn tar_archive(entries: &[ArchiveEntry]) -> Result<Vec<u8>> {
     for entry in entries {
         let mut header = tar::Header::new_gnu();
         header.set_size(entry.content.len() as u64);
-        header.set_mode(entry.mode);
+        header.set_mode(entry.mode.bits());
         header.set_uid(0);
         header.set_gid(0);
         header.set_mtime(now);
@@ -203,5 +233,17 @@ mod tests {
         write_generated(dir.path(), &generated("#!/bin/sh\n")).unwrap();
         let mode = std::fs::metadata(dir.path().join("sub/out.sh")).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
+        let plain = GeneratedFile { executable: false, ..generated("#!/bin/sh\n")[0].clone() };
+        write_generated(dir.path(), &[plain]).unwrap();
+        let mode = std::fs::metadata(dir.path().join("sub/out.sh")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o644, "a file no longer executable loses the run bit");
+    }
+
+    #[test]
+    fn modes_are_written_as_chmod_takes_them() {
+        assert_eq!((FileMode::Executable.bits(), FileMode::Executable.octal()), (0o755, "0755".to_string()));
+        assert_eq!((FileMode::Plain.bits(), FileMode::Plain.octal()), (0o644, "0644".to_string()));
+        assert_eq!(FileMode::executable_if(true), FileMode::Executable);
+        assert_eq!(FileMode::executable_if(false), FileMode::Plain);
     }
 }

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use crate::config::Settings;
 use crate::exec::{CommandSpec, Runner};
 use crate::labs::Catalog;
-use crate::provider::docker::in_parallel;
+use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::timeouts::{Timeouts, Wait};
 
@@ -71,6 +71,14 @@ pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &
 
 /// Load `image` from this host's Docker into every node that lacks this ID.
 pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
+    let nodes: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    load_into(image, &nodes, shell, host)
+}
+
+/// Copy `image` from this host's Docker into each of `nodes` (at once),
+/// skipping a node that has the same image ID: what `images load`, `up`
+/// with `[images] preload` and the registry's own image all use.
+pub fn load_into(image: &str, nodes: &[&str], shell: NodeShell, host: &dyn Runner) -> Result<Load> {
     // `--` everywhere: an image name is never read as an option.
     let inspect = ["image", "inspect", "--format", "{{.Id}}", "--", image];
     let on_host = CommandSpec::new("docker", &inspect, "look for an image on this host").probe();
@@ -79,8 +87,7 @@ pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runne
         return Ok(Load::NotOnHost);
     }
     let id = on_host.stdout.trim().to_string();
-    let nodes: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
-    let loaded = in_parallel(&nodes, |node| {
+    let loaded = in_parallel(nodes, |node| {
         let mut argv = vec!["docker"];
         argv.extend(inspect);
         let present = shell.run(&shell.probe(node, &argv, "look for an image"))?;

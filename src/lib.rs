@@ -26,6 +26,7 @@ mod lifecycle;
 mod locate;
 mod lock;
 mod names;
+mod parallel;
 mod provider;
 mod registry;
 mod swarm;

@@ -6,6 +6,7 @@ use anyhow::{anyhow, Result};
 
 use crate::config::Registry;
 use crate::exec::{CommandSpec, Runner};
+use crate::images;
 use crate::provider::NodeShell;
 use crate::timeouts::Wait;
 
@@ -74,7 +75,7 @@ pub fn apply(plan: &Plan, registry: &Registry, shell: NodeShell, host_runner: Op
     };
     let node = registry.host.as_str();
     if let Some(host_runner) = host_runner {
-        preload(&registry.image, node, shell, host_runner)?;
+        images::load_into(&registry.image, &[node], shell, host_runner)?;
     }
     let output = shell.run(spec)?;
     if output.success() {
@@ -119,26 +120,58 @@ pub fn state_probe(shell: NodeShell, node: &str) -> CommandSpec {
     shell.probe(node, &query, "look for the registry")
 }
 
-/// Copy `image` from this host's Docker into `node` when the node lacks it
-/// and the host has it.
-pub fn preload(image: &str, node: &str, shell: NodeShell, host_runner: &dyn Runner) -> Result<bool> {
-    let on_node =
-        shell.probe(node, &["docker", "image", "inspect", "--format", "{{.Id}}", "--", image], "look for an image");
-    if shell.run(&on_node)?.success() {
-        return Ok(false);
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_settings;
+    use crate::exec::fake::RecordingRunner;
+    use crate::provider::docker::DockerProvider;
+
+    const LOAD: &str = "docker save -- registry:2 | docker exec --interactive swarm-lab-manager docker load --quiet";
+    const NODE_INSPECT: &str = "docker exec swarm-lab-manager docker image inspect --format '{{.Id}}' -- registry:2";
+
+    /// Start the registry on the docker provider, this host's Docker and
+    /// the nodes answered by `runner`; the commands that changed something.
+    fn start(runner: &RecordingRunner) -> Vec<String> {
+        let settings = test_settings("");
+        let registry = settings.registry.clone().unwrap();
+        let provider = DockerProvider::new(&settings, runner);
+        let shell = NodeShell::new(&provider, runner);
+        let planned = plan(&registry, shell, true).unwrap();
+        let outcome = apply(&planned, &registry, shell, Some(runner)).unwrap();
+        assert_eq!(outcome, Outcome::Created);
+        runner.changes()
     }
-    let on_host = CommandSpec::new(
-        "docker",
-        &["image", "inspect", "--format", "{{.Id}}", "--", image],
-        "look for an image on this host",
-    )
-    .probe()
-    .timeout(shell.limit(Wait::Read));
-    if !host_runner.run(&on_host)?.success() {
-        return Ok(false);
+
+    #[test]
+    fn the_registry_image_is_loaded_from_this_host_into_a_node_without_that_image_id() {
+        let runner = RecordingRunner::default();
+        runner.always("docker image inspect", 0, "sha256:host\n", "");
+        runner.always(NODE_INSPECT, 1, "", "Error: No such image: registry:2");
+        let changes = start(&runner);
+        assert_eq!(changes[0], LOAD, "{changes:#?}");
+        assert!(changes[1].starts_with("docker exec swarm-lab-manager docker run --detach --name labctl-registry"));
+
+        // An older registry:2 on the node is replaced by this host's.
+        let runner = RecordingRunner::default();
+        runner.always("docker image inspect", 0, "sha256:host\n", "");
+        runner.always(NODE_INSPECT, 0, "sha256:older\n", "");
+        assert_eq!(start(&runner)[0], LOAD);
     }
-    let save = CommandSpec::new("docker", &["save", "--", image], &format!("export {image} from this host"));
-    let load = shell.command_piped(Wait::Long, node, &["docker", "load"], &format!("load {image}"), save);
-    shell.run_checked(&load)?;
-    Ok(true)
+
+    #[test]
+    fn the_registry_image_is_not_loaded_when_the_node_has_it_or_this_host_has_not() {
+        let runner = RecordingRunner::default();
+        runner.always("docker image inspect", 0, "sha256:same\n", "");
+        runner.always(NODE_INSPECT, 0, "sha256:same\n", "");
+        let changes = start(&runner);
+        assert_eq!(changes.len(), 1, "only the registry started: {changes:#?}");
+
+        // Not on this host: the node pulls it when the registry starts.
+        let runner = RecordingRunner::default();
+        runner.always("docker image inspect", 1, "", "Error: No such image: registry:2");
+        let changes = start(&runner);
+        assert_eq!(changes.len(), 1, "{changes:#?}");
+        assert!(!runner.command_lines().iter().any(|line| line.contains("docker save")));
+    }
 }

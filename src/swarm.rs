@@ -23,7 +23,7 @@ use serde::Deserialize;
 
 use crate::config::{Node, Role, Settings};
 use crate::exec::CommandSpec;
-use crate::provider::docker::in_parallel;
+use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 use crate::timeouts::Wait;

@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::{anyhow, Context, Result};
 use include_dir::{include_dir, Dir};
@@ -19,6 +20,8 @@ pub struct Templates {
     origins: BTreeMap<String, TemplateOrigin>,
     /// Files under templates/ whose name matches no built-in template.
     pub unused_overrides: Vec<PathBuf>,
+    /// Node scripts rendered so far: each is rendered once per run.
+    node_scripts: Mutex<HashMap<String, String>>,
 }
 
 #[derive(Debug, Clone)]
@@ -56,7 +59,7 @@ impl Templates {
             tera.add_raw_template(&name, &source).map_err(|error| anyhow!(describe(&name, &origin, &error)))?;
             origins.insert(name, origin);
         }
-        Ok(Templates { tera, origins, unused_overrides })
+        Ok(Templates { tera, origins, unused_overrides, node_scripts: Mutex::default() })
     }
 
     /// Names of the templates that a workspace file replaced.
@@ -80,6 +83,22 @@ impl Templates {
             text.push('\n');
         }
         Ok(text)
+    }
+
+    /// A script labctl runs on nodes as `sh -c SCRIPT NAME ARG…` (a
+    /// `node/*.sh.tera` template that needs only `labctl_version`): its
+    /// values come as positional arguments, never pasted into the text.
+    /// Rendered on first use, then reused for the rest of the run.
+    pub fn node_script(&self, name: &str) -> Result<String> {
+        let mut rendered = self.node_scripts.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(script) = rendered.get(name) {
+            return Ok(script.clone());
+        }
+        let mut context = tera::Context::new();
+        context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+        let script = self.render(name, &context)?;
+        rendered.insert(name.to_string(), script.clone());
+        Ok(script)
     }
 }
 
@@ -164,6 +183,9 @@ fn plain_text(value: &Value) -> tera::Result<String> {
         other => Err(tera::Error::msg(format!("expected text, got {other}"))),
     }
 }
+
+#[cfg(test)]
+mod node_script_tests;
 
 #[cfg(test)]
 mod tests {

@@ -82,8 +82,7 @@ fn details(view: &LabView) -> String {
         "files:".to_string(),
     ];
     for file in &manifest.files {
-        let mode = if manifest.executable.contains(file) { "0755" } else { "0644" };
-        lines.push(format!("  {mode} {file}"));
+        lines.push(format!("  {} {file}", manifest.file_mode(file).octal()));
     }
     if !manifest.instructor_only.is_empty() {
         lines.push(format!("instructor only (never seeded): {}", manifest.instructor_only.join(", ")));

@@ -29,12 +29,14 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
     let runner = context.runner(false);
     let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
+    let templates = context.templates()?;
     for lab in labs {
         let reset = Reset {
             lab,
             target: settings.lab_targets[&lab.manifest.id].clone(),
             manager: &settings.nodes[0].name,
             shell,
+            templates: &templates,
             backups: context.workspace.join(".labctl/backups"),
         };
         let plan = reset.plan(args.keep_files)?;

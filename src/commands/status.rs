@@ -12,7 +12,8 @@ pub fn run(context: &Context, args: &StatusArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
     let (_, provider) = context.reach_cluster(&settings, runner.as_ref())?;
-    let status = cluster::status(&settings, provider.as_ref(), runner.as_ref())?;
+    let templates = context.templates()?;
+    let status = cluster::status(&settings, provider.as_ref(), runner.as_ref(), &templates)?;
     let text = if args.json { serde_json::to_string_pretty(&status)? + "\n" } else { table(&status) };
     context.ui.print(&text);
     // Scripts gate on the status: every node in the swarm and Ready, or 3.

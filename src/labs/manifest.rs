@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::check_spec;
 use super::{HANDOUT_EN, HANDOUT_KO, MANIFEST};
+use crate::files::FileMode;
 use crate::locate::{describe_toml_error, position, KeyPath};
 use crate::names::{hostname_problem, image_problem, object_name_problem};
 
@@ -101,6 +102,12 @@ impl Language {
 }
 
 impl Manifest {
+    /// The mode the lab file `path` is seeded with: executable when the
+    /// manifest lists it under `executable`.
+    pub fn file_mode(&self, path: &str) -> FileMode {
+        FileMode::executable_if(self.executable.iter().any(|executable| executable == path))
+    }
+
     /// The handout's language, `language` as typed (it was checked when
     /// the manifest loaded).
     pub fn handout_language(&self) -> Language {

@@ -11,12 +11,13 @@ use crate::config::Settings;
 use crate::labs::check_spec::{Check, PortRule};
 use crate::labs::manifest::Language;
 use crate::labs::Lab;
-use crate::provider::docker::in_parallel;
+use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 
 const HTTP_TEMPLATE: &str = "node/http-get.sh.tera";
 const NETWORK_TEMPLATE: &str = "node/fetch-on-network.sh.tera";
+const PORTS_TEMPLATE: &str = "node/list-published-ports.sh.tera";
 
 /// Every node a check names must be a node of this cluster: with
 /// `worker_prefix = "worker"` there is no `node1`, and asking it would look
@@ -100,14 +101,13 @@ pub fn run_checks(
 ) -> Result<Vec<Outcome>> {
     let manager = settings.nodes[0].name.as_str();
     let registry = settings.registry.as_ref().map(|registry| registry.address());
-    let mut context = tera::Context::new();
-    context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
     let reader = Reader {
         shell,
         manager,
         nodes: settings.nodes.iter().map(|node| node.name.clone()).collect(),
-        http_script: templates.render(HTTP_TEMPLATE, &context)?,
-        network_script: templates.render(NETWORK_TEMPLATE, &context)?,
+        http_script: templates.node_script(HTTP_TEMPLATE)?,
+        network_script: templates.node_script(NETWORK_TEMPLATE)?,
+        ports_script: templates.node_script(PORTS_TEMPLATE)?,
         mesh,
     };
     let specs = &lab.manifest.checks;
@@ -186,6 +186,8 @@ struct Reader<'a> {
     http_script: String,
     /// The rendered node/fetch-on-network.sh, for hosts without the routing mesh.
     network_script: String,
+    /// The rendered node/list-published-ports.sh, to find who publishes a port.
+    ports_script: String,
     mesh: &'a Mesh,
 }
 
@@ -272,7 +274,7 @@ impl Reader<'_> {
         };
         let listing = self.read(
             self.manager,
-            &["sh", "-c", mesh::LIST_PORTS, "labctl-ports", mesh::PORTS_FORMAT],
+            &["sh", "-c", &self.ports_script, "labctl-ports", mesh::PORTS_FORMAT],
             "list published ports",
         )?;
         if !listing.success() {

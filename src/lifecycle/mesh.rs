@@ -58,14 +58,11 @@ impl Mesh {
     }
 }
 
-/// `docker service inspect` format: the service's name, then one
-/// `protocol/mode/published/target` word per published port.
+/// `docker service inspect` format for node/list-published-ports.sh: the
+/// service's name, then one `protocol/mode/published/target` word per
+/// published port.
 pub const PORTS_FORMAT: &str =
     "{{.Spec.Name}}{{range .Endpoint.Ports}} {{.Protocol}}/{{.PublishMode}}/{{.PublishedPort}}/{{.TargetPort}}{{end}}";
-
-/// Every service with its published ports ([`PORTS_FORMAT`]), one a line.
-pub const LIST_PORTS: &str =
-    "ids=$(docker service ls --quiet) || exit; [ -z \"$ids\" ] || exec docker service inspect --format \"$1\" $ids";
 
 /// The service that publishes a TCP port, and how.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -78,7 +75,7 @@ pub struct Publisher {
     pub target: u16,
 }
 
-/// The publisher of TCP `port` in a [`LIST_PORTS`] listing.
+/// The publisher of TCP `port` in a node/list-published-ports.sh listing.
 pub fn publisher_of(listing: &str, port: u16) -> Option<Publisher> {
     listing.lines().find_map(|line| {
         let mut words = line.split_whitespace();

@@ -13,11 +13,12 @@ use std::time::{Duration, Instant, SystemTime};
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use super::seed::{file_mode, manifest_of};
+use super::seed::manifest_of;
 use crate::files::{tar_archive, ArchiveEntry};
 use crate::labs::manifest::StackSpec;
 use crate::labs::Lab;
 use crate::provider::{NodeShell, STATE_DIR};
+use crate::templates::Templates;
 use crate::timeouts::Wait;
 
 /// How long removed stacks may take to disappear (stack removal is
@@ -26,6 +27,14 @@ const GONE_DEADLINE: Duration = Duration::from_secs(90);
 /// How long a lab's network may stay in use by tasks that are shutting down.
 const NETWORK_DEADLINE: Duration = Duration::from_secs(20);
 const POLL: Duration = Duration::from_millis(500);
+
+/// The node scripts a reset runs (templates/node/, each says its arguments).
+const LIST_FILES_SCRIPT: &str = "node/list-lab-files.sh.tera";
+const LEFTOVERS_SCRIPT: &str = "node/stack-leftovers.sh.tera";
+const SETUP_SCRIPT: &str = "node/lab-setup.sh.tera";
+const EXTRACT_SCRIPT: &str = "node/extract-into.sh.tera";
+const REMOVE_SCRIPT: &str = "node/remove-files.sh.tera";
+const RECORD_SCRIPT: &str = "node/write-stdin.sh.tera";
 
 /// What a reset will do, read from the cluster before anything changes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -70,6 +79,7 @@ pub struct Reset<'a> {
     pub target: String,
     pub manager: &'a str,
     pub shell: NodeShell<'a>,
+    pub templates: &'a Templates,
     /// `<workspace>/.labctl/backups`.
     pub backups: PathBuf,
 }
@@ -107,16 +117,8 @@ impl Reset<'_> {
 
     /// Compare the lab directory on the manager with the pristine files.
     fn file_plan(&self) -> Result<FilePlan> {
-        let listing = self.read(
-            &[
-                "sh",
-                "-c",
-                "cd \"$1\" 2>/dev/null || exit 0; find . -type f -exec sha256sum {} +",
-                "labctl-list",
-                &self.target,
-            ],
-            "list the lab's files",
-        )?;
+        let script = self.templates.node_script(LIST_FILES_SCRIPT)?;
+        let listing = self.read(&["sh", "-c", &script, "labctl-list", &self.target], "list the lab's files")?;
         let pristine = manifest_of(self.lab, &self.target)?;
         Ok(compare(&listing, &pristine.files.iter().map(|file| (file.path.clone(), file.sha256.clone())).collect()))
     }
@@ -153,11 +155,8 @@ impl Reset<'_> {
 
     /// Poll until the stacks' services and networks are really gone.
     fn wait_until_gone(&self, stacks: &[String]) -> Result<()> {
-        let script = "for stack; do \
-            docker service ls --quiet --filter \"label=com.docker.stack.namespace=$stack\"; \
-            docker network ls --quiet --filter \"label=com.docker.stack.namespace=$stack\"; \
-            docker ps --quiet --filter \"label=com.docker.stack.namespace=$stack\"; done";
-        let mut argv = vec!["sh", "-c", script, "labctl-wait"];
+        let script = self.templates.node_script(LEFTOVERS_SCRIPT)?;
+        let mut argv = vec!["sh", "-c", &script, "labctl-wait"];
         argv.extend(stacks.iter().map(String::as_str));
         let limit = self.shell.provider.timeouts().scaled(GONE_DEADLINE);
         let deadline = Instant::now() + limit;
@@ -217,8 +216,8 @@ impl Reset<'_> {
             self.change(&argv, "create the lab's network")?;
         }
         for command in &self.lab.manifest.setup {
-            let script = "mkdir -p \"$1\" && cd \"$1\" && sh -ec \"$2\"";
-            self.change(&["sh", "-c", script, "labctl-setup", &self.target, command], "run the lab's setup")?;
+            let script = self.templates.node_script(SETUP_SCRIPT)?;
+            self.change(&["sh", "-c", &script, "labctl-setup", &self.target, command], "run the lab's setup")?;
         }
         Ok(())
     }
@@ -278,31 +277,34 @@ impl Reset<'_> {
                     Ok(ArchiveEntry {
                         path: path.clone(),
                         content: self.lab.read(path)?,
-                        mode: file_mode(self.lab, path),
+                        mode: self.lab.manifest.file_mode(path),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?;
             let archive = tar_archive(&entries)?;
+            let script = self.templates.node_script(EXTRACT_SCRIPT)?;
             let spec = self.shell.command_with_stdin(
                 Wait::Long,
                 self.manager,
-                &["sh", "-c", "mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-restore", &self.target],
+                &["sh", "-c", &script, "labctl-restore", &self.target],
                 "restore the pristine files",
                 archive,
             );
             self.shell.run_checked(&spec)?;
         }
         if !files.added.is_empty() {
-            let mut argv = vec!["sh", "-c", "cd \"$1\" && shift && rm -f -- \"$@\"", "labctl-remove", &self.target];
+            let script = self.templates.node_script(REMOVE_SCRIPT)?;
+            let mut argv = vec!["sh", "-c", &script, "labctl-remove", &self.target];
             argv.extend(files.added.iter().map(String::as_str));
             self.change(&argv, "remove the added files")?;
         }
         let manifest = serde_json::to_vec_pretty(&manifest_of(self.lab, &self.target)?)?;
         let record = format!("{STATE_DIR}/labs/{}.json", self.lab.manifest.id);
+        let script = self.templates.node_script(RECORD_SCRIPT)?;
         let spec = self.shell.command_with_stdin(
             Wait::Change,
             self.manager,
-            &["sh", "-c", "mkdir -p \"$(dirname \"$1\")\" && cat > \"$1\"", "labctl-record", &record],
+            &["sh", "-c", &script, "labctl-record", &record],
             "record the pristine files",
             manifest,
         );

@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
 use crate::config::Settings;
-use crate::files::{sha256_hex, tar_archive, ArchiveEntry};
+use crate::files::{sha256_hex, tar_archive, ArchiveEntry, FileMode};
 use crate::labs::{Catalog, Lab};
 use crate::provider::{NodeShell, STATE_DIR};
 use crate::templates::Templates;
@@ -94,7 +94,7 @@ pub fn manifest_of(lab: &Lab, target: &str) -> Result<SeededManifest> {
             Ok(SeededFile {
                 path: path.clone(),
                 sha256: sha256_hex(&lab.read(path)?),
-                mode: mode_of(lab, path).to_string(),
+                mode: lab.manifest.file_mode(path).octal(),
             })
         })
         .collect::<Result<_>>()?;
@@ -106,19 +106,11 @@ pub fn manifest_of(lab: &Lab, target: &str) -> Result<SeededManifest> {
     })
 }
 
-fn mode_of(lab: &Lab, path: &str) -> &'static str {
-    if lab.manifest.executable.iter().any(|executable| executable == path) {
-        "0755"
-    } else {
-        "0644"
-    }
-}
-
 /// The tar the seed script reads: per lab its target, networks, setup
 /// commands, manifest and files (with their modes).
 fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
     let mut entries = Vec::new();
-    let mut add = |path: String, content: Vec<u8>, mode: u32| entries.push(ArchiveEntry { path, content, mode });
+    let mut add = |path: String, content: Vec<u8>, mode: FileMode| entries.push(ArchiveEntry { path, content, mode });
     for seeded in &settings.seeded_labs {
         let lab = catalog.resolve(&seeded.id).map_err(anyhow::Error::msg)?;
         let base = format!("labs/{}", seeded.id);
@@ -129,24 +121,15 @@ fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
             .map(|network| format!("{} {} {}\n", network.name, network.driver, network.attachable))
             .collect();
         let manifest = serde_json::to_vec_pretty(&manifest_of(lab, &seeded.target)?)?;
-        add(format!("{base}/target"), seeded.target.clone().into_bytes(), 0o644);
-        add(format!("{base}/networks"), networks.into_bytes(), 0o644);
-        add(format!("{base}/setup.sh"), lab.manifest.setup.join("\n").into_bytes(), 0o644);
-        add(format!("{base}/manifest.json"), manifest, 0o644);
+        add(format!("{base}/target"), seeded.target.clone().into_bytes(), FileMode::Plain);
+        add(format!("{base}/networks"), networks.into_bytes(), FileMode::Plain);
+        add(format!("{base}/setup.sh"), lab.manifest.setup.join("\n").into_bytes(), FileMode::Plain);
+        add(format!("{base}/manifest.json"), manifest, FileMode::Plain);
         for path in &lab.manifest.files {
-            add(format!("{base}/files/{path}"), lab.read(path)?, file_mode(lab, path));
+            add(format!("{base}/files/{path}"), lab.read(path)?, lab.manifest.file_mode(path));
         }
     }
     tar_archive(&entries)
-}
-
-/// The mode a lab file is seeded with.
-pub fn file_mode(lab: &Lab, path: &str) -> u32 {
-    if mode_of(lab, path) == "0755" {
-        0o755
-    } else {
-        0o644
-    }
 }
 
 /// Parse the seeded manifests that `cat STATE_DIR/labs/*.json` printed.
@@ -188,6 +171,10 @@ mod tests {
         let manifest: SeededManifest = serde_json::from_slice(&entries["labs/lab3/manifest.json"].0).unwrap();
         let ddl = manifest.files.iter().find(|file| file.path == "sql/01_ddl.sql").unwrap();
         assert_eq!(ddl.sha256, sha256_hex(&entries["labs/lab3/files/sql/01_ddl.sql"].0));
+        let modes: Vec<(&str, &str)> =
+            manifest.files.iter().map(|file| (file.path.as_str(), file.mode.as_str())).collect();
+        assert!(modes.contains(&("sql/01_ddl.sql", "0644")), "the node's record keeps chmod's form: {modes:?}");
+        assert!(modes.contains(&("add-server-id.sh", "0755")), "{modes:?}");
         assert!(entries.keys().all(|path| !path.contains("README")), "handouts are not seeded");
     }
 

@@ -58,7 +58,7 @@ fn endpoint(runner: &RecordingRunner, service: &str, json: &str) {
 /// through the routing mesh: an ingress check then fetches the published port.
 fn routing_mesh(runner: &RecordingRunner, service: &str, port: u16, target: u16) {
     runner.always(
-        &format!("{MANAGER} sh -c 'ids=$(docker service ls --quiet)"),
+        &format!("{MANAGER} sh -c '#!/bin/sh…' labctl-ports"),
         0,
         &format!("{service} tcp/ingress/{port}/{target}\n"),
         "",

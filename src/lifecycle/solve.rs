@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 use super::check::{run_checks, Failure, Outcome};
 use super::mesh::Mesh;
 use crate::config::Settings;
-use crate::files::{tar_archive, ArchiveEntry};
+use crate::files::{tar_archive, ArchiveEntry, FileMode};
 use crate::labs::Lab;
 use crate::provider::{NodeShell, STATE_DIR};
 use crate::templates::Templates;
@@ -25,6 +25,9 @@ const ROUND_PAUSE: Duration = Duration::from_secs(2);
 /// Helpers every solution may source (`. "$LABCTL_SOLVE_LIB"`).
 const LIBRARY_TEMPLATE: &str = "node/solve-lib.sh.tera";
 const LIBRARY_FILE: &str = "labctl-solve-lib.sh";
+/// The node scripts that copy the solution over and run it.
+const UPLOAD_SCRIPT: &str = "node/replace-dir.sh.tera";
+const RUN_SCRIPT: &str = "node/run-solution.sh.tera";
 
 /// Copy the instructor-only files (and the helper library) to the manager
 /// and run the solution script in the lab directory. Returns what the
@@ -42,23 +45,23 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
     let mut context = tera::Context::new();
     context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
     let library = templates.render(LIBRARY_TEMPLATE, &context)?.into_bytes();
-    let mut entries = vec![ArchiveEntry { path: LIBRARY_FILE.to_string(), content: library, mode: 0o644 }];
+    let mut entries = vec![ArchiveEntry { path: LIBRARY_FILE.to_string(), content: library, mode: FileMode::Plain }];
     for path in &manifest.instructor_only {
-        entries.push(ArchiveEntry { path: path.clone(), content: lab.read(path)?, mode: 0o755 });
+        entries.push(ArchiveEntry { path: path.clone(), content: lab.read(path)?, mode: FileMode::Executable });
     }
+    let upload_script = templates.node_script(UPLOAD_SCRIPT)?;
     let upload = shell.command_with_stdin(
         Wait::Long,
         manager,
-        &["sh", "-c", "rm -rf \"$1\" && mkdir -p \"$1\" && tar -x -f - -C \"$1\"", "labctl-upload", &solution_dir],
+        &["sh", "-c", &upload_script, "labctl-upload", &solution_dir],
         "copy the reference solution",
         tar_archive(&entries)?,
     );
     shell.run_checked(&upload)?;
 
     let registry = settings.registry.as_ref().map(|registry| registry.address()).unwrap_or_default();
-    let run = "cd \"$1\" && LABCTL_SOLUTION_DIR=\"$2\" LABCTL_REGISTRY=\"$3\" LABCTL_LAB=\"$5\" \
-               LABCTL_SOLVE_LIB=\"$2/labctl-solve-lib.sh\" sh -e \"$2/$4\"";
-    let argv = ["sh", "-c", run, "labctl-solve", target, &solution_dir, &registry, script, &manifest.id];
+    let run = templates.node_script(RUN_SCRIPT)?;
+    let argv = ["sh", "-c", &run, "labctl-solve", target, &solution_dir, &registry, script, &manifest.id];
     let spec = shell.command_for(Wait::Long, manager, &argv, "run the reference solution");
     Ok(shell.run_checked(&spec)?.stdout)
 }

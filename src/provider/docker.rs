@@ -15,6 +15,7 @@ use super::{
 };
 use crate::config::{Node, Role, Settings};
 use crate::exec::{CommandSpec, Runner};
+use crate::parallel::in_parallel;
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
@@ -26,6 +27,8 @@ const ROLE_LABEL: &str = "labctl.role";
 /// How long a node's dockerd may take to answer after its container starts
 /// (on a normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(60);
+/// Asks a node's Docker until it answers (its arguments in its header).
+const WAIT_FOR_DOCKER_SCRIPT: &str = "node/wait-for-docker.sh.tera";
 
 /// Everything `--privileged` gives a node, as explicit flags, for hosts
 /// whose Docker cannot grant every capability ("unable to apply caps"):
@@ -348,15 +351,13 @@ impl<'a> DockerProvider<'a> {
         self.runner.run_checked(&spec).map(|_| ())
     }
 
-    /// Wait until `node`'s dockerd answers, polling inside the container.
-    fn wait_for_dockerd(&self, node: &str) -> Result<()> {
+    /// Wait until `node`'s dockerd answers, polling inside the container
+    /// with `script` (node/wait-for-docker.sh).
+    fn wait_for_dockerd(&self, node: &str, script: &str) -> Result<()> {
         let deadline = self.settings.timeouts.scaled(DOCKERD_DEADLINE);
-        let tries = deadline.as_millis() / 100;
-        // Each `docker info` within 5s, so a hung one cannot outlast the deadline.
-        let poll = format!(
-            "i=0; until timeout -s KILL 5 docker info >/dev/null 2>&1; do i=$((i+1)); [ \"$i\" -ge {tries} ] && exit 1; sleep 0.1; done"
-        );
-        let argv = vec!["sh".to_string(), "-c".to_string(), poll];
+        let tries = (deadline.as_millis() / 100).to_string();
+        let argv: Vec<String> =
+            ["sh", "-c", script, "labctl-wait-docker", &tries].into_iter().map(String::from).collect();
         let limit = deadline + self.settings.timeouts.scaled(Duration::from_secs(10));
         // A wait only reads: a probe.
         let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
@@ -418,14 +419,8 @@ pub(super) struct Steps {
     build: Option<CommandSpec>,
     /// The nodes whose container is created.
     create: Vec<String>,
-}
-
-/// Run `work` for every item at once, one thread each; the first error wins.
-pub(crate) fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R> + Sync) -> Result<Vec<R>> {
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = items.iter().map(|item| scope.spawn(|| work(item))).collect();
-        handles.into_iter().map(|handle| handle.join().expect("worker thread panicked")).collect()
-    })
+    /// The node script that waits until a node's dockerd answers.
+    wait_script: String,
 }
 
 impl Provider for DockerProvider<'_> {
@@ -495,7 +490,8 @@ impl Provider for DockerProvider<'_> {
             .collect();
         let notes = build.iter().map(|_| image.build_note()).collect();
         let create = to_create.iter().map(|node| node.name.clone()).collect();
-        let steps = Steps { create_network, start, image, build, create };
+        let wait_script = templates.node_script(WAIT_FOR_DOCKER_SCRIPT)?;
+        let steps = Steps { create_network, start, image, build, create, wait_script };
         Ok(NodesPlan { changes, notes, commands, steps: ProviderSteps::Docker(Box::new(steps)) })
     }
 
@@ -526,7 +522,7 @@ impl Provider for DockerProvider<'_> {
         // Running nodes too: an earlier `up` cut short may have started a
         // container whose dockerd has not answered yet.
         let waiting: Vec<&str> = self.settings.nodes.iter().map(|node| node.name.as_str()).collect();
-        in_parallel(&waiting, |node| self.wait_for_dockerd(node))?;
+        in_parallel(&waiting, |node| self.wait_for_dockerd(node, &steps.wait_script))?;
         Ok(())
     }
 
@@ -710,12 +706,11 @@ mod tests {
         let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
         runner.always("docker ps --all --filter", 0, &running, "");
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
-        runner.always("docker exec swarm-lab-manager sh -c 'i=0; until timeout -s KILL 5 docker info", 1, "", "");
+        runner.always("docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-wait-docker 600", 1, "", "");
         let provider = DockerProvider::new(&settings, &runner);
         let error = plan_and_bring_up(&provider).unwrap_err().to_string();
         assert!(error.starts_with("node manager: Docker did not answer within 60s"), "{error}");
-        let waits =
-            runner.command_lines().iter().filter(|line| line.contains("until timeout -s KILL 5 docker info")).count();
+        let waits = runner.command_lines().iter().filter(|line| line.contains("labctl-wait-docker 600")).count();
         assert_eq!(waits, 4, "every node is waited for");
     }
 }

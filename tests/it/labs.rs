@@ -46,6 +46,9 @@ fn one_lab_by_alias_or_directory() {
     assert!(by_alias.contains("network:     ch03 (overlay, attachable)"), "{by_alias}");
     let quiz = workspace.run(&["labs", "work3"]).success().stdout;
     assert!(quiz.contains("instructor only (never seeded): solution/"), "{quiz}");
+    let db = workspace.run(&["labs", "lab3"]).success().stdout;
+    assert!(db.contains("\n  0755 add-server-id.sh\n"), "seeded modes as chmod takes them: {db}");
+    assert!(db.contains("\n  0644 sql/01_ddl.sql\n"), "{db}");
 }
 
 #[test]

@@ -48,7 +48,7 @@ mod checks {
 
     const MANAGER: &str = "docker exec swarm-lab-manager";
     const NODE1: &str = "docker exec swarm-lab-node1";
-    const LIST_PORTS: &str = "docker exec swarm-lab-manager sh -c 'ids=$(docker service ls --quiet)";
+    const LIST_PORTS: &str = "docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-ports";
     const IPVS: &str = "docker exec swarm-lab-node1 sh -c '[ -e /proc/net/ip_vs ]";
     const PUBLISHED: &str = "e2e_db\ne2e_web tcp/ingress/8093/80\n";
 

@@ -13,6 +13,11 @@ fn catalog() -> Catalog {
     Catalog::load(std::path::Path::new("/nonexistent")).unwrap()
 }
 
+fn templates() -> &'static Templates {
+    static TEMPLATES: std::sync::OnceLock<Templates> = std::sync::OnceLock::new();
+    TEMPLATES.get_or_init(|| Templates::load(std::path::Path::new("/nonexistent")).unwrap())
+}
+
 /// A tar holding `files`, as tar on the manager writes a backup (all
 /// ASCII, so it fits the fake runner's text output).
 fn tar_of(files: &[(&str, &str)]) -> String {
@@ -36,7 +41,7 @@ fn student_was_here(runner: &RecordingRunner, lab: &Lab) {
     runner.answer(&format!("{MANAGER} docker network ls"), 0, "bridge\nch03\ningress\n", "");
     let compose = sha256_hex(&lab.read("docker-compose.yml").unwrap());
     let listing = format!("{compose}  ./docker-compose.yml\n0000  ./ch03-webapi.yml\n1111  ./notes.txt\n");
-    runner.answer(&format!("{MANAGER} sh -c 'cd \"$1\" 2>/dev/null || exit 0; find"), 0, &listing, "");
+    runner.answer(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-list /root/work/ingress"), 0, &listing, "");
 }
 
 fn reset_of<'a>(lab: &'a Lab, provider: &'a DockerProvider, runner: &'a RecordingRunner, backups: &Path) -> Reset<'a> {
@@ -45,6 +50,7 @@ fn reset_of<'a>(lab: &'a Lab, provider: &'a DockerProvider, runner: &'a Recordin
         target: "/root/work/ingress".into(),
         manager: "manager",
         shell: NodeShell::new(provider, runner),
+        templates: templates(),
         backups: backups.to_path_buf(),
     }
 }
@@ -103,8 +109,8 @@ fn reset_backs_up_first_then_removes_the_stack_restores_and_sets_up_again() {
     let runner = RecordingRunner::default();
     student_was_here(&runner, lab);
     // The stack is still going away on the first look, gone on the second.
-    runner.answer(&format!("{MANAGER} sh -c 'for stack;"), 0, "x1y2z3\n", "");
-    runner.answer(&format!("{MANAGER} sh -c 'for stack;"), 0, "", "");
+    runner.answer(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-wait simple-web"), 0, "x1y2z3\n", "");
+    runner.answer(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-wait simple-web"), 0, "", "");
     runner.answer(&format!("{MANAGER} docker network inspect ch03"), 1, "", "Error: No such network: ch03");
     let backup = tar_of(&[("ch03-webapi.yml", "student version\n"), ("notes.txt", "my notes\n")]);
     runner.answer(BACKUP, 0, &backup, "");
@@ -125,7 +131,7 @@ fn reset_backs_up_first_then_removes_the_stack_restores_and_sets_up_again() {
     let order = [
         position(&lines, BACKUP),
         position(&lines, "docker stack rm simple-web"),
-        position(&lines, "for stack;"),
+        position(&lines, "labctl-wait simple-web"),
         position(&lines, "docker network rm ch03"),
         position(&lines, "labctl-restore"),
         position(&lines, "labctl-remove /root/work/ingress notes.txt"),
@@ -134,7 +140,7 @@ fn reset_backs_up_first_then_removes_the_stack_restores_and_sets_up_again() {
     ];
     assert!(order.windows(2).all(|pair| pair[0] < pair[1]), "wrong order {order:?}: {lines:#?}");
     assert_eq!(
-        lines.iter().filter(|line| line.contains("for stack;")).count(),
+        lines.iter().filter(|line| line.contains("labctl-wait simple-web")).count(),
         2,
         "it waited until the stack was gone"
     );
@@ -164,6 +170,7 @@ fn keep_files_touches_only_the_swarm() {
         target: "/root/work/db".into(),
         manager: "manager",
         shell: NodeShell::new(&provider, &runner),
+        templates: templates(),
         backups: std::env::temp_dir(),
     };
     let plan = reset.plan(true).unwrap();
@@ -185,6 +192,7 @@ fn lab3_reset_also_removes_the_stack_under_the_handouts_own_name() {
         target: "/root/work/db".into(),
         manager: "manager",
         shell: NodeShell::new(&provider, &runner),
+        templates: templates(),
         backups: std::env::temp_dir(),
     };
     let plan = reset.plan(true).unwrap();

@@ -10,12 +10,12 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
-use super::docker::in_parallel;
 use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind, ProviderSteps,
 };
 use crate::config::Settings;
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
+use crate::parallel::in_parallel;
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
