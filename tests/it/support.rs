@@ -143,6 +143,9 @@ impl Workspace {
             .env_remove("LABCTL_NODE_IMAGE")
             .env_remove("LABCTL_LOCK_WAIT")
             .env_remove("LABCTL_TIMEOUT_SCALE")
+            // With CI set, anstream colours a terminal even under TERM=dumb
+            // (CI logs show colour); the tests describe a user's terminal.
+            .env_remove("CI")
             .stdin_null()
             .stdout_capture()
             .stderr_capture()
