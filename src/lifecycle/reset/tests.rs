@@ -45,9 +45,20 @@ fn student_was_here(runner: &RecordingRunner, lab: &Lab) {
 }
 
 fn reset_of<'a>(lab: &'a Lab, provider: &'a DockerProvider, runner: &'a RecordingRunner, backups: &Path) -> Reset<'a> {
+    reset_in("/root/work/ingress", lab, provider, runner, backups)
+}
+
+/// A reset of `lab` seeded to `target`.
+fn reset_in<'a>(
+    target: &str,
+    lab: &'a Lab,
+    provider: &'a DockerProvider,
+    runner: &'a RecordingRunner,
+    backups: &Path,
+) -> Reset<'a> {
     Reset {
         lab,
-        target: "/root/work/ingress".into(),
+        target: target.into(),
         manager: "manager",
         shell: NodeShell::new(provider, runner),
         templates: templates(),
@@ -165,14 +176,7 @@ fn keep_files_touches_only_the_swarm() {
     let catalog = catalog();
     let runner = RecordingRunner::default();
     let provider = DockerProvider::new(&settings, &runner);
-    let reset = Reset {
-        lab: catalog.resolve("lab3").unwrap(),
-        target: "/root/work/db".into(),
-        manager: "manager",
-        shell: NodeShell::new(&provider, &runner),
-        templates: templates(),
-        backups: std::env::temp_dir(),
-    };
+    let reset = reset_in("/root/work/db", catalog.resolve("lab3").unwrap(), &provider, &runner, &std::env::temp_dir());
     let plan = reset.plan(true).unwrap();
     assert_eq!(plan.files, None);
     reset.execute(&plan).unwrap();
@@ -187,14 +191,7 @@ fn lab3_reset_also_removes_the_stack_under_the_handouts_own_name() {
     let runner = RecordingRunner::default();
     runner.answer(&format!("{MANAGER} docker stack ls"), 0, "todo-mysql\nvisualizer\n", "");
     let provider = DockerProvider::new(&settings, &runner);
-    let reset = Reset {
-        lab: catalog.resolve("lab3").unwrap(),
-        target: "/root/work/db".into(),
-        manager: "manager",
-        shell: NodeShell::new(&provider, &runner),
-        templates: templates(),
-        backups: std::env::temp_dir(),
-    };
+    let reset = reset_in("/root/work/db", catalog.resolve("lab3").unwrap(), &provider, &runner, &std::env::temp_dir());
     let plan = reset.plan(true).unwrap();
     assert_eq!(plan.stacks, vec!["todo-mysql"]);
     reset.execute(&plan).unwrap();
