@@ -1,10 +1,13 @@
 //! Command-line syntax only: flags and subcommands, no logic.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 
+use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::ProviderSetting;
+use crate::exec::shell_line;
 use crate::labs::manifest::Language;
 
 const AFTER_HELP: &str = "\
@@ -18,6 +21,10 @@ Examples:
   labctl init                       write a commented labctl.toml here
   labctl doctor                     check this host: Vagrant, VirtualBox, Docker, ports
   labctl labs                       list the labs and where they are seeded
+  labctl check lab2                 grade a lab: ✓/✗ per check with a hint (--json)
+  labctl reset lab2                 put a lab back (students' files backed up first)
+  labctl solve lab2                 run the lab's reference solution (instructors)
+  labctl images load                copy the labs' images from this host into every node
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
 node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.
@@ -156,7 +163,7 @@ good (e.g. a port that no service publishes), as `check --json` marks with\n\
     /// Render the Vagrant environment (Vagrantfile and provisioning scripts)
     #[command(after_help = "Examples:\n  labctl render\n  labctl render --out /tmp/class-vms\n\n\
 Templates are built in; a file in <workspace>/templates/ with the same name\n\
-(e.g. templates/Vagrantfile.tera, templates/provision/docker.sh.tera) replaces one.")]
+(e.g. templates/Vagrantfile.tera, templates/provision/20-docker.sh.tera) replaces one.")]
     Render(RenderArgs),
 
     /// List the lab catalog, or show one lab
@@ -320,9 +327,10 @@ pub struct LabsArgs {
     #[arg(long, conflicts_with = "handout")]
     pub json: bool,
 
-    /// Print the lab's handout: Korean (ko, the default) or English (en)
-    #[arg(long, value_name = "LANG", num_args = 0..=1, default_missing_value = "ko", requires = "lab")]
-    pub handout: Option<Language>,
+    /// Print the lab's handout: Korean (ko, the default) or English (en);
+    /// `--handout LAB` also works
+    #[arg(long, value_name = "LANG", num_args = 0..=1, default_missing_value = "ko")]
+    pub handout: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -338,4 +346,37 @@ pub enum Shell {
     Fish,
     Elvish,
     Powershell,
+}
+
+/// A usage error with a tip for a mistake clap cannot see the intent of:
+/// `labctl exec manager docker ps`, whose command needs `--` before it.
+pub fn with_tip(mut error: clap::Error, args: &[OsString]) -> clap::Error {
+    if error.kind() != ErrorKind::UnknownArgument {
+        return error;
+    }
+    let words: Vec<String> = args.iter().skip(1).map(|arg| arg.to_string_lossy().into_owned()).collect();
+    let Some(exec_at) = words.iter().position(|word| word == "exec") else { return error };
+    if words.iter().any(|word| word == "--") {
+        return error;
+    }
+    // The node is the first word after `exec` that is neither a flag nor a flag's value.
+    let mut rest = words[exec_at + 1..].iter();
+    let node = loop {
+        match rest.next() {
+            None => return error,
+            Some(flag) if flag == "-C" || flag == "--config" => {
+                rest.next();
+            }
+            Some(flag) if flag.starts_with('-') => {}
+            Some(node) => break node,
+        }
+    };
+    let command: Vec<&String> = rest.collect();
+    if command.is_empty() {
+        return error;
+    }
+    let fixed = format!("labctl exec {node} -- {}", shell_line(&command));
+    let tip = format!("the node's command goes after `--`: `{fixed}`");
+    error.insert(ContextKind::Suggested, ContextValue::StyledStrs(vec![tip.into()]));
+    error
 }

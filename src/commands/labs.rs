@@ -1,12 +1,12 @@
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 use super::Context;
 use crate::cli::LabsArgs;
 use crate::config::Settings;
-use crate::labs::manifest::Manifest;
+use crate::labs::manifest::{Language, Manifest};
 use crate::labs::Lab;
 
 /// A lab as `labs --json` shows it: the manifest plus where it goes.
@@ -23,14 +23,16 @@ struct LabView<'a> {
 pub fn run(context: &Context, args: &LabsArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    if let Some(value) = &args.handout {
+        let (name, language) = handout_request(args.lab.as_deref(), value)?;
+        let lab = catalog.resolve(name).map_err(|message| anyhow!(message))?;
+        context.ui.print(&lab.handout(language)?);
+        return Ok(ExitCode::SUCCESS);
+    }
     let labs: Vec<&Lab> = match &args.lab {
         Some(name) => vec![catalog.resolve(name).map_err(|message| anyhow!(message))?],
         None => catalog.labs().iter().collect(),
     };
-    if let Some(language) = args.handout {
-        context.ui.print(&labs[0].handout(language)?);
-        return Ok(ExitCode::SUCCESS);
-    }
     let views: Vec<LabView> = labs.iter().map(|lab| view(lab, &settings)).collect();
 
     let text = if args.json {
@@ -46,6 +48,21 @@ pub fn run(context: &Context, args: &LabsArgs) -> Result<ExitCode> {
     };
     context.ui.print(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+/// Which lab's handout in which language: `labs LAB --handout [ko|en]`, and
+/// `labs --handout LAB` too (an optional flag value takes the next word, so
+/// there the lab arrives as the flag's value).
+fn handout_request<'a>(lab: Option<&'a str>, value: &'a str) -> Result<(&'a str, Language)> {
+    let language = Language::from_code(value);
+    match (lab, language) {
+        (Some(lab), Some(language)) => Ok((lab, language)),
+        (None, None) => Ok((value, Language::default())),
+        (Some(lab), None) => {
+            bail!("--handout {value:?}: the language is ko or en, e.g. `labctl labs {lab} --handout en`")
+        }
+        (None, Some(_)) => bail!("--handout needs a lab: `labctl labs LAB --handout {value}`"),
+    }
 }
 
 fn view<'a>(lab: &'a Lab, settings: &'a Settings) -> LabView<'a> {

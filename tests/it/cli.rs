@@ -7,6 +7,10 @@ fn help_lists_every_command_with_examples() {
         assert!(run.stdout.contains(&format!("  {command}")), "{command} missing from:\n{}", run.stdout);
     }
     assert!(run.stdout.contains("Examples:"));
+    let examples = run.stdout.split_once("Examples:").map(|(_, rest)| rest).unwrap_or_default();
+    for command in ["up", "status", "exec", "ssh", "down", "destroy", "check", "reset", "solve", "images"] {
+        assert!(examples.contains(&format!("  labctl {command} ")), "no example of {command}:\n{examples}");
+    }
     assert!(run.stdout.contains("192.168.56.10"));
 }
 
@@ -18,6 +22,29 @@ fn each_command_has_help_with_examples() {
     }
     let run = Workspace::new().run(&["render", "--help"]).success();
     assert!(run.stdout.contains("templates/Vagrantfile.tera"));
+    // Every template file a help text names is one a workspace can override.
+    for help in [&["render", "--help"][..], &["--help"], &["up", "--help"]] {
+        let text = Workspace::new().run(help).success().stdout;
+        for word in text.split(|c: char| c.is_whitespace() || "(),`".contains(c)) {
+            if let Some(name) = word.strip_prefix("templates/").filter(|name| name.ends_with(".tera")) {
+                let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates").join(name);
+                assert!(path.is_file(), "{help:?} names {word}, which is not a template");
+            }
+        }
+    }
+}
+
+#[test]
+fn exec_without_the_double_dash_suggests_it() {
+    let run = Workspace::new().run(&["exec", "manager", "docker", "ps", "-a"]);
+    assert_eq!(run.code, 2, "{run:#?}");
+    assert!(
+        run.stderr.contains("tip: the node's command goes after `--`: `labctl exec manager -- docker ps -a`"),
+        "{}",
+        run.stderr
+    );
+    let run = Workspace::new().run(&["exec", "-v", "node1", "sh", "-c", "echo hi"]);
+    assert!(run.stderr.contains("`labctl exec node1 -- sh -c 'echo hi'`"), "{}", run.stderr);
 }
 
 #[test]

@@ -65,6 +65,13 @@ fn handouts_in_korean_and_english() {
     assert!(korean.chars().any(|c| ('\u{AC00}'..='\u{D7A3}').contains(&c)), "Korean handout has Hangul");
     assert!(english.contains("docker tag"), "{english}");
     assert!(!english.contains("docker build tag"));
+    // The flag's optional value takes the next word: `--handout lab1` names the lab.
+    assert_eq!(workspace.run(&["labs", "--handout", "lab1"]).success().stdout, korean);
+    assert_eq!(workspace.run(&["labs", "--handout", "en", "lab1"]).success().stdout, english);
+    let error = workspace.run(&["labs", "lab1", "--handout", "fr"]).single_error();
+    assert_eq!(error, "--handout \"fr\": the language is ko or en, e.g. `labctl labs lab1 --handout en`");
+    let error = workspace.run(&["labs", "--handout", "en"]).single_error();
+    assert_eq!(error, "--handout needs a lab: `labctl labs LAB --handout en`");
 }
 
 #[test]
