@@ -43,7 +43,7 @@ pub fn ensure_up(settings: &Settings, provider: &dyn Provider, runner: &dyn Runn
     if !machines.iter().any(|machine| machine.running) {
         return not_up("no node is running".into());
     }
-    let manager = settings.nodes[0].name.as_str();
+    let manager = settings.nodes.manager().name.as_str();
     let wanted = |node: &str| match needs {
         Needs::Manager => node == manager,
         Needs::EveryNode => true,
@@ -150,7 +150,7 @@ pub fn status(
             .filter(|output| output.success())
             .and_then(|output| serde_json::from_str(output.stdout.trim()).ok()))
     })?;
-    let manager = &settings.nodes[0];
+    let manager = settings.nodes.manager();
     let manager_running = machines.first().is_some_and(|machine| machine.running);
     let read = |argv: &[&str], purpose: &str| -> Option<String> {
         if !manager_running {

@@ -259,6 +259,57 @@ pub struct Node {
     pub cpus: u32,
 }
 
+/// The nodes of one cluster: exactly one manager, then the workers in order.
+/// Not indexable, so that "the manager is the first node" lives here only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nodes(Vec<Node>);
+
+impl Nodes {
+    pub fn new(manager: Node, workers: Vec<Node>) -> Nodes {
+        Nodes(std::iter::once(manager).chain(workers).collect())
+    }
+
+    pub fn manager(&self) -> &Node {
+        &self.0[0]
+    }
+
+    pub fn workers(&self) -> &[Node] {
+        &self.0[1..]
+    }
+
+    /// The node called `name`, if the cluster has one.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.0.iter().find(|node| node.name == name)
+    }
+
+    /// Every node, the manager first.
+    pub fn all(&self) -> &[Node] {
+        &self.0
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Node> {
+        self.0.iter()
+    }
+
+    /// Every node's name, the manager first.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|node| node.name.as_str()).collect()
+    }
+
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Node> {
+        self.0.iter_mut()
+    }
+}
+
+impl<'a> IntoIterator for &'a Nodes {
+    type Item = &'a Node;
+    type IntoIter = std::slice::Iter<'a, Node>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Forward {
     pub node: String,
@@ -302,8 +353,7 @@ pub struct Settings {
     pub cluster_name: String,
     pub provider: ProviderSetting,
     pub subnet: Ipv4Net,
-    /// The manager first, then the workers in order.
-    pub nodes: Vec<Node>,
+    pub nodes: Nodes,
     pub vagrant: VagrantSettings,
     pub forwards: Vec<Forward>,
     pub registry: Option<Registry>,

@@ -71,7 +71,7 @@ pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &
 
 /// Load `image` from this host's Docker into every node that lacks this ID.
 pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
-    let nodes: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    let nodes = settings.nodes.names();
     load_into(image, &nodes, shell, host)
 }
 

@@ -193,7 +193,7 @@ impl Action for Swarm<'_> {
     }
 
     fn show(&self, plan: &swarm::Plan) -> Result<Shown> {
-        let summary = describe_swarm(self.settings, &plan.expected(&self.settings.nodes));
+        let summary = describe_swarm(self.settings, &plan.expected(self.settings.nodes.all()));
         Ok(Shown { summary, notes: Vec::new(), commands: self.bootstrap.commands(plan)? })
     }
 
@@ -328,8 +328,8 @@ fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
 }
 
 fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
-    let manager = &settings.nodes[0];
-    let workers = settings.nodes.len() - 1;
+    let manager = settings.nodes.manager();
+    let workers = settings.nodes.workers().len();
     if !report.changed() {
         return format!("swarm healthy: {} Leader, {} Ready", manager.name, count(workers, "worker"));
     }

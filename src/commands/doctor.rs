@@ -20,7 +20,7 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     let mut text = format!(
         "labctl doctor: cluster {} ({} nodes), settings from {}, {} labs ({seeded} seeded)\n\n",
         settings.cluster_name,
-        settings.nodes.len(),
+        settings.nodes.all().len(),
         settings.origin.describe(),
         catalog.labs().len()
     );

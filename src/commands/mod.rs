@@ -172,10 +172,10 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
 
 /// The configured node called `name`, or an error listing the nodes.
 pub fn find_node<'a>(settings: &'a Settings, name: &str) -> Result<&'a config::Node> {
-    if let Some(node) = settings.nodes.iter().find(|node| node.name == name) {
+    if let Some(node) = settings.nodes.node(name) {
         return Ok(node);
     }
-    let names: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    let names = settings.nodes.names();
     let suggestion = crate::names::closest(name, names.iter().copied())
         .map(|close| format!("did you mean {close:?}? "))
         .unwrap_or_default();

@@ -34,7 +34,7 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
         let reset = Reset {
             lab,
             target: settings.lab_targets[&lab.manifest.id].clone(),
-            manager: &settings.nodes[0].name,
+            manager: &settings.nodes.manager().name,
             shell,
             templates: &templates,
             backups: context.workspace.join(".labctl/backups"),

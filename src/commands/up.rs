@@ -12,7 +12,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     if args.reinit_swarm && !args.dry_run && !args.yes {
-        let (cluster, manager) = (&settings.cluster_name, &settings.nodes[0].name);
+        let (cluster, manager) = (&settings.cluster_name, &settings.nodes.manager().name);
         let question = format!(
             "Start a new swarm on {manager} of cluster {cluster}: every stack, service, secret and config of the current one is lost?"
         );
@@ -45,7 +45,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
         reinit_swarm: args.reinit_swarm,
     };
     let changed = up.run(&context.ui, mode)?;
-    let manager = &settings.nodes[0];
+    let manager = settings.nodes.manager();
     let summary = match (args.dry_run, changed) {
         (true, _) => "dry run: nothing was changed".to_string(),
         (false, false) => format!("no changes: cluster {} was already up", settings.cluster_name),

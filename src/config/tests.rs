@@ -25,6 +25,18 @@ fn single_error(text: &str) -> String {
 }
 
 #[test]
+fn nodes_name_the_manager_and_workers_even_when_renamed() {
+    let settings = settings("[cluster]\nmanager_name = \"boss\"\nworkers = 2\nworker_prefix = \"w\"\n").unwrap();
+    let nodes = &settings.nodes;
+    assert_eq!((nodes.manager().name.as_str(), nodes.manager().role), ("boss", Role::Manager));
+    let workers: Vec<(&str, Role)> = nodes.workers().iter().map(|node| (node.name.as_str(), node.role)).collect();
+    assert_eq!(workers, vec![("w1", Role::Worker), ("w2", Role::Worker)]);
+    assert_eq!(nodes.names(), vec!["boss", "w1", "w2"]);
+    assert_eq!(nodes.node("w2").map(|node| node.ip.to_string()), Some("192.168.56.12".to_string()));
+    assert_eq!(nodes.node("node1"), None);
+}
+
+#[test]
 fn defaults_reproduce_the_handout_class() {
     let settings = settings("").unwrap();
     assert_eq!(settings.cluster_name, "swarm-lab");

@@ -23,7 +23,7 @@ const PORTS_TEMPLATE: &str = "node/list-published-ports.sh.tera";
 /// `worker_prefix = "worker"` there is no `node1`, and asking it would look
 /// like a service that does not answer.
 pub fn check_nodes(lab: &Lab, settings: &Settings) -> Result<()> {
-    let names: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    let names = settings.nodes.names();
     for (index, spec) in lab.manifest.checks.iter().enumerate() {
         let Some(node) = spec.node.as_deref().filter(|node| !names.contains(node)) else { continue };
         bail!(
@@ -99,7 +99,7 @@ pub fn run_checks(
     language: Language,
     mesh: &Mesh,
 ) -> Result<Vec<Outcome>> {
-    let manager = settings.nodes[0].name.as_str();
+    let manager = settings.nodes.manager().name.as_str();
     let registry = settings.registry.as_ref().map(|registry| registry.address());
     let reader = Reader {
         shell,

@@ -53,7 +53,7 @@ pub fn seed(settings: &Settings, catalog: &Catalog, templates: &Templates, shell
     }
     let archive = archive(settings, catalog)?;
     let script = script(templates, STATE_DIR)?;
-    let manager = &settings.nodes[0].name;
+    let manager = &settings.nodes.manager().name;
     let argv = ["sh", "-c", &script, "labctl-seed"];
     let spec = shell.command_with_stdin(Wait::Long, manager, &argv, "seed the labs", archive);
     let output = shell.run_checked(&spec)?;

@@ -38,7 +38,7 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
         .solve
         .as_ref()
         .ok_or_else(|| anyhow!("lab {} has no reference solution (`solve` in its lab.toml)", manifest.id))?;
-    let manager = settings.nodes[0].name.as_str();
+    let manager = settings.nodes.manager().name.as_str();
     let solution_dir = format!("{STATE_DIR}/solutions/{}", manifest.id);
     let target = &settings.lab_targets[&manifest.id];
 

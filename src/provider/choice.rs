@@ -136,7 +136,7 @@ pub fn choose(settings: &Settings, requested: Option<ProviderSetting>, host: &Ho
 /// With `auto`, the provider the cluster already lives on, if any: its
 /// VMs in the workspace's Vagrant environment, or its labelled containers.
 pub fn existing(settings: &Settings, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
-    let manager_machine = vagrant_dir.join(".vagrant/machines").join(&settings.nodes[0].name);
+    let manager_machine = vagrant_dir.join(".vagrant/machines").join(&settings.nodes.manager().name);
     let has_vm = std::fs::read_dir(&manager_machine)
         .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
         .unwrap_or(false);

@@ -393,6 +393,6 @@ fn stale_entries_are_only_non_manager_entries_of_our_nodes_with_old_ids() {
     .unwrap();
     let live: Vec<String> = ["m1", "n1", "n2", "n3"].iter().map(|id| id.to_string()).collect();
     let stale: Vec<&str> =
-        stale_entries(&entries, &settings.nodes, &live).iter().map(|entry| entry.id.as_str()).collect();
+        stale_entries(&entries, settings.nodes.all(), &live).iter().map(|entry| entry.id.as_str()).collect();
     assert_eq!(stale, vec!["old1"], "node9 is not ours to remove");
 }
