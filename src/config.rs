@@ -318,11 +318,36 @@ pub struct Forward {
     pub protocol: String,
 }
 
+/// The hypervisor Vagrant drives (`vagrant.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hypervisor {
+    VirtualBox,
+    Libvirt,
+}
+
+impl Hypervisor {
+    pub const ALL: [Hypervisor; 2] = [Hypervisor::VirtualBox, Hypervisor::Libvirt];
+
+    /// The name Vagrant and `labctl.toml` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hypervisor::VirtualBox => "virtualbox",
+            Hypervisor::Libvirt => "libvirt",
+        }
+    }
+
+    /// The value of `vagrant.provider` that names this hypervisor, if any.
+    pub fn parse(text: &str) -> Option<Hypervisor> {
+        Hypervisor::ALL.into_iter().find(|hypervisor| hypervisor.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VagrantSettings {
     pub box_name: String,
     pub box_version: Option<String>,
-    pub provider: String,
+    pub provider: Hypervisor,
     pub linked_clone: bool,
     pub boot_timeout: u32,
 }

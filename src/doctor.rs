@@ -5,7 +5,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Settings;
+use crate::config::{Hypervisor, Settings};
 use crate::exec::CommandSpec;
 use crate::labs::Catalog;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
@@ -70,7 +70,7 @@ pub fn examine(settings: &Settings, catalog: &Catalog, image: &NodeImage, host: 
     checks.push(check_vagrant(host, needs(ProviderKind::Vagrant)));
     let (hypervisor_check, vbox_version) = check_hypervisor(settings, host, needs(ProviderKind::Vagrant));
     checks.push(hypervisor_check);
-    if settings.vagrant.provider == "virtualbox" {
+    if settings.vagrant.provider == Hypervisor::VirtualBox {
         checks.push(check_host_only_network(settings, vbox_version, needs(ProviderKind::Vagrant)));
     }
     checks.push(check_docker(host, needs(ProviderKind::Docker)));
@@ -128,8 +128,8 @@ fn check_vagrant(host: &Host, needed: bool) -> Check {
 
 /// The hypervisor check, and VirtualBox's version when known.
 fn check_hypervisor(settings: &Settings, host: &Host, needed: bool) -> (Check, Option<(u32, u32, u32)>) {
-    let label = hypervisor_label(&settings.vagrant.provider);
-    let program = hypervisor_program(&settings.vagrant.provider);
+    let label = hypervisor_label(settings.vagrant.provider);
+    let program = hypervisor_program(settings.vagrant.provider);
     let Some(path) = host.find(program) else {
         let check = Check::new(label, missing(needed), format!("{program} not found (needed by the vagrant provider)"));
         let fix = if label == "VirtualBox" {

@@ -57,7 +57,7 @@ fn defaults_reproduce_the_handout_class() {
         settings.forwards,
         vec![Forward { node: "manager".into(), host: 49000, guest: 9000, protocol: "tcp".into() }]
     );
-    assert_eq!(settings.vagrant.provider, "virtualbox");
+    assert_eq!(settings.vagrant.provider, Hypervisor::VirtualBox);
     let seeded: Vec<(&str, &str)> =
         settings.seeded_labs.iter().map(|lab| (lab.id.as_str(), lab.target.as_str())).collect();
     assert_eq!(

@@ -11,8 +11,6 @@ use super::*;
 use crate::labs::Catalog;
 use crate::names::hostname_problem;
 
-const VAGRANT_PROVIDERS: [&str; 2] = ["virtualbox", "libvirt"];
-
 /// Each worker is a VM or a container on this one host; a bound also keeps a
 /// typo such as `workers = 100000` from building that many nodes.
 pub const MAX_WORKERS: u32 = 50;
@@ -259,11 +257,11 @@ fn check_vagrant(raw: &RawVagrant, problems: &mut Problems) -> VagrantSettings {
     if raw.box_version.as_deref().is_some_and(|version| version.trim().is_empty()) {
         problems.add("vagrant.box_version", "is empty; remove the line to use the newest box");
     }
-    if !VAGRANT_PROVIDERS.contains(&raw.provider.as_str()) {
-        problems.add(
-            "vagrant.provider",
-            format!("{:?} is not supported; use one of: {}", raw.provider, VAGRANT_PROVIDERS.join(", ")),
-        );
+    let provider = Hypervisor::parse(&raw.provider);
+    if provider.is_none() {
+        let known: Vec<&str> = Hypervisor::ALL.iter().map(|hypervisor| hypervisor.as_str()).collect();
+        problems
+            .add("vagrant.provider", format!("{:?} is not supported; use one of: {}", raw.provider, known.join(", ")));
     }
     if raw.boot_timeout < 60 {
         problems.add(
@@ -274,7 +272,8 @@ fn check_vagrant(raw: &RawVagrant, problems: &mut Problems) -> VagrantSettings {
     VagrantSettings {
         box_name: raw.box_name.clone(),
         box_version: raw.box_version.clone(),
-        provider: raw.provider.clone(),
+        // Only read when there is no problem, so never this stand-in.
+        provider: provider.unwrap_or(Hypervisor::VirtualBox),
         linked_clone: raw.linked_clone,
         boot_timeout: raw.boot_timeout,
     }
