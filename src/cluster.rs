@@ -254,7 +254,8 @@ mod tests {
     fn up_and_status(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner) {
         let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, reinit_swarm: false };
+        let cluster = crate::config::Cluster::new(settings, &catalog).unwrap();
+        let up = Up { cluster: &cluster, templates: &templates, provider, runner, reinit_swarm: false };
         up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
         status(settings, provider, runner, &templates).unwrap();
     }

@@ -1,6 +1,7 @@
 //! `labctl.toml`: the serde schema, the class defaults, loading, and the
 //! validated [`Settings`] value that the rest of the code trusts.
 
+mod cluster;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::labs::Catalog;
 use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
+pub use cluster::{Cluster, PlacedLab};
 
 pub const CONFIG_FILE: &str = "labctl.toml";
 

@@ -4,23 +4,21 @@
 
 use anyhow::{bail, Result};
 
-use crate::config::Settings;
+use crate::config::{Cluster, Settings};
 use crate::exec::{CommandSpec, Runner};
-use crate::labs::Catalog;
 use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::timeouts::{Timeouts, Wait};
 
 /// The images of the given labs (all seeded labs when `None`), each once.
-pub fn lab_images(settings: &Settings, catalog: &Catalog, lab: Option<&str>) -> Result<Vec<String>> {
-    let ids: Vec<String> = match lab {
-        Some(name) => vec![catalog.resolve(name).map_err(anyhow::Error::msg)?.manifest.id.clone()],
-        None => settings.seeded_labs.iter().map(|lab| lab.id.clone()).collect(),
+pub fn lab_images(cluster: &Cluster, lab: Option<&str>) -> Result<Vec<String>> {
+    let labs = match lab {
+        Some(name) => vec![cluster.lab(name)?],
+        None => cluster.seeded().to_vec(),
     };
     let mut images: Vec<String> = Vec::new();
-    for id in ids {
-        let lab = catalog.resolve(&id).map_err(anyhow::Error::msg)?;
-        for image in &lab.manifest.images {
+    for placed in labs {
+        for image in &placed.lab.manifest.images {
             if !images.contains(image) {
                 images.push(image.clone());
             }
@@ -176,8 +174,8 @@ mod tests {
     #[test]
     fn lab_images_are_listed_once() {
         let settings = test_settings("[labs]\nseed = [\"lab2\", \"lab4\"]\n");
-        let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
-        let images = lab_images(&settings, &catalog, None).unwrap();
+        let catalog = crate::labs::Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+        let images = lab_images(&Cluster::new(&settings, &catalog).unwrap(), None).unwrap();
         let unique: std::collections::BTreeSet<&String> = images.iter().collect();
         assert_eq!(unique.len(), images.len(), "{images:?}");
         assert!(images.contains(&"gihyodocker/nginx-proxy".to_string()));

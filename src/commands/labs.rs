@@ -1,11 +1,11 @@
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 use serde::Serialize;
 
 use super::Context;
 use crate::cli::LabsArgs;
-use crate::config::Settings;
+use crate::config::Cluster;
 use crate::labs::manifest::Manifest;
 use crate::labs::Lab;
 
@@ -23,15 +23,16 @@ struct LabView<'a> {
 pub fn run(context: &Context, args: &LabsArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let labs: Vec<&Lab> = match &args.lab {
-        Some(name) => vec![catalog.resolve(name).map_err(|message| anyhow!(message))?],
+        Some(name) => vec![cluster.lab(name)?.lab],
         None => catalog.labs().iter().collect(),
     };
     if let Some(language) = args.handout {
         context.ui.print(&labs[0].handout(language)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let views: Vec<LabView> = labs.iter().map(|lab| view(lab, &settings)).collect();
+    let views: Vec<LabView> = labs.iter().map(|lab| view(lab, &cluster)).collect();
 
     let text = if args.json {
         let json = match (&args.lab, views.as_slice()) {
@@ -48,11 +49,11 @@ pub fn run(context: &Context, args: &LabsArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn view<'a>(lab: &'a Lab, settings: &'a Settings) -> LabView<'a> {
-    let seeded = settings.seeded_labs.iter().find(|seeded| seeded.id == lab.manifest.id);
+fn view<'a>(lab: &'a Lab, cluster: &Cluster<'a>) -> LabView<'a> {
+    let seeded = cluster.seeded_as(lab);
     LabView {
         manifest: &lab.manifest,
-        target: seeded.map(|seeded| seeded.target.as_str()),
+        target: seeded.map(|seeded| seeded.target),
         seeded: seeded.is_some(),
         source: lab.source_label(),
     }

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::{confirm, render, Context};
 use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
+use crate::config::Cluster;
 use crate::lock;
 
 pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
@@ -37,8 +38,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     }
 
     let up = Up {
-        settings: &settings,
-        catalog: &catalog,
+        cluster: &Cluster::new(&settings, &catalog)?,
         templates: &templates,
         provider: provider.as_ref(),
         runner: runner.as_ref(),

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 
 use super::check::{run_checks, Failure, Outcome};
 use super::mesh::Mesh;
-use crate::config::Settings;
+use crate::config::{PlacedLab, Settings};
 use crate::files::{tar_archive, ArchiveEntry, FileMode};
 use crate::labs::Lab;
 use crate::provider::{NodeShell, STATE_DIR};
@@ -32,7 +32,8 @@ const RUN_SCRIPT: &str = "node/run-solution.sh.tera";
 /// Copy the instructor-only files (and the helper library) to the manager
 /// and run the solution script in the lab directory. Returns what the
 /// script printed.
-pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell: NodeShell) -> Result<String> {
+pub fn run_solution(placed: PlacedLab, settings: &Settings, templates: &Templates, shell: NodeShell) -> Result<String> {
+    let PlacedLab { lab, target } = placed;
     let manifest = &lab.manifest;
     let script = manifest
         .solve
@@ -40,7 +41,6 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
         .ok_or_else(|| anyhow!("lab {} has no reference solution (`solve` in its lab.toml)", manifest.id))?;
     let manager = settings.nodes.manager().name.as_str();
     let solution_dir = format!("{STATE_DIR}/solutions/{}", manifest.id);
-    let target = &settings.lab_targets[&manifest.id];
 
     let mut context = tera::Context::new();
     context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
