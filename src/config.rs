@@ -461,10 +461,15 @@ fn display_path(path: &Path) -> PathBuf {
 /// Settings from a config text with the built-in labs, for unit tests.
 #[cfg(test)]
 pub fn test_settings(text: &str) -> Settings {
-    let catalog = Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load");
+    test_settings_with(text, &Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load"))
+}
+
+/// Settings from a config text checked against `catalog`, for unit tests.
+#[cfg(test)]
+pub fn test_settings_with(text: &str, catalog: &Catalog) -> Settings {
     let origin = Origin { path: Some(PathBuf::from(CONFIG_FILE)), text: text.to_string() };
     let raw = parse(&origin).expect("test config parses");
-    validate::resolve(raw, origin, &catalog, None).expect("test config is valid")
+    validate::resolve(raw, origin, catalog, None).expect("test config is valid")
 }
 
 #[cfg(test)]

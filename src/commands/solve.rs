@@ -17,13 +17,13 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let templates = context.templates()?;
     let placed = cluster.lab(&args.lab)?;
     let lab = placed.lab;
-    check::check_nodes(lab, &settings)?;
+    check::check_nodes(lab, &cluster)?;
     let _lock = lock::acquire(&settings.cluster_name, "labctl solve", &context.workspace)?;
     let runner = context.runner(false);
     let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
-        let printed = solve::run_solution(placed, &settings, &templates, shell)?;
+        let printed = solve::run_solution(placed, &cluster, &templates, shell)?;
         Ok((printed, format!("{}: reference solution ran", lab.manifest.id)))
     })?;
     for line in printed.lines() {
@@ -33,7 +33,7 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let outcomes = context.ui.step("waiting for the checks", || {
-        let (outcomes, ending) = solve::wait_for_checks(lab, &settings, &templates, shell)?;
+        let (outcomes, ending) = solve::wait_for_checks(lab, &cluster, &templates, shell)?;
         let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
         let mut summary = format!("{passed} of {} checks pass", outcomes.len());
         if ending == solve::Ending::CannotPass {

@@ -5,8 +5,9 @@
 
 use anyhow::{anyhow, Result};
 
-use super::Settings;
+use super::{Nodes, Registry, Settings};
 use crate::labs::{Catalog, Lab};
+use crate::timeouts::Timeouts;
 
 /// A lab of the catalog and the directory it goes to on every node.
 #[derive(Debug, Clone, Copy)]
@@ -56,6 +57,24 @@ impl<'c> Cluster<'c> {
             })
             .collect::<Result<_>>()?;
         Ok(Cluster { settings, catalog, labs, seeded })
+    }
+
+    /// `cluster.name`: it names containers, networks and the lock.
+    pub fn name(&self) -> &'c str {
+        &self.settings.cluster_name
+    }
+
+    pub fn nodes(&self) -> &'c Nodes {
+        &self.settings.nodes
+    }
+
+    /// The registry `up` runs, when enabled.
+    pub fn registry(&self) -> Option<&'c Registry> {
+        self.settings.registry.as_ref()
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.settings.timeouts
     }
 
     /// The labs `up` seeds, in `labs.seed` order.
