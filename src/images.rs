@@ -4,7 +4,7 @@
 
 use anyhow::{bail, Result};
 
-use crate::config::{Cluster, Settings};
+use crate::config::{Cluster, Nodes};
 use crate::exec::{CommandSpec, Runner};
 use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
@@ -58,8 +58,8 @@ pub enum Load {
 
 /// Load `image` from this host's Docker into every node that lacks this ID;
 /// an error when the host does not have it.
-pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
-    match load(image, settings, shell, host)? {
+pub fn load_required(image: &str, nodes: &Nodes, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
+    match load(image, nodes, shell, host)? {
         Load::Done(loaded) => Ok(loaded),
         Load::NotOnHost => {
             bail!("{image} is not in this host's Docker; run `labctl images pull` (or `docker pull {image}`) first")
@@ -68,8 +68,8 @@ pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &
 }
 
 /// Load `image` from this host's Docker into every node that lacks this ID.
-pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
-    let nodes = settings.nodes.names();
+pub fn load(image: &str, nodes: &Nodes, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
+    let nodes = nodes.names();
     load_into(image, &nodes, shell, host)
 }
 
@@ -126,7 +126,7 @@ mod tests {
         runner.answer("docker exec swarm-lab-node2 docker image inspect", 1, "", "No such image");
         runner.answer("docker exec swarm-lab-node3 docker image inspect", 0, "sha256:new\n", "");
         let provider = DockerProvider::new(&settings, &runner);
-        let loaded = load_required("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap();
+        let loaded = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner).unwrap();
         assert_eq!(loaded.loaded_on, vec!["node1", "node2"]);
         assert_eq!(loaded.already_on, vec!["manager", "node3"]);
         let mut changes = runner.changes();
@@ -146,8 +146,9 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.answer("docker image inspect", 1, "", "No such image");
         let provider = DockerProvider::new(&settings, &runner);
-        let error =
-            load_required("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap_err().to_string();
+        let error = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner)
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("mysql:5.7 is not in this host's Docker; run `labctl images pull`"), "{error}");
     }
 

@@ -6,7 +6,7 @@
 
 use anyhow::Result;
 
-use crate::config::{Cluster, Registry, Settings};
+use crate::config::{self, Cluster, Registry};
 use crate::exec::{CommandSpec, Runner};
 use crate::lifecycle::seed;
 use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider, ProviderKind};
@@ -123,15 +123,15 @@ impl Up<'_> {
         let not_running = steps.not_running(&nodes);
         let in_no_swarm = [nodes.created(), not_running.clone()].concat();
         steps.run(&Swarm {
-            settings: self.cluster.settings,
-            bootstrap: Bootstrap::new(self.cluster.settings, self.shell(), self.templates)
+            nodes: self.cluster.nodes(),
+            bootstrap: Bootstrap::new(self.cluster, self.shell(), self.templates)
                 .in_no_swarm(in_no_swarm)
                 .reinit_swarm(self.reinit_swarm),
         })?;
         if self.cluster.settings.preload_images {
             steps.run(&Images { up: self, ui })?;
         }
-        if let Some(registry) = &self.cluster.settings.registry {
+        if let Some(registry) = self.cluster.registry() {
             let host_running = !not_running.contains(&registry.host);
             steps.run(&RegistryAction { registry, up: self, host_running })?;
         }
@@ -175,7 +175,7 @@ impl Action for Nodes<'_> {
 }
 
 struct Swarm<'a> {
-    settings: &'a Settings,
+    nodes: &'a config::Nodes,
     bootstrap: Bootstrap<'a>,
 }
 
@@ -191,13 +191,13 @@ impl Action for Swarm<'_> {
     }
 
     fn show(&self, plan: &swarm::Plan) -> Result<Shown> {
-        let summary = describe_swarm(self.settings, &plan.expected(self.settings.nodes.all()));
+        let summary = describe_swarm(self.nodes, &plan.expected(self.nodes.all()));
         Ok(Shown { summary, notes: Vec::new(), commands: self.bootstrap.commands(plan)? })
     }
 
     fn apply(&self, plan: &swarm::Plan) -> Result<Done> {
         let report = self.bootstrap.apply(plan)?;
-        Ok(Done { changed: report.changed(), summary: describe_swarm(self.settings, &report) })
+        Ok(Done { changed: report.changed(), summary: describe_swarm(self.nodes, &report) })
     }
 }
 
@@ -226,7 +226,7 @@ impl Action for Images<'_> {
     fn apply(&self, wanted: &Vec<String>) -> Result<Done> {
         let (mut loaded, mut missing) = (0, Vec::new());
         for image in wanted {
-            match images::load(image, self.up.cluster.settings, self.up.shell(), self.up.runner)? {
+            match images::load(image, self.up.cluster.nodes(), self.up.shell(), self.up.runner)? {
                 images::Load::NotOnHost => missing.push(image.as_str()),
                 images::Load::Done(outcome) => loaded += usize::from(!outcome.loaded_on.is_empty()),
             }
@@ -325,9 +325,9 @@ fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     format!("nodes running ({}): {}", changes.len(), parts.join(", "))
 }
 
-fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
-    let manager = settings.nodes.manager();
-    let workers = settings.nodes.workers().len();
+fn describe_swarm(nodes: &config::Nodes, report: &swarm::Report) -> String {
+    let manager = nodes.manager();
+    let workers = nodes.workers().len();
     if !report.changed() {
         return format!("swarm healthy: {} Leader, {} Ready", manager.name, count(workers, "worker"));
     }
@@ -373,7 +373,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_settings, Settings};
     use crate::exec::fake::RecordingRunner;
     use crate::labs::Catalog;
     use crate::provider::docker::DockerProvider;

@@ -40,7 +40,7 @@ pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
             let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
             for image in &wanted {
                 context.ui.step(&format!("loading {image}"), || {
-                    let loaded = images::load_required(image, &settings, shell, host.as_ref())?;
+                    let loaded = images::load_required(image, &settings.nodes, shell, host.as_ref())?;
                     let summary = match loaded.loaded_on.is_empty() {
                         true => format!("{image}: already on every node"),
                         false => format!("{image}: loaded on {}", loaded.loaded_on.join(", ")),
