@@ -36,7 +36,7 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
         return Err(anyhow!("lab {} declares no checks in its lab.toml", lab.manifest.id));
     }
     let runner = context.runner(false);
-    let provider = match context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager) {
+    let provider = match context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager) {
         Ok(provider) => provider,
         Err(error) => {
             if args.json && exit::is_unreachable(&error) {

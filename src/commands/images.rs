@@ -36,7 +36,7 @@ pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
                 false => args.images.clone(),
             };
             let runner = context.runner(false);
-            let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::EveryNode)?;
+            let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::EveryNode)?;
             let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
             for image in &wanted {
                 context.ui.step(&format!("loading {image}"), || {

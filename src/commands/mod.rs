@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::cli::{Cli, Command};
 use crate::cluster::{self, Needs};
-use crate::config::{self, ConfigLocation, ProviderSetting, Settings};
+use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
 use crate::exit::Unreachable;
 use crate::labs::Catalog;
@@ -117,12 +117,12 @@ impl Context {
     /// is not, or its runtime does not answer, an [`Unreachable`] error.
     pub fn open_running_cluster<'a>(
         &self,
-        settings: &'a Settings,
+        cluster: &Cluster<'a>,
         runner: &'a dyn Runner,
         needs: Needs,
     ) -> Result<Box<dyn Provider + 'a>> {
-        let (_, provider) = self.reach_cluster(settings, runner)?;
-        cluster::ensure_up(settings, provider.as_ref(), runner, needs)?;
+        let (_, provider) = self.reach_cluster(cluster.settings, runner)?;
+        cluster::ensure_up(cluster, provider.as_ref(), runner, needs)?;
         Ok(provider)
     }
 

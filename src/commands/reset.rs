@@ -25,7 +25,7 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
         Some(lock::acquire(&settings.cluster_name, "labctl reset", &context.workspace)?)
     };
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
+    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let templates = context.templates()?;
     for PlacedLab { lab, target } in labs {

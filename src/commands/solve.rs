@@ -20,7 +20,7 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     check::check_nodes(lab, &cluster)?;
     let _lock = lock::acquire(&settings.cluster_name, "labctl solve", &context.workspace)?;
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
+    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
         let printed = solve::run_solution(placed, &cluster, &templates, shell)?;
