@@ -53,7 +53,7 @@ pub fn seed(cluster: &Cluster, templates: &Templates, shell: NodeShell) -> Resul
     }
     let archive = archive(cluster.seeded())?;
     let script = script(templates, STATE_DIR)?;
-    let manager = &cluster.settings.nodes.manager().name;
+    let manager = &cluster.nodes().manager().name;
     let argv = ["sh", "-c", &script, "labctl-seed"];
     let spec = shell.command_with_stdin(Wait::Long, manager, &argv, "seed the labs", archive);
     let output = shell.run_checked(&spec)?;
