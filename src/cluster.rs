@@ -5,7 +5,7 @@
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::config::Cluster;
 use crate::exec::Runner;
 use crate::exit::Unreachable;
 use crate::lifecycle::seed::{self, SeededManifest};
@@ -36,14 +36,14 @@ pub enum Needs<'a> {
 /// Make sure the cluster is up enough for a command, with one look at the
 /// machines and one `docker version` on the manager; otherwise an
 /// [`Unreachable`] error that says what is down (exit status 3).
-pub fn ensure_up(settings: &Settings, provider: &dyn Provider, runner: &dyn Runner, needs: Needs) -> Result<()> {
-    let cluster = &settings.cluster_name;
-    let machines = provider.machines().context(Unreachable::cannot_reach(cluster))?;
-    let not_up = |why: String| Err(Unreachable::not_up(cluster, &why).into());
+pub fn ensure_up(cluster: &Cluster, provider: &dyn Provider, runner: &dyn Runner, needs: Needs) -> Result<()> {
+    let name = cluster.name();
+    let machines = provider.machines().context(Unreachable::cannot_reach(name))?;
+    let not_up = |why: String| Err(Unreachable::not_up(name, &why).into());
     if !machines.iter().any(|machine| machine.running) {
         return not_up("no node is running".into());
     }
-    let manager = settings.nodes[0].name.as_str();
+    let manager = cluster.nodes().manager().name.as_str();
     let wanted = |node: &str| match needs {
         Needs::Manager => node == manager,
         Needs::EveryNode => true,
@@ -132,7 +132,7 @@ const SEEDED_LABS_SCRIPT: &str = "node/read-seeded-labs.sh.tera";
 /// Read everything from the runtime: machines, each node's swarm state,
 /// the manager's view, the registry and the seeded labs.
 pub fn status(
-    settings: &Settings,
+    cluster: &Cluster,
     provider: &dyn Provider,
     runner: &dyn Runner,
     templates: &Templates,
@@ -150,7 +150,7 @@ pub fn status(
             .filter(|output| output.success())
             .and_then(|output| serde_json::from_str(output.stdout.trim()).ok()))
     })?;
-    let manager = &settings.nodes[0];
+    let manager = cluster.nodes().manager();
     let manager_running = machines.first().is_some_and(|machine| machine.running);
     let read = |argv: &[&str], purpose: &str| -> Option<String> {
         if !manager_running {
@@ -164,8 +164,8 @@ pub fn status(
         .unwrap_or_default();
     let by_name = swarm::entries_by_hostname(&entries);
 
-    let nodes = settings
-        .nodes
+    let nodes = cluster
+        .nodes()
         .iter()
         .zip(machines.iter().zip(&infos))
         .map(|(node, (machine, info))| {
@@ -183,7 +183,7 @@ pub fn status(
         })
         .collect();
 
-    let registry = settings.registry.as_ref().map(|registry| {
+    let registry = cluster.registry().map(|registry| {
         let probe = registry::state_probe(shell, &registry.host);
         let running = machines.iter().any(|machine| machine.node == registry.host && machine.running);
         let output = running.then(|| shell.run(&probe).ok()).flatten().filter(|output| output.success());
@@ -203,13 +203,7 @@ pub fn status(
     let labs =
         seeded.into_iter().map(|lab| LabStatus { id: lab.id, target: lab.target, files: lab.files.len() }).collect();
 
-    Ok(Status {
-        cluster: settings.cluster_name.clone(),
-        provider: provider.kind().as_str().into(),
-        nodes,
-        registry,
-        labs,
-    })
+    Ok(Status { cluster: cluster.name().to_string(), provider: provider.kind().as_str().into(), nodes, registry, labs })
 }
 
 #[cfg(test)]
@@ -219,7 +213,7 @@ mod tests {
 
     use super::up::{Mode, Up};
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_settings, Settings};
     use crate::exec::fake::RecordingRunner;
     use crate::exec::CommandSpec;
     use crate::labs::Catalog;
@@ -254,9 +248,10 @@ mod tests {
     fn up_and_status(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner) {
         let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, reinit_swarm: false };
+        let cluster = Cluster::new(settings, &catalog).unwrap();
+        let up = Up { cluster: &cluster, templates: &templates, provider, runner, reinit_swarm: false };
         up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
-        status(settings, provider, runner, &templates).unwrap();
+        status(&cluster, provider, runner, &templates).unwrap();
     }
 
     /// The seconds of the node-side `timeout -s KILL SECS` in a node command, if any.

@@ -1,6 +1,7 @@
 //! `labctl.toml`: the serde schema, the class defaults, loading, and the
 //! validated [`Settings`] value that the rest of the code trusts.
 
+mod cluster;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::labs::Catalog;
 use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
+pub use cluster::{Cluster, PlacedLab};
 
 pub const CONFIG_FILE: &str = "labctl.toml";
 
@@ -259,6 +261,57 @@ pub struct Node {
     pub cpus: u32,
 }
 
+/// The nodes of one cluster: exactly one manager, then the workers in order.
+/// Not indexable, so that "the manager is the first node" lives here only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Nodes(Vec<Node>);
+
+impl Nodes {
+    pub fn new(manager: Node, workers: Vec<Node>) -> Nodes {
+        Nodes(std::iter::once(manager).chain(workers).collect())
+    }
+
+    pub fn manager(&self) -> &Node {
+        &self.0[0]
+    }
+
+    pub fn workers(&self) -> &[Node] {
+        &self.0[1..]
+    }
+
+    /// The node called `name`, if the cluster has one.
+    pub fn node(&self, name: &str) -> Option<&Node> {
+        self.0.iter().find(|node| node.name == name)
+    }
+
+    /// Every node, the manager first.
+    pub fn all(&self) -> &[Node] {
+        &self.0
+    }
+
+    pub fn iter(&self) -> std::slice::Iter<'_, Node> {
+        self.0.iter()
+    }
+
+    /// Every node's name, the manager first.
+    pub fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|node| node.name.as_str()).collect()
+    }
+
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, Node> {
+        self.0.iter_mut()
+    }
+}
+
+impl<'a> IntoIterator for &'a Nodes {
+    type Item = &'a Node;
+    type IntoIter = std::slice::Iter<'a, Node>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Forward {
     pub node: String,
@@ -267,11 +320,36 @@ pub struct Forward {
     pub protocol: String,
 }
 
+/// The hypervisor Vagrant drives (`vagrant.provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hypervisor {
+    VirtualBox,
+    Libvirt,
+}
+
+impl Hypervisor {
+    pub const ALL: [Hypervisor; 2] = [Hypervisor::VirtualBox, Hypervisor::Libvirt];
+
+    /// The name Vagrant and `labctl.toml` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hypervisor::VirtualBox => "virtualbox",
+            Hypervisor::Libvirt => "libvirt",
+        }
+    }
+
+    /// The value of `vagrant.provider` that names this hypervisor, if any.
+    pub fn parse(text: &str) -> Option<Hypervisor> {
+        Hypervisor::ALL.into_iter().find(|hypervisor| hypervisor.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VagrantSettings {
     pub box_name: String,
     pub box_version: Option<String>,
-    pub provider: String,
+    pub provider: Hypervisor,
     pub linked_clone: bool,
     pub boot_timeout: u32,
 }
@@ -302,8 +380,7 @@ pub struct Settings {
     pub cluster_name: String,
     pub provider: ProviderSetting,
     pub subnet: Ipv4Net,
-    /// The manager first, then the workers in order.
-    pub nodes: Vec<Node>,
+    pub nodes: Nodes,
     pub vagrant: VagrantSettings,
     pub forwards: Vec<Forward>,
     pub registry: Option<Registry>,
@@ -384,10 +461,15 @@ fn display_path(path: &Path) -> PathBuf {
 /// Settings from a config text with the built-in labs, for unit tests.
 #[cfg(test)]
 pub fn test_settings(text: &str) -> Settings {
-    let catalog = Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load");
+    test_settings_with(text, &Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load"))
+}
+
+/// Settings from a config text checked against `catalog`, for unit tests.
+#[cfg(test)]
+pub fn test_settings_with(text: &str, catalog: &Catalog) -> Settings {
     let origin = Origin { path: Some(PathBuf::from(CONFIG_FILE)), text: text.to_string() };
     let raw = parse(&origin).expect("test config parses");
-    validate::resolve(raw, origin, &catalog, None).expect("test config is valid")
+    validate::resolve(raw, origin, catalog, None).expect("test config is valid")
 }
 
 #[cfg(test)]

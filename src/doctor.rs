@@ -5,9 +5,8 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::Settings;
+use crate::config::{Cluster, Hypervisor, Settings};
 use crate::exec::CommandSpec;
-use crate::labs::Catalog;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
 use crate::ui::Mark;
@@ -53,9 +52,10 @@ impl Report {
     }
 }
 
-/// `catalog` names the images of the seeded labs; `image` is the docker
+/// `cluster` names the images of the seeded labs; `image` is the docker
 /// provider's node image (see provider::node_image).
-pub fn examine(settings: &Settings, catalog: &Catalog, image: &NodeImage, host: &Host) -> Report {
+pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
+    let settings = cluster.settings;
     let choice = provider::choose(settings, None, host).map_err(|error| format!("{error:#}"));
     // Which provider's needs are blocking: the chosen one, or with no
     // choice, the configured one (both for auto).
@@ -70,7 +70,7 @@ pub fn examine(settings: &Settings, catalog: &Catalog, image: &NodeImage, host: 
     checks.push(check_vagrant(host, needs(ProviderKind::Vagrant)));
     let (hypervisor_check, vbox_version) = check_hypervisor(settings, host, needs(ProviderKind::Vagrant));
     checks.push(hypervisor_check);
-    if settings.vagrant.provider == "virtualbox" {
+    if settings.vagrant.provider == Hypervisor::VirtualBox {
         checks.push(check_host_only_network(settings, vbox_version, needs(ProviderKind::Vagrant)));
     }
     checks.push(check_docker(host, needs(ProviderKind::Docker)));
@@ -78,11 +78,10 @@ pub fn examine(settings: &Settings, catalog: &Catalog, image: &NodeImage, host: 
         checks.push(check_node_image(settings, image, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
     }
-    let images: Vec<(String, String)> = settings
-        .seeded_labs
+    let images: Vec<(String, String)> = cluster
+        .seeded()
         .iter()
-        .filter_map(|seeded| catalog.resolve(&seeded.id).ok())
-        .flat_map(|lab| lab.manifest.images.iter().map(|image| (lab.manifest.id.clone(), image.clone())))
+        .flat_map(|placed| placed.lab.manifest.images.iter().map(|image| (placed.id().to_string(), image.clone())))
         .collect();
     checks.extend(check_architecture(std::env::consts::ARCH, &images));
     for forward in &settings.forwards {
@@ -128,8 +127,8 @@ fn check_vagrant(host: &Host, needed: bool) -> Check {
 
 /// The hypervisor check, and VirtualBox's version when known.
 fn check_hypervisor(settings: &Settings, host: &Host, needed: bool) -> (Check, Option<(u32, u32, u32)>) {
-    let label = hypervisor_label(&settings.vagrant.provider);
-    let program = hypervisor_program(&settings.vagrant.provider);
+    let label = hypervisor_label(settings.vagrant.provider);
+    let program = hypervisor_program(settings.vagrant.provider);
     let Some(path) = host.find(program) else {
         let check = Check::new(label, missing(needed), format!("{program} not found (needed by the vagrant provider)"));
         let fix = if label == "VirtualBox" {

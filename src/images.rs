@@ -4,23 +4,21 @@
 
 use anyhow::{bail, Result};
 
-use crate::config::Settings;
+use crate::config::{Cluster, Nodes};
 use crate::exec::{CommandSpec, Runner};
-use crate::labs::Catalog;
 use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::timeouts::{Timeouts, Wait};
 
 /// The images of the given labs (all seeded labs when `None`), each once.
-pub fn lab_images(settings: &Settings, catalog: &Catalog, lab: Option<&str>) -> Result<Vec<String>> {
-    let ids: Vec<String> = match lab {
-        Some(name) => vec![catalog.resolve(name).map_err(anyhow::Error::msg)?.manifest.id.clone()],
-        None => settings.seeded_labs.iter().map(|lab| lab.id.clone()).collect(),
+pub fn lab_images(cluster: &Cluster, lab: Option<&str>) -> Result<Vec<String>> {
+    let labs = match lab {
+        Some(name) => vec![cluster.lab(name)?],
+        None => cluster.seeded().to_vec(),
     };
     let mut images: Vec<String> = Vec::new();
-    for id in ids {
-        let lab = catalog.resolve(&id).map_err(anyhow::Error::msg)?;
-        for image in &lab.manifest.images {
+    for placed in labs {
+        for image in &placed.lab.manifest.images {
             if !images.contains(image) {
                 images.push(image.clone());
             }
@@ -60,8 +58,8 @@ pub enum Load {
 
 /// Load `image` from this host's Docker into every node that lacks this ID;
 /// an error when the host does not have it.
-pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
-    match load(image, settings, shell, host)? {
+pub fn load_required(image: &str, nodes: &Nodes, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
+    match load(image, nodes, shell, host)? {
         Load::Done(loaded) => Ok(loaded),
         Load::NotOnHost => {
             bail!("{image} is not in this host's Docker; run `labctl images pull` (or `docker pull {image}`) first")
@@ -70,8 +68,8 @@ pub fn load_required(image: &str, settings: &Settings, shell: NodeShell, host: &
 }
 
 /// Load `image` from this host's Docker into every node that lacks this ID.
-pub fn load(image: &str, settings: &Settings, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
-    let nodes: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+pub fn load(image: &str, nodes: &Nodes, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
+    let nodes = nodes.names();
     load_into(image, &nodes, shell, host)
 }
 
@@ -128,7 +126,7 @@ mod tests {
         runner.answer("docker exec swarm-lab-node2 docker image inspect", 1, "", "No such image");
         runner.answer("docker exec swarm-lab-node3 docker image inspect", 0, "sha256:new\n", "");
         let provider = DockerProvider::new(&settings, &runner);
-        let loaded = load_required("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap();
+        let loaded = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner).unwrap();
         assert_eq!(loaded.loaded_on, vec!["node1", "node2"]);
         assert_eq!(loaded.already_on, vec!["manager", "node3"]);
         let mut changes = runner.changes();
@@ -148,8 +146,9 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.answer("docker image inspect", 1, "", "No such image");
         let provider = DockerProvider::new(&settings, &runner);
-        let error =
-            load_required("mysql:5.7", &settings, NodeShell::new(&provider, &runner), &runner).unwrap_err().to_string();
+        let error = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner)
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("mysql:5.7 is not in this host's Docker; run `labctl images pull`"), "{error}");
     }
 
@@ -176,8 +175,8 @@ mod tests {
     #[test]
     fn lab_images_are_listed_once() {
         let settings = test_settings("[labs]\nseed = [\"lab2\", \"lab4\"]\n");
-        let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
-        let images = lab_images(&settings, &catalog, None).unwrap();
+        let catalog = crate::labs::Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+        let images = lab_images(&Cluster::new(&settings, &catalog).unwrap(), None).unwrap();
         let unique: std::collections::BTreeSet<&String> = images.iter().collect();
         assert_eq!(unique.len(), images.len(), "{images:?}");
         assert!(images.contains(&"gihyodocker/nginx-proxy".to_string()));

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Context, Result};
 use serde::Deserialize;
 
-use crate::config::{Node, Role, Settings};
+use crate::config::{Cluster, Node, Nodes, Role};
 use crate::exec::CommandSpec;
 use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
@@ -244,7 +244,7 @@ impl Plan {
 }
 
 pub struct Bootstrap<'a> {
-    settings: &'a Settings,
+    nodes: &'a Nodes,
     shell: NodeShell<'a>,
     templates: &'a Templates,
     /// `--reinit-swarm`: the user asked to start the manager's swarm over.
@@ -258,14 +258,14 @@ pub struct Bootstrap<'a> {
 }
 
 impl<'a> Bootstrap<'a> {
-    pub fn new(settings: &'a Settings, shell: NodeShell<'a>, templates: &'a Templates) -> Self {
+    pub fn new(cluster: &Cluster<'a>, shell: NodeShell<'a>, templates: &'a Templates) -> Self {
         Bootstrap {
-            settings,
+            nodes: cluster.nodes(),
             shell,
             templates,
             reinit: false,
-            ready_deadline: settings.timeouts.scaled(READY_DEADLINE),
-            settle_deadline: settings.timeouts.scaled(SETTLE_DEADLINE),
+            ready_deadline: cluster.timeouts().scaled(READY_DEADLINE),
+            settle_deadline: cluster.timeouts().scaled(SETTLE_DEADLINE),
             not_asked: Vec::new(),
         }
     }
@@ -304,9 +304,9 @@ impl<'a> Bootstrap<'a> {
     /// Read every node's swarm state (probes only) and decide what to do;
     /// an error when the manager's swarm may not be touched.
     pub fn plan(&self) -> Result<Plan> {
-        let manager = &self.settings.nodes[0];
-        let workers = &self.settings.nodes[1..];
-        let infos = in_parallel(&self.settings.nodes, |node| self.swarm_info(node))?;
+        let manager = self.nodes.manager();
+        let workers = self.nodes.workers();
+        let infos = in_parallel(self.nodes.all(), |node| self.swarm_info(node))?;
         let (manager_info, worker_infos) = infos.split_first().expect("a cluster has a manager");
 
         let started = Instant::now();
@@ -343,7 +343,7 @@ impl<'a> Bootstrap<'a> {
     /// The commands that change something, in the order [`Bootstrap::apply`]
     /// runs them (the join token, read then, is not in them).
     pub fn commands(&self, plan: &Plan) -> Result<Vec<CommandSpec>> {
-        let manager = &self.settings.nodes[0];
+        let manager = self.nodes.manager();
         let mut commands = Vec::new();
         if plan.manager == ManagerAction::LeaveAndInit {
             commands.push(self.leave_command(manager));
@@ -360,7 +360,7 @@ impl<'a> Bootstrap<'a> {
             }
             commands.push(self.join_command(&worker.node, &script, ""));
         }
-        let stale: Vec<String> = plan.known_stale(&self.settings.nodes).iter().map(|entry| entry.id.clone()).collect();
+        let stale: Vec<String> = plan.known_stale(self.nodes.all()).iter().map(|entry| entry.id.clone()).collect();
         if !stale.is_empty() {
             commands.push(self.remove_command(manager, &stale));
         }
@@ -370,7 +370,7 @@ impl<'a> Bootstrap<'a> {
     /// Carry out `plan`: init, join, remove stale entries, and wait until
     /// every node is Ready.
     pub fn apply(&self, plan: &Plan) -> Result<Report> {
-        let manager = &self.settings.nodes[0];
+        let manager = self.nodes.manager();
         let mut report = Report::default();
         let manager_id = match plan.manager {
             ManagerAction::LeaveAndInit => {
@@ -492,7 +492,7 @@ impl<'a> Bootstrap<'a> {
     fn join_command(&self, node: &Node, script: &str, token: &str) -> CommandSpec {
         let ip = node.ip.to_string();
         let listen = format!("{ip}:{SWARM_PORT}");
-        let manager = format!("{}:{SWARM_PORT}", self.settings.nodes[0].ip);
+        let manager = format!("{}:{SWARM_PORT}", self.nodes.manager().ip);
         let argv = ["sh", "-c", script, "labctl-join", &ip, &listen, &manager];
         let stdin = format!("{token}\n").into_bytes();
         self.shell.command_with_stdin(Wait::Change, &node.name, &argv, "join the swarm", stdin).secret(token)
@@ -507,7 +507,7 @@ impl<'a> Bootstrap<'a> {
     }
 
     fn remove_stale(&self, manager: &Node, entries: &[NodeEntry], live_ids: &[String]) -> Result<Vec<String>> {
-        let stale = stale_entries(entries, &self.settings.nodes, live_ids);
+        let stale = stale_entries(entries, self.nodes.all(), live_ids);
         if stale.is_empty() {
             return Ok(Vec::new());
         }
@@ -529,7 +529,7 @@ impl<'a> Bootstrap<'a> {
         let deadline = Instant::now() + self.ready_deadline;
         let mut last_error = None;
         loop {
-            let not_ready = not_ready(&self.settings.nodes, live_ids, &entries);
+            let not_ready = not_ready(self.nodes.all(), live_ids, &entries);
             if not_ready.is_empty() {
                 return Ok(());
             }

@@ -6,9 +6,8 @@
 
 use anyhow::Result;
 
-use crate::config::{Registry, Settings};
+use crate::config::{self, Cluster, Registry};
 use crate::exec::{CommandSpec, Runner};
-use crate::labs::Catalog;
 use crate::lifecycle::seed;
 use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider, ProviderKind};
 use crate::swarm::{self, Bootstrap};
@@ -108,8 +107,7 @@ impl<'a> Steps<'a> {
 }
 
 pub struct Up<'a> {
-    pub settings: &'a Settings,
-    pub catalog: &'a Catalog,
+    pub cluster: &'a Cluster<'a>,
     pub templates: &'a Templates,
     pub provider: &'a dyn Provider,
     pub runner: &'a dyn Runner,
@@ -125,19 +123,19 @@ impl Up<'_> {
         let not_running = steps.not_running(&nodes);
         let in_no_swarm = [nodes.created(), not_running.clone()].concat();
         steps.run(&Swarm {
-            settings: self.settings,
-            bootstrap: Bootstrap::new(self.settings, self.shell(), self.templates)
+            nodes: self.cluster.nodes(),
+            bootstrap: Bootstrap::new(self.cluster, self.shell(), self.templates)
                 .in_no_swarm(in_no_swarm)
                 .reinit_swarm(self.reinit_swarm),
         })?;
-        if self.settings.preload_images {
+        if self.cluster.settings.preload_images {
             steps.run(&Images { up: self, ui })?;
         }
-        if let Some(registry) = &self.settings.registry {
+        if let Some(registry) = self.cluster.registry() {
             let host_running = !not_running.contains(&registry.host);
             steps.run(&RegistryAction { registry, up: self, host_running })?;
         }
-        if !self.settings.seeded_labs.is_empty() {
+        if !self.cluster.seeded().is_empty() {
             steps.run(&Labs { up: self })?;
         }
         Ok(steps.changed())
@@ -177,7 +175,7 @@ impl Action for Nodes<'_> {
 }
 
 struct Swarm<'a> {
-    settings: &'a Settings,
+    nodes: &'a config::Nodes,
     bootstrap: Bootstrap<'a>,
 }
 
@@ -193,13 +191,13 @@ impl Action for Swarm<'_> {
     }
 
     fn show(&self, plan: &swarm::Plan) -> Result<Shown> {
-        let summary = describe_swarm(self.settings, &plan.expected(&self.settings.nodes));
+        let summary = describe_swarm(self.nodes, &plan.expected(self.nodes.all()));
         Ok(Shown { summary, notes: Vec::new(), commands: self.bootstrap.commands(plan)? })
     }
 
     fn apply(&self, plan: &swarm::Plan) -> Result<Done> {
         let report = self.bootstrap.apply(plan)?;
-        Ok(Done { changed: report.changed(), summary: describe_swarm(self.settings, &report) })
+        Ok(Done { changed: report.changed(), summary: describe_swarm(self.nodes, &report) })
     }
 }
 
@@ -217,7 +215,7 @@ impl Action for Images<'_> {
     }
 
     fn plan(&self) -> Result<Vec<String>> {
-        images::lab_images(self.up.settings, self.up.catalog, None)
+        images::lab_images(self.up.cluster, None)
     }
 
     fn show(&self, wanted: &Vec<String>) -> Result<Shown> {
@@ -228,7 +226,7 @@ impl Action for Images<'_> {
     fn apply(&self, wanted: &Vec<String>) -> Result<Done> {
         let (mut loaded, mut missing) = (0, Vec::new());
         for image in wanted {
-            match images::load(image, self.up.settings, self.up.shell(), self.up.runner)? {
+            match images::load(image, self.up.cluster.nodes(), self.up.shell(), self.up.runner)? {
                 images::Load::NotOnHost => missing.push(image.as_str()),
                 images::Load::Done(outcome) => loaded += usize::from(!outcome.loaded_on.is_empty()),
             }
@@ -290,7 +288,7 @@ impl Action for Labs<'_> {
     }
 
     fn plan(&self) -> Result<Vec<String>> {
-        Ok(self.up.settings.seeded_labs.iter().map(|lab| lab.id.clone()).collect())
+        Ok(self.up.cluster.seeded().iter().map(|placed| placed.id().to_string()).collect())
     }
 
     fn show(&self, ids: &Vec<String>) -> Result<Shown> {
@@ -299,8 +297,8 @@ impl Action for Labs<'_> {
 
     fn apply(&self, _ids: &Vec<String>) -> Result<Done> {
         let up = self.up;
-        let report = seed::seed(up.settings, up.catalog, up.templates, up.shell())?;
-        Ok(Done { changed: report.changed(), summary: describe_seed(up.settings, &report) })
+        let report = seed::seed(up.cluster, up.templates, up.shell())?;
+        Ok(Done { changed: report.changed(), summary: describe_seed(up.cluster, &report) })
     }
 }
 
@@ -327,9 +325,9 @@ fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     format!("nodes running ({}): {}", changes.len(), parts.join(", "))
 }
 
-fn describe_swarm(settings: &Settings, report: &swarm::Report) -> String {
-    let manager = &settings.nodes[0];
-    let workers = settings.nodes.len() - 1;
+fn describe_swarm(nodes: &config::Nodes, report: &swarm::Report) -> String {
+    let manager = nodes.manager();
+    let workers = nodes.workers().len();
     if !report.changed() {
         return format!("swarm healthy: {} Leader, {} Ready", manager.name, count(workers, "worker"));
     }
@@ -358,9 +356,9 @@ fn describe_registry(registry: &Registry, outcome: registry::Outcome) -> String 
     format!("registry {words} at {}", registry.address())
 }
 
-fn describe_seed(settings: &Settings, report: &seed::SeedReport) -> String {
+fn describe_seed(cluster: &Cluster, report: &seed::SeedReport) -> String {
     if !report.changed() {
-        return format!("labs already seeded ({})", count(settings.seeded_labs.len(), "lab"));
+        return format!("labs already seeded ({})", count(cluster.seeded().len(), "lab"));
     }
     let mut parts: Vec<String> =
         report.copied.iter().map(|(lab, files)| format!("{lab} ({})", count(files.len(), "file"))).collect();
@@ -375,8 +373,9 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_settings, Settings};
     use crate::exec::fake::RecordingRunner;
+    use crate::labs::Catalog;
     use crate::provider::docker::DockerProvider;
     use crate::provider::vagrant::VagrantProvider;
     use crate::ui::Verbosity;
@@ -384,7 +383,8 @@ mod tests {
     fn up_with(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner, mode: Mode) -> Result<bool> {
         let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up { settings, catalog: &catalog, templates: &templates, provider, runner, reinit_swarm: false };
+        let cluster = Cluster::new(settings, &catalog).unwrap();
+        let up = Up { cluster: &cluster, templates: &templates, provider, runner, reinit_swarm: false };
         up.run(&Ui::new(Verbosity::Quiet), mode)
     }
 

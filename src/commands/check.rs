@@ -6,6 +6,7 @@ use serde::Serialize;
 use super::Context;
 use crate::cli::CheckArgs;
 use crate::cluster::Needs;
+use crate::config::Cluster;
 use crate::exit;
 use crate::lifecycle::check::{self, Outcome};
 use crate::lifecycle::mesh::Mesh;
@@ -27,14 +28,15 @@ struct Report<'a> {
 pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let templates = context.templates()?;
-    let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
-    check::check_nodes(lab, &settings)?;
+    let lab = cluster.lab(&args.lab)?.lab;
+    check::check_nodes(lab, &cluster)?;
     if lab.manifest.checks.is_empty() {
         return Err(anyhow!("lab {} declares no checks in its lab.toml", lab.manifest.id));
     }
     let runner = context.runner(false);
-    let provider = match context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager) {
+    let provider = match context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager) {
         Ok(provider) => provider,
         Err(error) => {
             if args.json && exit::is_unreachable(&error) {
@@ -48,7 +50,7 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
     };
     let language = args.lang.unwrap_or(lab.manifest.handout_language());
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
-    let outcomes = check::run_checks(lab, &settings, &templates, shell, language, &Mesh::default())?;
+    let outcomes = check::run_checks(lab, &cluster, &templates, shell, language, &Mesh::default())?;
     let passed = outcomes.iter().all(|outcome| outcome.passed);
 
     let text = if args.json {

@@ -9,7 +9,7 @@ use crate::lock;
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let (cluster, nodes) = (&settings.cluster_name, settings.nodes.len());
+    let (cluster, nodes) = (&settings.cluster_name, settings.nodes.all().len());
     let question = format!("Remove cluster {cluster}: its {nodes} nodes, their disks, network and volumes?");
     let consequence = format!("destroying cluster {cluster} removes its {nodes} nodes and everything on them");
     if !args.yes && !confirm(&question, &consequence)? {

@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::Context;
+use crate::config::Cluster;
 use crate::doctor::{self, Report};
 use crate::provider::node_image::NodeImage;
 use crate::provider::Host;
@@ -14,13 +15,13 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     let runner = context.runner(false);
     let host = Host::new(runner.as_ref());
     let image = NodeImage::for_settings(&settings, &context.templates()?)?;
-    let report = doctor::examine(&settings, &catalog, &image, &host);
+    let report = doctor::examine(&Cluster::new(&settings, &catalog)?, &image, &host);
 
     let seeded = settings.seeded_labs.len();
     let mut text = format!(
         "labctl doctor: cluster {} ({} nodes), settings from {}, {} labs ({seeded} seeded)\n\n",
         settings.cluster_name,
-        settings.nodes.len(),
+        settings.nodes.all().len(),
         settings.origin.describe(),
         catalog.labs().len()
     );

@@ -6,14 +6,16 @@ use anyhow::Result;
 use super::{find_node, Context};
 use crate::cli::ExecArgs;
 use crate::cluster::Needs;
+use crate::config::Cluster;
 use crate::provider::NodeIo;
 
 pub fn run(context: &Context, args: &ExecArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let node = find_node(&settings, &args.node)?;
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Machine(&node.name))?;
+    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Machine(&node.name))?;
     // A terminal on both ends gets a terminal on the node; otherwise plain
     // pipes, so `labctl exec … > file` and `… < input` work.
     let io = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {

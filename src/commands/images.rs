@@ -5,16 +5,18 @@ use anyhow::Result;
 use super::Context;
 use crate::cli::ImagesCommand;
 use crate::cluster::Needs;
+use crate::config::Cluster;
 use crate::images;
 use crate::provider::NodeShell;
 
 pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let host = context.runner(false);
     match command {
         ImagesCommand::Pull => {
-            let mut wanted = images::lab_images(&settings, &catalog, None)?;
+            let mut wanted = images::lab_images(&cluster, None)?;
             if let Some(registry) = &settings.registry {
                 wanted.push(registry.image.clone());
             }
@@ -30,15 +32,15 @@ pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
         }
         ImagesCommand::Load(args) => {
             let wanted = match args.images.is_empty() {
-                true => images::lab_images(&settings, &catalog, args.lab.as_deref())?,
+                true => images::lab_images(&cluster, args.lab.as_deref())?,
                 false => args.images.clone(),
             };
             let runner = context.runner(false);
-            let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::EveryNode)?;
+            let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::EveryNode)?;
             let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
             for image in &wanted {
                 context.ui.step(&format!("loading {image}"), || {
-                    let loaded = images::load_required(image, &settings, shell, host.as_ref())?;
+                    let loaded = images::load_required(image, &settings.nodes, shell, host.as_ref())?;
                     let summary = match loaded.loaded_on.is_empty() {
                         true => format!("{image}: already on every node"),
                         false => format!("{image}: loaded on {}", loaded.loaded_on.join(", ")),

@@ -1,11 +1,11 @@
 use std::process::ExitCode;
 
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use serde::Serialize;
 
 use super::Context;
 use crate::cli::LabsArgs;
-use crate::config::Settings;
+use crate::config::Cluster;
 use crate::labs::manifest::{Language, Manifest};
 use crate::labs::Lab;
 
@@ -23,17 +23,17 @@ struct LabView<'a> {
 pub fn run(context: &Context, args: &LabsArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     if let Some(value) = &args.handout {
         let (name, language) = handout_request(args.lab.as_deref(), value)?;
-        let lab = catalog.resolve(name).map_err(|message| anyhow!(message))?;
-        context.ui.print(&lab.handout(language)?);
+        context.ui.print(&cluster.lab(name)?.lab.handout(language)?);
         return Ok(ExitCode::SUCCESS);
     }
     let labs: Vec<&Lab> = match &args.lab {
-        Some(name) => vec![catalog.resolve(name).map_err(|message| anyhow!(message))?],
+        Some(name) => vec![cluster.lab(name)?.lab],
         None => catalog.labs().iter().collect(),
     };
-    let views: Vec<LabView> = labs.iter().map(|lab| view(lab, &settings)).collect();
+    let views: Vec<LabView> = labs.iter().map(|lab| view(lab, &cluster)).collect();
 
     let text = if args.json {
         let json = match (&args.lab, views.as_slice()) {
@@ -65,11 +65,11 @@ fn handout_request<'a>(lab: Option<&'a str>, value: &'a str) -> Result<(&'a str,
     }
 }
 
-fn view<'a>(lab: &'a Lab, settings: &'a Settings) -> LabView<'a> {
-    let seeded = settings.seeded_labs.iter().find(|seeded| seeded.id == lab.manifest.id);
+fn view<'a>(lab: &'a Lab, cluster: &Cluster<'a>) -> LabView<'a> {
+    let seeded = cluster.seeded_as(lab);
     LabView {
         manifest: &lab.manifest,
-        target: seeded.map(|seeded| seeded.target.as_str()),
+        target: seeded.map(|seeded| seeded.target),
         seeded: seeded.is_some(),
         source: lab.source_label(),
     }

@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::cli::{Cli, Command};
 use crate::cluster::{self, Needs};
-use crate::config::{self, ConfigLocation, ProviderSetting, Settings};
+use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
 use crate::exit::Unreachable;
 use crate::labs::Catalog;
@@ -117,12 +117,12 @@ impl Context {
     /// is not, or its runtime does not answer, an [`Unreachable`] error.
     pub fn open_running_cluster<'a>(
         &self,
-        settings: &'a Settings,
+        cluster: &Cluster<'a>,
         runner: &'a dyn Runner,
         needs: Needs,
     ) -> Result<Box<dyn Provider + 'a>> {
-        let (_, provider) = self.reach_cluster(settings, runner)?;
-        cluster::ensure_up(settings, provider.as_ref(), runner, needs)?;
+        let (_, provider) = self.reach_cluster(cluster.settings, runner)?;
+        cluster::ensure_up(cluster, provider.as_ref(), runner, needs)?;
         Ok(provider)
     }
 
@@ -172,10 +172,10 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
 
 /// The configured node called `name`, or an error listing the nodes.
 pub fn find_node<'a>(settings: &'a Settings, name: &str) -> Result<&'a config::Node> {
-    if let Some(node) = settings.nodes.iter().find(|node| node.name == name) {
+    if let Some(node) = settings.nodes.node(name) {
         return Ok(node);
     }
-    let names: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+    let names = settings.nodes.names();
     let suggestion = crate::names::closest(name, names.iter().copied())
         .map(|close| format!("did you mean {close:?}? "))
         .unwrap_or_default();

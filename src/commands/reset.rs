@@ -1,10 +1,11 @@
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::Context;
 use crate::cli::ResetArgs;
 use crate::cluster::Needs;
+use crate::config::{Cluster, PlacedLab};
 use crate::lifecycle::reset::{Plan, Reset};
 use crate::lock;
 use crate::provider::NodeShell;
@@ -13,13 +14,10 @@ use crate::ui::count;
 pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let labs = match &args.lab {
-        Some(name) => vec![catalog.resolve(name).map_err(|message| anyhow!(message))?],
-        None => settings
-            .seeded_labs
-            .iter()
-            .map(|seeded| catalog.resolve(&seeded.id).map_err(|message| anyhow!(message)))
-            .collect::<Result<_>>()?,
+        Some(name) => vec![cluster.lab(name)?],
+        None => cluster.seeded().to_vec(),
     };
     let _lock = if args.dry_run {
         None
@@ -27,14 +25,14 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
         Some(lock::acquire(&settings.cluster_name, "labctl reset", &context.workspace)?)
     };
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
+    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let templates = context.templates()?;
-    for lab in labs {
+    for PlacedLab { lab, target } in labs {
         let reset = Reset {
             lab,
-            target: settings.lab_targets[&lab.manifest.id].clone(),
-            manager: &settings.nodes[0].name,
+            target: target.to_string(),
+            manager: &settings.nodes.manager().name,
             shell,
             templates: &templates,
             backups: context.workspace.join(".labctl/backups"),

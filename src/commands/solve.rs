@@ -1,10 +1,11 @@
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::Result;
 
 use super::Context;
 use crate::cli::SolveArgs;
 use crate::cluster::Needs;
+use crate::config::Cluster;
 use crate::lifecycle::{check, solve};
 use crate::lock;
 use crate::provider::NodeShell;
@@ -12,15 +13,17 @@ use crate::provider::NodeShell;
 pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let templates = context.templates()?;
-    let lab = catalog.resolve(&args.lab).map_err(|message| anyhow!(message))?;
-    check::check_nodes(lab, &settings)?;
+    let placed = cluster.lab(&args.lab)?;
+    let lab = placed.lab;
+    check::check_nodes(lab, &cluster)?;
     let _lock = lock::acquire(&settings.cluster_name, "labctl solve", &context.workspace)?;
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Manager)?;
+    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
-        let printed = solve::run_solution(lab, &settings, &templates, shell)?;
+        let printed = solve::run_solution(placed, &cluster, &templates, shell)?;
         Ok((printed, format!("{}: reference solution ran", lab.manifest.id)))
     })?;
     for line in printed.lines() {
@@ -30,7 +33,7 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let outcomes = context.ui.step("waiting for the checks", || {
-        let (outcomes, ending) = solve::wait_for_checks(lab, &settings, &templates, shell)?;
+        let (outcomes, ending) = solve::wait_for_checks(lab, &cluster, &templates, shell)?;
         let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
         let mut summary = format!("{passed} of {} checks pass", outcomes.len());
         if ending == solve::Ending::CannotPass {

@@ -5,13 +5,15 @@ use anyhow::Result;
 use super::{find_node, Context};
 use crate::cli::SshArgs;
 use crate::cluster::Needs;
+use crate::config::Cluster;
 
 pub fn run(context: &Context, args: &SshArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let node = find_node(&settings, &args.node)?;
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&settings, runner.as_ref(), Needs::Machine(&node.name))?;
+    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Machine(&node.name))?;
     let code = runner.run_interactive(&provider.shell_command(&node.name))?;
     Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }

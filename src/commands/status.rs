@@ -5,15 +5,17 @@ use anyhow::Result;
 use super::Context;
 use crate::cli::StatusArgs;
 use crate::cluster::{self, Status};
+use crate::config::Cluster;
 use crate::exit;
 
 pub fn run(context: &Context, args: &StatusArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let runner = context.runner(false);
     let (_, provider) = context.reach_cluster(&settings, runner.as_ref())?;
     let templates = context.templates()?;
-    let status = cluster::status(&settings, provider.as_ref(), runner.as_ref(), &templates)?;
+    let status = cluster::status(&cluster, provider.as_ref(), runner.as_ref(), &templates)?;
     let text = if args.json { serde_json::to_string_pretty(&status)? + "\n" } else { table(&status) };
     context.ui.print(&text);
     // Scripts gate on the status: every node in the swarm and Ready, or 3.

@@ -5,6 +5,7 @@ use anyhow::Result;
 use super::{confirm, render, Context};
 use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
+use crate::config::Cluster;
 use crate::lock;
 
 pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
@@ -12,7 +13,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     if args.reinit_swarm && !args.dry_run && !args.yes {
-        let (cluster, manager) = (&settings.cluster_name, &settings.nodes[0].name);
+        let (cluster, manager) = (&settings.cluster_name, &settings.nodes.manager().name);
         let question = format!(
             "Start a new swarm on {manager} of cluster {cluster}: every stack, service, secret and config of the current one is lost?"
         );
@@ -37,15 +38,14 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     }
 
     let up = Up {
-        settings: &settings,
-        catalog: &catalog,
+        cluster: &Cluster::new(&settings, &catalog)?,
         templates: &templates,
         provider: provider.as_ref(),
         runner: runner.as_ref(),
         reinit_swarm: args.reinit_swarm,
     };
     let changed = up.run(&context.ui, mode)?;
-    let manager = &settings.nodes[0];
+    let manager = settings.nodes.manager();
     let summary = match (args.dry_run, changed) {
         (true, _) => "dry run: nothing was changed".to_string(),
         (false, false) => format!("no changes: cluster {} was already up", settings.cluster_name),

@@ -25,6 +25,18 @@ fn single_error(text: &str) -> String {
 }
 
 #[test]
+fn nodes_name_the_manager_and_workers_even_when_renamed() {
+    let settings = settings("[cluster]\nmanager_name = \"boss\"\nworkers = 2\nworker_prefix = \"w\"\n").unwrap();
+    let nodes = &settings.nodes;
+    assert_eq!((nodes.manager().name.as_str(), nodes.manager().role), ("boss", Role::Manager));
+    let workers: Vec<(&str, Role)> = nodes.workers().iter().map(|node| (node.name.as_str(), node.role)).collect();
+    assert_eq!(workers, vec![("w1", Role::Worker), ("w2", Role::Worker)]);
+    assert_eq!(nodes.names(), vec!["boss", "w1", "w2"]);
+    assert_eq!(nodes.node("w2").map(|node| node.ip.to_string()), Some("192.168.56.12".to_string()));
+    assert_eq!(nodes.node("node1"), None);
+}
+
+#[test]
 fn defaults_reproduce_the_handout_class() {
     let settings = settings("").unwrap();
     assert_eq!(settings.cluster_name, "swarm-lab");
@@ -45,7 +57,7 @@ fn defaults_reproduce_the_handout_class() {
         settings.forwards,
         vec![Forward { node: "manager".into(), host: 49000, guest: 9000, protocol: "tcp".into() }]
     );
-    assert_eq!(settings.vagrant.provider, "virtualbox");
+    assert_eq!(settings.vagrant.provider, Hypervisor::VirtualBox);
     let seeded: Vec<(&str, &str)> =
         settings.seeded_labs.iter().map(|lab| (lab.id.as_str(), lab.target.as_str())).collect();
     assert_eq!(

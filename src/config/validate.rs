@@ -11,8 +11,6 @@ use super::*;
 use crate::labs::Catalog;
 use crate::names::hostname_problem;
 
-const VAGRANT_PROVIDERS: [&str; 2] = ["virtualbox", "libvirt"];
-
 /// Each worker is a VM or a container on this one host; a bound also keeps a
 /// typo such as `workers = 100000` from building that many nodes.
 pub const MAX_WORKERS: u32 = 50;
@@ -46,10 +44,11 @@ pub(super) fn resolve(
     }
     let subnet = check_subnet(&raw.cluster.subnet, &mut problems);
     let nodes = build_nodes(&raw, subnet, &mut problems);
-    let node_names: Vec<&str> = nodes.iter().map(|node| node.name.as_str()).collect();
+    let node_names = nodes.names();
     let vagrant = check_vagrant(&raw.vagrant, &mut problems);
     let forwards = check_forwards(&raw.forward, &raw.cluster.manager_name, &node_names, &mut problems);
-    let (registry, registry_mirror) = check_registry(&raw.registry, &node_names, &mut problems);
+    let (registry, registry_mirror) =
+        check_registry(&raw.registry, &raw.cluster.manager_name, &node_names, &mut problems);
     let (seeded_labs, lab_targets) = check_labs(&raw.labs, catalog, &mut problems);
     let node_image = node_image_override.or(raw.docker.node_image);
     if let Some(image) =
@@ -101,7 +100,7 @@ fn check_subnet(text: &str, problems: &mut Problems) -> Option<Ipv4Net> {
 }
 
 /// The manager and workers with their addresses and resources.
-fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems) -> Vec<Node> {
+fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems) -> Nodes {
     let cluster = &raw.cluster;
     if cluster.workers == 0 {
         problems
@@ -121,23 +120,26 @@ fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems
     let manager_ip = parse_ip("cluster.manager_ip", &cluster.manager_ip, problems);
     let worker_start = parse_ip("cluster.worker_ip_start", &cluster.worker_ip_start, problems);
 
-    let mut nodes = vec![Node {
+    let manager = Node {
         name: cluster.manager_name.clone(),
         role: Role::Manager,
         ip: manager_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
         memory_mb: raw.resources.memory_mb,
         cpus: raw.resources.cpus,
-    }];
-    for index in 0..workers {
-        let ip = worker_start.and_then(|start| u32::from(start).checked_add(index)).map(Ipv4Addr::from);
-        nodes.push(Node {
-            name: format!("{}{}", cluster.worker_prefix, index + 1),
-            role: Role::Worker,
-            ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
-            memory_mb: raw.resources.memory_mb,
-            cpus: raw.resources.cpus,
-        });
-    }
+    };
+    let workers = (0..workers)
+        .map(|index| {
+            let ip = worker_start.and_then(|start| u32::from(start).checked_add(index)).map(Ipv4Addr::from);
+            Node {
+                name: format!("{}{}", cluster.worker_prefix, index + 1),
+                role: Role::Worker,
+                ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
+                memory_mb: raw.resources.memory_mb,
+                cpus: raw.resources.cpus,
+            }
+        })
+        .collect();
+    let mut nodes = Nodes::new(manager, workers);
 
     check_node_names(&nodes, problems);
     if let (Some(subnet), Some(_), Some(_)) = (subnet, manager_ip, worker_start) {
@@ -155,19 +157,19 @@ fn parse_ip(key: &str, text: &str, problems: &mut Problems) -> Option<Ipv4Addr> 
     parsed
 }
 
-fn check_node_names(nodes: &[Node], problems: &mut Problems) {
-    let manager = &nodes[0].name;
+fn check_node_names(nodes: &Nodes, problems: &mut Problems) {
+    let manager = &nodes.manager().name;
     if let Some(reason) = hostname_problem(manager) {
         problems
             .add("cluster.manager_name", format!("{manager:?} is not a valid hostname: it {reason}; e.g. \"manager\""));
     }
-    if let Some(worker) = nodes.get(1) {
+    if let Some(worker) = nodes.workers().first() {
         if let Some(reason) = hostname_problem(&worker.name) {
             problems.add(
                 "cluster.worker_prefix",
                 format!("gives worker names like {:?}, not a valid hostname: it {reason}; e.g. \"node\"", worker.name),
             );
-        } else if nodes[1..].iter().any(|node| &node.name == manager) {
+        } else if nodes.workers().iter().any(|node| &node.name == manager) {
             problems.add(
                 "cluster.manager_name",
                 format!("{manager:?} is also a worker's name; pick another name or worker_prefix"),
@@ -176,18 +178,18 @@ fn check_node_names(nodes: &[Node], problems: &mut Problems) {
     }
 }
 
-fn check_node_addresses(nodes: &[Node], subnet: Ipv4Net, problems: &mut Problems) {
+fn check_node_addresses(nodes: &Nodes, subnet: Ipv4Net, problems: &mut Problems) {
     let fix = format!(
         "pick addresses from {} to {}",
         Ipv4Addr::from(u32::from(subnet.network()) + 2),
         Ipv4Addr::from(u32::from(subnet.broadcast()) - 1)
     );
-    let manager = &nodes[0];
+    let manager = nodes.manager();
     if let Some(problem) = address_problem(manager.ip, subnet) {
         problems.add("cluster.manager_ip", format!("{} {problem}; {fix}", manager.ip));
     }
     // The workers share one key: report only their first problem.
-    for worker in &nodes[1..] {
+    for worker in nodes.workers() {
         if let Some(problem) = address_problem(worker.ip, subnet) {
             problems
                 .add("cluster.worker_ip_start", format!("{} gets {}, which {problem}; {fix}", worker.name, worker.ip));
@@ -219,7 +221,7 @@ fn address_problem(ip: Ipv4Addr, subnet: Ipv4Net) -> Option<String> {
     }
 }
 
-fn apply_resources(nodes: &mut [Node], resources: &RawResources, problems: &mut Problems) {
+fn apply_resources(nodes: &mut Nodes, resources: &RawResources, problems: &mut Problems) {
     check_resource_values("resources", Some(resources.memory_mb), Some(resources.cpus), problems);
     for (name, overrides) in &resources.node {
         let key = format!("resources.node.{name}");
@@ -255,11 +257,11 @@ fn check_vagrant(raw: &RawVagrant, problems: &mut Problems) -> VagrantSettings {
     if raw.box_version.as_deref().is_some_and(|version| version.trim().is_empty()) {
         problems.add("vagrant.box_version", "is empty; remove the line to use the newest box");
     }
-    if !VAGRANT_PROVIDERS.contains(&raw.provider.as_str()) {
-        problems.add(
-            "vagrant.provider",
-            format!("{:?} is not supported; use one of: {}", raw.provider, VAGRANT_PROVIDERS.join(", ")),
-        );
+    let provider = Hypervisor::parse(&raw.provider);
+    if provider.is_none() {
+        let known: Vec<&str> = Hypervisor::ALL.iter().map(|hypervisor| hypervisor.as_str()).collect();
+        problems
+            .add("vagrant.provider", format!("{:?} is not supported; use one of: {}", raw.provider, known.join(", ")));
     }
     if raw.boot_timeout < 60 {
         problems.add(
@@ -270,7 +272,8 @@ fn check_vagrant(raw: &RawVagrant, problems: &mut Problems) -> VagrantSettings {
     VagrantSettings {
         box_name: raw.box_name.clone(),
         box_version: raw.box_version.clone(),
-        provider: raw.provider.clone(),
+        // Only read when there is no problem, so never this stand-in.
+        provider: provider.unwrap_or(Hypervisor::VirtualBox),
         linked_clone: raw.linked_clone,
         boot_timeout: raw.boot_timeout,
     }
@@ -309,12 +312,17 @@ fn check_forwards(raw: &[RawForward], manager: &str, nodes: &[&str], problems: &
     forwards
 }
 
-fn check_registry(raw: &RawRegistry, nodes: &[&str], problems: &mut Problems) -> (Option<Registry>, Option<String>) {
-    let host = raw.host.clone().unwrap_or_else(|| nodes[0].to_string());
+fn check_registry(
+    raw: &RawRegistry,
+    manager: &str,
+    nodes: &[&str],
+    problems: &mut Problems,
+) -> (Option<Registry>, Option<String>) {
+    let host = raw.host.clone().unwrap_or_else(|| manager.to_string());
     if !nodes.contains(&host.as_str()) {
         problems.add(
             "registry.host",
-            format!("{host:?} is not a node of this cluster; the registry runs on a node, e.g. \"{}\"", nodes[0]),
+            format!("{host:?} is not a node of this cluster; the registry runs on a node, e.g. \"{manager}\""),
         );
     }
     if raw.port == 0 {

@@ -7,7 +7,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use super::mesh::{self, Mesh, NetworkFetch, FALLBACK_NOTE};
-use crate::config::Settings;
+use crate::config::Cluster;
 use crate::labs::check_spec::{Check, PortRule};
 use crate::labs::manifest::Language;
 use crate::labs::Lab;
@@ -22,14 +22,14 @@ const PORTS_TEMPLATE: &str = "node/list-published-ports.sh.tera";
 /// Every node a check names must be a node of this cluster: with
 /// `worker_prefix = "worker"` there is no `node1`, and asking it would look
 /// like a service that does not answer.
-pub fn check_nodes(lab: &Lab, settings: &Settings) -> Result<()> {
-    let names: Vec<&str> = settings.nodes.iter().map(|node| node.name.as_str()).collect();
+pub fn check_nodes(lab: &Lab, cluster: &Cluster) -> Result<()> {
+    let names = cluster.nodes().names();
     for (index, spec) in lab.manifest.checks.iter().enumerate() {
         let Some(node) = spec.node.as_deref().filter(|node| !names.contains(node)) else { continue };
         bail!(
             "{}{node:?} is not a node of cluster {} (its nodes: {}); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)",
             lab.locate(&format!("checks[{index}].node")),
-            settings.cluster_name,
+            cluster.name(),
             names.join(", ")
         );
     }
@@ -93,18 +93,18 @@ pub struct Outcome {
 /// the nodes' routing mesh across the runs of one labctl command.
 pub fn run_checks(
     lab: &Lab,
-    settings: &Settings,
+    cluster: &Cluster,
     templates: &Templates,
     shell: NodeShell,
     language: Language,
     mesh: &Mesh,
 ) -> Result<Vec<Outcome>> {
-    let manager = settings.nodes[0].name.as_str();
-    let registry = settings.registry.as_ref().map(|registry| registry.address());
+    let manager = cluster.nodes().manager().name.as_str();
+    let registry = cluster.registry().map(|registry| registry.address());
     let reader = Reader {
         shell,
         manager,
-        nodes: settings.nodes.iter().map(|node| node.name.clone()).collect(),
+        nodes: cluster.nodes().iter().map(|node| node.name.clone()).collect(),
         http_script: templates.node_script(HTTP_TEMPLATE)?,
         network_script: templates.node_script(NETWORK_TEMPLATE)?,
         ports_script: templates.node_script(PORTS_TEMPLATE)?,

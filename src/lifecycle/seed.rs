@@ -7,9 +7,9 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::{Deserialize, Serialize};
 
-use crate::config::Settings;
+use crate::config::{Cluster, PlacedLab};
 use crate::files::{sha256_hex, tar_archive, ArchiveEntry, FileMode};
-use crate::labs::{Catalog, Lab};
+use crate::labs::Lab;
 use crate::provider::{NodeShell, STATE_DIR};
 use crate::templates::Templates;
 use crate::timeouts::Wait;
@@ -47,13 +47,13 @@ impl SeedReport {
 }
 
 /// Seed every enabled lab on the manager in one command.
-pub fn seed(settings: &Settings, catalog: &Catalog, templates: &Templates, shell: NodeShell) -> Result<SeedReport> {
-    if settings.seeded_labs.is_empty() {
+pub fn seed(cluster: &Cluster, templates: &Templates, shell: NodeShell) -> Result<SeedReport> {
+    if cluster.seeded().is_empty() {
         return Ok(SeedReport::default());
     }
-    let archive = archive(settings, catalog)?;
+    let archive = archive(cluster.seeded())?;
     let script = script(templates, STATE_DIR)?;
-    let manager = &settings.nodes[0].name;
+    let manager = &cluster.nodes().manager().name;
     let argv = ["sh", "-c", &script, "labctl-seed"];
     let spec = shell.command_with_stdin(Wait::Long, manager, &argv, "seed the labs", archive);
     let output = shell.run_checked(&spec)?;
@@ -108,20 +108,19 @@ pub fn manifest_of(lab: &Lab, target: &str) -> Result<SeededManifest> {
 
 /// The tar the seed script reads: per lab its target, networks, setup
 /// commands, manifest and files (with their modes).
-fn archive(settings: &Settings, catalog: &Catalog) -> Result<Vec<u8>> {
+fn archive(seeded: &[PlacedLab]) -> Result<Vec<u8>> {
     let mut entries = Vec::new();
     let mut add = |path: String, content: Vec<u8>, mode: FileMode| entries.push(ArchiveEntry { path, content, mode });
-    for seeded in &settings.seeded_labs {
-        let lab = catalog.resolve(&seeded.id).map_err(anyhow::Error::msg)?;
-        let base = format!("labs/{}", seeded.id);
+    for &PlacedLab { lab, target } in seeded {
+        let base = format!("labs/{}", lab.manifest.id);
         let networks: String = lab
             .manifest
             .networks
             .iter()
             .map(|network| format!("{} {} {}\n", network.name, network.driver, network.attachable))
             .collect();
-        let manifest = serde_json::to_vec_pretty(&manifest_of(lab, &seeded.target)?)?;
-        add(format!("{base}/target"), seeded.target.clone().into_bytes(), FileMode::Plain);
+        let manifest = serde_json::to_vec_pretty(&manifest_of(lab, target)?)?;
+        add(format!("{base}/target"), target.as_bytes().to_vec(), FileMode::Plain);
         add(format!("{base}/networks"), networks.into_bytes(), FileMode::Plain);
         add(format!("{base}/setup.sh"), lab.manifest.setup.join("\n").into_bytes(), FileMode::Plain);
         add(format!("{base}/manifest.json"), manifest, FileMode::Plain);
@@ -140,9 +139,10 @@ pub fn parse_seeded(text: &str) -> Vec<SeededManifest> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_settings, Settings};
     use crate::exec::fake::RecordingRunner;
     use crate::exec::{CommandSpec, Runner};
+    use crate::labs::Catalog;
     use crate::provider::docker::DockerProvider;
 
     fn unpack(bytes: &[u8]) -> BTreeMap<String, (Vec<u8>, u32)> {
@@ -163,7 +163,7 @@ mod tests {
     fn the_archive_carries_files_modes_networks_and_manifest() {
         let settings = test_settings("[labs]\nseed = [\"db\"]\n");
         let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
-        let entries = unpack(&archive(&settings, &catalog).unwrap());
+        let entries = unpack(&archive(Cluster::new(&settings, &catalog).unwrap().seeded()).unwrap());
         assert_eq!(entries["labs/lab3/target"].0, b"/root/work/db");
         assert_eq!(entries["labs/lab3/networks"].0, b"todoapp overlay true\n");
         assert_eq!(entries["labs/lab3/files/add-server-id.sh"].1, 0o755);
@@ -182,7 +182,7 @@ mod tests {
     fn instructor_only_files_never_leave_the_host() {
         let settings = test_settings("[labs]\nseed = [\"lab2\"]\n");
         let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
-        let entries = unpack(&archive(&settings, &catalog).unwrap());
+        let entries = unpack(&archive(Cluster::new(&settings, &catalog).unwrap().seeded()).unwrap());
         assert!(entries.contains_key("labs/lab2/files/Dockerfile"));
         assert!(entries.keys().all(|path| !path.contains("solution")), "{:?}", entries.keys());
     }
@@ -200,7 +200,8 @@ mod tests {
             "",
         );
         let provider = DockerProvider::new(&settings, &runner);
-        let report = seed(&settings, &catalog, &templates, NodeShell::new(&provider, &runner)).unwrap();
+        let cluster = Cluster::new(&settings, &catalog).unwrap();
+        let report = seed(&cluster, &templates, NodeShell::new(&provider, &runner)).unwrap();
         assert_eq!(report.copied["lab1"], vec!["ch03-webapi.yml", "simple-web/hello.js"]);
         assert_eq!(report.networks, vec!["ch03"]);
         assert_eq!(report.setup, vec!["lab9"]);
@@ -225,7 +226,8 @@ mod tests {
             let settings = test_settings(&format!("[labs]\nroot = {:?}\nseed = [\"lab1\"]\n", root.to_str().unwrap()));
             let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
             let script = script(&templates, dir.path().join("state").to_str().unwrap()).unwrap();
-            let archive = archive(&settings, &Catalog::load(std::path::Path::new("/nonexistent")).unwrap()).unwrap();
+            let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+            let archive = archive(Cluster::new(&settings, &catalog).unwrap().seeded()).unwrap();
             std::fs::create_dir(dir.path().join("bin")).unwrap();
             let run = SeedRun { dir, settings, script, archive };
             run.fake("docker", "exit 0");

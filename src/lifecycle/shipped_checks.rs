@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::check::{run_checks, Outcome};
 use super::mesh::Mesh;
-use crate::config::test_settings;
+use crate::config::{test_settings, Cluster};
 use crate::exec::fake::RecordingRunner;
 use crate::labs::manifest::Language;
 use crate::labs::Catalog;
@@ -22,7 +22,8 @@ fn outcomes(lab: &str, runner: &RecordingRunner) -> Vec<Outcome> {
     let lab = catalog.resolve(lab).unwrap();
     let templates = Templates::load(Path::new("/nonexistent")).unwrap();
     let provider = DockerProvider::new(&settings, runner);
-    run_checks(lab, &settings, &templates, NodeShell::new(&provider, runner), Language::En, &Mesh::default()).unwrap()
+    let cluster = Cluster::new(&settings, &catalog).unwrap();
+    run_checks(lab, &cluster, &templates, NodeShell::new(&provider, runner), Language::En, &Mesh::default()).unwrap()
 }
 
 /// The outcome of the check whose name starts with `name`.

@@ -8,7 +8,7 @@ use anyhow::{anyhow, Result};
 
 use super::check::{run_checks, Failure, Outcome};
 use super::mesh::Mesh;
-use crate::config::Settings;
+use crate::config::{Cluster, PlacedLab};
 use crate::files::{tar_archive, ArchiveEntry, FileMode};
 use crate::labs::Lab;
 use crate::provider::{NodeShell, STATE_DIR};
@@ -32,15 +32,15 @@ const RUN_SCRIPT: &str = "node/run-solution.sh.tera";
 /// Copy the instructor-only files (and the helper library) to the manager
 /// and run the solution script in the lab directory. Returns what the
 /// script printed.
-pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell: NodeShell) -> Result<String> {
+pub fn run_solution(placed: PlacedLab, cluster: &Cluster, templates: &Templates, shell: NodeShell) -> Result<String> {
+    let PlacedLab { lab, target } = placed;
     let manifest = &lab.manifest;
     let script = manifest
         .solve
         .as_ref()
         .ok_or_else(|| anyhow!("lab {} has no reference solution (`solve` in its lab.toml)", manifest.id))?;
-    let manager = settings.nodes[0].name.as_str();
+    let manager = cluster.nodes().manager().name.as_str();
     let solution_dir = format!("{STATE_DIR}/solutions/{}", manifest.id);
-    let target = &settings.lab_targets[&manifest.id];
 
     let mut context = tera::Context::new();
     context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
@@ -59,7 +59,7 @@ pub fn run_solution(lab: &Lab, settings: &Settings, templates: &Templates, shell
     );
     shell.run_checked(&upload)?;
 
-    let registry = settings.registry.as_ref().map(|registry| registry.address()).unwrap_or_default();
+    let registry = cluster.registry().map(|registry| registry.address()).unwrap_or_default();
     let run = templates.node_script(RUN_SCRIPT)?;
     let argv = ["sh", "-c", &run, "labctl-solve", target, &solution_dir, &registry, script, &manifest.id];
     let spec = shell.command_for(Wait::Long, manager, &argv, "run the reference solution");
@@ -113,17 +113,19 @@ fn has_final_failure(outcomes: &[Outcome]) -> bool {
 /// the last outcomes and how it ended.
 pub fn wait_for_checks(
     lab: &Lab,
-    settings: &Settings,
+    cluster: &Cluster,
     templates: &Templates,
     shell: NodeShell,
 ) -> Result<(Vec<Outcome>, Ending)> {
     let started = Instant::now();
-    let limits =
-        Limits { deadline: settings.timeouts.scaled(CONVERGE_DEADLINE), grace: settings.timeouts.scaled(FINAL_GRACE) };
+    let limits = Limits {
+        deadline: cluster.timeouts().scaled(CONVERGE_DEADLINE),
+        grace: cluster.timeouts().scaled(FINAL_GRACE),
+    };
     let mesh = Mesh::default();
     let mut final_since: Option<Instant> = None;
     loop {
-        let outcomes = run_checks(lab, settings, templates, shell, lab.manifest.handout_language(), &mesh)?;
+        let outcomes = run_checks(lab, cluster, templates, shell, lab.manifest.handout_language(), &mesh)?;
         final_since = if has_final_failure(&outcomes) { final_since.or(Some(Instant::now())) } else { None };
         let final_for = final_since.map(|since| since.elapsed());
         match next(&outcomes, started.elapsed(), final_for, limits) {

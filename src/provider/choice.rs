@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use super::ProviderKind;
-use crate::config::{ProviderSetting, Settings};
+use crate::config::{Hypervisor, ProviderSetting, Settings};
 use crate::exec::{find_program, CommandSpec, Runner};
 
 /// The provider a command will use, with the reason to show the user.
@@ -19,17 +19,17 @@ pub struct Choice {
 }
 
 /// The program that drives a Vagrant hypervisor provider.
-pub fn hypervisor_program(vagrant_provider: &str) -> &'static str {
-    match vagrant_provider {
-        "libvirt" => "virsh",
-        _ => "VBoxManage",
+pub fn hypervisor_program(hypervisor: Hypervisor) -> &'static str {
+    match hypervisor {
+        Hypervisor::Libvirt => "virsh",
+        Hypervisor::VirtualBox => "VBoxManage",
     }
 }
 
-pub fn hypervisor_label(vagrant_provider: &str) -> &'static str {
-    match vagrant_provider {
-        "libvirt" => "libvirt",
-        _ => "VirtualBox",
+pub fn hypervisor_label(hypervisor: Hypervisor) -> &'static str {
+    match hypervisor {
+        Hypervisor::Libvirt => "libvirt",
+        Hypervisor::VirtualBox => "VirtualBox",
     }
 }
 
@@ -98,9 +98,9 @@ pub fn choose(settings: &Settings, requested: Option<ProviderSetting>, host: &Ho
         Some(setting) => (setting, "--provider".to_string()),
         None => (settings.provider, settings.origin.describe()),
     };
-    let hypervisor = hypervisor_label(&settings.vagrant.provider);
+    let hypervisor = hypervisor_label(settings.vagrant.provider);
     let has_vagrant = host.has("vagrant");
-    let has_hypervisor = host.has(hypervisor_program(&settings.vagrant.provider));
+    let has_hypervisor = host.has(hypervisor_program(settings.vagrant.provider));
     let vagrant_missing = || match (has_vagrant, has_hypervisor) {
         (false, false) => format!("Vagrant and {hypervisor} not found"),
         (false, true) => "Vagrant not found".to_string(),
@@ -136,7 +136,7 @@ pub fn choose(settings: &Settings, requested: Option<ProviderSetting>, host: &Ho
 /// With `auto`, the provider the cluster already lives on, if any: its
 /// VMs in the workspace's Vagrant environment, or its labelled containers.
 pub fn existing(settings: &Settings, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
-    let manager_machine = vagrant_dir.join(".vagrant/machines").join(&settings.nodes[0].name);
+    let manager_machine = vagrant_dir.join(".vagrant/machines").join(&settings.nodes.manager().name);
     let has_vm = std::fs::read_dir(&manager_machine)
         .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
         .unwrap_or(false);

@@ -521,7 +521,7 @@ impl Provider for DockerProvider<'_> {
         in_parallel(rest, |node| self.create_node(node, image, ui))?;
         // Running nodes too: an earlier `up` cut short may have started a
         // container whose dockerd has not answered yet.
-        let waiting: Vec<&str> = self.settings.nodes.iter().map(|node| node.name.as_str()).collect();
+        let waiting = self.settings.nodes.names();
         in_parallel(&waiting, |node| self.wait_for_dockerd(node, &steps.wait_script))?;
         Ok(())
     }

@@ -1,8 +1,9 @@
 use std::time::Duration;
 
 use super::*;
-use crate::config::test_settings;
+use crate::config::{test_settings, Cluster};
 use crate::exec::fake::RecordingRunner;
+use crate::labs::Catalog;
 use crate::provider::docker::DockerProvider;
 use crate::templates::Templates;
 
@@ -41,10 +42,12 @@ fn bootstrap(runner: &RecordingRunner) -> Result<Report> {
 
 fn run_bootstrap(runner: &RecordingRunner, reinit: bool) -> Result<Report> {
     let settings = test_settings("");
+    let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
+    let cluster = Cluster::new(&settings, &catalog).unwrap();
     let provider = DockerProvider::new(&settings, runner);
     let shell = NodeShell::new(&provider, runner);
     let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
-    Bootstrap::new(&settings, shell, &templates)
+    Bootstrap::new(&cluster, shell, &templates)
         .reinit_swarm(reinit)
         .with_ready_deadline(Duration::from_millis(600))
         .with_settle_deadline(Duration::from_millis(600))
@@ -393,6 +396,6 @@ fn stale_entries_are_only_non_manager_entries_of_our_nodes_with_old_ids() {
     .unwrap();
     let live: Vec<String> = ["m1", "n1", "n2", "n3"].iter().map(|id| id.to_string()).collect();
     let stale: Vec<&str> =
-        stale_entries(&entries, &settings.nodes, &live).iter().map(|entry| entry.id.as_str()).collect();
+        stale_entries(&entries, settings.nodes.all(), &live).iter().map(|entry| entry.id.as_str()).collect();
     assert_eq!(stale, vec!["old1"], "node9 is not ours to remove");
 }

@@ -94,6 +94,20 @@ fn vagrantfile_has_one_machine_per_node_and_no_swarm_secrets() {
 }
 
 #[test]
+fn the_vagrantfile_configures_exactly_the_chosen_hypervisor() {
+    for (config, wanted, other) in
+        [("", "virtualbox", "libvirt"), ("[vagrant]\nprovider = \"libvirt\"\n", "libvirt", "virtualbox")]
+    {
+        let workspace = Workspace::new();
+        workspace.file("labctl.toml", config);
+        workspace.run(&["render"]).success();
+        let vagrantfile = rendered(&workspace, "Vagrantfile");
+        assert!(vagrantfile.contains(&format!("node.vm.provider \"{wanted}\" do")), "{vagrantfile}");
+        assert!(!vagrantfile.contains(&format!("node.vm.provider \"{other}\"")), "{vagrantfile}");
+    }
+}
+
+#[test]
 fn every_rendered_vagrantfile_passes_vagrant_validate() {
     let Some(vagrant) = require_tool("vagrant", "vagrant") else {
         return;

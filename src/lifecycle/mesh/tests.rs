@@ -36,7 +36,7 @@ mod checks {
     //! `run_checks` of an `ingress = true` http check on both kinds of host.
 
     use super::FALLBACK_NOTE;
-    use crate::config::test_settings;
+    use crate::config::{test_settings_with, Cluster};
     use crate::exec::fake::RecordingRunner;
     use crate::labs::manifest::Language;
     use crate::labs::Catalog;
@@ -78,14 +78,15 @@ mod checks {
     fn check_rounds(runner: &RecordingRunner, count: usize, rounds: usize) -> Vec<Outcome> {
         let (_dir, catalog) = lab_with_ingress_checks(count);
         let lab = catalog.resolve("mesh").unwrap();
-        let settings = test_settings("");
+        let settings = test_settings_with("", &catalog);
+        let cluster = Cluster::new(&settings, &catalog).unwrap();
         let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
         let provider = DockerProvider::new(&settings, runner);
         let shell = NodeShell::new(&provider, runner);
         let mesh = Mesh::default();
         let mut outcomes = Vec::new();
         for _ in 0..rounds {
-            outcomes = run_checks(lab, &settings, &templates, shell, Language::En, &mesh).unwrap();
+            outcomes = run_checks(lab, &cluster, &templates, shell, Language::En, &mesh).unwrap();
         }
         outcomes
     }

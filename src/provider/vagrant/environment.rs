@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::config::{Node, Settings};
+use crate::config::{Hypervisor, Node, Settings};
 use crate::files::GeneratedFile;
 use crate::provider::node_image::NODE_TOOLS;
 use crate::provider::Preparation;
@@ -86,7 +86,7 @@ pub fn prepare(settings: &Settings, templates: &Templates, folder: &Path) -> Res
 /// VirtualBox refuses host-only networks outside its allowed ranges; say so
 /// before anyone waits for a VM to fail.
 fn check_host_only_network(settings: &Settings) -> Result<()> {
-    if settings.vagrant.provider != "virtualbox" {
+    if settings.vagrant.provider != Hypervisor::VirtualBox {
         return Ok(());
     }
     let conf = vbox::networks_conf_path();

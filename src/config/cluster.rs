@@ -1,0 +1,136 @@
+//! One cluster as a resolved value: its trusted [`Settings`] with the
+//! catalog's labs looked up once, each with the directory it goes to on
+//! every node. Built in `commands/`, taken by the layers below, so that a
+//! class can later be a list of them.
+
+use anyhow::{anyhow, Result};
+
+use super::{Nodes, Registry, Settings};
+use crate::labs::{Catalog, Lab};
+use crate::timeouts::Timeouts;
+
+/// A lab of the catalog and the directory it goes to on every node.
+#[derive(Debug, Clone, Copy)]
+pub struct PlacedLab<'c> {
+    pub lab: &'c Lab,
+    pub target: &'c str,
+}
+
+impl PlacedLab<'_> {
+    pub fn id(&self) -> &str {
+        &self.lab.manifest.id
+    }
+}
+
+#[derive(Debug)]
+pub struct Cluster<'c> {
+    pub settings: &'c Settings,
+    catalog: &'c Catalog,
+    /// Every lab of the catalog, in the catalog's order.
+    labs: Vec<PlacedLab<'c>>,
+    /// The labs `up` seeds, in `labs.seed` order.
+    seeded: Vec<PlacedLab<'c>>,
+}
+
+impl<'c> Cluster<'c> {
+    /// `settings` must have been validated against `catalog`.
+    pub fn new(settings: &'c Settings, catalog: &'c Catalog) -> Result<Cluster<'c>> {
+        let labs = catalog
+            .labs()
+            .iter()
+            .map(|lab| {
+                let target = settings.lab_targets.get(&lab.manifest.id).ok_or_else(|| {
+                    anyhow!(
+                        "internal error: the settings were checked against another lab catalog (no {})",
+                        lab.manifest.id
+                    )
+                })?;
+                Ok(PlacedLab { lab, target })
+            })
+            .collect::<Result<Vec<_>>>()?;
+        let seeded = settings
+            .seeded_labs
+            .iter()
+            .map(|seeded| {
+                let placed = labs.iter().find(|placed| placed.id() == seeded.id);
+                placed.copied().ok_or_else(|| anyhow!("internal error: seeded lab {} is not in the catalog", seeded.id))
+            })
+            .collect::<Result<_>>()?;
+        Ok(Cluster { settings, catalog, labs, seeded })
+    }
+
+    /// `cluster.name`: it names containers, networks and the lock.
+    pub fn name(&self) -> &'c str {
+        &self.settings.cluster_name
+    }
+
+    pub fn nodes(&self) -> &'c Nodes {
+        &self.settings.nodes
+    }
+
+    /// The registry `up` runs, when enabled.
+    pub fn registry(&self) -> Option<&'c Registry> {
+        self.settings.registry.as_ref()
+    }
+
+    pub fn timeouts(&self) -> Timeouts {
+        self.settings.timeouts
+    }
+
+    /// The labs `up` seeds, in `labs.seed` order.
+    pub fn seeded(&self) -> &[PlacedLab<'c>] {
+        &self.seeded
+    }
+
+    /// `lab` as `up` seeds it, or `None` when it is not seeded.
+    pub fn seeded_as(&self, lab: &Lab) -> Option<PlacedLab<'c>> {
+        self.seeded.iter().find(|seeded| seeded.id() == lab.manifest.id).copied()
+    }
+
+    /// Any lab of the catalog by id, alias or directory name; the error
+    /// names every lab and suggests the closest.
+    pub fn lab(&self, name: &str) -> Result<PlacedLab<'c>> {
+        let lab = self.catalog.resolve(name).map_err(|message| anyhow!(message))?;
+        self.labs
+            .iter()
+            .find(|placed| std::ptr::eq(placed.lab, lab))
+            .copied()
+            .ok_or_else(|| anyhow!("internal error: lab {} has no target", lab.manifest.id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::test_settings;
+
+    fn catalog() -> Catalog {
+        Catalog::load(std::path::Path::new("/nonexistent-workspace")).expect("built-in labs load")
+    }
+
+    #[test]
+    fn seeded_labs_are_the_catalogs_labs_in_seed_order_with_their_targets() {
+        let catalog = catalog();
+        let settings = test_settings("[labs]\nseed = [\"lab3\", \"ingress\"]\n[labs.target]\nlab3 = \"/srv/three\"\n");
+        let cluster = Cluster::new(&settings, &catalog).unwrap();
+        let seeded: Vec<(&str, &str)> = cluster.seeded().iter().map(|placed| (placed.id(), placed.target)).collect();
+        assert_eq!(seeded, vec![("lab3", "/srv/three"), ("lab1", "/root/work/ingress")]);
+        assert!(std::ptr::eq(cluster.seeded()[0].lab, catalog.resolve("lab3").unwrap()));
+    }
+
+    #[test]
+    fn any_lab_is_found_by_alias_with_its_target_even_when_not_seeded() {
+        let catalog = catalog();
+        let settings = test_settings("[labs]\nseed = [\"lab1\"]\n");
+        let cluster = Cluster::new(&settings, &catalog).unwrap();
+        let lab2 = cluster.lab("work3").unwrap();
+        assert_eq!((lab2.id(), lab2.target), ("lab2", "/root/work/work3"));
+        assert!(cluster.seeded_as(lab2.lab).is_none());
+        assert_eq!(
+            cluster.seeded_as(cluster.lab("lab1").unwrap().lab).map(|placed| placed.target),
+            Some("/root/work/ingress")
+        );
+        let error = cluster.lab("lab99").unwrap_err().to_string();
+        assert!(error.starts_with("\"lab99\" is not a lab"), "{error}");
+    }
+}
