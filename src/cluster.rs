@@ -213,10 +213,9 @@ mod tests {
 
     use super::up::{Mode, Up};
     use super::*;
-    use crate::config::{test_settings, Settings};
+    use crate::config::{test_cluster, test_settings, Cluster};
     use crate::exec::fake::RecordingRunner;
     use crate::exec::CommandSpec;
-    use crate::labs::Catalog;
     use crate::provider::docker::DockerProvider;
     use crate::provider::vagrant::VagrantProvider;
     use crate::templates::Templates;
@@ -245,13 +244,11 @@ mod tests {
         );
     }
 
-    fn up_and_status(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner) {
-        let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
+    fn up_and_status(cluster: &Cluster, provider: &dyn Provider, runner: &RecordingRunner) {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let cluster = Cluster::new(settings, &catalog).unwrap();
-        let up = Up { cluster: &cluster, templates: &templates, provider, runner, reinit_swarm: false };
+        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false };
         up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
-        status(&cluster, provider, runner, &templates).unwrap();
+        status(cluster, provider, runner, &templates).unwrap();
     }
 
     /// The seconds of the node-side `timeout -s KILL SECS` in a node command, if any.
@@ -289,8 +286,9 @@ mod tests {
         runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         healthy(&runner, |node| format!("docker exec swarm-lab-{node}"));
-        let provider = DockerProvider::new(&settings, &runner);
-        up_and_status(&settings, &provider, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
+        up_and_status(&cluster, &provider, &runner);
         assert_every_command_is_bounded(&runner, "exec");
         let seeding = runner.calls().into_iter().find(|spec| spec.purpose == "seed the labs on manager").unwrap();
         assert_eq!(seeding.timeout, Some(Duration::from_secs(30 * 60)), "seeding is a long job");
@@ -309,8 +307,9 @@ mod tests {
             ["manager", "node1", "node2", "node3"].map(|node| format!("1700000000,{node},state,running\n")).concat();
         runner.always("vagrant status --machine-readable", 0, &states, "");
         healthy(&runner, |node| format!("vagrant ssh {node} -c 'sudo -n --"));
-        let provider = VagrantProvider::new(&settings, &runner, dir.path().to_path_buf());
-        up_and_status(&settings, &provider, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = VagrantProvider::new(&cluster, &runner, dir.path().to_path_buf());
+        up_and_status(&cluster, &provider, &runner);
         assert_every_command_is_bounded(&runner, "ssh");
     }
 
@@ -318,7 +317,8 @@ mod tests {
     fn the_users_own_commands_have_no_limit() {
         let settings = test_settings("");
         let runner = RecordingRunner::default();
-        let provider = DockerProvider::new(&settings, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
         let shell = provider.shell_command("manager");
         assert_eq!(shell.timeout, None);
         let own =

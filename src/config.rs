@@ -461,7 +461,21 @@ fn display_path(path: &Path) -> PathBuf {
 /// Settings from a config text with the built-in labs, for unit tests.
 #[cfg(test)]
 pub fn test_settings(text: &str) -> Settings {
-    test_settings_with(text, &Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load"))
+    test_settings_with(text, test_catalog())
+}
+
+/// The built-in lab catalog, loaded once for unit tests.
+#[cfg(test)]
+pub fn test_catalog() -> &'static Catalog {
+    static CATALOG: std::sync::OnceLock<Catalog> = std::sync::OnceLock::new();
+    CATALOG.get_or_init(|| Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load"))
+}
+
+/// The cluster of settings made by [`test_settings`] (checked against the
+/// built-in catalog), for unit tests.
+#[cfg(test)]
+pub fn test_cluster(settings: &Settings) -> Cluster<'_> {
+    Cluster::new(settings, test_catalog()).expect("test settings fit the built-in catalog")
 }
 
 /// Settings from a config text checked against `catalog`, for unit tests.

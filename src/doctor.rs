@@ -56,7 +56,7 @@ impl Report {
 /// provider's node image (see provider::node_image).
 pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
     let settings = cluster.settings;
-    let choice = provider::choose(settings, None, host).map_err(|error| format!("{error:#}"));
+    let choice = provider::choose(cluster, None, host).map_err(|error| format!("{error:#}"));
     // Which provider's needs are blocking: the chosen one, or with no
     // choice, the configured one (both for auto).
     let needs = |kind: ProviderKind| match &choice {

@@ -112,7 +112,7 @@ pub fn load_into(image: &str, nodes: &[&str], shell: NodeShell, host: &dyn Runne
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_cluster, test_settings};
     use crate::exec::fake::RecordingRunner;
     use crate::provider::docker::DockerProvider;
 
@@ -125,7 +125,8 @@ mod tests {
         runner.answer("docker exec swarm-lab-node1 docker image inspect", 0, "sha256:old\n", "");
         runner.answer("docker exec swarm-lab-node2 docker image inspect", 1, "", "No such image");
         runner.answer("docker exec swarm-lab-node3 docker image inspect", 0, "sha256:new\n", "");
-        let provider = DockerProvider::new(&settings, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
         let loaded = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner).unwrap();
         assert_eq!(loaded.loaded_on, vec!["node1", "node2"]);
         assert_eq!(loaded.already_on, vec!["manager", "node3"]);
@@ -145,7 +146,8 @@ mod tests {
         let settings = test_settings("");
         let runner = RecordingRunner::default();
         runner.answer("docker image inspect", 1, "", "No such image");
-        let provider = DockerProvider::new(&settings, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
         let error = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner)
             .unwrap_err()
             .to_string();

@@ -123,7 +123,7 @@ pub fn state_probe(shell: NodeShell, node: &str) -> CommandSpec {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_cluster, test_settings};
     use crate::exec::fake::RecordingRunner;
     use crate::provider::docker::DockerProvider;
 
@@ -135,7 +135,8 @@ mod tests {
     fn start(runner: &RecordingRunner) -> Vec<String> {
         let settings = test_settings("");
         let registry = settings.registry.clone().unwrap();
-        let provider = DockerProvider::new(&settings, runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, runner);
         let shell = NodeShell::new(&provider, runner);
         let planned = plan(&registry, shell, true).unwrap();
         let outcome = apply(&planned, &registry, shell, Some(runner)).unwrap();

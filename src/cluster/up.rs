@@ -373,18 +373,15 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::{test_settings, Settings};
+    use crate::config::{test_cluster, test_settings, Cluster};
     use crate::exec::fake::RecordingRunner;
-    use crate::labs::Catalog;
     use crate::provider::docker::DockerProvider;
     use crate::provider::vagrant::VagrantProvider;
     use crate::ui::Verbosity;
 
-    fn up_with(settings: &Settings, provider: &dyn Provider, runner: &RecordingRunner, mode: Mode) -> Result<bool> {
-        let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
+    fn up_with(cluster: &Cluster, provider: &dyn Provider, runner: &RecordingRunner, mode: Mode) -> Result<bool> {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let cluster = Cluster::new(settings, &catalog).unwrap();
-        let up = Up { cluster: &cluster, templates: &templates, provider, runner, reinit_swarm: false };
+        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false };
         up.run(&Ui::new(Verbosity::Quiet), mode)
     }
 
@@ -415,16 +412,17 @@ mod tests {
     #[test]
     fn a_dry_run_only_probes_and_a_real_run_applies_the_same_plan() {
         let settings = test_settings("");
+        let cluster = test_cluster(&settings);
         let dry = RecordingRunner::default();
         docker_cluster_with_a_stray_worker(&dry);
-        let changed = up_with(&settings, &DockerProvider::new(&settings, &dry), &dry, Mode::DryRun).unwrap();
+        let changed = up_with(&cluster, &DockerProvider::new(&cluster, &dry), &dry, Mode::DryRun).unwrap();
         assert!(!changed);
         assert_eq!(dry.changes(), Vec::<String>::new(), "probes only: {:#?}", dry.command_lines());
         assert!(!dry.command_lines().iter().any(|line| line.contains("join-token")), "no secret is read to plan");
 
         let real = RecordingRunner::default();
         docker_cluster_with_a_stray_worker(&real);
-        let changed = up_with(&settings, &DockerProvider::new(&settings, &real), &real, Mode::Apply).unwrap();
+        let changed = up_with(&cluster, &DockerProvider::new(&cluster, &real), &real, Mode::Apply).unwrap();
         assert!(changed);
         let changes: Vec<String> = real.changes().into_iter().filter(|line| !line.contains("labctl-seed")).collect();
         assert!(changes[0].starts_with("docker exec swarm-lab-node2 docker swarm leave --force"), "{changes:#?}");
@@ -435,10 +433,11 @@ mod tests {
     #[test]
     fn a_dry_run_of_a_cluster_that_does_not_exist_asks_no_node_anything() {
         let settings = test_settings("");
+        let cluster = test_cluster(&settings);
         let docker = RecordingRunner::default();
         docker.always("docker network inspect", 1, "", "Error: No such network");
         docker.always("docker image inspect", 1, "", "Error: No such image");
-        up_with(&settings, &DockerProvider::new(&settings, &docker), &docker, Mode::DryRun).unwrap();
+        up_with(&cluster, &DockerProvider::new(&cluster, &docker), &docker, Mode::DryRun).unwrap();
         assert_eq!(docker.changes(), Vec::<String>::new());
         assert!(
             !docker.command_lines().iter().any(|line| line.starts_with("docker exec")),
@@ -449,8 +448,8 @@ mod tests {
         // No Vagrantfile yet: not even `vagrant status` runs.
         let dir = tempfile::tempdir().unwrap();
         let vagrant = RecordingRunner::default();
-        let provider = VagrantProvider::new(&settings, &vagrant, dir.path().to_path_buf());
-        up_with(&settings, &provider, &vagrant, Mode::DryRun).unwrap();
+        let provider = VagrantProvider::new(&cluster, &vagrant, dir.path().to_path_buf());
+        up_with(&cluster, &provider, &vagrant, Mode::DryRun).unwrap();
         assert_eq!(vagrant.command_lines(), Vec::<String>::new());
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "nothing written");
     }

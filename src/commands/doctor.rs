@@ -14,8 +14,9 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
     let host = Host::new(runner.as_ref());
-    let image = NodeImage::for_settings(&settings, &context.templates()?)?;
-    let report = doctor::examine(&Cluster::new(&settings, &catalog)?, &image, &host);
+    let cluster = Cluster::new(&settings, &catalog)?;
+    let image = NodeImage::for_cluster(&cluster, &context.templates()?)?;
+    let report = doctor::examine(&cluster, &image, &host);
 
     let seeded = settings.seeded_labs.len();
     let mut text = format!(

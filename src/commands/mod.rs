@@ -92,23 +92,23 @@ impl Context {
     /// what this host can run.
     pub fn open_cluster<'a>(
         &self,
-        settings: &'a Settings,
+        cluster: &'a Cluster<'a>,
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
         let host = Host::new(runner);
-        let auto = requested.unwrap_or(settings.provider) == ProviderSetting::Auto;
-        let existing = if auto { provider::existing(settings, &host, &self.vagrant_dir()) } else { None };
+        let auto = requested.unwrap_or(cluster.provider()) == ProviderSetting::Auto;
+        let existing = if auto { provider::existing(cluster, &host, &self.vagrant_dir()) } else { None };
         let requested = requested.filter(|setting| *setting != ProviderSetting::Auto);
         let choice = match existing {
             Some(choice) => choice,
-            None => provider::choose(settings, requested, &host)?,
+            None => provider::choose(cluster, requested, &host)?,
         };
         // On stderr, so it never mixes with a command's own output or JSON.
         self.ui.note(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         let provider: Box<dyn Provider + 'a> = match choice.kind {
-            ProviderKind::Docker => Box::new(DockerProvider::new(settings, runner)),
-            ProviderKind::Vagrant => Box::new(VagrantProvider::new(settings, runner, self.vagrant_dir())),
+            ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
+            ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
         };
         Ok((choice, provider))
     }
@@ -117,11 +117,11 @@ impl Context {
     /// is not, or its runtime does not answer, an [`Unreachable`] error.
     pub fn open_running_cluster<'a>(
         &self,
-        cluster: &Cluster<'a>,
+        cluster: &'a Cluster<'a>,
         runner: &'a dyn Runner,
         needs: Needs,
     ) -> Result<Box<dyn Provider + 'a>> {
-        let (_, provider) = self.reach_cluster(cluster.settings, runner)?;
+        let (_, provider) = self.reach_cluster(cluster, runner)?;
         cluster::ensure_up(cluster, provider.as_ref(), runner, needs)?;
         Ok(provider)
     }
@@ -131,10 +131,10 @@ impl Context {
     /// here means the cluster cannot be reached.
     pub fn reach_cluster<'a>(
         &self,
-        settings: &'a Settings,
+        cluster: &'a Cluster<'a>,
         runner: &'a dyn Runner,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
-        self.open_cluster(settings, runner, None).context(Unreachable::cannot_reach(&settings.cluster_name))
+        self.open_cluster(cluster, runner, None).context(Unreachable::cannot_reach(cluster.name()))
     }
 
     pub fn templates(&self) -> Result<Templates> {

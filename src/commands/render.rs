@@ -5,6 +5,7 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cli::RenderArgs;
+use crate::config::Cluster;
 use crate::files::Outcome;
 use crate::provider::vagrant::environment;
 use crate::provider::Preparation;
@@ -14,7 +15,7 @@ pub fn run(context: &Context, args: &RenderArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let templates = context.templates()?;
     let out = args.out.clone().map(|dir| context.workspace.join(dir)).unwrap_or_else(|| context.vagrant_dir());
-    let preparation = environment::prepare(&settings, &templates, &out)?;
+    let preparation = environment::prepare(&Cluster::new(&settings, &catalog)?, &templates, &out)?;
     for name in templates.overridden() {
         context.ui.note(&format!("using templates/{name} from the workspace instead of the built-in one"));
     }

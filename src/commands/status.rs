@@ -13,7 +13,7 @@ pub fn run(context: &Context, args: &StatusArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let cluster = Cluster::new(&settings, &catalog)?;
     let runner = context.runner(false);
-    let (_, provider) = context.reach_cluster(&settings, runner.as_ref())?;
+    let (_, provider) = context.reach_cluster(&cluster, runner.as_ref())?;
     let templates = context.templates()?;
     let status = cluster::status(&cluster, provider.as_ref(), runner.as_ref(), &templates)?;
     let text = if args.json { serde_json::to_string_pretty(&status)? + "\n" } else { table(&status) };

@@ -11,6 +11,7 @@ use crate::lock;
 pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
+    let cluster = Cluster::new(&settings, &catalog)?;
     let templates = context.templates()?;
     if args.reinit_swarm && !args.dry_run && !args.yes {
         let (cluster, manager) = (&settings.cluster_name, &settings.nodes.manager().name);
@@ -29,7 +30,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
         if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up", &context.workspace)?) };
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let runner = context.runner(args.dry_run);
-    let (_, provider) = context.open_cluster(&settings, runner.as_ref(), args.provider)?;
+    let (_, provider) = context.open_cluster(&cluster, runner.as_ref(), args.provider)?;
     if let Some(preparation) = provider.prepare(&templates)? {
         match mode {
             Mode::DryRun => render::show_planned(context, &preparation),
@@ -38,7 +39,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     }
 
     let up = Up {
-        cluster: &Cluster::new(&settings, &catalog)?,
+        cluster: &cluster,
         templates: &templates,
         provider: provider.as_ref(),
         runner: runner.as_ref(),

@@ -5,7 +5,9 @@
 
 use anyhow::{anyhow, Result};
 
-use super::{Nodes, Registry, Settings};
+use ipnet::Ipv4Net;
+
+use super::{Forward, Nodes, ProviderSetting, Registry, Settings, VagrantSettings};
 use crate::labs::{Catalog, Lab};
 use crate::timeouts::Timeouts;
 
@@ -75,6 +77,59 @@ impl<'c> Cluster<'c> {
 
     pub fn timeouts(&self) -> Timeouts {
         self.settings.timeouts
+    }
+
+    /// `cluster.provider` as the file says it (`auto` unresolved).
+    pub fn provider(&self) -> ProviderSetting {
+        self.settings.provider
+    }
+
+    /// Where the settings came from, for "set in …" reasons.
+    pub fn source(&self) -> String {
+        self.settings.origin.describe()
+    }
+
+    /// The error prefix pointing at `key` in the file the settings came from.
+    pub fn locate(&self, key: &str) -> String {
+        self.settings.locate(key)
+    }
+
+    /// `cluster.subnet`: the nodes' network.
+    pub fn subnet(&self) -> Ipv4Net {
+        self.settings.subnet
+    }
+
+    /// The port forwards from the host to `node`.
+    pub fn forwards_to<'n>(&self, node: &'n str) -> impl Iterator<Item = &'c Forward> + 'n
+    where
+        'c: 'n,
+    {
+        self.settings.forwards.iter().filter(move |forward| forward.node == node)
+    }
+
+    /// `[vagrant]`: the VMs' box, sizes and hypervisor.
+    pub fn vagrant(&self) -> &'c VagrantSettings {
+        &self.settings.vagrant
+    }
+
+    /// The registry mirror every node's Docker pulls through, if any.
+    pub fn registry_mirror(&self) -> Option<&'c str> {
+        self.settings.registry_mirror.as_deref()
+    }
+
+    /// A node image given as is; `None`: labctl builds its own.
+    pub fn node_image(&self) -> Option<&'c str> {
+        self.settings.node_image.as_deref()
+    }
+
+    /// `labs.root` without a trailing slash: where students work on every node.
+    pub fn labs_root(&self) -> &'c str {
+        &self.settings.labs_root
+    }
+
+    /// Every lab's id and target directory, seeded or not, in id order.
+    pub fn lab_targets(&self) -> impl Iterator<Item = (&'c str, &'c str)> {
+        self.settings.lab_targets.iter().map(|(id, target)| (id.as_str(), target.as_str()))
     }
 
     /// The labs `up` seeds, in `labs.seed` order.

@@ -199,8 +199,8 @@ mod tests {
             "copied lab1 ch03-webapi.yml\ncopied lab1 simple-web/hello.js\nnetwork lab1 ch03\nsetup lab9\n",
             "",
         );
-        let provider = DockerProvider::new(&settings, &runner);
         let cluster = Cluster::new(&settings, &catalog).unwrap();
+        let provider = DockerProvider::new(&cluster, &runner);
         let report = seed(&cluster, &templates, NodeShell::new(&provider, &runner)).unwrap();
         assert_eq!(report.copied["lab1"], vec!["ch03-webapi.yml", "simple-web/hello.js"]);
         assert_eq!(report.networks, vec!["ch03"]);

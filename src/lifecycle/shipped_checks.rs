@@ -21,8 +21,8 @@ fn outcomes(lab: &str, runner: &RecordingRunner) -> Vec<Outcome> {
     let catalog = Catalog::load(Path::new("/nonexistent")).unwrap();
     let lab = catalog.resolve(lab).unwrap();
     let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-    let provider = DockerProvider::new(&settings, runner);
     let cluster = Cluster::new(&settings, &catalog).unwrap();
+    let provider = DockerProvider::new(&cluster, runner);
     run_checks(lab, &cluster, &templates, NodeShell::new(&provider, runner), Language::En, &Mesh::default()).unwrap()
 }
 

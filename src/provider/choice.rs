@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{bail, Result};
 
 use super::ProviderKind;
-use crate::config::{Hypervisor, ProviderSetting, Settings};
+use crate::config::{Cluster, Hypervisor, ProviderSetting};
 use crate::exec::{find_program, CommandSpec, Runner};
 
 /// The provider a command will use, with the reason to show the user.
@@ -93,14 +93,14 @@ impl<'a> Host<'a> {
 
 /// Resolve `auto` (or check an explicit choice) against this host.
 /// `requested` is the command line's `--provider`, which wins over the file.
-pub fn choose(settings: &Settings, requested: Option<ProviderSetting>, host: &Host) -> Result<Choice> {
+pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host) -> Result<Choice> {
     let (setting, source) = match requested {
         Some(setting) => (setting, "--provider".to_string()),
-        None => (settings.provider, settings.origin.describe()),
+        None => (cluster.provider(), cluster.source()),
     };
-    let hypervisor = hypervisor_label(settings.vagrant.provider);
+    let hypervisor = hypervisor_label(cluster.vagrant().provider);
     let has_vagrant = host.has("vagrant");
-    let has_hypervisor = host.has(hypervisor_program(settings.vagrant.provider));
+    let has_hypervisor = host.has(hypervisor_program(cluster.vagrant().provider));
     let vagrant_missing = || match (has_vagrant, has_hypervisor) {
         (false, false) => format!("Vagrant and {hypervisor} not found"),
         (false, true) => "Vagrant not found".to_string(),
@@ -135,8 +135,8 @@ pub fn choose(settings: &Settings, requested: Option<ProviderSetting>, host: &Ho
 
 /// With `auto`, the provider the cluster already lives on, if any: its
 /// VMs in the workspace's Vagrant environment, or its labelled containers.
-pub fn existing(settings: &Settings, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
-    let manager_machine = vagrant_dir.join(".vagrant/machines").join(&settings.nodes.manager().name);
+pub fn existing(cluster: &Cluster, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
+    let manager_machine = vagrant_dir.join(".vagrant/machines").join(&cluster.nodes().manager().name);
     let has_vm = std::fs::read_dir(&manager_machine)
         .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
         .unwrap_or(false);
@@ -147,7 +147,7 @@ pub fn existing(settings: &Settings, host: &Host, vagrant_dir: &std::path::Path)
         });
     }
     if host.docker_engine().is_ok() {
-        let filter = format!("label={}={}", super::docker::CLUSTER_LABEL, settings.cluster_name);
+        let filter = format!("label={}={}", super::docker::CLUSTER_LABEL, cluster.name());
         let spec = CommandSpec::new(
             "docker",
             &["ps", "--all", "--quiet", "--filter", &filter],
@@ -166,6 +166,7 @@ pub fn existing(settings: &Settings, host: &Host, vagrant_dir: &std::path::Path)
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{test_cluster, Settings};
     use crate::exec::fake::RecordingRunner;
     use crate::labs::Catalog;
 
@@ -181,7 +182,7 @@ mod tests {
     fn auto_prefers_vagrant_with_virtualbox_and_never_asks_docker() {
         let runner = RecordingRunner::default();
         let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
-        let choice = choose(&settings(""), None, &host).unwrap();
+        let choice = choose(&test_cluster(&settings("")), None, &host).unwrap();
         assert_eq!(choice, Choice { kind: ProviderKind::Vagrant, reason: "auto: Vagrant and VirtualBox found".into() });
         assert!(runner.command_lines().is_empty());
     }
@@ -191,7 +192,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.answer("docker version", 0, "27.3.1\n", "");
         let host = Host::with_programs(&runner, &["vagrant", "docker"]);
-        let choice = choose(&settings(""), None, &host).unwrap();
+        let choice = choose(&test_cluster(&settings("")), None, &host).unwrap();
         assert_eq!(choice.kind, ProviderKind::Docker);
         assert_eq!(choice.reason, "auto: VirtualBox not found; Docker Engine 27.3.1 answers");
         // The engine is asked once, however often its answer is needed.
@@ -204,7 +205,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.answer("docker version", 1, "", "Cannot connect to the Docker daemon\n");
         let host = Host::with_programs(&runner, &["docker"]);
-        let error = choose(&settings(""), None, &host).unwrap_err().to_string();
+        let error = choose(&test_cluster(&settings("")), None, &host).unwrap_err().to_string();
         assert_eq!(
             error,
             "no provider can work here: Vagrant and VirtualBox not found and the Docker engine does not answer (Cannot connect to the Docker daemon); install Vagrant + VirtualBox (VMs) or Docker Engine (containers), then run `labctl doctor`"
@@ -223,12 +224,14 @@ mod tests {
     fn an_explicit_provider_is_checked_not_replaced() {
         let runner = RecordingRunner::default();
         let host = Host::with_programs(&runner, &["vagrant", "docker"]);
-        let error = choose(&settings("[cluster]\nprovider = \"vagrant\"\n"), None, &host).unwrap_err().to_string();
+        let error = choose(&test_cluster(&settings("[cluster]\nprovider = \"vagrant\"\n")), None, &host)
+            .unwrap_err()
+            .to_string();
         assert!(error.starts_with("provider vagrant (set in /"), "{error}");
         assert!(error.contains("labctl.toml): VirtualBox not found; install Vagrant and VirtualBox"), "{error}");
 
         runner.answer("docker version", 0, "27.3.1\n", "");
-        let choice = choose(&settings(""), Some(ProviderSetting::Docker), &host).unwrap();
+        let choice = choose(&test_cluster(&settings("")), Some(ProviderSetting::Docker), &host).unwrap();
         assert_eq!(choice, Choice { kind: ProviderKind::Docker, reason: "set in --provider".into() });
     }
 
@@ -236,7 +239,7 @@ mod tests {
     fn libvirt_needs_virsh_instead_of_virtualbox() {
         let runner = RecordingRunner::default();
         let host = Host::with_programs(&runner, &["vagrant", "virsh"]);
-        let choice = choose(&settings("[vagrant]\nprovider = \"libvirt\"\n"), None, &host).unwrap();
+        let choice = choose(&test_cluster(&settings("[vagrant]\nprovider = \"libvirt\"\n")), None, &host).unwrap();
         assert_eq!(choice.reason, "auto: Vagrant and libvirt found");
     }
 }

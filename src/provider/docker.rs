@@ -13,7 +13,7 @@ use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
     ProviderSteps, STATE_DIR,
 };
-use crate::config::{Node, Role, Settings};
+use crate::config::{Cluster, Node, Role};
 use crate::exec::{CommandSpec, Runner};
 use crate::parallel::in_parallel;
 use crate::templates::Templates;
@@ -130,20 +130,20 @@ fn capabilities_dockerd_lacks() -> Option<Vec<String>> {
 }
 
 pub struct DockerProvider<'a> {
-    settings: &'a Settings,
+    cluster: &'a Cluster<'a>,
     runner: &'a dyn Runner,
     /// Decided by the first container start of this run.
     security: OnceLock<Security>,
 }
 
 impl<'a> DockerProvider<'a> {
-    pub fn new(settings: &'a Settings, runner: &'a dyn Runner) -> Self {
-        DockerProvider { settings, runner, security: OnceLock::new() }
+    pub fn new(cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Self {
+        DockerProvider { cluster, runner, security: OnceLock::new() }
     }
 
     /// `docker ARGS` on this host, within the limit of its kind; a read is a probe.
     fn docker(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
-        let spec = CommandSpec::new("docker", args, purpose).timeout(self.settings.timeouts.limit(wait));
+        let spec = CommandSpec::new("docker", args, purpose).timeout(self.cluster.timeouts().limit(wait));
         if wait == Wait::Read {
             spec.probe()
         } else {
@@ -152,12 +152,12 @@ impl<'a> DockerProvider<'a> {
     }
 
     pub fn container(&self, node: &str) -> String {
-        format!("{}-{node}", self.settings.cluster_name)
+        format!("{}-{node}", self.cluster.name())
     }
 
     /// The volume that keeps a node's /var/lib/docker: its swarm state.
     fn docker_volume(&self, node: &str) -> String {
-        format!("{}-{node}-docker", self.settings.cluster_name)
+        format!("{}-{node}-docker", self.cluster.name())
     }
 
     /// The directories that hold what students wrote and labctl's records
@@ -166,10 +166,10 @@ impl<'a> DockerProvider<'a> {
     /// On volumes they outlive the container (`docker rm`, a prune), so a
     /// recreated node gets its students' work back, not pristine files.
     fn data_volumes(&self, node: &str) -> Vec<(String, String)> {
-        let name = |what: &str| format!("{}-{node}-{what}", self.settings.cluster_name);
+        let name = |what: &str| format!("{}-{node}-{what}", self.cluster.name());
         let mut volumes =
-            vec![(name("work"), self.settings.labs_root.clone()), (name("labctl"), STATE_DIR.to_string())];
-        for (lab, target) in &self.settings.lab_targets {
+            vec![(name("work"), self.cluster.labs_root().to_string()), (name("labctl"), STATE_DIR.to_string())];
+        for (lab, target) in self.cluster.lab_targets() {
             let target = target.trim_end_matches('/');
             let covered = volumes.iter().any(|(_, dir)| target == dir || target.starts_with(&format!("{dir}/")));
             if !covered {
@@ -180,11 +180,11 @@ impl<'a> DockerProvider<'a> {
     }
 
     pub fn network(&self) -> String {
-        format!("labctl-{}", self.settings.cluster_name)
+        format!("labctl-{}", self.cluster.name())
     }
 
     fn cluster_filter(&self) -> String {
-        format!("label={CLUSTER_LABEL}={}", self.settings.cluster_name)
+        format!("label={CLUSTER_LABEL}={}", self.cluster.name())
     }
 
     /// The command that creates the cluster network, when there is none;
@@ -197,7 +197,7 @@ impl<'a> DockerProvider<'a> {
             Wait::Read,
         );
         let found = self.runner.run(&inspect)?;
-        let subnet = self.settings.subnet.to_string();
+        let subnet = self.cluster.subnet().to_string();
         if found.success() {
             if found.stdout.split_whitespace().any(|existing| existing == subnet) {
                 return Ok(None);
@@ -207,14 +207,14 @@ impl<'a> DockerProvider<'a> {
                 found.stdout.trim()
             );
         }
-        let gateway = self.settings.subnet.hosts().next().expect("validated subnets have hosts").to_string();
+        let gateway = self.cluster.subnet().hosts().next().expect("validated subnets have hosts").to_string();
         let create = self
             .docker(
                 &["network", "create", "--driver", "bridge", "--subnet", &subnet, "--gateway", &gateway],
                 "create the cluster network",
                 Wait::Change,
             )
-            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.settings.cluster_name), network]);
+            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.cluster.name()), network]);
         Ok(Some(create))
     }
 
@@ -224,7 +224,7 @@ impl<'a> DockerProvider<'a> {
             bail!(
                 "cannot create docker network {}: {} overlaps a network this host already has (a VirtualBox host-only adapter or another docker network); remove it or pick another [cluster] subnet",
                 self.network(),
-                self.settings.subnet
+                self.cluster.subnet()
             );
         }
         created.checked(create).map(|_| ())
@@ -232,7 +232,7 @@ impl<'a> DockerProvider<'a> {
 
     /// `docker run` for one node from `image`, with the given security flags.
     fn run_command(&self, node: &Node, image: &str, security: Security) -> CommandSpec {
-        let cluster = &self.settings.cluster_name;
+        let cluster = &self.cluster.name();
         let role = match node.role {
             Role::Manager => "manager",
             Role::Worker => "worker",
@@ -269,7 +269,7 @@ impl<'a> DockerProvider<'a> {
                 .args(EXPLICIT_CAPABILITIES)
                 .args(lacking.iter().flat_map(|capability| ["--cap-drop".to_string(), capability.clone()])),
         };
-        for forward in self.settings.forwards.iter().filter(|forward| forward.node == node.name) {
+        for forward in self.cluster.forwards_to(&node.name) {
             // Loopback only: the visualizer exposes the docker socket.
             spec = spec.args([
                 "--publish".to_string(),
@@ -289,7 +289,7 @@ impl<'a> DockerProvider<'a> {
         } else {
             destination
         };
-        format!("type=volume,src={volume},{destination},volume-label={CLUSTER_LABEL}={}", self.settings.cluster_name)
+        format!("type=volume,src={volume},{destination},volume-label={CLUSTER_LABEL}={}", self.cluster.name())
     }
 
     fn dockerd_command(&self) -> Vec<String> {
@@ -298,10 +298,10 @@ impl<'a> DockerProvider<'a> {
             "--host=unix:///var/run/docker.sock".into(),
             "--storage-driver=overlay2".into(),
         ];
-        if let Some(registry) = &self.settings.registry {
+        if let Some(registry) = self.cluster.registry() {
             command.push(format!("--insecure-registry={}", registry.address()));
         }
-        if let Some(mirror) = &self.settings.registry_mirror {
+        if let Some(mirror) = self.cluster.registry_mirror() {
             command.push(format!("--registry-mirror={mirror}"));
         }
         command
@@ -354,11 +354,11 @@ impl<'a> DockerProvider<'a> {
     /// Wait until `node`'s dockerd answers, polling inside the container
     /// with `script` (node/wait-for-docker.sh).
     fn wait_for_dockerd(&self, node: &str, script: &str) -> Result<()> {
-        let deadline = self.settings.timeouts.scaled(DOCKERD_DEADLINE);
+        let deadline = self.cluster.timeouts().scaled(DOCKERD_DEADLINE);
         let tries = (deadline.as_millis() / 100).to_string();
         let argv: Vec<String> =
             ["sh", "-c", script, "labctl-wait-docker", &tries].into_iter().map(String::from).collect();
-        let limit = deadline + self.settings.timeouts.scaled(Duration::from_secs(10));
+        let limit = deadline + self.cluster.timeouts().scaled(Duration::from_secs(10));
         // A wait only reads: a probe.
         let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
         let spec = CommandSpec { purpose: format!("wait for Docker on {node}"), ..spec };
@@ -438,7 +438,7 @@ impl Provider for DockerProvider<'_> {
         let state_of =
             |node: &Node| existing.iter().find(|(name, _)| name == &node.name).map(|(_, state)| state.to_string());
         let states: Vec<(&Node, Option<String>)> =
-            self.settings.nodes.iter().map(|node| (node, state_of(node))).collect();
+            self.cluster.nodes().iter().map(|node| (node, state_of(node))).collect();
         let volumes = match states.iter().any(|(_, state)| state.is_none()) {
             true => self.labelled("volume")?,
             false => Vec::new(),
@@ -456,8 +456,8 @@ impl Provider for DockerProvider<'_> {
             })
             .collect();
         let nodes_that = |wanted: &dyn Fn(NodeChange) -> bool| -> Vec<&Node> {
-            self.settings
-                .nodes
+            self.cluster
+                .nodes()
                 .iter()
                 .zip(&changes)
                 .filter(|(_, (_, change))| wanted(*change))
@@ -472,12 +472,12 @@ impl Provider for DockerProvider<'_> {
             self.docker(&["start"], "start the stopped nodes", Wait::Change).args(names)
         });
         // Only a new container needs the image (a stopped one keeps its own).
-        let image = NodeImage::for_settings(self.settings, templates)?;
+        let image = NodeImage::for_cluster(self.cluster, templates)?;
         let build = match to_create.is_empty() {
             true => None,
             false => {
                 self.decide_security(ui);
-                image.build_command(self.runner, &self.settings.timeouts)?
+                image.build_command(self.runner, &self.cluster.timeouts())?
             }
         };
         let security = self.security.get().cloned().unwrap_or(Security::Privileged);
@@ -506,10 +506,10 @@ impl Provider for DockerProvider<'_> {
             self.runner.run_checked(start)?;
         }
         if let Some(build) = &steps.build {
-            steps.image.build(build, self.runner, &self.settings.timeouts)?;
+            steps.image.build(build, self.runner, &self.cluster.timeouts())?;
         }
         let to_create: Vec<&Node> =
-            self.settings.nodes.iter().filter(|node| steps.create.contains(&node.name)).collect();
+            self.cluster.nodes().iter().filter(|node| steps.create.contains(&node.name)).collect();
         // Unless already decided, the first creation decides the security
         // flags; the rest start together.
         let (first, rest) = match self.security.get() {
@@ -521,17 +521,17 @@ impl Provider for DockerProvider<'_> {
         in_parallel(rest, |node| self.create_node(node, image, ui))?;
         // Running nodes too: an earlier `up` cut short may have started a
         // container whose dockerd has not answered yet.
-        let waiting = self.settings.nodes.names();
+        let waiting = self.cluster.nodes().names();
         in_parallel(&waiting, |node| self.wait_for_dockerd(node, &steps.wait_script))?;
         Ok(())
     }
 
     fn machines(&self) -> Result<Vec<Machine>> {
-        Ok(Machine::for_nodes(self.settings, &self.list_containers()?, "missing"))
+        Ok(Machine::for_nodes(self.cluster.nodes(), &self.list_containers()?, "missing"))
     }
 
     fn timeouts(&self) -> Timeouts {
-        self.settings.timeouts
+        self.cluster.timeouts()
     }
 
     fn node_command(&self, node: &str, argv: &[String], io: NodeIo, limit: Option<Duration>) -> CommandSpec {
@@ -595,7 +595,7 @@ impl Provider for DockerProvider<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_cluster, test_settings};
     use crate::exec::fake::RecordingRunner;
     use crate::ui::Verbosity;
 
@@ -631,7 +631,8 @@ mod tests {
         );
         let runner = RecordingRunner::default();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
-        let provider = DockerProvider::new(&settings, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
         plan_and_bring_up(&provider).unwrap();
         let label = "volume-label=labctl.cluster=swarm-lab";
         for node in ["manager", "node1", "node2", "node3"] {
@@ -654,9 +655,10 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker image inspect", 1, "", "Error: No such image");
-        let provider = DockerProvider::new(&settings, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
         plan_and_bring_up(&provider).unwrap();
-        let tag = NodeImage::for_settings(&settings, &templates()).unwrap().name().to_string();
+        let tag = NodeImage::for_cluster(&cluster, &templates()).unwrap().name().to_string();
         assert!(tag.starts_with("labctl/node:"), "{tag}");
         let lines = runner.command_lines();
         let build = lines.iter().position(|line| line.starts_with("docker build --tag labctl/node:"));
@@ -671,7 +673,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker image inspect", 1, "", "Error: No such image");
-        plan_and_bring_up(&DockerProvider::new(&settings, &runner)).unwrap();
+        plan_and_bring_up(&DockerProvider::new(&test_cluster(&settings), &runner)).unwrap();
         let lines = runner.command_lines();
         assert!(!lines.iter().any(|line| line.starts_with("docker build")), "{lines:#?}");
         assert!(lines.iter().any(|line| line.starts_with("docker run") && line.contains(" my/node:1 dockerd ")));
@@ -690,7 +692,8 @@ mod tests {
             "swarm-lab-manager-docker\nswarm-lab-manager-work\nswarm-lab-node1-work\n",
             "",
         );
-        let provider = DockerProvider::new(&settings, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
         let changes = plan_and_bring_up(&provider).unwrap();
         let change_of = |node: &str| changes.iter().find(|(name, _)| name == node).unwrap().1;
         assert_eq!(change_of("manager"), NodeChange::Recreated);
@@ -707,7 +710,8 @@ mod tests {
         runner.always("docker ps --all --filter", 0, &running, "");
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-wait-docker 600", 1, "", "");
-        let provider = DockerProvider::new(&settings, &runner);
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
         let error = plan_and_bring_up(&provider).unwrap_err().to_string();
         assert!(error.starts_with("node manager: Docker did not answer within 60s"), "{error}");
         let waits = runner.command_lines().iter().filter(|line| line.contains("labctl-wait-docker 600")).count();

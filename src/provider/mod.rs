@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::config::Settings;
+use crate::config::Nodes;
 use crate::exec::{CommandSpec, Output, Runner};
 use crate::files::{self, GeneratedFile, Outcome};
 use crate::templates::Templates;
@@ -61,10 +61,9 @@ pub struct Machine {
 impl Machine {
     /// One machine per configured node from the runtime's (node, state)
     /// pairs; a node the runtime does not list is in state `absent`.
-    pub fn for_nodes(settings: &Settings, states: &[(String, String)], absent: &str) -> Vec<Machine> {
+    pub fn for_nodes(nodes: &Nodes, states: &[(String, String)], absent: &str) -> Vec<Machine> {
         let state_of = |node: &str| states.iter().find(|(name, _)| name == node).map(|(_, state)| state.clone());
-        settings
-            .nodes
+        nodes
             .iter()
             .map(|node| {
                 let state = state_of(&node.name).unwrap_or_else(|| absent.to_string());

@@ -9,7 +9,7 @@
 use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
-use crate::config::Settings;
+use crate::config::Cluster;
 use crate::exec::{CommandSpec, Runner};
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
@@ -81,10 +81,10 @@ pub fn tool_names() -> String {
 }
 
 impl NodeImage {
-    /// The node image these settings ask for, its recipe rendered from `templates`.
-    pub fn for_settings(settings: &Settings, templates: &Templates) -> Result<NodeImage> {
-        if let Some(image) = &settings.node_image {
-            return Ok(NodeImage::Given(image.clone()));
+    /// The node image this cluster asks for, its recipe rendered from `templates`.
+    pub fn for_cluster(cluster: &Cluster, templates: &Templates) -> Result<NodeImage> {
+        if let Some(image) = cluster.node_image() {
+            return Ok(NodeImage::Given(image.to_string()));
         }
         let mut context = tera::Context::new();
         context.insert("base_image", BASE_IMAGE);
@@ -177,11 +177,11 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::config::test_settings;
+    use crate::config::{test_cluster, test_settings};
     use crate::exec::fake::RecordingRunner;
 
     fn built(templates: &Templates) -> Recipe {
-        match NodeImage::for_settings(&test_settings(""), templates).unwrap() {
+        match NodeImage::for_cluster(&test_cluster(&test_settings("")), templates).unwrap() {
             NodeImage::Built(recipe) => recipe,
             other => panic!("no override, yet {other:?}"),
         }
@@ -210,7 +210,7 @@ mod tests {
     fn a_given_image_is_used_as_is_and_never_built() {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let settings = test_settings("[docker]\nnode_image = \"my/node:1\"\n");
-        let image = NodeImage::for_settings(&settings, &templates).unwrap();
+        let image = NodeImage::for_cluster(&test_cluster(&settings), &templates).unwrap();
         assert_eq!(image.name(), "my/node:1");
         let runner = RecordingRunner::default();
         assert_eq!(image.build_command(&runner, &Timeouts::default()).unwrap(), None);
@@ -220,7 +220,7 @@ mod tests {
     #[test]
     fn the_image_is_built_only_when_its_tag_is_missing() {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let image = NodeImage::for_settings(&test_settings(""), &templates).unwrap();
+        let image = NodeImage::for_cluster(&test_cluster(&test_settings("")), &templates).unwrap();
         let present = RecordingRunner::default();
         present.always("docker image inspect", 0, "sha256:0123\n", "");
         assert_eq!(image.build_command(&present, &Timeouts::default()).unwrap(), None);
@@ -242,7 +242,7 @@ mod tests {
     #[test]
     fn a_failed_build_without_the_base_image_says_how_to_get_it() {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let image = NodeImage::for_settings(&test_settings(""), &templates).unwrap();
+        let image = NodeImage::for_cluster(&test_cluster(&test_settings("")), &templates).unwrap();
         let runner = RecordingRunner::default();
         runner.always("docker image inspect", 1, "", "Error: No such image");
         runner.always(

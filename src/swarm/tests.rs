@@ -44,7 +44,7 @@ fn run_bootstrap(runner: &RecordingRunner, reinit: bool) -> Result<Report> {
     let settings = test_settings("");
     let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
     let cluster = Cluster::new(&settings, &catalog).unwrap();
-    let provider = DockerProvider::new(&settings, runner);
+    let provider = DockerProvider::new(&cluster, runner);
     let shell = NodeShell::new(&provider, runner);
     let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
     Bootstrap::new(&cluster, shell, &templates)

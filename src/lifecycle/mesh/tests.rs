@@ -81,7 +81,7 @@ mod checks {
         let settings = test_settings_with("", &catalog);
         let cluster = Cluster::new(&settings, &catalog).unwrap();
         let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
-        let provider = DockerProvider::new(&settings, runner);
+        let provider = DockerProvider::new(&cluster, runner);
         let shell = NodeShell::new(&provider, runner);
         let mesh = Mesh::default();
         let mut outcomes = Vec::new();

@@ -1,7 +1,7 @@
 use std::collections::BTreeMap;
 
 use super::*;
-use crate::config::test_settings;
+use crate::config::{test_cluster, test_settings};
 use crate::exec::fake::RecordingRunner;
 use crate::files::sha256_hex;
 use crate::labs::Catalog;
@@ -75,7 +75,8 @@ fn reset_lab1(code: i32, archive: &str, stderr: &str) -> (Result<Done>, Recordin
     let runner = RecordingRunner::default();
     student_was_here(&runner, lab);
     runner.answer(BACKUP, code, archive, stderr);
-    let provider = DockerProvider::new(&settings, &runner);
+    let cluster = test_cluster(&settings);
+    let provider = DockerProvider::new(&cluster, &runner);
     let backups = tempfile::tempdir().unwrap();
     let reset = reset_of(lab, &provider, &runner, backups.path());
     let outcome = reset.plan(false).and_then(|plan| reset.execute(&plan));
@@ -126,7 +127,8 @@ fn reset_backs_up_first_then_removes_the_stack_restores_and_sets_up_again() {
     let backup = tar_of(&[("ch03-webapi.yml", "student version\n"), ("notes.txt", "my notes\n")]);
     runner.answer(BACKUP, 0, &backup, "");
 
-    let provider = DockerProvider::new(&settings, &runner);
+    let cluster = test_cluster(&settings);
+    let provider = DockerProvider::new(&cluster, &runner);
     let backups = tempfile::tempdir().unwrap();
     let reset = reset_of(lab, &provider, &runner, backups.path());
     let plan = reset.plan(false).unwrap();
@@ -175,7 +177,8 @@ fn keep_files_touches_only_the_swarm() {
     let settings = test_settings("");
     let catalog = catalog();
     let runner = RecordingRunner::default();
-    let provider = DockerProvider::new(&settings, &runner);
+    let cluster = test_cluster(&settings);
+    let provider = DockerProvider::new(&cluster, &runner);
     let reset = reset_in("/root/work/db", catalog.resolve("lab3").unwrap(), &provider, &runner, &std::env::temp_dir());
     let plan = reset.plan(true).unwrap();
     assert_eq!(plan.files, None);
@@ -190,7 +193,8 @@ fn lab3_reset_also_removes_the_stack_under_the_handouts_own_name() {
     let catalog = catalog();
     let runner = RecordingRunner::default();
     runner.answer(&format!("{MANAGER} docker stack ls"), 0, "todo-mysql\nvisualizer\n", "");
-    let provider = DockerProvider::new(&settings, &runner);
+    let cluster = test_cluster(&settings);
+    let provider = DockerProvider::new(&cluster, &runner);
     let reset = reset_in("/root/work/db", catalog.resolve("lab3").unwrap(), &provider, &runner, &std::env::temp_dir());
     let plan = reset.plan(true).unwrap();
     assert_eq!(plan.stacks, vec!["todo-mysql"]);
@@ -210,7 +214,8 @@ fn the_backup_is_made_before_a_setup_that_writes_into_the_lab_directory() {
     let runner = RecordingRunner::default();
     student_was_here(&runner, &lab);
     runner.answer(BACKUP, 0, &tar_of(&[("ch03-webapi.yml", "mine\n"), ("notes.txt", "student notes\n")]), "");
-    let provider = DockerProvider::new(&settings, &runner);
+    let cluster = test_cluster(&settings);
+    let provider = DockerProvider::new(&cluster, &runner);
     let backups = tempfile::tempdir().unwrap();
     let reset = reset_of(&lab, &provider, &runner, backups.path());
     let done = reset.execute(&reset.plan(false).unwrap()).unwrap();
@@ -254,7 +259,8 @@ fn two_resets_within_one_second_get_two_backup_folders() {
     let catalog = catalog();
     let lab = catalog.resolve("lab1").unwrap();
     let runner = RecordingRunner::default();
-    let provider = DockerProvider::new(&settings, &runner);
+    let cluster = test_cluster(&settings);
+    let provider = DockerProvider::new(&cluster, &runner);
     let backups = tempfile::tempdir().unwrap();
     let reset = reset_of(lab, &provider, &runner, backups.path());
     let mut folders = Vec::new();

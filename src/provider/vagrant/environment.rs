@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use serde::Serialize;
 
-use crate::config::{Hypervisor, Node, Settings};
+use crate::config::{Cluster, Hypervisor, Node};
 use crate::files::GeneratedFile;
 use crate::provider::node_image::NODE_TOOLS;
 use crate::provider::Preparation;
@@ -78,30 +78,30 @@ struct PortContext {
 
 /// The environment to write into `folder`, checked and rendered; nothing
 /// is written yet.
-pub fn prepare(settings: &Settings, templates: &Templates, folder: &Path) -> Result<Preparation> {
-    check_host_only_network(settings)?;
-    Ok(Preparation { folder: folder.to_path_buf(), files: render_environment(settings, templates)? })
+pub fn prepare(cluster: &Cluster, templates: &Templates, folder: &Path) -> Result<Preparation> {
+    check_host_only_network(cluster)?;
+    Ok(Preparation { folder: folder.to_path_buf(), files: render_environment(cluster, templates)? })
 }
 
 /// VirtualBox refuses host-only networks outside its allowed ranges; say so
 /// before anyone waits for a VM to fail.
-fn check_host_only_network(settings: &Settings) -> Result<()> {
-    if settings.vagrant.provider != Hypervisor::VirtualBox {
+fn check_host_only_network(cluster: &Cluster) -> Result<()> {
+    if cluster.vagrant().provider != Hypervisor::VirtualBox {
         return Ok(());
     }
     let conf = vbox::networks_conf_path();
     let allowed = vbox::allowed_ranges(conf.clone())?;
-    if let Err(problem) = vbox::check_subnet(settings.subnet, &allowed, &conf) {
-        bail!("{}cluster.subnet: {problem}", settings.locate("cluster.subnet"));
+    if let Err(problem) = vbox::check_subnet(cluster.subnet(), &allowed, &conf) {
+        bail!("{}cluster.subnet: {problem}", cluster.locate("cluster.subnet"));
     }
     Ok(())
 }
 
 /// Render the Vagrantfile and every `provision/*.sh` template.
-fn render_environment(settings: &Settings, templates: &Templates) -> Result<Vec<GeneratedFile>> {
+fn render_environment(cluster: &Cluster, templates: &Templates) -> Result<Vec<GeneratedFile>> {
     let script_templates = templates.names_under(PROVISION_FOLDER);
     let scripts: Vec<String> = script_templates.iter().map(|name| output_name(name)).collect();
-    let context = tera::Context::from_serialize(build_context(settings, scripts))?;
+    let context = tera::Context::from_serialize(build_context(cluster, scripts))?;
 
     let mut files = vec![GeneratedFile {
         path: PathBuf::from(output_name(VAGRANTFILE_TEMPLATE)),
@@ -122,31 +122,29 @@ fn output_name(template: &str) -> String {
     template.trim_end_matches(".tera").to_string()
 }
 
-fn build_context(settings: &Settings, provision_scripts: Vec<String>) -> Context<'_> {
-    let nodes = settings
-        .nodes
+fn build_context<'c>(cluster: &Cluster<'c>, provision_scripts: Vec<String>) -> Context<'c> {
+    let nodes = cluster
+        .nodes()
         .iter()
-        .map(|node| NodeContext {
-            node,
-            forwards: settings.forwards.iter().filter(|forward| forward.node == node.name).collect(),
-        })
+        .map(|node| NodeContext { node, forwards: cluster.forwards_to(&node.name).collect() })
         .collect();
+    let subnet = cluster.subnet();
     Context {
         labctl_version: env!("CARGO_PKG_VERSION"),
         cluster: ClusterContext {
-            name: &settings.cluster_name,
-            subnet: settings.subnet.to_string(),
-            netmask: settings.subnet.netmask().to_string(),
-            prefix_len: settings.subnet.prefix_len(),
+            name: cluster.name(),
+            subnet: subnet.to_string(),
+            netmask: subnet.netmask().to_string(),
+            prefix_len: subnet.prefix_len(),
         },
         nodes,
-        vagrant: &settings.vagrant,
-        registry: settings.registry.as_ref().map(|registry| RegistryContext {
+        vagrant: cluster.vagrant(),
+        registry: cluster.registry().map(|registry| RegistryContext {
             host: registry.host.clone(),
             port: registry.port,
             address: registry.address(),
         }),
-        registry_mirror: settings.registry_mirror.as_deref(),
+        registry_mirror: cluster.registry_mirror(),
         swarm_ports: SWARM_PORTS
             .iter()
             .map(|&(port, protocol, purpose)| PortContext { port, protocol, purpose })

@@ -13,7 +13,7 @@ use anyhow::{anyhow, bail, Result};
 use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind, ProviderSteps,
 };
-use crate::config::Settings;
+use crate::config::Cluster;
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
 use crate::parallel::in_parallel;
 use crate::templates::Templates;
@@ -23,20 +23,20 @@ use crate::ui::Ui;
 pub mod environment;
 
 pub struct VagrantProvider<'a> {
-    settings: &'a Settings,
+    cluster: &'a Cluster<'a>,
     runner: &'a dyn Runner,
     /// The rendered environment (Vagrantfile and provision/).
     dir: PathBuf,
 }
 
 impl<'a> VagrantProvider<'a> {
-    pub fn new(settings: &'a Settings, runner: &'a dyn Runner, dir: PathBuf) -> Self {
-        VagrantProvider { settings, runner, dir }
+    pub fn new(cluster: &'a Cluster<'a>, runner: &'a dyn Runner, dir: PathBuf) -> Self {
+        VagrantProvider { cluster, runner, dir }
     }
 
     /// `vagrant ARGS` in the environment, within the limit of its kind.
     fn vagrant(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
-        CommandSpec::new("vagrant", args, purpose).dir(self.dir.clone()).timeout(self.settings.timeouts.limit(wait))
+        CommandSpec::new("vagrant", args, purpose).dir(self.dir.clone()).timeout(self.cluster.timeouts().limit(wait))
     }
 
     /// Machine state per node from `vagrant status --machine-readable`;
@@ -52,7 +52,7 @@ impl<'a> VagrantProvider<'a> {
 
     fn docker_answers(&self, node: &str) -> bool {
         let argv = ["docker".to_string(), "info".to_string()];
-        let limit = self.settings.timeouts.limit(Wait::Read);
+        let limit = self.cluster.timeouts().limit(Wait::Read);
         let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
         self.runner.run(&spec).map(|output| output.success()).unwrap_or(false)
     }
@@ -75,15 +75,15 @@ impl Provider for VagrantProvider<'_> {
     }
 
     fn prepare(&self, templates: &Templates) -> Result<Option<Preparation>> {
-        environment::prepare(self.settings, templates, &self.dir).map(Some)
+        environment::prepare(self.cluster, templates, &self.dir).map(Some)
     }
 
     fn plan_nodes(&self, _ui: &Ui, _templates: &Templates) -> Result<NodesPlan> {
         let states = self.status()?;
         let state_of = |node: &str| states.iter().find(|(name, _)| name == node).map(|(_, state)| state.as_str());
         let changes: Vec<(String, NodeChange)> = self
-            .settings
-            .nodes
+            .cluster
+            .nodes()
             .iter()
             .map(|node| {
                 let change = match state_of(&node.name) {
@@ -126,14 +126,14 @@ impl Provider for VagrantProvider<'_> {
         let ProviderSteps::Vagrant(steps) = &plan.steps else {
             bail!("internal error: the vagrant provider was given another provider's plan")
         };
-        // One at a time, manager first (settings.nodes is in that order).
+        // One at a time, manager first (the nodes are in that order).
         for node in &steps.boot {
             self.run_checked_on(self.boot_command(node), node)?;
         }
         let silent: Vec<bool> = in_parallel(&steps.check_after_boot, |node| Ok(!self.docker_answers(node)))?;
         let to_provision: Vec<&String> = self
-            .settings
-            .nodes
+            .cluster
+            .nodes()
             .iter()
             .map(|node| &node.name)
             .filter(|node| {
@@ -146,11 +146,11 @@ impl Provider for VagrantProvider<'_> {
     }
 
     fn machines(&self) -> Result<Vec<Machine>> {
-        Ok(Machine::for_nodes(self.settings, &self.status()?, "not_created"))
+        Ok(Machine::for_nodes(self.cluster.nodes(), &self.status()?, "not_created"))
     }
 
     fn timeouts(&self) -> Timeouts {
-        self.settings.timeouts
+        self.cluster.timeouts()
     }
 
     fn node_command(&self, node: &str, argv: &[String], io: NodeIo, limit: Option<Duration>) -> CommandSpec {
