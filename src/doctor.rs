@@ -5,7 +5,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{Cluster, Hypervisor, Settings};
+use crate::config::{Cluster, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
@@ -55,27 +55,24 @@ impl Report {
 /// `cluster` names the images of the seeded labs; `image` is the docker
 /// provider's node image (see provider::node_image).
 pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
-    let settings = cluster.settings;
     let choice = provider::choose(cluster, None, host).map_err(|error| format!("{error:#}"));
     // Which provider's needs are blocking: the chosen one, or with no
     // choice, the configured one (both for auto).
     let needs = |kind: ProviderKind| match &choice {
         Ok(chosen) => chosen.kind == kind,
-        Err(_) => {
-            settings.provider.as_str() == kind.as_str() || settings.provider == crate::config::ProviderSetting::Auto
-        }
+        Err(_) => cluster.provider().as_str() == kind.as_str() || cluster.provider() == ProviderSetting::Auto,
     };
 
     let mut checks = Vec::new();
     checks.push(check_vagrant(host, needs(ProviderKind::Vagrant)));
-    let (hypervisor_check, vbox_version) = check_hypervisor(settings, host, needs(ProviderKind::Vagrant));
+    let (hypervisor_check, vbox_version) = check_hypervisor(cluster, host, needs(ProviderKind::Vagrant));
     checks.push(hypervisor_check);
-    if settings.vagrant.provider == Hypervisor::VirtualBox {
-        checks.push(check_host_only_network(settings, vbox_version, needs(ProviderKind::Vagrant)));
+    if cluster.vagrant().provider == Hypervisor::VirtualBox {
+        checks.push(check_host_only_network(cluster, vbox_version, needs(ProviderKind::Vagrant)));
     }
     checks.push(check_docker(host, needs(ProviderKind::Docker)));
     if needs(ProviderKind::Docker) && host.docker_engine().is_ok() {
-        checks.push(check_node_image(settings, image, host));
+        checks.push(check_node_image(cluster, image, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
     }
     let images: Vec<(String, String)> = cluster
@@ -84,7 +81,7 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
         .flat_map(|placed| placed.lab.manifest.images.iter().map(|image| (placed.id().to_string(), image.clone())))
         .collect();
     checks.extend(check_architecture(std::env::consts::ARCH, &images));
-    for forward in &settings.forwards {
+    for forward in cluster.forwards() {
         checks.push(check_port(forward.host, &forward.protocol, &forward.node, forward.guest));
     }
     checks.push(match &choice {
@@ -126,9 +123,9 @@ fn check_vagrant(host: &Host, needed: bool) -> Check {
 }
 
 /// The hypervisor check, and VirtualBox's version when known.
-fn check_hypervisor(settings: &Settings, host: &Host, needed: bool) -> (Check, Option<(u32, u32, u32)>) {
-    let label = hypervisor_label(settings.vagrant.provider);
-    let program = hypervisor_program(settings.vagrant.provider);
+fn check_hypervisor(cluster: &Cluster, host: &Host, needed: bool) -> (Check, Option<(u32, u32, u32)>) {
+    let label = hypervisor_label(cluster.vagrant().provider);
+    let program = hypervisor_program(cluster.vagrant().provider);
     let Some(path) = host.find(program) else {
         let check = Check::new(label, missing(needed), format!("{program} not found (needed by the vagrant provider)"));
         let fix = if label == "VirtualBox" {
@@ -155,21 +152,21 @@ fn parse_version(text: &str) -> Option<(u32, u32, u32)> {
     Some((parts.next()??, parts.next()??, parts.next().flatten().unwrap_or(0)))
 }
 
-fn check_host_only_network(settings: &Settings, vbox_version: Option<(u32, u32, u32)>, needed: bool) -> Check {
+fn check_host_only_network(cluster: &Cluster, vbox_version: Option<(u32, u32, u32)>, needed: bool) -> Check {
     let name = "host-only network";
     if vbox_version.is_some_and(|version| version < VBOX_RANGE_RULE_SINCE) {
-        return Check::new(name, Mark::Ok, format!("{} (this VirtualBox predates the range rule)", settings.subnet));
+        return Check::new(name, Mark::Ok, format!("{} (this VirtualBox predates the range rule)", cluster.subnet()));
     }
     let conf = vbox::networks_conf_path();
     match vbox::allowed_ranges(conf.clone()) {
         Err(error) => {
             Check::new(name, Mark::Warn, format!("{error:#}")).fix(format!("make {} readable", conf.display()))
         }
-        Ok(allowed) => match vbox::check_subnet(settings.subnet, &allowed, &conf) {
-            Ok(()) => Check::new(name, Mark::Ok, format!("{} is allowed by VirtualBox", settings.subnet)),
+        Ok(allowed) => match vbox::check_subnet(cluster.subnet(), &allowed, &conf) {
+            Ok(()) => Check::new(name, Mark::Ok, format!("{} is allowed by VirtualBox", cluster.subnet())),
             Err(problem) => {
                 let mark = if needed { Mark::Fail } else { Mark::Warn };
-                Check::new(name, mark, format!("{} cannot be used", settings.subnet)).fix(problem)
+                Check::new(name, mark, format!("{} cannot be used", cluster.subnet())).fix(problem)
             }
         },
     }
@@ -188,10 +185,10 @@ fn check_docker(host: &Host, needed: bool) -> Check {
     }
 }
 
-fn check_node_image(settings: &Settings, image: &NodeImage, host: &Host) -> Check {
+fn check_node_image(cluster: &Cluster, image: &NodeImage, host: &Host) -> Check {
     let name = "node image";
     let tools = node_image::tool_names();
-    let presence = match image.presence(host.runner(), &settings.timeouts) {
+    let presence = match image.presence(host.runner(), &cluster.timeouts()) {
         Ok(presence) => presence,
         Err(error) => {
             return Check::new(name, Mark::Warn, format!("cannot tell whether {} is here: {error:#}", image.name()))

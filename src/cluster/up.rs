@@ -128,7 +128,7 @@ impl Up<'_> {
                 .in_no_swarm(in_no_swarm)
                 .reinit_swarm(self.reinit_swarm),
         })?;
-        if self.cluster.settings.preload_images {
+        if self.cluster.preload_images() {
             steps.run(&Images { up: self, ui })?;
         }
         if let Some(registry) = self.cluster.registry() {

@@ -26,7 +26,7 @@ impl PlacedLab<'_> {
 
 #[derive(Debug)]
 pub struct Cluster<'c> {
-    pub settings: &'c Settings,
+    settings: &'c Settings,
     catalog: &'c Catalog,
     /// Every lab of the catalog, in the catalog's order.
     labs: Vec<PlacedLab<'c>>,
@@ -99,12 +99,17 @@ impl<'c> Cluster<'c> {
         self.settings.subnet
     }
 
+    /// Every port forward from the host to a node.
+    pub fn forwards(&self) -> &'c [Forward] {
+        &self.settings.forwards
+    }
+
     /// The port forwards from the host to `node`.
     pub fn forwards_to<'n>(&self, node: &'n str) -> impl Iterator<Item = &'c Forward> + 'n
     where
         'c: 'n,
     {
-        self.settings.forwards.iter().filter(move |forward| forward.node == node)
+        self.forwards().iter().filter(move |forward| forward.node == node)
     }
 
     /// `[vagrant]`: the VMs' box, sizes and hypervisor.
@@ -120,6 +125,11 @@ impl<'c> Cluster<'c> {
     /// A node image given as is; `None`: labctl builds its own.
     pub fn node_image(&self) -> Option<&'c str> {
         self.settings.node_image.as_deref()
+    }
+
+    /// Load the seeded labs' images into every node during `up`.
+    pub fn preload_images(&self) -> bool {
+        self.settings.preload_images
     }
 
     /// `labs.root` without a trailing slash: where students work on every node.
