@@ -613,11 +613,35 @@ mod tests {
 
     /// The `--mount` values of every `docker run` that started `node`.
     fn mounts_of(runner: &RecordingRunner, node: &str) -> Vec<String> {
+        run_values(runner, node, "--mount")
+    }
+
+    /// The values of `flag` in the last `docker run` of container `node`.
+    fn run_values(runner: &RecordingRunner, node: &str, flag: &str) -> Vec<String> {
         let mut runs = runner.calls().into_iter().filter(|spec| {
             spec.args.first().is_some_and(|arg| arg == "run") && spec.args.iter().any(|arg| arg == node)
         });
         let run = runs.next_back().unwrap_or_else(|| panic!("{node} was never started: {:#?}", runner.command_lines()));
-        run.args.windows(2).filter(|pair| pair[0] == "--mount").map(|pair| pair[1].clone()).collect()
+        run.args.windows(2).filter(|pair| pair[0] == flag).map(|pair| pair[1].clone()).collect()
+    }
+
+    /// The commands that bring up a new cluster configured by `config`.
+    fn new_cluster_brought_up(config: &str) -> RecordingRunner {
+        let settings = test_settings(config);
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        plan_and_bring_up(&DockerProvider::new(&test_cluster(&settings), &runner)).unwrap();
+        runner
+    }
+
+    #[test]
+    fn each_node_publishes_only_its_own_forwards_on_loopback() {
+        let runner = new_cluster_brought_up(
+            "[[forward]]\nhost = 8080\nguest = 80\n\n[[forward]]\nnode = \"node2\"\nhost = 5353\nguest = 53\nprotocol = \"udp\"\n",
+        );
+        assert_eq!(run_values(&runner, "swarm-lab-manager", "--publish"), vec!["127.0.0.1:8080:80/tcp"]);
+        assert_eq!(run_values(&runner, "swarm-lab-node2", "--publish"), vec!["127.0.0.1:5353:53/udp"]);
+        assert_eq!(run_values(&runner, "swarm-lab-node1", "--publish"), Vec::<String>::new());
     }
 
     #[test]
@@ -626,14 +650,9 @@ mod tests {
         // root or labctl's records with it: each is on a named volume that
         // `destroy` finds by its label. A target outside the root gets one of
         // its own (its directory has a comma: a quoted CSV field).
-        let settings = test_settings(
+        let runner = new_cluster_brought_up(
             "[labs]\nroot = \"/home/class/\"\n\n[labs.target]\nlab2 = \"/srv/quiz,2024\"\nlab3 = \"/home/class/db2\"\n",
         );
-        let runner = RecordingRunner::default();
-        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
-        let cluster = test_cluster(&settings);
-        let provider = DockerProvider::new(&cluster, &runner);
-        plan_and_bring_up(&provider).unwrap();
         let label = "volume-label=labctl.cluster=swarm-lab";
         for node in ["manager", "node1", "node2", "node3"] {
             assert_eq!(
