@@ -46,7 +46,8 @@ doubles them all.";
 #[derive(Debug, Parser)]
 #[command(name = "labctl", version, about, after_help = AFTER_HELP)]
 pub struct Cli {
-    /// Run as if started in DIR (the workspace holding labctl.toml, templates/ and labs/)
+    /// Run as if started in DIR. The workspace (labctl.toml, templates/, labs/, .labctl/) is
+    /// the nearest folder, from here up, that holds a labctl.toml
     #[arg(short = 'C', value_name = "DIR", global = true)]
     pub workspace: Option<PathBuf>,
 

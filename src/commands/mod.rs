@@ -2,7 +2,7 @@
 //! load what they need through [`Context`] and call the layers below.
 
 use std::io::{BufRead, IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -51,7 +51,7 @@ pub struct Context {
 impl Context {
     fn new(cli: &Cli, ui: Ui, children: Arc<Children>) -> Result<Context> {
         let current = std::env::current_dir().context("cannot determine the current directory")?;
-        let workspace = match &cli.workspace {
+        let start = match &cli.workspace {
             None => current,
             Some(dir) => {
                 let dir = current.join(dir);
@@ -61,6 +61,9 @@ impl Context {
                 dir
             }
         };
+        // With --config FILE the settings are named; the workspace (labs/,
+        // templates/, .labctl/) is where labctl was started.
+        let workspace = if cli.config.is_some() { start } else { find_workspace(&start) };
         let config = ConfigLocation { workspace: workspace.clone(), explicit: cli.config.clone() };
         Ok(Context { workspace, config, ui, children })
     }
@@ -147,6 +150,13 @@ impl Context {
         }
         Ok(templates)
     }
+}
+
+/// The nearest of `start` and its parents that holds a labctl.toml (as cargo
+/// and vagrant find theirs), else `start`: a command run from a folder inside
+/// the workspace acts on the workspace's cluster, never on the defaults'.
+fn find_workspace(start: &Path) -> PathBuf {
+    start.ancestors().find(|dir| dir.join(config::CONFIG_FILE).is_file()).unwrap_or(start).to_path_buf()
 }
 
 pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {

@@ -120,3 +120,22 @@ fn reinit_swarm_and_destroy_need_yes_without_a_terminal() {
     assert_eq!(run.code, 2, "--yes alone confirms nothing: {run:?}");
     assert!(run.stderr.contains("--reinit-swarm"), "{}", run.stderr);
 }
+
+#[test]
+fn a_command_run_inside_the_workspace_finds_its_labctl_toml() {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nname = \"class-a\"\n");
+    // Before: the defaults' cluster swarm-lab, which `destroy --yes` would have removed.
+    let error = workspace.run_in("notes/week1", &["destroy"]).single_error();
+    assert!(error.starts_with("destroying cluster class-a removes"), "{error}");
+    let error = workspace.run_in("notes", &["-C", "week1", "destroy"]).single_error();
+    assert!(error.starts_with("destroying cluster class-a removes"), "{error}");
+    // -v says which file it took.
+    let run = workspace.run_in("notes/week1", &["-v", "labs"]).success();
+    let settings = run.stderr.lines().find(|line| line.contains("settings from")).unwrap_or_default();
+    assert!(settings.ends_with("labctl.toml") && !settings.contains("defaults"), "{}", run.stderr);
+    // A folder with no labctl.toml above it takes the defaults.
+    let elsewhere = Workspace::new();
+    let error = elsewhere.run_in("a/b", &["destroy"]).single_error();
+    assert!(error.starts_with("destroying cluster swarm-lab removes"), "{error}");
+}

@@ -105,6 +105,15 @@ impl Workspace {
         self.run_with_path(args, self.bin.path().as_os_str())
     }
 
+    /// Run labctl (fakes only on PATH) from `relative`, a folder inside the workspace.
+    pub fn run_in(&self, relative: &str, args: &[&str]) -> Run {
+        let dir = self.dir.path().join(relative);
+        std::fs::create_dir_all(&dir).unwrap();
+        // duct applies the innermost setting last: this folder, not the workspace.
+        let command = duct::cmd(env!("CARGO_BIN_EXE_labctl"), args).dir(dir);
+        Run::from(self.set_up(command, self.bin.path().as_os_str(), &[]).run().expect("labctl runs"))
+    }
+
     fn run_with_path(&self, args: &[&str], path: &std::ffi::OsStr) -> Run {
         let output = self.expression(args, path, &[]).run().expect("labctl runs");
         Run::from(output)
