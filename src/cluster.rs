@@ -282,9 +282,7 @@ mod tests {
     fn every_docker_provider_command_has_a_limit_and_node_commands_end_on_the_node() {
         let settings = test_settings("");
         let runner = RecordingRunner::default();
-        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
-        runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
-        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        crate::provider::docker::answer_running_cluster(&runner);
         healthy(&runner, |node| format!("docker exec swarm-lab-{node}"));
         let cluster = test_cluster(&settings);
         let provider = DockerProvider::new(&cluster, &runner);

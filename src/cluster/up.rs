@@ -387,9 +387,7 @@ mod tests {
 
     /// A docker cluster whose nodes run, with node2 a worker of another swarm.
     fn docker_cluster_with_a_stray_worker(runner: &RecordingRunner) {
-        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
-        runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
-        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        crate::provider::docker::answer_running_cluster(runner);
         let mut entries = String::new();
         for (node, id) in [("manager", "m1"), ("node1", "n1"), ("node2", "other"), ("node3", "n3")] {
             let manager = node == "manager";

@@ -592,6 +592,15 @@ impl Provider for DockerProvider<'_> {
     }
 }
 
+/// For tests: this host's Docker answers that the default cluster's four node
+/// containers run on its network (`test_settings("")`).
+#[cfg(test)]
+pub(crate) fn answer_running_cluster(runner: &crate::exec::fake::RecordingRunner) {
+    let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+    runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
+    runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -725,9 +734,7 @@ mod tests {
         // with a dockerd that may not answer yet: the next `up` waits for it.
         let settings = test_settings("");
         let runner = RecordingRunner::default();
-        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
-        runner.always("docker ps --all --filter", 0, &running, "");
-        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        answer_running_cluster(&runner);
         runner.always("docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-wait-docker 600", 1, "", "");
         let cluster = test_cluster(&settings);
         let provider = DockerProvider::new(&cluster, &runner);

@@ -11,15 +11,12 @@ use crate::support::{Run, Workspace};
 #[track_caller]
 fn finish_within(handle: duct::Handle, limit: Duration) -> (Run, Duration) {
     let started = Instant::now();
-    loop {
-        if let Some(output) = handle.try_wait().expect("labctl can be waited for") {
-            return (Run::from(output.clone()), started.elapsed());
-        }
-        if started.elapsed() > limit {
+    match handle.wait_timeout(limit).expect("labctl can be waited for") {
+        Some(output) => (Run::from(output.clone()), started.elapsed()),
+        None => {
             handle.kill().ok();
             panic!("labctl was still running after {limit:?}");
         }
-        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
