@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::config::ProviderSetting;
+use crate::config::{ProviderSetting, SeatSelection};
 use crate::exec::shell_line;
 use crate::labs::manifest::Language;
 
@@ -101,7 +101,7 @@ or JSON is printed either way)."
     Status(StatusArgs),
 
     /// Stop the nodes and keep their disks (`labctl up` starts them again)
-    Down,
+    Down(DownArgs),
 
     /// Remove the nodes, their network and volumes
     #[command(after_help = "Everything students wrote on the nodes goes with them (with the docker provider\n\
@@ -187,8 +187,26 @@ Exit status: 0 when the configured provider can work, 1 otherwise.")]
     Completions(CompletionsArgs),
 }
 
+/// `--seat`, on every command that acts on a cluster.
+#[derive(Debug, Args, Clone, Default)]
+pub struct SeatArg {
+    /// Which seats of a class: 3, 2-5, 1,4 or all. In a class workspace ([class]
+    /// seats > 1) commands that change things need it; reads default to all
+    #[arg(long, value_name = "SEATS")]
+    pub seat: Option<SeatSelection>,
+}
+
+#[derive(Debug, Args)]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+}
+
 #[derive(Debug, Args)]
 pub struct UpArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Use this provider instead of the one in labctl.toml
     #[arg(long, value_enum)]
     pub provider: Option<ProviderSetting>,
@@ -210,6 +228,9 @@ pub struct UpArgs {
 
 #[derive(Debug, Args)]
 pub struct StatusArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Print one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
@@ -217,6 +238,9 @@ pub struct StatusArgs {
 
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
     pub yes: bool,
@@ -224,12 +248,18 @@ pub struct DestroyArgs {
 
 #[derive(Debug, Args)]
 pub struct SshArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Node name: manager, node1, …
     pub node: String,
 }
 
 #[derive(Debug, Args)]
 pub struct ExecArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Node name: manager, node1, …
     pub node: String,
 
@@ -240,6 +270,9 @@ pub struct ExecArgs {
 
 #[derive(Debug, Args)]
 pub struct ResetArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Lab to reset (id, alias or directory)
     #[arg(required_unless_present = "all", conflicts_with = "all")]
     pub lab: Option<String>,
@@ -259,6 +292,9 @@ pub struct ResetArgs {
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Lab to check (id, alias or directory)
     pub lab: String,
 
@@ -273,6 +309,9 @@ pub struct CheckArgs {
 
 #[derive(Debug, Args)]
 pub struct SolveArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Lab to solve (id, alias or directory)
     pub lab: String,
 }
@@ -292,6 +331,9 @@ Exit status: 3 when a node is not running or the manager's Docker does not answe
 
 #[derive(Debug, Args)]
 pub struct ImagesLoadArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
     /// Images to load; default: the images of every seeded lab
     #[arg(conflicts_with = "lab")]
     pub images: Vec<String>,

@@ -1,6 +1,7 @@
 //! `labctl.toml`: the serde schema, the class defaults, loading, and the
 //! validated [`Settings`] value that the rest of the code trusts.
 
+mod class;
 mod cluster;
 mod validate;
 
@@ -18,6 +19,7 @@ use crate::labs::Catalog;
 use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
+pub use class::{Access, ClassSettings, Engine, EngineTarget, SeatSelection, MAX_SEATS};
 pub use cluster::{Cluster, PlacedLab};
 
 pub const CONFIG_FILE: &str = "labctl.toml";
@@ -60,6 +62,7 @@ pub struct RawConfig {
     pub labs: RawLabs,
     pub docker: RawDocker,
     pub images: RawImages,
+    pub class: class::RawClass,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -164,6 +167,7 @@ impl Default for RawConfig {
             labs: RawLabs::default(),
             docker: RawDocker::default(),
             images: RawImages::default(),
+            class: class::RawClass::default(),
         }
     }
 }
@@ -397,6 +401,8 @@ pub struct Settings {
     pub preload_images: bool,
     /// Time limits of node and host commands (`LABCTL_TIMEOUT_SCALE`).
     pub timeouts: Timeouts,
+    /// `[class]`: the seats, their students' access and the engines.
+    pub class: ClassSettings,
 }
 
 impl Settings {

@@ -188,7 +188,7 @@ fn check_docker(host: &Host, needed: bool) -> Check {
 fn check_node_image(cluster: &Cluster, image: &NodeImage, host: &Host) -> Check {
     let name = "node image";
     let tools = node_image::tool_names();
-    let presence = match image.presence(host.runner(), &cluster.timeouts()) {
+    let presence = match image.presence(cluster.engine(), host.runner(), &cluster.timeouts()) {
         Ok(presence) => presence,
         Err(error) => {
             return Check::new(name, Mark::Warn, format!("cannot tell whether {} is here: {error:#}", image.name()))

@@ -258,7 +258,7 @@ pub struct Bootstrap<'a> {
 }
 
 impl<'a> Bootstrap<'a> {
-    pub fn new(cluster: &Cluster<'a>, shell: NodeShell<'a>, templates: &'a Templates) -> Self {
+    pub fn new(cluster: &'a Cluster<'a>, shell: NodeShell<'a>, templates: &'a Templates) -> Self {
         Bootstrap {
             nodes: cluster.nodes(),
             shell,

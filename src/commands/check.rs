@@ -3,10 +3,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use super::Context;
+use super::{Context, Intent};
 use crate::cli::CheckArgs;
 use crate::cluster::Needs;
-use crate::config::Cluster;
 use crate::exit;
 use crate::lifecycle::check::{self, Outcome};
 use crate::lifecycle::mesh::Mesh;
@@ -28,7 +27,7 @@ struct Report<'a> {
 pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let cluster = Cluster::new(&settings, &catalog)?;
+    let cluster = context.one_seat(&settings, &catalog, args.seats.seat.as_ref(), "check", Intent::Read)?;
     let templates = context.templates()?;
     let lab = cluster.lab(&args.lab)?.lab;
     check::check_nodes(lab, &cluster)?;

@@ -10,7 +10,7 @@ use anyhow::{bail, Context as _, Result};
 
 use crate::cli::{Cli, Command};
 use crate::cluster::{self, Needs};
-use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, Settings};
+use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, SeatSelection, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
 use crate::exit::Unreachable;
 use crate::labs::Catalog;
@@ -76,6 +76,49 @@ impl Context {
         let settings = config::load(&self.config, catalog)?;
         self.ui.detail(&format!("settings from {}", settings.origin.describe()));
         Ok(settings)
+    }
+
+    /// The seats a command acts on, as clusters: `--seat`, else the only
+    /// seat, else (a class) every seat for a read; a change to a class
+    /// must name its seats, so that no command acts on 30 clusters unasked.
+    pub fn seats<'a>(
+        &self,
+        settings: &'a Settings,
+        catalog: &'a Catalog,
+        selection: Option<&SeatSelection>,
+        intent: Intent,
+    ) -> Result<Vec<Cluster<'a>>> {
+        let seats = settings.class.seats;
+        let numbers = match selection {
+            Some(selection) => selection
+                .resolve(seats)
+                .map_err(|message| anyhow::anyhow!("--seat: {message} ({})", settings.locate("class.seats").trim_end_matches(": ")))?,
+            None if seats == 1 || intent == Intent::Read => (1..=seats).collect(),
+            None => bail!(
+                "{}this workspace is a class of {seats} seats; say which this acts on: --seat 3, --seat 2-5 or --seat all",
+                settings.locate("class.seats")
+            ),
+        };
+        numbers.into_iter().map(|number| Cluster::seat(settings, catalog, number)).collect()
+    }
+
+    /// The one seat a command such as `ssh` acts on.
+    pub fn one_seat<'a>(
+        &self,
+        settings: &'a Settings,
+        catalog: &'a Catalog,
+        selection: Option<&SeatSelection>,
+        command: &str,
+        intent: Intent,
+    ) -> Result<Cluster<'a>> {
+        let mut seats = self.seats(settings, catalog, selection, intent)?;
+        if seats.len() != 1 {
+            bail!(
+                "`labctl {command}` acts on one seat at a time, but --seat selects {}; name one, e.g. --seat 3",
+                seats.len()
+            );
+        }
+        Ok(seats.remove(0))
     }
 
     pub fn runner(&self, dry_run: bool) -> Box<dyn Runner> {
@@ -152,6 +195,13 @@ impl Context {
     }
 }
 
+/// Whether a command only reads its seats or changes them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Read,
+    Change,
+}
+
 /// The nearest of `start` and its parents that holds a labctl.toml (as cargo
 /// and vagrant find theirs), else `start`: a command run from a folder inside
 /// the workspace acts on the workspace's cluster, never on the defaults'.
@@ -164,7 +214,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
     match cli.command {
         Command::Up(args) => up::run(&context, &args),
         Command::Status(args) => status::run(&context, &args),
-        Command::Down => down::run(&context),
+        Command::Down(args) => down::run(&context, &args),
         Command::Destroy(args) => destroy::run(&context, &args),
         Command::Ssh(args) => ssh::run(&context, &args),
         Command::Exec(args) => exec::run(&context, &args),
@@ -180,16 +230,16 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
     }
 }
 
-/// The configured node called `name`, or an error listing the nodes.
-pub fn find_node<'a>(settings: &'a Settings, name: &str) -> Result<&'a config::Node> {
-    if let Some(node) = settings.nodes.node(name) {
+/// The node of `cluster` called `name`, or an error listing the nodes.
+pub fn find_node<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a config::Node> {
+    if let Some(node) = cluster.nodes().node(name) {
         return Ok(node);
     }
-    let names = settings.nodes.names();
+    let names = cluster.nodes().names();
     let suggestion = crate::names::closest(name, names.iter().copied())
         .map(|close| format!("did you mean {close:?}? "))
         .unwrap_or_default();
-    bail!("{name:?} is not a node of cluster {}; {suggestion}Nodes: {}", settings.cluster_name, names.join(", "))
+    bail!("{name:?} is not a node of cluster {}; {suggestion}Nodes: {}", cluster.name(), names.join(", "))
 }
 
 /// Ask `question` (y/N) on a terminal before something that loses data; with

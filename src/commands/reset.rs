@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::Context;
+use super::{Context, Intent};
 use crate::cli::ResetArgs;
 use crate::cluster::Needs;
 use crate::config::{Cluster, PlacedLab};
@@ -14,28 +14,34 @@ use crate::ui::count;
 pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let cluster = Cluster::new(&settings, &catalog)?;
+    let intent = if args.dry_run { Intent::Read } else { Intent::Change };
+    for cluster in context.seats(&settings, &catalog, args.seats.seat.as_ref(), intent)? {
+        reset_seat(context, args, &cluster)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reset the labs of one seat; its students' files are backed up under
+/// `.labctl/backups/` (`.labctl/backups/s03/` for seat 3 of a class).
+fn reset_seat(context: &Context, args: &ResetArgs, cluster: &Cluster) -> Result<()> {
     let labs = match &args.lab {
         Some(name) => vec![cluster.lab(name)?],
         None => cluster.seeded().to_vec(),
     };
-    let _lock = if args.dry_run {
-        None
-    } else {
-        Some(lock::acquire(&settings.cluster_name, "labctl reset", &context.workspace)?)
-    };
+    let _lock =
+        if args.dry_run { None } else { Some(lock::acquire(cluster.name(), "labctl reset", &context.workspace)?) };
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager)?;
+    let provider = context.open_running_cluster(cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let templates = context.templates()?;
     for PlacedLab { lab, target } in labs {
         let reset = Reset {
             lab,
             target: target.to_string(),
-            manager: &settings.nodes.manager().name,
+            manager: &cluster.nodes().manager().name,
             shell,
             templates: &templates,
-            backups: context.workspace.join(".labctl/backups"),
+            backups: backups_dir(context, cluster),
         };
         let plan = reset.plan(args.keep_files)?;
         if args.dry_run {
@@ -66,7 +72,17 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
             Ok(((), summary))
         })?;
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(())
+}
+
+fn backups_dir(context: &Context, cluster: &Cluster) -> std::path::PathBuf {
+    let backups = context.workspace.join(".labctl/backups");
+    let seat = cluster.seat_of_class();
+    if seat.is_only() {
+        backups
+    } else {
+        backups.join(seat.label())
+    }
 }
 
 fn describe_swarm(plan: &Plan) -> String {

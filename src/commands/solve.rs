@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::Context;
+use super::{Context, Intent};
 use crate::cli::SolveArgs;
 use crate::cluster::Needs;
 use crate::config::Cluster;
@@ -13,17 +13,26 @@ use crate::provider::NodeShell;
 pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let cluster = Cluster::new(&settings, &catalog)?;
+    let mut code = ExitCode::SUCCESS;
+    for cluster in context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Change)? {
+        if solve_seat(context, args, &cluster)? != ExitCode::SUCCESS {
+            code = ExitCode::FAILURE;
+        }
+    }
+    Ok(code)
+}
+
+fn solve_seat(context: &Context, args: &SolveArgs, cluster: &Cluster) -> Result<ExitCode> {
     let templates = context.templates()?;
     let placed = cluster.lab(&args.lab)?;
     let lab = placed.lab;
-    check::check_nodes(lab, &cluster)?;
-    let _lock = lock::acquire(&settings.cluster_name, "labctl solve", &context.workspace)?;
+    check::check_nodes(lab, cluster)?;
+    let _lock = lock::acquire(cluster.name(), "labctl solve", &context.workspace)?;
     let runner = context.runner(false);
-    let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Manager)?;
+    let provider = context.open_running_cluster(cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
-        let printed = solve::run_solution(placed, &cluster, &templates, shell)?;
+        let printed = solve::run_solution(placed, cluster, &templates, shell)?;
         Ok((printed, format!("{}: reference solution ran", lab.manifest.id)))
     })?;
     for line in printed.lines() {
@@ -33,7 +42,7 @@ pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     let outcomes = context.ui.step("waiting for the checks", || {
-        let (outcomes, ending) = solve::wait_for_checks(lab, &cluster, &templates, shell)?;
+        let (outcomes, ending) = solve::wait_for_checks(lab, cluster, &templates, shell)?;
         let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
         let mut summary = format!("{passed} of {} checks pass", outcomes.len());
         if ending == solve::Ending::CannotPass {

@@ -2,16 +2,15 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{find_node, Context};
+use super::{find_node, Context, Intent};
 use crate::cli::SshArgs;
 use crate::cluster::Needs;
-use crate::config::Cluster;
 
 pub fn run(context: &Context, args: &SshArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let cluster = Cluster::new(&settings, &catalog)?;
-    let node = find_node(&settings, &args.node)?;
+    let cluster = context.one_seat(&settings, &catalog, args.seats.seat.as_ref(), "ssh", Intent::Change)?;
+    let node = find_node(&cluster, &args.node)?;
     let runner = context.runner(false);
     let provider = context.open_running_cluster(&cluster, runner.as_ref(), Needs::Machine(&node.name))?;
     let code = runner.run_interactive(&provider.shell_command(&node.name))?;

@@ -2,16 +2,15 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::Context;
+use super::{Context, Intent};
 use crate::cli::StatusArgs;
 use crate::cluster::{self, Status};
-use crate::config::Cluster;
 use crate::exit;
 
 pub fn run(context: &Context, args: &StatusArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let cluster = Cluster::new(&settings, &catalog)?;
+    let cluster = context.one_seat(&settings, &catalog, args.seats.seat.as_ref(), "status", Intent::Read)?;
     let runner = context.runner(false);
     let (_, provider) = context.reach_cluster(&cluster, runner.as_ref())?;
     let templates = context.templates()?;

@@ -2,36 +2,47 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use super::{confirm, render, Context};
+use super::{confirm, render, Context, Intent};
 use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
 use crate::config::Cluster;
 use crate::lock;
+use crate::templates::Templates;
 
 pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let cluster = Cluster::new(&settings, &catalog)?;
     let templates = context.templates()?;
+    let intent = if args.dry_run { Intent::Read } else { Intent::Change };
+    let clusters = context.seats(&settings, &catalog, args.seats.seat.as_ref(), intent)?;
     if args.reinit_swarm && !args.dry_run && !args.yes {
-        let (cluster, manager) = (&settings.cluster_name, &settings.nodes.manager().name);
+        let (what, manager) = match clusters.as_slice() {
+            [cluster] => (format!("cluster {}", cluster.name()), cluster.nodes().manager().name.as_str()),
+            seats => (format!("each of {} seats", seats.len()), settings.nodes.manager().name.as_str()),
+        };
         let question = format!(
-            "Start a new swarm on {manager} of cluster {cluster}: every stack, service, secret and config of the current one is lost?"
+            "Start a new swarm on {manager} of {what}: every stack, service, secret and config of the current one is lost?"
         );
         let consequence = format!(
-            "--reinit-swarm starts a new swarm on {manager} of cluster {cluster} and loses every stack, service, secret and config of the current one"
+            "--reinit-swarm starts a new swarm on {manager} of {what} and loses every stack, service, secret and config of the current one"
         );
         if !confirm(&question, &consequence)? {
             context.ui.note("nothing was changed");
             return Ok(ExitCode::FAILURE);
         }
     }
-    let _lock =
-        if args.dry_run { None } else { Some(lock::acquire(&settings.cluster_name, "labctl up", &context.workspace)?) };
+    for cluster in &clusters {
+        up_seat(context, args, cluster, &templates)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Templates) -> Result<()> {
+    let _lock = if args.dry_run { None } else { Some(lock::acquire(cluster.name(), "labctl up", &context.workspace)?) };
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let runner = context.runner(args.dry_run);
-    let (_, provider) = context.open_cluster(&cluster, runner.as_ref(), args.provider)?;
-    if let Some(preparation) = provider.prepare(&templates)? {
+    let (_, provider) = context.open_cluster(cluster, runner.as_ref(), args.provider)?;
+    if let Some(preparation) = provider.prepare(templates)? {
         match mode {
             Mode::DryRun => render::show_planned(context, &preparation),
             Mode::Apply => render::show_written(context, &preparation, &preparation.write()?),
@@ -39,22 +50,24 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     }
 
     let up = Up {
-        cluster: &cluster,
-        templates: &templates,
+        cluster,
+        templates,
         provider: provider.as_ref(),
         runner: runner.as_ref(),
         reinit_swarm: args.reinit_swarm,
     };
     let changed = up.run(&context.ui, mode)?;
-    let manager = settings.nodes.manager();
+    let manager = cluster.nodes().manager();
     let summary = match (args.dry_run, changed) {
         (true, _) => "dry run: nothing was changed".to_string(),
-        (false, false) => format!("no changes: cluster {} was already up", settings.cluster_name),
+        (false, false) => format!("no changes: cluster {} was already up", cluster.name()),
         (false, true) => format!(
             "cluster {} is ready: `labctl ssh {}`, or `labctl exec {} -- docker node ls`",
-            settings.cluster_name, manager.name, manager.name
+            cluster.name(),
+            manager.name,
+            manager.name
         ),
     };
     context.ui.note(&summary);
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }

@@ -7,7 +7,8 @@ use anyhow::{anyhow, Result};
 
 use ipnet::Ipv4Net;
 
-use super::{Forward, Nodes, ProviderSetting, Registry, Settings, VagrantSettings};
+use super::class::{self, Seat, SeatLayout};
+use super::{Access, Engine, Forward, Nodes, ProviderSetting, Registry, Settings, VagrantSettings};
 use crate::labs::{Catalog, Lab};
 use crate::timeouts::Timeouts;
 
@@ -28,6 +29,8 @@ impl PlacedLab<'_> {
 pub struct Cluster<'c> {
     settings: &'c Settings,
     catalog: &'c Catalog,
+    /// What is this seat's own: name, subnet, addresses, ports, engine.
+    layout: SeatLayout,
     /// Every lab of the catalog, in the catalog's order.
     labs: Vec<PlacedLab<'c>>,
     /// The labs `up` seeds, in `labs.seed` order.
@@ -35,8 +38,26 @@ pub struct Cluster<'c> {
 }
 
 impl<'c> Cluster<'c> {
-    /// `settings` must have been validated against `catalog`.
+    /// The configured cluster: seat 1. `settings` must have been validated
+    /// against `catalog`.
     pub fn new(settings: &'c Settings, catalog: &'c Catalog) -> Result<Cluster<'c>> {
+        Cluster::seat(settings, catalog, 1)
+    }
+
+    /// Seat `number` of the class (1 ..= `[class] seats`).
+    pub fn seat(settings: &'c Settings, catalog: &'c Catalog, number: u32) -> Result<Cluster<'c>> {
+        if !(1..=settings.class.seats).contains(&number) {
+            return Err(anyhow!("internal error: seat {number} of a class of {}", settings.class.seats));
+        }
+        let layout = class::layout(
+            &settings.class,
+            &settings.cluster_name,
+            settings.subnet,
+            &settings.nodes,
+            &settings.forwards,
+            number,
+        )
+        .ok_or_else(|| anyhow!("internal error: seat {number} has no layout (validation lets none through)"))?;
         let labs = catalog
             .labs()
             .iter()
@@ -58,16 +79,42 @@ impl<'c> Cluster<'c> {
                 placed.copied().ok_or_else(|| anyhow!("internal error: seeded lab {} is not in the catalog", seeded.id))
             })
             .collect::<Result<_>>()?;
-        Ok(Cluster { settings, catalog, labs, seeded })
+        Ok(Cluster { settings, catalog, layout, labs, seeded })
     }
 
-    /// `cluster.name`: it names containers, networks and the lock.
-    pub fn name(&self) -> &'c str {
+    /// `cluster.name`, or `<cluster.name>-s03` for seat 3 of a class: it
+    /// names containers, networks and the lock.
+    pub fn name(&self) -> &str {
+        &self.layout.name
+    }
+
+    /// Which seat of the class this is (seat 1 of 1: a single cluster).
+    pub fn seat_of_class(&self) -> Seat {
+        self.layout.seat
+    }
+
+    /// The class's name: `cluster.name` as written, the same for every seat.
+    pub fn class_name(&self) -> &'c str {
         &self.settings.cluster_name
     }
 
-    pub fn nodes(&self) -> &'c Nodes {
-        &self.settings.nodes
+    /// The Docker engine this seat lives on.
+    pub fn engine(&self) -> &Engine {
+        &self.layout.engine
+    }
+
+    /// How the seat's students log in, and on which host port of its engine.
+    pub fn student_access(&self) -> Option<(Access, u16)> {
+        self.layout.ssh_port.map(|port| (self.settings.class.access, port))
+    }
+
+    /// `[class] ssh_bind`: the host address students' SSH ports listen on.
+    pub fn class_ssh_bind(&self) -> std::net::IpAddr {
+        self.settings.class.ssh_bind
+    }
+
+    pub fn nodes(&self) -> &Nodes {
+        &self.layout.nodes
     }
 
     /// The registry `up` runs, when enabled.
@@ -94,21 +141,18 @@ impl<'c> Cluster<'c> {
         self.settings.locate(key)
     }
 
-    /// `cluster.subnet`: the nodes' network.
+    /// `cluster.subnet` (shifted for seat K): the nodes' network.
     pub fn subnet(&self) -> Ipv4Net {
-        self.settings.subnet
+        self.layout.subnet
     }
 
-    /// Every port forward from the host to a node.
-    pub fn forwards(&self) -> &'c [Forward] {
-        &self.settings.forwards
+    /// Every port forward from the host to a node (shifted for seat K).
+    pub fn forwards(&self) -> &[Forward] {
+        &self.layout.forwards
     }
 
     /// The port forwards from the host to `node`.
-    pub fn forwards_to<'n>(&self, node: &'n str) -> impl Iterator<Item = &'c Forward> + 'n
-    where
-        'c: 'n,
-    {
+    pub fn forwards_to<'s>(&'s self, node: &'s str) -> impl Iterator<Item = &'s Forward> + 's {
         self.forwards().iter().filter(move |forward| forward.node == node)
     }
 

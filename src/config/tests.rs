@@ -236,3 +236,72 @@ fn subnets_must_be_network_addresses() {
     let error = single_error("[cluster]\nsubnet = \"192.168.56.7/24\"\n");
     assert!(error.contains("write the network address \"192.168.56.0/24\""), "{error}");
 }
+
+#[test]
+fn a_one_seat_workspace_is_the_cluster_of_before() {
+    let settings = settings("").unwrap();
+    let catalog = catalog();
+    let seat = Cluster::new(&settings, &catalog).unwrap();
+    assert_eq!(seat.name(), "swarm-lab");
+    assert!(seat.seat_of_class().is_only());
+    assert_eq!(seat.subnet().to_string(), "192.168.56.0/24");
+    assert_eq!(seat.student_access(), None, "one seat publishes no SSH server unless asked");
+    assert_eq!(seat.engine(), &Engine::local());
+}
+
+#[test]
+fn seat_k_gets_its_own_name_subnet_addresses_and_shifted_ports() {
+    let text = "[cluster]\nname = \"cls\"\n[class]\nseats = 12\nport_step = 10\nssh_port_base = 2200\n";
+    let settings = settings(text).unwrap();
+    let catalog = catalog();
+    let seat = Cluster::seat(&settings, &catalog, 3).unwrap();
+    assert_eq!(seat.name(), "cls-s03");
+    assert_eq!(seat.class_name(), "cls");
+    assert_eq!(seat.subnet().to_string(), "192.168.58.0/24");
+    let addresses: Vec<String> = seat.nodes().iter().map(|node| format!("{}={}", node.name, node.ip)).collect();
+    assert_eq!(
+        addresses,
+        ["manager=192.168.58.10", "node1=192.168.58.11", "node2=192.168.58.12", "node3=192.168.58.13"]
+    );
+    assert_eq!(seat.forwards()[0].host, 49020, "the visualizer's 49000 moves by two port steps");
+    assert_eq!(seat.student_access(), Some((Access::Key, 2203)), "a class logs in with keys by default");
+    let first = Cluster::seat(&settings, &catalog, 1).unwrap();
+    assert_eq!((first.name(), first.subnet().to_string()), ("cls-s01", "192.168.56.0/24".to_string()));
+}
+
+#[test]
+fn class_problems_name_the_key_and_the_fix() {
+    let error = single_error("[class]\nseats = 0\n");
+    assert!(error.starts_with("labctl.toml:2:9: class.seats: is 0"), "{error}");
+    let error = single_error("[class]\nseats = 120\n");
+    assert!(error.contains("at most 99 seats"), "{error}");
+    let error = single_error("[cluster]\nsubnet = \"192.168.250.0/24\"\nmanager_ip = \"192.168.250.10\"\nworker_ip_start = \"192.168.250.11\"\n[class]\nseats = 10\n");
+    assert!(error.contains("seat 7 would get 192.169.0.0/24, outside the private range 192.168.0.0/16"), "{error}");
+    let error = single_error(
+        "[[forward]]\nhost = 8080\nguest = 80\n[[forward]]\nhost = 8081\nguest = 81\n[class]\nseats = 2\n",
+    );
+    assert!(error.contains("host port 8081 would be both seat 1's forward[1] and seat 2's forward[0]"), "{error}");
+    assert!(error.contains("raise [class] port_step"), "{error}");
+    let error = single_error("[cluster]\nprovider = \"vagrant\"\n[class]\nseats = 3\n");
+    assert!(error.contains("set [cluster] provider = \"docker\""), "{error}");
+    let error = single_error("[class]\naccess = \"telnet\"\n");
+    assert!(error.contains("\"telnet\" is not an access mode; use one of: key, password, none"), "{error}");
+    let error = single_error("[class]\nssh_bind = \"everywhere\"\n");
+    assert!(error.starts_with("labctl.toml:2:12: class.ssh_bind"), "{error}");
+}
+
+#[test]
+fn engines_need_one_target_and_room_for_every_seat() {
+    let text = "[class]\nseats = 12\n[[class.engines]]\nhost = \"ssh://ubuntu@10.0.0.5\"\nseats = 10\n[[class.engines]]\ncontext = \"lab-2\"\nseats = 1\n";
+    let error = single_error(text);
+    assert!(error.contains("class.seats: is 12, but the [[class.engines]] hold 11 seats"), "{error}");
+    let error = single_error("[class]\nseats = 2\n[[class.engines]]\nhost = \"ssh://a\"\ncontext = \"b\"\nseats = 2\n");
+    assert!(error.contains("class.engines[0]: needs exactly one of host"), "{error}");
+    let error = single_error("[class]\nseats = 2\n[[class.engines]]\nhost = \"10.0.0.5\"\nseats = 2\n");
+    assert!(error.contains("\"10.0.0.5\" is not a Docker host URL"), "{error}");
+    let settings = settings(&text.replace("seats = 1\n", "seats = 2\n")).unwrap();
+    let catalog = catalog();
+    let engine = |number| Cluster::seat(&settings, &catalog, number).unwrap().engine().clone();
+    assert_eq!(engine(10).docker_options(), ["--host", "ssh://ubuntu@10.0.0.5"]);
+    assert_eq!(engine(11).docker_options(), ["--context", "lab-2"]);
+}

@@ -50,6 +50,7 @@ pub(super) fn resolve(
     let (registry, registry_mirror) =
         check_registry(&raw.registry, &raw.cluster.manager_name, &node_names, &mut problems);
     let (seeded_labs, lab_targets) = check_labs(&raw.labs, catalog, &mut problems);
+    let class = check_class(&raw, subnet, &nodes, &forwards, &mut problems);
     let node_image = node_image_override.or(raw.docker.node_image);
     if let Some(image) =
         node_image.as_ref().filter(|image| image.trim().is_empty() || image.contains(char::is_whitespace))
@@ -79,6 +80,7 @@ pub(super) fn resolve(
         node_image,
         preload_images: raw.images.preload,
         timeouts: Timeouts::default(),
+        class,
     })
 }
 
@@ -418,5 +420,194 @@ fn node_path_problem(path: &str) -> Option<&'static str> {
         Some("contains control characters")
     } else {
         None
+    }
+}
+
+/// `[class]`: the seat count, access, engines, and that every seat's
+/// shifted subnet and host ports exist and clash with no other seat's.
+fn check_class(
+    raw: &RawConfig,
+    subnet: Option<Ipv4Net>,
+    nodes: &Nodes,
+    forwards: &[Forward],
+    problems: &mut Problems,
+) -> ClassSettings {
+    let class = &raw.class;
+    let mut settings = ClassSettings::default();
+    if class.seats == 0 {
+        problems.add("class.seats", "is 0; a class has at least one seat (1 is a single cluster)");
+    } else if class.seats > MAX_SEATS {
+        problems.add(
+            "class.seats",
+            format!(
+                "is {}, but one workspace holds at most {MAX_SEATS} seats; split the class into two workspaces",
+                class.seats
+            ),
+        );
+    } else {
+        settings.seats = class.seats;
+    }
+    if class.seats > 1 && raw.cluster.provider == ProviderSetting::Vagrant {
+        problems.add(
+            "class.seats",
+            format!(
+                "is {}, but seats are docker-in-docker clusters; set [cluster] provider = \"docker\" (or \"auto\")",
+                class.seats
+            ),
+        );
+    }
+    if class.parallel == Some(0) {
+        problems.add("class.parallel", "is 0; use at least 1, or remove the line to let labctl size it to this host");
+    }
+    settings.parallel = class.parallel.filter(|parallel| *parallel > 0);
+    settings.port_step = class.port_step;
+    settings.ssh_port_base = class.ssh_port_base;
+    match class.ssh_bind.parse() {
+        Ok(address) => settings.ssh_bind = address,
+        Err(_) => problems.add(
+            "class.ssh_bind",
+            format!(
+                "{:?} is not an IP address; e.g. \"0.0.0.0\" (every interface) or this host's LAN address",
+                class.ssh_bind
+            ),
+        ),
+    }
+    settings.access = match &class.access {
+        None if settings.seats > 1 => Access::Key,
+        None => Access::None,
+        Some(text) => Access::parse(text).unwrap_or_else(|| {
+            problems.add(
+                "class.access",
+                format!("{text:?} is not an access mode; use one of: {}", Access::NAMES.join(", ")),
+            );
+            Access::None
+        }),
+    };
+    if settings.access != Access::None && class.ssh_port_base == 0 {
+        problems.add("class.ssh_port_base", "is 0; seat K's SSH server listens on ssh_port_base + K, e.g. 2200");
+    }
+    if !class.engines.is_empty() {
+        settings.engines = check_engines(&class.engines, settings.seats, problems);
+    }
+    if let Some(subnet) = subnet.filter(|_| problems.lines.is_empty()) {
+        check_seat_layouts(&settings, &raw.cluster.name, subnet, nodes, forwards, problems);
+    }
+    settings
+}
+
+fn check_engines(raw: &[class::RawEngine], seats: u32, problems: &mut Problems) -> Vec<Engine> {
+    let mut engines = Vec::new();
+    for (index, engine) in raw.iter().enumerate() {
+        let key = |field: &str| format!("class.engines[{index}].{field}");
+        let target = match (&engine.host, &engine.context) {
+            (Some(host), None) => {
+                let schemes = ["unix://", "tcp://", "ssh://", "npipe://", "fd://"];
+                if !schemes.iter().any(|scheme| host.starts_with(scheme)) || host.contains(char::is_whitespace) {
+                    problems.add(
+                        &key("host"),
+                        format!("{host:?} is not a Docker host URL; e.g. \"ssh://ubuntu@10.0.0.5\" or \"tcp://10.0.0.5:2376\""),
+                    );
+                }
+                EngineTarget::Host(host.clone())
+            }
+            (None, Some(context)) => {
+                if context.trim().is_empty() || context.contains(char::is_whitespace) {
+                    problems.add(
+                        &key("context"),
+                        format!("{context:?} is not a docker context name; see `docker context ls`"),
+                    );
+                }
+                EngineTarget::Context(context.clone())
+            }
+            _ => {
+                problems.add(
+                    &format!("class.engines[{index}]"),
+                    "needs exactly one of host = \"ssh://user@server\" and context = \"name\"",
+                );
+                EngineTarget::Default
+            }
+        };
+        if engine.seats == 0 {
+            problems.add(&key("seats"), "is 0; say how many seats this engine holds, e.g. seats = 10");
+        }
+        let name = engine.name.clone().unwrap_or_else(|| match &target {
+            EngineTarget::Host(host) => host.clone(),
+            EngineTarget::Context(context) => context.clone(),
+            EngineTarget::Default => format!("engine {}", index + 1),
+        });
+        if engines.iter().any(|other: &Engine| other.name == name) {
+            problems.add(&key("name"), format!("{name:?} names two engines; give each its own name"));
+        }
+        engines.push(Engine { name, target, capacity: Some(engine.seats) });
+    }
+    let capacity: u32 = engines.iter().filter_map(|engine| engine.capacity).sum();
+    if capacity < seats && !engines.is_empty() {
+        problems.add(
+            "class.seats",
+            format!(
+                "is {seats}, but the [[class.engines]] hold {capacity} seats; add an engine or raise an engine's seats"
+            ),
+        );
+    }
+    engines
+}
+
+/// Every seat's subnet stays in seat 1's private range, and no two seats
+/// on one engine publish the same host port.
+fn check_seat_layouts(
+    class: &ClassSettings,
+    cluster_name: &str,
+    subnet: Ipv4Net,
+    nodes: &Nodes,
+    forwards: &[Forward],
+    problems: &mut Problems,
+) {
+    let private: [Ipv4Net; 3] =
+        ["10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"].map(|range| range.parse().expect("valid range"));
+    let range = private.iter().find(|range| range.contains(&subnet));
+    let mut ports: BTreeMap<(&str, u16, String), String> = BTreeMap::new();
+    for number in 1..=class.seats {
+        let Some(layout) = class::layout(class, cluster_name, subnet, nodes, forwards, number) else {
+            problems.add(
+                "class.seats",
+                format!("seat {number} would need an address or host port past the end of the range; lower cluster.subnet, the ports or the seats"),
+            );
+            return;
+        };
+        if let Some(range) = range.filter(|range| !range.contains(&layout.subnet)) {
+            problems.add(
+                "cluster.subnet",
+                format!(
+                    "{subnet} leaves no room for {} seats: seat {number} would get {}, outside the private range {range}; seats take consecutive subnets, so pick a lower one",
+                    class.seats, layout.subnet,
+                ),
+            );
+            return;
+        }
+        if let Some(reason) = hostname_problem(&layout.name) {
+            problems.add(
+                "cluster.name",
+                format!("gives seat {number} the name {:?}, which {reason}; use a shorter name", layout.name),
+            );
+            return;
+        }
+        let engine = class.engine_of(number).name.as_str();
+        let published = layout
+            .forwards
+            .iter()
+            .enumerate()
+            .map(|(index, forward)| {
+                (forward.host, forward.protocol.clone(), format!("seat {number}'s forward[{index}]"))
+            })
+            .chain(layout.ssh_port.map(|port| (port, "tcp".to_string(), format!("seat {number}'s SSH port"))));
+        for (port, protocol, what) in published {
+            if let Some(other) = ports.insert((engine, port, protocol), what.clone()) {
+                problems.add(
+                    "class.port_step",
+                    format!("host port {port} would be both {other} and {what}; raise [class] port_step (e.g. 10) or move ssh_port_base"),
+                );
+                return;
+            }
+        }
     }
 }

@@ -23,6 +23,9 @@ use crate::ui::Ui;
 pub const CLUSTER_LABEL: &str = "labctl.cluster";
 const NODE_LABEL: &str = "labctl.node";
 const ROLE_LABEL: &str = "labctl.role";
+/// On the nodes of a class's seats: the class (`cluster.name`) and seat number.
+pub const CLASS_LABEL: &str = "labctl.class";
+pub const SEAT_LABEL: &str = "labctl.seat";
 
 /// How long a node's dockerd may take to answer after its container starts
 /// (on a normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
@@ -143,12 +146,19 @@ impl<'a> DockerProvider<'a> {
 
     /// `docker ARGS` on this host, within the limit of its kind; a read is a probe.
     fn docker(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
-        let spec = CommandSpec::new("docker", args, purpose).timeout(self.cluster.timeouts().limit(wait));
+        let spec =
+            self.docker_on_engine(purpose).args(args.iter().copied()).timeout(self.cluster.timeouts().limit(wait));
         if wait == Wait::Read {
             spec.probe()
         } else {
             spec
         }
+    }
+
+    /// `docker` with the options that pick this seat's engine (none for the
+    /// engine `docker` talks to here).
+    fn docker_on_engine(&self, purpose: &str) -> CommandSpec {
+        CommandSpec::new("docker", &[], purpose).args(self.cluster.engine().docker_options())
     }
 
     pub fn container(&self, node: &str) -> String {
@@ -256,6 +266,15 @@ impl<'a> DockerProvider<'a> {
             "--label".into(),
             format!("{ROLE_LABEL}={role}"),
         ]);
+        let seat = self.cluster.seat_of_class();
+        if !seat.is_only() {
+            spec = spec.args([
+                "--label".to_string(),
+                format!("{CLASS_LABEL}={}", self.cluster.class_name()),
+                "--label".into(),
+                format!("{SEAT_LABEL}={}", seat.number),
+            ]);
+        }
         let volumes = std::iter::once((self.docker_volume(&node.name), "/var/lib/docker".to_string()))
             .chain(self.data_volumes(&node.name));
         for (volume, dir) in volumes {
@@ -269,6 +288,15 @@ impl<'a> DockerProvider<'a> {
                 .args(EXPLICIT_CAPABILITIES)
                 .args(lacking.iter().flat_map(|capability| ["--cap-drop".to_string(), capability.clone()])),
         };
+        if let Some((_, port)) = self.cluster.student_access().filter(|_| node.role == Role::Manager) {
+            // The students' way in: the seat's SSH server, on the address
+            // `[class] ssh_bind` names (every interface by default).
+            let bind = match self.cluster.class_ssh_bind() {
+                std::net::IpAddr::V6(address) => format!("[{address}]"),
+                address => address.to_string(),
+            };
+            spec = spec.args(["--publish".to_string(), format!("{bind}:{port}:22/tcp")]);
+        }
         for forward in self.cluster.forwards_to(&node.name) {
             // Loopback only: the visualizer exposes the docker socket.
             spec = spec.args([
@@ -477,7 +505,7 @@ impl Provider for DockerProvider<'_> {
             true => None,
             false => {
                 self.decide_security(ui);
-                image.build_command(self.runner, &self.cluster.timeouts())?
+                image.build_command(self.cluster.engine(), self.runner, &self.cluster.timeouts())?
             }
         };
         let security = self.security.get().cloned().unwrap_or(Security::Privileged);
@@ -506,7 +534,7 @@ impl Provider for DockerProvider<'_> {
             self.runner.run_checked(start)?;
         }
         if let Some(build) = &steps.build {
-            steps.image.build(build, self.runner, &self.cluster.timeouts())?;
+            steps.image.build(build, self.cluster.engine(), self.runner, &self.cluster.timeouts())?;
         }
         let to_create: Vec<&Node> =
             self.cluster.nodes().iter().filter(|node| steps.create.contains(&node.name)).collect();
@@ -540,7 +568,9 @@ impl Provider for DockerProvider<'_> {
             NodeIo::Stdin => &["--interactive"],
             NodeIo::Terminal => &["--interactive", "--tty"],
         };
-        let spec = CommandSpec::new("docker", &["exec"], &format!("run a command on {node}"))
+        let spec = self
+            .docker_on_engine(&format!("run a command on {node}"))
+            .arg("exec")
             .args(flags.iter().copied())
             .arg(self.container(node))
             .args(on_node_within(argv, limit));
@@ -651,6 +681,33 @@ mod tests {
         assert_eq!(run_values(&runner, "swarm-lab-manager", "--publish"), vec!["127.0.0.1:8080:80/tcp"]);
         assert_eq!(run_values(&runner, "swarm-lab-node2", "--publish"), vec!["127.0.0.1:5353:53/udp"]);
         assert_eq!(run_values(&runner, "swarm-lab-node1", "--publish"), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_seat_of_a_class_has_its_own_names_network_labels_and_ports_on_its_engine() {
+        let settings = test_settings(
+            "[cluster]\nname = \"cls\"\n[class]\nseats = 4\nssh_port_base = 2200\n[[class.engines]]\ncontext = \"second\"\nseats = 4\n",
+        );
+        let catalog = crate::config::test_catalog();
+        let seat = Cluster::seat(&settings, catalog, 3).unwrap();
+        let runner = RecordingRunner::default();
+        runner.always("docker --context second network inspect", 0, "192.168.58.0/24 ", "");
+        plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
+        let lines = runner.command_lines();
+        assert!(lines.iter().all(|line| line.starts_with("docker --context second ")), "{lines:#?}");
+        let run = |flag| {
+            let mut runs = runner.calls().into_iter().filter(|spec| spec.args.iter().any(|arg| arg == "run"));
+            let run = runs.find(|spec| spec.args.iter().any(|arg| arg == "cls-s03-manager")).expect("manager started");
+            run.args.windows(2).filter(|pair| pair[0] == flag).map(|pair| pair[1].clone()).collect::<Vec<_>>()
+        };
+        assert_eq!(run("--network"), ["labctl-cls-s03"]);
+        assert_eq!(run("--ip"), ["192.168.58.10"]);
+        assert_eq!(run("--hostname"), ["manager"], "the handout's node names in every seat");
+        let labels = run("--label");
+        for label in ["labctl.cluster=cls-s03", "labctl.class=cls", "labctl.seat=3"] {
+            assert!(labels.contains(&label.to_string()), "{label} in {labels:?}");
+        }
+        assert_eq!(run("--publish"), ["0.0.0.0:2203:22/tcp", "127.0.0.1:49002:9000/tcp"]);
     }
 
     #[test]

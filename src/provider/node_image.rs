@@ -9,7 +9,7 @@
 use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
-use crate::config::Cluster;
+use crate::config::{Cluster, Engine};
 use crate::exec::{CommandSpec, Runner};
 use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
@@ -103,25 +103,34 @@ impl NodeImage {
         }
     }
 
-    pub fn presence(&self, runner: &dyn Runner, timeouts: &Timeouts) -> Result<Presence> {
-        if is_on_host(self.name(), runner, timeouts)? {
+    pub fn presence(&self, engine: &Engine, runner: &dyn Runner, timeouts: &Timeouts) -> Result<Presence> {
+        if is_on_host(self.name(), engine, runner, timeouts)? {
             return Ok(Presence::OnHost);
         }
         Ok(match self {
             NodeImage::Given(_) => Presence::ToPull,
-            NodeImage::Built(_) => Presence::ToBuild { base_on_host: is_on_host(BASE_IMAGE, runner, timeouts)? },
+            NodeImage::Built(_) => {
+                Presence::ToBuild { base_on_host: is_on_host(BASE_IMAGE, engine, runner, timeouts)? }
+            }
         })
     }
 
     /// The `docker build` of labctl's node image when it is not on this host
     /// (a probe); `None` when it is, or for a given image, which `docker run`
     /// pulls when missing.
-    pub fn build_command(&self, runner: &dyn Runner, timeouts: &Timeouts) -> Result<Option<CommandSpec>> {
+    pub fn build_command(
+        &self,
+        engine: &Engine,
+        runner: &dyn Runner,
+        timeouts: &Timeouts,
+    ) -> Result<Option<CommandSpec>> {
         let NodeImage::Built(recipe) = self else { return Ok(None) };
-        if is_on_host(&recipe.tag, runner, timeouts)? {
+        if is_on_host(&recipe.tag, engine, runner, timeouts)? {
             return Ok(None);
         }
-        let build = CommandSpec::new("docker", &["build", "--tag", &recipe.tag, "-"], "build the node image")
+        let build = CommandSpec::new("docker", &[], "build the node image")
+            .args(engine.docker_options())
+            .args(["build", "--tag", &recipe.tag, "-"])
             .stdin(recipe.text.clone().into_bytes())
             .timeout(timeouts.limit(Wait::Long));
         Ok(Some(build))
@@ -137,13 +146,13 @@ impl NodeImage {
     }
 
     /// Run `build` (from [`NodeImage::build_command`]); a failure says why and what to do.
-    pub fn build(&self, build: &CommandSpec, runner: &dyn Runner, timeouts: &Timeouts) -> Result<()> {
+    pub fn build(&self, build: &CommandSpec, engine: &Engine, runner: &dyn Runner, timeouts: &Timeouts) -> Result<()> {
         let output = runner.run(build)?;
         if output.success() {
             return Ok(());
         }
         let why = output.tail(3);
-        if !is_on_host(BASE_IMAGE, runner, timeouts)? {
+        if !is_on_host(BASE_IMAGE, engine, runner, timeouts)? {
             bail!(
                 "cannot build the node image {}: its base image {BASE_IMAGE} is not on this host and could not be pulled ({why}); pull it where Docker Hub is reachable (`docker pull {BASE_IMAGE}`, or `docker load` a saved copy), or set [docker] node_image / LABCTL_NODE_IMAGE to a local image",
                 self.name()
@@ -165,8 +174,11 @@ impl Recipe {
     }
 }
 
-fn is_on_host(image: &str, runner: &dyn Runner, timeouts: &Timeouts) -> Result<bool> {
-    let inspect = CommandSpec::new("docker", &["image", "inspect", "--format", "{{.Id}}", image], "look for an image")
+/// Whether `engine` has `image` (this host's engine unless the seat is elsewhere).
+fn is_on_host(image: &str, engine: &Engine, runner: &dyn Runner, timeouts: &Timeouts) -> Result<bool> {
+    let inspect = CommandSpec::new("docker", &[], "look for an image")
+        .args(engine.docker_options())
+        .args(["image", "inspect", "--format", "{{.Id}}", image])
         .probe()
         .timeout(timeouts.limit(Wait::Read));
     Ok(runner.run(&inspect)?.success())
@@ -213,7 +225,7 @@ mod tests {
         let image = NodeImage::for_cluster(&test_cluster(&settings), &templates).unwrap();
         assert_eq!(image.name(), "my/node:1");
         let runner = RecordingRunner::default();
-        assert_eq!(image.build_command(&runner, &Timeouts::default()).unwrap(), None);
+        assert_eq!(image.build_command(&Engine::local(), &runner, &Timeouts::default()).unwrap(), None);
         assert!(runner.calls().is_empty(), "{:?}", runner.command_lines());
     }
 
@@ -223,15 +235,15 @@ mod tests {
         let image = NodeImage::for_cluster(&test_cluster(&test_settings("")), &templates).unwrap();
         let present = RecordingRunner::default();
         present.always("docker image inspect", 0, "sha256:0123\n", "");
-        assert_eq!(image.build_command(&present, &Timeouts::default()).unwrap(), None);
+        assert_eq!(image.build_command(&Engine::local(), &present, &Timeouts::default()).unwrap(), None);
         assert!(present.changes().is_empty(), "finding out is a probe");
 
         let missing = RecordingRunner::default();
         missing.always("docker image inspect", 1, "", "Error: No such image");
-        let build = image.build_command(&missing, &Timeouts::default()).unwrap();
+        let build = image.build_command(&Engine::local(), &missing, &Timeouts::default()).unwrap();
         assert!(missing.changes().is_empty(), "finding out is a probe");
         let build = build.unwrap_or_else(|| panic!("no build planned: {:?}", missing.command_lines()));
-        image.build(&build, &missing, &Timeouts::default()).unwrap();
+        image.build(&build, &Engine::local(), &missing, &Timeouts::default()).unwrap();
         assert_eq!(missing.changes(), vec![format!("docker build --tag {} -", image.name())]);
         assert_eq!(build.args, ["build", "--tag", image.name(), "-"]);
         let NodeImage::Built(recipe) = &image else { unreachable!() };
@@ -251,8 +263,11 @@ mod tests {
             "",
             "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host",
         );
-        let build = image.build_command(&runner, &Timeouts::default()).unwrap().expect("the image is missing");
-        let error = image.build(&build, &runner, &Timeouts::default()).unwrap_err().to_string();
+        let build = image
+            .build_command(&Engine::local(), &runner, &Timeouts::default())
+            .unwrap()
+            .expect("the image is missing");
+        let error = image.build(&build, &Engine::local(), &runner, &Timeouts::default()).unwrap_err().to_string();
         assert!(
             error.starts_with(&format!(
                 "cannot build the node image {}: its base image docker:dind is not on this host and could not be pulled",

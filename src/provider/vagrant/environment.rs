@@ -122,7 +122,7 @@ fn output_name(template: &str) -> String {
     template.trim_end_matches(".tera").to_string()
 }
 
-fn build_context<'c>(cluster: &Cluster<'c>, provision_scripts: Vec<String>) -> Context<'c> {
+fn build_context<'c>(cluster: &'c Cluster<'c>, provision_scripts: Vec<String>) -> Context<'c> {
     let nodes = cluster
         .nodes()
         .iter()
