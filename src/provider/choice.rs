@@ -8,9 +8,9 @@ use anyhow::{anyhow, bail, Result};
 
 use super::ProviderKind;
 use crate::config::{Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
-use crate::exec::{find_program, CommandSpec, Runner};
+use crate::exec::{find_program, CommandSpec, Runner, TimedOut};
 use crate::exit::Unreachable;
-use crate::timeouts::{Timeouts, Wait};
+use crate::timeouts::{Timeouts, Wait, RAISE_HINT};
 
 /// The provider a command will use, with the reason to show the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,7 +95,12 @@ impl<'a> Host<'a> {
             Ok(output) if output.success() && !output.stdout.trim().is_empty() => Ok(output.stdout.trim().to_string()),
             Ok(output) if engine.is_configured() => Err(output.tail(1)),
             Ok(output) => Err(format!("the Docker engine does not answer ({})", output.tail(1))),
-            Err(error) => Err(format!("{error:#}")),
+            Err(error) => match error.downcast_ref::<TimedOut>() {
+                Some(timed_out) if engine.is_configured() => {
+                    Err(format!("no reply within {} ({RAISE_HINT})", crate::ui::format_elapsed(timed_out.limit)))
+                }
+                _ => Err(format!("{error:#}")),
+            },
         }
     }
 }
