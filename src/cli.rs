@@ -34,7 +34,8 @@ Exit status:
   1  failure (check: a check fails; bad input; a command that failed)
   2  usage error
   3  the cluster could not be reached or is not up (check, solve, reset, exec,
-     ssh and images load look first and change nothing; status still prints)
+     ssh and images load look first and change nothing; status still prints);
+     also a seat whose Docker engine ([[class.engines]]) does not answer
   130/143  interrupted by Ctrl-C / SIGTERM (run the same command again to finish)
 
 Every command labctl runs has a time limit (a read 30s, a change 2min, seeding,
@@ -176,7 +177,9 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
     /// Check this host for what the lab needs and say how to fix what is missing
     #[command(after_help = "Checks Vagrant and its hypervisor, the host-only network, Docker, the docker\n\
 provider's node image (built, to be built by the first `labctl up`, or its base\n\
-docker:dind missing and how to get it), inotify limits and the forwarded ports.\n\n\
+docker:dind missing and how to get it), inotify limits and the forwarded ports.\n\
+A class spread over [[class.engines]]: every engine answers `docker version` within\n\
+the read limit (30s), with the seats it holds; an engine that does not fails only those.\n\n\
 Exit status: 0 when the configured provider can work, 1 otherwise.")]
     Doctor,
 

@@ -5,7 +5,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::Path;
 use std::time::Duration;
 
-use crate::config::{Cluster, Hypervisor, ProviderSetting};
+use crate::config::{Cluster, Engine, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
@@ -70,8 +70,13 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
     if cluster.vagrant().provider == Hypervisor::VirtualBox {
         checks.push(check_host_only_network(cluster, vbox_version, needs(ProviderKind::Vagrant)));
     }
-    checks.push(check_docker(host, needs(ProviderKind::Docker)));
-    if needs(ProviderKind::Docker) && host.docker_engine().is_ok() {
+    // With [[class.engines]], every seat is on an engine of its own: this
+    // host's docker is then only where `images load` finds images.
+    checks.push(check_docker(host, needs(ProviderKind::Docker) && !cluster.engine().is_configured()));
+    for (engine, seats) in cluster.placement().into_iter().filter(|(engine, _)| engine.is_configured()) {
+        checks.push(check_engine(engine, &seats, host));
+    }
+    if needs(ProviderKind::Docker) && host.docker_engine(cluster.engine()).is_ok() {
         checks.push(check_node_image(cluster, image, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
     }
@@ -178,10 +183,31 @@ fn check_docker(host: &Host, needed: bool) -> Check {
             "install Docker Engine: https://docs.docker.com/engine/install/ (Debian/Ubuntu: apt install docker.io)",
         );
     };
-    match host.docker_engine() {
+    match host.docker_engine(&Engine::local()) {
         Ok(version) => Check::new("docker", Mark::Ok, format!("Docker Engine {version} answers ({})", path.display())),
-        Err(why) => Check::new("docker", missing(needed), why.clone())
+        Err(why) => Check::new("docker", missing(needed), why)
             .fix("start the engine (sudo systemctl start docker) and make sure you may use it (sudo usermod -aG docker $USER, then log in again)"),
+    }
+}
+
+/// A `[[class.engines]]` engine answers `docker version` within the read
+/// limit; one that does not fails the seats it holds.
+fn check_engine(engine: &Engine, seats: &[u32], host: &Host) -> Check {
+    let name = format!("engine {}", engine.name);
+    let holds = match seats {
+        [] => "holds no seat of this class".to_string(),
+        [only] => format!("holds seat {only}"),
+        [first, .., last] => format!("holds seats {first}-{last}"),
+    };
+    let address = engine.docker_options().join(" ");
+    match host.docker_engine(engine) {
+        Ok(version) => Check::new(&name, Mark::Ok, format!("Docker Engine {version} answers ({address}); {holds}")),
+        Err(why) => {
+            let mark = if seats.is_empty() { Mark::Warn } else { Mark::Fail };
+            Check::new(&name, mark, format!("does not answer ({address}): {why}; it {holds}")).fix(format!(
+                "start Docker there and check that this host reaches it: `docker {address} version` (an ssh:// host needs `ssh` to log in without a password prompt: ssh-copy-id)"
+            ))
+        }
     }
 }
 
@@ -312,6 +338,45 @@ mod tests {
         assert!(check.fix.unwrap().contains("amd64"));
         assert_eq!(check_architecture("x86_64", &images), None, "nothing to say on amd64");
         assert_eq!(check_architecture("aarch64", &images[..1]), None, "no seeded lab needs amd64");
+    }
+
+    #[test]
+    fn each_class_engine_is_asked_and_a_silent_one_fails_naming_its_seats() {
+        let settings = crate::config::test_settings(
+            "[cluster]\nprovider = \"docker\"\n[class]\nseats = 3\naccess = \"none\"\n[[class.engines]]\nname = \"here\"\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"lab-server-2\"\nhost = \"ssh://ubuntu@10.0.0.5\"\nseats = 2\n[[class.engines]]\ncontext = \"spare\"\nseats = 5\n",
+        );
+        let cluster = crate::config::test_cluster(&settings);
+        let runner = crate::exec::fake::RecordingRunner::default();
+        runner.answer("docker version", 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n");
+        runner.answer("docker --host unix:///run/docker.sock version", 0, "24.0.7\n", "");
+        runner.answer(
+            "docker --host ssh://ubuntu@10.0.0.5 version",
+            255,
+            "",
+            "ssh: connect to host 10.0.0.5 port 22: Connection timed out\n",
+        );
+        runner.answer("docker --context spare version", 1, "", "context \"spare\" does not exist\n");
+        let host = Host::with_programs(&runner, &["docker"]);
+        let templates = crate::templates::Templates::load(Path::new("/nonexistent")).unwrap();
+        let image = NodeImage::for_cluster(&cluster, &templates).unwrap();
+        let report = examine(&cluster, &image, &host);
+        let check = |name: &str| report.checks.iter().find(|check| check.name == name).unwrap().clone();
+        assert_eq!(check("docker").mark, Mark::Skip, "every seat is on a class engine: {:?}", check("docker"));
+        assert_eq!(check("engine here").mark, Mark::Ok);
+        assert_eq!(
+            check("engine here").detail,
+            "Docker Engine 24.0.7 answers (--host unix:///run/docker.sock); holds seat 1"
+        );
+        let silent = check("engine lab-server-2");
+        assert_eq!(silent.mark, Mark::Fail);
+        assert_eq!(
+            silent.detail,
+            "does not answer (--host ssh://ubuntu@10.0.0.5): ssh: connect to host 10.0.0.5 port 22: Connection timed out; it holds seats 2-3"
+        );
+        assert!(silent.fix.unwrap().contains("`docker --host ssh://ubuntu@10.0.0.5 version`"));
+        assert_eq!(check("engine spare").mark, Mark::Warn, "it holds no seat");
+        assert!(report.choice.is_ok(), "seat 1's engine answers: {:?}", report.choice);
+        assert!(!report.ready());
     }
 
     #[test]

@@ -424,13 +424,28 @@ fn wait_with_deadline(handle: &duct::Handle, timeout: Duration, spec: &CommandSp
     Err(timed_out(spec, timeout))
 }
 
-/// "could not read the swarm state on node2: no answer within 30s (`…`); on a slow host …"
+/// A command that ran past its time limit and was ended: a value, so that
+/// a caller can say "no reply within 30s" in its own words.
+#[derive(Debug)]
+pub struct TimedOut {
+    pub purpose: String,
+    pub limit: Duration,
+    /// The command as displayed (secrets masked).
+    pub command: String,
+}
+
+impl fmt::Display for TimedOut {
+    /// "could not read the swarm state on node2: no answer within 30s (`…`); on a slow host …"
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let limit = crate::ui::format_elapsed(self.limit);
+        write!(formatter, "could not {}: no answer within {limit} (`{}`); {RAISE_HINT}", self.purpose, self.command)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 fn timed_out(spec: &CommandSpec, timeout: Duration) -> anyhow::Error {
-    anyhow!(
-        "could not {}: no answer within {} (`{spec}`); {RAISE_HINT}",
-        spec.purpose,
-        crate::ui::format_elapsed(timeout)
-    )
+    TimedOut { purpose: spec.purpose.clone(), limit: timeout, command: spec.to_string() }.into()
 }
 
 /// The runner of a dry run (`up --dry-run`): runs read-only probes for real,

@@ -13,7 +13,7 @@ pub fn run(context: &Context) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
-    let host = Host::new(runner.as_ref());
+    let host = Host::new(runner.as_ref(), settings.timeouts);
     let cluster = Cluster::new(&settings, &catalog)?;
     let image = NodeImage::for_cluster(&cluster, &context.templates()?)?;
     let report = doctor::examine(&cluster, &image, &host);

@@ -142,7 +142,7 @@ impl Context {
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
-        let host = Host::new(runner);
+        let host = Host::new(runner, cluster.timeouts());
         let auto = requested.unwrap_or(cluster.provider()) == ProviderSetting::Auto;
         let existing = if auto { provider::existing(cluster, &host, &self.vagrant_dir()) } else { None };
         let requested = requested.filter(|setting| *setting != ProviderSetting::Auto);

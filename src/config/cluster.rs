@@ -103,6 +103,12 @@ impl<'c> Cluster<'c> {
         &self.layout.engine
     }
 
+    /// Every engine of the class with the seats it holds (one engine, this
+    /// host's docker, unless `[[class.engines]]` lists some).
+    pub fn placement(&self) -> Vec<(&'c Engine, Vec<u32>)> {
+        self.settings.class.placement()
+    }
+
     /// How the seat's students log in, and on which host port of its engine.
     pub fn student_access(&self) -> Option<(Access, u16)> {
         self.layout.ssh_port.map(|port| (self.settings.class.access, port))

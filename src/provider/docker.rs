@@ -13,7 +13,7 @@ use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
     ProviderSteps, STATE_DIR,
 };
-use crate::config::{Cluster, Node, Role};
+use crate::config::{Cluster, Engine, Node, Role};
 use crate::exec::{CommandSpec, Runner};
 use crate::parallel::in_parallel;
 use crate::templates::Templates;
@@ -108,12 +108,34 @@ const CAPABILITY_NAMES: [&str; 41] = [
 /// `ALL`, and their names would be refused by `--cap-drop`.
 const CLASSIC_CAPABILITIES: usize = 38;
 
+/// Whether `engine` is the dockerd of this machine, whose capabilities
+/// /proc shows: not a `[[class.engines]]` engine (even a unix socket may be
+/// another dockerd, e.g. one in a container), not a remote DOCKER_HOST,
+/// not a docker context other than the default one.
+fn engine_is_this_machines(engine: &Engine) -> bool {
+    let set = |name: &str| crate::exec::env_var(name);
+    let remote_host = set("DOCKER_HOST").is_some_and(|host| !host.starts_with("unix://"));
+    let context = set("DOCKER_CONTEXT").or_else(current_docker_context);
+    !engine.is_configured() && !remote_host && context.is_none_or(|context| context == "default")
+}
+
+/// `currentContext` of the docker CLI's config (`docker context use`).
+fn current_docker_context() -> Option<String> {
+    let dir = crate::exec::env_var("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| crate::exec::env_var("HOME").map(|home| std::path::Path::new(&home).join(".docker")))?;
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    config.get("currentContext")?.as_str().filter(|context| !context.is_empty()).map(String::from)
+}
+
 /// Classic capabilities the local dockerd cannot grant (missing from its
-/// bounding set), when Docker runs on this machine and /proc shows it;
-/// `None` when that cannot be told (a remote engine, another namespace).
-fn capabilities_dockerd_lacks() -> Option<Vec<String>> {
-    let remote = std::env::var("DOCKER_HOST").is_ok_and(|host| !host.is_empty() && !host.starts_with("unix://"));
-    if remote {
+/// bounding set), when `engine` is the dockerd of this machine and /proc
+/// shows it; `None` when that cannot be told (a remote engine, another
+/// namespace): then the first node start tries `--privileged` and falls
+/// back on the engine's refusal.
+fn capabilities_dockerd_lacks(engine: &Engine) -> Option<Vec<String>> {
+    if !engine_is_this_machines(engine) {
         return None;
     }
     let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok()?.trim().parse().ok()?;
@@ -338,7 +360,7 @@ impl<'a> DockerProvider<'a> {
     /// Decide the security flags before starting nodes when the local
     /// dockerd's capabilities show that `--privileged` cannot work.
     fn decide_security(&self, ui: &Ui) {
-        if let Some(lacking) = capabilities_dockerd_lacks().filter(|lacking| !lacking.is_empty()) {
+        if let Some(lacking) = capabilities_dockerd_lacks(self.cluster.engine()).filter(|lacking| !lacking.is_empty()) {
             ui.note(&format!(
                 "Docker here cannot grant CAP_{} (so --privileged would fail); starting nodes with an explicit capability set instead",
                 lacking.join(", CAP_")
@@ -363,7 +385,13 @@ impl<'a> DockerProvider<'a> {
         if !output.stderr.contains("unable to apply caps") {
             return output.checked(&privileged).map(|_| ());
         }
-        ui.note("this host refuses --privileged (unable to apply caps); starting nodes with an explicit capability set instead");
+        let refuses = match self.cluster.engine().is_configured() {
+            true => format!("{} refuses", self.cluster.engine().describe()),
+            false => "this host refuses".to_string(),
+        };
+        ui.note(&format!(
+            "{refuses} --privileged (unable to apply caps); starting nodes with an explicit capability set instead"
+        ));
         self.remove_containers(&[self.container(&node.name)])?;
         let fallback = Security::ExplicitCapabilities(vec!["SYS_RESOURCE".into()]);
         let _ = self.security.set(fallback.clone());
@@ -708,6 +736,36 @@ mod tests {
             assert!(labels.contains(&label.to_string()), "{label} in {labels:?}");
         }
         assert_eq!(run("--publish"), ["0.0.0.0:2203:22/tcp", "127.0.0.1:49002:9000/tcp"]);
+    }
+
+    #[test]
+    fn a_class_engine_decides_its_own_security_by_trying_privileged_first() {
+        // This machine's /proc says nothing about another engine (here its
+        // dockerd may lack capabilities the engine has, or the reverse):
+        // the engine's own refusal decides, and the note names it.
+        let settings = test_settings(
+            "[class]\nseats = 2\naccess = \"none\"\n[[class.engines]]\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"e2\"\nhost = \"unix:///tmp/e2/docker.sock\"\nseats = 1\n",
+        );
+        let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
+        let runner = RecordingRunner::default();
+        let docker = "docker --host unix:///tmp/e2/docker.sock";
+        runner.always(&format!("{docker} network inspect"), 0, "192.168.57.0/24 ", "");
+        let refusal = "docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted: unknown";
+        runner.answer(&format!("{docker} run"), 125, "", refusal);
+        plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
+        let runs: Vec<String> =
+            runner.command_lines().into_iter().filter(|line| line.starts_with(&format!("{docker} run "))).collect();
+        assert_eq!(runs.len(), 5, "{runs:#?}");
+        assert!(runs[0].contains(" --privileged "), "tried first: {}", runs[0]);
+        for run in &runs[1..] {
+            assert!(!run.contains("--privileged") && run.contains(" --cap-add ALL "), "{run}");
+            assert!(run.contains(" --cap-drop SYS_RESOURCE "), "{run}");
+        }
+        let lines = runner.command_lines();
+        assert!(lines
+            .iter()
+            .any(|line| line.starts_with(&format!("{docker} rm --force --volumes swarm-lab-s02-manager"))));
+        assert!(lines.iter().all(|line| line.starts_with(&format!("{docker} "))), "{lines:#?}");
     }
 
     #[test]
