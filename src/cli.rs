@@ -174,11 +174,17 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
     Labs(LabsArgs),
 
     /// Check this host for what the lab needs and say how to fix what is missing
-    #[command(after_help = "Checks Vagrant and its hypervisor, the host-only network, Docker, the docker\n\
-provider's node image (built, to be built by the first `labctl up`, or its base\n\
-docker:dind missing and how to get it), inotify limits and the forwarded ports.\n\n\
-Exit status: 0 when the configured provider can work, 1 otherwise.")]
-    Doctor,
+    #[command(
+        after_help = "Examples:\n  labctl doctor\n  labctl doctor --json | jq '.checks[] | select(.mark != \"ok\")'\n\n\
+Checks Vagrant and its hypervisor (and the CPU's VT-x/AMD-V for VirtualBox), the\n\
+host-only network, Docker, the docker provider's node image (built, to be built by\n\
+the first `labctl up`, or its base docker:dind missing and how to get it), inotify\n\
+limits, IPVS for the routing mesh, free memory and disk against what the configured\n\
+nodes (every seat on this host) need, amd64-only lab images on other CPUs, and the\n\
+forwarded ports.\n\n\
+Exit status: 0 when the configured provider can work, 1 otherwise."
+    )]
+    Doctor(DoctorArgs),
 
     /// Print a shell completion script
     #[command(
@@ -374,6 +380,13 @@ pub struct LabsArgs {
     /// `--handout LAB` also works
     #[arg(long, value_name = "LANG", num_args = 0..=1, default_missing_value = "ko")]
     pub handout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print one JSON object: ready, the provider, every check with its fix
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

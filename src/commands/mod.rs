@@ -225,7 +225,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
         Command::Init(args) => init::run(&context, &args),
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),
-        Command::Doctor => doctor::run(&context),
+        Command::Doctor(args) => doctor::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }
 }
