@@ -39,12 +39,31 @@ Exit status:
 
 Every command labctl runs has a time limit (a read 30s, a change 2min, seeding,
 image loads and VM provisioning 30min); on a slow host LABCTL_TIMEOUT_SCALE=2
-doubles them all.";
+doubles them all.
+
+Environment:
+  LABCTL_TIMEOUT_SCALE=N      multiply every time limit by N (e.g. 2 on a slow host)
+  LABCTL_NODE_IMAGE=IMAGE     docker provider: run nodes from IMAGE as is
+                              (overrides [docker] node_image)
+  LABCTL_LOCK_WAIT=SECONDS    wait this long for a cluster another labctl is
+                              changing (default 5; 0 does not wait)
+  LABCTL_LOCK_DIR=DIR         keep the cluster locks in DIR (default
+                              $XDG_RUNTIME_DIR/labctl, else <workspace>/.labctl)
+  LABCTL_VBOX_NETWORKS_CONF=FILE  VirtualBox's host-only ranges file
+                              (default /etc/vbox/networks.conf)
+  LABCTL_HOST_ROOT=DIR        doctor reads /proc and /sys under DIR (the host's
+                              file system mounted there, e.g. labctl in a container)
+  DOCKER_HOST, DOCKER_CONTEXT  the Docker engine the docker provider uses
+  NO_COLOR, CLICOLOR=0, CLICOLOR_FORCE=1  colour off / on";
+
+/// `labctl -V`: the version and the commit it was built from; `--version`
+/// adds the Docker, Vagrant and VirtualBox found (commands/version.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LABCTL_COMMIT"), ")");
 
 /// Give a Docker Swarm class its lab: a manager and workers, the swarm, a private
 /// registry and the lab folders.
 #[derive(Debug, Parser)]
-#[command(name = "labctl", version, about, after_help = AFTER_HELP)]
+#[command(name = "labctl", version = VERSION, about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Run as if started in DIR. The workspace (labctl.toml, templates/, labs/, .labctl/) is
     /// the nearest folder, from here up, that holds a labctl.toml

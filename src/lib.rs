@@ -43,6 +43,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(error)
+            if error.kind() == clap::error::ErrorKind::DisplayVersion && args.iter().any(|arg| arg == "--version") =>
+        {
+            // The long form also names the tools found, for bug reports.
+            let ui = ui::Ui::new(ui::Verbosity::Normal);
+            commands::version(ui, Arc::new(exec::Children::default()));
+            return ExitCode::SUCCESS;
+        }
         Err(error) => {
             // clap prints help/version to stdout and usage errors to stderr.
             let error = cli::with_tip(error, &args);

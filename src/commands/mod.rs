@@ -38,6 +38,9 @@ mod solve;
 mod ssh;
 mod status;
 mod up;
+mod version;
+
+pub use version::print as version;
 
 /// What every command starts from: the workspace, the config location and the UI.
 pub struct Context {
