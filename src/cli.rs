@@ -207,7 +207,10 @@ Exit status: 0 when the configured provider can work, 1 otherwise."
 
     /// Print a shell completion script
     #[command(
-        after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\""
+        after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\"\n\n\
+Besides commands and flags, the script completes this workspace's lab names (ids and\n\
+aliases, for check, reset, solve, labs and images load --lab) and node names (ssh,\n\
+exec) as they are when it is generated: generate it again after adding a lab."
     )]
     Completions(CompletionsArgs),
 }

@@ -77,6 +77,36 @@ fn completions_are_generated_for_bash_and_zsh() {
 }
 
 #[test]
+fn completions_offer_this_workspaces_lab_and_node_names() {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nworkers = 2\nworker_prefix = \"w\"\n");
+    workspace.file(
+        "labs/mine/lab.toml",
+        "id = \"mine\"\ntitle = \"Mine\"\ntitle_ko = \"내 것\"\ndir = \"mine\"\naliases = [\"my\"]\nfiles = [\"a.txt\"]\n",
+    );
+    workspace
+        .file("labs/mine/a.txt", "a\n")
+        .file("labs/mine/README.md", "# 내 것\n")
+        .file("labs/mine/README.en.md", "# Mine\n");
+    let bash = workspace.run(&["completions", "bash"]).success().stdout;
+    // The options line of a subcommand's completion: `opts="…"` after its case label.
+    let opts = |subcommand: &str| {
+        let at = bash
+            .find(&format!("labctl__subcmd__{subcommand})"))
+            .unwrap_or_else(|| panic!("no {subcommand} in:\n{bash}"));
+        let line = bash[at..].lines().find(|line| line.trim_start().starts_with("opts=")).unwrap();
+        line.to_string()
+    };
+    for subcommand in ["check", "reset", "solve"] {
+        let line = opts(subcommand);
+        assert!(line.contains(" lab1 ingress ") && line.contains(" mine my"), "{subcommand}: {line}");
+    }
+    for subcommand in ["ssh", "exec"] {
+        assert!(opts(subcommand).contains(" manager w1 w2\""), "{subcommand}: {}", opts(subcommand));
+    }
+}
+
+#[test]
 fn workspace_flag_must_name_a_directory() {
     let error = Workspace::new().run(&["-C", "no/such/dir", "labs"]).single_error();
     assert!(error.starts_with("-C ") && error.contains("no/such/dir: no such directory"), "{error}");
