@@ -53,6 +53,8 @@ Environment:
                               (default /etc/vbox/networks.conf)
   LABCTL_HOST_ROOT=DIR        doctor reads /proc and /sys under DIR (the host's
                               file system mounted there, e.g. labctl in a container)
+  LABCTL_DATA_DIR=DIR         where `up` remembers workspaces for `list` and
+                              `destroy --name` (default $XDG_DATA_HOME/labctl)
   DOCKER_HOST, DOCKER_CONTEXT  the Docker engine the docker provider uses
   NO_COLOR, CLICOLOR=0, CLICOLOR_FORCE=1  colour off / on";
 
@@ -186,6 +188,15 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
 (e.g. templates/Vagrantfile.tera, templates/provision/20-docker.sh.tera) replaces one.")]
     Render(RenderArgs),
 
+    /// List every labctl cluster on this host, from anywhere
+    #[command(
+        after_help = "Examples:\n  labctl list\n  labctl list --json\n  labctl destroy --name swarm-lab --yes     (from any folder)\n\n\
+Docker clusters are found by their containers' labels (with the workspace each was\n\
+made from and the manager's Ready nodes); Vagrant clusters by the workspaces `labctl up`\n\
+remembers in $XDG_DATA_HOME/labctl/workspaces.json (~/.local/share/labctl)."
+    )]
+    List(ListArgs),
+
     /// List the lab catalog, or show one lab
     #[command(
         after_help = "Examples:\n  labctl labs\n  labctl labs --json\n  labctl labs db          (id, alias or directory)\n  labctl labs lab1 --handout en"
@@ -268,6 +279,10 @@ pub struct StatusArgs {
 pub struct DestroyArgs {
     #[command(flatten)]
     pub seats: SeatArg,
+
+    /// Destroy the cluster (or class) of this name, from any folder (`labctl list`)
+    #[arg(long, value_name = "NAME", conflicts_with = "seat")]
+    pub name: Option<String>,
 
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
@@ -402,6 +417,13 @@ pub struct LabsArgs {
     /// `--handout LAB` also works
     #[arg(long, value_name = "LANG", num_args = 0..=1, default_missing_value = "ko")]
     pub handout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

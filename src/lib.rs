@@ -34,6 +34,7 @@ mod templates;
 mod timeouts;
 mod ui;
 mod vbox;
+mod workspaces;
 
 /// Run labctl with these arguments (the program name first) and return the
 /// exit status: 0 success, 1 failure, 2 usage error, 3 the cluster could

@@ -32,6 +32,7 @@ mod exec;
 mod images;
 mod init;
 mod labs;
+mod list;
 mod render;
 mod reset;
 mod solve;
@@ -186,6 +187,26 @@ impl Context {
         self.open_cluster(cluster, runner, None).context(Unreachable::cannot_reach(cluster.name()))
     }
 
+    /// Note that this workspace has a cluster, for `labctl list` and
+    /// `destroy --name` (a convenience: a failure is only a warning).
+    pub fn remember_workspace(&self, cluster: &Cluster, provider: ProviderKind) {
+        let entry = crate::workspaces::Known {
+            workspace: self.workspace.clone(),
+            cluster: cluster.class_name().to_string(),
+            provider: provider.as_str().to_string(),
+            seats: cluster.seat_of_class().of,
+        };
+        if let Err(error) = crate::workspaces::remember(entry) {
+            self.ui.warn(&format!("{error:#}"));
+        }
+    }
+
+    /// The same command run as if from `workspace` (`destroy --name`).
+    pub fn for_workspace(&self, workspace: PathBuf) -> Context {
+        let config = ConfigLocation { workspace: workspace.clone(), explicit: None };
+        Context { workspace, config, ui: self.ui, children: self.children.clone() }
+    }
+
     pub fn templates(&self) -> Result<Templates> {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
@@ -228,6 +249,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
         Command::Init(args) => init::run(&context, &args),
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),
+        Command::List(args) => list::run(&context, &args),
         Command::Doctor(args) => doctor::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }

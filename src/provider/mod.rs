@@ -25,6 +25,7 @@ use crate::ui::Ui;
 
 mod choice;
 pub mod docker;
+pub mod inventory;
 pub mod node_image;
 pub mod vagrant;
 

@@ -23,6 +23,7 @@ mod handout;
 mod init;
 mod interrupt;
 mod labs;
+mod list;
 mod lock;
 mod modules;
 mod provision;

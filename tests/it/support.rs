@@ -66,6 +66,11 @@ impl Workspace {
         root
     }
 
+    /// Where labctl remembers workspaces in tests (LABCTL_DATA_DIR).
+    pub fn data_dir(&self) -> PathBuf {
+        self.bin.path().join("data")
+    }
+
     pub fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(relative)).unwrap_or_else(|error| panic!("{relative}: {error}"))
     }
@@ -162,6 +167,7 @@ impl Workspace {
             .env("NO_COLOR", "1")
             .env("LABCTL_VBOX_NETWORKS_CONF", self.dir.path().join("networks.conf"))
             .env("LABCTL_HOST_ROOT", self.host_root())
+            .env("LABCTL_DATA_DIR", self.data_dir())
             // Each workspace locks its clusters on its own, so tests never wait on each other.
             .env("LABCTL_LOCK_DIR", self.dir.path())
             .env_remove("LABCTL_NODE_IMAGE")
