@@ -197,6 +197,20 @@ remembers in $XDG_DATA_HOME/labctl/workspaces.json (~/.local/share/labctl)."
     )]
     List(ListArgs),
 
+    /// Gather every node's Docker log and state and this host's setup into one .tar.gz
+    #[command(
+        after_help = "Examples:\n  labctl logs\n  labctl logs --out /tmp\n  labctl logs --seat 3     (a class: one seat; without --seat every seat)\n\n\
+For a failed `up` or a lab that misbehaves: per node, dockerd's log, `docker info`,\n\
+`docker version`, `docker ps -a`, /etc/hosts, its addresses and daemon.json; on the\n\
+manager `docker node ls`, `service ls`, `service ps`, `stack ls` and `network ls`;\n\
+`labctl status --json`; this host's labctl, Docker, Vagrant and VirtualBox versions;\n\
+labctl.toml and the settings labctl resolved from it; labctl's own logs. Swarm join\n\
+tokens are masked; students' credentials (.labctl/access) are never included. A\n\
+node that does not answer gets its error in its files; the bundle is still written.\n\
+Prints the bundle's path."
+    )]
+    Logs(LogsArgs),
+
     /// List the lab catalog, or show one lab
     #[command(
         after_help = "Examples:\n  labctl labs\n  labctl labs --json\n  labctl labs db          (id, alias or directory)\n  labctl labs lab1 --handout en"
@@ -417,6 +431,16 @@ pub struct LabsArgs {
     /// `--handout LAB` also works
     #[arg(long, value_name = "LANG", num_args = 0..=1, default_missing_value = "ko")]
     pub handout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
+    /// Write the bundle into DIR instead of <workspace>/.labctl/logs
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -15,6 +15,7 @@ mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod diagnostics;
 mod doctor;
 mod exec;
 mod exit;

@@ -33,13 +33,14 @@ mod images;
 mod init;
 mod labs;
 mod list;
+mod logs;
 mod render;
 mod reset;
 mod solve;
 mod ssh;
 mod status;
 mod up;
-mod version;
+pub(crate) mod version;
 
 pub use version::print as version;
 
@@ -250,6 +251,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),
         Command::List(args) => list::run(&context, &args),
+        Command::Logs(args) => logs::run(&context, &args),
         Command::Doctor(args) => doctor::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }

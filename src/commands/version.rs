@@ -18,13 +18,18 @@ const TOOLS: [(&str, &[&str]); 4] = [
 
 pub fn print(ui: Ui, children: Arc<Children>) {
     let runner = RealRunner::new(ui, children);
+    ui.print(&text(&runner));
+}
+
+/// labctl's version line, then each tool found and its answer.
+pub fn text(runner: &dyn Runner) -> String {
     let mut rows = Vec::new();
     for (program, args) in TOOLS {
         let found = which::which(program).ok();
         let answer = match &found {
             None => "not found".to_string(),
             Some(path) => {
-                let version = ask(&runner, program, args).unwrap_or_else(|why| why);
+                let version = ask(runner, program, args).unwrap_or_else(|why| why);
                 format!("{version} ({})", path.display())
             }
         };
@@ -34,7 +39,7 @@ pub fn print(ui: Ui, children: Arc<Children>) {
     for line in columns(&rows) {
         text.push_str(&format!("  {line}\n"));
     }
-    ui.print(&text);
+    text
 }
 
 /// The first line the tool answers, or why there is none.

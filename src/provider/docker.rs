@@ -583,6 +583,15 @@ impl Provider for DockerProvider<'_> {
         bounded(spec, limit)
     }
 
+    fn daemon_log(&self, node: &str) -> CommandSpec {
+        // dockerd is the container's main process: its log is the container's.
+        self.docker(
+            &["logs", "--tail", "5000", &self.container(node)],
+            &format!("read {node}'s Docker log"),
+            Wait::Read,
+        )
+    }
+
     fn shell_command(&self, node: &str) -> CommandSpec {
         let login = "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi".to_string();
         let argv = vec!["sh".to_string(), "-c".to_string(), format!("cd; {login}")];

@@ -184,6 +184,9 @@ pub trait Provider: Send + Sync {
     /// The command for an interactive root shell on `node`.
     fn shell_command(&self, node: &str) -> CommandSpec;
 
+    /// A read of `node`'s Docker daemon log (its last lines), for `labctl logs`.
+    fn daemon_log(&self, node: &str) -> CommandSpec;
+
     /// Stop every node, keeping its disk. Returns how many were running.
     fn stop(&self) -> Result<usize>;
 

@@ -25,6 +25,7 @@ mod interrupt;
 mod labs;
 mod list;
 mod lock;
+mod logs;
 mod modules;
 mod provision;
 mod render;
