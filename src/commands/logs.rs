@@ -136,7 +136,7 @@ fn host_files(
 /// `20261130-144012`: now, in UTC, for a file name.
 fn timestamp() -> String {
     let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    now.trim_end_matches('Z').replace('-', "").replace(':', "").replace('T', "-")
+    now.trim_end_matches('Z').replace(['-', ':'], "").replace('T', "-")
 }
 
 /// The path as the user names it: relative to the workspace when inside it.
