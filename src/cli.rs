@@ -40,12 +40,33 @@ Exit status:
 
 Every command labctl runs has a time limit (a read 30s, a change 2min, seeding,
 image loads and VM provisioning 30min); on a slow host LABCTL_TIMEOUT_SCALE=2
-doubles them all.";
+doubles them all.
+
+Environment:
+  LABCTL_TIMEOUT_SCALE=N      multiply every time limit by N (e.g. 2 on a slow host)
+  LABCTL_NODE_IMAGE=IMAGE     docker provider: run nodes from IMAGE as is
+                              (overrides [docker] node_image)
+  LABCTL_LOCK_WAIT=SECONDS    wait this long for a cluster another labctl is
+                              changing (default 5; 0 does not wait)
+  LABCTL_LOCK_DIR=DIR         keep the cluster locks in DIR (default
+                              $XDG_RUNTIME_DIR/labctl, else <workspace>/.labctl)
+  LABCTL_VBOX_NETWORKS_CONF=FILE  VirtualBox's host-only ranges file
+                              (default /etc/vbox/networks.conf)
+  LABCTL_HOST_ROOT=DIR        doctor reads /proc and /sys under DIR (the host's
+                              file system mounted there, e.g. labctl in a container)
+  LABCTL_DATA_DIR=DIR         where `up` remembers workspaces for `list` and
+                              `destroy --name` (default $XDG_DATA_HOME/labctl)
+  DOCKER_HOST, DOCKER_CONTEXT  the Docker engine the docker provider uses
+  NO_COLOR, CLICOLOR=0, CLICOLOR_FORCE=1  colour off / on";
+
+/// `labctl -V`: the version and the commit it was built from; `--version`
+/// adds the Docker, Vagrant and VirtualBox found (commands/version.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LABCTL_COMMIT"), ")");
 
 /// Give a Docker Swarm class its lab: a manager and workers, the swarm, a private
 /// registry and the lab folders.
 #[derive(Debug, Parser)]
-#[command(name = "labctl", version, about, after_help = AFTER_HELP)]
+#[command(name = "labctl", version = VERSION, about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Run as if started in DIR. The workspace (labctl.toml, templates/, labs/, .labctl/) is
     /// the nearest folder, from here up, that holds a labctl.toml
@@ -168,6 +189,29 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
 (e.g. templates/Vagrantfile.tera, templates/provision/20-docker.sh.tera) replaces one.")]
     Render(RenderArgs),
 
+    /// List every labctl cluster on this host, from anywhere
+    #[command(
+        after_help = "Examples:\n  labctl list\n  labctl list --json\n  labctl destroy --name swarm-lab --yes     (from any folder)\n\n\
+Docker clusters are found by their containers' labels (with the workspace each was\n\
+made from and the manager's Ready nodes); Vagrant clusters by the workspaces `labctl up`\n\
+remembers in $XDG_DATA_HOME/labctl/workspaces.json (~/.local/share/labctl)."
+    )]
+    List(ListArgs),
+
+    /// Gather every node's Docker log and state and this host's setup into one .tar.gz
+    #[command(
+        after_help = "Examples:\n  labctl logs\n  labctl logs --out /tmp\n  labctl logs --seat 3     (a class: one seat; without --seat every seat)\n\n\
+For a failed `up` or a lab that misbehaves: per node, dockerd's log, `docker info`,\n\
+`docker version`, `docker ps -a`, /etc/hosts, its addresses and daemon.json; on the\n\
+manager `docker node ls`, `service ls`, `service ps`, `stack ls` and `network ls`;\n\
+`labctl status --json`; this host's labctl, Docker, Vagrant and VirtualBox versions;\n\
+labctl.toml and the settings labctl resolved from it; labctl's own logs. Swarm join\n\
+tokens are masked; students' credentials (.labctl/access) are never included. A\n\
+node that does not answer gets its error in its files; the bundle is still written.\n\
+Prints the bundle's path."
+    )]
+    Logs(LogsArgs),
+
     /// List the lab catalog, or show one lab
     #[command(
         after_help = "Examples:\n  labctl labs\n  labctl labs --json\n  labctl labs db          (id, alias or directory)\n  labctl labs lab1 --handout en"
@@ -175,17 +219,26 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
     Labs(LabsArgs),
 
     /// Check this host for what the lab needs and say how to fix what is missing
-    #[command(after_help = "Checks Vagrant and its hypervisor, the host-only network, Docker, the docker\n\
-provider's node image (built, to be built by the first `labctl up`, or its base\n\
-docker:dind missing and how to get it), inotify limits and the forwarded ports.\n\
-A class spread over [[class.engines]]: every engine answers `docker version` within\n\
-the read limit (30s), with the seats it holds; an engine that does not fails only those.\n\n\
-Exit status: 0 when the configured provider can work, 1 otherwise.")]
-    Doctor,
+    #[command(
+        after_help = "Examples:\n  labctl doctor\n  labctl doctor --json | jq '.checks[] | select(.mark != \"ok\")'\n\n\
+Checks Vagrant and its hypervisor (and the CPU's VT-x/AMD-V for VirtualBox), the\n\
+host-only network, Docker, the docker provider's node image (built, to be built by\n\
+the first `labctl up`, or its base docker:dind missing and how to get it), inotify\n\
+limits, IPVS for the routing mesh, free memory and disk against what the configured\n\
+nodes (every seat on this host) need, amd64-only lab images on other CPUs, and the\n\
+forwarded ports. A class spread over [[class.engines]]: every engine answers `docker\n\
+version` within the read limit (30s), with the seats it holds; an engine that does\n\
+not fails only those.\n\n\
+Exit status: 0 when the configured provider can work, 1 otherwise."
+    )]
+    Doctor(DoctorArgs),
 
     /// Print a shell completion script
     #[command(
-        after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\""
+        after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\"\n\n\
+Besides commands and flags, the script completes this workspace's lab names (ids and\n\
+aliases, for check, reset, solve, labs and images load --lab) and node names (ssh,\n\
+exec) as they are when it is generated: generate it again after adding a lab."
     )]
     Completions(CompletionsArgs),
 }
@@ -243,6 +296,10 @@ pub struct StatusArgs {
 pub struct DestroyArgs {
     #[command(flatten)]
     pub seats: SeatArg,
+
+    /// Destroy the cluster (or class) of this name, from any folder (`labctl list`)
+    #[arg(long, value_name = "NAME", conflicts_with = "seat")]
+    pub name: Option<String>,
 
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
@@ -377,6 +434,30 @@ pub struct LabsArgs {
     /// `--handout LAB` also works
     #[arg(long, value_name = "LANG", num_args = 0..=1, default_missing_value = "ko")]
     pub handout: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
+    /// Write the bundle into DIR instead of <workspace>/.labctl/logs
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print one JSON object: ready, the provider, every check with its fix
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

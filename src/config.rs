@@ -403,6 +403,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// `[class]`: the seats, their students' access and the engines.
     pub class: ClassSettings,
+    /// The workspace the settings belong to (empty in unit tests).
+    pub workspace: PathBuf,
 }
 
 impl Settings {
@@ -448,7 +450,8 @@ pub fn load(location: &ConfigLocation, catalog: &Catalog) -> Result<Settings> {
     let raw = parse(&origin)?;
     let node_image_override = crate::exec::env_var("LABCTL_NODE_IMAGE");
     let timeouts = Timeouts::from_env()?;
-    Ok(Settings { timeouts, ..validate::resolve(raw, origin, catalog, node_image_override)? })
+    let workspace = location.workspace.clone();
+    Ok(Settings { timeouts, workspace, ..validate::resolve(raw, origin, catalog, node_image_override)? })
 }
 
 fn parse(origin: &Origin) -> Result<RawConfig> {

@@ -1,11 +1,13 @@
 //! `labctl doctor`: what breaks classes in practice, checked on this host,
 //! each problem with its fix.
 
+mod host;
+
 use std::net::{TcpListener, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Cluster, Engine, Hypervisor, ProviderSetting};
+use crate::config::{Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
@@ -40,9 +42,32 @@ impl Check {
     }
 }
 
+pub use host::HostFacts;
+
 pub struct Report {
     pub checks: Vec<Check>,
     pub choice: Result<Choice, String>,
+}
+
+/// What `doctor --json` prints.
+#[derive(serde::Serialize)]
+pub struct JsonReport<'a> {
+    pub ready: bool,
+    /// The provider labctl would use, when one can be chosen.
+    pub provider: Option<&'static str>,
+    pub reason: Option<&'a str>,
+    pub checks: &'a [Check],
+}
+
+impl Report {
+    pub fn json(&self) -> JsonReport<'_> {
+        JsonReport {
+            ready: self.ready(),
+            provider: self.choice.as_ref().ok().map(|choice| choice.kind.as_str()),
+            reason: self.choice.as_ref().ok().map(|choice| choice.reason.as_str()),
+            checks: &self.checks,
+        }
+    }
 }
 
 impl Report {
@@ -53,8 +78,10 @@ impl Report {
 }
 
 /// `cluster` names the images of the seeded labs; `image` is the docker
-/// provider's node image (see provider::node_image).
-pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
+/// provider's node image (see provider::node_image); `facts` what this host
+/// offers; `local_nodes` how many docker nodes of the class run on this
+/// host's engine (every node of every seat placed here).
+pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFacts, local_nodes: usize) -> Report {
     let choice = provider::choose(cluster, None, host).map_err(|error| format!("{error:#}"));
     // Which provider's needs are blocking: the chosen one, or with no
     // choice, the configured one (both for auto).
@@ -67,8 +94,15 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
     checks.push(check_vagrant(host, needs(ProviderKind::Vagrant)));
     let (hypervisor_check, vbox_version) = check_hypervisor(cluster, host, needs(ProviderKind::Vagrant));
     checks.push(hypervisor_check);
-    if cluster.vagrant().provider == Hypervisor::VirtualBox {
+    let virtualbox = cluster.vagrant().provider == Hypervisor::VirtualBox;
+    // Without VirtualBox there is no host-only network to vouch for, and its
+    // CPU needs matter only where VirtualBox is (or is asked for).
+    let vbox_found = virtualbox && host.find(hypervisor_program(Hypervisor::VirtualBox)).is_some();
+    if vbox_found {
         checks.push(check_host_only_network(cluster, vbox_version, needs(ProviderKind::Vagrant)));
+    }
+    if vbox_found || (virtualbox && cluster.provider() == ProviderSetting::Vagrant) {
+        checks.extend(host::check_virtualisation(facts, needs(ProviderKind::Vagrant)));
     }
     // With [[class.engines]], every seat is on an engine of its own: this
     // host's docker is then only where `images load` finds images.
@@ -79,7 +113,9 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
     if needs(ProviderKind::Docker) && host.docker_engine(cluster.engine()).is_ok() {
         checks.push(check_node_image(cluster, image, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
+        checks.extend(host::check_ipvs(facts));
     }
+    checks.extend(check_room(cluster, host, facts, local_nodes, &choice));
     let images: Vec<(String, String)> = cluster
         .seeded()
         .iter()
@@ -96,8 +132,55 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
     Report { checks, choice }
 }
 
+/// Memory and disk for the nodes of the provider labctl would use.
+fn check_room(
+    cluster: &Cluster,
+    host: &Host,
+    facts: &HostFacts,
+    local_nodes: usize,
+    choice: &Result<Choice, String>,
+) -> Vec<Check> {
+    let Ok(choice) = choice else { return Vec::new() };
+    let (needs, what, folder, blocking) = match choice.kind {
+        ProviderKind::Docker => {
+            if local_nodes == 0 {
+                return Vec::new();
+            }
+            (host::Needs::docker(local_nodes), "docker nodes", docker_root(host, cluster), false)
+        }
+        ProviderKind::Vagrant => {
+            let memory: Vec<u32> = cluster.nodes().iter().map(|node| node.memory_mb).collect();
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+            (host::Needs::vagrant(&memory), "VMs", home, true)
+        }
+    };
+    // A remote engine's disk is not this host's to measure.
+    let remote = choice.kind == ProviderKind::Docker && !engine_is_here(cluster);
+    let disk = if remote { None } else { host::check_disk(&folder, needs, what) };
+    host::check_memory(facts, needs, what, blocking).into_iter().chain(disk).collect()
+}
+
+/// The seat's engine is this host's dockerd (no remote `DOCKER_HOST`, no
+/// `[[class.engines]]` host or context).
+fn engine_is_here(cluster: &Cluster) -> bool {
+    let remote_env = std::env::var("DOCKER_HOST").is_ok_and(|host| !host.is_empty() && !host.starts_with("unix://"));
+    cluster.engine().target == EngineTarget::Default && !remote_env
+}
+
+/// Where this host's Docker keeps images and volumes.
+fn docker_root(host: &Host, cluster: &Cluster) -> PathBuf {
+    let info = CommandSpec::new("docker", &[], "ask Docker where it keeps its data")
+        .args(cluster.engine().docker_options())
+        .args(["info", "--format", "{{.DockerRootDir}}"])
+        .probe()
+        .timeout(Duration::from_secs(20));
+    let answer = host.runner().run(&info).ok().filter(|output| output.success());
+    let root = answer.map(|output| output.stdout.trim().to_string()).filter(|root| root.starts_with('/'));
+    PathBuf::from(root.unwrap_or_else(|| "/var/lib/docker".to_string()))
+}
+
 /// Missing tools block only the provider that needs them.
-fn missing(needed: bool) -> Mark {
+pub(crate) fn missing(needed: bool) -> Mark {
     if needed {
         Mark::Fail
     } else {
@@ -359,7 +442,7 @@ mod tests {
         let host = Host::with_programs(&runner, &["docker"]);
         let templates = crate::templates::Templates::load(Path::new("/nonexistent")).unwrap();
         let image = NodeImage::for_cluster(&cluster, &templates).unwrap();
-        let report = examine(&cluster, &image, &host);
+        let report = examine(&cluster, &image, &host, &HostFacts::default(), 0);
         let check = |name: &str| report.checks.iter().find(|check| check.name == name).unwrap().clone();
         assert_eq!(check("docker").mark, Mark::Skip, "every seat is on a class engine: {:?}", check("docker"));
         assert_eq!(check("engine here").mark, Mark::Ok);

@@ -15,6 +15,7 @@ mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod diagnostics;
 mod doctor;
 mod exec;
 mod exit;
@@ -34,6 +35,7 @@ mod templates;
 mod timeouts;
 mod ui;
 mod vbox;
+mod workspaces;
 
 /// Run labctl with these arguments (the program name first) and return the
 /// exit status: 0 success, 1 failure, 2 usage error, 3 the cluster could
@@ -43,6 +45,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(error)
+            if error.kind() == clap::error::ErrorKind::DisplayVersion && args.iter().any(|arg| arg == "--version") =>
+        {
+            // The long form also names the tools found, for bug reports.
+            let ui = ui::Ui::new(ui::Verbosity::Normal);
+            commands::version(ui, Arc::new(exec::Children::default()));
+            return ExitCode::SUCCESS;
+        }
         Err(error) => {
             // clap prints help/version to stdout and usage errors to stderr.
             let error = cli::with_tip(error, &args);

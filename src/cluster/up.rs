@@ -72,21 +72,21 @@ impl<'a> Steps<'a> {
     pub fn run<A: Action>(&mut self, action: &A) -> Result<A::Plan> {
         let ui = self.ui;
         let mode = self.mode;
-        let (plan, changed) = ui.step(action.title(), || {
+        let (plan, changed, planned) = ui.step(action.title(), || {
             let plan = action.plan()?;
             let shown = action.show(&plan)?;
             for note in &shown.notes {
                 ui.note(note);
             }
             if mode == Mode::DryRun {
-                for command in &shown.commands {
-                    ui.note(&format!("would run: {command}"));
-                }
-                return Ok(((plan, false), format!("planned: {}", shown.summary)));
+                let planned: String = shown.commands.iter().map(|command| format!("would run: {command}\n")).collect();
+                return Ok(((plan, false, planned), format!("planned: {}", shown.summary)));
             }
             let done = action.apply(&plan)?;
-            Ok(((plan, done.changed), done.summary))
+            Ok(((plan, done.changed, String::new()), done.summary))
         })?;
+        // A plan is data, like `reset --dry-run`'s: on stdout, after its step line.
+        ui.print(&planned);
         self.changed |= changed;
         Ok(plan)
     }

@@ -32,12 +32,17 @@ mod exec;
 mod images;
 mod init;
 mod labs;
+mod list;
+mod logs;
 mod render;
 mod reset;
 mod solve;
 mod ssh;
 mod status;
 mod up;
+pub(crate) mod version;
+
+pub use version::print as version;
 
 /// What every command starts from: the workspace, the config location and the UI.
 pub struct Context {
@@ -183,6 +188,26 @@ impl Context {
         self.open_cluster(cluster, runner, None).context(Unreachable::cannot_reach(cluster.name()))
     }
 
+    /// Note that this workspace has a cluster, for `labctl list` and
+    /// `destroy --name` (a convenience: a failure is only a warning).
+    pub fn remember_workspace(&self, cluster: &Cluster, provider: ProviderKind) {
+        let entry = crate::workspaces::Known {
+            workspace: self.workspace.clone(),
+            cluster: cluster.class_name().to_string(),
+            provider: provider.as_str().to_string(),
+            seats: cluster.seat_of_class().of,
+        };
+        if let Err(error) = crate::workspaces::remember(entry) {
+            self.ui.warn(&format!("{error:#}"));
+        }
+    }
+
+    /// The same command run as if from `workspace` (`destroy --name`).
+    pub fn for_workspace(&self, workspace: PathBuf) -> Context {
+        let config = ConfigLocation { workspace: workspace.clone(), explicit: None };
+        Context { workspace, config, ui: self.ui, children: self.children.clone() }
+    }
+
     pub fn templates(&self) -> Result<Templates> {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
@@ -225,7 +250,9 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
         Command::Init(args) => init::run(&context, &args),
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),
-        Command::Doctor => doctor::run(&context),
+        Command::List(args) => list::run(&context, &args),
+        Command::Logs(args) => logs::run(&context, &args),
+        Command::Doctor(args) => doctor::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }
 }

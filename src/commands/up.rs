@@ -41,7 +41,7 @@ fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Temp
     let _lock = if args.dry_run { None } else { Some(lock::acquire(cluster.name(), "labctl up", &context.workspace)?) };
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let runner = context.runner(args.dry_run);
-    let (_, provider) = context.open_cluster(cluster, runner.as_ref(), args.provider)?;
+    let (choice, provider) = context.open_cluster(cluster, runner.as_ref(), args.provider)?;
     if let Some(preparation) = provider.prepare(templates)? {
         match mode {
             Mode::DryRun => render::show_planned(context, &preparation),
@@ -69,5 +69,8 @@ fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Temp
         ),
     };
     context.ui.note(&summary);
+    if !args.dry_run {
+        context.remember_workspace(cluster, choice.kind);
+    }
     Ok(())
 }

@@ -137,6 +137,11 @@ impl<'c> Cluster<'c> {
         self.settings.provider
     }
 
+    /// The workspace folder (labctl.toml, labs/, .labctl/); empty in unit tests.
+    pub fn workspace(&self) -> &'c std::path::Path {
+        &self.settings.workspace
+    }
+
     /// Where the settings came from, for "set in …" reasons.
     pub fn source(&self) -> String {
         self.settings.origin.describe()

@@ -81,6 +81,7 @@ pub(super) fn resolve(
         preload_images: raw.images.preload,
         timeouts: Timeouts::default(),
         class,
+        workspace: PathBuf::new(),
     })
 }
 

@@ -21,8 +21,11 @@ use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
 pub const CLUSTER_LABEL: &str = "labctl.cluster";
-const NODE_LABEL: &str = "labctl.node";
-const ROLE_LABEL: &str = "labctl.role";
+pub const NODE_LABEL: &str = "labctl.node";
+pub const ROLE_LABEL: &str = "labctl.role";
+/// The workspace a node was made from, so `labctl list` and `destroy --name`
+/// find it from anywhere.
+pub const WORKSPACE_LABEL: &str = "labctl.workspace";
 /// On the nodes of a class's seats: the class (`cluster.name`) and seat number.
 pub const CLASS_LABEL: &str = "labctl.class";
 pub const SEAT_LABEL: &str = "labctl.seat";
@@ -288,6 +291,9 @@ impl<'a> DockerProvider<'a> {
             "--label".into(),
             format!("{ROLE_LABEL}={role}"),
         ]);
+        if let Some(workspace) = self.cluster.workspace().to_str().filter(|path| !path.is_empty()) {
+            spec = spec.args(["--label".to_string(), format!("{WORKSPACE_LABEL}={workspace}")]);
+        }
         let seat = self.cluster.seat_of_class();
         if !seat.is_only() {
             spec = spec.args([
@@ -603,6 +609,15 @@ impl Provider for DockerProvider<'_> {
             .arg(self.container(node))
             .args(on_node_within(argv, limit));
         bounded(spec, limit)
+    }
+
+    fn daemon_log(&self, node: &str) -> CommandSpec {
+        // dockerd is the container's main process: its log is the container's.
+        self.docker(
+            &["logs", "--tail", "5000", &self.container(node)],
+            &format!("read {node}'s Docker log"),
+            Wait::Read,
+        )
     }
 
     fn shell_command(&self, node: &str) -> CommandSpec {

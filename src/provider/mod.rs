@@ -25,6 +25,7 @@ use crate::ui::Ui;
 
 mod choice;
 pub mod docker;
+pub mod inventory;
 pub mod node_image;
 pub mod vagrant;
 
@@ -182,6 +183,9 @@ pub trait Provider: Send + Sync {
 
     /// The command for an interactive root shell on `node`.
     fn shell_command(&self, node: &str) -> CommandSpec;
+
+    /// A read of `node`'s Docker daemon log (its last lines), for `labctl logs`.
+    fn daemon_log(&self, node: &str) -> CommandSpec;
 
     /// Stop every node, keeping its disk. Returns how many were running.
     fn stop(&self) -> Result<usize>;

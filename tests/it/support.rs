@@ -52,6 +52,25 @@ impl Workspace {
         self
     }
 
+    /// What `labctl doctor` reads as this host's /proc (LABCTL_HOST_ROOT):
+    /// a roomy x86 host with VT-x and IPVS, the same on every machine.
+    pub fn host_root(&self) -> PathBuf {
+        let root = self.bin.path().join("host-root");
+        if !root.exists() {
+            let proc = root.join("proc");
+            std::fs::create_dir_all(&proc).unwrap();
+            std::fs::write(proc.join("meminfo"), "MemTotal: 33554432 kB\nMemAvailable: 16777216 kB\n").unwrap();
+            std::fs::write(proc.join("cpuinfo"), "processor\t: 0\nflags\t\t: fpu sse2 vmx\n").unwrap();
+            std::fs::write(proc.join("modules"), "ip_vs 184320 0 - Live 0x0\n").unwrap();
+        }
+        root
+    }
+
+    /// Where labctl remembers workspaces in tests (LABCTL_DATA_DIR).
+    pub fn data_dir(&self) -> PathBuf {
+        self.bin.path().join("data")
+    }
+
     pub fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(relative)).unwrap_or_else(|error| panic!("{relative}: {error}"))
     }
@@ -147,6 +166,8 @@ impl Workspace {
             .env("PATH", path)
             .env("NO_COLOR", "1")
             .env("LABCTL_VBOX_NETWORKS_CONF", self.dir.path().join("networks.conf"))
+            .env("LABCTL_HOST_ROOT", self.host_root())
+            .env("LABCTL_DATA_DIR", self.data_dir())
             // Each workspace locks its clusters on its own, so tests never wait on each other.
             .env("LABCTL_LOCK_DIR", self.dir.path())
             .env_remove("LABCTL_NODE_IMAGE")

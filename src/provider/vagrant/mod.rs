@@ -163,6 +163,14 @@ impl Provider for VagrantProvider<'_> {
         bounded(spec.args(["-c".to_string(), remote]), limit)
     }
 
+    fn daemon_log(&self, node: &str) -> CommandSpec {
+        let argv: Vec<String> =
+            ["journalctl", "--unit", "docker", "--no-pager", "--lines", "5000"].map(String::from).to_vec();
+        let mut spec = self.node_command(node, &argv, NodeIo::Captured, Some(self.timeouts().limit(Wait::Read)));
+        spec.purpose = format!("read {node}'s Docker log");
+        spec.probe()
+    }
+
     fn shell_command(&self, node: &str) -> CommandSpec {
         // The user's own shell: no limit (see `RealRunner::run_interactive`).
         CommandSpec::new("vagrant", &["ssh", node, "--tty", "-c", "sudo -i"], &format!("open a shell on {node}"))
