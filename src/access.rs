@@ -13,7 +13,7 @@
 //! - what `class roster` writes: `README.txt` (the student's handout, with
 //!   the key or password) and `ssh_config` (the instructor's way in).
 //!
-//! [`nodes`] runs the SSH server on every node.
+//! [`nodes`] runs the SSH server on every node; [`roster`] words the logins.
 
 use std::path::{Path, PathBuf};
 
@@ -25,6 +25,7 @@ use crate::files;
 use crate::timeouts::{Timeouts, Wait};
 
 pub mod nodes;
+pub mod roster;
 
 /// Where the seats' credentials live, under the workspace.
 pub const ACCESS_DIR: &str = ".labctl/access";
@@ -58,6 +59,14 @@ impl SeatFiles {
 
     pub fn known_hosts(&self) -> PathBuf {
         self.dir.join("known_hosts")
+    }
+
+    pub fn ssh_config(&self) -> PathBuf {
+        self.dir.join("ssh_config")
+    }
+
+    pub fn handout(&self) -> PathBuf {
+        self.dir.join("README.txt")
     }
 
     /// The seat's folder, made (or tightened) to 0700, with its parent.

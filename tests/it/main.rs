@@ -27,5 +27,6 @@ mod lock;
 mod modules;
 mod provision;
 mod render;
+mod roster;
 mod support;
 mod vagrant;
