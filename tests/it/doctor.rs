@@ -188,3 +188,25 @@ fn marks_are_coloured_only_where_colour_is_wanted() {
         assert_eq!(colour_codes(&plain.stdout), Vec::<&str>::new(), "{env:?}: {:?}", plain.stdout);
     }
 }
+
+#[test]
+fn a_class_whose_students_log_in_with_keys_needs_ssh_keygen() {
+    let (keys, _) = workspace("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\n");
+    keys.fake_program("docker", DOCKER_UP);
+    let run = keys.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let check = line(&run.stdout, "ssh-keygen");
+    assert!(check.starts_with("  ✗ ssh-keygen") && check.contains("makes each seat's key pair with it"), "{check}");
+    assert!(run.stdout.contains("fix: install OpenSSH's client tools (Debian/Ubuntu: apt install openssh-client)"));
+
+    keys.fake_program("ssh-keygen", "exit 0");
+    let run = keys.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "ssh-keygen").starts_with("  ✓ ssh-keygen"), "{}", run.stdout);
+
+    // Passwords need no ssh-keygen here.
+    let (password, _) = workspace("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\naccess = \"password\"\n");
+    password.fake_program("docker", DOCKER_UP);
+    let run = password.run(&["doctor"]).success();
+    let row = |line: &str| line.chars().skip(4).collect::<String>().starts_with("ssh-keygen ");
+    assert!(!run.stdout.lines().any(row), "{}", run.stdout);
+}
