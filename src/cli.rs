@@ -25,6 +25,7 @@ Examples:
   labctl reset lab2                 put a lab back (students' files backed up first)
   labctl solve lab2                 run the lab's reference solution (instructors)
   labctl images load                copy the labs' images from this host into every node
+  labctl class roster               how each seat's student logs in (writes their handouts)
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
 node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.
@@ -106,11 +107,15 @@ up stops and says what to do. To unlock:\n\
 `labctl ssh manager`, `docker swarm unlock` with the unlock key, then `labctl up`.\n\
 --reinit-swarm asks on a terminal; elsewhere pass --yes.\n\n\
 Docker provider: the nodes run labctl's node image, docker:dind plus the handouts'\n\
-tools (curl, tree, vim, bash, bash-completion) and util-linux (for labctl's checks),\n\
-built on this host by the first up that needs it and tagged\n\
-labctl/node:<version>-<recipe hash>; [docker] node_image or LABCTL_NODE_IMAGE gives\n\
-an image to use as is instead. Vagrant: provisioning\n\
-installs the same tools."
+tools (curl, tree, vim, bash, bash-completion), util-linux (for labctl's checks) and\n\
+OpenSSH's server (students' logins), built on this host by the first up that needs\n\
+it and tagged labctl/node:<version>-<recipe hash>; [docker] node_image or\n\
+LABCTL_NODE_IMAGE gives an image to use as is instead. Vagrant: provisioning\n\
+installs the same tools.\n\n\
+Students of a class ([class] access = \"key\", a class's default, or \"password\") log in\n\
+over SSH: up makes each seat's credentials in .labctl/access/sNN/ (readable by you\n\
+alone), gives every node a host key, the key or password (on stdin only) and sshd,\n\
+and starts sshd again after a node restarts. `labctl class roster` prints the logins."
     )]
     Up(UpArgs),
 
@@ -176,6 +181,10 @@ good (e.g. a port that no service publishes), as `check --json` marks with\n\
     /// Pull the labs' images on this host and load them into every node
     #[command(subcommand)]
     Images(ImagesCommand),
+
+    /// A class of seats: how its students log in
+    #[command(subcommand)]
+    Class(ClassCommand),
 
     /// Write a commented labctl.toml into the workspace
     #[command(
@@ -401,6 +410,54 @@ pub struct ImagesLoadArgs {
     /// Load the images of this lab
     #[arg(long)]
     pub lab: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// Print how each seat's student logs in, and write each seat's handout
+    #[command(after_help = ROSTER_HELP)]
+    Roster(RosterArgs),
+}
+
+const ROSTER_HELP: &str = "\
+Examples:
+  labctl class roster
+  labctl class roster --seat 3 --host lab.example.org
+  labctl class roster --json
+
+With [class] access = \"key\" (a class's default) or \"password\", `labctl up` runs an
+SSH server on every node of each seat, publishes the manager's on ssh_port_base + K
+and keeps the seat's credentials in .labctl/access/sNN/ (readable by you alone):
+id_ed25519 (a key pair per seat) or password, and known_hosts (the nodes' host keys,
+as up read them from the nodes). The roster prints one line per seat:
+
+  SEAT  LOGIN                                                                  HANDOUT
+  1     ssh -p 2201 -i .labctl/access/s01/id_ed25519 -L 49000:localhost:9000 root@HOST  ...
+
+and writes .labctl/access/sNN/README.txt, the student's handout (their key or
+password, the ssh command, an ssh config for manager and node1.. through the
+manager, the host keys), and .labctl/access/sNN/ssh_config for you (`ssh -F
+.labctl/access/s03/ssh_config node1`). It never prints a key or a password.
+HOST is [class] ssh_bind, or when that is 0.0.0.0 (every interface), --host or this
+machine's name. -L gives the student's own computer the ports the labs' handouts
+name (localhost:49000), whatever port their seat has on the server.
+
+Exit status: 0 when every seat has its credentials, 1 when one has none yet
+(run `labctl up --seat K`).";
+
+#[derive(Debug, Args)]
+pub struct RosterArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
+    /// The name or address students reach this server at; default: [class] ssh_bind,
+    /// or this machine's name when that is 0.0.0.0
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+
+    /// Print one JSON object (for mail merges and scripts); never holds a secret
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

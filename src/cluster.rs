@@ -257,7 +257,8 @@ mod tests {
 
     fn up_and_status(cluster: &Cluster, provider: &dyn Provider, runner: &RecordingRunner) {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false };
+        let access_root = Path::new("/nonexistent/.labctl/access");
+        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false, access_root };
         up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
         status(cluster, provider, runner, &templates).unwrap();
     }

@@ -7,7 +7,7 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
+use crate::config::{Access, Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
@@ -122,6 +122,9 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFa
         .flat_map(|placed| placed.lab.manifest.images.iter().map(|image| (placed.id().to_string(), image.clone())))
         .collect();
     checks.extend(check_architecture(std::env::consts::ARCH, &images));
+    if matches!(cluster.student_access(), Some((Access::Key, _))) {
+        checks.push(check_ssh_keygen(host));
+    }
     for forward in cluster.forwards() {
         checks.push(check_port(forward.host, &forward.protocol, &forward.node, forward.guest));
     }
@@ -381,6 +384,17 @@ fn check_architecture(arch: &str, images: &[(String, String)]) -> Option<Check> 
         format!("this host is {arch}; {} is published for amd64 only and will not start", affected.join(", ")),
     );
     Some(check.fix("run those labs on an amd64 (x86_64) host, or leave them out of [labs] seed in labctl.toml"))
+}
+
+/// `[class] access = "key"`: `up` makes each seat's key pair with ssh-keygen.
+fn check_ssh_keygen(host: &Host) -> Check {
+    match host.find("ssh-keygen") {
+        Some(path) => {
+            Check::new("ssh-keygen", Mark::Ok, format!("{} (makes each seat's key pair)", path.display()))
+        }
+        None => Check::new("ssh-keygen", Mark::Fail, "not found: `labctl up` makes each seat's key pair with it")
+            .fix("install OpenSSH's client tools (Debian/Ubuntu: apt install openssh-client), or set [class] access = \"password\""),
+    }
 }
 
 fn check_port(port: u16, protocol: &str, node: &str, guest: u16) -> Check {

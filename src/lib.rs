@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+mod access;
 mod cli;
 mod cluster;
 mod commands;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{ClassCommand, Cli, Command};
 use crate::cluster::{self, Needs};
 use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, SeatSelection, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
@@ -36,6 +36,7 @@ mod list;
 mod logs;
 mod render;
 mod reset;
+mod roster;
 mod solve;
 mod ssh;
 mod status;
@@ -212,7 +213,7 @@ impl Context {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
             self.ui.warn(&format!(
-                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, node/Dockerfile.tera, labctl.toml.tera); it is ignored",
+                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, node/Dockerfile.tera, class/handout.txt.tera, labctl.toml.tera); it is ignored",
                 stray.display()
             ));
         }
@@ -247,6 +248,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
         Command::Reset(args) => reset::run(&context, &args),
         Command::Solve(args) => solve::run(&context, &args),
         Command::Images(command) => images::run(&context, &command),
+        Command::Class(ClassCommand::Roster(args)) => roster::run(&context, &args),
         Command::Init(args) => init::run(&context, &args),
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),

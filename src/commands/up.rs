@@ -3,6 +3,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 use super::{confirm, render, Context, Intent};
+use crate::access::ACCESS_DIR;
 use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
 use crate::config::Cluster;
@@ -55,6 +56,7 @@ fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Temp
         provider: provider.as_ref(),
         runner: runner.as_ref(),
         reinit_swarm: args.reinit_swarm,
+        access_root: &context.workspace.join(ACCESS_DIR),
     };
     let changed = up.run(&context.ui, mode)?;
     let manager = cluster.nodes().manager();

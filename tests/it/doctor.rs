@@ -56,7 +56,7 @@ fn without_virtualbox_auto_picks_docker_and_says_why() {
     assert!(node_image.contains("✓ node image"), "{node_image}");
     assert!(node_image.contains(&format!("labctl/node:{}-", env!("CARGO_PKG_VERSION"))), "{node_image}");
     assert!(
-        node_image.contains("is built (docker:dind plus curl, tree, vim, bash, bash-completion, util-linux-misc)"),
+        node_image.contains("is built (docker:dind plus curl, tree, vim, bash, bash-completion, util-linux-misc, openssh-server, openssh-keygen)"),
         "{node_image}"
     );
 }
@@ -225,4 +225,26 @@ fn virtualbox_without_vt_x_is_not_ready_and_says_how_to_fix_it() {
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(line(&run.stdout, "CPU virtualisation").contains("✗"), "{}", run.stdout);
     assert!(run.stdout.contains("fix: enable virtualisation (Intel VT-x / AMD-V / SVM) in the BIOS/UEFI setup"));
+}
+
+#[test]
+fn a_class_whose_students_log_in_with_keys_needs_ssh_keygen() {
+    let (keys, _) = workspace("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\n");
+    keys.fake_program("docker", DOCKER_UP);
+    let run = keys.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let check = line(&run.stdout, "ssh-keygen");
+    assert!(check.starts_with("  ✗ ssh-keygen") && check.contains("makes each seat's key pair with it"), "{check}");
+    assert!(run.stdout.contains("fix: install OpenSSH's client tools (Debian/Ubuntu: apt install openssh-client)"));
+
+    keys.fake_program("ssh-keygen", "exit 0");
+    let run = keys.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "ssh-keygen").starts_with("  ✓ ssh-keygen"), "{}", run.stdout);
+
+    // Passwords need no ssh-keygen here.
+    let (password, _) = workspace("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\naccess = \"password\"\n");
+    password.fake_program("docker", DOCKER_UP);
+    let run = password.run(&["doctor"]).success();
+    let row = |line: &str| line.chars().skip(4).collect::<String>().starts_with("ssh-keygen ");
+    assert!(!run.stdout.lines().any(row), "{}", run.stdout);
 }

@@ -322,3 +322,52 @@ impl Drop for E2eCluster {
         self.labctl(&["destroy", "--yes"]);
     }
 }
+
+/// Samples every process's command line (/proc/*/cmdline, which on this
+/// host includes every process inside the node containers) every 20 ms and
+/// keeps the distinct ones that `keep` accepts: a secret must be in none.
+pub struct ArgvWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    samples: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: std::thread::JoinHandle<std::collections::BTreeSet<String>>,
+}
+
+impl ArgvWatch {
+    pub fn start(keep: fn(&[u8]) -> bool) -> ArgvWatch {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let samples = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop_flag, counter) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop_flag.load(Ordering::Relaxed) {
+                seen.extend(command_lines(keep));
+                counter.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            seen
+        });
+        ArgvWatch { stop, samples, thread }
+    }
+
+    /// Stop sampling; the command lines seen that `keep` accepted.
+    pub fn finish(self) -> Vec<String> {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Relaxed);
+        let seen = self.thread.join().expect("the sampler does not panic");
+        assert!(self.samples.load(Ordering::Relaxed) >= 5, "the sampler barely ran");
+        seen.into_iter().collect()
+    }
+}
+
+fn command_lines(keep: fn(&[u8]) -> bool) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|byte| byte.is_ascii_digit()))
+        // A process may end between the listing and the read.
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .filter(|argv| keep(argv))
+        .map(|argv| String::from_utf8_lossy(&argv).replace('\0', " "))
+        .collect()
+}
