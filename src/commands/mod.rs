@@ -34,6 +34,7 @@ mod init;
 mod labs;
 mod render;
 mod reset;
+mod seats;
 mod solve;
 mod ssh;
 mod status;
@@ -121,11 +122,22 @@ impl Context {
         Ok(seats.remove(0))
     }
 
+    /// This context for one of several seats that run at once: its lines
+    /// start with the seat's label.
+    fn for_seat(&self, cluster: &Cluster) -> Context {
+        Context {
+            workspace: self.workspace.clone(),
+            config: self.config.clone(),
+            ui: self.ui.prefixed(&cluster.seat_of_class().label()),
+            children: self.children.clone(),
+        }
+    }
+
     pub fn runner(&self, dry_run: bool) -> Box<dyn Runner> {
         if dry_run {
-            Box::new(DryRunner::new(self.ui, self.children.clone()))
+            Box::new(DryRunner::new(self.ui.clone(), self.children.clone()))
         } else {
-            Box::new(RealRunner::new(self.ui, self.children.clone()))
+            Box::new(RealRunner::new(self.ui.clone(), self.children.clone()))
         }
     }
 
