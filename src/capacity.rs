@@ -1,13 +1,17 @@
 //! How many seats of a class come up at once when `[class] parallel` does
-//! not say: what this host's cores and free memory fit. Starting every seat
-//! at once overloads a small host (40 dockerds starting on 2 cores all time
-//! out together); one at a time leaves a big one idle.
+//! not say: what this host's cores and free memory fit. Measured on a
+//! 2-core host, 10 seats of 4 nodes: all at once, 2 or 4 at a time all
+//! took 49-51 s in total, but all at once each seat took 40-48 s (its
+//! dockerds starting among 40, near their 60 s limit), 2 at a time about
+//! 10 s. So the bound costs no time and keeps every seat's steps far from
+//! their limits; more seats at once only queue for the same cores.
 
 use std::fmt;
 
-/// What one docker-in-docker node takes while it starts and then idles, in
-/// MiB, with room for the first containers of a lab (see the README's "A
-/// class of seats" for how the idle figure was measured).
+/// What one docker-in-docker node may take, in MiB: idle, a worker takes
+/// about 40 and a manager with the registry about 70 (`docker stats` after
+/// `up`, see the README's "A class of seats"); the rest is room for the
+/// first containers of a lab.
 pub const NODE_MB: u64 = 256;
 
 /// What the host has for the seats that start.

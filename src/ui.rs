@@ -7,8 +7,9 @@
 //! drops the colour for each stream that is not a terminal, and for
 //! `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`; `CLICOLOR_FORCE=1` keeps it.
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
@@ -40,11 +41,13 @@ pub struct Ui {
     interactive: bool,
     /// Starts every line (`s03 │ `) when several seats print at once.
     prefix: Option<Arc<str>>,
+    /// The notes said once this run, shared by every prefixed copy.
+    said_once: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Ui {
     pub fn new(verbosity: Verbosity) -> Self {
-        Ui { verbosity, interactive: std::io::stderr().is_terminal(), prefix: None }
+        Ui { verbosity, interactive: std::io::stderr().is_terminal(), prefix: None, said_once: Arc::default() }
     }
 
     /// This UI for one of several jobs that print at once (the seats of a
@@ -112,6 +115,18 @@ impl Ui {
         if self.verbosity >= Verbosity::Normal {
             self.say(message);
         }
+    }
+
+    /// A note that is the same for every seat of a class (which provider,
+    /// what the host refuses): said by the first seat only.
+    pub fn note_once(&self, message: &str) {
+        if self.first_time(message) {
+            self.note(message);
+        }
+    }
+
+    fn first_time(&self, message: &str) -> bool {
+        self.said_once.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(message.to_string())
     }
 
     /// A finished step: `✓ message`.
@@ -227,7 +242,7 @@ mod tests {
 
     #[test]
     fn a_prefixed_ui_starts_every_line_with_its_label_and_never_animates() {
-        let terminal = Ui { verbosity: Verbosity::Normal, interactive: true, prefix: None };
+        let terminal = Ui { verbosity: Verbosity::Normal, interactive: true, prefix: None, said_once: Arc::default() };
         assert_eq!(terminal.lines("plan:\n  remove\n"), "plan:\n  remove\n");
         let seat = terminal.prefixed("s03");
         assert_eq!(seat.lines("✓ nodes running 12s"), "s03 │ ✓ nodes running 12s");
@@ -235,6 +250,16 @@ mod tests {
         // Spinners of seats running at once would fight over the terminal's last line.
         assert!(seat.spinner("starting nodes").is_none());
         assert_eq!(seat.verbosity, Verbosity::Normal);
+    }
+
+    #[test]
+    fn a_note_for_every_seat_is_said_once() {
+        let ui = Ui::new(Verbosity::Quiet);
+        let (seat1, seat2) = (ui.prefixed("s01"), ui.prefixed("s02"));
+        assert!(seat1.first_time("provider docker (set in labctl.toml)"));
+        assert!(!seat2.first_time("provider docker (set in labctl.toml)"));
+        assert!(seat2.first_time("provider docker (set in --provider)"), "another note is said");
+        assert!(!Ui::new(Verbosity::Quiet).said_once.lock().unwrap().contains("provider docker (set in labctl.toml)"));
     }
 
     #[test]

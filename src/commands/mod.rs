@@ -163,7 +163,8 @@ impl Context {
             None => provider::choose(cluster, requested, &host)?,
         };
         // On stderr, so it never mixes with a command's own output or JSON.
-        self.ui.note(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
+        // Said once for a class whose seats all get the same.
+        self.ui.note_once(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),

@@ -347,7 +347,7 @@ impl<'a> DockerProvider<'a> {
     /// dockerd's capabilities show that `--privileged` cannot work.
     fn decide_security(&self, ui: &Ui) {
         if let Some(lacking) = capabilities_dockerd_lacks().filter(|lacking| !lacking.is_empty()) {
-            ui.note(&format!(
+            ui.note_once(&format!(
                 "Docker here cannot grant CAP_{} (so --privileged would fail); starting nodes with an explicit capability set instead",
                 lacking.join(", CAP_")
             ));
@@ -371,7 +371,7 @@ impl<'a> DockerProvider<'a> {
         if !output.stderr.contains("unable to apply caps") {
             return output.checked(&privileged).map(|_| ());
         }
-        ui.note("this host refuses --privileged (unable to apply caps); starting nodes with an explicit capability set instead");
+        ui.note_once("this host refuses --privileged (unable to apply caps); starting nodes with an explicit capability set instead");
         self.remove_containers(&[self.container(&node.name)])?;
         let fallback = Security::ExplicitCapabilities(vec!["SYS_RESOURCE".into()]);
         let _ = self.security.set(fallback.clone());

@@ -71,6 +71,8 @@ fn one_seat_failing_never_stops_the_others() {
     assert!(calls.contains("docker stop --time 10 demo-s03-manager demo-s03-node1"), "{calls}");
     assert!(!calls.contains("demo-s02-manager"), "{calls}");
 
+    // What every seat would say alike is said once, by the first seat to say it.
+    assert_eq!(run.stderr.matches("provider docker (set in labctl.toml)").count(), 1, "{}", run.stderr);
     // Each seat's lines carry its label; its error is said in full among them.
     let stopped = "s01 │ ✓ demo-s01: stopped 2 nodes; their disks are kept, `labctl up` starts them again ";
     assert!(lines_of(&run, "s01 │ ").iter().any(|line| line.starts_with(stopped)), "{}", run.stderr);
