@@ -10,6 +10,17 @@ use crate::config::{ProviderSetting, SeatSelection};
 use crate::exec::shell_line;
 use crate::labs::manifest::Language;
 
+/// How `up`, `down`, `destroy`, `reset` and `solve` run over several seats.
+macro_rules! over_seats {
+    () => {
+        "\n\nIn a class ([class] seats > 1) name the seats: --seat all, 3, 2-5 or 1,4. Several\n\
+seats run at once, [class] parallel at a time (default: one per core of this host,\n\
+fewer when its free memory is short); each seat's lines start with its label\n\
+(`s03 │`), one seat's failure never stops the others, and a report at the end\n\
+gives every seat's result and the --seat to retry the failed ones."
+    };
+}
+
 const AFTER_HELP: &str = "\
 Examples:
   labctl up                         manager + 3 workers, swarm, registry, labs
@@ -25,6 +36,7 @@ Examples:
   labctl reset lab2                 put a lab back (students' files backed up first)
   labctl solve lab2                 run the lab's reference solution (instructors)
   labctl images load                copy the labs' images from this host into every node
+  labctl up --seat all              a class ([class] seats): every seat's cluster, at once
   labctl class roster               how each seat's student logs in (writes their handouts)
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
@@ -37,6 +49,8 @@ Exit status:
   3  the cluster could not be reached or is not up (check, solve, reset, exec,
      ssh and images load look first and change nothing; status still prints);
      also a seat whose Docker engine ([[class.engines]]) does not answer
+  Over several seats of a class: 0 when every seat is done, 3 when a seat could
+  not be reached, else 1 when one failed; the others are done either way.
   130/143  interrupted by Ctrl-C / SIGTERM (run the same command again to finish)
 
 Every command labctl runs has a time limit (a read 30s, a change 2min, seeding,
@@ -94,7 +108,7 @@ pub struct Cli {
 pub enum Command {
     /// Create or start the nodes, bootstrap the swarm, start the registry, seed the labs
     #[command(
-        after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints each step's plan: files it would write, commands it would run)\n  labctl up --reinit-swarm --yes\n\n\
+        after_help = concat!("Examples:\n  labctl up\n  labctl up --seat all   (a class: every seat)\n  labctl up --provider docker\n  labctl up --dry-run     (prints each step's plan: files it would write, commands it would run)\n  labctl up --reinit-swarm --yes\n\n\
 Safe to run again: a healthy cluster is left as it is, and whatever is missing\n\
 (a stopped node, a worker that left the swarm, a removed container) is repaired.\n\
 Lab files a student changed are never overwritten. With the docker provider the lab\n\
@@ -115,8 +129,10 @@ installs the same tools.\n\n\
 Students of a class ([class] access = \"key\", a class's default, or \"password\") log in\n\
 over SSH: up makes each seat's credentials in .labctl/access/sNN/ (readable by you\n\
 alone), gives every node a host key, the key or password (on stdin only) and sshd,\n\
-and starts sshd again after a node restarts. `labctl class roster` prints the logins."
-    )]
+and starts sshd again after a node restarts. `labctl class roster` prints the logins.",
+        over_seats!(),
+        "\n`up --seat 2` repairs seat 2 alone; --reinit-swarm over several seats asks once."
+    ))]
     Up(UpArgs),
 
     /// Show every node (machine state, swarm state, role) and the seeded labs
@@ -128,12 +144,13 @@ or JSON is printed either way)."
     Status(StatusArgs),
 
     /// Stop the nodes and keep their disks (`labctl up` starts them again)
+    #[command(after_help = concat!("Examples:\n  labctl down\n  labctl down --seat all", over_seats!()))]
     Down(DownArgs),
 
     /// Remove the nodes, their network and volumes
-    #[command(after_help = "Everything students wrote on the nodes goes with them (with the docker provider\n\
+    #[command(after_help = concat!("Everything students wrote on the nodes goes with them (with the docker provider\n\
 the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
-elsewhere pass --yes.")]
+elsewhere pass --yes. Over several seats it asks once, naming how many.", over_seats!()))]
     Destroy(DestroyArgs),
 
     /// Open a root shell on a node
@@ -151,14 +168,15 @@ Exit status: the command's; 3 (with one error line) when the node is not running
 
     /// Put a lab back to its starting state (students' files are backed up first)
     #[command(
-        after_help = "Examples:\n  labctl reset lab3\n  labctl reset ingress --dry-run     (print the plan, change nothing)\n  labctl reset db --keep-files       (only the swarm side)\n  labctl reset --all\n\n\
+        after_help = concat!("Examples:\n  labctl reset lab3\n  labctl reset lab3 --seat all\n  labctl reset ingress --dry-run     (print the plan, change nothing)\n  labctl reset db --keep-files       (only the swarm side)\n  labctl reset --all\n\n\
 First copies every file a student changed or added back to a new folder of its own,\n\
 .labctl/backups/<lab>/<time>/ (<time>-2, … for a second reset in the same second), and\n\
 stops, changing nothing, unless each of them is in it. Then removes the lab's stacks\n\
 (and waits until they are really gone), services and networks, restores the pristine\n\
 files and runs the lab's networks and setup again.\n\n\
-Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed)."
-    )]
+Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed).",
+        over_seats!()
+    ))]
     Reset(ResetArgs),
 
     /// Verify a lab's expected outcome on the cluster
@@ -172,10 +190,10 @@ not up or cannot be reached (nothing was checked; --json says \"reachable\": fal
     Check(CheckArgs),
 
     /// Run a lab's reference solution (instructors), then wait until its checks pass
-    #[command(after_help = "Examples:\n  labctl solve lab2\n\n\
+    #[command(after_help = concat!("Examples:\n  labctl solve lab2\n  labctl solve lab2 --seat all\n\n\
 It waits up to 3 minutes for the checks, and stops as soon as one has failed for\n\
 good (e.g. a port that no service publishes), as `check --json` marks with\n\
-\"failure\": \"final\".\n\nExit status: 0 when the checks pass after the solution, 1 otherwise, 3 when the\ncluster is not up.")]
+\"failure\": \"final\".\n\nExit status: 0 when the checks pass after the solution, 1 otherwise, 3 when the\ncluster is not up.", over_seats!()))]
     Solve(SolveArgs),
 
     /// Pull the labs' images on this host and load them into every node

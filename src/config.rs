@@ -415,6 +415,7 @@ impl Settings {
 }
 
 /// Where to read the configuration from.
+#[derive(Debug, Clone)]
 pub struct ConfigLocation {
     pub workspace: PathBuf,
     /// `--config FILE`: must exist.

@@ -7,7 +7,9 @@
 //! drops the colour for each stream that is not a terminal, and for
 //! `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`; `CLICOLOR_FORCE=1` keeps it.
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
@@ -32,16 +34,40 @@ pub enum Mark {
     Skip,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Ui {
     verbosity: Verbosity,
     /// stderr is a terminal: progress may animate.
     interactive: bool,
+    /// Starts every line (`s03 │ `) when several seats print at once.
+    prefix: Option<Arc<str>>,
+    /// The notes said once this run, shared by every prefixed copy.
+    said_once: Arc<Mutex<HashSet<String>>>,
 }
 
 impl Ui {
     pub fn new(verbosity: Verbosity) -> Self {
-        Ui { verbosity, interactive: std::io::stderr().is_terminal() }
+        Ui { verbosity, interactive: std::io::stderr().is_terminal(), prefix: None, said_once: Arc::default() }
+    }
+
+    /// This UI for one of several jobs that print at once (the seats of a
+    /// class): every line starts with `label │ `, and nothing animates, so
+    /// that their lines interleave whole and stay readable.
+    pub fn prefixed(&self, label: &str) -> Ui {
+        Ui { prefix: Some(format!("{label} │ ").into()), interactive: false, ..self.clone() }
+    }
+
+    /// `text` with the prefix at the start of each of its lines.
+    fn lines(&self, text: &str) -> String {
+        match &self.prefix {
+            None => text.to_string(),
+            Some(prefix) => text.split_inclusive('\n').map(|line| format!("{prefix}{line}")).collect(),
+        }
+    }
+
+    /// One message on stderr, each of its lines prefixed.
+    fn say(&self, message: &str) {
+        anstream::eprintln!("{}", self.lines(message));
     }
 
     /// Run one step of a longer job: a spinner while it runs (on a
@@ -61,7 +87,7 @@ impl Ui {
             }
             Err(error) => {
                 if self.verbosity >= Verbosity::Normal {
-                    anstream::eprintln!("{} {label} {elapsed}", self.mark(Mark::Fail));
+                    self.say(&format!("{} {label} {elapsed}", self.mark(Mark::Fail)));
                 }
                 Err(error)
             }
@@ -87,8 +113,20 @@ impl Ui {
     /// A progress or result line (hidden by `-q`).
     pub fn note(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
-            anstream::eprintln!("{message}");
+            self.say(message);
         }
+    }
+
+    /// A note that is the same for every seat of a class (which provider,
+    /// what the host refuses): said by the first seat only.
+    pub fn note_once(&self, message: &str) {
+        if self.first_time(message) {
+            self.note(message);
+        }
+    }
+
+    fn first_time(&self, message: &str) -> bool {
+        self.said_once.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(message.to_string())
     }
 
     /// A finished step: `✓ message`.
@@ -99,19 +137,19 @@ impl Ui {
     /// Extra detail shown only with `-v`.
     pub fn detail(&self, message: &str) {
         if self.verbose() {
-            anstream::eprintln!("{}", self.dim(message));
+            self.say(&self.dim(message));
         }
     }
 
     pub fn warn(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
-            anstream::eprintln!("{} {message}", paint("warning:", fg(AnsiColor::Yellow)));
+            self.say(&format!("{} {message}", paint("warning:", fg(AnsiColor::Yellow))));
         }
     }
 
     /// An error line; always shown.
     pub fn error(&self, message: &str) {
-        anstream::eprintln!("{} {message}", paint("error:", fg(AnsiColor::Red).bold()));
+        self.say(&format!("{} {message}", paint("error:", fg(AnsiColor::Red).bold())));
     }
 
     /// The one line that says a signal ended the run; always shown, over
@@ -129,7 +167,7 @@ impl Ui {
     pub fn print(&self, text: &str) {
         let mut out = anstream::stdout().lock();
         // A closed pipe (`labctl labs | head`) is not an error worth reporting.
-        let _ = out.write_all(text.as_bytes());
+        let _ = out.write_all(self.lines(text).as_bytes());
         let _ = out.flush();
     }
 
@@ -201,6 +239,28 @@ pub fn format_elapsed(elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefixed_ui_starts_every_line_with_its_label_and_never_animates() {
+        let terminal = Ui { verbosity: Verbosity::Normal, interactive: true, prefix: None, said_once: Arc::default() };
+        assert_eq!(terminal.lines("plan:\n  remove\n"), "plan:\n  remove\n");
+        let seat = terminal.prefixed("s03");
+        assert_eq!(seat.lines("✓ nodes running 12s"), "s03 │ ✓ nodes running 12s");
+        assert_eq!(seat.lines("plan:\n  remove\n"), "s03 │ plan:\ns03 │   remove\n");
+        // Spinners of seats running at once would fight over the terminal's last line.
+        assert!(seat.spinner("starting nodes").is_none());
+        assert_eq!(seat.verbosity, Verbosity::Normal);
+    }
+
+    #[test]
+    fn a_note_for_every_seat_is_said_once() {
+        let ui = Ui::new(Verbosity::Quiet);
+        let (seat1, seat2) = (ui.prefixed("s01"), ui.prefixed("s02"));
+        assert!(seat1.first_time("provider docker (set in labctl.toml)"));
+        assert!(!seat2.first_time("provider docker (set in labctl.toml)"));
+        assert!(seat2.first_time("provider docker (set in --provider)"), "another note is said");
+        assert!(!Ui::new(Verbosity::Quiet).said_once.lock().unwrap().contains("provider docker (set in labctl.toml)"));
+    }
 
     #[test]
     fn counts_are_pluralised() {

@@ -4,6 +4,7 @@ use anyhow::{bail, Result};
 
 use std::path::PathBuf;
 
+use super::seats::{self, Finished};
 use super::{confirm, list, Context, Intent};
 use crate::cli::{DestroyArgs, SeatArg};
 use crate::config::{ClassSettings, Cluster, SeatSelection};
@@ -30,31 +31,34 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }
-    for cluster in &clusters {
-        let name = cluster.name();
-        let _lock = lock::acquire(name, "labctl destroy", &context.workspace)?;
-        let runner = context.runner(false);
-        let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
-        context.ui.step(&format!("removing {name}"), || {
-            let removed = provider.destroy()?;
-            let summary = match removed.is_empty() {
-                true => format!("nothing to remove: cluster {name} does not exist"),
-                false => format!("removed {}", removed.join(", ")),
-            };
-            Ok(((), summary))
-        })?;
-    }
+    let code = seats::run_each(context, &settings, &clusters, destroy_seat)?;
     // Nothing of the workspace is left: `labctl list` no longer names it.
-    if clusters.len() as u32 == settings.class.seats {
+    if code == ExitCode::SUCCESS && clusters.len() as u32 == settings.class.seats {
         if let Err(error) = crate::workspaces::forget(&context.workspace) {
             context.ui.warn(&format!("{error:#}"));
         }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
+    let name = cluster.name();
+    let _lock = lock::acquire(name, "labctl destroy", &context.workspace)?;
+    let runner = context.runner(false);
+    let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
+    context.ui.step(&format!("removing {name}"), || {
+        let removed = provider.destroy()?;
+        let summary = match removed.is_empty() {
+            true => format!("nothing to remove: cluster {name} does not exist"),
+            false => format!("removed {}", removed.join(", ")),
+        };
+        Ok(((), summary))
+    })?;
+    Ok(Finished::Done)
 }
 
 /// `s01-s03, s07`: the seats' labels, runs collapsed.
-fn seat_names(seats: &[crate::config::Cluster]) -> String {
+fn seat_names(seats: &[Cluster]) -> String {
     let numbers: Vec<u32> = seats.iter().map(|cluster| cluster.seat_of_class().number).collect();
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for number in numbers {

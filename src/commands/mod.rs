@@ -37,6 +37,7 @@ mod logs;
 mod render;
 mod reset;
 mod roster;
+mod seats;
 mod solve;
 mod ssh;
 mod status;
@@ -127,11 +128,22 @@ impl Context {
         Ok(seats.remove(0))
     }
 
+    /// This context for one of several seats that run at once: its lines
+    /// start with the seat's label.
+    fn for_seat(&self, cluster: &Cluster) -> Context {
+        Context {
+            workspace: self.workspace.clone(),
+            config: self.config.clone(),
+            ui: self.ui.prefixed(&cluster.seat_of_class().label()),
+            children: self.children.clone(),
+        }
+    }
+
     pub fn runner(&self, dry_run: bool) -> Box<dyn Runner> {
         if dry_run {
-            Box::new(DryRunner::new(self.ui, self.children.clone()))
+            Box::new(DryRunner::new(self.ui.clone(), self.children.clone()))
         } else {
-            Box::new(RealRunner::new(self.ui, self.children.clone()))
+            Box::new(RealRunner::new(self.ui.clone(), self.children.clone()))
         }
     }
 
@@ -157,7 +169,8 @@ impl Context {
             None => provider::choose(cluster, requested, &host)?,
         };
         // On stderr, so it never mixes with a command's own output or JSON.
-        self.ui.note(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
+        // Said once for a class whose seats all get the same.
+        self.ui.note_once(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
@@ -206,7 +219,7 @@ impl Context {
     /// The same command run as if from `workspace` (`destroy --name`).
     pub fn for_workspace(&self, workspace: PathBuf) -> Context {
         let config = ConfigLocation { workspace: workspace.clone(), explicit: None };
-        Context { workspace, config, ui: self.ui, children: self.children.clone() }
+        Context { workspace, config, ui: self.ui.clone(), children: self.children.clone() }
     }
 
     pub fn templates(&self) -> Result<Templates> {

@@ -17,7 +17,7 @@ const TOOLS: [(&str, &[&str]); 4] = [
 ];
 
 pub fn print(ui: Ui, children: Arc<Children>) {
-    let runner = RealRunner::new(ui, children);
+    let runner = RealRunner::new(ui.clone(), children);
     ui.print(&text(&runner));
 }
 

@@ -162,6 +162,19 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
             Ok(_) => Ok(Choice { kind: ProviderKind::Docker, reason: format!("set in {source}") }),
             Err(why) => bail!("provider docker (set in {source}): {why}; install Docker Engine and start it (sudo systemctl start docker)"),
         },
+        // Seats are docker-in-docker clusters, whatever else the host has.
+        ProviderSetting::Auto if !cluster.seat_of_class().is_only() => {
+            let seats = cluster.seat_of_class().of;
+            match host.docker_engine(cluster.engine()) {
+                Ok(version) => Ok(Choice {
+                    kind: ProviderKind::Docker,
+                    reason: format!("auto: a class of {seats} seats runs on Docker; Docker Engine {version} answers"),
+                }),
+                Err(why) => bail!(
+                    "a class of {seats} seats needs the docker provider, but {why}; install Docker Engine and start it (sudo systemctl start docker), then run `labctl doctor`"
+                ),
+            }
+        }
         ProviderSetting::Auto if has_vagrant && has_hypervisor => {
             Ok(Choice { kind: ProviderKind::Vagrant, reason: format!("auto: Vagrant and {hypervisor} found") })
         }
@@ -186,9 +199,11 @@ pub fn existing(cluster: &Cluster, host: &Host, vagrant_dir: &std::path::Path) -
         return None;
     }
     let manager_machine = vagrant_dir.join(".vagrant/machines").join(&cluster.nodes().manager().name);
-    let has_vm = std::fs::read_dir(&manager_machine)
-        .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
-        .unwrap_or(false);
+    // A class's seats never live on Vagrant (validation refuses it).
+    let has_vm = cluster.seat_of_class().is_only()
+        && std::fs::read_dir(&manager_machine)
+            .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
+            .unwrap_or(false);
     if has_vm && host.has("vagrant") {
         return Some(Choice {
             kind: ProviderKind::Vagrant,
@@ -333,6 +348,51 @@ mod tests {
         assert!(choose(&Cluster::seat(&settings, catalog, 1).unwrap(), None, &host).is_ok());
         let limits: Vec<_> = runner.calls().iter().map(|spec| spec.timeout).collect();
         assert_eq!(limits, vec![Some(std::time::Duration::from_secs(30)); 2], "the read limit");
+    }
+
+    #[test]
+    fn auto_puts_a_class_on_docker_even_where_vagrant_works() {
+        let runner = RecordingRunner::default();
+        runner.always("docker version", 0, "27.3.1\n", "");
+        let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
+        let class = settings("[class]\nseats = 3\naccess = \"none\"\n");
+        for seat in 1..=3 {
+            let cluster = crate::config::Cluster::seat(&class, crate::config::test_catalog(), seat).unwrap();
+            let choice = choose(&cluster, None, &host).unwrap();
+            assert_eq!(
+                choice,
+                Choice {
+                    kind: ProviderKind::Docker,
+                    reason: "auto: a class of 3 seats runs on Docker; Docker Engine 27.3.1 answers".into()
+                }
+            );
+        }
+        // A single cluster on the same host still prefers VMs.
+        assert_eq!(choose(&test_cluster(&settings("")), None, &host).unwrap().kind, ProviderKind::Vagrant);
+
+        let no_engine = RecordingRunner::default();
+        no_engine.answer("docker version", 1, "", "Cannot connect to the Docker daemon\n");
+        let host = Host::with_programs(&no_engine, &["vagrant", "VBoxManage", "docker"]);
+        let error = choose(&test_cluster(&class), None, &host).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "a class of 3 seats needs the docker provider, but the Docker engine does not answer (Cannot connect to the Docker daemon); install Docker Engine and start it (sudo systemctl start docker), then run `labctl doctor`"
+        );
+    }
+
+    #[test]
+    fn a_class_is_never_found_on_vagrant() {
+        let workspace = tempfile::tempdir().unwrap();
+        let machine = workspace.path().join(".vagrant/machines/manager/virtualbox");
+        std::fs::create_dir_all(&machine).unwrap();
+        std::fs::write(machine.join("id"), "0f6e").unwrap();
+        let runner = RecordingRunner::default();
+        runner.always("docker version", 0, "27.3.1\n", "");
+        let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
+        let single = settings("");
+        assert_eq!(existing(&test_cluster(&single), &host, workspace.path()).unwrap().kind, ProviderKind::Vagrant);
+        let class = settings("[class]\nseats = 2\naccess = \"none\"\n");
+        assert_eq!(existing(&test_cluster(&class), &host, workspace.path()), None);
     }
 
     #[test]

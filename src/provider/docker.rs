@@ -222,6 +222,19 @@ impl<'a> DockerProvider<'a> {
         format!("label={CLUSTER_LABEL}={}", self.cluster.name())
     }
 
+    /// What a seat's container, network and volumes carry besides the
+    /// cluster label: the class and the seat number (none for a single
+    /// cluster), so that a whole class is found by one filter.
+    fn seat_labels(&self) -> Vec<String> {
+        let seat = self.cluster.seat_of_class();
+        match seat.is_only() {
+            true => Vec::new(),
+            false => {
+                vec![format!("{CLASS_LABEL}={}", self.cluster.class_name()), format!("{SEAT_LABEL}={}", seat.number)]
+            }
+        }
+    }
+
     /// The command that creates the cluster network, when there is none;
     /// an error when one of that name has another subnet.
     fn plan_network(&self) -> Result<Option<CommandSpec>> {
@@ -249,7 +262,9 @@ impl<'a> DockerProvider<'a> {
                 "create the cluster network",
                 Wait::Change,
             )
-            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.cluster.name()), network]);
+            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.cluster.name())])
+            .args(self.seat_labels().into_iter().flat_map(|label| ["--label".to_string(), label]))
+            .arg(network);
         Ok(Some(create))
     }
 
@@ -294,15 +309,7 @@ impl<'a> DockerProvider<'a> {
         if let Some(workspace) = self.cluster.workspace().to_str().filter(|path| !path.is_empty()) {
             spec = spec.args(["--label".to_string(), format!("{WORKSPACE_LABEL}={workspace}")]);
         }
-        let seat = self.cluster.seat_of_class();
-        if !seat.is_only() {
-            spec = spec.args([
-                "--label".to_string(),
-                format!("{CLASS_LABEL}={}", self.cluster.class_name()),
-                "--label".into(),
-                format!("{SEAT_LABEL}={}", seat.number),
-            ]);
-        }
+        spec = spec.args(self.seat_labels().into_iter().flat_map(|label| ["--label".to_string(), label]));
         let volumes = std::iter::once((self.docker_volume(&node.name), "/var/lib/docker".to_string()))
             .chain(self.data_volumes(&node.name));
         for (volume, dir) in volumes {
@@ -345,7 +352,8 @@ impl<'a> DockerProvider<'a> {
         } else {
             destination
         };
-        format!("type=volume,src={volume},{destination},volume-label={CLUSTER_LABEL}={}", self.cluster.name())
+        let labels: String = self.seat_labels().iter().map(|label| format!(",volume-label={label}")).collect();
+        format!("type=volume,src={volume},{destination},volume-label={CLUSTER_LABEL}={}{labels}", self.cluster.name())
     }
 
     fn dockerd_command(&self) -> Vec<String> {
@@ -367,7 +375,7 @@ impl<'a> DockerProvider<'a> {
     /// dockerd's capabilities show that `--privileged` cannot work.
     fn decide_security(&self, ui: &Ui) {
         if let Some(lacking) = capabilities_dockerd_lacks(self.cluster.engine()).filter(|lacking| !lacking.is_empty()) {
-            ui.note(&format!(
+            ui.note_once(&format!(
                 "Docker here cannot grant CAP_{} (so --privileged would fail); starting nodes with an explicit capability set instead",
                 lacking.join(", CAP_")
             ));
@@ -395,7 +403,7 @@ impl<'a> DockerProvider<'a> {
             true => format!("{} refuses", self.cluster.engine().describe()),
             false => "this host refuses".to_string(),
         };
-        ui.note(&format!(
+        ui.note_once(&format!(
             "{refuses} --privileged (unable to apply caps); starting nodes with an explicit capability set instead"
         ));
         self.remove_containers(&[self.container(&node.name)])?;
@@ -734,7 +742,7 @@ mod tests {
         let catalog = crate::config::test_catalog();
         let seat = Cluster::seat(&settings, catalog, 3).unwrap();
         let runner = RecordingRunner::default();
-        runner.always("docker --context second network inspect", 0, "192.168.58.0/24 ", "");
+        runner.always("docker --context second network inspect", 1, "", "Error: No such network: labctl-cls-s03");
         plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
         let lines = runner.command_lines();
         assert!(lines.iter().all(|line| line.starts_with("docker --context second ")), "{lines:#?}");
@@ -750,6 +758,20 @@ mod tests {
         for label in ["labctl.cluster=cls-s03", "labctl.class=cls", "labctl.seat=3"] {
             assert!(labels.contains(&label.to_string()), "{label} in {labels:?}");
         }
+        // Its network and volumes too: a whole class is found by one filter.
+        let seat_labels =
+            "volume-label=labctl.cluster=cls-s03,volume-label=labctl.class=cls,volume-label=labctl.seat=3";
+        assert_eq!(
+            run("--mount")[0],
+            format!("type=volume,src=cls-s03-manager-docker,dst=/var/lib/docker,{seat_labels}")
+        );
+        let network = runner.command_lines().into_iter().find(|line| line.contains(" network create ")).unwrap();
+        assert!(
+            network.ends_with(
+                "--label labctl.cluster=cls-s03 --label labctl.class=cls --label labctl.seat=3 labctl-cls-s03"
+            ),
+            "{network}"
+        );
         assert_eq!(run("--publish"), ["0.0.0.0:2203:22/tcp", "127.0.0.1:49002:9000/tcp"]);
     }
 

@@ -6,11 +6,13 @@
 #![allow(clippy::disallowed_methods)]
 
 mod bad_input;
+mod class_change;
 mod cli;
 mod doctor;
 mod dry_run;
 mod e2e;
 mod e2e_access;
+mod e2e_class;
 mod e2e_data;
 mod e2e_engines;
 mod e2e_handouts;

@@ -270,6 +270,8 @@ pub fn host_docker(args: &[&str]) -> String {
 pub struct E2eCluster {
     pub workspace: Workspace,
     pub name: String,
+    /// How it is removed: `destroy --yes`, with `--seat all` for a class.
+    destroy: &'static [&'static str],
 }
 
 impl E2eCluster {
@@ -294,9 +296,21 @@ impl E2eCluster {
             free_port()
         );
         workspace.file("labctl.toml", &config);
-        let cluster = E2eCluster { workspace, name: name.to_string() };
+        E2eCluster::written(workspace, name, &["destroy", "--yes"])
+    }
+
+    /// A class named `name` whose whole labctl.toml is `config` (its own
+    /// subnets and host ports); every seat destroyed however the test ends.
+    pub fn class(name: &str, config: &str) -> E2eCluster {
+        let workspace = Workspace::new();
+        workspace.file("labctl.toml", config);
+        E2eCluster::written(workspace, name, &["destroy", "--seat", "all", "--yes"])
+    }
+
+    fn written(workspace: Workspace, name: &str, destroy: &'static [&'static str]) -> E2eCluster {
+        let cluster = E2eCluster { workspace, name: name.to_string(), destroy };
         // A cluster left over by an interrupted run would make `up` a repair.
-        cluster.labctl(&["destroy", "--yes"]);
+        cluster.labctl(cluster.destroy);
         cluster
     }
 
@@ -319,7 +333,7 @@ impl E2eCluster {
 
 impl Drop for E2eCluster {
     fn drop(&mut self) {
-        self.labctl(&["destroy", "--yes"]);
+        self.labctl(self.destroy);
     }
 }
 
