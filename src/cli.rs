@@ -550,6 +550,31 @@ pub enum Shell {
     Powershell,
 }
 
+impl Command {
+    /// The name of this run's log in `.labctl/logs/`, for the commands that
+    /// act on a cluster or check the host; `None` for the rest, and for a
+    /// dry run, which writes no file at all.
+    pub fn run_log_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Up(args) if args.dry_run => return None,
+            Command::Reset(args) if args.dry_run => return None,
+            Command::Up(_) => "up",
+            Command::Status(_) => "status",
+            Command::Down(_) => "down",
+            Command::Destroy(_) => "destroy",
+            Command::Ssh(_) => "ssh",
+            Command::Exec(_) => "exec",
+            Command::Reset(_) => "reset",
+            Command::Check(_) => "check",
+            Command::Solve(_) => "solve",
+            Command::Images(ImagesCommand::Pull) => "images-pull",
+            Command::Images(ImagesCommand::Load(_)) => "images-load",
+            Command::Doctor(_) => "doctor",
+            _ => return None,
+        })
+    }
+}
+
 /// A usage error with a tip for a mistake clap cannot see the intent of:
 /// `labctl exec manager docker ps`, whose command needs `--` before it.
 pub fn with_tip(mut error: clap::Error, args: &[OsString]) -> clap::Error {

@@ -28,6 +28,7 @@ mod labs;
 mod lifecycle;
 mod locate;
 mod lock;
+mod mask;
 mod names;
 mod parallel;
 mod provider;
@@ -71,11 +72,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let children = Arc::new(exec::Children::default());
     let words: Vec<String> = args.iter().skip(1).map(|arg| arg.to_string_lossy().into_owned()).collect();
     let command_line = format!("labctl {}", exec::shell_line(&words)).trim_end().to_string();
-    if let Err(error) = interrupt::watch(children.clone(), ui.clone(), command_line) {
+    if let Err(error) = interrupt::watch(children.clone(), ui.clone(), command_line.clone()) {
         ui.error(&format!("{error:#}"));
         return ExitCode::FAILURE;
     }
-    match commands::dispatch(cli, ui.clone(), children) {
+    match commands::dispatch(cli, ui.clone(), children, &command_line) {
         Ok(code) => code,
         Err(error) => {
             // Errors are printed once, here, with their full chain.

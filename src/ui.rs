@@ -16,6 +16,11 @@ use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressStyle};
 use unicode_width::UnicodeWidthStr;
 
+mod run_log;
+
+use run_log::RunLog;
+pub use run_log::{timestamp, LOG_DIR};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
     Quiet,
@@ -43,11 +48,36 @@ pub struct Ui {
     prefix: Option<Arc<str>>,
     /// The notes said once this run, shared by every prefixed copy.
     said_once: Arc<Mutex<HashSet<String>>>,
+    /// This run's log file, once opened; shared by every copy.
+    log: Arc<RunLog>,
 }
 
 impl Ui {
     pub fn new(verbosity: Verbosity) -> Self {
-        Ui { verbosity, interactive: std::io::stderr().is_terminal(), prefix: None, said_once: Arc::default() }
+        Ui {
+            verbosity,
+            interactive: std::io::stderr().is_terminal(),
+            prefix: None,
+            said_once: Arc::default(),
+            log: Arc::default(),
+        }
+    }
+
+    /// Keep this run's trace in `<workspace>/.labctl/logs/<command>-<time>.log`
+    /// (every copy of this `Ui` writes to it); returns its path.
+    pub fn open_run_log(
+        &self,
+        workspace: &std::path::Path,
+        command: &str,
+        header: &[String],
+    ) -> anyhow::Result<std::path::PathBuf> {
+        self.log.open(workspace, command, header)
+    }
+
+    /// A line for the run log only, never the terminal (what a command
+    /// printed when it failed).
+    pub fn trace(&self, message: &str) {
+        self.log.write(&self.lines(message));
     }
 
     /// This UI for one of several jobs that print at once (the seats of a
@@ -67,7 +97,9 @@ impl Ui {
 
     /// One message on stderr, each of its lines prefixed.
     fn say(&self, message: &str) {
-        anstream::eprintln!("{}", self.lines(message));
+        let lines = self.lines(message);
+        anstream::eprintln!("{lines}");
+        self.log.write(&lines);
     }
 
     /// Run one step of a longer job: a spinner while it runs (on a
@@ -86,8 +118,11 @@ impl Ui {
                 Ok(value)
             }
             Err(error) => {
+                let line = format!("{} {label} {elapsed}", self.mark(Mark::Fail));
                 if self.verbosity >= Verbosity::Normal {
-                    self.say(&format!("{} {label} {elapsed}", self.mark(Mark::Fail)));
+                    self.say(&line);
+                } else {
+                    self.trace(&line);
                 }
                 Err(error)
             }
@@ -114,6 +149,8 @@ impl Ui {
     pub fn note(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
             self.say(message);
+        } else {
+            self.trace(message);
         }
     }
 
@@ -138,12 +175,17 @@ impl Ui {
     pub fn detail(&self, message: &str) {
         if self.verbose() {
             self.say(&self.dim(message));
+        } else {
+            self.trace(message);
         }
     }
 
     pub fn warn(&self, message: &str) {
+        let line = format!("{} {message}", paint("warning:", fg(AnsiColor::Yellow)));
         if self.verbosity >= Verbosity::Normal {
-            self.say(&format!("{} {message}", paint("warning:", fg(AnsiColor::Yellow))));
+            self.say(&line);
+        } else {
+            self.trace(&line);
         }
     }
 
@@ -242,7 +284,7 @@ mod tests {
 
     #[test]
     fn a_prefixed_ui_starts_every_line_with_its_label_and_never_animates() {
-        let terminal = Ui { verbosity: Verbosity::Normal, interactive: true, prefix: None, said_once: Arc::default() };
+        let terminal = Ui { interactive: true, ..Ui::new(Verbosity::Normal) };
         assert_eq!(terminal.lines("plan:\n  remove\n"), "plan:\n  remove\n");
         let seat = terminal.prefixed("s03");
         assert_eq!(seat.lines("✓ nodes running 12s"), "s03 │ ✓ nodes running 12s");

@@ -16,6 +16,7 @@ use crate::config::{Cluster, Settings};
 use crate::diagnostics::{self, Collected};
 use crate::exec::mask_tokens;
 use crate::files::{tar_archive, write_file, ArchiveEntry, FileMode};
+use crate::ui::LOG_DIR;
 
 /// The settings as labctl resolved them (no secret is in them).
 #[derive(Serialize)]
@@ -37,7 +38,7 @@ pub fn run(context: &Context, args: &LogsArgs) -> Result<ExitCode> {
     let clusters = context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Read)?;
     let runner = context.runner(false);
     let templates = context.templates()?;
-    let root = format!("labctl-logs-{}-{}", settings.cluster_name, timestamp());
+    let root = format!("labctl-logs-{}-{}", settings.cluster_name, crate::ui::timestamp());
     let mut files = host_files(context, &settings, runner.as_ref(), &root)?;
     for cluster in &clusters {
         let folder = format!("{root}/{}", cluster.name());
@@ -54,7 +55,7 @@ pub fn run(context: &Context, args: &LogsArgs) -> Result<ExitCode> {
         .collect();
     let mut gzip = GzEncoder::new(Vec::new(), flate2::Compression::default());
     gzip.write_all(&tar_archive(&entries)?)?;
-    let out = args.out.clone().unwrap_or_else(|| context.workspace.join(".labctl/logs"));
+    let out = args.out.clone().unwrap_or_else(|| context.workspace.join(LOG_DIR));
     let path = out.join(format!("{root}.tar.gz"));
     write_file(&path, &gzip.finish()?).with_context(|| format!("cannot write the bundle into {}", out.display()))?;
     context.ui.note(&format!("{} files; attach this file when asking for help:", entries.len()));
@@ -120,7 +121,7 @@ fn host_files(
         text: serde_json::to_string_pretty(&resolved)? + "\n",
     });
     // labctl's own run logs (never the students' credentials in .labctl/access).
-    if let Ok(entries) = std::fs::read_dir(context.workspace.join(".labctl/logs")) {
+    if let Ok(entries) = std::fs::read_dir(context.workspace.join(LOG_DIR)) {
         for entry in
             entries.flatten().filter(|entry| entry.path().extension().is_some_and(|extension| extension == "log"))
         {
@@ -131,12 +132,6 @@ fn host_files(
         }
     }
     Ok(files)
-}
-
-/// `20261130-144012`: now, in UTC, for a file name.
-fn timestamp() -> String {
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-    now.trim_end_matches('Z').replace(['-', ':'], "").replace('T', "-")
 }
 
 /// The path as the user names it: relative to the workspace when inside it.

@@ -75,6 +75,21 @@ impl Context {
         Ok(Context { workspace, config, ui, children })
     }
 
+    /// Keep this run's trace in `.labctl/logs/` (see `ui::run_log`); a log
+    /// that cannot be written is said with -v and never stops the command.
+    fn open_run_log(&self, command: &str, command_line: &str) {
+        let header = [
+            format!("labctl {}", crate::cli::VERSION),
+            format!("command: {command_line}"),
+            format!("workspace: {}", self.workspace.display()),
+            format!("started: {} UTC", crate::ui::timestamp()),
+        ];
+        match self.ui.open_run_log(&self.workspace, command, &header) {
+            Ok(path) => self.ui.detail(&format!("this run's log: {}", path.display())),
+            Err(error) => self.ui.detail(&format!("no run log: {error:#}")),
+        }
+    }
+
     pub fn catalog(&self) -> Result<Catalog> {
         Catalog::load(&self.workspace)
     }
@@ -248,8 +263,11 @@ fn find_workspace(start: &Path) -> PathBuf {
     start.ancestors().find(|dir| dir.join(config::CONFIG_FILE).is_file()).unwrap_or(start).to_path_buf()
 }
 
-pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
+pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>, command_line: &str) -> Result<ExitCode> {
     let context = Context::new(&cli, ui, children)?;
+    if let Some(name) = cli.command.run_log_name() {
+        context.open_run_log(name, command_line);
+    }
     match cli.command {
         Command::Up(args) => up::run(&context, &args),
         Command::Status(args) => status::run(&context, &args),

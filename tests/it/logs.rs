@@ -60,3 +60,49 @@ fn logs_bundle_every_nodes_docker_log_and_state_with_tokens_masked() {
     assert!(files["host/settings.json"].contains("\"cluster\": \"swarm-lab\""));
     assert!(files["host/versions.txt"].starts_with("labctl "));
 }
+
+#[test]
+fn every_cluster_command_keeps_its_trace_in_a_run_log_even_without_v() {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nprovider = \"docker\"\n");
+    workspace.fake_program(
+        "docker",
+        &DOCKER
+            .replace("exec*) echo \"answer of: $*\" ;;", "exec*) echo 'refused: SWMTKN-1-leaky-0123' >&2; exit 1 ;;"),
+    );
+    let status = workspace.run(&["-q", "status"]);
+    assert_eq!(status.stderr, "", "-q keeps the terminal quiet: {}", status.stderr);
+    let logs: Vec<std::path::PathBuf> =
+        std::fs::read_dir(workspace.path().join(".labctl/logs")).unwrap().flatten().map(|entry| entry.path()).collect();
+    assert_eq!(logs.len(), 1, "{logs:?}");
+    let name = logs[0].file_name().unwrap().to_string_lossy().into_owned();
+    assert!(name.starts_with("status-") && name.ends_with(".log"), "{name}");
+    let log = std::fs::read_to_string(&logs[0]).unwrap();
+    assert!(log.starts_with("labctl "), "{log}");
+    assert!(log.contains("command: labctl -q status"), "{log}");
+    assert!(log.contains("s] $ docker ps --all --filter label=labctl.cluster=swarm-lab"), "the commands run: {log}");
+    assert!(log.contains("s]   exit 0 after"), "{log}");
+    assert!(
+        log.contains("s]   exit 1 after") && log.contains("refused: SWMTKN-****"),
+        "a failure's lines, masked: {log}"
+    );
+    assert!(!log.contains("leaky"), "{log}");
+
+    // `labctl logs` takes the run logs into its bundle.
+    let run = workspace.run(&["logs"]).success();
+    let bundle = workspace.path().join(run.stdout.trim());
+    let mut names = Vec::new();
+    let mut archive = tar::Archive::new(flate2::read::GzDecoder::new(std::fs::File::open(&bundle).unwrap()));
+    for entry in archive.entries().unwrap() {
+        names.push(entry.unwrap().path().unwrap().to_string_lossy().into_owned());
+    }
+    assert!(names.iter().any(|path| path.ends_with(&format!("/labctl/{name}"))), "{names:#?}");
+    // Only the commands that act on a cluster (or check the host) keep a log.
+    workspace.run(&["labs"]).success();
+    let count = std::fs::read_dir(workspace.path().join(".labctl/logs"))
+        .unwrap()
+        .flatten()
+        .filter(|entry| entry.path().extension().is_some_and(|extension| extension == "log"))
+        .count();
+    assert_eq!(count, 1);
+}
