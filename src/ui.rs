@@ -50,6 +50,8 @@ pub struct Ui {
     said_once: Arc<Mutex<HashSet<String>>>,
     /// This run's log file, once opened; shared by every copy.
     log: Arc<RunLog>,
+    /// The spinner of the step running now (a terminal), for its sub-steps.
+    spinner: Arc<Mutex<Option<(ProgressBar, String)>>>,
 }
 
 impl Ui {
@@ -60,6 +62,37 @@ impl Ui {
             prefix: None,
             said_once: Arc::default(),
             log: Arc::default(),
+            spinner: Arc::default(),
+        }
+    }
+
+    /// A sub-step of the step running now (`booting node2 (2/4)`): on a
+    /// terminal it replaces the spinner's text, whose clock keeps the
+    /// step's elapsed time; piped, it is a line of its own (`  · …`).
+    pub fn substep(&self, message: &str) {
+        if !self.update_spinner(message) && self.verbosity >= Verbosity::Normal {
+            self.say(&format!("  {} {message}", self.dim("·")));
+        } else {
+            self.trace(&format!("  · {message}"));
+        }
+    }
+
+    /// Finer progress than a sub-step (a VM's boot messages): the spinner's
+    /// text on a terminal, the run log always, never a line of its own.
+    pub fn progress(&self, message: &str) {
+        self.update_spinner(message);
+        self.trace(&format!("    {message}"));
+    }
+
+    /// Show `message` after the running step's label; false without a spinner.
+    fn update_spinner(&self, message: &str) -> bool {
+        let current = self.spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match current.as_ref() {
+            Some((spinner, label)) => {
+                spinner.set_message(format!("{label}: {message}"));
+                true
+            }
+            None => false,
         }
     }
 
@@ -84,7 +117,7 @@ impl Ui {
     /// class): every line starts with `label │ `, and nothing animates, so
     /// that their lines interleave whole and stay readable.
     pub fn prefixed(&self, label: &str) -> Ui {
-        Ui { prefix: Some(format!("{label} │ ").into()), interactive: false, ..self.clone() }
+        Ui { prefix: Some(format!("{label} │ ").into()), interactive: false, spinner: Arc::default(), ..self.clone() }
     }
 
     /// `text` with the prefix at the start of each of its lines.
@@ -106,9 +139,11 @@ impl Ui {
     /// terminal), then `✓ <what it returned> 2.1s`, or `✗ <label>` when it fails.
     pub fn step<T>(&self, label: &str, work: impl FnOnce() -> anyhow::Result<(T, String)>) -> anyhow::Result<T> {
         let started = Instant::now();
-        let spinner = self.spinner(label);
+        if let Some(spinner) = self.spinner(label) {
+            *self.spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((spinner, label.to_string()));
+        }
         let result = work();
-        if let Some(spinner) = spinner {
+        if let Some((spinner, _)) = self.spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
             spinner.finish_and_clear();
         }
         let elapsed = self.dim(&format_elapsed(started.elapsed()));
