@@ -134,13 +134,21 @@ Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed)."
     )]
     Reset(ResetArgs),
 
-    /// Verify a lab's expected outcome on the cluster
+    /// Verify a lab's expected outcome on the cluster, or grade it on every seat of a class
     #[command(
-        after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n\n\
+        after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n  \
+labctl check lab2 --seat all            (a class: the gradebook, a row a seat)\n  \
+labctl check lab2 --seat 2-5 --csv > lab2.csv\n\n\
 Where the kernel has no IPVS (no routing mesh), a check marked `ingress = true`\n\
 asks the service on its own network instead and says so in its detail.\n\n\
-Exit status: 0 when every check passes, 1 when one fails, 3 when the cluster is\n\
-not up or cannot be reached (nothing was checked; --json says \"reachable\": false)."
+A class ([class] seats > 1) is checked on every seat without --seat, all seats at\n\
+once (16 at a time): a table of seats × checks (✓/✗, numbered, with a TOTAL), or\n\
+--json (each seat's report, with \"reachable\") or --csv (seat,cluster,<check\n\
+names…>,passed,total; 1/0 a check). A seat that cannot be reached is marked so,\n\
+the others are still graded. One seat (--seat 3) prints as a single cluster does.\n\n\
+Exit status: 0 when every check passes (on every seat), 1 when one fails, 3 when\n\
+the cluster (a seat) is not up or cannot be reached (nothing was checked there;\n\
+--json says \"reachable\": false)."
     )]
     Check(CheckArgs),
 
@@ -301,6 +309,10 @@ pub struct CheckArgs {
     /// Print one JSON object (for grading scripts)
     #[arg(long)]
     pub json: bool,
+
+    /// Print the gradebook as CSV (a row a seat, a column a check), for a spreadsheet
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
 
     /// Language of the hints; default: the lab's handout language
     #[arg(long, value_enum)]

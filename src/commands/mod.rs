@@ -29,11 +29,13 @@ mod destroy;
 mod doctor;
 mod down;
 mod exec;
+mod gradebook;
 mod images;
 mod init;
 mod labs;
 mod render;
 mod reset;
+mod seats;
 mod solve;
 mod ssh;
 mod status;
@@ -142,6 +144,19 @@ impl Context {
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
+        let (choice, provider) = self.provider_for(cluster, runner, requested)?;
+        // On stderr, so it never mixes with a command's own output or JSON.
+        self.ui.note(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
+        Ok((choice, provider))
+    }
+
+    /// [`Context::open_cluster`] without saying the choice.
+    fn provider_for<'a>(
+        &self,
+        cluster: &'a Cluster<'a>,
+        runner: &'a dyn Runner,
+        requested: Option<ProviderSetting>,
+    ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
         let host = Host::new(runner);
         let auto = requested.unwrap_or(cluster.provider()) == ProviderSetting::Auto;
         let existing = if auto { provider::existing(cluster, &host, &self.vagrant_dir()) } else { None };
@@ -150,8 +165,6 @@ impl Context {
             Some(choice) => choice,
             None => provider::choose(cluster, requested, &host)?,
         };
-        // On stderr, so it never mixes with a command's own output or JSON.
-        self.ui.note(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
@@ -192,6 +205,17 @@ impl Context {
             ));
         }
         Ok(templates)
+    }
+}
+
+/// A class's seats are reached without a provider line each: every seat
+/// of a class has the docker provider (`-v` says it per seat).
+impl seats::Reach for Context {
+    fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
+        let (choice, provider) =
+            self.provider_for(cluster, runner, None).context(Unreachable::cannot_reach(cluster.name()))?;
+        self.ui.detail(&format!("{}: provider {} ({})", cluster.name(), choice.kind.as_str(), choice.reason));
+        Ok(provider)
     }
 }
 

@@ -6,6 +6,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod bad_input;
+mod class_read;
 mod cli;
 mod doctor;
 mod dry_run;
