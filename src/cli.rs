@@ -22,6 +22,8 @@ Examples:
   labctl doctor                     check this host: Vagrant, VirtualBox, Docker, ports
   labctl labs                       list the labs and where they are seeded
   labctl check lab2                 grade a lab: ✓/✗ per check with a hint (--json)
+  labctl check lab2 --seat all      a class: the gradebook, seats × checks (--csv, --json)
+  labctl class status               a class: one line a seat (nodes Ready, last checks)
   labctl reset lab2                 put a lab back (students' files backed up first)
   labctl solve lab2                 run the lab's reference solution (instructors)
   labctl images load                copy the labs' images from this host into every node
@@ -92,16 +94,24 @@ installs the same tools."
     )]
     Up(UpArgs),
 
-    /// Show every node (machine state, swarm state, role) and the seeded labs
+    /// Show every node (machine state, swarm state, role) and the seeded labs; a class: one line a seat
     #[command(
-        after_help = "Examples:\n  labctl status\n  labctl status --json | jq '.nodes[] | select(.status != \"Ready\")'\n  labctl status >/dev/null && labctl check lab2\n\n\
-Exit status: 0 when every node is in the swarm and Ready, 3 otherwise (the table\n\
-or JSON is printed either way)."
+        after_help = "Examples:\n  labctl status\n  labctl status --json | jq '.nodes[] | select(.status != \"Ready\")'\n  labctl status >/dev/null && labctl check lab2\n  \
+labctl status --seat 2-5          (a class: one line a seat, as `labctl class status`)\n  \
+labctl status --seat 3            (one seat of a class, node by node)\n\n\
+In a class ([class] seats > 1) status reads every seat (or those --seat names),\n\
+all at once: see `labctl class status --help`.\n\n\
+Exit status: 0 when every node (of every seat) is in the swarm and Ready, 3\n\
+otherwise (the table or JSON is printed either way)."
     )]
     Status(StatusArgs),
 
     /// Stop the nodes and keep their disks (`labctl up` starts them again)
     Down(DownArgs),
+
+    /// The whole class at once, seat by seat
+    #[command(subcommand)]
+    Class(ClassCommand),
 
     /// Remove the nodes, their network and volumes
     #[command(after_help = "Everything students wrote on the nodes goes with them (with the docker provider\n\
@@ -145,7 +155,9 @@ A class ([class] seats > 1) is checked on every seat without --seat, all seats a
 once (16 at a time): a table of seats × checks (✓/✗, numbered, with a TOTAL), or\n\
 --json (each seat's report, with \"reachable\") or --csv (seat,cluster,<check\n\
 names…>,passed,total; 1/0 a check). A seat that cannot be reached is marked so,\n\
-the others are still graded. One seat (--seat 3) prints as a single cluster does.\n\n\
+the others are still graded. One seat (--seat 3) prints as a single cluster does.\n\
+Each seat's result is kept on this host (.labctl/checks/, names and pass/fail\n\
+only) for `labctl class status`.\n\n\
 Exit status: 0 when every check passes (on every seat), 1 when one fails, 3 when\n\
 the cluster (a seat) is not up or cannot be reached (nothing was checked there;\n\
 --json says \"reachable\": false)."
@@ -242,6 +254,22 @@ pub struct StatusArgs {
     /// Print one JSON object instead of a table
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// One line a seat: nodes Ready, registry, labs seeded, last check of each lab
+    #[command(after_help = "Examples:\n  labctl class status\n  labctl class status --seat 1-10\n  \
+labctl class status --json | jq '.seats[] | select(.ready | not) | .seat'\n\n\
+Every seat is read at once (16 at a time), each on its own engine: its cluster,\n\
+engine, nodes in the swarm and Ready (4/4), the registry (up, down, - when\n\
+disabled), the labs seeded of those labctl.toml seeds (5/5), the students' SSH\n\
+port, and the last `labctl check` of each lab on that seat (lab2 ✗ 3/8 4m ago), as\n\
+recorded on this host in .labctl/checks/<cluster>/<lab>.json (names and pass/fail\n\
+only). A seat whose engine does not answer is shown as unreachable, with why.\n\n\
+Exit status: 0 when every node of every seat is Ready, 3 otherwise (the table or\n\
+JSON is printed either way).")]
+    Status(StatusArgs),
 }
 
 #[derive(Debug, Args)]

@@ -1,4 +1,5 @@
 use std::process::ExitCode;
+use std::time::SystemTime;
 
 use anyhow::{anyhow, Result};
 
@@ -13,6 +14,7 @@ use crate::exit;
 use crate::labs::manifest::Language;
 use crate::labs::Lab;
 use crate::lifecycle::check::{self, Outcome};
+use crate::lifecycle::grades::{Grade, Grades};
 use crate::lifecycle::mesh::Mesh;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
@@ -58,6 +60,7 @@ fn one_seat(
     };
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let outcomes = check::run_checks(lab, cluster, templates, shell, language, &Mesh::default())?;
+    record(context, lab, cluster, &outcomes);
     let passed = outcomes.iter().all(|outcome| outcome.passed);
 
     let text = if json {
@@ -96,10 +99,11 @@ fn class(
     let grades: Vec<SeatGrade> = seats
         .iter()
         .zip(results)
-        .map(|(cluster, result)| SeatGrade {
-            seat: cluster.seat_of_class(),
-            cluster: cluster.name().to_string(),
-            result,
+        .map(|(cluster, result)| {
+            if let Seated::Done(outcomes) = &result {
+                record(context, lab, cluster, outcomes);
+            }
+            SeatGrade { seat: cluster.seat_of_class(), cluster: cluster.name().to_string(), result }
         })
         .collect();
     let names: Vec<String> = lab.manifest.checks.iter().map(|spec| spec.name.clone()).collect();
@@ -138,25 +142,24 @@ fn check_seats(
     })
 }
 
+/// Keep the seat's result for `class status`; a record that cannot be
+/// written costs the check nothing but a warning.
+fn record(context: &Context, lab: &Lab, cluster: &Cluster, outcomes: &[Outcome]) {
+    let grade = Grade::new(&lab.manifest.id, cluster.name(), outcomes, SystemTime::now());
+    if let Err(error) = Grades::in_workspace(&context.workspace).record(&grade) {
+        context.ui.warn(&format!("{error:#}"));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::path::Path;
 
     use super::*;
+    use crate::commands::seats::Recorded;
     use crate::config::test_settings_with;
     use crate::exec::fake::RecordingRunner;
     use crate::labs::Catalog;
-    use crate::provider::docker::DockerProvider;
-    use crate::provider::Provider;
-
-    /// Seats reached on the recording runner.
-    struct Recorded;
-
-    impl Reach for Recorded {
-        fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
-            Ok(Box::new(DockerProvider::new(cluster, runner)))
-        }
-    }
 
     const QUIZ: &str = r#"id = "quiz"
 title = "Quiz"

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{ClassCommand, Cli, Command};
 use crate::cluster::{self, Needs};
 use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, SeatSelection, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
@@ -237,7 +237,8 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
     let context = Context::new(&cli, ui, children)?;
     match cli.command {
         Command::Up(args) => up::run(&context, &args),
-        Command::Status(args) => status::run(&context, &args),
+        Command::Status(args) => status::run(&context, &args, status::View::Auto),
+        Command::Class(ClassCommand::Status(args)) => status::run(&context, &args, status::View::Class),
         Command::Down(args) => down::run(&context, &args),
         Command::Destroy(args) => destroy::run(&context, &args),
         Command::Ssh(args) => ssh::run(&context, &args),

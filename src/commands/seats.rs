@@ -26,6 +26,17 @@ pub trait Reach: Sync {
     fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>>;
 }
 
+/// Seats reached on the recording runner, with the docker provider.
+#[cfg(test)]
+pub struct Recorded;
+
+#[cfg(test)]
+impl Reach for Recorded {
+    fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
+        Ok(Box::new(crate::provider::docker::DockerProvider::new(cluster, runner)))
+    }
+}
+
 /// What became of one seat.
 #[derive(Debug)]
 pub enum Seated<R> {

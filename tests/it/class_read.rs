@@ -1,4 +1,4 @@
-//! Reading a class (fake `docker`): `check` over several seats, with seat 3 on an engine that does not answer. Every
+//! Reading a class (fake `docker`): `check` and `status` over several seats, with seat 3 on an engine that does not answer. Every
 //! other seat is still read and graded, and the exit status says a seat
 //! could not be reached (3).
 
@@ -150,4 +150,33 @@ fn the_gradebook_grades_every_seat_it_can_reach_and_exits_3_for_the_others() {
     assert_eq!(workspace.run(&["check", "quiz", "--seat", "1,2"]).code, 0);
     let one = workspace.run(&["check", "quiz", "--seat", "2"]).success();
     assert_eq!(one.stdout, "✓ a exists: exit 0\n✓ b, then c: exit 0\nquiz: all 2 checks pass\n");
+}
+
+#[test]
+fn class_status_shows_every_seat_with_its_last_checks() {
+    let workspace = class();
+    workspace.run(&["check", "quiz", "--seat", "1-2"]);
+    let run = workspace.run(&["status"]);
+    assert_eq!(run.code, 3, "seat 3 cannot be reached: {run:#?}");
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "class quiz: 3 seats, 2 Ready");
+    assert_eq!(lines[2], "SEAT  CLUSTER   ENGINE  NODES        REGISTRY  LABS  SSH  LAST CHECKS");
+    assert_eq!(lines[3], "s01   quiz-s01  here    4/4          up        1/1   -    quiz ✓ 2/2 just now");
+    assert_eq!(lines[4], "s02   quiz-s02  here    4/4          up        1/1   -    quiz ✗ 1/2 just now");
+    assert_eq!(lines[5], "s03   quiz-s03  far     unreachable  -         -     -    -");
+    let warned = warnings(&run);
+    assert_eq!(warned.len(), 2, "{}", run.stderr);
+    names_the_far_engine(warned[0], "warning: seat 3: ");
+    assert_eq!(warned[1], "warning: not Ready: s03 (cannot be reached); run labctl up --seat 3");
+    // `class status` is the same; the seats that are Ready exit 0.
+    let run = workspace.run(&["class", "status", "--seat", "1-2", "--json"]).success();
+    let status: serde_json::Value = serde_json::from_str(&run.stdout).expect("JSON on stdout");
+    assert_eq!(status["class"], "quiz");
+    let seat = &status["seats"][1];
+    assert_eq!(
+        (seat["seat"].as_u64(), seat["nodes_ready"].as_u64(), seat["ready"].as_bool()),
+        (Some(2), Some(4), Some(true))
+    );
+    assert_eq!((seat["checks"][0]["lab"].as_str(), seat["checks"][0]["passed"].as_u64()), (Some("quiz"), Some(1)));
+    assert_eq!(seat["labs_seeded"], serde_json::json!(["quiz"]));
 }
