@@ -125,10 +125,16 @@ elsewhere pass --yes.")]
     )]
     Ssh(SshArgs),
 
-    /// Run a command as root on a node; its exit status is passed through
+    /// Run a command as root on a node (of one seat or several); its exit status is passed through
     #[command(
-        after_help = "Examples:\n  labctl exec manager -- docker node ls\n  labctl exec node1 -- sh -c 'docker ps --format {{.Names}}'\n\n\
-Exit status: the command's; 3 (with one error line) when the node is not running."
+        after_help = "Examples:\n  labctl exec manager -- docker node ls\n  labctl exec node1 -- sh -c 'docker ps --format {{.Names}}'\n  \
+labctl exec --seat all manager -- docker node ls     (a class: every seat's manager)\n\n\
+Over several seats (--seat 2-5, all) the command runs on every seat at once (16 at\n\
+a time), without a terminal or input and within 30 minutes; each seat's output is\n\
+printed whole, in seat order, every line prefixed with its seat (s03 │ …), stdout\n\
+to stdout and stderr to stderr.\n\n\
+Exit status: the command's; 3 (with one error line) when the node is not running.\n\
+Over several seats: the worst (highest) of the seats', 3 for a seat not up."
     )]
     Exec(ExecArgs),
 

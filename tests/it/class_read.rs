@@ -1,4 +1,5 @@
-//! Reading a class (fake `docker`): `check` and `status` over several seats, with seat 3 on an engine that does not answer. Every
+//! Reading a class (fake `docker`): `status`, `check` and `exec` over
+//! several seats, with seat 3 on an engine that does not answer. Every
 //! other seat is still read and graded, and the exit status says a seat
 //! could not be reached (3).
 
@@ -179,4 +180,25 @@ fn class_status_shows_every_seat_with_its_last_checks() {
     );
     assert_eq!((seat["checks"][0]["lab"].as_str(), seat["checks"][0]["passed"].as_u64()), (Some("quiz"), Some(1)));
     assert_eq!(seat["labs_seeded"], serde_json::json!(["quiz"]));
+}
+
+#[test]
+fn exec_over_seats_prefixes_each_seat_and_exits_with_the_worst_status() {
+    let workspace = class();
+    let run = workspace.run(&["exec", "--seat", "all", "manager", "--", "hostname"]);
+    assert_eq!(run.code, 4, "seat 2's 4 is the worst: seat 3 is 3: {run:#?}");
+    assert_eq!(run.stdout, "s01 │ quiz-s01-manager\ns02 │ quiz-s02-manager\n");
+    let errors: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("s0")).collect();
+    assert_eq!(
+        errors[..3],
+        ["s01 │ to stderr from quiz-s01-manager", "s02 │ to stderr from quiz-s02-manager", "s02 │ exit status 4"]
+    );
+    names_the_far_engine(errors[3], "s03 │ error: ");
+    assert_eq!(
+        workspace.run(&["exec", "--seat", "1", "manager", "--", "hostname"]).code,
+        0,
+        "one seat passes its status through"
+    );
+    let run = workspace.run(&["exec", "--seat", "1,3", "manager", "--", "hostname"]);
+    assert_eq!(run.code, 3, "{run:#?}");
 }
