@@ -11,6 +11,7 @@ mod cli;
 mod doctor;
 mod dry_run;
 mod e2e;
+mod e2e_class_read;
 mod e2e_data;
 mod e2e_handouts;
 mod e2e_labs;
