@@ -268,11 +268,12 @@ pub enum ClassCommand {
     #[command(after_help = "Examples:\n  labctl class status\n  labctl class status --seat 1-10\n  \
 labctl class status --json | jq '.seats[] | select(.ready | not) | .seat'\n\n\
 Every seat is read at once (16 at a time), each on its own engine: its cluster,\n\
-engine, nodes in the swarm and Ready (4/4), the registry (up, down, - when\n\
-disabled), the labs seeded of those labctl.toml seeds (5/5), the students' SSH\n\
-port, and the last `labctl check` of each lab on that seat (lab2 ✗ 3/8 4m ago), as\n\
-recorded on this host in .labctl/checks/<cluster>/<lab>.json (names and pass/fail\n\
-only). A seat whose engine does not answer is shown as unreachable, with why.\n\n\
+engine, nodes in the swarm and Ready (4/4), the registry (up, down, ? while its\n\
+node is not running, - when disabled), the labs seeded of those labctl.toml seeds\n\
+(5/5), the students' SSH port, and the last `labctl check` of each lab on that\n\
+seat (lab2 ✗ 3/8 4m ago), as recorded on this host in\n\
+.labctl/checks/<cluster>/<lab>.json (names and pass/fail only). A seat whose\n\
+engine does not answer is shown as unreachable, with why.\n\n\
 Exit status: 0 when every node of every seat is Ready, 3 otherwise (the table or\n\
 JSON is printed either way).")]
     Status(StatusArgs),

@@ -118,7 +118,8 @@ struct SeatLine {
     nodes: usize,
     /// The nodes that are not, each with what is wrong.
     not_ready: Vec<String>,
-    /// "up" or "down"; null when labctl.toml disables the registry.
+    /// "up", "down" or "unknown" (its node is not running); null when
+    /// labctl.toml disables the registry.
     registry: Option<&'static str>,
     /// The labs seeded on the manager; null when it could not be read.
     labs_seeded: Option<Vec<String>>,
@@ -237,7 +238,12 @@ fn seat_line(cluster: &Cluster, status: Seated<Status>, records: &[Grade], now: 
     line.ready = line.not_ready.is_empty();
     line.nodes_ready = status.nodes.len() - line.not_ready.len();
     line.nodes = status.nodes.len();
-    line.registry = status.registry.map(|registry| if registry.state == "running" { "up" } else { "down" });
+    // Its state is read on its node: unknown while that node is not running.
+    line.registry = status.registry.map(|registry| match registry.state.as_str() {
+        "running" => "up",
+        "unknown" => "unknown",
+        _ => "down",
+    });
     // The seeded labs are read on the manager: unknown while it is not running.
     let manager_read = status.nodes.first().is_some_and(|manager| manager.swarm != "unknown");
     line.labs_seeded = manager_read.then(|| status.labs.into_iter().map(|lab| lab.id).collect());
@@ -264,7 +270,11 @@ fn class_table(class: &str, of: u32, lines: &[SeatLine]) -> String {
                 line.cluster.clone(),
                 line.engine.clone(),
                 nodes,
-                line.registry.map_or_else(dash, str::to_string),
+                match line.registry {
+                    None => dash(),
+                    Some("unknown") => "?".to_string(),
+                    Some(state) => state.to_string(),
+                },
                 labs,
                 line.ssh_port.map_or_else(dash, |port| port.to_string()),
                 if checks.is_empty() { dash() } else { checks.join(", ") },
@@ -353,12 +363,13 @@ mod tests {
 
     #[test]
     fn a_class_is_one_line_a_seat_and_a_seat_that_does_not_answer_hides_no_other() {
-        let settings = test_settings("[class]\nseats = 3\naccess = \"key\"\n");
+        let settings = test_settings("[class]\nseats = 4\naccess = \"key\"\n");
         let seats: Vec<Cluster> =
-            (1..=3).map(|number| Cluster::seat(&settings, test_catalog(), number).unwrap()).collect();
+            (1..=4).map(|number| Cluster::seat(&settings, test_catalog(), number).unwrap()).collect();
         let runner = RecordingRunner::default();
         seat_answers(&runner, "s01", &NODES, "running\n", &["lab1", "lab2", "lab3", "lab4", "visualizer"]);
         seat_answers(&runner, "s02", &["manager", "node1"], "exited\n", &["lab1"]);
+        seat_answers(&runner, "s04", &["node1", "node2", "node3"], "", &[]);
         runner.always(
             "docker ps --all --filter label=labctl.cluster=swarm-lab-s03",
             1,
@@ -385,12 +396,13 @@ mod tests {
             .map(|(seat, status)| seat_line(seat, status, &grades.of_cluster(seat.name()).unwrap(), now))
             .collect();
         assert_eq!(
-            class_table("swarm-lab", 3, &lines),
-            "class swarm-lab: 3 seats, 1 Ready\n\n\
+            class_table("swarm-lab", 4, &lines),
+            "class swarm-lab: 4 seats, 1 Ready\n\n\
              SEAT  CLUSTER        ENGINE  NODES        REGISTRY  LABS  SSH   LAST CHECKS\n\
              s01   swarm-lab-s01  local   4/4          up        5/5   2201  lab1 ✓ 2/2 2m ago, lab2 ✗ 0/1 2m ago\n\
              s02   swarm-lab-s02  local   2/4          down      1/5   2202  -\n\
-             s03   swarm-lab-s03  local   unreachable  -         -     2203  lab1 ✗ 1/2 2m ago\n"
+             s03   swarm-lab-s03  local   unreachable  -         -     2203  lab1 ✗ 1/2 2m ago\n\
+             s04   swarm-lab-s04  local   0/4          ?         -     2204  -\n"
         );
         assert_eq!(lines[1].not_ready, ["node2 (Down)", "node3 (Down)"]);
         assert_eq!(describe_not_ready(&lines[1]), "s02 (node2 (Down), node3 (Down))");
@@ -413,6 +425,7 @@ mod tests {
             serde_json::json!({"lab": "lab2", "passed": 0, "total": 1, "checked_at": "2027-01-15T08:00:00Z"})
         );
         assert_eq!(json["seats"][1]["registry"], "down");
+        assert_eq!(json["seats"][3]["registry"], "unknown", "asked on a manager that is not running");
         assert_eq!(json["seats"][2]["reachable"], false);
         assert_eq!(json["seats"][2]["labs_seeded"], serde_json::Value::Null);
     }
