@@ -33,6 +33,8 @@ Examples:
   labctl doctor                     check this host: Vagrant, VirtualBox, Docker, ports
   labctl labs                       list the labs and where they are seeded
   labctl check lab2                 grade a lab: ✓/✗ per check with a hint (--json)
+  labctl check lab2 --seat all      a class: the gradebook, seats × checks (--csv, --json)
+  labctl class status               a class: one line a seat (nodes Ready, last checks)
   labctl reset lab2                 put a lab back (students' files backed up first)
   labctl solve lab2                 run the lab's reference solution (instructors)
   labctl images load                copy the labs' images from this host into every node
@@ -135,17 +137,25 @@ and starts sshd again after a node restarts. `labctl class roster` prints the lo
     ))]
     Up(UpArgs),
 
-    /// Show every node (machine state, swarm state, role) and the seeded labs
+    /// Show every node (machine state, swarm state, role) and the seeded labs; a class: one line a seat
     #[command(
-        after_help = "Examples:\n  labctl status\n  labctl status --json | jq '.nodes[] | select(.status != \"Ready\")'\n  labctl status >/dev/null && labctl check lab2\n\n\
-Exit status: 0 when every node is in the swarm and Ready, 3 otherwise (the table\n\
-or JSON is printed either way)."
+        after_help = "Examples:\n  labctl status\n  labctl status --json | jq '.nodes[] | select(.status != \"Ready\")'\n  labctl status >/dev/null && labctl check lab2\n  \
+labctl status --seat 2-5          (a class: one line a seat, as `labctl class status`)\n  \
+labctl status --seat 3            (one seat of a class, node by node)\n\n\
+In a class ([class] seats > 1) status reads every seat (or those --seat names),\n\
+all at once: see `labctl class status --help`.\n\n\
+Exit status: 0 when every node (of every seat) is in the swarm and Ready, 3\n\
+otherwise (the table or JSON is printed either way)."
     )]
     Status(StatusArgs),
 
     /// Stop the nodes and keep their disks (`labctl up` starts them again)
     #[command(after_help = concat!("Examples:\n  labctl down\n  labctl down --seat all", over_seats!()))]
     Down(DownArgs),
+
+    /// The whole class at once: its seats' status, how its students log in
+    #[command(subcommand)]
+    Class(ClassCommand),
 
     /// Remove the nodes, their network and volumes
     #[command(after_help = concat!("Everything students wrote on the nodes goes with them (with the docker provider\n\
@@ -159,10 +169,16 @@ elsewhere pass --yes. Over several seats it asks once, naming how many.", over_s
     )]
     Ssh(SshArgs),
 
-    /// Run a command as root on a node; its exit status is passed through
+    /// Run a command as root on a node (of one seat or several); its exit status is passed through
     #[command(
-        after_help = "Examples:\n  labctl exec manager -- docker node ls\n  labctl exec node1 -- sh -c 'docker ps --format {{.Names}}'\n\n\
-Exit status: the command's; 3 (with one error line) when the node is not running."
+        after_help = "Examples:\n  labctl exec manager -- docker node ls\n  labctl exec node1 -- sh -c 'docker ps --format {{.Names}}'\n  \
+labctl exec --seat all manager -- docker node ls     (a class: every seat's manager)\n\n\
+Over several seats (--seat 2-5, all) the command runs on every seat at once (16 at\n\
+a time), without a terminal or input and within 30 minutes; each seat's output is\n\
+printed whole, in seat order, every line prefixed with its seat (s03 │ …), stdout\n\
+to stdout and stderr to stderr.\n\n\
+Exit status: the command's; 3 (with one error line) when the node is not running.\n\
+Over several seats: the worst (highest) of the seats', 3 for a seat not up."
     )]
     Exec(ExecArgs),
 
@@ -179,13 +195,23 @@ Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed).",
     ))]
     Reset(ResetArgs),
 
-    /// Verify a lab's expected outcome on the cluster
+    /// Verify a lab's expected outcome on the cluster, or grade it on every seat of a class
     #[command(
-        after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n\n\
+        after_help = "Examples:\n  labctl check lab2\n  labctl check work3 --lang en\n  labctl check lab2 --json\n  \
+labctl check lab2 --seat all            (a class: the gradebook, a row a seat)\n  \
+labctl check lab2 --seat 2-5 --csv > lab2.csv\n\n\
 Where the kernel has no IPVS (no routing mesh), a check marked `ingress = true`\n\
 asks the service on its own network instead and says so in its detail.\n\n\
-Exit status: 0 when every check passes, 1 when one fails, 3 when the cluster is\n\
-not up or cannot be reached (nothing was checked; --json says \"reachable\": false)."
+A class ([class] seats > 1) is checked on every seat without --seat, all seats at\n\
+once (16 at a time): a table of seats × checks (✓/✗, numbered, with a TOTAL), or\n\
+--json (each seat's report, with \"reachable\") or --csv (seat,cluster,<check\n\
+names…>,passed,total; 1/0 a check). A seat that cannot be reached is marked so,\n\
+the others are still graded. One seat (--seat 3) prints as a single cluster does.\n\
+Each seat's result is kept on this host (.labctl/checks/, names and pass/fail\n\
+only) for `labctl class status`.\n\n\
+Exit status: 0 when every check passes (on every seat), 1 when one fails, 3 when\n\
+the cluster (a seat) is not up or cannot be reached (nothing was checked there;\n\
+--json says \"reachable\": false)."
     )]
     Check(CheckArgs),
 
@@ -199,10 +225,6 @@ good (e.g. a port that no service publishes), as `check --json` marks with\n\
     /// Pull the labs' images on this host and load them into every node
     #[command(subcommand)]
     Images(ImagesCommand),
-
-    /// A class of seats: how its students log in
-    #[command(subcommand)]
-    Class(ClassCommand),
 
     /// Write a commented labctl.toml into the workspace
     #[command(
@@ -319,6 +341,27 @@ pub struct StatusArgs {
     pub json: bool,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// One line a seat: nodes Ready, registry, labs seeded, last check of each lab
+    #[command(after_help = "Examples:\n  labctl class status\n  labctl class status --seat 1-10\n  \
+labctl class status --json | jq '.seats[] | select(.ready | not) | .seat'\n\n\
+Every seat is read at once (16 at a time), each on its own engine: its cluster,\n\
+engine, nodes in the swarm and Ready (4/4), the registry (up, down, ? while its\n\
+node is not running, - when disabled), the labs seeded of those labctl.toml seeds\n\
+(5/5), the students' SSH port, and the last `labctl check` of each lab on that\n\
+seat (lab2 ✗ 3/8 4m ago), as recorded on this host in\n\
+.labctl/checks/<cluster>/<lab>.json (names and pass/fail only). A seat whose\n\
+engine does not answer is shown as unreachable, with why.\n\n\
+Exit status: 0 when every node of every seat is Ready, 3 otherwise (the table or\n\
+JSON is printed either way).")]
+    Status(StatusArgs),
+
+    /// Print how each seat's student logs in, and write each seat's handout
+    #[command(after_help = ROSTER_HELP)]
+    Roster(RosterArgs),
+}
+
 #[derive(Debug, Args)]
 pub struct DestroyArgs {
     #[command(flatten)]
@@ -389,6 +432,10 @@ pub struct CheckArgs {
     #[arg(long)]
     pub json: bool,
 
+    /// Print the gradebook as CSV (a row a seat, a column a check), for a spreadsheet
+    #[arg(long, conflicts_with = "json")]
+    pub csv: bool,
+
     /// Language of the hints; default: the lab's handout language
     #[arg(long, value_enum)]
     pub lang: Option<Language>,
@@ -428,13 +475,6 @@ pub struct ImagesLoadArgs {
     /// Load the images of this lab
     #[arg(long)]
     pub lab: Option<String>,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum ClassCommand {
-    /// Print how each seat's student logs in, and write each seat's handout
-    #[command(after_help = ROSTER_HELP)]
-    Roster(RosterArgs),
 }
 
 const ROSTER_HELP: &str = "\

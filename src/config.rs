@@ -19,7 +19,7 @@ use crate::labs::Catalog;
 use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
-pub use class::{Access, ClassSettings, Engine, EngineTarget, SeatSelection, MAX_SEATS};
+pub use class::{Access, ClassSettings, Engine, EngineTarget, Seat, SeatSelection, MAX_SEATS};
 pub use cluster::{Cluster, PlacedLab};
 
 pub const CONFIG_FILE: &str = "labctl.toml";

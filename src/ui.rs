@@ -248,6 +248,14 @@ impl Ui {
         let _ = out.flush();
     }
 
+    /// A command's own error output the user asked for (`exec` over
+    /// several seats), on stderr; shown even with `-q`, as it is data.
+    pub fn print_err(&self, text: &str) {
+        let mut err = anstream::stderr().lock();
+        let _ = err.write_all(text.as_bytes());
+        let _ = err.flush();
+    }
+
     pub fn mark(&self, mark: Mark) -> String {
         match mark {
             Mark::Ok => paint("✓", fg(AnsiColor::Green)),

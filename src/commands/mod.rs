@@ -29,6 +29,7 @@ mod destroy;
 mod doctor;
 mod down;
 mod exec;
+mod gradebook;
 mod images;
 mod init;
 mod labs;
@@ -37,6 +38,7 @@ mod logs;
 mod render;
 mod reset;
 mod roster;
+mod seat_reads;
 mod seats;
 mod solve;
 mod ssh;
@@ -175,6 +177,20 @@ impl Context {
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
+        let (choice, provider) = self.provider_for(cluster, runner, requested)?;
+        // On stderr, so it never mixes with a command's own output or JSON.
+        // Said once for a class whose seats all get the same.
+        self.ui.note_once(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
+        Ok((choice, provider))
+    }
+
+    /// [`Context::open_cluster`] without saying the choice.
+    fn provider_for<'a>(
+        &self,
+        cluster: &'a Cluster<'a>,
+        runner: &'a dyn Runner,
+        requested: Option<ProviderSetting>,
+    ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
         let host = Host::new(runner, cluster.timeouts());
         let auto = requested.unwrap_or(cluster.provider()) == ProviderSetting::Auto;
         let existing = if auto { provider::existing(cluster, &host, &self.vagrant_dir()) } else { None };
@@ -183,9 +199,6 @@ impl Context {
             Some(choice) => choice,
             None => provider::choose(cluster, requested, &host)?,
         };
-        // On stderr, so it never mixes with a command's own output or JSON.
-        // Said once for a class whose seats all get the same.
-        self.ui.note_once(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
@@ -249,6 +262,17 @@ impl Context {
     }
 }
 
+/// A class's seats are reached without a provider line each: every seat
+/// of a class has the docker provider (`-v` says it per seat).
+impl seat_reads::Reach for Context {
+    fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
+        let (choice, provider) =
+            self.provider_for(cluster, runner, None).context(Unreachable::cannot_reach(cluster.name()))?;
+        self.ui.detail(&format!("{}: provider {} ({})", cluster.name(), choice.kind.as_str(), choice.reason));
+        Ok(provider)
+    }
+}
+
 /// Whether a command only reads its seats or changes them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Intent {
@@ -270,7 +294,8 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>, command_line: &str) -
     }
     match cli.command {
         Command::Up(args) => up::run(&context, &args),
-        Command::Status(args) => status::run(&context, &args),
+        Command::Status(args) => status::run(&context, &args, status::View::Auto),
+        Command::Class(ClassCommand::Status(args)) => status::run(&context, &args, status::View::Class),
         Command::Down(args) => down::run(&context, &args),
         Command::Destroy(args) => destroy::run(&context, &args),
         Command::Ssh(args) => ssh::run(&context, &args),

@@ -47,6 +47,8 @@ fn solve_seat(context: &Context, args: &SolveArgs, cluster: &Cluster, templates:
         }
         Ok((outcomes, summary))
     })?;
+    // The checks that ran after the solution are this seat's latest result.
+    super::check::record(context, lab, cluster, &outcomes);
     for outcome in outcomes.iter().filter(|outcome| !outcome.passed) {
         let why = match outcome.failure {
             Some(check::Failure::Final) => " [cannot pass by waiting]",

@@ -7,12 +7,14 @@
 
 mod bad_input;
 mod class_change;
+mod class_read;
 mod cli;
 mod doctor;
 mod dry_run;
 mod e2e;
 mod e2e_access;
 mod e2e_class;
+mod e2e_class_read;
 mod e2e_data;
 mod e2e_engines;
 mod e2e_handouts;
