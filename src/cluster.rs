@@ -172,7 +172,12 @@ pub fn status(
         .iter()
         .zip(machines.iter().zip(&infos))
         .map(|(node, (machine, info))| {
-            let entry = by_name.get(node.name.as_str());
+            // By the node's own swarm ID: a machine of the ssh provider keeps
+            // its hostname, which need not be the node's name.
+            let own_id = info.as_ref().map(|info| info.node_id.as_str()).filter(|id| !id.is_empty());
+            let entry = own_id
+                .and_then(|id| entries.iter().find(|entry| entry.id == id))
+                .or_else(|| by_name.get(node.name.as_str()).copied());
             NodeStatus {
                 name: node.name.clone(),
                 role: swarm::role_word(node.role),

@@ -399,3 +399,23 @@ fn stale_entries_are_only_non_manager_entries_of_our_nodes_with_old_ids() {
         stale_entries(&entries, settings.nodes.all(), &live).iter().map(|entry| entry.id.as_str()).collect();
     assert_eq!(stale, vec!["old1"], "node9 is not ours to remove");
 }
+
+#[test]
+fn a_machine_that_keeps_its_own_hostname_still_has_its_stale_entry_found() {
+    // The ssh provider's machines keep their hostnames (pc07, not node1).
+    let settings = test_settings("");
+    let entries = parse_node_list(
+        &[
+            entry("m1", "lab-pc-01", "Ready", "Leader"),
+            entry("n1", "lab-pc-07", "Ready", ""),
+            entry("old1", "lab-pc-07", "Down", ""),
+            entry("x9", "lab-pc-99", "Down", ""),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let live: Vec<String> = ["m1", "n1", "n2", "n3"].iter().map(|id| id.to_string()).collect();
+    let stale: Vec<&str> =
+        stale_entries(&entries, settings.nodes.all(), &live).iter().map(|entry| entry.id.as_str()).collect();
+    assert_eq!(stale, vec!["old1"], "lab-pc-99 is no machine of ours");
+}
