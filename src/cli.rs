@@ -280,6 +280,11 @@ pub struct UpArgs {
     /// With --reinit-swarm: do not ask for confirmation
     #[arg(long, short = 'y', requires = "reinit_swarm")]
     pub yes: bool,
+
+    /// Provider ssh: record the host key of a machine seen for the first time
+    /// (StrictHostKeyChecking=accept-new); a changed key is still refused
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
 #[derive(Debug, Args)]

@@ -233,6 +233,7 @@ mod tests {
     use crate::exec::fake::RecordingRunner;
     use crate::exec::CommandSpec;
     use crate::provider::docker::DockerProvider;
+    use crate::provider::ssh::{HostKeys, SshProvider};
     use crate::provider::vagrant::VagrantProvider;
     use crate::templates::Templates;
     use crate::ui::{Ui, Verbosity};
@@ -399,5 +400,32 @@ mod tests {
             (own.to_string(), own.timeout),
             ("docker exec --interactive swarm-lab-manager sleep 1000".into(), None)
         );
+    }
+
+    #[test]
+    fn status_finds_machines_that_keep_their_hostnames_by_swarm_id() {
+        // The ssh provider's machines: `docker node ls` names them lab-pc-01, lab-pc-07.
+        let config = "[cluster]\nprovider = \"ssh\"\nworkers = 1\n[[ssh.hosts]]\nnode = \"manager\"\naddress = \"10.0.1.10\"\n[[ssh.hosts]]\nnode = \"node1\"\naddress = \"10.0.1.11\"\n";
+        let settings = test_settings(config);
+        let cluster = test_cluster(&settings);
+        let runner = RecordingRunner::default();
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let ssh = |address: &str| {
+            format!("ssh -o BatchMode=yes -o ConnectTimeout=15 -o StrictHostKeyChecking=yes -T -- {address} ")
+        };
+        for (address, id, manager) in [("10.0.1.10", "m1", true), ("10.0.1.11", "n1", false)] {
+            let probe = "user=ubuntu\nsudo=yes\nos=debian\ndocker=24.0.7\nprovisioned=\n";
+            runner.always(&format!(r"{}'sh -c '\''#!/bin/sh…'\'' labctl-probe", ssh(address)), 0, probe, "");
+            let info = format!(r#"{{"LocalNodeState":"active","NodeID":"{id}","ControlAvailable":{manager}}}"#);
+            runner.always(&format!("{}'sudo -n -- docker info --format", ssh(address)), 0, &info, "");
+        }
+        let entries = r#"{"ID":"m1","Hostname":"lab-pc-01","Status":"Ready","ManagerStatus":"Leader"}
+{"ID":"n1","Hostname":"lab-pc-07","Status":"Ready","ManagerStatus":""}
+"#;
+        runner.always(&format!("{}'sudo -n -- docker node ls", ssh("10.0.1.10")), 0, entries, "");
+        let provider = SshProvider::new(&cluster, &runner, &templates, HostKeys::Known).unwrap().unmultiplexed();
+        let status = status(&cluster, &provider, &runner, &templates).unwrap();
+        assert_eq!(status.not_ready(), Vec::<String>::new(), "{:#?}", status.nodes);
+        assert_eq!(status.nodes[1].status.as_deref(), Some("Ready"));
     }
 }

@@ -3,6 +3,7 @@
 
 mod class;
 mod cluster;
+pub mod ssh;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -35,6 +36,8 @@ pub enum ProviderSetting {
     Vagrant,
     /// docker-in-docker containers on a bridge network
     Docker,
+    /// machines the class already has (cloud VMs, lab PCs), listed in [[ssh.hosts]]
+    Ssh,
 }
 
 impl ProviderSetting {
@@ -43,6 +46,7 @@ impl ProviderSetting {
             ProviderSetting::Auto => "auto",
             ProviderSetting::Vagrant => "vagrant",
             ProviderSetting::Docker => "docker",
+            ProviderSetting::Ssh => "ssh",
         }
     }
 }
@@ -63,6 +67,7 @@ pub struct RawConfig {
     pub docker: RawDocker,
     pub images: RawImages,
     pub class: class::RawClass,
+    pub ssh: ssh::RawSsh,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -168,6 +173,7 @@ impl Default for RawConfig {
             docker: RawDocker::default(),
             images: RawImages::default(),
             class: class::RawClass::default(),
+            ssh: ssh::RawSsh::default(),
         }
     }
 }
@@ -403,6 +409,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// `[class]`: the seats, their students' access and the engines.
     pub class: ClassSettings,
+    /// `[ssh]`: the machines of the ssh provider (empty for the others).
+    pub ssh: ssh::SshSettings,
     /// The workspace the settings belong to (empty in unit tests).
     pub workspace: PathBuf,
 }

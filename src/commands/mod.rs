@@ -15,6 +15,7 @@ use crate::exec::{Children, DryRunner, RealRunner, Runner};
 use crate::exit::Unreachable;
 use crate::labs::Catalog;
 use crate::provider::docker::DockerProvider;
+use crate::provider::ssh::{HostKeys, SshProvider};
 use crate::provider::vagrant::VagrantProvider;
 use crate::provider::{self, Choice, Host, Provider, ProviderKind};
 use crate::templates::Templates;
@@ -147,6 +148,18 @@ impl Context {
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
+        self.open_cluster_with(cluster, runner, requested, HostKeys::Known)
+    }
+
+    /// [`Context::open_cluster`], with the host keys the ssh provider accepts
+    /// (`up --accept-new-host-keys`).
+    pub fn open_cluster_with<'a>(
+        &self,
+        cluster: &'a Cluster<'a>,
+        runner: &'a dyn Runner,
+        requested: Option<ProviderSetting>,
+        host_keys: HostKeys,
+    ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
         let host = Host::new(runner, cluster.timeouts());
         let auto = requested.unwrap_or(cluster.provider()) == ProviderSetting::Auto;
         let existing = if auto { provider::existing(cluster, &host, &self.vagrant_dir()) } else { None };
@@ -160,6 +173,9 @@ impl Context {
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
+            ProviderKind::Ssh => {
+                Box::new(SshProvider::new(cluster, runner, &Templates::load(&self.workspace)?, host_keys)?)
+            }
         };
         Ok((choice, provider))
     }
