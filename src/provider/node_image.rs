@@ -32,18 +32,21 @@ pub struct Tool {
     pub dnf: &'static str,
 }
 
-/// The handouts' tools, and what labctl's own checks run on a node (`nsenter`
+/// The handouts' tools, what labctl's own checks run on a node (`nsenter`
 /// and `unshare`, from util-linux, for the routing-mesh fallback of
-/// lifecycle::mesh), on the docker provider's node image and installed by the
-/// Vagrant provisioning (provision/50-tools.sh). A later feature (an ssh
-/// server for seats) adds its package here.
-pub const NODE_TOOLS: [Tool; 6] = [
+/// lifecycle::mesh) and the SSH server students log in to their seat
+/// through (sshd, and ssh-keygen for its host key: access::nodes), on the
+/// docker provider's node image and installed by the Vagrant provisioning
+/// (provision/50-tools.sh; a Vagrant box has them already).
+pub const NODE_TOOLS: [Tool; 8] = [
     Tool { command: Some("curl"), apk: "curl", apt: "curl", dnf: "curl" },
     Tool { command: Some("tree"), apk: "tree", apt: "tree", dnf: "tree" },
     Tool { command: Some("vim"), apk: "vim", apt: "vim", dnf: "vim-enhanced" },
     Tool { command: Some("bash"), apk: "bash", apt: "bash", dnf: "bash" },
     Tool { command: None, apk: "bash-completion", apt: "bash-completion", dnf: "bash-completion" },
     Tool { command: Some("nsenter"), apk: "util-linux-misc", apt: "util-linux", dnf: "util-linux" },
+    Tool { command: Some("sshd"), apk: "openssh-server", apt: "openssh-server", dnf: "openssh-server" },
+    Tool { command: Some("ssh-keygen"), apk: "openssh-keygen", apt: "openssh-client", dnf: "openssh" },
 ];
 
 /// The image the nodes run.

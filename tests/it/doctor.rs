@@ -56,7 +56,7 @@ fn without_virtualbox_auto_picks_docker_and_says_why() {
     assert!(node_image.contains("✓ node image"), "{node_image}");
     assert!(node_image.contains(&format!("labctl/node:{}-", env!("CARGO_PKG_VERSION"))), "{node_image}");
     assert!(
-        node_image.contains("is built (docker:dind plus curl, tree, vim, bash, bash-completion, util-linux-misc)"),
+        node_image.contains("is built (docker:dind plus curl, tree, vim, bash, bash-completion, util-linux-misc, openssh-server, openssh-keygen)"),
         "{node_image}"
     );
 }
