@@ -284,6 +284,18 @@ fn without_python_an_existing_daemon_json_is_not_clobbered() {
 }
 
 #[test]
+fn a_python3_without_its_json_module_is_no_python_to_merge_with() {
+    // python3-minimal (minimal cloud images): `import json` fails.
+    let sandbox = daemon_sandbox("", false);
+    sandbox.fake("python3", "echo \"ModuleNotFoundError: No module named 'json'\" >&2; exit 1");
+    sandbox.write("etc/docker/daemon.json", r#"{"debug": true}"#);
+    let outcome = sandbox.run("30-daemon-json.sh", DAEMON);
+    assert_ne!(outcome.code, 0);
+    assert!(outcome.stderr.contains("there is no python3 (with its json module) to merge it"), "{}", outcome.stderr);
+    assert_eq!(sandbox.read("etc/docker/daemon.json"), r#"{"debug": true}"#);
+}
+
+#[test]
 fn no_registry_and_no_mirror_leaves_daemon_json_alone() {
     let sandbox = daemon_sandbox("[registry]\nenabled = false\n", true);
     sandbox.run("30-daemon-json.sh", DAEMON).success();
