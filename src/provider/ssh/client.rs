@@ -100,6 +100,11 @@ impl Client {
             options.push("ControlMaster=auto".into());
             options.push(format!("ControlPath={}/%C", dir.display()));
             options.push(format!("ControlPersist={CONTROL_PERSIST}"));
+            // A kept connection to a machine that went away (rebooted, off)
+            // ends within a few missed keepalives instead of holding every
+            // later command until its time limit.
+            options.push(format!("ServerAliveInterval={}", (seconds / 3).max(1)));
+            options.push("ServerAliveCountMax=3".into());
         }
         if host.identity_file.is_some() {
             // Only that key: an agent with many keys would otherwise use up
@@ -227,6 +232,10 @@ mod tests {
                 "ControlPath=/run/user/1000/labctl/ssh/%C",
                 "-o",
                 "ControlPersist=180",
+                "-o",
+                "ServerAliveInterval=5",
+                "-o",
+                "ServerAliveCountMax=3",
                 "-o",
                 "IdentitiesOnly=yes",
                 "-p",
