@@ -109,6 +109,9 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
         }
     }
     // No workspace to act from: the docker provider finds everything by label.
+    if matches.iter().any(|found| found.provider == "ssh") {
+        bail!("{name} is on machines of [[ssh.hosts]] whose workspace is gone; labctl reaches them only through its labctl.toml: run `labctl destroy` in a workspace that lists them");
+    }
     if matches.iter().any(|found| found.provider != "docker") {
         bail!("{name} is a Vagrant cluster whose workspace is gone; remove its VMs with VirtualBox (`VBoxManage list vms`)");
     }

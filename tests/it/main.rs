@@ -32,5 +32,6 @@ mod logs;
 mod modules;
 mod provision;
 mod render;
+mod ssh;
 mod support;
 mod vagrant;
