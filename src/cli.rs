@@ -233,6 +233,10 @@ Exit status: 0 when the configured provider can work, 1 otherwise."
     )]
     Doctor(DoctorArgs),
 
+    /// A class's machines: `class import hosts.csv` writes them into labctl.toml
+    #[command(subcommand)]
+    Class(ClassCommand),
+
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\"\n\n\
@@ -406,6 +410,29 @@ pub struct ImagesLoadArgs {
     /// Load the images of this lab
     #[arg(long)]
     pub lab: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// Write the machines of a CSV into labctl.toml as [[ssh.hosts]] (provider ssh)
+    #[command(after_help = "Examples:\n  labctl class import hosts.csv\n\n\
+The CSV (e.g. printed by the school's Terraform) has a header row naming its columns,\n\
+in any order, then one machine per row:\n\n\
+  seat,node,address,user,port,identity_file,advertise_ip\n\
+  1,manager,203.0.113.10,ubuntu,22,keys/seat1.pem,10.0.1.10\n\
+  1,node1,203.0.113.11,ubuntu,22,keys/seat1.pem,10.0.1.11\n\n\
+node and address are needed; an empty cell leaves that key out (seat: 1, user and\n\
+port: ssh's own, advertise_ip: the address). Every [[ssh.hosts]] of labctl.toml is\n\
+replaced, [cluster] provider becomes \"ssh\", workers and [class] seats follow the\n\
+CSV; comments and the other keys stay. The result is checked first: a bad row is\n\
+named by its CSV line and nothing is written. The old file is kept as labctl.toml.bak.")]
+    Import(ClassImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ClassImportArgs {
+    /// The CSV file: a header row, then one machine per row
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

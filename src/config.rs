@@ -3,6 +3,7 @@
 
 mod class;
 mod cluster;
+pub mod hosts_csv;
 pub mod ssh;
 mod validate;
 
@@ -460,6 +461,14 @@ pub fn load(location: &ConfigLocation, catalog: &Catalog) -> Result<Settings> {
     let timeouts = Timeouts::from_env()?;
     let workspace = location.workspace.clone();
     Ok(Settings { timeouts, workspace, ..validate::resolve(raw, origin, catalog, node_image_override)? })
+}
+
+/// Check `text` as the configuration at `path` would be (`class import`
+/// checks the file it is about to write); nothing is read or written.
+pub fn check_text(path: &Path, text: &str, catalog: &Catalog) -> Result<Settings> {
+    let origin = Origin { path: Some(display_path(path)), text: text.to_string() };
+    let raw = parse(&origin)?;
+    validate::resolve(raw, origin, catalog, None)
 }
 
 fn parse(origin: &Origin) -> Result<RawConfig> {

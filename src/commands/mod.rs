@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{ClassCommand, Cli, Command};
 use crate::cluster::{self, Needs};
 use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, SeatSelection, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
@@ -31,6 +31,7 @@ mod doctor;
 mod down;
 mod exec;
 mod images;
+mod import;
 mod init;
 mod labs;
 mod list;
@@ -269,6 +270,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
         Command::List(args) => list::run(&context, &args),
         Command::Logs(args) => logs::run(&context, &args),
         Command::Doctor(args) => doctor::run(&context, &args),
+        Command::Class(ClassCommand::Import(args)) => import::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }
 }

@@ -108,3 +108,49 @@ fn machines_without_the_ssh_provider_or_nodes_without_machines_are_refused() {
     let error = workspace.run(&["up", "--provider", "docker"]).single_error();
     assert!(error.contains("the nodes of this workspace are the machines of [[ssh.hosts]]"), "{error}");
 }
+
+#[test]
+fn class_import_writes_the_machines_of_a_csv_and_keeps_the_old_file() {
+    let workspace = Workspace::new();
+    let old = "# the class of spring\n[cluster]\nname = \"cloud\"\n";
+    workspace.file("labctl.toml", old);
+    workspace.file(
+        "hosts.csv",
+        "seat,node,address,user,port,identity_file,advertise_ip\n\
+         1,manager,203.0.113.10,ubuntu,,keys/s1.pem,10.0.1.10\n\
+         1,node1,203.0.113.11,ubuntu,2222,keys/s1.pem,10.0.1.11\n\
+         2,manager,203.0.113.20,ubuntu,,keys/s2.pem,10.0.2.10\n\
+         2,node1,203.0.113.21,ubuntu,,keys/s2.pem,10.0.2.11\n",
+    );
+    let run = workspace.run(&["class", "import", "hosts.csv"]).success();
+    assert!(
+        run.stderr.contains(
+            "labctl.toml: 4 machines for 2 seats from hosts.csv (a manager and 1 worker each), provider = \"ssh\""
+        ),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(workspace.read("labctl.toml.bak"), old);
+    let text = workspace.read("labctl.toml");
+    assert!(
+        text.starts_with("# the class of spring\n[cluster]\nname = \"cloud\"\nprovider = \"ssh\"\nworkers = 1\n"),
+        "{text}"
+    );
+    // The seats' machines, as the rest of labctl reads them.
+    fake_ssh(&workspace, false);
+    let plan = workspace.run(&["up", "--seat", "2", "--dry-run"]).success();
+    assert!(plan.stdout.contains("-i ") && plan.stdout.contains("keys/s2.pem -T -- 203.0.113.21"), "{}", plan.stdout);
+
+    // A bad row: named by its CSV line, and nothing is written.
+    workspace.file("bad.csv", "node,address\nmanager,10.0.0.5\nnod1,10.0.0.6\n");
+    let refused = workspace.run(&["class", "import", "bad.csv"]);
+    assert_eq!(refused.code, 1);
+    assert!(
+        refused
+            .stderr
+            .contains("error: bad.csv:3: node: \"nod1\" is not a node of this cluster; did you mean \"node1\"?"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(workspace.read("labctl.toml"), text, "nothing was written");
+}
