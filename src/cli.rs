@@ -25,6 +25,7 @@ Examples:
   labctl reset lab2                 put a lab back (students' files backed up first)
   labctl solve lab2                 run the lab's reference solution (instructors)
   labctl images load                copy the labs' images from this host into every node
+  labctl class import hosts.csv     machines you already have (provider ssh) from a CSV
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
 node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.
@@ -110,7 +111,15 @@ tools (curl, tree, vim, bash, bash-completion) and util-linux (for labctl's chec
 built on this host by the first up that needs it and tagged\n\
 labctl/node:<version>-<recipe hash>; [docker] node_image or LABCTL_NODE_IMAGE gives\n\
 an image to use as is instead. Vagrant: provisioning\n\
-installs the same tools."
+installs the same tools.\n\n\
+ssh provider ([[ssh.hosts]]: machines you already have): up looks at every machine\n\
+at once over one multiplexed ssh connection each (BatchMode, known host keys only;\n\
+--accept-new-host-keys records a first-seen key, a changed key is always refused\n\
+with the ssh-keygen -R line to run), then feeds the Vagrant boxes' provisioning\n\
+scripts to those whose setup is not current, under `sudo -n` (a user without\n\
+passwordless sudo is refused, saying so): /etc/hosts, Docker Engine when missing,\n\
+daemon.json merged (first version kept as daemon.json.labctl.bak, Docker reloaded),\n\
+the swarm ports in ufw/firewalld, the handouts' tools."
     )]
     Up(UpArgs),
 
@@ -123,12 +132,19 @@ or JSON is printed either way)."
     Status(StatusArgs),
 
     /// Stop the nodes and keep their disks (`labctl up` starts them again)
+    #[command(after_help = "ssh provider: the machines are not labctl's to power off; nothing is stopped,\n\
+and the swarm, registry and labs on them stay as they are (it says so).")]
     Down(DownArgs),
 
     /// Remove the nodes, their network and volumes
     #[command(after_help = "Everything students wrote on the nodes goes with them (with the docker provider\n\
 the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
-elsewhere pass --yes.")]
+elsewhere pass --yes.\n\n\
+ssh provider: no machine is powered off or deleted. On each machine labctl leaves\n\
+the swarm, removes the registry (container and volume), the labs' folders and\n\
+/var/lib/labctl, and closes its ssh connection; Docker, the /etc/hosts entries,\n\
+daemon.json (the first version is in daemon.json.labctl.bak), firewall rules and\n\
+images stay. A machine that does not answer is named; the others are still done.")]
     Destroy(DestroyArgs),
 
     /// Open a root shell on a node
@@ -228,7 +244,10 @@ limits, IPVS for the routing mesh, free memory and disk against what the configu
 nodes (every seat on this host) need, amd64-only lab images on other CPUs, and the\n\
 forwarded ports. A class spread over [[class.engines]]: every engine answers `docker\n\
 version` within the read limit (30s), with the seats it holds; an engine that does\n\
-not fails only those.\n\n\
+not fails only those. ssh provider: the ssh client, and every machine of every seat:\n\
+it answers within the read limit without a prompt, its host key is the known one (a\n\
+changed key: the ssh-keygen -R line to run), sudo works without a password, and\n\
+Docker runs or can be installed.\n\n\
 Exit status: 0 when the configured provider can work, 1 otherwise."
     )]
     Doctor(DoctorArgs),

@@ -154,3 +154,15 @@ fn class_import_writes_the_machines_of_a_csv_and_keeps_the_old_file() {
     );
     assert_eq!(workspace.read("labctl.toml"), text, "nothing was written");
 }
+
+#[test]
+fn init_for_ssh_writes_the_example_and_says_what_comes_next() {
+    let workspace = Workspace::new();
+    let run = workspace.run(&["init", "--provider", "ssh"]).success();
+    assert!(run.stderr.contains("next: add one [[ssh.hosts]] machine per node"), "{}", run.stderr);
+    let text = workspace.read("labctl.toml");
+    assert!(text.contains("provider = \"ssh\"\n"), "{text}");
+    assert!(text.contains("# [[ssh.hosts]]\n# node = \"manager\"\n# address = \"203.0.113.10\""), "{text}");
+    let error = workspace.run(&["up"]).single_error();
+    assert!(error.contains("cluster.provider: provider \"ssh\" needs one [[ssh.hosts]] machine per node"), "{error}");
+}
