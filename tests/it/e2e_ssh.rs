@@ -339,6 +339,11 @@ fn e2e_ssh_provider_on_existing_machines() {
     assert_eq!(on_machine(MANAGER, "cat /etc/docker/daemon.json.labctl.bak"), OWN_DAEMON_JSON);
     assert!(on_machine(MANAGER, "docker info --format '{{.Labels}}'").contains("owner=school"), "reloaded");
     assert!(on_machine(NODE1, "grep -c 'labctl begin e2e-ssh' /etc/hosts").starts_with('1'));
+    // Docker and the handouts' tools were there: provisioning installed
+    // nothing (and so reached no package mirror).
+    for machine in [MANAGER, NODE1] {
+        assert_eq!(on_machine(machine, "ls /var/log/apt/history.log 2>/dev/null || echo none").trim(), "none");
+    }
 
     // --- a second up changes nothing and opens no connection.
     let again = class.labctl(&["up"]).success();
