@@ -45,6 +45,12 @@ fn a_dry_run_looks_at_each_machine_once_and_plans_its_provisioning() {
     assert_eq!(calls.matches("ssh -o BatchMode=yes").count(), 2, "{calls}");
     assert_eq!(calls.matches("' labctl-probe /var/lib/labctl").count(), 2, "{calls}");
     assert!(calls.contains("-o ControlMaster=auto"), "one multiplexed connection per machine: {calls}");
+    assert!(calls.contains("-o StrictHostKeyChecking=yes"), "{calls}");
+
+    // A first-seen host key only when asked.
+    workspace.run(&["up", "--dry-run", "--accept-new-host-keys"]).success();
+    let asked = workspace.calls();
+    assert_eq!(asked.matches("-o StrictHostKeyChecking=accept-new").count(), 2, "{asked}");
 }
 
 #[test]
