@@ -142,8 +142,14 @@ fn class_import_writes_the_machines_of_a_csv_and_keeps_the_old_file() {
         text.starts_with("# the class of spring\n[cluster]\nname = \"cloud\"\nprovider = \"ssh\"\nworkers = 1\n"),
         "{text}"
     );
-    // The seats' machines, as the rest of labctl reads them.
+    // The seats' machines, as the rest of labctl reads them; their keys must exist.
     fake_ssh(&workspace, false);
+    let no_key = workspace.run(&["up", "--seat", "2", "--dry-run"]);
+    assert_eq!(no_key.code, 1);
+    assert!(no_key.stderr.contains("error: labctl.toml:34:17: ssh.hosts[2].identity_file: "), "{}", no_key.stderr);
+    assert!(no_key.stderr.contains("keys/s2.pem (the key for manager) does not exist"), "{}", no_key.stderr);
+    assert_eq!(workspace.calls(), "", "no machine is asked before the keys are there");
+    workspace.file("keys/s2.pem", "not a real key: the fake ssh takes any\n");
     let plan = workspace.run(&["up", "--seat", "2", "--dry-run"]).success();
     assert!(plan.stdout.contains("-i ") && plan.stdout.contains("keys/s2.pem -T -- 203.0.113.21"), "{}", plan.stdout);
 

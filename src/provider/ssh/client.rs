@@ -73,6 +73,11 @@ impl Client {
         self.config_file.as_deref()
     }
 
+    /// Where ssh finds `host`'s identity_file, if it has one.
+    pub fn identity_file(&self, host: &SshHost) -> Option<PathBuf> {
+        host.identity_file.as_deref().map(|file| resolve_path(file, &self.workspace, self.home.as_deref()))
+    }
+
     pub fn known_hosts_file(&self) -> Option<&Path> {
         self.known_hosts_file.as_deref()
     }
@@ -120,8 +125,7 @@ impl Client {
         if let Some(user) = &host.user {
             args.extend(["-l".to_string(), user.clone()]);
         }
-        if let Some(file) = &host.identity_file {
-            let path = resolve_path(file, &self.workspace, self.home.as_deref());
+        if let Some(path) = self.identity_file(host) {
             args.extend(["-i".to_string(), path.display().to_string()]);
         }
         args

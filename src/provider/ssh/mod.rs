@@ -154,18 +154,26 @@ impl<'a> SshProvider<'a> {
         finding.explain(node, self.host(node), self.client.known_hosts_file())
     }
 
-    /// The class's own ssh files must be there: ssh would fail on each
-    /// machine alike, saying less.
+    /// The class's own ssh files and the machines' keys must be there: ssh
+    /// would fail on each machine, saying less (a missing key is only a
+    /// warning to ssh, then a refused login).
     fn check_files(&self) -> Result<()> {
-        let files = [("ssh.config_file", self.client.config_file())];
-        for (key, file) in files {
-            if let Some(file) = file.filter(|file| !file.is_file()) {
-                bail!(
-                    "{}{key}: {} does not exist; create it or remove the line",
-                    self.cluster.locate(key),
-                    file.display()
-                );
-            }
+        if let Some(file) = self.client.config_file().filter(|file| !file.is_file()) {
+            let key = "ssh.config_file";
+            bail!("{}{key}: {} does not exist; create it or remove the line", self.cluster.locate(key), file.display());
+        }
+        for node in self.cluster.nodes() {
+            let host = self.host(&node.name);
+            let Some(file) = self.client.identity_file(host).filter(|file| !file.is_file()) else { continue };
+            // Validation keeps every entry, in order: this one's index is its place.
+            let index = self.cluster.ssh().hosts.iter().position(|entry| entry == host).unwrap_or_default();
+            let key = format!("ssh.hosts[{index}].identity_file");
+            bail!(
+                "{}{key}: {} (the key for {}) does not exist; give the path of the private key, relative to the workspace or ~/",
+                self.cluster.locate(&key),
+                file.display(),
+                node.name
+            );
         }
         Ok(())
     }
