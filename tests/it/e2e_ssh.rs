@@ -4,14 +4,15 @@
 //! 10.70.0.0/24: the manager at 10.70.0.10 is reached there, node1 through
 //! a port published on 127.0.0.1 with advertise_ip 10.70.0.11 (a cloud VM's
 //! public and private address). The test makes the ssh key, the known_hosts
-//! and a user with passwordless sudo, then runs up, status, solve, check,
-//! reset, destroy, and the faults: a user without sudo, a changed host key,
-//! a machine that does not answer. Everything it made is removed however
-//! it ends.
+//! and a user with passwordless sudo, then runs up (the join token in no
+//! process's argv meanwhile), status, solve, check, reset, destroy, and the
+//! faults: a user without sudo, a changed host key, a machine that does not
+//! answer. Everything it made is removed however it ends.
 
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use crate::e2e_swarm::{mask, ArgvWatch};
 use crate::support::{e2e_enabled, host_docker, Run, Workspace};
 
 const IMAGE: &str = "labctl-test/ssh-host:bookworm";
@@ -315,8 +316,16 @@ fn e2e_ssh_provider_on_existing_machines() {
 
     // --- up: every machine provisioned, one ssh connection each.
     let started = Instant::now();
-    let up = class.labctl(&["up"]).success();
+    let watch = ArgvWatch::start();
+    let up = class.labctl(&["up"]);
+    let seen = watch.finish();
+    let up = up.success();
     let took = started.elapsed();
+    // The join token went to node1 on ssh's stdin: in no argv on this host,
+    // the machines' processes (containers) included.
+    let token = on_machine(MANAGER, "docker swarm join-token --quiet worker").trim().to_string();
+    let leaks: Vec<String> = seen.iter().filter(|line| line.contains(&token)).map(|line| mask(line)).collect();
+    assert!(leaks.is_empty(), "the join token was in a process's argv:\n{}", leaks.join("\n"));
     assert!(up.stderr.contains("provider ssh (set in labctl.toml; 2 machines of [[ssh.hosts]])"), "{}", up.stderr);
     assert!(up.stderr.contains("nodes running (2): 2 provisioned"), "{}", up.stderr);
     assert!(up.stderr.contains("swarm initialised on manager 10.70.0.10; 1 worker joined"), "{}", up.stderr);

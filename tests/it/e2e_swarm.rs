@@ -18,14 +18,14 @@ const TOKEN_PREFIX: &[u8] = b"SWMTKN-1-";
 /// Samples every process's command line (/proc/*/cmdline, which on this
 /// host includes every process inside the node containers) every 20 ms and
 /// keeps those that contain a swarm join token (any cluster's).
-struct ArgvWatch {
+pub struct ArgvWatch {
     stop: Arc<AtomicBool>,
     samples: Arc<AtomicUsize>,
     thread: JoinHandle<Vec<String>>,
 }
 
 impl ArgvWatch {
-    fn start() -> ArgvWatch {
+    pub fn start() -> ArgvWatch {
         let stop = Arc::new(AtomicBool::new(false));
         let samples = Arc::new(AtomicUsize::new(0));
         let (stop_flag, counter) = (stop.clone(), samples.clone());
@@ -46,7 +46,7 @@ impl ArgvWatch {
     }
 
     /// Stop sampling; the command lines seen with a token.
-    fn finish(self) -> Vec<String> {
+    pub fn finish(self) -> Vec<String> {
         self.stop.store(true, Ordering::Relaxed);
         let seen = self.thread.join().expect("the sampler does not panic");
         assert!(self.samples.load(Ordering::Relaxed) >= 5, "the sampler barely ran");
@@ -82,7 +82,7 @@ fn up_watching_argv(cluster: &E2eCluster) -> Run {
 }
 
 /// A command line to show in a failure, without the token's secret part.
-fn mask(command_line: &str) -> String {
+pub fn mask(command_line: &str) -> String {
     let words = command_line.split(' ');
     let masked: Vec<&str> =
         words.map(|word| if word.starts_with("SWMTKN-1-") { "SWMTKN-1-****" } else { word }).collect();
