@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use crate::e2e_swarm::{mask, ArgvWatch};
-use crate::support::{e2e_enabled, host_docker, Run, Workspace};
+use crate::support::{e2e_enabled, host_docker, Run, Workspace, EXPLICIT_CAPABILITIES};
 
 const IMAGE: &str = "labctl-test/ssh-host:bookworm";
 const REGISTRY_IMAGE: &str = "labctl-test/registry:2";
@@ -162,24 +162,7 @@ fn start_machine(name: &str, hostname: &str, ip: &str, publish: bool) {
         return;
     }
     quietly(&["rm", "--force", "--volumes", name]);
-    let explicit = [
-        "--cap-add",
-        "ALL",
-        "--cap-drop",
-        "SYS_RESOURCE",
-        "--security-opt",
-        "seccomp=unconfined",
-        "--security-opt",
-        "apparmor=unconfined",
-        "--security-opt",
-        "systempaths=unconfined",
-        "--device-cgroup-rule",
-        "a *:* rwm",
-        "--volume",
-        "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-        IMAGE,
-    ];
-    host_docker(&[&common[..], &explicit].concat());
+    host_docker(&[&common[..], &EXPLICIT_CAPABILITIES, &[IMAGE]].concat());
 }
 
 /// `sh -c script` as root in `machine` (the test's own setup, not labctl's).
