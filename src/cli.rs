@@ -40,6 +40,7 @@ Examples:
   labctl images load                copy the labs' images from this host into every node
   labctl up --seat all              a class ([class] seats): every seat's cluster, at once
   labctl class roster               how each seat's student logs in (writes their handouts)
+  labctl class import hosts.csv     machines you already have (provider ssh) from a CSV
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
 node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.
@@ -131,7 +132,15 @@ installs the same tools.\n\n\
 Students of a class ([class] access = \"key\", a class's default, or \"password\") log in\n\
 over SSH: up makes each seat's credentials in .labctl/access/sNN/ (readable by you\n\
 alone), gives every node a host key, the key or password (on stdin only) and sshd,\n\
-and starts sshd again after a node restarts. `labctl class roster` prints the logins.",
+and starts sshd again after a node restarts. `labctl class roster` prints the logins.\n\n\
+ssh provider ([[ssh.hosts]]: machines you already have): up looks at every machine\n\
+at once over one multiplexed ssh connection each (BatchMode, known host keys only;\n\
+--accept-new-host-keys records a first-seen key, a changed key is always refused\n\
+with the ssh-keygen -R line to run), then feeds the Vagrant boxes' provisioning\n\
+scripts to those whose setup is not current, under `sudo -n` (a user without\n\
+passwordless sudo is refused, saying so): /etc/hosts, Docker Engine when missing,\n\
+daemon.json merged (first version kept as daemon.json.labctl.bak, Docker reloaded),\n\
+the swarm ports in ufw/firewalld, the handouts' tools.",
         over_seats!(),
         "\n`up --seat 2` repairs seat 2 alone; --reinit-swarm over several seats asks once."
     ))]
@@ -150,17 +159,27 @@ otherwise (the table or JSON is printed either way)."
     Status(StatusArgs),
 
     /// Stop the nodes and keep their disks (`labctl up` starts them again)
-    #[command(after_help = concat!("Examples:\n  labctl down\n  labctl down --seat all", over_seats!()))]
+    #[command(after_help = concat!(
+        "Examples:\n  labctl down\n  labctl down --seat all",
+        over_seats!(),
+        "\n\nssh provider: the machines are not labctl's to power off; nothing is stopped,\n\
+and the swarm, registry and labs on them stay as they are (it says so)."
+    ))]
     Down(DownArgs),
 
-    /// The whole class at once: its seats' status, how its students log in
+    /// The whole class at once: its seats' status, how its students log in, its machines (import)
     #[command(subcommand)]
     Class(ClassCommand),
 
     /// Remove the nodes, their network and volumes
     #[command(after_help = concat!("Everything students wrote on the nodes goes with them (with the docker provider\n\
 the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
-elsewhere pass --yes. Over several seats it asks once, naming how many.", over_seats!()))]
+elsewhere pass --yes. Over several seats it asks once, naming how many.\n\n\
+ssh provider: no machine is powered off or deleted. On each machine labctl leaves\n\
+the swarm, removes the registry (container and volume), the labs' folders and\n\
+/var/lib/labctl, and closes its ssh connection; Docker, the /etc/hosts entries,\n\
+daemon.json (the first version is in daemon.json.labctl.bak), firewall rules and\n\
+images stay. A machine that does not answer is named; the others are still done.", over_seats!()))]
     Destroy(DestroyArgs),
 
     /// Open a root shell on a node
@@ -277,7 +296,10 @@ limits, IPVS for the routing mesh, free memory and disk against what the configu
 nodes (every seat on this host) need, amd64-only lab images on other CPUs, and the\n\
 forwarded ports. A class spread over [[class.engines]]: every engine answers `docker\n\
 version` within the read limit (30s), with the seats it holds; an engine that does\n\
-not fails only those.\n\n\
+not fails only those. ssh provider: the ssh client, and every machine of every seat:\n\
+it answers within the read limit without a prompt, its host key is the known one (a\n\
+changed key: the ssh-keygen -R line to run), sudo works without a password, and\n\
+Docker runs or can be installed.\n\n\
 Exit status: 0 when the configured provider can work, 1 otherwise."
     )]
     Doctor(DoctorArgs),
@@ -329,6 +351,11 @@ pub struct UpArgs {
     /// With --reinit-swarm: do not ask for confirmation
     #[arg(long, short = 'y', requires = "reinit_swarm")]
     pub yes: bool,
+
+    /// Provider ssh: record the host key of a machine seen for the first time
+    /// (StrictHostKeyChecking=accept-new); a changed key is still refused
+    #[arg(long)]
+    pub accept_new_host_keys: bool,
 }
 
 #[derive(Debug, Args)]
@@ -360,6 +387,20 @@ JSON is printed either way).")]
     /// Print how each seat's student logs in, and write each seat's handout
     #[command(after_help = ROSTER_HELP)]
     Roster(RosterArgs),
+
+    /// Write the machines of a CSV into labctl.toml as [[ssh.hosts]] (provider ssh)
+    #[command(after_help = "Examples:\n  labctl class import hosts.csv\n\n\
+The CSV (e.g. printed by the school's Terraform) has a header row naming its columns,\n\
+in any order, then one machine per row:\n\n\
+  seat,node,address,user,port,identity_file,advertise_ip\n\
+  1,manager,203.0.113.10,ubuntu,22,keys/seat1.pem,10.0.1.10\n\
+  1,node1,203.0.113.11,ubuntu,22,keys/seat1.pem,10.0.1.11\n\n\
+node and address are needed; an empty cell leaves that key out (seat: 1, user and\n\
+port: ssh's own, advertise_ip: the address). Every [[ssh.hosts]] of labctl.toml is\n\
+replaced, [cluster] provider becomes \"ssh\", workers and [class] seats follow the\n\
+CSV; comments and the other keys stay. The result is checked first: a bad row is\n\
+named by its CSV line and nothing is written. The old file is kept as labctl.toml.bak.")]
+    Import(ClassImportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -516,6 +557,12 @@ pub struct RosterArgs {
     /// Print one JSON object (for mail merges and scripts); never holds a secret
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ClassImportArgs {
+    /// The CSV file: a header row, then one machine per row
+    pub file: PathBuf,
 }
 
 #[derive(Debug, Args)]

@@ -161,20 +161,25 @@ pub fn status(
     // connected); only the others are asked for their own state, which
     // says why. A class's status of 40 healthy nodes thus runs 10 node
     // commands instead of 50.
-    let infos: Vec<Option<String>> = in_parallel(&machines, |machine| {
+    let infos: Vec<Option<SwarmInfo>> = in_parallel(&machines, |machine| {
         if !machine.running {
             return Ok(None);
         }
-        if by_name.get(machine.node.as_str()).is_some_and(|entry| entry.status == "Ready") {
-            return Ok(Some("active".to_string()));
+        if let Some(entry) = by_name.get(machine.node.as_str()).filter(|entry| entry.status == "Ready") {
+            return Ok(Some(SwarmInfo {
+                local_node_state: "active".to_string(),
+                node_id: entry.id.clone(),
+                node_addr: String::new(),
+                control_available: false,
+                error: String::new(),
+            }));
         }
         let spec = swarm::info_probe(shell, &machine.node);
         Ok(shell
             .run(&spec)
             .ok()
             .filter(|output| output.success())
-            .and_then(|output| serde_json::from_str::<SwarmInfo>(output.stdout.trim()).ok())
-            .map(|info| info.local_node_state))
+            .and_then(|output| serde_json::from_str::<SwarmInfo>(output.stdout.trim()).ok()))
     })?;
 
     let nodes = cluster
@@ -182,13 +187,18 @@ pub fn status(
         .iter()
         .zip(machines.iter().zip(&infos))
         .map(|(node, (machine, info))| {
-            let entry = by_name.get(node.name.as_str());
+            // By the node's own swarm ID: a machine of the ssh provider keeps
+            // its hostname, which need not be the node's name.
+            let own_id = info.as_ref().map(|info| info.node_id.as_str()).filter(|id| !id.is_empty());
+            let entry = own_id
+                .and_then(|id| entries.iter().find(|entry| entry.id == id))
+                .or_else(|| by_name.get(node.name.as_str()).copied());
             NodeStatus {
                 name: node.name.clone(),
                 role: swarm::role_word(node.role),
                 ip: node.ip.to_string(),
                 state: machine.state.clone(),
-                swarm: info.clone().unwrap_or_else(|| "unknown".to_string()),
+                swarm: info.as_ref().map_or_else(|| "unknown".to_string(), |info| info.local_node_state.clone()),
                 status: entry.map(|entry| entry.status.clone()),
                 availability: entry.map(|entry| entry.availability.clone()),
                 manager_status: entry.map(|entry| entry.manager_status.clone()).filter(|status| !status.is_empty()),
@@ -238,6 +248,7 @@ mod tests {
     use crate::exec::fake::RecordingRunner;
     use crate::exec::CommandSpec;
     use crate::provider::docker::DockerProvider;
+    use crate::provider::ssh::{HostKeys, SshProvider};
     use crate::provider::vagrant::VagrantProvider;
     use crate::templates::Templates;
     use crate::ui::{Ui, Verbosity};
@@ -429,5 +440,32 @@ mod tests {
             (own.to_string(), own.timeout),
             ("docker exec --interactive swarm-lab-manager sleep 1000".into(), None)
         );
+    }
+
+    #[test]
+    fn status_finds_machines_that_keep_their_hostnames_by_swarm_id() {
+        // The ssh provider's machines: `docker node ls` names them lab-pc-01, lab-pc-07.
+        let config = "[cluster]\nprovider = \"ssh\"\nworkers = 1\n[[ssh.hosts]]\nnode = \"manager\"\naddress = \"10.0.1.10\"\n[[ssh.hosts]]\nnode = \"node1\"\naddress = \"10.0.1.11\"\n";
+        let settings = test_settings(config);
+        let cluster = test_cluster(&settings);
+        let runner = RecordingRunner::default();
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let ssh = |address: &str| {
+            format!("ssh -o BatchMode=yes -o ConnectTimeout=15 -o StrictHostKeyChecking=yes -T -- {address} ")
+        };
+        for (address, id, manager) in [("10.0.1.10", "m1", true), ("10.0.1.11", "n1", false)] {
+            let probe = "user=ubuntu\nsudo=yes\nos=debian\ndocker=24.0.7\nprovisioned=\n";
+            runner.always(&format!(r"{}'sh -c '\''#!/bin/sh…'\'' labctl-probe", ssh(address)), 0, probe, "");
+            let info = format!(r#"{{"LocalNodeState":"active","NodeID":"{id}","ControlAvailable":{manager}}}"#);
+            runner.always(&format!("{}'sudo -n -- docker info --format", ssh(address)), 0, &info, "");
+        }
+        let entries = r#"{"ID":"m1","Hostname":"lab-pc-01","Status":"Ready","ManagerStatus":"Leader"}
+{"ID":"n1","Hostname":"lab-pc-07","Status":"Ready","ManagerStatus":""}
+"#;
+        runner.always(&format!("{}'sudo -n -- docker node ls", ssh("10.0.1.10")), 0, entries, "");
+        let provider = SshProvider::new(&cluster, &runner, &templates, HostKeys::Known).unwrap().unmultiplexed();
+        let status = status(&cluster, &provider, &runner, &templates).unwrap();
+        assert_eq!(status.not_ready(), Vec::<String>::new(), "{:#?}", status.nodes);
+        assert_eq!(status.nodes[1].status.as_deref(), Some("Ready"));
     }
 }

@@ -3,6 +3,8 @@
 
 mod class;
 mod cluster;
+pub mod hosts_csv;
+pub mod ssh;
 mod validate;
 
 use std::collections::BTreeMap;
@@ -35,6 +37,8 @@ pub enum ProviderSetting {
     Vagrant,
     /// docker-in-docker containers on a bridge network
     Docker,
+    /// machines the class already has (cloud VMs, lab PCs), listed in [[ssh.hosts]]
+    Ssh,
 }
 
 impl ProviderSetting {
@@ -43,6 +47,7 @@ impl ProviderSetting {
             ProviderSetting::Auto => "auto",
             ProviderSetting::Vagrant => "vagrant",
             ProviderSetting::Docker => "docker",
+            ProviderSetting::Ssh => "ssh",
         }
     }
 }
@@ -63,6 +68,7 @@ pub struct RawConfig {
     pub docker: RawDocker,
     pub images: RawImages,
     pub class: class::RawClass,
+    pub ssh: ssh::RawSsh,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -168,6 +174,7 @@ impl Default for RawConfig {
             docker: RawDocker::default(),
             images: RawImages::default(),
             class: class::RawClass::default(),
+            ssh: ssh::RawSsh::default(),
         }
     }
 }
@@ -403,6 +410,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// `[class]`: the seats, their students' access and the engines.
     pub class: ClassSettings,
+    /// `[ssh]`: the machines of the ssh provider (empty for the others).
+    pub ssh: ssh::SshSettings,
     /// The workspace the settings belong to (empty in unit tests).
     pub workspace: PathBuf,
 }
@@ -453,6 +462,14 @@ pub fn load(location: &ConfigLocation, catalog: &Catalog) -> Result<Settings> {
     let timeouts = Timeouts::from_env()?;
     let workspace = location.workspace.clone();
     Ok(Settings { timeouts, workspace, ..validate::resolve(raw, origin, catalog, node_image_override)? })
+}
+
+/// Check `text` as the configuration at `path` would be (`class import`
+/// checks the file it is about to write); nothing is read or written.
+pub fn check_text(path: &Path, text: &str, catalog: &Catalog) -> Result<Settings> {
+    let origin = Origin { path: Some(display_path(path)), text: text.to_string() };
+    let raw = parse(&origin)?;
+    validate::resolve(raw, origin, catalog, None)
 }
 
 fn parse(origin: &Origin) -> Result<RawConfig> {

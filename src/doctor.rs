@@ -10,6 +10,8 @@ use std::time::Duration;
 use crate::config::{Access, Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
+use crate::provider::ssh::findings::Docker;
+use crate::provider::ssh::SshProvider;
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
 use crate::ui::Mark;
 use crate::vbox;
@@ -125,8 +127,17 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFa
     if matches!(cluster.student_access(), Some((Access::Key, _))) {
         checks.push(check_ssh_keygen(host));
     }
-    for forward in cluster.forwards() {
+    // With the ssh provider nothing is forwarded from this host.
+    let forwarded = if cluster.provider() == ProviderSetting::Ssh { &[][..] } else { cluster.forwards() };
+    for forward in forwarded {
         checks.push(check_port(forward.host, &forward.protocol, &forward.node, forward.guest));
+    }
+    if cluster.provider() == ProviderSetting::Ssh {
+        checks.push(match host.find("ssh") {
+            Some(path) => Check::new("ssh", Mark::Ok, format!("the OpenSSH client at {}", path.display())),
+            None => Check::new("ssh", Mark::Fail, "the `ssh` client is not installed")
+                .fix("install OpenSSH's client (apt-get install openssh-client)"),
+        });
     }
     checks.push(match &choice {
         Ok(chosen) => Check::new("provider", Mark::Ok, format!("{} ({})", chosen.kind.as_str(), chosen.reason)),
@@ -156,6 +167,8 @@ fn check_room(
             let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
             (host::Needs::vagrant(&memory), "VMs", home, true)
         }
+        // The machines' memory and disk are theirs, not this host's.
+        ProviderKind::Ssh => return Vec::new(),
     };
     // A remote engine's disk is not this host's to measure.
     let remote = choice.kind == ProviderKind::Docker && !engine_is_here(cluster);
@@ -409,6 +422,44 @@ fn check_port(port: u16, protocol: &str, node: &str, guest: u16) -> Check {
         Check::new(&name, Mark::Fail, format!("already in use on this host (wanted for {node}:{guest})"))
             .fix(format!("stop what listens there (e.g. `ss -ltnp 'sport = :{port}'`), or pick another host port in [[forward]] in labctl.toml; if your lab is already up, this is expected"))
     }
+}
+
+/// Each machine of `provider`'s seat (the ssh provider): it answers within
+/// the read limit with BatchMode (no prompt), its host key is the known one,
+/// sudo works without a password, and Docker runs or can be installed.
+/// `seat` labels the rows of a class.
+pub fn check_machines(provider: &SshProvider, seat: Option<&str>) -> Vec<Check> {
+    let looks = match provider.look() {
+        Ok(looks) => looks,
+        Err(error) => return vec![Check::new("machines", Mark::Fail, format!("{error:#}"))],
+    };
+    looks
+        .into_iter()
+        .map(|look| {
+            let name = match seat {
+                Some(seat) => format!("machine {seat} {}", look.node),
+                None => format!("machine {}", look.node),
+            };
+            let probe = match look.probe {
+                Ok(probe) => probe,
+                Err((state, explained)) => {
+                    return Check::new(&name, Mark::Fail, format!("{}: {state}", look.host)).fix(explained)
+                }
+            };
+            let answers = format!("{} answers as {}, sudo without a password", look.host, probe.user);
+            match &probe.docker {
+                Docker::Running(version) => Check::new(&name, Mark::Ok, format!("{answers}, Docker {version}")),
+                Docker::Stopped => Check::new(&name, Mark::Ok, format!("{answers}; Docker is installed, not running: `labctl up` starts it")),
+                Docker::Missing if probe.can_install_docker() => Check::new(
+                    &name,
+                    Mark::Ok,
+                    format!("{answers}; no Docker yet: `labctl up` installs it from the distribution ({})", probe.os.trim()),
+                ),
+                Docker::Missing => Check::new(&name, Mark::Fail, format!("{answers}; no Docker, and labctl cannot install it on {:?}", probe.os.trim()))
+                    .fix("install Docker Engine on it by hand (Debian/Ubuntu and RHEL-family machines get it from labctl up)"),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -141,10 +141,13 @@ impl fmt::Display for CommandSpec {
         if let Some(source) = &self.pipe_from {
             write!(f, "{source} | ")?;
         }
-        // A script passed as one argument shows as its first line and "…".
-        let shorten = |word: &String| match word.split_once('\n') {
-            Some((first, _)) => format!("{first}…"),
-            None => word.clone(),
+        // A script passed as one argument shows as its first line and "…",
+        // then what follows its last line: in a command line for a remote
+        // shell (`ssh HOST 'sudo -n -- sh -c '\''SCRIPT'\'' NAME ARG'`),
+        // the script's name and arguments.
+        let shorten = |word: &String| match (word.split_once('\n'), word.rsplit_once('\n')) {
+            (Some((first, _)), Some((_, after))) => format!("{first}…{after}"),
+            _ => word.clone(),
         };
         let words = std::iter::once(&self.program).chain(&self.args);
         let mut quoted: Vec<String> = words.map(|word| shell_quote(&shorten(word))).collect();
@@ -604,6 +607,13 @@ mod tests {
     fn scripts_are_shown_by_their_first_line() {
         let spec = CommandSpec::new("sh", &["-c", "#!/bin/sh\nset -eu\necho hi\n", "seed"], "test");
         assert_eq!(spec.to_string(), "sh -c '#!/bin/sh…' seed");
+    }
+
+    #[test]
+    fn a_script_inside_a_remote_command_line_shows_its_name_and_arguments() {
+        let remote = shell_line(&["sudo", "-n", "--", "sh", "-c", "#!/bin/sh\nset -eu\n", "labctl-seed", "/root/work"]);
+        let spec = CommandSpec::new("ssh", &["--", "10.0.0.5", &remote], "test");
+        assert_eq!(spec.to_string(), r"ssh -- 10.0.0.5 'sudo -n -- sh -c '\''#!/bin/sh…'\'' labctl-seed /root/work'");
     }
 
     #[test]

@@ -10,8 +10,7 @@ use crate::images;
 use crate::provider::NodeShell;
 use crate::timeouts::Wait;
 
-pub const CONTAINER: &str = "labctl-registry";
-const VOLUME: &str = "labctl-registry";
+pub use crate::provider::{REGISTRY_CONTAINER as CONTAINER, REGISTRY_VOLUME as VOLUME};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {

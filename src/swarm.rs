@@ -175,14 +175,20 @@ pub fn decide_worker(info: &SwarmInfo, manager_nodes: &[NodeEntry]) -> WorkerAct
     }
 }
 
-/// Worker entries named like one of our nodes but with an ID that node no
-/// longer has: what a node leaves behind when it leaves and rejoins
-/// (moby#24106). They show Down once the old ID stops answering.
+/// Worker entries with the hostname of one of our nodes but an ID that node
+/// no longer has: what a node leaves behind when it leaves and rejoins
+/// (moby#24106). They show Down once the old ID stops answering. Our nodes'
+/// hostnames are their names (VMs, containers) and, for machines that keep
+/// their own (the ssh provider's), the hostnames their live entries show.
 pub fn stale_entries<'e>(entries: &'e [NodeEntry], nodes: &[Node], live_ids: &[String]) -> Vec<&'e NodeEntry> {
+    let live_hostnames: Vec<&str> =
+        entries.iter().filter(|entry| live_ids.contains(&entry.id)).map(|entry| entry.hostname.as_str()).collect();
     entries
         .iter()
         .filter(|entry| entry.manager_status.is_empty())
-        .filter(|entry| nodes.iter().any(|node| node.name == entry.hostname))
+        .filter(|entry| {
+            nodes.iter().any(|node| node.name == entry.hostname) || live_hostnames.contains(&entry.hostname.as_str())
+        })
         .filter(|entry| !live_ids.contains(&entry.id))
         .collect()
 }

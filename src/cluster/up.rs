@@ -431,6 +431,7 @@ fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     let count = |wanted: NodeChange| changes.iter().filter(|(_, change)| *change == wanted).count();
     let (created, recreated) = (count(NodeChange::Created), count(NodeChange::Recreated));
     let (started, running) = (count(NodeChange::Started), count(NodeChange::AlreadyRunning));
+    let (provisioned, given_docker) = (count(NodeChange::Provisioned), count(NodeChange::DockerInstalled));
     if running == changes.len() {
         return format!("nodes already running ({running})");
     }
@@ -443,6 +444,12 @@ fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     }
     if started > 0 {
         parts.push(format!("{started} started"));
+    }
+    if provisioned > 0 {
+        parts.push(format!("{provisioned} provisioned"));
+    }
+    if given_docker > 0 {
+        parts.push(format!("{given_docker} provisioned with Docker"));
     }
     if running > 0 {
         parts.push(format!("{running} already running"));

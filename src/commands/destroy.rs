@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use super::seats::{self, Finished};
 use super::{confirm, list, Context, Intent};
 use crate::cli::{DestroyArgs, SeatArg};
-use crate::config::{ClassSettings, Cluster, SeatSelection};
+use crate::config::{ClassSettings, Cluster, ProviderSetting, SeatSelection};
 use crate::lock;
 use crate::provider::docker::DockerProvider;
-use crate::provider::Provider;
+use crate::provider::{Provider, ProviderKind, STATE_DIR};
 
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     if let Some(name) = &args.name {
@@ -25,8 +25,17 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         [cluster] => format!("cluster {}", cluster.name()),
         seats => format!("{} seats of class {} ({})", seats.len(), settings.cluster_name, seat_names(seats)),
     };
-    let question = format!("Remove {what}: {nodes} nodes, their disks, networks and volumes?");
-    let consequence = format!("destroying {what} removes {nodes} nodes and everything students wrote on them");
+    let (question, consequence) = match settings.provider {
+        // Machines labctl did not make: it takes its own things off them.
+        ProviderSetting::Ssh => (
+            format!("Take labctl's things off the {nodes} machines of {what}: leave the swarm, remove the registry, the labs' folders (everything students wrote in them) and {STATE_DIR}? The machines and Docker stay."),
+            format!("destroying {what} removes the swarm, the registry and the labs' folders (everything students wrote in them) from its {nodes} machines"),
+        ),
+        _ => (
+            format!("Remove {what}: {nodes} nodes, their disks, networks and volumes?"),
+            format!("destroying {what} removes {nodes} nodes and everything students wrote on them"),
+        ),
+    };
     if !args.yes && !confirm(&question, &consequence)? {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
@@ -48,9 +57,13 @@ fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
     let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
     context.ui.step(&format!("removing {name}"), || {
         let removed = provider.destroy()?;
-        let summary = match removed.is_empty() {
-            true => format!("nothing to remove: cluster {name} does not exist"),
-            false => format!("removed {}", removed.join(", ")),
+        let summary = match (removed.is_empty(), provider.kind()) {
+            (true, _) => format!("nothing to remove: cluster {name} does not exist"),
+            (false, ProviderKind::Ssh) => format!(
+                "removed {}; the machines still run, with Docker, their /etc/hosts entries, daemon.json (the first version kept as daemon.json.labctl.bak), firewall rules and images",
+                removed.join(", ")
+            ),
+            (false, _) => format!("removed {}", removed.join(", ")),
         };
         Ok(((), summary))
     })?;
@@ -100,6 +113,9 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
         }
     }
     // No workspace to act from: the docker provider finds everything by label.
+    if matches.iter().any(|found| found.provider == "ssh") {
+        bail!("{name} is on machines of [[ssh.hosts]] whose workspace is gone; labctl reaches them only through its labctl.toml: run `labctl destroy` in a workspace that lists them");
+    }
     if matches.iter().any(|found| found.provider != "docker") {
         bail!("{name} is a Vagrant cluster whose workspace is gone; remove its VMs with VirtualBox (`VBoxManage list vms`)");
     }

@@ -5,9 +5,10 @@ use anyhow::Result;
 
 use super::Context;
 use crate::cli::DoctorArgs;
-use crate::config::{Cluster, EngineTarget};
+use crate::config::{Cluster, EngineTarget, ProviderSetting};
 use crate::doctor::{self, HostFacts, Report};
 use crate::provider::node_image::NodeImage;
+use crate::provider::ssh::{HostKeys, SshProvider};
 use crate::provider::Host;
 use crate::ui::{Mark, Ui};
 
@@ -24,7 +25,16 @@ pub fn run(context: &Context, args: &DoctorArgs) -> Result<ExitCode> {
     let local_seats = (1..=settings.class.seats)
         .filter(|&seat| settings.class.engine_of(seat).target == EngineTarget::Default)
         .count();
-    let report = doctor::examine(&cluster, &image, &host, &facts, local_seats * settings.nodes.all().len());
+    let mut report = doctor::examine(&cluster, &image, &host, &facts, local_seats * settings.nodes.all().len());
+    if settings.provider == ProviderSetting::Ssh && report.choice.is_ok() {
+        let templates = context.templates()?;
+        for number in 1..=settings.class.seats {
+            let seat = Cluster::seat(&settings, &catalog, number)?;
+            let provider = SshProvider::new(&seat, runner.as_ref(), &templates, HostKeys::Known)?;
+            let label = (settings.class.seats > 1).then(|| seat.seat_of_class().label());
+            report.checks.extend(doctor::check_machines(&provider, label.as_deref()));
+        }
+    }
     if args.json {
         context.ui.print(&(serde_json::to_string_pretty(&report.json())? + "\n"));
         return Ok(if report.ready() { ExitCode::SUCCESS } else { ExitCode::FAILURE });

@@ -7,6 +7,7 @@ use super::{Context, Intent};
 use crate::cli::DownArgs;
 use crate::config::Cluster;
 use crate::lock;
+use crate::provider::ProviderKind;
 
 pub fn run(context: &Context, args: &DownArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
@@ -19,6 +20,15 @@ fn down_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
     let _lock = lock::acquire(cluster.name(), "labctl down", &context.workspace)?;
     let runner = context.runner(false);
     let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
+    if provider.kind() == ProviderKind::Ssh {
+        // Not labctl's machines: nothing to power off, and what runs on
+        // them (the swarm, the registry, the students' stacks) stays.
+        context.ui.note(&format!(
+            "{}: nothing was stopped: the machines of [[ssh.hosts]] are not labctl's to power off, and the swarm, registry and labs on them stay as they are (`labctl destroy` takes labctl's things off them)",
+            cluster.name()
+        ));
+        return Ok(Finished::Done);
+    }
     context.ui.step(&format!("stopping the nodes of {}", cluster.name()), || {
         let stopped = provider.stop()?;
         let summary = match stopped {

@@ -4,7 +4,7 @@ use anyhow::{bail, Context as _, Result};
 
 use super::Context;
 use crate::cli::InitArgs;
-use crate::config::RawConfig;
+use crate::config::{ProviderSetting, RawConfig};
 use crate::files;
 
 pub const TEMPLATE: &str = "labctl.toml.tera";
@@ -40,6 +40,10 @@ pub fn run(context: &Context, args: &InitArgs) -> Result<ExitCode> {
     }
     files::write_file(&path, text.as_bytes())?;
     context.ui.done(&format!("wrote {shown} (provider {})", args.provider.as_str()));
-    context.ui.note("next: `labctl doctor` to check this host, `labctl render` for the Vagrant files");
+    let next = match args.provider {
+        ProviderSetting::Ssh => "next: add one [[ssh.hosts]] machine per node (see the commented example at the end) or write them from a CSV with `labctl class import hosts.csv`, then `labctl doctor` looks at every machine",
+        _ => "next: `labctl doctor` to check this host, `labctl render` for the Vagrant files",
+    };
+    context.ui.note(next);
     Ok(ExitCode::SUCCESS)
 }

@@ -1,6 +1,6 @@
 //! `labctl list`: every labctl cluster this host has, from anywhere: the
-//! docker provider's by their containers' labels, Vagrant's by the
-//! workspaces `up` remembered (see `workspaces`).
+//! docker provider's by their containers' labels, Vagrant's and the ssh
+//! provider's by the workspaces `up` remembered (see `workspaces`).
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -64,7 +64,7 @@ pub fn run(context: &Context, args: &ListArgs) -> Result<ExitCode> {
 }
 
 /// The docker clusters on this host's engine, then the remembered Vagrant
-/// workspaces whose VMs exist.
+/// workspaces whose VMs exist and ssh workspaces that list machines.
 pub fn find_all(context: &Context) -> Result<Vec<Listed>> {
     let runner = context.runner(false);
     let timeouts = Timeouts::from_env()?;
@@ -109,6 +109,26 @@ pub fn find_all(context: &Context) -> Result<Vec<Listed>> {
                 workspace: Some(known.workspace.display().to_string()),
             });
         }
+    }
+    // The ssh provider's machines are not labctl's: a remembered workspace
+    // whose labctl.toml still lists them.
+    for known in known.iter().filter(|known| known.provider == "ssh") {
+        let there = context.for_workspace(known.workspace.clone());
+        let Ok(catalog) = there.catalog() else { continue };
+        let Ok(settings) = there.settings(&catalog) else { continue };
+        if settings.ssh.hosts.is_empty() || settings.cluster_name != known.cluster {
+            continue;
+        }
+        listed.push(Listed {
+            name: known.cluster.clone(),
+            provider: "ssh",
+            class: (settings.class.seats > 1).then(|| known.cluster.clone()),
+            seat: None,
+            nodes: settings.ssh.hosts.len(),
+            running: None,
+            ready: None,
+            workspace: Some(known.workspace.display().to_string()),
+        });
     }
     Ok(listed)
 }

@@ -15,6 +15,7 @@ use crate::exec::{Children, DryRunner, RealRunner, Runner};
 use crate::exit::Unreachable;
 use crate::labs::Catalog;
 use crate::provider::docker::DockerProvider;
+use crate::provider::ssh::{HostKeys, SshProvider};
 use crate::provider::vagrant::VagrantProvider;
 use crate::provider::{self, Choice, Host, Provider, ProviderKind};
 use crate::templates::Templates;
@@ -31,6 +32,7 @@ mod down;
 mod exec;
 mod gradebook;
 mod images;
+mod import;
 mod init;
 mod labs;
 mod list;
@@ -177,19 +179,32 @@ impl Context {
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
-        let (choice, provider) = self.provider_for(cluster, runner, requested)?;
+        self.open_cluster_with(cluster, runner, requested, HostKeys::Known)
+    }
+
+    /// [`Context::open_cluster`], with the host keys the ssh provider accepts
+    /// (`up --accept-new-host-keys`).
+    pub fn open_cluster_with<'a>(
+        &self,
+        cluster: &'a Cluster<'a>,
+        runner: &'a dyn Runner,
+        requested: Option<ProviderSetting>,
+        host_keys: HostKeys,
+    ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
+        let (choice, provider) = self.provider_for(cluster, runner, requested, host_keys)?;
         // On stderr, so it never mixes with a command's own output or JSON.
         // Said once for a class whose seats all get the same.
         self.ui.note_once(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         Ok((choice, provider))
     }
 
-    /// [`Context::open_cluster`] without saying the choice.
+    /// [`Context::open_cluster_with`] without saying the choice.
     fn provider_for<'a>(
         &self,
         cluster: &'a Cluster<'a>,
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
+        host_keys: HostKeys,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
         let host = Host::new(runner, cluster.timeouts());
         let auto = requested.unwrap_or(cluster.provider()) == ProviderSetting::Auto;
@@ -202,6 +217,9 @@ impl Context {
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
+            ProviderKind::Ssh => {
+                Box::new(SshProvider::new(cluster, runner, &Templates::load(&self.workspace)?, host_keys)?)
+            }
         };
         Ok((choice, provider))
     }
@@ -266,8 +284,9 @@ impl Context {
 /// of a class has the docker provider (`-v` says it per seat).
 impl seat_reads::Reach for Context {
     fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
-        let (choice, provider) =
-            self.provider_for(cluster, runner, None).context(Unreachable::cannot_reach(cluster.name()))?;
+        let (choice, provider) = self
+            .provider_for(cluster, runner, None, HostKeys::Known)
+            .context(Unreachable::cannot_reach(cluster.name()))?;
         self.ui.detail(&format!("{}: provider {} ({})", cluster.name(), choice.kind.as_str(), choice.reason));
         Ok(provider)
     }
@@ -311,6 +330,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>, command_line: &str) -
         Command::List(args) => list::run(&context, &args),
         Command::Logs(args) => logs::run(&context, &args),
         Command::Doctor(args) => doctor::run(&context, &args),
+        Command::Class(ClassCommand::Import(args)) => import::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }
 }

@@ -9,6 +9,7 @@ use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
 use crate::config::Cluster;
 use crate::lock;
+use crate::provider::ssh::HostKeys;
 use crate::templates::Templates;
 
 pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
@@ -40,7 +41,8 @@ fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Temp
     let _lock = if args.dry_run { None } else { Some(lock::acquire(cluster.name(), "labctl up", &context.workspace)?) };
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let runner = context.runner(args.dry_run);
-    let (choice, provider) = context.open_cluster(cluster, runner.as_ref(), args.provider)?;
+    let host_keys = if args.accept_new_host_keys { HostKeys::AcceptNew } else { HostKeys::Known };
+    let (choice, provider) = context.open_cluster_with(cluster, runner.as_ref(), args.provider, host_keys)?;
     if let Some(preparation) = provider.prepare(templates)? {
         match mode {
             Mode::DryRun => render::show_planned(context, &preparation),

@@ -8,7 +8,8 @@ use anyhow::{anyhow, Result};
 use ipnet::Ipv4Net;
 
 use super::class::{self, Seat, SeatLayout};
-use super::{Access, Engine, Forward, Nodes, ProviderSetting, Registry, Settings, VagrantSettings};
+use super::ssh::{SshHost, SshSettings};
+use super::{Access, Engine, Forward, Node, Nodes, ProviderSetting, Registry, Settings, VagrantSettings};
 use crate::labs::{Catalog, Lab};
 use crate::timeouts::Timeouts;
 
@@ -49,7 +50,7 @@ impl<'c> Cluster<'c> {
         if !(1..=settings.class.seats).contains(&number) {
             return Err(anyhow!("internal error: seat {number} of a class of {}", settings.class.seats));
         }
-        let layout = class::layout(
+        let mut layout = class::layout(
             &settings.class,
             &settings.cluster_name,
             settings.subnet,
@@ -58,6 +59,9 @@ impl<'c> Cluster<'c> {
             number,
         )
         .ok_or_else(|| anyhow!("internal error: seat {number} has no layout (validation lets none through)"))?;
+        if settings.provider == ProviderSetting::Ssh {
+            layout.nodes = machines_as_nodes(settings, &layout.nodes, number)?;
+        }
         let labs = catalog
             .labs()
             .iter()
@@ -167,6 +171,16 @@ impl<'c> Cluster<'c> {
         self.forwards().iter().filter(move |forward| forward.node == node)
     }
 
+    /// `[ssh]`: the class's ssh config and known_hosts files, as written.
+    pub fn ssh(&self) -> &'c SshSettings {
+        &self.settings.ssh
+    }
+
+    /// This seat's machine for `node` (the ssh provider's).
+    pub fn ssh_host(&self, node: &str) -> Option<&'c SshHost> {
+        self.settings.ssh.host(self.layout.seat.number, node)
+    }
+
     /// `[vagrant]`: the VMs' box, sizes and hypervisor.
     pub fn vagrant(&self) -> &'c VagrantSettings {
         &self.settings.vagrant
@@ -217,6 +231,22 @@ impl<'c> Cluster<'c> {
             .copied()
             .ok_or_else(|| anyhow!("internal error: lab {} has no target", lab.manifest.id))
     }
+}
+
+/// With the ssh provider, the nodes are seat `number`'s machines: each
+/// node's address is its machine's (advertise_ip, else address).
+fn machines_as_nodes(settings: &Settings, nodes: &Nodes, number: u32) -> Result<Nodes> {
+    let on_machine = |node: &Node| -> Result<Node> {
+        let host = settings.ssh.host(number, &node.name).ok_or_else(|| {
+            anyhow!(
+                "internal error: seat {number}'s {} has no [[ssh.hosts]] machine (validation lets none through)",
+                node.name
+            )
+        })?;
+        Ok(Node { ip: host.ip, ..node.clone() })
+    };
+    let workers = nodes.workers().iter().map(on_machine).collect::<Result<Vec<_>>>()?;
+    Ok(Nodes::new(on_machine(nodes.manager())?, workers))
 }
 
 #[cfg(test)]

@@ -307,3 +307,100 @@ fn engines_need_one_target_and_room_for_every_seat() {
     assert_eq!(engine(10).docker_options(), ["--host", "ssh://ubuntu@10.0.0.5"]);
     assert_eq!(engine(11).docker_options(), ["--context", "lab-2"]);
 }
+
+const SSH_CLASS: &str = r#"[cluster]
+provider = "ssh"
+workers = 1
+
+[ssh]
+known_hosts_file = "ssh/known_hosts"
+
+[[ssh.hosts]]
+node = "manager"
+address = "203.0.113.10"
+user = "ubuntu"
+advertise_ip = "10.0.1.10"
+
+[[ssh.hosts]]
+node = "node1"
+address = "10.0.1.11"
+port = 2222
+"#;
+
+#[test]
+fn with_the_ssh_provider_the_nodes_are_the_machines() {
+    let settings = settings(SSH_CLASS).unwrap();
+    let cluster = Cluster::new(&settings, crate::config::test_catalog()).unwrap();
+    let nodes: Vec<(&str, String)> =
+        cluster.nodes().iter().map(|node| (node.name.as_str(), node.ip.to_string())).collect();
+    assert_eq!(nodes, [("manager", "10.0.1.10".to_string()), ("node1", "10.0.1.11".to_string())]);
+    let manager = cluster.ssh_host("manager").unwrap();
+    assert_eq!((manager.address.as_str(), manager.user.as_deref()), ("203.0.113.10", Some("ubuntu")));
+    assert_eq!(cluster.ssh_host("node1").unwrap().port, Some(2222));
+    assert_eq!(cluster.ssh().known_hosts_file.as_deref(), Some("ssh/known_hosts"));
+}
+
+#[test]
+fn every_node_needs_a_machine_and_every_machine_a_node() {
+    let error = single_error("[cluster]\nprovider = \"ssh\"\n");
+    assert!(
+        error.starts_with("labctl.toml:2:12: cluster.provider: provider \"ssh\" needs one [[ssh.hosts]] machine per node, but none is listed for manager, node1, node2, node3;"),
+        "{error}"
+    );
+    let one_missing = SSH_CLASS.replace("workers = 1", "workers = 2");
+    assert!(single_error(&one_missing).contains(
+        "ssh.hosts: provider \"ssh\" needs one [[ssh.hosts]] machine per node, but none is listed for node2"
+    ));
+    let unknown = SSH_CLASS.replace("node = \"node1\"", "node = \"nod1\"");
+    let errors = settings(&unknown).unwrap_err();
+    assert!(
+        errors[0].starts_with(
+            "labctl.toml:15:8: ssh.hosts[1].node: \"nod1\" is not a node of this cluster; did you mean \"node1\"?"
+        ),
+        "{errors:#?}"
+    );
+    assert!(errors[1].contains("none is listed for node1"), "{errors:#?}");
+}
+
+#[test]
+fn machines_are_checked_field_by_field_with_their_line() {
+    let bad = SSH_CLASS.replace("address = \"10.0.1.11\"", "address = \"ubuntu@10.0.1.11\"");
+    let error = single_error(&bad);
+    assert!(
+        error.starts_with(
+            "labctl.toml:16:11: ssh.hosts[1].address: \"ubuntu@10.0.1.11\" has a user in it; put the user in `user`"
+        ),
+        "{error}"
+    );
+    let twice =
+        SSH_CLASS.replace("address = \"10.0.1.11\"", "address = \"203.0.113.10\"\nadvertise_ip = \"10.0.1.11\"");
+    let twice = twice.replace("port = 2222\n", "");
+    assert!(single_error(&twice)
+        .contains("ssh.hosts[1].address: 203.0.113.10 is also ssh.hosts[0]; one machine runs one Docker"));
+    let same_swarm_address = SSH_CLASS.replace("address = \"10.0.1.11\"", "address = \"10.0.1.10\"");
+    assert!(single_error(&same_swarm_address).contains("10.0.1.10 is manager's swarm address too"));
+}
+
+#[test]
+fn machines_without_the_ssh_provider_are_refused() {
+    let error = single_error(&SSH_CLASS.replace("provider = \"ssh\"", "provider = \"docker\""));
+    assert!(
+        error.contains("ssh.hosts: lists machines, but [cluster] provider = \"docker\"; set provider = \"ssh\""),
+        "{error}"
+    );
+}
+
+#[test]
+fn each_seat_of_a_class_has_machines_of_its_own() {
+    let mut class = SSH_CLASS.replace("workers = 1\n", "workers = 1\n\n[class]\nseats = 2\naccess = \"none\"\n");
+    let error = single_error(&class);
+    assert!(error.contains("none is listed for seat 2 manager, seat 2 node1"), "{error}");
+    class.push_str("\n[[ssh.hosts]]\nseat = 2\nnode = \"manager\"\naddress = \"10.0.2.10\"\n\n[[ssh.hosts]]\nseat = 2\nnode = \"node1\"\naddress = \"10.0.2.11\"\n");
+    let settings = settings(&class).unwrap();
+    let seat2 = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
+    assert_eq!(seat2.nodes().manager().ip.to_string(), "10.0.2.10");
+    assert_eq!(seat2.ssh_host("node1").unwrap().address, "10.0.2.11");
+    let too_far = class.replace("seat = 2\nnode = \"node1\"", "seat = 3\nnode = \"node1\"");
+    let errors = self::settings(&too_far).unwrap_err();
+    assert!(errors.iter().any(|line| line.contains("seat: is 3, but the class has seats 1-2")), "{errors:#?}");
+}

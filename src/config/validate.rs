@@ -51,6 +51,7 @@ pub(super) fn resolve(
         check_registry(&raw.registry, &raw.cluster.manager_name, &node_names, &mut problems);
     let (seeded_labs, lab_targets) = check_labs(&raw.labs, catalog, &mut problems);
     let class = check_class(&raw, subnet, &nodes, &forwards, &mut problems);
+    let ssh = check_ssh(&raw, &nodes, class.seats, &mut problems);
     let node_image = node_image_override.or(raw.docker.node_image);
     if let Some(image) =
         node_image.as_ref().filter(|image| image.trim().is_empty() || image.contains(char::is_whitespace))
@@ -81,6 +82,7 @@ pub(super) fn resolve(
         preload_images: raw.images.preload,
         timeouts: Timeouts::default(),
         class,
+        ssh,
         workspace: PathBuf::new(),
     })
 }
@@ -617,4 +619,117 @@ fn check_seat_layouts(
             }
         }
     }
+}
+
+/// `[ssh]`: with `provider = "ssh"`, one machine per node of every seat,
+/// each checked, no machine twice; with another provider, none at all.
+fn check_ssh(raw: &RawConfig, nodes: &Nodes, seats: u32, problems: &mut Problems) -> ssh::SshSettings {
+    let section = &raw.ssh;
+    let mut settings = ssh::SshSettings {
+        config_file: section.config_file.clone(),
+        known_hosts_file: section.known_hosts_file.clone(),
+        hosts: Vec::new(),
+    };
+    for (key, value) in [("ssh.config_file", &section.config_file), ("ssh.known_hosts_file", &section.known_hosts_file)]
+    {
+        if value.as_ref().is_some_and(|path| path.trim().is_empty()) {
+            problems.add(key, "is empty; give a file (relative to the workspace) or remove the line");
+        }
+    }
+    if raw.cluster.provider != ProviderSetting::Ssh {
+        if !section.hosts.is_empty() {
+            problems.add(
+                "ssh.hosts",
+                format!(
+                    "lists machines, but [cluster] provider = {:?}; set provider = \"ssh\" to make these machines the nodes, or remove [[ssh.hosts]]",
+                    raw.cluster.provider.as_str()
+                ),
+            );
+        }
+        return settings;
+    }
+    if !raw.class.engines.is_empty() {
+        problems.add(
+            "class.engines",
+            "lists Docker engines, but provider = \"ssh\" uses the machines of [[ssh.hosts]]; remove [[class.engines]]",
+        );
+    }
+    let names = nodes.names();
+    let mut seen: BTreeMap<(u32, &str), usize> = BTreeMap::new();
+    let mut machines: BTreeMap<(&str, Option<u16>), usize> = BTreeMap::new();
+    for (index, host) in section.hosts.iter().enumerate() {
+        let key = |field: &str| format!("ssh.hosts[{index}].{field}");
+        let found = ssh::host_problems(host);
+        for (field, message) in &found {
+            problems.add(&key(field), message);
+        }
+        let seat = host.seat.unwrap_or(1);
+        if seat > seats {
+            let class = match seats {
+                1 => "this workspace has one seat (set [class] seats for more)".to_string(),
+                _ => format!("the class has seats 1-{seats}"),
+            };
+            problems.add(&key("seat"), format!("is {seat}, but {class}"));
+        }
+        if !names.contains(&host.node.as_str()) {
+            let close = crate::names::closest(&host.node, names.iter().copied())
+                .map(|close| format!("did you mean {close:?}? "))
+                .unwrap_or_default();
+            problems.add(
+                &key("node"),
+                format!("{:?} is not a node of this cluster; {close}nodes: {}", host.node, names.join(", ")),
+            );
+        } else if let Some(first) = seen.insert((seat, host.node.as_str()), index) {
+            problems.add(
+                &key("node"),
+                format!(
+                    "seat {seat}'s {} has two machines (also ssh.hosts[{first}]); list each node once per seat",
+                    host.node
+                ),
+            );
+        }
+        if let Some(first) = machines.insert((host.address.as_str(), host.port), index) {
+            problems.add(
+                &key("address"),
+                format!(
+                    "{} is also ssh.hosts[{first}]; one machine runs one Docker, so it can be one node only",
+                    host.address
+                ),
+            );
+        }
+        if found.is_empty() {
+            settings.hosts.extend(ssh::build_host(host));
+        }
+    }
+    let missing: Vec<String> = (1..=seats)
+        .flat_map(|seat| names.iter().map(move |node| (seat, *node)))
+        .filter(|(seat, node)| !seen.contains_key(&(*seat, *node)))
+        .map(|(seat, node)| if seats == 1 { node.to_string() } else { format!("seat {seat} {node}") })
+        .collect();
+    if !missing.is_empty() {
+        let key = if section.hosts.is_empty() { "cluster.provider" } else { "ssh.hosts" };
+        let shown = match missing.len() {
+            0..=6 => missing.join(", "),
+            more => format!("{} and {} more", missing[..5].join(", "), more - 5),
+        };
+        problems.add(
+            key,
+            format!(
+                "provider \"ssh\" needs one [[ssh.hosts]] machine per node, but none is listed for {shown}; add them, or write them from a CSV with `labctl class import hosts.csv`"
+            ),
+        );
+    }
+    for seat in 1..=seats {
+        let mut addresses: BTreeMap<Ipv4Addr, &str> = BTreeMap::new();
+        for host in settings.hosts.iter().filter(|host| host.seat == seat) {
+            if let Some(other) = addresses.insert(host.ip, &host.node) {
+                let index = section.hosts.iter().position(|raw| raw.seat.unwrap_or(1) == seat && raw.node == host.node);
+                problems.add(
+                    &format!("ssh.hosts[{}].advertise_ip", index.unwrap_or(0)),
+                    format!("{} is {other}'s swarm address too; each node needs its own (set advertise_ip)", host.ip),
+                );
+            }
+        }
+    }
+    settings
 }

@@ -133,6 +133,34 @@ fn choose_engine(engine: &Engine, setting: ProviderSetting, source: &str, host: 
     Ok(Choice { kind: ProviderKind::Docker, reason })
 }
 
+/// The ssh provider, for a workspace whose nodes are the machines of
+/// `[[ssh.hosts]]`: no other provider can make those, and it needs only the
+/// `ssh` client here.
+fn choose_ssh(cluster: &Cluster, setting: ProviderSetting, source: &str, host: &Host) -> Result<Choice> {
+    let configured = cluster.provider() == ProviderSetting::Ssh;
+    if !configured {
+        bail!(
+            "provider ssh (set in {source}): {} lists no machines; add one [[ssh.hosts]] per node and set [cluster] provider = \"ssh\" (or import them: `labctl class import hosts.csv`)",
+            cluster.source()
+        );
+    }
+    if !matches!(setting, ProviderSetting::Ssh | ProviderSetting::Auto) {
+        bail!(
+            "provider {} (set in {source}): the nodes of this workspace are the machines of [[ssh.hosts]] (provider = \"ssh\" in {}), which only the ssh provider uses; drop --provider",
+            setting.as_str(),
+            cluster.source()
+        );
+    }
+    if !host.has("ssh") {
+        bail!("provider ssh (set in {}): the `ssh` client is not installed here; install OpenSSH's client (apt-get install openssh-client)", cluster.source());
+    }
+    let machines = cluster.nodes().all().len();
+    Ok(Choice {
+        kind: ProviderKind::Ssh,
+        reason: format!("set in {}; {machines} machines of [[ssh.hosts]]", cluster.source()),
+    })
+}
+
 /// Resolve `auto` (or check an explicit choice) against this host.
 /// `requested` is the command line's `--provider`, which wins over the file.
 pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host) -> Result<Choice> {
@@ -140,6 +168,9 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
         Some(setting) => (setting, "--provider".to_string()),
         None => (cluster.provider(), cluster.source()),
     };
+    if cluster.provider() == ProviderSetting::Ssh || setting == ProviderSetting::Ssh {
+        return choose_ssh(cluster, setting, &source, host);
+    }
     if cluster.engine().is_configured() {
         return choose_engine(cluster.engine(), setting, &source, host);
     }
@@ -178,6 +209,7 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
         ProviderSetting::Auto if has_vagrant && has_hypervisor => {
             Ok(Choice { kind: ProviderKind::Vagrant, reason: format!("auto: Vagrant and {hypervisor} found") })
         }
+        ProviderSetting::Ssh => unreachable!("handled by choose_ssh"),
         ProviderSetting::Auto => match host.docker_engine(cluster.engine()) {
             Ok(version) => Ok(Choice {
                 kind: ProviderKind::Docker,
@@ -195,7 +227,7 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
 /// VMs in the workspace's Vagrant environment, or its labelled containers.
 /// A seat on a `[[class.engines]]` engine is docker's anyway: nothing to ask.
 pub fn existing(cluster: &Cluster, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
-    if cluster.engine().is_configured() {
+    if cluster.engine().is_configured() || cluster.provider() == ProviderSetting::Ssh {
         return None;
     }
     let manager_machine = vagrant_dir.join(".vagrant/machines").join(&cluster.nodes().manager().name);

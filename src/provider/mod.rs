@@ -27,6 +27,8 @@ mod choice;
 pub mod docker;
 pub mod inventory;
 pub mod node_image;
+pub mod provision;
+pub mod ssh;
 pub mod vagrant;
 
 pub use choice::{choose, existing, hypervisor_label, hypervisor_program, Choice, Host};
@@ -35,10 +37,16 @@ pub use choice::{choose, existing, hypervisor_label, hypervisor_program, Choice,
 /// uploaded solutions): the docker provider keeps it on a volume.
 pub const STATE_DIR: &str = "/var/lib/labctl";
 
+/// The class registry's container and volume on its node (registry.rs
+/// runs it; the ssh provider's `destroy` removes them from a machine).
+pub const REGISTRY_CONTAINER: &str = "labctl-registry";
+pub const REGISTRY_VOLUME: &str = "labctl-registry";
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProviderKind {
     Vagrant,
     Docker,
+    Ssh,
 }
 
 impl ProviderKind {
@@ -46,6 +54,7 @@ impl ProviderKind {
         match self {
             ProviderKind::Vagrant => "vagrant",
             ProviderKind::Docker => "docker",
+            ProviderKind::Ssh => "ssh",
         }
     }
 }
@@ -83,6 +92,12 @@ pub enum NodeChange {
     Recreated,
     Started,
     AlreadyRunning,
+    /// A machine labctl did not make (ssh provider), its Docker running:
+    /// labctl's setup (/etc/hosts, daemon.json, firewall, tools) applied anew.
+    Provisioned,
+    /// A machine labctl did not make whose Docker did not answer:
+    /// provisioning installs or starts it.
+    DockerInstalled,
 }
 
 /// How a node command connects to labctl's own input and output.
@@ -134,6 +149,7 @@ pub struct NodesPlan {
 enum ProviderSteps {
     Docker(Box<docker::Steps>),
     Vagrant(vagrant::Steps),
+    Ssh(ssh::Steps),
 }
 
 impl NodesPlan {
@@ -143,9 +159,10 @@ impl NodesPlan {
         self.changed(|change| change == NodeChange::Created)
     }
 
-    /// The nodes this plan creates or starts: not running before it is carried out.
+    /// The nodes this plan creates or starts: not running (no Docker to
+    /// ask) before it is carried out.
     pub fn not_running(&self) -> Vec<String> {
-        self.changed(|change| change != NodeChange::AlreadyRunning)
+        self.changed(|change| !matches!(change, NodeChange::AlreadyRunning | NodeChange::Provisioned))
     }
 
     fn changed(&self, wanted: impl Fn(NodeChange) -> bool) -> Vec<String> {

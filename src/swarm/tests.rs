@@ -5,6 +5,8 @@ use crate::config::{test_settings, Cluster};
 use crate::exec::fake::RecordingRunner;
 use crate::labs::Catalog;
 use crate::provider::docker::DockerProvider;
+use crate::provider::ssh::{HostKeys, SshProvider};
+use crate::provider::NodeShell;
 use crate::templates::Templates;
 
 const TOKEN: &str = "SWMTKN-1-49nj1cmql0jkz5s954yi3oex3nedyz0fb0xx14ie39trti4wxv-8vxv8rssmk743ojnwacrr2e7c";
@@ -398,4 +400,77 @@ fn stale_entries_are_only_non_manager_entries_of_our_nodes_with_old_ids() {
     let stale: Vec<&str> =
         stale_entries(&entries, settings.nodes.all(), &live).iter().map(|entry| entry.id.as_str()).collect();
     assert_eq!(stale, vec!["old1"], "node9 is not ours to remove");
+}
+
+#[test]
+fn a_machine_that_keeps_its_own_hostname_still_has_its_stale_entry_found() {
+    // The ssh provider's machines keep their hostnames (pc07, not node1).
+    let settings = test_settings("");
+    let entries = parse_node_list(
+        &[
+            entry("m1", "lab-pc-01", "Ready", "Leader"),
+            entry("n1", "lab-pc-07", "Ready", ""),
+            entry("old1", "lab-pc-07", "Down", ""),
+            entry("x9", "lab-pc-99", "Down", ""),
+        ]
+        .join("\n"),
+    )
+    .unwrap();
+    let live: Vec<String> = ["m1", "n1", "n2", "n3"].iter().map(|id| id.to_string()).collect();
+    let stale: Vec<&str> =
+        stale_entries(&entries, settings.nodes.all(), &live).iter().map(|entry| entry.id.as_str()).collect();
+    assert_eq!(stale, vec!["old1"], "lab-pc-99 is no machine of ours");
+}
+
+/// The ssh provider's machines: a manager reached as ubuntu (sudo), a worker as root.
+const SSH_MACHINES: &str = "[cluster]\nprovider = \"ssh\"\nworkers = 1\n[[ssh.hosts]]\nnode = \"manager\"\naddress = \"10.0.1.10\"\nuser = \"ubuntu\"\n[[ssh.hosts]]\nnode = \"node1\"\naddress = \"10.0.1.11\"\nuser = \"root\"\n";
+
+fn ssh(address: &str, user: &str) -> String {
+    format!("ssh -o BatchMode=yes -o ConnectTimeout=15 -o StrictHostKeyChecking=yes -l {user} -T -- {address}")
+}
+
+#[test]
+fn the_join_token_reaches_the_machine_on_stdin_only() {
+    let settings = test_settings(SSH_MACHINES);
+    let cluster = crate::config::test_cluster(&settings);
+    let runner = RecordingRunner::default();
+    let token = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
+    let info = |address: &str, user: &str| format!("{} 'sudo -n -- docker info --format", ssh(address, user));
+    let manager_info = info("10.0.1.10", "ubuntu");
+    let node1_info = format!("{} 'docker info --format", ssh("10.0.1.11", "root"));
+    runner.answer(&manager_info, 0, r#"{"LocalNodeState":"inactive"}"#, "");
+    runner.answer(&node1_info, 0, r#"{"LocalNodeState":"inactive"}"#, "");
+    runner.always(&node1_info, 0, r#"{"LocalNodeState":"active","NodeID":"n1"}"#, "");
+    runner.always(
+        &format!("{} 'sudo -n -- docker swarm init", ssh("10.0.1.10", "ubuntu")),
+        0,
+        "Swarm initialized: current node (m1) is now a manager.\n",
+        "",
+    );
+    runner.always(
+        &format!("{} 'sudo -n -- docker swarm join-token", ssh("10.0.1.10", "ubuntu")),
+        0,
+        &format!("{token}\n"),
+        "",
+    );
+    let ready = r#"{"ID":"m1","Hostname":"pc-a","Status":"Ready","ManagerStatus":"Leader"}
+{"ID":"n1","Hostname":"pc-b","Status":"Ready","ManagerStatus":""}
+"#;
+    runner.always(&format!("{} 'sudo -n -- docker node ls", ssh("10.0.1.10", "ubuntu")), 0, ready, "");
+    let provider = SshProvider::new(
+        &cluster,
+        &runner,
+        &Templates::load(std::path::Path::new("/nonexistent")).unwrap(),
+        HostKeys::Known,
+    )
+    .unwrap()
+    .unmultiplexed();
+    let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+    let report = Bootstrap::new(&cluster, NodeShell::new(&provider, &runner), &templates).run().unwrap();
+    assert_eq!(report.joined, ["node1"]);
+    let calls = runner.calls();
+    assert!(calls.iter().all(|spec| spec.args.iter().all(|arg| !arg.contains(token))), "the token in an argv");
+    let join = calls.iter().find(|spec| spec.purpose == "join the swarm on node1").expect("a join");
+    assert_eq!(join.stdin.as_deref(), Some(format!("{token}\n").as_bytes()));
+    assert!(join.args.last().unwrap().contains("labctl-join 10.0.1.11 10.0.1.11:2377 10.0.1.10:2377"), "{join}");
 }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::support::{e2e_enabled, host_docker, Run, Workspace};
+use crate::support::{e2e_enabled, host_docker, Run, Workspace, EXPLICIT_CAPABILITIES};
 
 const NODE_IMAGE: &str = "labctl-test/node:bookworm";
 const CLUSTER: &str = "e2e-engines";
@@ -51,23 +51,7 @@ impl SecondEngine {
         let privileged = [&common[..], &["--privileged"], &dockerd].concat();
         if !docker_succeeds(&privileged) {
             Self::remove();
-            let explicit = [
-                "--cap-add",
-                "ALL",
-                "--cap-drop",
-                "SYS_RESOURCE",
-                "--security-opt",
-                "seccomp=unconfined",
-                "--security-opt",
-                "apparmor=unconfined",
-                "--security-opt",
-                "systempaths=unconfined",
-                "--device-cgroup-rule",
-                "a *:* rwm",
-                "--volume",
-                "/sys/fs/cgroup:/sys/fs/cgroup:rw",
-            ];
-            host_docker(&[&common[..], &explicit, &dockerd].concat());
+            host_docker(&[&common[..], &EXPLICIT_CAPABILITIES, &dockerd].concat());
         }
         let deadline = Instant::now() + Duration::from_secs(60);
         while !docker_succeeds(&["--host", &engine.host(), "version"]) {

@@ -11,7 +11,7 @@ const CLUSTER: &str = "labctl-e2e-swarm";
 const TOKEN_PREFIX: &[u8] = b"SWMTKN-1-";
 
 /// A command line with a swarm join token (any cluster's).
-fn has_token(argv: &[u8]) -> bool {
+pub fn has_token(argv: &[u8]) -> bool {
     argv.windows(TOKEN_PREFIX.len()).any(|window| window == TOKEN_PREFIX)
 }
 
@@ -31,7 +31,7 @@ fn up_watching_argv(cluster: &E2eCluster) -> Run {
 }
 
 /// A command line to show in a failure, without the token's secret part.
-fn mask(command_line: &str) -> String {
+pub fn mask(command_line: &str) -> String {
     let words = command_line.split(' ');
     let masked: Vec<&str> =
         words.map(|word| if word.starts_with("SWMTKN-1-") { "SWMTKN-1-****" } else { word }).collect();

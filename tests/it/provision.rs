@@ -86,6 +86,11 @@ impl Sandbox {
 
     /// Run a rendered script with `variable=/etc/...` lines pointed into the sandbox.
     fn run(&self, script: &str, paths: &[(&str, &str)]) -> Outcome {
+        self.run_with(script, paths, &[])
+    }
+
+    /// [`Sandbox::run`] with arguments (the ssh provider passes the node's name).
+    fn run_with(&self, script: &str, paths: &[(&str, &str)], args: &[&str]) -> Outcome {
         let mut text = self.rendered.read(&format!(".labctl/vagrant/provision/{script}"));
         for (variable, relative) in paths {
             let line =
@@ -95,7 +100,9 @@ impl Sandbox {
         let copy = self.path(script);
         std::fs::write(&copy, text).unwrap();
         let search_path = format!("{}:{}", self.bin().display(), self.tools().display());
-        let output = duct::cmd("/bin/bash", [&copy])
+        let argv: Vec<String> =
+            std::iter::once(copy.display().to_string()).chain(args.iter().map(|arg| arg.to_string())).collect();
+        let output = duct::cmd("/bin/bash", argv)
             .full_env([("PATH", search_path)])
             .stdout_capture()
             .stderr_capture()
@@ -157,7 +164,11 @@ fn hosts_block_is_replaced_when_the_cluster_changes() {
 
 // --- /etc/docker/daemon.json -------------------------------------------------
 
-const DAEMON: &[(&str, &str)] = &[("config", "etc/docker/daemon.json")];
+const DAEMON: &[(&str, &str)] = &[
+    ("config", "etc/docker/daemon.json"),
+    ("systemd_dir", "run/systemd/system"),
+    ("docker_pid_file", "run/docker.pid"),
+];
 const DOCKER_ACTIVE: &str = "[ \"$1\" = is-active ] && exit 0; exit 0";
 
 fn daemon_sandbox(config: &str, with_python: bool) -> Sandbox {
@@ -166,6 +177,7 @@ fn daemon_sandbox(config: &str, with_python: bool) -> Sandbox {
         sandbox.link_tool("python3");
     }
     sandbox.fake("systemctl", DOCKER_ACTIVE);
+    std::fs::create_dir_all(sandbox.path("run/systemd/system")).unwrap();
     sandbox
 }
 
@@ -178,7 +190,7 @@ fn daemon_json_is_created_with_exactly_the_registry() {
         serde_json::json!({"insecure-registries": ["manager:5000"]})
     );
     assert!(!sandbox.path("etc/docker/daemon.json.labctl.bak").exists());
-    assert_eq!(sandbox.calls(), vec!["systemctl is-active --quiet docker", "systemctl restart docker"]);
+    assert_eq!(sandbox.calls(), vec!["systemctl is-active --quiet docker", "systemctl reload docker"]);
 }
 
 #[test]
@@ -196,16 +208,44 @@ fn daemon_json_is_merged_backed_up_and_left_alone_when_current() {
         })
     );
     assert_eq!(sandbox.read("etc/docker/daemon.json.labctl.bak"), mine);
-    assert_eq!(sandbox.calls().iter().filter(|call| call.as_str() == "systemctl restart docker").count(), 1);
+    assert_eq!(sandbox.calls().iter().filter(|call| call.as_str() == "systemctl reload docker").count(), 1);
 
     let again = sandbox.run("30-daemon-json.sh", DAEMON).success();
     assert!(again.stdout.contains("already allows manager:5000"), "{}", again.stdout);
     assert_eq!(
-        sandbox.calls().iter().filter(|call| call.as_str() == "systemctl restart docker").count(),
+        sandbox.calls().iter().filter(|call| call.as_str() == "systemctl reload docker").count(),
         1,
-        "no restart"
+        "no second reload"
     );
     assert_eq!(sandbox.read("etc/docker/daemon.json.labctl.bak"), mine, "the first backup stays");
+}
+
+#[test]
+fn without_systemd_the_running_dockerd_is_told_to_reload() {
+    // A machine without systemd (WSL, a container): dockerd re-reads the
+    // registries on SIGHUP. A stand-in that records the signal it gets.
+    let sandbox = Sandbox::new("");
+    sandbox.link_tool("python3");
+    let marker = sandbox.path("got-hup");
+    let stand_in = duct::cmd("sh", ["-c", "trap 'touch \"$1\"; exit 0' HUP; while :; do sleep 0.05; done", "dockerd"])
+        .before_spawn({
+            let marker = marker.clone();
+            move |command| {
+                command.arg(&marker);
+                Ok(())
+            }
+        })
+        .stdout_null()
+        .start()
+        .unwrap();
+    let pid = stand_in.pids()[0];
+    sandbox.write("run/docker.pid", &pid.to_string());
+    sandbox.fake("systemctl", "echo 'System has not been booted with systemd' >&2; exit 1");
+    let outcome = sandbox.run("30-daemon-json.sh", DAEMON).success();
+    assert!(outcome.stdout.contains(&format!("told dockerd (pid {pid}) to reload")), "{}", outcome.stdout);
+    stand_in.wait().unwrap();
+    assert!(marker.exists(), "dockerd got no SIGHUP");
+    assert!(sandbox.calls().is_empty(), "systemctl is not used without systemd: {:?}", sandbox.calls());
 }
 
 #[test]
@@ -240,6 +280,18 @@ fn without_python_an_existing_daemon_json_is_not_clobbered() {
         "{}",
         outcome.stderr
     );
+    assert_eq!(sandbox.read("etc/docker/daemon.json"), r#"{"debug": true}"#);
+}
+
+#[test]
+fn a_python3_without_its_json_module_is_no_python_to_merge_with() {
+    // python3-minimal (minimal cloud images): `import json` fails.
+    let sandbox = daemon_sandbox("", false);
+    sandbox.fake("python3", "echo \"ModuleNotFoundError: No module named 'json'\" >&2; exit 1");
+    sandbox.write("etc/docker/daemon.json", r#"{"debug": true}"#);
+    let outcome = sandbox.run("30-daemon-json.sh", DAEMON);
+    assert_ne!(outcome.code, 0);
+    assert!(outcome.stderr.contains("there is no python3 (with its json module) to merge it"), "{}", outcome.stderr);
     assert_eq!(sandbox.read("etc/docker/daemon.json"), r#"{"debug": true}"#);
 }
 
@@ -285,6 +337,15 @@ fn the_registry_port_is_opened_only_on_the_registry_node() {
 }
 
 #[test]
+fn a_machine_named_otherwise_is_told_which_node_it_is() {
+    // The ssh provider's machines keep their own hostnames.
+    let sandbox = firewall_sandbox("lab-pc-07");
+    sandbox.fake("ufw", "[ \"$1\" = status ] && echo 'Status: active'; exit 0");
+    sandbox.run_with("40-firewall.sh", FIREWALL, &["manager"]).success();
+    assert!(sandbox.calls().contains(&"ufw allow 5000/tcp".to_string()), "{:?}", sandbox.calls());
+}
+
+#[test]
 fn running_firewalld_gets_permanent_ports_and_a_reload() {
     let sandbox = firewall_sandbox("manager");
     sandbox.fake("firewall-cmd", "exit 0");
@@ -309,7 +370,7 @@ fn inactive_firewalls_are_left_alone() {
 
 // --- Docker Engine ----------------------------------------------------------------
 
-const DOCKER: &[(&str, &str)] = &[("os_release", "etc/os-release")];
+const DOCKER: &[(&str, &str)] = &[("os_release", "etc/os-release"), ("systemd_dir", "run/systemd/system")];
 
 /// A package manager whose install of a Docker package puts fake docker/dockerd on PATH.
 fn package_manager(sandbox: &Sandbox, name: &str, docker_package: &str) {
@@ -326,7 +387,33 @@ fn docker_sandbox(os_release: &str) -> Sandbox {
     let sandbox = Sandbox::new("");
     sandbox.write("etc/os-release", os_release);
     sandbox.fake("systemctl", "exit 0");
+    std::fs::create_dir_all(sandbox.path("run/systemd/system")).unwrap();
     sandbox
+}
+
+#[test]
+fn without_systemd_docker_is_started_with_its_init_script_when_it_does_not_answer() {
+    let sandbox = docker_sandbox("ID=debian\n");
+    std::fs::remove_dir_all(sandbox.path("run/systemd")).unwrap();
+    let started = sandbox.path("started");
+    sandbox.fake(
+        "docker",
+        &format!(
+            "case $1 in info) [ -e '{0}' ] ;; version) echo 20.10.24 ;; *) echo 'Docker version 20.10.24' ;; esac",
+            started.display()
+        ),
+    );
+    sandbox.fake("dockerd", "exit 0");
+    sandbox.fake("service", &format!(": > '{}'", started.display()));
+    let outcome = sandbox.run("20-docker.sh", DOCKER).success();
+    let calls: Vec<String> = sandbox.calls().into_iter().filter(|call| !call.starts_with("docker")).collect();
+    assert_eq!(calls, ["service docker start"]);
+    assert!(outcome.stdout.contains("Docker 20.10.24 is running"), "{}", outcome.stdout);
+
+    // Already running: left alone.
+    std::fs::remove_file(sandbox.path("calls.log")).unwrap();
+    sandbox.run("20-docker.sh", DOCKER).success();
+    assert!(!sandbox.calls().iter().any(|call| call.starts_with("service")), "{:?}", sandbox.calls());
 }
 
 #[test]

@@ -257,6 +257,26 @@ pub fn e2e_enabled() -> bool {
     false
 }
 
+/// What a docker-in-docker container the tests start themselves (a second
+/// engine, an ssh machine) is given where this host refuses --privileged:
+/// every capability it can grant, as labctl's docker provider does.
+pub const EXPLICIT_CAPABILITIES: [&str; 14] = [
+    "--cap-add",
+    "ALL",
+    "--cap-drop",
+    "SYS_RESOURCE",
+    "--security-opt",
+    "seccomp=unconfined",
+    "--security-opt",
+    "apparmor=unconfined",
+    "--security-opt",
+    "systempaths=unconfined",
+    "--device-cgroup-rule",
+    "a *:* rwm",
+    "--volume",
+    "/sys/fs/cgroup:/sys/fs/cgroup:rw",
+];
+
 /// `docker …` on this host; panics with its output when it fails.
 pub fn host_docker(args: &[&str]) -> String {
     let output = duct::cmd("docker", args).stdout_capture().stderr_capture().unchecked().run().expect("docker runs");

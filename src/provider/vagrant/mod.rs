@@ -104,6 +104,7 @@ impl Provider for VagrantProvider<'_> {
                 NodeChange::Created => true,
                 NodeChange::AlreadyRunning => !self.docker_answers(node),
                 NodeChange::Started | NodeChange::Recreated => false,
+                NodeChange::Provisioned | NodeChange::DockerInstalled => false,
             })
         })?;
         let boot: Vec<String> = changes
