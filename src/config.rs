@@ -1,6 +1,7 @@
 //! `labctl.toml`: the serde schema, the class defaults, loading, and the
 //! validated [`Settings`] value that the rest of the code trusts.
 
+mod cache;
 mod class;
 mod cluster;
 mod validate;
@@ -19,6 +20,7 @@ use crate::labs::Catalog;
 use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
+pub use cache::{CacheSettings, Upstream, CACHE_PORT};
 pub use class::{Access, ClassSettings, Engine, EngineTarget, SeatSelection, MAX_SEATS};
 pub use cluster::{Cluster, PlacedLab};
 
@@ -63,6 +65,7 @@ pub struct RawConfig {
     pub docker: RawDocker,
     pub images: RawImages,
     pub class: class::RawClass,
+    pub cache: cache::RawCache,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -168,6 +171,7 @@ impl Default for RawConfig {
             docker: RawDocker::default(),
             images: RawImages::default(),
             class: class::RawClass::default(),
+            cache: cache::RawCache::default(),
         }
     }
 }
@@ -403,6 +407,8 @@ pub struct Settings {
     pub timeouts: Timeouts,
     /// `[class]`: the seats, their students' access and the engines.
     pub class: ClassSettings,
+    /// `[cache]`: the class's image cache, when it is on.
+    pub cache: Option<CacheSettings>,
 }
 
 impl Settings {

@@ -305,3 +305,47 @@ fn engines_need_one_target_and_room_for_every_seat() {
     assert_eq!(engine(10).docker_options(), ["--host", "ssh://ubuntu@10.0.0.5"]);
     assert_eq!(engine(11).docker_options(), ["--context", "lab-2"]);
 }
+
+#[test]
+fn a_class_gets_the_cache_at_the_last_address_of_each_seat_and_one_seat_none() {
+    assert_eq!(settings("").unwrap().cache, None, "one seat: no cache unless asked");
+    let class = settings("[class]\nseats = 3\n").unwrap();
+    let cache = class.cache.clone().expect("on by default for a class");
+    assert_eq!(
+        cache,
+        CacheSettings { upstream: Upstream::Remote(cache::DOCKER_HUB.into()), image: "registry:2".into() }
+    );
+    let catalog = catalog();
+    let endpoint = |number| Cluster::seat(&class, &catalog, number).unwrap().cache_endpoint();
+    assert_eq!(endpoint(1).as_deref(), Some("192.168.56.254:5000"));
+    assert_eq!(endpoint(3).as_deref(), Some("192.168.58.254:5000"));
+
+    let offline = settings("[cache]\nenabled = true\nupstream = \"none\"\n").unwrap();
+    assert_eq!(offline.cache.map(|cache| cache.upstream), Some(Upstream::Offline));
+    let off = settings("[class]\nseats = 3\n[cache]\nenabled = false\n").unwrap();
+    assert_eq!(off.cache, None);
+}
+
+#[test]
+fn cache_problems_name_the_key_and_the_fix() {
+    let error = single_error("[cache]\nupstream = \"registry-1.docker.io\"\n");
+    assert!(
+        error.starts_with("labctl.toml:2:12: cache.upstream: \"registry-1.docker.io\" is not a registry URL"),
+        "{error}"
+    );
+    let error = single_error("[cache]\nimage = \"\"\n");
+    assert!(error.starts_with("labctl.toml:2:9: cache.image"), "{error}");
+    let error = single_error("[cluster]\nprovider = \"vagrant\"\n[cache]\nenabled = true\n");
+    assert!(
+        error.starts_with("labctl.toml:4:11: cache.enabled: the class cache runs beside docker-provider nodes"),
+        "{error}"
+    );
+    // The cache takes the subnet's last address in every seat: no node may.
+    let error = single_error("[cluster]\nworker_ip_start = \"192.168.56.252\"\n[class]\nseats = 2\n");
+    assert!(
+        error.starts_with(
+            "labctl.toml:2:19: cluster.worker_ip_start: node3 gets 192.168.56.254, the class cache's address"
+        ),
+        "{error}"
+    );
+}
