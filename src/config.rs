@@ -20,7 +20,7 @@ use crate::labs::Catalog;
 use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
-pub use cache::{CacheSettings, Upstream, CACHE_PORT};
+pub use cache::{address_in as cache_address_in, CacheSettings, Upstream, CACHE_PORT};
 pub use class::{Access, ClassSettings, Engine, EngineTarget, SeatSelection, MAX_SEATS};
 pub use cluster::{Cluster, PlacedLab};
 

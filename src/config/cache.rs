@@ -48,6 +48,14 @@ pub enum Upstream {
 impl Upstream {
     /// The word `upstream` takes for an offline class.
     pub const OFFLINE: &'static str = "none";
+
+    /// The URL, or "none".
+    pub fn label(&self) -> &str {
+        match self {
+            Upstream::Remote(url) => url,
+            Upstream::Offline => Upstream::OFFLINE,
+        }
+    }
 }
 
 /// `[cache]`, validated: present only when the cache is on.

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
+use super::cache;
 use super::node_image::NodeImage;
 use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
@@ -132,6 +133,11 @@ fn capabilities_dockerd_lacks() -> Option<Vec<String>> {
     )
 }
 
+/// The bridge network of `cluster`'s nodes (one per seat).
+pub fn network_name(cluster: &Cluster) -> String {
+    format!("labctl-{}", cluster.name())
+}
+
 pub struct DockerProvider<'a> {
     cluster: &'a Cluster<'a>,
     runner: &'a dyn Runner,
@@ -190,7 +196,7 @@ impl<'a> DockerProvider<'a> {
     }
 
     pub fn network(&self) -> String {
-        format!("labctl-{}", self.cluster.name())
+        network_name(self.cluster)
     }
 
     fn cluster_filter(&self) -> String {
@@ -684,6 +690,8 @@ impl Provider for DockerProvider<'_> {
         }
         let networks = self.labelled("network")?;
         if !networks.is_empty() {
+            // The class cache is on the seat's network too: off it first.
+            removed.extend(cache::leave(self.cluster, self.runner)?);
             let spec =
                 self.docker(&["network", "rm"], "remove the cluster network", Wait::Change).args(networks.clone());
             self.runner.run_checked(&spec)?;

@@ -23,6 +23,7 @@ use crate::templates::Templates;
 use crate::timeouts::{self, Timeouts, Wait};
 use crate::ui::Ui;
 
+pub mod cache;
 mod choice;
 pub mod docker;
 pub mod node_image;
