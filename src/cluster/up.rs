@@ -540,6 +540,7 @@ mod tests {
         runner.always("docker network inspect", 1, "", "Error: No such network");
         runner.always("docker image inspect", 0, "sha256:node\n", "");
         runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker logs --tail 20 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
         // The fake's empty answers stop the swarm step after its init.
         let error = up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::Apply).unwrap_err();
         assert!(error.to_string().contains("`docker info` on manager"), "{error:#}");

@@ -16,6 +16,7 @@
 //! adds the options that select the seat's engine.
 
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 
@@ -31,6 +32,11 @@ const UPSTREAM_LABEL: &str = "labctl.cache.upstream";
 const STORAGE: &str = "/var/lib/registry";
 /// How often a push waits for a registry that has just started.
 const PUSH_TRIES: u32 = 20;
+/// How long a cache that has just started may take to say it serves (on a
+/// normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
+const STARTUP: Duration = Duration::from_secs(15);
+/// What registry:2 logs once it serves.
+const SERVING: &str = "listening on";
 
 /// The cache container (and its volume) of the class called `class`.
 pub fn container_name(class: &str) -> String {
@@ -319,6 +325,9 @@ impl<'a> ClassCache<'a> {
                 }
             }
         }
+        if changed {
+            self.wait_until_serving()?;
+        }
         if let Some(join) = &plan.join {
             self.join(join)?;
             changed = true;
@@ -359,6 +368,53 @@ impl<'a> ClassCache<'a> {
             );
         }
         output.checked(create).map(|_| ())
+    }
+
+    /// Wait (bounded) until the registry says it serves; an error with its
+    /// last log lines when it stops instead. registry:2 as a pull-through
+    /// cache asks its upstream when it starts and exits when that fails
+    /// (distribution#4038): a class without internet needs `upstream = "none"`.
+    fn wait_until_serving(&self) -> Result<()> {
+        let name = self.name();
+        let deadline = Instant::now() + self.cluster.timeouts().scaled(STARTUP);
+        let logs = self.docker(&["logs", "--tail", "20", &name], "read the class cache's log", Wait::Read);
+        let state_format = "{{.State.Status}} {{.RestartCount}}";
+        let state = self.docker(
+            &["container", "inspect", "--format", state_format, &name],
+            "look at the class cache",
+            Wait::Read,
+        );
+        loop {
+            let log = self.runner.run(&logs)?;
+            let text = format!("{}{}", log.stdout, log.stderr);
+            if text.contains(SERVING) {
+                return Ok(());
+            }
+            let state = self.runner.run(&state)?.stdout;
+            let mut words = state.split_whitespace();
+            let status = words.next().unwrap_or_default();
+            let restarts: u32 = words.next().and_then(|count| count.parse().ok()).unwrap_or(0);
+            if ["restarting", "exited", "dead"].contains(&status) || restarts > 0 {
+                let why: Vec<&str> = text
+                    .lines()
+                    .filter(|line| line.contains("panic") || line.contains("level=fatal") || line.contains("error"))
+                    .collect();
+                let why = why.last().copied().unwrap_or_else(|| text.lines().last().unwrap_or("no log"));
+                let hint = match self.upstream() {
+                    Upstream::Remote(url) => format!(
+                        "as a pull-through cache it must reach {url} when it starts: give engine {} internet access, or set [cache] upstream = \"none\" for a class without internet",
+                        self.cluster.engine().name
+                    ),
+                    Upstream::Offline => "see `docker logs {name}`".replace("{name}", &name),
+                };
+                bail!("the class cache {name} stopped as it started ({}); {hint}", why.trim());
+            }
+            if Instant::now() >= deadline {
+                // Running without a word: nothing tells it does not serve.
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
     }
 
     /// Join a network; already joined (a seat that came up at the same time) is fine.
@@ -523,6 +579,9 @@ mod tests {
         Cluster::seat(settings, test_catalog(), number).unwrap()
     }
 
+    /// The registry's log once it serves (what `apply` waits for).
+    const LISTENING: &str = "level=info msg=\"listening on [::]:5000\"";
+
     /// What `docker container inspect` prints for the cache.
     fn found(state: &str, upstream: &str, networks: &str) -> String {
         format!("{state}\t{upstream}\tregistry:2\t{networks}\n")
@@ -534,6 +593,7 @@ mod tests {
         let seat2 = seat(&settings, 2);
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker logs --tail 20 labctl-cache-cls", 0, "", LISTENING);
         let cache = ClassCache::of(&seat2, &runner).unwrap();
         let plan = cache.plan(&["node:slim".to_string()]).unwrap();
         let Container::Create(create) = &plan.container else { panic!("{plan:#?}") };
@@ -662,6 +722,7 @@ mod tests {
         runner.always("docker port labctl-cache-cls", 0, "127.0.0.1:32770\n", "");
         let refused = "Get \"http://127.0.0.1:32770/v2/\": dial tcp 127.0.0.1:32770: connect: connection refused";
         runner.answer("docker push", 1, "", refused);
+        runner.always("docker logs", 0, "", LISTENING);
         let cache = ClassCache::of(&seat1, &runner).unwrap();
         let plan = cache.plan(&["node:slim".to_string()]).unwrap();
         assert_eq!(plan.pushes.len(), 1, "a new cache holds nothing");
@@ -671,11 +732,33 @@ mod tests {
     }
 
     #[test]
+    fn a_proxy_that_cannot_reach_its_upstream_as_it_starts_is_an_error_naming_the_fix() {
+        let settings = test_settings(CLASS);
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        let panic =
+            "panic: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host";
+        runner.always("docker logs", 0, "", &format!("level=info msg=\"redis not configured\"\n{panic}\n"));
+        runner.always(
+            "docker container inspect --format '{{.State.Status}} {{.RestartCount}}'",
+            0,
+            "restarting 1\n",
+            "",
+        );
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let error = cache.apply(&cache.plan(&[]).unwrap()).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("the class cache labctl-cache-cls stopped as it started ({panic}); as a pull-through cache it must reach https://registry-1.docker.io when it starts")), "{error}");
+        assert!(error.ends_with("or set [cache] upstream = \"none\" for a class without internet"), "{error}");
+    }
+
+    #[test]
     fn a_seat_that_finds_the_cache_made_by_another_seat_meanwhile_joins_it() {
         let settings = test_settings(CLASS);
         let seat2 = seat(&settings, 2);
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker logs", 0, "", LISTENING);
         runner.answer("docker run", 125, "", "docker: Error response from daemon: Conflict. The container name \"/labctl-cache-cls\" is already in use by container \"3f2\".");
         let cache = ClassCache::of(&seat2, &runner).unwrap();
         cache.apply(&cache.plan(&[]).unwrap()).unwrap();
@@ -691,6 +774,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.always("docker --context big container inspect", 1, "", "Error: No such container");
         runner.always("docker --context big port", 0, "127.0.0.1:32771\n", "");
+        runner.always("docker --context big logs", 0, "", LISTENING);
         let cache = ClassCache::of(&seat2, &runner).unwrap();
         cache.apply(&cache.plan(&["node:slim".to_string()]).unwrap()).unwrap();
         let lines = runner.command_lines();

@@ -10,6 +10,7 @@ mod cli;
 mod doctor;
 mod dry_run;
 mod e2e;
+mod e2e_cache;
 mod e2e_data;
 mod e2e_handouts;
 mod e2e_labs;
