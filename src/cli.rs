@@ -318,12 +318,15 @@ pub struct SolveArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
-    /// Pull every image the labs need into this host's Docker
+    /// Pull every image the labs, the registry and the class cache need into this
+    /// host's Docker, all at once, a line per image
     #[command(after_help = "Examples:\n  labctl images pull")]
     Pull,
-    /// Copy images from this host's Docker into every node (skipping nodes that have them)
+    /// Copy images from this host's Docker into every node of the seats: each image
+    /// saved once, loaded where that image ID is missing, at most as many nodes at once
+    /// as this host has cores ([images] parallel)
     #[command(
-        after_help = "Examples:\n  labctl images load                 (every seeded lab's images)\n  labctl images load --lab lab3\n  labctl images load mysql:5.7 registry:2\n\n\
+        after_help = "Examples:\n  labctl images load                 (every seeded lab's images)\n  labctl images load --lab lab3\n  labctl images load mysql:5.7 registry:2\n  labctl images load --seat all node:slim   (every node of every seat of a class)\n\n\
 Exit status: 3 when a node is not running or the manager's Docker does not answer."
     )]
     Load(ImagesLoadArgs),

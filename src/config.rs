@@ -73,6 +73,8 @@ pub struct RawConfig {
 pub struct RawImages {
     /// Copy the labs' images from this host into every node during `up`.
     pub preload: bool,
+    /// How many nodes unpack an image at once; unset: this host's cores.
+    pub parallel: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -403,6 +405,8 @@ pub struct Settings {
     pub node_image: Option<String>,
     /// Load the seeded labs' images into every node during `up`.
     pub preload_images: bool,
+    /// `[images] parallel`: nodes that unpack an image at once; `None`: the cores.
+    pub parallel_loads: Option<u32>,
     /// Time limits of node and host commands (`LABCTL_TIMEOUT_SCALE`).
     pub timeouts: Timeouts,
     /// `[class]`: the seats, their students' access and the engines.

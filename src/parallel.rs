@@ -1,5 +1,9 @@
 //! Running the same work for several items at once (nodes, checks): one
-//! scoped thread per item, results in the items' order.
+//! scoped thread per item, or a bounded number of them, results in the
+//! items' order.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use anyhow::Result;
 
@@ -12,9 +16,38 @@ pub fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R>
     })
 }
 
+/// Like [`in_parallel`], with at most `limit` items running at once (at
+/// least one): for work whose cost is this host's CPU, where starting all of
+/// it at once only makes every item finish late (unpacking images).
+pub fn in_parallel_at_most<T: Sync, R: Send>(
+    items: &[T],
+    limit: usize,
+    work: impl Fn(&T) -> Result<R> + Sync,
+) -> Result<Vec<R>> {
+    let next = AtomicUsize::new(0);
+    let results: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    std::thread::scope(|scope| {
+        for _ in 0..limit.clamp(1, items.len().max(1)) {
+            scope.spawn(|| loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                let Some(item) = items.get(index) else { break };
+                let result = work(item);
+                *results[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
+            });
+        }
+    });
+    results
+        .into_iter()
+        .map(|slot| {
+            let result = slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+            result.expect("every item ran")
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
-    use std::sync::{Barrier, Mutex};
+    use std::sync::Barrier;
     use std::time::Duration;
 
     use anyhow::bail;
@@ -70,6 +103,31 @@ mod tests {
         .unwrap_err();
         assert_eq!(error.to_string(), "node1 failed");
         assert_eq!(*ran.lock().unwrap(), 3);
+    }
+
+    #[test]
+    fn at_most_the_limit_runs_at_once_and_results_keep_their_order() {
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let items: Vec<usize> = (0..9).collect();
+        let results = in_parallel_at_most(&items, 3, |item| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(20));
+            running.fetch_sub(1, Ordering::SeqCst);
+            Ok(item * 10)
+        })
+        .unwrap();
+        assert_eq!(results, (0..9).map(|item| item * 10).collect::<Vec<_>>());
+        assert_eq!(most.load(Ordering::SeqCst), 3, "three at a time, never more, never fewer");
+        let error = in_parallel_at_most(&["a", "b", "c"], 2, |item| match *item {
+            "a" => Ok(()),
+            other => bail!("{other} failed"),
+        })
+        .unwrap_err();
+        assert_eq!(error.to_string(), "b failed", "the first error in item order");
+        assert!(in_parallel_at_most(&[] as &[u8], 0, |_| -> Result<()> { panic!("nothing to run") })
+            .unwrap()
+            .is_empty());
     }
 
     #[test]

@@ -240,13 +240,15 @@ impl Action for Images<'_> {
     }
 
     fn apply(&self, wanted: &Vec<String>) -> Result<Done> {
-        let (mut loaded, mut missing) = (0, Vec::new());
-        for image in wanted {
-            match images::load(image, self.up.cluster.nodes(), self.up.shell(), self.up.runner)? {
-                images::Load::NotOnHost => missing.push(image.as_str()),
-                images::Load::Done(outcome) => loaded += usize::from(!outcome.loaded_on.is_empty()),
-            }
-        }
+        let up = self.up;
+        let seats = [images::Seat::all_nodes(up.cluster, up.shell())];
+        let timeouts = up.cluster.timeouts();
+        let plans = images::plan(wanted, &seats, up.runner, timeouts)?;
+        let at_once = images::loads_at_once(up.cluster.parallel_loads());
+        images::carry_out(&plans, &seats, up.runner, at_once, timeouts)?;
+        let missing: Vec<&str> =
+            plans.iter().filter(|plan| plan.id.is_none()).map(|plan| plan.image.as_str()).collect();
+        let loaded = plans.iter().filter(|plan| plan.id.is_some() && !plan.missing_on.is_empty()).count();
         if !missing.is_empty() {
             self.ui.warn(&format!(
                 "not on this host, so the nodes will pull them: {} (`labctl images pull` fetches them once)",
@@ -295,7 +297,10 @@ impl Action for Cache<'_> {
                     "{error:#}; until the class cache runs, the nodes of {} pull straight from their registries; fix it and run `labctl up` again",
                     self.up.cluster.name(),
                 ));
-                Ok(Done { changed: false, summary: format!("class cache {} not running", self.cache.name()) })
+                Ok(Done {
+                    changed: false,
+                    summary: format!("class cache {} not running (see the warning)", self.cache.name()),
+                })
             }
         }
     }

@@ -180,6 +180,11 @@ impl<'c> Cluster<'c> {
         self.class_cache().map(|_| format!("{}:{CACHE_PORT}", cache::address_in(self.subnet())))
     }
 
+    /// `[images] parallel`: how many nodes unpack an image at once (`None`: the cores).
+    pub fn parallel_loads(&self) -> Option<u32> {
+        self.settings.parallel_loads
+    }
+
     /// A node image given as is; `None`: labctl builds its own.
     pub fn node_image(&self) -> Option<&'c str> {
         self.settings.node_image.as_deref()

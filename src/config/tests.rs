@@ -143,6 +143,8 @@ fn workers_running_past_the_subnet_are_rejected_once() {
         error.starts_with("labctl.toml:2:19: cluster.worker_ip_start: node3 gets 192.168.56.255, which is outside"),
         "{error}"
     );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }
 
 #[test]
@@ -152,6 +154,8 @@ fn duplicated_addresses_name_the_node_that_has_it() {
         error.starts_with("labctl.toml:1:1: cluster.manager_ip: 192.168.56.10 is duplicated: node2 gets it too"),
         "{error}"
     );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }
 
 #[test]
@@ -207,6 +211,8 @@ fn unknown_labs_get_a_suggestion() {
         error.starts_with("labctl.toml:2:17: labs.seed[1]: \"ingres\" is not a lab; did you mean \"ingress\"?"),
         "{error}"
     );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }
 
 #[test]
@@ -348,4 +354,6 @@ fn cache_problems_name_the_key_and_the_fix() {
         ),
         "{error}"
     );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }

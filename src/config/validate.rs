@@ -52,6 +52,12 @@ pub(super) fn resolve(
     let (seeded_labs, lab_targets) = check_labs(&raw.labs, catalog, &mut problems);
     let class = check_class(&raw, subnet, &nodes, &forwards, &mut problems);
     let cache = check_cache(&raw, subnet, &nodes, class.seats, &mut problems);
+    if raw.images.parallel == Some(0) {
+        problems.add(
+            "images.parallel",
+            "is 0; use at least 1, or remove the line to unpack on as many nodes at once as this host has cores",
+        );
+    }
     let node_image = node_image_override.or(raw.docker.node_image);
     if let Some(image) =
         node_image.as_ref().filter(|image| image.trim().is_empty() || image.contains(char::is_whitespace))
@@ -80,6 +86,7 @@ pub(super) fn resolve(
         labs_root: raw.labs.root.trim_end_matches('/').to_string(),
         node_image,
         preload_images: raw.images.preload,
+        parallel_loads: raw.images.parallel,
         timeouts: Timeouts::default(),
         class,
         cache,

@@ -26,6 +26,8 @@ const SEAT1_NETWORK: &str = "labctl-labctl-e2e-cache-s01";
 const PROBE: &str = "labctl-e2e-cache-probe";
 /// The image this host has and an offline class's cache gets pushed.
 const OFFLINE: &str = "labctl-e2e-cache-offline:1";
+/// The image `labctl images load` copies from this host into every node.
+const LOADED: &str = "labctl-e2e-cache-loaded:1";
 const NODES: [(&str, &str); 4] = [("1", "manager"), ("1", "node1"), ("2", "manager"), ("2", "node1")];
 
 /// The class's workspace and the upstream; removed on drop.
@@ -86,7 +88,7 @@ impl Class {
         quiet_docker(&["rm", "--force", CACHE]);
         quiet_docker(&["volume", "rm", "--force", CACHE]);
         quiet_docker(&["network", "rm", SEAT1_NETWORK]);
-        quiet_docker(&["image", "rm", OFFLINE]);
+        quiet_docker(&["image", "rm", OFFLINE, LOADED]);
     }
 }
 
@@ -233,6 +235,18 @@ fn e2e_cache_one_fetch_per_engine_for_two_seats_and_an_offline_push() {
     assert_eq!(requests_for("library/labctl-e2e-cache-offline"), 0, "offline: nothing asked upstream");
     let again = class.labctl(&["up", "--seat", "all"]).success();
     assert_eq!(again.stderr.matches("already serving this seat").count(), 2, "{}", again.stderr);
+
+    // `images load` over both seats: saved once here, into each node once.
+    import_image(LOADED);
+    let load = class.labctl(&["images", "load", "--seat", "all", LOADED]).success();
+    assert!(load.stderr.contains("4 of 4 image copies missing on 4 nodes of 2 seats"), "{}", load.stderr);
+    assert!(load.stderr.contains(&format!(" at once: {LOADED} on 4 nodes of 2 seats")), "{}", load.stderr);
+    let host_id = host_docker(&["image", "inspect", "--format", "{{.Id}}", LOADED]);
+    for (seat, node) in NODES {
+        assert_eq!(class.image_id(seat, node, LOADED), host_id.trim(), "seat {seat} {node}");
+    }
+    let again = class.labctl(&["images", "load", "--seat", "1-2", LOADED]).success();
+    assert!(again.stderr.contains(&format!("{LOADED}: already on every node")), "{}", again.stderr);
 
     // Destroying the class removes the cache with its last seat.
     host_docker(&["rm", "--force", UPSTREAM]);
