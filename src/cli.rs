@@ -88,7 +88,11 @@ tools (curl, tree, vim, bash, bash-completion) and util-linux (for labctl's chec
 built on this host by the first up that needs it and tagged\n\
 labctl/node:<version>-<recipe hash>; [docker] node_image or LABCTL_NODE_IMAGE gives\n\
 an image to use as is instead. Vagrant: provisioning\n\
-installs the same tools."
+installs the same tools.\n\n\
+A class of several seats gets one image cache per Docker engine ([cache]), a\n\
+registry on every seat's network at its subnet's last address that every node\n\
+pulls through: online a pull-through cache of Docker Hub, offline (upstream =\n\
+\"none\") a registry this host's lab images are pushed into."
     )]
     Up(UpArgs),
 

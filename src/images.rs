@@ -76,18 +76,18 @@ pub fn loads_at_once(configured: Option<u32>) -> usize {
 
 /// One seat's nodes that images may go to.
 #[derive(Clone)]
-pub struct Seat<'a> {
+pub struct SeatNodes<'a> {
     /// The seat's cluster name, for messages.
     pub name: String,
     pub shell: NodeShell<'a>,
     pub nodes: Vec<String>,
 }
 
-impl<'a> Seat<'a> {
+impl<'a> SeatNodes<'a> {
     /// Every node of `cluster`.
-    pub fn all_nodes(cluster: &Cluster, shell: NodeShell<'a>) -> Seat<'a> {
+    pub fn all_nodes(cluster: &Cluster, shell: NodeShell<'a>) -> SeatNodes<'a> {
         let nodes = cluster.nodes().names().into_iter().map(String::from).collect();
-        Seat { name: cluster.name().to_string(), shell, nodes }
+        SeatNodes { name: cluster.name().to_string(), shell, nodes }
     }
 }
 
@@ -113,7 +113,7 @@ pub struct ImagePlan {
 
 /// Read which of `images` this host has and which nodes of `seats` lack
 /// them (probes only).
-pub fn plan(images: &[String], seats: &[Seat], host: &dyn Runner, timeouts: Timeouts) -> Result<Vec<ImagePlan>> {
+pub fn plan(images: &[String], seats: &[SeatNodes], host: &dyn Runner, timeouts: Timeouts) -> Result<Vec<ImagePlan>> {
     let places: Vec<Place> = seats
         .iter()
         .enumerate()
@@ -148,7 +148,7 @@ pub fn plan(images: &[String], seats: &[Seat], host: &dyn Runner, timeouts: Time
 }
 
 /// The files `carry_out` saves images to; removed when dropped.
-pub struct Saved {
+struct Saved {
     dir: tempfile::TempDir,
 }
 
@@ -163,7 +163,7 @@ impl Saved {
 /// unpacking at a time. Images this host does not have are left out.
 pub fn carry_out(
     plans: &[ImagePlan],
-    seats: &[Seat],
+    seats: &[SeatNodes],
     host: &dyn Runner,
     at_once: usize,
     timeouts: Timeouts,
@@ -203,7 +203,7 @@ pub fn carry_out(
 /// skipping a node with the same image ID; nothing when this host does not
 /// have it: the registry's own image.
 pub fn load_into(image: &str, nodes: &[&str], shell: NodeShell, host: &dyn Runner) -> Result<()> {
-    let seat = Seat { name: String::new(), shell, nodes: nodes.iter().map(|node| node.to_string()).collect() };
+    let seat = SeatNodes { name: String::new(), shell, nodes: nodes.iter().map(|node| node.to_string()).collect() };
     let timeouts = shell.provider.timeouts();
     let seats = [seat];
     let plans = plan(&[image.to_string()], &seats, host, timeouts)?;
@@ -232,7 +232,7 @@ mod tests {
         runner.answer("docker exec swarm-lab-node3 docker image inspect", 0, "sha256:new\n", "");
         let cluster = test_cluster(&settings);
         let provider = DockerProvider::new(&cluster, &runner);
-        let seats = [Seat::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
+        let seats = [SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
         let plans = plan(&["mysql:5.7".to_string()], &seats, &runner, Timeouts::default()).unwrap();
         let names = |places: &[Place]| places.iter().map(|place| place.node.clone()).collect::<Vec<_>>();
         assert_eq!(names(&plans[0].missing_on), ["node1", "node2"]);
@@ -262,7 +262,7 @@ mod tests {
         runner.answer("docker image inspect", 1, "", "No such image");
         let cluster = test_cluster(&settings);
         let provider = DockerProvider::new(&cluster, &runner);
-        let seats = [Seat::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
+        let seats = [SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
         let plans = plan(&["mysql:5.7".to_string()], &seats, &runner, Timeouts::default()).unwrap();
         assert_eq!(plans[0].id, None);
         carry_out(&plans, &seats, &runner, 4, Timeouts::default()).unwrap();
@@ -308,10 +308,10 @@ mod tests {
             }
         }
         let providers: Vec<DockerProvider> = seats.iter().map(|seat| DockerProvider::new(seat, &runner)).collect();
-        let targets: Vec<Seat> = seats
+        let targets: Vec<SeatNodes> = seats
             .iter()
             .zip(&providers)
-            .map(|(seat, provider)| Seat::all_nodes(seat, NodeShell::new(provider, &runner)))
+            .map(|(seat, provider)| SeatNodes::all_nodes(seat, NodeShell::new(provider, &runner)))
             .collect();
         let images = ["node:slim".to_string(), "mysql:5.7".to_string()];
         let plans = plan(&images, &targets, &runner, Timeouts::default()).unwrap();

@@ -241,7 +241,7 @@ impl Action for Images<'_> {
 
     fn apply(&self, wanted: &Vec<String>) -> Result<Done> {
         let up = self.up;
-        let seats = [images::Seat::all_nodes(up.cluster, up.shell())];
+        let seats = [images::SeatNodes::all_nodes(up.cluster, up.shell())];
         let timeouts = up.cluster.timeouts();
         let plans = images::plan(wanted, &seats, up.runner, timeouts)?;
         let at_once = images::loads_at_once(up.cluster.parallel_loads());
@@ -545,7 +545,7 @@ mod tests {
         runner.always("docker network inspect", 1, "", "Error: No such network");
         runner.always("docker image inspect", 0, "sha256:node\n", "");
         runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
-        runner.always("docker logs --tail 20 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
+        runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
         // The fake's empty answers stop the swarm step after its init.
         let error = up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::Apply).unwrap_err();
         assert!(error.to_string().contains("`docker info` on manager"), "{error:#}");

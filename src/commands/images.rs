@@ -6,7 +6,7 @@ use super::{Context, Intent};
 use crate::cli::{ImagesCommand, ImagesLoadArgs};
 use crate::cluster::Needs;
 use crate::config::{Cluster, Settings};
-use crate::images::{self, ImagePlan, Seat};
+use crate::images::{self, ImagePlan, SeatNodes};
 use crate::labs::Catalog;
 use crate::provider::NodeShell;
 use crate::ui::count;
@@ -50,10 +50,10 @@ fn load(context: &Context, args: &ImagesLoadArgs, settings: &Settings, catalog: 
         .iter()
         .map(|cluster| context.open_running_cluster(cluster, runner.as_ref(), Needs::EveryNode))
         .collect::<Result<Vec<_>>>()?;
-    let seats: Vec<Seat> = clusters
+    let seats: Vec<SeatNodes> = clusters
         .iter()
         .zip(&providers)
-        .map(|(cluster, provider)| Seat::all_nodes(cluster, NodeShell::new(provider.as_ref(), runner.as_ref())))
+        .map(|(cluster, provider)| SeatNodes::all_nodes(cluster, NodeShell::new(provider.as_ref(), runner.as_ref())))
         .collect();
     let nodes = seats_nodes(&seats);
     let plans = context.ui.step("looking for the images on this host and the nodes", || {
@@ -81,12 +81,12 @@ fn load(context: &Context, args: &ImagesLoadArgs, settings: &Settings, catalog: 
     Ok(ExitCode::SUCCESS)
 }
 
-fn seats_nodes(seats: &[Seat]) -> usize {
+fn seats_nodes(seats: &[SeatNodes]) -> usize {
     seats.iter().map(|seat| seat.nodes.len()).sum()
 }
 
 /// "4 nodes" of one seat, or "8 nodes of 2 seats".
-fn describe_nodes(seats: &[Seat], nodes: usize) -> String {
+fn describe_nodes(seats: &[SeatNodes], nodes: usize) -> String {
     match seats.len() {
         1 => count(nodes, "node"),
         many => format!("{} of {many} seats", count(nodes, "node")),
@@ -94,7 +94,7 @@ fn describe_nodes(seats: &[Seat], nodes: usize) -> String {
 }
 
 /// "node:slim: loaded on node1, node2" (one seat), or with counts for a class.
-fn describe(plan: &ImagePlan, seats: &[Seat]) -> String {
+fn describe(plan: &ImagePlan, seats: &[SeatNodes]) -> String {
     let image = &plan.image;
     if plan.missing_on.is_empty() {
         return format!("{image}: already on every node");

@@ -377,7 +377,8 @@ impl<'a> ClassCache<'a> {
     fn wait_until_serving(&self) -> Result<()> {
         let name = self.name();
         let deadline = Instant::now() + self.cluster.timeouts().scaled(STARTUP);
-        let logs = self.docker(&["logs", "--tail", "20", &name], "read the class cache's log", Wait::Read);
+        // Enough lines to hold an earlier run's panic above its stack trace.
+        let logs = self.docker(&["logs", "--tail", "100", &name], "read the class cache's log", Wait::Read);
         let state_format = "{{.State.Status}} {{.RestartCount}}";
         let state = self.docker(
             &["container", "inspect", "--format", state_format, &name],
@@ -395,14 +396,12 @@ impl<'a> ClassCache<'a> {
             let status = words.next().unwrap_or_default();
             let restarts: u32 = words.next().and_then(|count| count.parse().ok()).unwrap_or(0);
             if ["restarting", "exited", "dead"].contains(&status) || restarts > 0 {
-                let why: Vec<&str> = text
-                    .lines()
-                    .filter(|line| line.contains("panic") || line.contains("level=fatal") || line.contains("error"))
-                    .collect();
-                let why = why.last().copied().unwrap_or_else(|| text.lines().last().unwrap_or("no log"));
+                let failures = ["panic:", "level=fatal", "level=error"];
+                let why = text.lines().rev().find(|line| failures.iter().any(|failure| line.contains(failure)));
+                let why = why.unwrap_or_else(|| text.lines().last().unwrap_or("no log"));
                 let hint = match self.upstream() {
                     Upstream::Remote(url) => format!(
-                        "as a pull-through cache it must reach {url} when it starts: give engine {} internet access, or set [cache] upstream = \"none\" for a class without internet",
+                        "as a pull-through cache it must reach {url} when it starts: give its Docker engine ({}) internet access, or set [cache] upstream = \"none\" for a class without internet",
                         self.cluster.engine().name
                     ),
                     Upstream::Offline => "see `docker logs {name}`".replace("{name}", &name),
@@ -502,7 +501,11 @@ pub fn leave(cluster: &Cluster, runner: &dyn Runner) -> Result<Vec<String>> {
     if found.networks.iter().any(|(joined, _)| *joined == network) {
         let purpose = "take the class cache off a seat's network";
         let leave = docker(cluster, &["network", "disconnect", "--force", &network, &name], purpose, Wait::Change);
-        runner.run_checked(&leave)?;
+        let output = runner.run(&leave)?;
+        // A cache between two restarts is on no network: nothing to leave.
+        if !output.success() && !output.stderr.contains("is not connected") {
+            output.checked(&leave)?;
+        }
     }
     let class = cluster.class_name();
     if found.networks.iter().any(|(joined, _)| *joined != network && is_class_network(joined, class)) {
@@ -593,7 +596,7 @@ mod tests {
         let seat2 = seat(&settings, 2);
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
-        runner.always("docker logs --tail 20 labctl-cache-cls", 0, "", LISTENING);
+        runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", LISTENING);
         let cache = ClassCache::of(&seat2, &runner).unwrap();
         let plan = cache.plan(&["node:slim".to_string()]).unwrap();
         let Container::Create(create) = &plan.container else { panic!("{plan:#?}") };
@@ -739,7 +742,8 @@ mod tests {
         runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
         let panic =
             "panic: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host";
-        runner.always("docker logs", 0, "", &format!("level=info msg=\"redis not configured\"\n{panic}\n"));
+        let log = format!("level=info msg=\"redis not configured\"\n{panic}\n\ngoroutine 1 [running]:\nlevel=info msg=\"Starting upload purge in 23m0s\"\n");
+        runner.always("docker logs", 0, "", &log);
         runner.always(
             "docker container inspect --format '{{.State.Status}} {{.RestartCount}}'",
             0,
@@ -803,6 +807,13 @@ mod tests {
                 "docker volume rm --force labctl-cache-cls",
             ]
         );
+
+        // A cache between two restarts (its upstream does not answer) is on no network.
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("restarting", "https://registry-1.docker.io", "labctl-cls-s02=b "), "");
+        let not_connected = "Error response from daemon: container 091d is not connected to network labctl-cls-s02";
+        runner.answer("docker network disconnect", 1, "", not_connected);
+        assert_eq!(leave(&seat2, &runner).unwrap().len(), 1, "removed with its last seat");
 
         // No cache: one probe, nothing else.
         let runner = RecordingRunner::default();
