@@ -10,6 +10,17 @@ use crate::config::{ProviderSetting, SeatSelection};
 use crate::exec::shell_line;
 use crate::labs::manifest::Language;
 
+/// How `up`, `down`, `destroy`, `reset` and `solve` run over several seats.
+macro_rules! over_seats {
+    () => {
+        "\n\nIn a class ([class] seats > 1) name the seats: --seat all, 3, 2-5 or 1,4. Several\n\
+seats run at once, [class] parallel at a time (default: one per core of this host,\n\
+fewer when its free memory is short); each seat's lines start with its label\n\
+(`s03 │`), one seat's failure never stops the others, and a report at the end\n\
+gives every seat's result and the --seat to retry the failed ones."
+    };
+}
+
 const AFTER_HELP: &str = "\
 Examples:
   labctl up                         manager + 3 workers, swarm, registry, labs
@@ -25,6 +36,8 @@ Examples:
   labctl reset lab2                 put a lab back (students' files backed up first)
   labctl solve lab2                 run the lab's reference solution (instructors)
   labctl images load                copy the labs' images from this host into every node
+  labctl up --seat all              a class ([class] seats): every seat's cluster, at once
+  labctl class roster               how each seat's student logs in (writes their handouts)
 
 Without a labctl.toml every command uses the class defaults: manager 192.168.56.10,
 node1..node3 at 192.168.56.11-13, registry manager:5000, labs in /root/work.
@@ -34,17 +47,41 @@ Exit status:
   1  failure (check: a check fails; bad input; a command that failed)
   2  usage error
   3  the cluster could not be reached or is not up (check, solve, reset, exec,
-     ssh and images load look first and change nothing; status still prints)
+     ssh and images load look first and change nothing; status still prints);
+     also a seat whose Docker engine ([[class.engines]]) does not answer
+  Over several seats of a class: 0 when every seat is done, 3 when a seat could
+  not be reached, else 1 when one failed; the others are done either way.
   130/143  interrupted by Ctrl-C / SIGTERM (run the same command again to finish)
 
 Every command labctl runs has a time limit (a read 30s, a change 2min, seeding,
 image loads and VM provisioning 30min); on a slow host LABCTL_TIMEOUT_SCALE=2
-doubles them all.";
+doubles them all.
+
+Environment:
+  LABCTL_TIMEOUT_SCALE=N      multiply every time limit by N (e.g. 2 on a slow host)
+  LABCTL_NODE_IMAGE=IMAGE     docker provider: run nodes from IMAGE as is
+                              (overrides [docker] node_image)
+  LABCTL_LOCK_WAIT=SECONDS    wait this long for a cluster another labctl is
+                              changing (default 5; 0 does not wait)
+  LABCTL_LOCK_DIR=DIR         keep the cluster locks in DIR (default
+                              $XDG_RUNTIME_DIR/labctl, else <workspace>/.labctl)
+  LABCTL_VBOX_NETWORKS_CONF=FILE  VirtualBox's host-only ranges file
+                              (default /etc/vbox/networks.conf)
+  LABCTL_HOST_ROOT=DIR        doctor reads /proc and /sys under DIR (the host's
+                              file system mounted there, e.g. labctl in a container)
+  LABCTL_DATA_DIR=DIR         where `up` remembers workspaces for `list` and
+                              `destroy --name` (default $XDG_DATA_HOME/labctl)
+  DOCKER_HOST, DOCKER_CONTEXT  the Docker engine the docker provider uses
+  NO_COLOR, CLICOLOR=0, CLICOLOR_FORCE=1  colour off / on";
+
+/// `labctl -V`: the version and the commit it was built from; `--version`
+/// adds the Docker, Vagrant and VirtualBox found (commands/version.rs).
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("LABCTL_COMMIT"), ")");
 
 /// Give a Docker Swarm class its lab: a manager and workers, the swarm, a private
 /// registry and the lab folders.
 #[derive(Debug, Parser)]
-#[command(name = "labctl", version, about, after_help = AFTER_HELP)]
+#[command(name = "labctl", version = VERSION, about, after_help = AFTER_HELP)]
 pub struct Cli {
     /// Run as if started in DIR. The workspace (labctl.toml, templates/, labs/, .labctl/) is
     /// the nearest folder, from here up, that holds a labctl.toml
@@ -71,7 +108,7 @@ pub struct Cli {
 pub enum Command {
     /// Create or start the nodes, bootstrap the swarm, start the registry, seed the labs
     #[command(
-        after_help = "Examples:\n  labctl up\n  labctl up --provider docker\n  labctl up --dry-run     (prints each step's plan: files it would write, commands it would run)\n  labctl up --reinit-swarm --yes\n\n\
+        after_help = concat!("Examples:\n  labctl up\n  labctl up --seat all   (a class: every seat)\n  labctl up --provider docker\n  labctl up --dry-run     (prints each step's plan: files it would write, commands it would run)\n  labctl up --reinit-swarm --yes\n\n\
 Safe to run again: a healthy cluster is left as it is, and whatever is missing\n\
 (a stopped node, a worker that left the swarm, a removed container) is repaired.\n\
 Lab files a student changed are never overwritten. With the docker provider the lab\n\
@@ -84,16 +121,22 @@ up stops and says what to do. To unlock:\n\
 `labctl ssh manager`, `docker swarm unlock` with the unlock key, then `labctl up`.\n\
 --reinit-swarm asks on a terminal; elsewhere pass --yes.\n\n\
 Docker provider: the nodes run labctl's node image, docker:dind plus the handouts'\n\
-tools (curl, tree, vim, bash, bash-completion) and util-linux (for labctl's checks),\n\
-built on this host by the first up that needs it and tagged\n\
-labctl/node:<version>-<recipe hash>; [docker] node_image or LABCTL_NODE_IMAGE gives\n\
-an image to use as is instead. Vagrant: provisioning\n\
+tools (curl, tree, vim, bash, bash-completion), util-linux (for labctl's checks) and\n\
+OpenSSH's server (students' logins), built on this host by the first up that needs\n\
+it and tagged labctl/node:<version>-<recipe hash>; [docker] node_image or\n\
+LABCTL_NODE_IMAGE gives an image to use as is instead. Vagrant: provisioning\n\
 installs the same tools.\n\n\
+Students of a class ([class] access = \"key\", a class's default, or \"password\") log in\n\
+over SSH: up makes each seat's credentials in .labctl/access/sNN/ (readable by you\n\
+alone), gives every node a host key, the key or password (on stdin only) and sshd,\n\
+and starts sshd again after a node restarts. `labctl class roster` prints the logins.\n\n\
 A class of several seats gets one image cache per Docker engine ([cache]), a\n\
 registry on every seat's network at its subnet's last address that every node\n\
 pulls through: online a pull-through cache of Docker Hub, offline (upstream =\n\
-\"none\") a registry this host's lab images are pushed into."
-    )]
+\"none\") a registry this host's lab images are pushed into.",
+        over_seats!(),
+        "\n`up --seat 2` repairs seat 2 alone; --reinit-swarm over several seats asks once."
+    ))]
     Up(UpArgs),
 
     /// Show every node (machine state, swarm state, role) and the seeded labs
@@ -105,12 +148,13 @@ or JSON is printed either way)."
     Status(StatusArgs),
 
     /// Stop the nodes and keep their disks (`labctl up` starts them again)
+    #[command(after_help = concat!("Examples:\n  labctl down\n  labctl down --seat all", over_seats!()))]
     Down(DownArgs),
 
     /// Remove the nodes, their network and volumes
-    #[command(after_help = "Everything students wrote on the nodes goes with them (with the docker provider\n\
+    #[command(after_help = concat!("Everything students wrote on the nodes goes with them (with the docker provider\n\
 the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
-elsewhere pass --yes.")]
+elsewhere pass --yes. Over several seats it asks once, naming how many.", over_seats!()))]
     Destroy(DestroyArgs),
 
     /// Open a root shell on a node
@@ -128,14 +172,15 @@ Exit status: the command's; 3 (with one error line) when the node is not running
 
     /// Put a lab back to its starting state (students' files are backed up first)
     #[command(
-        after_help = "Examples:\n  labctl reset lab3\n  labctl reset ingress --dry-run     (print the plan, change nothing)\n  labctl reset db --keep-files       (only the swarm side)\n  labctl reset --all\n\n\
+        after_help = concat!("Examples:\n  labctl reset lab3\n  labctl reset lab3 --seat all\n  labctl reset ingress --dry-run     (print the plan, change nothing)\n  labctl reset db --keep-files       (only the swarm side)\n  labctl reset --all\n\n\
 First copies every file a student changed or added back to a new folder of its own,\n\
 .labctl/backups/<lab>/<time>/ (<time>-2, … for a second reset in the same second), and\n\
 stops, changing nothing, unless each of them is in it. Then removes the lab's stacks\n\
 (and waits until they are really gone), services and networks, restores the pristine\n\
 files and runs the lab's networks and setup again.\n\n\
-Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed)."
-    )]
+Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed).",
+        over_seats!()
+    ))]
     Reset(ResetArgs),
 
     /// Verify a lab's expected outcome on the cluster
@@ -149,15 +194,19 @@ not up or cannot be reached (nothing was checked; --json says \"reachable\": fal
     Check(CheckArgs),
 
     /// Run a lab's reference solution (instructors), then wait until its checks pass
-    #[command(after_help = "Examples:\n  labctl solve lab2\n\n\
+    #[command(after_help = concat!("Examples:\n  labctl solve lab2\n  labctl solve lab2 --seat all\n\n\
 It waits up to 3 minutes for the checks, and stops as soon as one has failed for\n\
 good (e.g. a port that no service publishes), as `check --json` marks with\n\
-\"failure\": \"final\".\n\nExit status: 0 when the checks pass after the solution, 1 otherwise, 3 when the\ncluster is not up.")]
+\"failure\": \"final\".\n\nExit status: 0 when the checks pass after the solution, 1 otherwise, 3 when the\ncluster is not up.", over_seats!()))]
     Solve(SolveArgs),
 
     /// Pull the labs' images on this host and load them into every node
     #[command(subcommand)]
     Images(ImagesCommand),
+
+    /// A class of seats: how its students log in
+    #[command(subcommand)]
+    Class(ClassCommand),
 
     /// Write a commented labctl.toml into the workspace
     #[command(
@@ -171,6 +220,29 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
 (e.g. templates/Vagrantfile.tera, templates/provision/20-docker.sh.tera) replaces one.")]
     Render(RenderArgs),
 
+    /// List every labctl cluster on this host, from anywhere
+    #[command(
+        after_help = "Examples:\n  labctl list\n  labctl list --json\n  labctl destroy --name swarm-lab --yes     (from any folder)\n\n\
+Docker clusters are found by their containers' labels (with the workspace each was\n\
+made from and the manager's Ready nodes); Vagrant clusters by the workspaces `labctl up`\n\
+remembers in $XDG_DATA_HOME/labctl/workspaces.json (~/.local/share/labctl)."
+    )]
+    List(ListArgs),
+
+    /// Gather every node's Docker log and state and this host's setup into one .tar.gz
+    #[command(
+        after_help = "Examples:\n  labctl logs\n  labctl logs --out /tmp\n  labctl logs --seat 3     (a class: one seat; without --seat every seat)\n\n\
+For a failed `up` or a lab that misbehaves: per node, dockerd's log, `docker info`,\n\
+`docker version`, `docker ps -a`, /etc/hosts, its addresses and daemon.json; on the\n\
+manager `docker node ls`, `service ls`, `service ps`, `stack ls` and `network ls`;\n\
+`labctl status --json`; this host's labctl, Docker, Vagrant and VirtualBox versions;\n\
+labctl.toml and the settings labctl resolved from it; labctl's own logs. Swarm join\n\
+tokens are masked; students' credentials (.labctl/access) are never included. A\n\
+node that does not answer gets its error in its files; the bundle is still written.\n\
+Prints the bundle's path."
+    )]
+    Logs(LogsArgs),
+
     /// List the lab catalog, or show one lab
     #[command(
         after_help = "Examples:\n  labctl labs\n  labctl labs --json\n  labctl labs db          (id, alias or directory)\n  labctl labs lab1 --handout en"
@@ -178,15 +250,26 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
     Labs(LabsArgs),
 
     /// Check this host for what the lab needs and say how to fix what is missing
-    #[command(after_help = "Checks Vagrant and its hypervisor, the host-only network, Docker, the docker\n\
-provider's node image (built, to be built by the first `labctl up`, or its base\n\
-docker:dind missing and how to get it), inotify limits and the forwarded ports.\n\n\
-Exit status: 0 when the configured provider can work, 1 otherwise.")]
-    Doctor,
+    #[command(
+        after_help = "Examples:\n  labctl doctor\n  labctl doctor --json | jq '.checks[] | select(.mark != \"ok\")'\n\n\
+Checks Vagrant and its hypervisor (and the CPU's VT-x/AMD-V for VirtualBox), the\n\
+host-only network, Docker, the docker provider's node image (built, to be built by\n\
+the first `labctl up`, or its base docker:dind missing and how to get it), inotify\n\
+limits, IPVS for the routing mesh, free memory and disk against what the configured\n\
+nodes (every seat on this host) need, amd64-only lab images on other CPUs, and the\n\
+forwarded ports. A class spread over [[class.engines]]: every engine answers `docker\n\
+version` within the read limit (30s), with the seats it holds; an engine that does\n\
+not fails only those.\n\n\
+Exit status: 0 when the configured provider can work, 1 otherwise."
+    )]
+    Doctor(DoctorArgs),
 
     /// Print a shell completion script
     #[command(
-        after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\""
+        after_help = "Examples:\n  labctl completions bash > /etc/bash_completion.d/labctl\n  labctl completions zsh > \"${fpath[1]}/_labctl\"\n\n\
+Besides commands and flags, the script completes this workspace's lab names (ids and\n\
+aliases, for check, reset, solve, labs and images load --lab) and node names (ssh,\n\
+exec) as they are when it is generated: generate it again after adding a lab."
     )]
     Completions(CompletionsArgs),
 }
@@ -244,6 +327,10 @@ pub struct StatusArgs {
 pub struct DestroyArgs {
     #[command(flatten)]
     pub seats: SeatArg,
+
+    /// Destroy the cluster (or class) of this name, from any folder (`labctl list`)
+    #[arg(long, value_name = "NAME", conflicts_with = "seat")]
+    pub name: Option<String>,
 
     /// Do not ask for confirmation
     #[arg(long, short = 'y')]
@@ -350,6 +437,54 @@ pub struct ImagesLoadArgs {
     pub lab: Option<String>,
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ClassCommand {
+    /// Print how each seat's student logs in, and write each seat's handout
+    #[command(after_help = ROSTER_HELP)]
+    Roster(RosterArgs),
+}
+
+const ROSTER_HELP: &str = "\
+Examples:
+  labctl class roster
+  labctl class roster --seat 3 --host lab.example.org
+  labctl class roster --json
+
+With [class] access = \"key\" (a class's default) or \"password\", `labctl up` runs an
+SSH server on every node of each seat, publishes the manager's on ssh_port_base + K
+and keeps the seat's credentials in .labctl/access/sNN/ (readable by you alone):
+id_ed25519 (a key pair per seat) or password, and known_hosts (the nodes' host keys,
+as up read them from the nodes). The roster prints one line per seat:
+
+  SEAT  LOGIN                                                                  HANDOUT
+  1     ssh -p 2201 -i .labctl/access/s01/id_ed25519 -L 49000:localhost:9000 root@HOST  ...
+
+and writes .labctl/access/sNN/README.txt, the student's handout (their key or
+password, the ssh command, an ssh config for manager and node1.. through the
+manager, the host keys), and .labctl/access/sNN/ssh_config for you (`ssh -F
+.labctl/access/s03/ssh_config node1`). It never prints a key or a password.
+HOST is [class] ssh_bind, or when that is 0.0.0.0 (every interface), --host or this
+machine's name. -L gives the student's own computer the ports the labs' handouts
+name (localhost:49000), whatever port their seat has on the server.
+
+Exit status: 0 when every seat has its credentials, 1 when one has none yet
+(run `labctl up --seat K`).";
+
+#[derive(Debug, Args)]
+pub struct RosterArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
+    /// The name or address students reach this server at; default: [class] ssh_bind,
+    /// or this machine's name when that is 0.0.0.0
+    #[arg(long, value_name = "NAME")]
+    pub host: Option<String>,
+
+    /// Print one JSON object (for mail merges and scripts); never holds a secret
+    #[arg(long)]
+    pub json: bool,
+}
+
 #[derive(Debug, Args)]
 pub struct InitArgs {
     /// Provider to write into the file
@@ -384,6 +519,30 @@ pub struct LabsArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct LogsArgs {
+    #[command(flatten)]
+    pub seats: SeatArg,
+
+    /// Write the bundle into DIR instead of <workspace>/.labctl/logs
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print JSON instead of a table
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print one JSON object: ready, the provider, every check with its fix
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     #[arg(value_enum)]
     pub shell: Shell,
@@ -396,6 +555,31 @@ pub enum Shell {
     Fish,
     Elvish,
     Powershell,
+}
+
+impl Command {
+    /// The name of this run's log in `.labctl/logs/`, for the commands that
+    /// act on a cluster or check the host; `None` for the rest, and for a
+    /// dry run, which writes no file at all.
+    pub fn run_log_name(&self) -> Option<&'static str> {
+        Some(match self {
+            Command::Up(args) if args.dry_run => return None,
+            Command::Reset(args) if args.dry_run => return None,
+            Command::Up(_) => "up",
+            Command::Status(_) => "status",
+            Command::Down(_) => "down",
+            Command::Destroy(_) => "destroy",
+            Command::Ssh(_) => "ssh",
+            Command::Exec(_) => "exec",
+            Command::Reset(_) => "reset",
+            Command::Check(_) => "check",
+            Command::Solve(_) => "solve",
+            Command::Images(ImagesCommand::Pull) => "images-pull",
+            Command::Images(ImagesCommand::Load(_)) => "images-load",
+            Command::Doctor(_) => "doctor",
+            _ => return None,
+        })
+    }
 }
 
 /// A usage error with a tip for a mistake clap cannot see the intent of:

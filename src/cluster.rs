@@ -10,7 +10,7 @@ use crate::exec::Runner;
 use crate::exit::Unreachable;
 use crate::lifecycle::seed::{self, SeededManifest};
 use crate::parallel::in_parallel;
-use crate::provider::{NodeShell, Provider, STATE_DIR};
+use crate::provider::{NodeShell, Provider, ProviderKind, STATE_DIR};
 use crate::registry;
 use crate::swarm::{self, SwarmInfo};
 use crate::templates::Templates;
@@ -77,6 +77,9 @@ pub fn ensure_up(cluster: &Cluster, provider: &dyn Provider, runner: &dyn Runner
 pub struct Status {
     pub cluster: String,
     pub provider: String,
+    /// The Docker engine the seat lives on (`local`: this host's docker);
+    /// `null` with the vagrant provider.
+    pub engine: Option<String>,
     pub nodes: Vec<NodeStatus>,
     pub registry: Option<RegistryStatus>,
     pub labs: Vec<LabStatus>,
@@ -203,7 +206,15 @@ pub fn status(
     let labs =
         seeded.into_iter().map(|lab| LabStatus { id: lab.id, target: lab.target, files: lab.files.len() }).collect();
 
-    Ok(Status { cluster: cluster.name().to_string(), provider: provider.kind().as_str().into(), nodes, registry, labs })
+    let engine = (provider.kind() == ProviderKind::Docker).then(|| cluster.engine().name.clone());
+    Ok(Status {
+        cluster: cluster.name().to_string(),
+        provider: provider.kind().as_str().into(),
+        engine,
+        nodes,
+        registry,
+        labs,
+    })
 }
 
 #[cfg(test)]
@@ -246,7 +257,8 @@ mod tests {
 
     fn up_and_status(cluster: &Cluster, provider: &dyn Provider, runner: &RecordingRunner) {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false };
+        let access_root = Path::new("/nonexistent/.labctl/access");
+        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false, access_root };
         up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
         status(cluster, provider, runner, &templates).unwrap();
     }
@@ -309,6 +321,82 @@ mod tests {
         let provider = VagrantProvider::new(&cluster, &runner, dir.path().to_path_buf());
         up_and_status(&cluster, &provider, &runner);
         assert_every_command_is_bounded(&runner, "ssh");
+    }
+
+    #[test]
+    fn every_docker_command_of_a_seat_goes_to_its_engine_and_images_come_from_this_host() {
+        // Seat 2 lives on a second engine: up (nodes, swarm, preloaded
+        // images, registry, labs), status, images load and destroy all talk
+        // to it; only reading an image out of this host's docker does not.
+        let settings = test_settings(
+            "[class]\nseats = 2\naccess = \"none\"\n[[class.engines]]\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"e2\"\nhost = \"ssh://ubuntu@10.0.0.5\"\nseats = 1\n[images]\npreload = true\n",
+        );
+        let cluster = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
+        let engine = "docker --host ssh://ubuntu@10.0.0.5";
+        let runner = RecordingRunner::default();
+        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+        runner.always(
+            &format!("{engine} ps --all --filter label=labctl.cluster=swarm-lab-s02 --format"),
+            0,
+            &running,
+            "",
+        );
+        runner.always(&format!("{engine} ps --all --quiet"), 0, "c1\nc2\n", "");
+        runner.always(&format!("{engine} volume ls"), 0, "swarm-lab-s02-manager-docker\n", "");
+        runner.always(&format!("{engine} network ls"), 0, "labctl-swarm-lab-s02\n", "");
+        runner.always(&format!("{engine} network inspect"), 0, "192.168.57.0/24 ", "");
+        runner.always("docker image inspect", 0, "sha256:new\n", "");
+        // The class cache is made on the seat's engine too.
+        runner.always(
+            &format!("{engine} container inspect"),
+            1,
+            "",
+            "Error: No such container: labctl-cache-swarm-lab",
+        );
+        runner.always(
+            &format!("{engine} logs --tail 100 labctl-cache-swarm-lab"),
+            0,
+            "",
+            "msg=\"listening on [::]:5000\"",
+        );
+        healthy(&runner, |node| format!("{engine} exec swarm-lab-s02-{node}"));
+        let provider = DockerProvider::new(&cluster, &runner);
+        up_and_status(&cluster, &provider, &runner);
+        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
+        let status = status(&cluster, &provider, &runner, &templates).unwrap();
+        assert_eq!(status.engine.as_deref(), Some("e2"));
+        assert_eq!(serde_json::to_value(&status).unwrap()["engine"], "e2");
+        let seats = [crate::images::SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
+        let plans = crate::images::plan(&["registry:2".to_string()], &seats, &runner, cluster.timeouts()).unwrap();
+        crate::images::carry_out(&plans, &seats, &runner, 2, cluster.timeouts()).unwrap();
+        provider.destroy().unwrap();
+
+        let calls = runner.calls();
+        let (on_this_host, on_engine): (Vec<&CommandSpec>, Vec<&CommandSpec>) =
+            calls.iter().partition(|spec| spec.args.first().is_some_and(|arg| arg == "image" || arg == "save"));
+        for spec in &on_this_host {
+            let line = spec.to_string();
+            let read =
+                line.starts_with("docker image inspect --format '{{.Id}}' -- ") || line.starts_with("docker save -- ");
+            assert!(read, "only reading images out of this host's docker: {spec}");
+        }
+        assert!(!on_this_host.is_empty() && on_engine.len() > 40, "{:#?}", runner.command_lines());
+        for spec in on_engine {
+            assert_eq!(spec.program, "docker", "{spec}");
+            assert_eq!(spec.args[..2], ["--host", "ssh://ubuntu@10.0.0.5"], "`{spec}` goes to seat 2's engine");
+        }
+        let lines = runner.command_lines();
+        let saves = lines.iter().filter(|line| line.starts_with("docker save -- registry:2 > ")).count();
+        let loads = lines.iter().filter(|line| line.contains(" docker load --quiet < ")).count();
+        assert!(saves >= 1 && loads >= 4, "saved here, loaded into every node of seat 2: {lines:#?}");
+        assert!(lines
+            .iter()
+            .any(|line| line.starts_with(&format!("{engine} run --detach --name labctl-cache-swarm-lab"))));
+        for what in
+            ["rm --force --volumes c1 c2", "volume rm swarm-lab-s02-manager-docker", "network rm labctl-swarm-lab-s02"]
+        {
+            assert!(lines.contains(&format!("{engine} {what}")), "destroy on the engine: {what}");
+        }
     }
 
     #[test]

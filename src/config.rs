@@ -413,6 +413,8 @@ pub struct Settings {
     pub class: ClassSettings,
     /// `[cache]`: the class's image cache, when it is on.
     pub cache: Option<CacheSettings>,
+    /// The workspace the settings belong to (empty in unit tests).
+    pub workspace: PathBuf,
 }
 
 impl Settings {
@@ -423,6 +425,7 @@ impl Settings {
 }
 
 /// Where to read the configuration from.
+#[derive(Debug, Clone)]
 pub struct ConfigLocation {
     pub workspace: PathBuf,
     /// `--config FILE`: must exist.
@@ -458,7 +461,8 @@ pub fn load(location: &ConfigLocation, catalog: &Catalog) -> Result<Settings> {
     let raw = parse(&origin)?;
     let node_image_override = crate::exec::env_var("LABCTL_NODE_IMAGE");
     let timeouts = Timeouts::from_env()?;
-    Ok(Settings { timeouts, ..validate::resolve(raw, origin, catalog, node_image_override)? })
+    let workspace = location.workspace.clone();
+    Ok(Settings { timeouts, workspace, ..validate::resolve(raw, origin, catalog, node_image_override)? })
 }
 
 fn parse(origin: &Origin) -> Result<RawConfig> {

@@ -1,11 +1,13 @@
 //! `labctl doctor`: what breaks classes in practice, checked on this host,
 //! each problem with its fix.
 
+mod host;
+
 use std::net::{TcpListener, UdpSocket};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Cluster, Hypervisor, ProviderSetting};
+use crate::config::{Access, Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
@@ -40,9 +42,32 @@ impl Check {
     }
 }
 
+pub use host::HostFacts;
+
 pub struct Report {
     pub checks: Vec<Check>,
     pub choice: Result<Choice, String>,
+}
+
+/// What `doctor --json` prints.
+#[derive(serde::Serialize)]
+pub struct JsonReport<'a> {
+    pub ready: bool,
+    /// The provider labctl would use, when one can be chosen.
+    pub provider: Option<&'static str>,
+    pub reason: Option<&'a str>,
+    pub checks: &'a [Check],
+}
+
+impl Report {
+    pub fn json(&self) -> JsonReport<'_> {
+        JsonReport {
+            ready: self.ready(),
+            provider: self.choice.as_ref().ok().map(|choice| choice.kind.as_str()),
+            reason: self.choice.as_ref().ok().map(|choice| choice.reason.as_str()),
+            checks: &self.checks,
+        }
+    }
 }
 
 impl Report {
@@ -53,8 +78,10 @@ impl Report {
 }
 
 /// `cluster` names the images of the seeded labs; `image` is the docker
-/// provider's node image (see provider::node_image).
-pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
+/// provider's node image (see provider::node_image); `facts` what this host
+/// offers; `local_nodes` how many docker nodes of the class run on this
+/// host's engine (every node of every seat placed here).
+pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFacts, local_nodes: usize) -> Report {
     let choice = provider::choose(cluster, None, host).map_err(|error| format!("{error:#}"));
     // Which provider's needs are blocking: the chosen one, or with no
     // choice, the configured one (both for auto).
@@ -67,20 +94,37 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
     checks.push(check_vagrant(host, needs(ProviderKind::Vagrant)));
     let (hypervisor_check, vbox_version) = check_hypervisor(cluster, host, needs(ProviderKind::Vagrant));
     checks.push(hypervisor_check);
-    if cluster.vagrant().provider == Hypervisor::VirtualBox {
+    let virtualbox = cluster.vagrant().provider == Hypervisor::VirtualBox;
+    // Without VirtualBox there is no host-only network to vouch for, and its
+    // CPU needs matter only where VirtualBox is (or is asked for).
+    let vbox_found = virtualbox && host.find(hypervisor_program(Hypervisor::VirtualBox)).is_some();
+    if vbox_found {
         checks.push(check_host_only_network(cluster, vbox_version, needs(ProviderKind::Vagrant)));
     }
-    checks.push(check_docker(host, needs(ProviderKind::Docker)));
-    if needs(ProviderKind::Docker) && host.docker_engine().is_ok() {
+    if vbox_found || (virtualbox && cluster.provider() == ProviderSetting::Vagrant) {
+        checks.extend(host::check_virtualisation(facts, needs(ProviderKind::Vagrant)));
+    }
+    // With [[class.engines]], every seat is on an engine of its own: this
+    // host's docker is then only where `images load` finds images.
+    checks.push(check_docker(host, needs(ProviderKind::Docker) && !cluster.engine().is_configured()));
+    for (engine, seats) in cluster.placement().into_iter().filter(|(engine, _)| engine.is_configured()) {
+        checks.push(check_engine(engine, &seats, host));
+    }
+    if needs(ProviderKind::Docker) && host.docker_engine(cluster.engine()).is_ok() {
         checks.push(check_node_image(cluster, image, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
+        checks.extend(host::check_ipvs(facts));
     }
+    checks.extend(check_room(cluster, host, facts, local_nodes, &choice));
     let images: Vec<(String, String)> = cluster
         .seeded()
         .iter()
         .flat_map(|placed| placed.lab.manifest.images.iter().map(|image| (placed.id().to_string(), image.clone())))
         .collect();
     checks.extend(check_architecture(std::env::consts::ARCH, &images));
+    if matches!(cluster.student_access(), Some((Access::Key, _))) {
+        checks.push(check_ssh_keygen(host));
+    }
     for forward in cluster.forwards() {
         checks.push(check_port(forward.host, &forward.protocol, &forward.node, forward.guest));
     }
@@ -91,8 +135,55 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host) -> Report {
     Report { checks, choice }
 }
 
+/// Memory and disk for the nodes of the provider labctl would use.
+fn check_room(
+    cluster: &Cluster,
+    host: &Host,
+    facts: &HostFacts,
+    local_nodes: usize,
+    choice: &Result<Choice, String>,
+) -> Vec<Check> {
+    let Ok(choice) = choice else { return Vec::new() };
+    let (needs, what, folder, blocking) = match choice.kind {
+        ProviderKind::Docker => {
+            if local_nodes == 0 {
+                return Vec::new();
+            }
+            (host::Needs::docker(local_nodes), "docker nodes", docker_root(host, cluster), false)
+        }
+        ProviderKind::Vagrant => {
+            let memory: Vec<u32> = cluster.nodes().iter().map(|node| node.memory_mb).collect();
+            let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
+            (host::Needs::vagrant(&memory), "VMs", home, true)
+        }
+    };
+    // A remote engine's disk is not this host's to measure.
+    let remote = choice.kind == ProviderKind::Docker && !engine_is_here(cluster);
+    let disk = if remote { None } else { host::check_disk(&folder, needs, what) };
+    host::check_memory(facts, needs, what, blocking).into_iter().chain(disk).collect()
+}
+
+/// The seat's engine is this host's dockerd (no remote `DOCKER_HOST`, no
+/// `[[class.engines]]` host or context).
+fn engine_is_here(cluster: &Cluster) -> bool {
+    let remote_env = std::env::var("DOCKER_HOST").is_ok_and(|host| !host.is_empty() && !host.starts_with("unix://"));
+    cluster.engine().target == EngineTarget::Default && !remote_env
+}
+
+/// Where this host's Docker keeps images and volumes.
+fn docker_root(host: &Host, cluster: &Cluster) -> PathBuf {
+    let info = CommandSpec::new("docker", &[], "ask Docker where it keeps its data")
+        .args(cluster.engine().docker_options())
+        .args(["info", "--format", "{{.DockerRootDir}}"])
+        .probe()
+        .timeout(Duration::from_secs(20));
+    let answer = host.runner().run(&info).ok().filter(|output| output.success());
+    let root = answer.map(|output| output.stdout.trim().to_string()).filter(|root| root.starts_with('/'));
+    PathBuf::from(root.unwrap_or_else(|| "/var/lib/docker".to_string()))
+}
+
 /// Missing tools block only the provider that needs them.
-fn missing(needed: bool) -> Mark {
+pub(crate) fn missing(needed: bool) -> Mark {
     if needed {
         Mark::Fail
     } else {
@@ -178,10 +269,31 @@ fn check_docker(host: &Host, needed: bool) -> Check {
             "install Docker Engine: https://docs.docker.com/engine/install/ (Debian/Ubuntu: apt install docker.io)",
         );
     };
-    match host.docker_engine() {
+    match host.docker_engine(&Engine::local()) {
         Ok(version) => Check::new("docker", Mark::Ok, format!("Docker Engine {version} answers ({})", path.display())),
-        Err(why) => Check::new("docker", missing(needed), why.clone())
+        Err(why) => Check::new("docker", missing(needed), why)
             .fix("start the engine (sudo systemctl start docker) and make sure you may use it (sudo usermod -aG docker $USER, then log in again)"),
+    }
+}
+
+/// A `[[class.engines]]` engine answers `docker version` within the read
+/// limit; one that does not fails the seats it holds.
+fn check_engine(engine: &Engine, seats: &[u32], host: &Host) -> Check {
+    let name = format!("engine {}", engine.name);
+    let holds = match seats {
+        [] => "holds no seat of this class".to_string(),
+        [only] => format!("holds seat {only}"),
+        [first, .., last] => format!("holds seats {first}-{last}"),
+    };
+    let address = engine.docker_options().join(" ");
+    match host.docker_engine(engine) {
+        Ok(version) => Check::new(&name, Mark::Ok, format!("Docker Engine {version} answers ({address}); {holds}")),
+        Err(why) => {
+            let mark = if seats.is_empty() { Mark::Warn } else { Mark::Fail };
+            Check::new(&name, mark, format!("does not answer ({address}): {why}; it {holds}")).fix(format!(
+                "start Docker there and check that this host reaches it: `docker {address} version` (an ssh:// host needs `ssh` to log in without a password prompt: ssh-copy-id)"
+            ))
+        }
     }
 }
 
@@ -274,6 +386,17 @@ fn check_architecture(arch: &str, images: &[(String, String)]) -> Option<Check> 
     Some(check.fix("run those labs on an amd64 (x86_64) host, or leave them out of [labs] seed in labctl.toml"))
 }
 
+/// `[class] access = "key"`: `up` makes each seat's key pair with ssh-keygen.
+fn check_ssh_keygen(host: &Host) -> Check {
+    match host.find("ssh-keygen") {
+        Some(path) => {
+            Check::new("ssh-keygen", Mark::Ok, format!("{} (makes each seat's key pair)", path.display()))
+        }
+        None => Check::new("ssh-keygen", Mark::Fail, "not found: `labctl up` makes each seat's key pair with it")
+            .fix("install OpenSSH's client tools (Debian/Ubuntu: apt install openssh-client), or set [class] access = \"password\""),
+    }
+}
+
 fn check_port(port: u16, protocol: &str, node: &str, guest: u16) -> Check {
     let name = format!("port {port}/{protocol}");
     let free = match protocol {
@@ -312,6 +435,45 @@ mod tests {
         assert!(check.fix.unwrap().contains("amd64"));
         assert_eq!(check_architecture("x86_64", &images), None, "nothing to say on amd64");
         assert_eq!(check_architecture("aarch64", &images[..1]), None, "no seeded lab needs amd64");
+    }
+
+    #[test]
+    fn each_class_engine_is_asked_and_a_silent_one_fails_naming_its_seats() {
+        let settings = crate::config::test_settings(
+            "[cluster]\nprovider = \"docker\"\n[class]\nseats = 3\naccess = \"none\"\n[[class.engines]]\nname = \"here\"\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"lab-server-2\"\nhost = \"ssh://ubuntu@10.0.0.5\"\nseats = 2\n[[class.engines]]\ncontext = \"spare\"\nseats = 5\n",
+        );
+        let cluster = crate::config::test_cluster(&settings);
+        let runner = crate::exec::fake::RecordingRunner::default();
+        runner.answer("docker version", 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n");
+        runner.answer("docker --host unix:///run/docker.sock version", 0, "24.0.7\n", "");
+        runner.answer(
+            "docker --host ssh://ubuntu@10.0.0.5 version",
+            255,
+            "",
+            "ssh: connect to host 10.0.0.5 port 22: Connection timed out\n",
+        );
+        runner.answer("docker --context spare version", 1, "", "context \"spare\" does not exist\n");
+        let host = Host::with_programs(&runner, &["docker"]);
+        let templates = crate::templates::Templates::load(Path::new("/nonexistent")).unwrap();
+        let image = NodeImage::for_cluster(&cluster, &templates).unwrap();
+        let report = examine(&cluster, &image, &host, &HostFacts::default(), 0);
+        let check = |name: &str| report.checks.iter().find(|check| check.name == name).unwrap().clone();
+        assert_eq!(check("docker").mark, Mark::Skip, "every seat is on a class engine: {:?}", check("docker"));
+        assert_eq!(check("engine here").mark, Mark::Ok);
+        assert_eq!(
+            check("engine here").detail,
+            "Docker Engine 24.0.7 answers (--host unix:///run/docker.sock); holds seat 1"
+        );
+        let silent = check("engine lab-server-2");
+        assert_eq!(silent.mark, Mark::Fail);
+        assert_eq!(
+            silent.detail,
+            "does not answer (--host ssh://ubuntu@10.0.0.5): ssh: connect to host 10.0.0.5 port 22: Connection timed out; it holds seats 2-3"
+        );
+        assert!(silent.fix.unwrap().contains("`docker --host ssh://ubuntu@10.0.0.5 version`"));
+        assert_eq!(check("engine spare").mark, Mark::Warn, "it holds no seat");
+        assert!(report.choice.is_ok(), "seat 1's engine answers: {:?}", report.choice);
+        assert!(!report.ready());
     }
 
     #[test]

@@ -156,21 +156,7 @@ impl fmt::Display for CommandSpec {
     }
 }
 
-/// Replace every Docker swarm join token (`SWMTKN-…`) in `text` with a mask.
-pub fn mask_tokens(text: &str) -> String {
-    const PREFIX: &str = "SWMTKN-";
-    let mut out = String::with_capacity(text.len());
-    let mut rest = text;
-    while let Some(start) = rest.find(PREFIX) {
-        out.push_str(&rest[..start]);
-        out.push_str("SWMTKN-****");
-        let token = &rest[start + PREFIX.len()..];
-        let end = token.find(|c: char| !(c.is_ascii_alphanumeric() || c == '-')).unwrap_or(token.len());
-        rest = &token[end..];
-    }
-    out.push_str(rest);
-    out
-}
+pub use crate::mask::mask_tokens;
 
 /// Quote one word for a POSIX shell: unchanged when it has only characters
 /// no shell treats specially, else single-quoted (`'` written as `'\''`).
@@ -390,11 +376,22 @@ impl Runner for RealRunner {
                 return Err(timed_out(spec, timeout));
             }
         }
-        Ok(Output {
+        let output = Output {
             code: output.status.code(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+        };
+        // The run log gets every command's outcome; a failure with its last lines.
+        let took = humantime::format_duration(Duration::from_millis(started.elapsed().as_millis() as u64));
+        match output.code {
+            Some(0) => self.ui.trace(&format!("  exit 0 after {took}")),
+            code => self.ui.trace(&format!(
+                "  exit {} after {took}: {}",
+                code.map_or("by a signal".to_string(), |code| code.to_string()),
+                spec.mask(&output.tail(5))
+            )),
+        }
+        Ok(output)
     }
 
     /// Not bounded: the user's own shell or command may rightly run for
@@ -424,13 +421,28 @@ fn wait_with_deadline(handle: &duct::Handle, timeout: Duration, spec: &CommandSp
     Err(timed_out(spec, timeout))
 }
 
-/// "could not read the swarm state on node2: no answer within 30s (`…`); on a slow host …"
+/// A command that ran past its time limit and was ended: a value, so that
+/// a caller can say "no reply within 30s" in its own words.
+#[derive(Debug)]
+pub struct TimedOut {
+    pub purpose: String,
+    pub limit: Duration,
+    /// The command as displayed (secrets masked).
+    pub command: String,
+}
+
+impl fmt::Display for TimedOut {
+    /// "could not read the swarm state on node2: no answer within 30s (`…`); on a slow host …"
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let limit = crate::ui::format_elapsed(self.limit);
+        write!(formatter, "could not {}: no answer within {limit} (`{}`); {RAISE_HINT}", self.purpose, self.command)
+    }
+}
+
+impl std::error::Error for TimedOut {}
+
 fn timed_out(spec: &CommandSpec, timeout: Duration) -> anyhow::Error {
-    anyhow!(
-        "could not {}: no answer within {} (`{spec}`); {RAISE_HINT}",
-        spec.purpose,
-        crate::ui::format_elapsed(timeout)
-    )
+    TimedOut { purpose: spec.purpose.clone(), limit: timeout, command: spec.to_string() }.into()
 }
 
 /// The runner of a dry run (`up --dry-run`): runs read-only probes for real,

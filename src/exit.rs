@@ -28,6 +28,13 @@ impl Unreachable {
     pub fn cannot_reach(cluster: &str) -> Unreachable {
         Unreachable { message: format!("cluster {cluster} cannot be reached") }
     }
+
+    /// A seat's Docker engine does not answer (`engine "lab-server-2"
+    /// (ssh://ubuntu@10.0.0.5) does not answer`); the cause follows in the
+    /// chain. `engine` is the engine as [`crate::config::Engine::describe`] says it.
+    pub fn engine_silent(engine: &str) -> Unreachable {
+        Unreachable { message: format!("{engine} does not answer") }
+    }
 }
 
 impl fmt::Display for Unreachable {

@@ -7,12 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
-/// The two modes labctl gives the files it writes, on this host and on
-/// nodes: a script that runs, or a plain file.
+/// The modes labctl gives the files it writes, on this host and on nodes: a
+/// script that runs, a plain file, or (on this host) a file only its owner
+/// may read: a seat's credentials and handout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FileMode {
     Plain,
     Executable,
+    Private,
 }
 
 impl FileMode {
@@ -24,11 +26,12 @@ impl FileMode {
         }
     }
 
-    /// The permission bits: 0755 or 0644.
+    /// The permission bits: 0755, 0644 or 0600.
     pub fn bits(self) -> u32 {
         match self {
             FileMode::Executable => 0o755,
             FileMode::Plain => 0o644,
+            FileMode::Private => 0o600,
         }
     }
 
@@ -143,6 +146,44 @@ pub fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Create `dir` (and its parents) readable only by its owner (0700), and
+/// take every other user's access away when it exists already.
+pub fn create_private_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("cannot create {}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+        .with_context(|| format!("cannot set the mode of {}", dir.display()))
+}
+
+/// Write `bytes` to `path` as [`FileMode::Private`] (0600) from the first
+/// byte on: the temporary file is created with that mode, then renamed.
+pub fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let temporary = PathBuf::from(format!("{}.labctl-tmp", path.display()));
+    // A temporary file left by an interrupted write may have another mode.
+    let _ = std::fs::remove_file(&temporary);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(FileMode::Private.bits())
+        .open(&temporary)
+        .with_context(|| format!("cannot write {}", temporary.display()))?;
+    file.write_all(bytes).with_context(|| format!("cannot write {}", temporary.display()))?;
+    drop(file);
+    std::fs::rename(&temporary, path).with_context(|| format!("cannot write {}", path.display()))?;
+    set_mode(path, FileMode::Private)
+}
+
+/// Make `path` readable by its owner only (0600).
+pub fn make_private(path: &Path) -> Result<()> {
+    set_mode(path, FileMode::Private)
+}
+
 #[cfg(unix)]
 fn set_mode(path: &Path, mode: FileMode) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
@@ -243,7 +284,31 @@ mod tests {
     fn modes_are_written_as_chmod_takes_them() {
         assert_eq!((FileMode::Executable.bits(), FileMode::Executable.octal()), (0o755, "0755".to_string()));
         assert_eq!((FileMode::Plain.bits(), FileMode::Plain.octal()), (0o644, "0644".to_string()));
+        assert_eq!((FileMode::Private.bits(), FileMode::Private.octal()), (0o600, "0600".to_string()));
         assert_eq!(FileMode::executable_if(true), FileMode::Executable);
         assert_eq!(FileMode::executable_if(false), FileMode::Plain);
+    }
+
+    #[test]
+    fn private_files_and_folders_are_their_owners_alone_from_the_start() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("access/s01");
+        std::fs::create_dir_all(dir.path().join("access")).unwrap();
+        std::fs::set_permissions(dir.path().join("access"), std::fs::Permissions::from_mode(0o755)).unwrap();
+        create_private_dir(&dir.path().join("access")).unwrap();
+        create_private_dir(&folder).unwrap();
+        let mode = |path: &Path| std::fs::metadata(path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&dir.path().join("access")), 0o700, "an existing folder is tightened");
+        assert_eq!(mode(&folder), 0o700);
+        let file = folder.join("password");
+        // A temporary file left by an interrupted write, readable by all.
+        std::fs::write(folder.join("password.labctl-tmp"), "old").unwrap();
+        write_private(&file, b"secret\n").unwrap();
+        assert_eq!(mode(&file), 0o600);
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "secret\n");
+        assert!(!folder.join("password.labctl-tmp").exists());
+        write_private(&file, b"new\n").unwrap();
+        assert_eq!((mode(&file), std::fs::read_to_string(&file).unwrap().as_str()), (0o600, "new\n"));
     }
 }

@@ -12,7 +12,7 @@ use anyhow::{Context as _, Result};
 
 use crate::config::Cluster;
 use crate::exec::{CommandSpec, Runner};
-use crate::parallel::{in_parallel, in_parallel_at_most};
+use crate::parallel::{in_parallel, in_parallel_bounded};
 use crate::provider::NodeShell;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::{format_elapsed, Ui};
@@ -130,12 +130,14 @@ pub fn plan(images: &[String], seats: &[SeatNodes], host: &dyn Runner, timeouts:
                 return Ok(ImagePlan { image: image.clone(), id: None, missing_on, already_on: Vec::new() });
             }
             let id = on_host.stdout.trim().to_string();
-            let present = in_parallel_at_most(&places, PROBES_AT_ONCE, |place| {
+            let present = in_parallel_bounded(&places, PROBES_AT_ONCE, |place| {
                 let shell = seats[place.seat].shell;
                 let argv: Vec<&str> = std::iter::once("docker").chain(inspect).collect();
                 let answer = shell.run(&shell.probe(&place.node, &argv, "look for an image"))?;
                 Ok(answer.success() && answer.stdout.trim() == id)
-            })?;
+            })
+            .into_iter()
+            .collect::<Result<Vec<bool>>>()?;
             let (already, missing): (Vec<_>, Vec<_>) = places.iter().cloned().zip(present).partition(|(_, has)| *has);
             Ok(ImagePlan {
                 image: image.clone(),
@@ -189,14 +191,15 @@ pub fn carry_out(
         .iter()
         .flat_map(|(index, plan)| plan.missing_on.iter().map(move |place| (*index, *plan, place)))
         .collect();
-    in_parallel_at_most(&loads, at_once, |(index, plan, place)| {
+    let loaded = in_parallel_bounded(&loads, at_once, |(index, plan, place)| {
         let seat = &seats[place.seat];
         let purpose = format!("load {} (seat {})", plan.image, seat.name);
         let argv = ["docker", "load", "--quiet"];
         let load = seat.shell.command_from_file(Wait::Long, &place.node, &argv, &purpose, saved.path(*index));
         seat.shell.run_checked(&load).map(|_| ())
-    })?;
-    Ok(())
+    });
+    // Every node had its turn; the first failure (in node order) is said.
+    loaded.into_iter().collect()
 }
 
 /// Copy `image` from this host's Docker into `nodes` (all at once),

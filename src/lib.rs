@@ -11,10 +11,13 @@ use std::sync::Arc;
 
 use clap::Parser;
 
+mod access;
+mod capacity;
 mod cli;
 mod cluster;
 mod commands;
 mod config;
+mod diagnostics;
 mod doctor;
 mod exec;
 mod exit;
@@ -25,6 +28,7 @@ mod labs;
 mod lifecycle;
 mod locate;
 mod lock;
+mod mask;
 mod names;
 mod parallel;
 mod provider;
@@ -34,6 +38,7 @@ mod templates;
 mod timeouts;
 mod ui;
 mod vbox;
+mod workspaces;
 
 /// Run labctl with these arguments (the program name first) and return the
 /// exit status: 0 success, 1 failure, 2 usage error, 3 the cluster could
@@ -43,6 +48,14 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let args: Vec<OsString> = args.into_iter().collect();
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
+        Err(error)
+            if error.kind() == clap::error::ErrorKind::DisplayVersion && args.iter().any(|arg| arg == "--version") =>
+        {
+            // The long form also names the tools found, for bug reports.
+            let ui = ui::Ui::new(ui::Verbosity::Normal);
+            commands::version(ui, Arc::new(exec::Children::default()));
+            return ExitCode::SUCCESS;
+        }
         Err(error) => {
             // clap prints help/version to stdout and usage errors to stderr.
             let error = cli::with_tip(error, &args);
@@ -59,11 +72,11 @@ pub fn run(args: impl IntoIterator<Item = OsString>) -> ExitCode {
     let children = Arc::new(exec::Children::default());
     let words: Vec<String> = args.iter().skip(1).map(|arg| arg.to_string_lossy().into_owned()).collect();
     let command_line = format!("labctl {}", exec::shell_line(&words)).trim_end().to_string();
-    if let Err(error) = interrupt::watch(children.clone(), ui, command_line) {
+    if let Err(error) = interrupt::watch(children.clone(), ui.clone(), command_line.clone()) {
         ui.error(&format!("{error:#}"));
         return ExitCode::FAILURE;
     }
-    match commands::dispatch(cli, ui, children) {
+    match commands::dispatch(cli, ui.clone(), children, &command_line) {
         Ok(code) => code,
         Err(error) => {
             // Errors are printed once, here, with their full chain.

@@ -1,6 +1,6 @@
-//! Running the same work for several items at once (nodes, checks): one
-//! scoped thread per item, or a bounded number of them, results in the
-//! items' order.
+//! Running the same work for several items at once: one scoped thread per
+//! item (nodes, checks), or at most a bound of them at a time (the seats of
+//! a class); results in the items' order.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -16,33 +16,26 @@ pub fn in_parallel<T: Sync, R: Send>(items: &[T], work: impl Fn(&T) -> Result<R>
     })
 }
 
-/// Like [`in_parallel`], with at most `limit` items running at once (at
-/// least one): for work whose cost is this host's CPU, where starting all of
-/// it at once only makes every item finish late (unpacking images).
-pub fn in_parallel_at_most<T: Sync, R: Send>(
-    items: &[T],
-    limit: usize,
-    work: impl Fn(&T) -> Result<R> + Sync,
-) -> Result<Vec<R>> {
+/// Run `work` for every item, at most `bound` at a time (at least one):
+/// `bound` threads each take the next item not yet started. Every item runs
+/// whatever the others return, since each result (an error included) is
+/// the item's own; they come back in the order of `items`.
+pub fn in_parallel_bounded<T: Sync, R: Send>(items: &[T], bound: usize, work: impl Fn(&T) -> R + Sync) -> Vec<R> {
     let next = AtomicUsize::new(0);
-    let results: Vec<Mutex<Option<Result<R>>>> = items.iter().map(|_| Mutex::new(None)).collect();
+    let results: Mutex<Vec<Option<R>>> = Mutex::new(items.iter().map(|_| None).collect());
+    let worker = || loop {
+        let index = next.fetch_add(1, Ordering::SeqCst);
+        let Some(item) = items.get(index) else { break };
+        let result = work(item);
+        results.lock().unwrap_or_else(|poisoned| poisoned.into_inner())[index] = Some(result);
+    };
     std::thread::scope(|scope| {
-        for _ in 0..limit.clamp(1, items.len().max(1)) {
-            scope.spawn(|| loop {
-                let index = next.fetch_add(1, Ordering::Relaxed);
-                let Some(item) = items.get(index) else { break };
-                let result = work(item);
-                *results[index].lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(result);
-            });
+        for _ in 0..bound.clamp(1, items.len().max(1)) {
+            scope.spawn(worker);
         }
     });
-    results
-        .into_iter()
-        .map(|slot| {
-            let result = slot.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
-            result.expect("every item ran")
-        })
-        .collect()
+    let results = results.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner());
+    results.into_iter().map(|result| result.expect("every item ran")).collect()
 }
 
 #[cfg(test)]
@@ -106,33 +99,60 @@ mod tests {
     }
 
     #[test]
-    fn at_most_the_limit_runs_at_once_and_results_keep_their_order() {
-        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
-        let items: Vec<usize> = (0..9).collect();
-        let results = in_parallel_at_most(&items, 3, |item| {
-            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
-            most.fetch_max(now, Ordering::SeqCst);
-            std::thread::sleep(Duration::from_millis(20));
-            running.fetch_sub(1, Ordering::SeqCst);
-            Ok(item * 10)
-        })
-        .unwrap();
-        assert_eq!(results, (0..9).map(|item| item * 10).collect::<Vec<_>>());
-        assert_eq!(most.load(Ordering::SeqCst), 3, "three at a time, never more, never fewer");
-        let error = in_parallel_at_most(&["a", "b", "c"], 2, |item| match *item {
-            "a" => Ok(()),
-            other => bail!("{other} failed"),
-        })
-        .unwrap_err();
-        assert_eq!(error.to_string(), "b failed", "the first error in item order");
-        assert!(in_parallel_at_most(&[] as &[u8], 0, |_| -> Result<()> { panic!("nothing to run") })
-            .unwrap()
-            .is_empty());
-    }
-
-    #[test]
     fn no_items_is_no_work() {
         let results: Vec<()> = in_parallel(&[] as &[u8], |_| panic!("nothing to run")).unwrap();
         assert!(results.is_empty());
+    }
+
+    /// How many of `items` ran at once at most, each busy for a moment.
+    fn most_at_once(items: usize, bound: usize) -> usize {
+        let (running, most) = (AtomicUsize::new(0), AtomicUsize::new(0));
+        let items: Vec<usize> = (0..items).collect();
+        in_parallel_bounded(&items, bound, |_| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(30));
+            running.fetch_sub(1, Ordering::SeqCst);
+        });
+        most.into_inner()
+    }
+
+    #[test]
+    fn no_more_than_the_bound_run_at_once() {
+        assert_eq!(most_at_once(8, 1), 1);
+        assert!(most_at_once(8, 3) <= 3);
+        // Zero would run nothing: it means one at a time.
+        assert_eq!(most_at_once(4, 0), 1);
+    }
+
+    #[test]
+    fn up_to_the_bound_run_together() {
+        // Each pair waits for its partner: one at a time would never get past it.
+        let together = Barrier::new(2);
+        let results = in_parallel_bounded(&[1, 2, 3, 4], 2, |item| {
+            together.wait();
+            *item
+        });
+        assert_eq!(results, [1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn every_item_has_its_own_result_in_item_order() {
+        let results = in_parallel_bounded(&["s01", "s02", "s03", "s04"], 2, |seat| {
+            if *seat == "s01" {
+                // The first finishes last.
+                std::thread::sleep(Duration::from_millis(40));
+            }
+            match *seat {
+                "s02" => Err(format!("{seat} failed")),
+                _ => Ok(seat.to_uppercase()),
+            }
+        });
+        assert_eq!(
+            results,
+            [Ok("S01".to_string()), Err("s02 failed".to_string()), Ok("S03".to_string()), Ok("S04".to_string())]
+        );
+        let nothing: Vec<u8> = in_parallel_bounded(&[] as &[u8], 4, |_| panic!("nothing to run"));
+        assert!(nothing.is_empty());
     }
 }

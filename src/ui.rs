@@ -7,12 +7,19 @@
 //! drops the colour for each stream that is not a terminal, and for
 //! `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`; `CLICOLOR_FORCE=1` keeps it.
 
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anstyle::{AnsiColor, Style};
 use indicatif::{ProgressBar, ProgressStyle};
 use unicode_width::UnicodeWidthStr;
+
+mod run_log;
+
+use run_log::RunLog;
+pub use run_log::{timestamp, LOG_DIR};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Verbosity {
@@ -32,25 +39,111 @@ pub enum Mark {
     Skip,
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Ui {
     verbosity: Verbosity,
     /// stderr is a terminal: progress may animate.
     interactive: bool,
+    /// Starts every line (`s03 │ `) when several seats print at once.
+    prefix: Option<Arc<str>>,
+    /// The notes said once this run, shared by every prefixed copy.
+    said_once: Arc<Mutex<HashSet<String>>>,
+    /// This run's log file, once opened; shared by every copy.
+    log: Arc<RunLog>,
+    /// The spinner of the step running now (a terminal), for its sub-steps.
+    spinner: Arc<Mutex<Option<(ProgressBar, String)>>>,
 }
 
 impl Ui {
     pub fn new(verbosity: Verbosity) -> Self {
-        Ui { verbosity, interactive: std::io::stderr().is_terminal() }
+        Ui {
+            verbosity,
+            interactive: std::io::stderr().is_terminal(),
+            prefix: None,
+            said_once: Arc::default(),
+            log: Arc::default(),
+            spinner: Arc::default(),
+        }
+    }
+
+    /// A sub-step of the step running now (`booting node2 (2/4)`): on a
+    /// terminal it replaces the spinner's text, whose clock keeps the
+    /// step's elapsed time; piped, it is a line of its own (`  · …`).
+    pub fn substep(&self, message: &str) {
+        if !self.update_spinner(message) && self.verbosity >= Verbosity::Normal {
+            self.say(&format!("  {} {message}", self.dim("·")));
+        } else {
+            self.trace(&format!("  · {message}"));
+        }
+    }
+
+    /// Finer progress than a sub-step (a VM's boot messages): the spinner's
+    /// text on a terminal, the run log always, never a line of its own.
+    pub fn progress(&self, message: &str) {
+        self.update_spinner(message);
+        self.trace(&format!("    {message}"));
+    }
+
+    /// Show `message` after the running step's label; false without a spinner.
+    fn update_spinner(&self, message: &str) -> bool {
+        let current = self.spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        match current.as_ref() {
+            Some((spinner, label)) => {
+                spinner.set_message(format!("{label}: {message}"));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Keep this run's trace in `<workspace>/.labctl/logs/<command>-<time>.log`
+    /// (every copy of this `Ui` writes to it); returns its path.
+    pub fn open_run_log(
+        &self,
+        workspace: &std::path::Path,
+        command: &str,
+        header: &[String],
+    ) -> anyhow::Result<std::path::PathBuf> {
+        self.log.open(workspace, command, header)
+    }
+
+    /// A line for the run log only, never the terminal (what a command
+    /// printed when it failed).
+    pub fn trace(&self, message: &str) {
+        self.log.write(&self.lines(message));
+    }
+
+    /// This UI for one of several jobs that print at once (the seats of a
+    /// class): every line starts with `label │ `, and nothing animates, so
+    /// that their lines interleave whole and stay readable.
+    pub fn prefixed(&self, label: &str) -> Ui {
+        Ui { prefix: Some(format!("{label} │ ").into()), interactive: false, spinner: Arc::default(), ..self.clone() }
+    }
+
+    /// `text` with the prefix at the start of each of its lines.
+    fn lines(&self, text: &str) -> String {
+        match &self.prefix {
+            None => text.to_string(),
+            Some(prefix) => text.split_inclusive('\n').map(|line| format!("{prefix}{line}")).collect(),
+        }
+    }
+
+    /// One message on stderr, each of its lines prefixed.
+    fn say(&self, message: &str) {
+        let lines = self.lines(message);
+        anstream::eprintln!("{lines}");
+        self.log.write(&lines);
     }
 
     /// Run one step of a longer job: a spinner while it runs (on a
     /// terminal), then `✓ <what it returned> 2.1s`, or `✗ <label>` when it fails.
     pub fn step<T>(&self, label: &str, work: impl FnOnce() -> anyhow::Result<(T, String)>) -> anyhow::Result<T> {
         let started = Instant::now();
-        let spinner = self.spinner(label);
+        if let Some(spinner) = self.spinner(label) {
+            *self.spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = Some((spinner, label.to_string()));
+        }
         let result = work();
-        if let Some(spinner) = spinner {
+        if let Some((spinner, _)) = self.spinner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take() {
             spinner.finish_and_clear();
         }
         let elapsed = self.dim(&format_elapsed(started.elapsed()));
@@ -60,8 +153,11 @@ impl Ui {
                 Ok(value)
             }
             Err(error) => {
+                let line = format!("{} {label} {elapsed}", self.mark(Mark::Fail));
                 if self.verbosity >= Verbosity::Normal {
-                    anstream::eprintln!("{} {label} {elapsed}", self.mark(Mark::Fail));
+                    self.say(&line);
+                } else {
+                    self.trace(&line);
                 }
                 Err(error)
             }
@@ -87,8 +183,22 @@ impl Ui {
     /// A progress or result line (hidden by `-q`).
     pub fn note(&self, message: &str) {
         if self.verbosity >= Verbosity::Normal {
-            anstream::eprintln!("{message}");
+            self.say(message);
+        } else {
+            self.trace(message);
         }
+    }
+
+    /// A note that is the same for every seat of a class (which provider,
+    /// what the host refuses): said by the first seat only.
+    pub fn note_once(&self, message: &str) {
+        if self.first_time(message) {
+            self.note(message);
+        }
+    }
+
+    fn first_time(&self, message: &str) -> bool {
+        self.said_once.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(message.to_string())
     }
 
     /// A finished step: `✓ message`.
@@ -99,19 +209,24 @@ impl Ui {
     /// Extra detail shown only with `-v`.
     pub fn detail(&self, message: &str) {
         if self.verbose() {
-            anstream::eprintln!("{}", self.dim(message));
+            self.say(&self.dim(message));
+        } else {
+            self.trace(message);
         }
     }
 
     pub fn warn(&self, message: &str) {
+        let line = format!("{} {message}", paint("warning:", fg(AnsiColor::Yellow)));
         if self.verbosity >= Verbosity::Normal {
-            anstream::eprintln!("{} {message}", paint("warning:", fg(AnsiColor::Yellow)));
+            self.say(&line);
+        } else {
+            self.trace(&line);
         }
     }
 
     /// An error line; always shown.
     pub fn error(&self, message: &str) {
-        anstream::eprintln!("{} {message}", paint("error:", fg(AnsiColor::Red).bold()));
+        self.say(&format!("{} {message}", paint("error:", fg(AnsiColor::Red).bold())));
     }
 
     /// The one line that says a signal ended the run; always shown, over
@@ -129,7 +244,7 @@ impl Ui {
     pub fn print(&self, text: &str) {
         let mut out = anstream::stdout().lock();
         // A closed pipe (`labctl labs | head`) is not an error worth reporting.
-        let _ = out.write_all(text.as_bytes());
+        let _ = out.write_all(self.lines(text).as_bytes());
         let _ = out.flush();
     }
 
@@ -201,6 +316,28 @@ pub fn format_elapsed(elapsed: Duration) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_prefixed_ui_starts_every_line_with_its_label_and_never_animates() {
+        let terminal = Ui { interactive: true, ..Ui::new(Verbosity::Normal) };
+        assert_eq!(terminal.lines("plan:\n  remove\n"), "plan:\n  remove\n");
+        let seat = terminal.prefixed("s03");
+        assert_eq!(seat.lines("✓ nodes running 12s"), "s03 │ ✓ nodes running 12s");
+        assert_eq!(seat.lines("plan:\n  remove\n"), "s03 │ plan:\ns03 │   remove\n");
+        // Spinners of seats running at once would fight over the terminal's last line.
+        assert!(seat.spinner("starting nodes").is_none());
+        assert_eq!(seat.verbosity, Verbosity::Normal);
+    }
+
+    #[test]
+    fn a_note_for_every_seat_is_said_once() {
+        let ui = Ui::new(Verbosity::Quiet);
+        let (seat1, seat2) = (ui.prefixed("s01"), ui.prefixed("s02"));
+        assert!(seat1.first_time("provider docker (set in labctl.toml)"));
+        assert!(!seat2.first_time("provider docker (set in labctl.toml)"));
+        assert!(seat2.first_time("provider docker (set in --provider)"), "another note is said");
+        assert!(!Ui::new(Verbosity::Quiet).said_once.lock().unwrap().contains("provider docker (set in labctl.toml)"));
+    }
 
     #[test]
     fn counts_are_pluralised() {

@@ -1,12 +1,17 @@
 //! `labctl up` as a list of named actions, as kind creates a cluster: nodes,
-//! swarm, images, registry, labs. Each action reads what is there (probes
+//! a class's image cache, swarm, images, registry, labs, and the students'
+//! SSH logins of a class. Each action reads what is there (probes
 //! only), returns what it would change as a plan (data that can be printed
 //! and tested), and carries the plan out. A dry run prints every plan and
 //! carries out none: [`Steps`] is the only code that tells the two apart.
 
+use std::path::Path;
+
 use anyhow::Result;
 
-use crate::config::{self, Cluster, Registry, Upstream};
+use crate::access;
+use crate::access::nodes::{SeatAccess, Todo};
+use crate::config::{self, Access, Cluster, Registry, Upstream};
 use crate::exec::{CommandSpec, Runner};
 use crate::lifecycle::seed;
 use crate::provider::cache::{self, ClassCache};
@@ -73,21 +78,21 @@ impl<'a> Steps<'a> {
     pub fn run<A: Action>(&mut self, action: &A) -> Result<A::Plan> {
         let ui = self.ui;
         let mode = self.mode;
-        let (plan, changed) = ui.step(action.title(), || {
+        let (plan, changed, planned) = ui.step(action.title(), || {
             let plan = action.plan()?;
             let shown = action.show(&plan)?;
             for note in &shown.notes {
                 ui.note(note);
             }
             if mode == Mode::DryRun {
-                for command in &shown.commands {
-                    ui.note(&format!("would run: {command}"));
-                }
-                return Ok(((plan, false), format!("planned: {}", shown.summary)));
+                let planned: String = shown.commands.iter().map(|command| format!("would run: {command}\n")).collect();
+                return Ok(((plan, false, planned), format!("planned: {}", shown.summary)));
             }
             let done = action.apply(&plan)?;
-            Ok(((plan, done.changed), done.summary))
+            Ok(((plan, done.changed, String::new()), done.summary))
         })?;
+        // A plan is data, like `reset --dry-run`'s: on stdout, after its step line.
+        ui.print(&planned);
         self.changed |= changed;
         Ok(plan)
     }
@@ -114,11 +119,13 @@ pub struct Up<'a> {
     pub runner: &'a dyn Runner,
     /// `--reinit-swarm`: start the manager's swarm over (confirmed by the command).
     pub reinit_swarm: bool,
+    /// Where the seats' credentials are kept (`<workspace>/.labctl/access`).
+    pub access_root: &'a Path,
 }
 
-impl Up<'_> {
+impl<'a> Up<'a> {
     /// Bring the cluster up (or print how); returns whether anything changed.
-    pub fn run(&self, ui: &Ui, mode: Mode) -> Result<bool> {
+    pub fn run(&self, ui: &'a Ui, mode: Mode) -> Result<bool> {
         let mut steps = Steps::new(ui, mode);
         let nodes = steps.run(&Nodes { provider: self.provider, templates: self.templates, ui })?;
         let not_running = steps.not_running(&nodes);
@@ -142,7 +149,32 @@ impl Up<'_> {
         if !self.cluster.seeded().is_empty() {
             steps.run(&Labs { up: self })?;
         }
+        if let Some(logins) = self.student_logins(ui, not_running)? {
+            steps.run(&logins)?;
+        }
         Ok(steps.changed())
+    }
+
+    /// The students' SSH logins when they log in to this seat: the docker
+    /// provider publishes the manager's port; Vagrant VMs have none.
+    fn student_logins(&self, ui: &'a Ui, not_running: Vec<String>) -> Result<Option<StudentLogins<'_>>> {
+        let Some((access, port)) = self.cluster.student_access() else { return Ok(None) };
+        if self.provider.kind() != ProviderKind::Docker {
+            ui.warn(&format!(
+                "{}: students log in to docker provider seats only (its manager's SSH port); Vagrant VMs are reached with `labctl ssh`",
+                self.cluster.locate("class.access").trim_end_matches(": ")
+            ));
+            return Ok(None);
+        }
+        let seat = SeatAccess {
+            cluster: self.cluster,
+            access,
+            files: access::SeatFiles::new(self.access_root, self.cluster),
+            shell: self.shell(),
+            host: self.runner,
+            script: self.templates.node_script(access::nodes::SCRIPT)?,
+        };
+        Ok(Some(StudentLogins { seat, port, ui, not_running }))
     }
 
     fn shell(&self) -> NodeShell<'_> {
@@ -366,6 +398,100 @@ impl Action for Labs<'_> {
     }
 }
 
+struct StudentLogins<'a> {
+    seat: SeatAccess<'a>,
+    /// The manager's SSH port on the engine's host.
+    port: u16,
+    ui: &'a Ui,
+    /// Nodes that do not run while this plans (a dry run): nothing to ask.
+    not_running: Vec<String>,
+}
+
+impl Action for StudentLogins<'_> {
+    type Plan = access::nodes::Plan;
+
+    fn title(&self) -> &'static str {
+        "opening the students' SSH logins"
+    }
+
+    fn plan(&self) -> Result<access::nodes::Plan> {
+        self.seat.plan(&self.not_running)
+    }
+
+    fn show(&self, plan: &access::nodes::Plan) -> Result<Shown> {
+        let mut notes = Vec::new();
+        if plan.key_generation.is_some() {
+            notes.push(format!(
+                "a key pair for {} goes to {}",
+                self.seat.cluster.seat_of_class(),
+                self.seat.files.dir.display()
+            ));
+        }
+        if plan.new_password {
+            notes.push(format!(
+                "a password for {} goes to {}",
+                self.seat.cluster.seat_of_class(),
+                self.seat.files.password().display()
+            ));
+        }
+        let pending: Vec<(String, Vec<Todo>)> = plan
+            .nodes
+            .iter()
+            .filter(|node| !node.todo.is_empty())
+            .map(|node| (node.node.clone(), node.todo.clone()))
+            .collect();
+        let summary = self.describe(plan.key_generation.is_some() || plan.new_password, &pending);
+        Ok(Shown { summary, notes, commands: self.seat.commands(plan)? })
+    }
+
+    fn apply(&self, plan: &access::nodes::Plan) -> Result<Done> {
+        let report = self.seat.apply(plan)?;
+        if !report.renewed_host_keys.is_empty() {
+            self.ui.warn(&format!(
+                "{}: new SSH host keys on {} (their state volume was made anew); {} holds the new ones, and students who saved the old ones need the seat's new handout (labctl class roster)",
+                self.seat.cluster.seat_of_class(),
+                report.renewed_host_keys.join(", "),
+                self.seat.files.known_hosts().display()
+            ));
+        }
+        let changed = report.credential_made || !report.changed.is_empty() || !report.renewed_host_keys.is_empty();
+        Ok(Done { changed, summary: self.describe(report.credential_made, &report.changed) })
+    }
+}
+
+impl StudentLogins<'_> {
+    /// "students log in on port 2203 (key): key pair made, sshd set up on 2
+    /// nodes", "…: sshd started on 1 node", "…: sshd already running on 2 nodes".
+    fn describe(&self, credential_made: bool, changed: &[(String, Vec<Todo>)]) -> String {
+        let (how, made) = match self.seat.access {
+            Access::Password => ("password", "password made"),
+            Access::Key | Access::None => ("key", "key pair made"),
+        };
+        let mut parts = Vec::new();
+        if credential_made {
+            parts.push(made.to_string());
+        }
+        // A node that lacked everything is new: "set up" says it all.
+        let (new, partial): (Vec<_>, Vec<_>) = changed.iter().partition(|(_, done)| done.len() == Todo::ALL.len());
+        if !new.is_empty() {
+            parts.push(format!("sshd set up on {}", count(new.len(), "node")));
+        }
+        for todo in Todo::ALL {
+            let nodes = partial.iter().filter(|(_, done)| done.contains(&todo)).count();
+            if nodes > 0 {
+                parts.push(format!("{} on {}", todo.describe(), count(nodes, "node")));
+            }
+        }
+        let ready = format!("students log in on port {} ({how})", self.port);
+        match parts.is_empty() {
+            true => {
+                format!("{ready}: sshd already running on {}", count(self.seat.cluster.nodes().all().len(), "node"))
+            }
+            false => format!("{ready}: {}", parts.join(", ")),
+        }
+    }
+}
+
 fn describe_nodes(changes: &[(String, NodeChange)]) -> String {
     let count = |wanted: NodeChange| changes.iter().filter(|(_, change)| *change == wanted).count();
     let (created, recreated) = (count(NodeChange::Created), count(NodeChange::Recreated));
@@ -471,8 +597,6 @@ fn describe_seed(cluster: &Cluster, report: &seed::SeedReport) -> String {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::config::{test_cluster, test_settings, Cluster};
     use crate::exec::fake::RecordingRunner;
@@ -482,7 +606,8 @@ mod tests {
 
     fn up_with(cluster: &Cluster, provider: &dyn Provider, runner: &RecordingRunner, mode: Mode) -> Result<bool> {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false };
+        let access_root = Path::new("/nonexistent/.labctl/access");
+        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false, access_root };
         up.run(&Ui::new(Verbosity::Quiet), mode)
     }
 

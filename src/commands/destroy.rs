@@ -1,12 +1,21 @@
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
-use super::{confirm, Context, Intent};
-use crate::cli::DestroyArgs;
+use std::path::PathBuf;
+
+use super::seats::{self, Finished};
+use super::{confirm, list, Context, Intent};
+use crate::cli::{DestroyArgs, SeatArg};
+use crate::config::{ClassSettings, Cluster, SeatSelection};
 use crate::lock;
+use crate::provider::docker::DockerProvider;
+use crate::provider::Provider;
 
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
+    if let Some(name) = &args.name {
+        return destroy_by_name(context, args, name);
+    }
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let clusters = context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Change)?;
@@ -22,25 +31,34 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }
-    for cluster in &clusters {
-        let name = cluster.name();
-        let _lock = lock::acquire(name, "labctl destroy", &context.workspace)?;
-        let runner = context.runner(false);
-        let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
-        context.ui.step(&format!("removing {name}"), || {
-            let removed = provider.destroy()?;
-            let summary = match removed.is_empty() {
-                true => format!("nothing to remove: cluster {name} does not exist"),
-                false => format!("removed {}", removed.join(", ")),
-            };
-            Ok(((), summary))
-        })?;
+    let code = seats::run_each(context, &settings, &clusters, destroy_seat)?;
+    // Nothing of the workspace is left: `labctl list` no longer names it.
+    if code == ExitCode::SUCCESS && clusters.len() as u32 == settings.class.seats {
+        if let Err(error) = crate::workspaces::forget(&context.workspace) {
+            context.ui.warn(&format!("{error:#}"));
+        }
     }
-    Ok(ExitCode::SUCCESS)
+    Ok(code)
+}
+
+fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
+    let name = cluster.name();
+    let _lock = lock::acquire(name, "labctl destroy", &context.workspace)?;
+    let runner = context.runner(false);
+    let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
+    context.ui.step(&format!("removing {name}"), || {
+        let removed = provider.destroy()?;
+        let summary = match removed.is_empty() {
+            true => format!("nothing to remove: cluster {name} does not exist"),
+            false => format!("removed {}", removed.join(", ")),
+        };
+        Ok(((), summary))
+    })?;
+    Ok(Finished::Done)
 }
 
 /// `s01-s03, s07`: the seats' labels, runs collapsed.
-fn seat_names(seats: &[crate::config::Cluster]) -> String {
+fn seat_names(seats: &[Cluster]) -> String {
     let numbers: Vec<u32> = seats.iter().map(|cluster| cluster.seat_of_class().number).collect();
     let mut runs: Vec<(u32, u32)> = Vec::new();
     for number in numbers {
@@ -54,4 +72,56 @@ fn seat_names(seats: &[crate::config::Cluster]) -> String {
         .map(|&(first, last)| if first == last { label(first) } else { format!("{}-{}", label(first), label(last)) })
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+/// `destroy --name NAME` from anywhere: in the workspace the cluster was made
+/// from when it is still there (its settings, its seats, its lock), else by
+/// the docker labels alone.
+fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<ExitCode> {
+    let listed = list::find_all(context)?;
+    let matches: Vec<&list::Listed> =
+        listed.iter().filter(|found| found.name == name || found.class.as_deref() == Some(name)).collect();
+    if matches.is_empty() {
+        bail!("no labctl cluster named {name:?} on this host; `labctl list` shows the ones there are");
+    }
+    let class = matches[0].class.clone().unwrap_or_else(|| matches[0].name.clone());
+    let workspace = matches.iter().find_map(|found| found.workspace.clone()).map(PathBuf::from);
+    if let Some(there) = workspace.filter(|dir| dir.is_dir()).map(|dir| context.for_workspace(dir)) {
+        let catalog = there.catalog()?;
+        // The workspace may have been renamed since: act there only on the same name.
+        if there.settings(&catalog).is_ok_and(|settings| settings.cluster_name == class) {
+            let seat = match matches.as_slice() {
+                [one] if one.name == name => one.seat.map(|seat| SeatSelection::Ranges(vec![(seat, seat)])),
+                _ => Some(SeatSelection::All),
+            };
+            context.ui.note(&format!("{name} was made in {}; destroying it there", there.workspace.display()));
+            let args = DestroyArgs { seats: SeatArg { seat }, yes: args.yes, name: None };
+            return run(&there, &args);
+        }
+    }
+    // No workspace to act from: the docker provider finds everything by label.
+    if matches.iter().any(|found| found.provider != "docker") {
+        bail!("{name} is a Vagrant cluster whose workspace is gone; remove its VMs with VirtualBox (`VBoxManage list vms`)");
+    }
+    let nodes: usize = matches.iter().map(|found| found.nodes).sum();
+    let question = format!("Remove {name}: {nodes} node containers, their volumes and networks?");
+    let consequence = format!("destroying {name} removes {nodes} nodes and everything students wrote on them");
+    if !args.yes && !confirm(&question, &consequence)? {
+        context.ui.note("nothing was removed");
+        return Ok(ExitCode::FAILURE);
+    }
+    let catalog = context.catalog()?;
+    let mut settings = context.settings(&catalog)?;
+    settings.class = ClassSettings::default();
+    for found in &matches {
+        settings.cluster_name = found.name.clone();
+        let cluster = Cluster::new(&settings, &catalog)?;
+        let runner = context.runner(false);
+        let provider = DockerProvider::new(&cluster, runner.as_ref());
+        context.ui.step(&format!("removing {}", found.name), || {
+            let removed = provider.destroy()?;
+            Ok(((), format!("{}: removed {}", found.name, removed.join(", "))))
+        })?;
+    }
+    Ok(ExitCode::SUCCESS)
 }

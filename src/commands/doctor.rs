@@ -1,22 +1,34 @@
+use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
 
 use super::Context;
-use crate::config::Cluster;
-use crate::doctor::{self, Report};
+use crate::cli::DoctorArgs;
+use crate::config::{Cluster, EngineTarget};
+use crate::doctor::{self, HostFacts, Report};
 use crate::provider::node_image::NodeImage;
 use crate::provider::Host;
 use crate::ui::{Mark, Ui};
 
-pub fn run(context: &Context) -> Result<ExitCode> {
+pub fn run(context: &Context, args: &DoctorArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let runner = context.runner(false);
-    let host = Host::new(runner.as_ref());
+    let host = Host::new(runner.as_ref(), settings.timeouts);
     let cluster = Cluster::new(&settings, &catalog)?;
     let image = NodeImage::for_cluster(&cluster, &context.templates()?)?;
-    let report = doctor::examine(&cluster, &image, &host);
+    let root = crate::exec::env_var("LABCTL_HOST_ROOT").unwrap_or_else(|| "/".to_string());
+    let facts = HostFacts::read(Path::new(&root));
+    // Every node of every seat that lives on this host's engine.
+    let local_seats = (1..=settings.class.seats)
+        .filter(|&seat| settings.class.engine_of(seat).target == EngineTarget::Default)
+        .count();
+    let report = doctor::examine(&cluster, &image, &host, &facts, local_seats * settings.nodes.all().len());
+    if args.json {
+        context.ui.print(&(serde_json::to_string_pretty(&report.json())? + "\n"));
+        return Ok(if report.ready() { ExitCode::SUCCESS } else { ExitCode::FAILURE });
+    }
 
     let seeded = settings.seeded_labs.len();
     let mut text = format!(

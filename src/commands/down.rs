@@ -2,28 +2,30 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::seats::{self, Finished};
 use super::{Context, Intent};
 use crate::cli::DownArgs;
+use crate::config::Cluster;
 use crate::lock;
 
 pub fn run(context: &Context, args: &DownArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    for cluster in context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Change)? {
-        let _lock = lock::acquire(cluster.name(), "labctl down", &context.workspace)?;
-        let runner = context.runner(false);
-        let (_, provider) = context.open_cluster(&cluster, runner.as_ref(), None)?;
-        context.ui.step(&format!("stopping the nodes of {}", cluster.name()), || {
-            let stopped = provider.stop()?;
-            let summary = match stopped {
-                0 => format!("{}: no node was running", cluster.name()),
-                n => format!(
-                    "{}: stopped {n} nodes; their disks are kept, `labctl up` starts them again",
-                    cluster.name()
-                ),
-            };
-            Ok(((), summary))
-        })?;
-    }
-    Ok(ExitCode::SUCCESS)
+    let clusters = context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Change)?;
+    seats::run_each(context, &settings, &clusters, down_seat)
+}
+
+fn down_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
+    let _lock = lock::acquire(cluster.name(), "labctl down", &context.workspace)?;
+    let runner = context.runner(false);
+    let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
+    context.ui.step(&format!("stopping the nodes of {}", cluster.name()), || {
+        let stopped = provider.stop()?;
+        let summary = match stopped {
+            0 => format!("{}: no node was running", cluster.name()),
+            n => format!("{}: stopped {n} nodes; their disks are kept, `labctl up` starts them again", cluster.name()),
+        };
+        Ok(((), summary))
+    })?;
+    Ok(Finished::Done)
 }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context as _, Result};
 
-use crate::cli::{Cli, Command};
+use crate::cli::{ClassCommand, Cli, Command};
 use crate::cluster::{self, Needs};
 use crate::config::{self, Cluster, ConfigLocation, ProviderSetting, SeatSelection, Settings};
 use crate::exec::{Children, DryRunner, RealRunner, Runner};
@@ -32,12 +32,19 @@ mod exec;
 mod images;
 mod init;
 mod labs;
+mod list;
+mod logs;
 mod render;
 mod reset;
+mod roster;
+mod seats;
 mod solve;
 mod ssh;
 mod status;
 mod up;
+pub(crate) mod version;
+
+pub use version::print as version;
 
 /// What every command starts from: the workspace, the config location and the UI.
 pub struct Context {
@@ -66,6 +73,21 @@ impl Context {
         let workspace = if cli.config.is_some() { start } else { find_workspace(&start) };
         let config = ConfigLocation { workspace: workspace.clone(), explicit: cli.config.clone() };
         Ok(Context { workspace, config, ui, children })
+    }
+
+    /// Keep this run's trace in `.labctl/logs/` (see `ui::run_log`); a log
+    /// that cannot be written is said with -v and never stops the command.
+    fn open_run_log(&self, command: &str, command_line: &str) {
+        let header = [
+            format!("labctl {}", crate::cli::VERSION),
+            format!("command: {command_line}"),
+            format!("workspace: {}", self.workspace.display()),
+            format!("started: {} UTC", crate::ui::timestamp()),
+        ];
+        match self.ui.open_run_log(&self.workspace, command, &header) {
+            Ok(path) => self.ui.detail(&format!("this run's log: {}", path.display())),
+            Err(error) => self.ui.detail(&format!("no run log: {error:#}")),
+        }
     }
 
     pub fn catalog(&self) -> Result<Catalog> {
@@ -121,11 +143,22 @@ impl Context {
         Ok(seats.remove(0))
     }
 
+    /// This context for one of several seats that run at once: its lines
+    /// start with the seat's label.
+    fn for_seat(&self, cluster: &Cluster) -> Context {
+        Context {
+            workspace: self.workspace.clone(),
+            config: self.config.clone(),
+            ui: self.ui.prefixed(&cluster.seat_of_class().label()),
+            children: self.children.clone(),
+        }
+    }
+
     pub fn runner(&self, dry_run: bool) -> Box<dyn Runner> {
         if dry_run {
-            Box::new(DryRunner::new(self.ui, self.children.clone()))
+            Box::new(DryRunner::new(self.ui.clone(), self.children.clone()))
         } else {
-            Box::new(RealRunner::new(self.ui, self.children.clone()))
+            Box::new(RealRunner::new(self.ui.clone(), self.children.clone()))
         }
     }
 
@@ -142,7 +175,7 @@ impl Context {
         runner: &'a dyn Runner,
         requested: Option<ProviderSetting>,
     ) -> Result<(Choice, Box<dyn Provider + 'a>)> {
-        let host = Host::new(runner);
+        let host = Host::new(runner, cluster.timeouts());
         let auto = requested.unwrap_or(cluster.provider()) == ProviderSetting::Auto;
         let existing = if auto { provider::existing(cluster, &host, &self.vagrant_dir()) } else { None };
         let requested = requested.filter(|setting| *setting != ProviderSetting::Auto);
@@ -151,7 +184,8 @@ impl Context {
             None => provider::choose(cluster, requested, &host)?,
         };
         // On stderr, so it never mixes with a command's own output or JSON.
-        self.ui.note(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
+        // Said once for a class whose seats all get the same.
+        self.ui.note_once(&format!("provider {} ({})", choice.kind.as_str(), choice.reason));
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
@@ -183,11 +217,31 @@ impl Context {
         self.open_cluster(cluster, runner, None).context(Unreachable::cannot_reach(cluster.name()))
     }
 
+    /// Note that this workspace has a cluster, for `labctl list` and
+    /// `destroy --name` (a convenience: a failure is only a warning).
+    pub fn remember_workspace(&self, cluster: &Cluster, provider: ProviderKind) {
+        let entry = crate::workspaces::Known {
+            workspace: self.workspace.clone(),
+            cluster: cluster.class_name().to_string(),
+            provider: provider.as_str().to_string(),
+            seats: cluster.seat_of_class().of,
+        };
+        if let Err(error) = crate::workspaces::remember(entry) {
+            self.ui.warn(&format!("{error:#}"));
+        }
+    }
+
+    /// The same command run as if from `workspace` (`destroy --name`).
+    pub fn for_workspace(&self, workspace: PathBuf) -> Context {
+        let config = ConfigLocation { workspace: workspace.clone(), explicit: None };
+        Context { workspace, config, ui: self.ui.clone(), children: self.children.clone() }
+    }
+
     pub fn templates(&self) -> Result<Templates> {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
             self.ui.warn(&format!(
-                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, node/Dockerfile.tera, labctl.toml.tera); it is ignored",
+                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, node/Dockerfile.tera, class/handout.txt.tera, labctl.toml.tera); it is ignored",
                 stray.display()
             ));
         }
@@ -209,8 +263,11 @@ fn find_workspace(start: &Path) -> PathBuf {
     start.ancestors().find(|dir| dir.join(config::CONFIG_FILE).is_file()).unwrap_or(start).to_path_buf()
 }
 
-pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
+pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>, command_line: &str) -> Result<ExitCode> {
     let context = Context::new(&cli, ui, children)?;
+    if let Some(name) = cli.command.run_log_name() {
+        context.open_run_log(name, command_line);
+    }
     match cli.command {
         Command::Up(args) => up::run(&context, &args),
         Command::Status(args) => status::run(&context, &args),
@@ -222,10 +279,13 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>) -> Result<ExitCode> {
         Command::Reset(args) => reset::run(&context, &args),
         Command::Solve(args) => solve::run(&context, &args),
         Command::Images(command) => images::run(&context, &command),
+        Command::Class(ClassCommand::Roster(args)) => roster::run(&context, &args),
         Command::Init(args) => init::run(&context, &args),
         Command::Render(args) => render::run(&context, &args),
         Command::Labs(args) => labs::run(&context, &args),
-        Command::Doctor => doctor::run(&context),
+        Command::List(args) => list::run(&context, &args),
+        Command::Logs(args) => logs::run(&context, &args),
+        Command::Doctor(args) => doctor::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }
 }

@@ -53,7 +53,8 @@ pub fn show_written(context: &Context, preparation: &Preparation, outcomes: &[(P
     }
 }
 
-/// What a provider's preparation would write (a dry run), one line a file.
+/// What a provider's preparation would write (a dry run), one line a file
+/// on stdout: a plan is data.
 pub fn show_planned(context: &Context, preparation: &Preparation) {
     let shown = shown_folder(context, preparation);
     for (path, outcome) in preparation.planned() {
@@ -69,7 +70,7 @@ pub fn show_planned(context: &Context, preparation: &Preparation) {
                 backup.strip_prefix(&preparation.folder).unwrap_or(&backup).display()
             ),
         };
-        context.ui.note(&format!("would write {shown}/{} ({what})", path.display()));
+        context.ui.print(&format!("would write {shown}/{} ({what})\n", path.display()));
     }
 }
 

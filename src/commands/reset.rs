@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::seats::{self, Finished};
 use super::{Context, Intent};
 use crate::cli::ResetArgs;
 use crate::cluster::Needs;
@@ -9,21 +10,21 @@ use crate::config::{Cluster, PlacedLab};
 use crate::lifecycle::reset::{Plan, Reset};
 use crate::lock;
 use crate::provider::NodeShell;
+use crate::templates::Templates;
 use crate::ui::count;
 
 pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let intent = if args.dry_run { Intent::Read } else { Intent::Change };
-    for cluster in context.seats(&settings, &catalog, args.seats.seat.as_ref(), intent)? {
-        reset_seat(context, args, &cluster)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    let clusters = context.seats(&settings, &catalog, args.seats.seat.as_ref(), intent)?;
+    let templates = context.templates()?;
+    seats::run_each(context, &settings, &clusters, |context, cluster| reset_seat(context, args, cluster, &templates))
 }
 
 /// Reset the labs of one seat; its students' files are backed up under
 /// `.labctl/backups/` (`.labctl/backups/s03/` for seat 3 of a class).
-fn reset_seat(context: &Context, args: &ResetArgs, cluster: &Cluster) -> Result<()> {
+fn reset_seat(context: &Context, args: &ResetArgs, cluster: &Cluster, templates: &Templates) -> Result<Finished> {
     let labs = match &args.lab {
         Some(name) => vec![cluster.lab(name)?],
         None => cluster.seeded().to_vec(),
@@ -33,14 +34,13 @@ fn reset_seat(context: &Context, args: &ResetArgs, cluster: &Cluster) -> Result<
     let runner = context.runner(false);
     let provider = context.open_running_cluster(cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
-    let templates = context.templates()?;
     for PlacedLab { lab, target } in labs {
         let reset = Reset {
             lab,
             target: target.to_string(),
             manager: &cluster.nodes().manager().name,
             shell,
-            templates: &templates,
+            templates,
             backups: backups_dir(context, cluster),
         };
         let plan = reset.plan(args.keep_files)?;
@@ -72,7 +72,7 @@ fn reset_seat(context: &Context, args: &ResetArgs, cluster: &Cluster) -> Result<
             Ok(((), summary))
         })?;
     }
-    Ok(())
+    Ok(Finished::Done)
 }
 
 fn backups_dir(context: &Context, cluster: &Cluster) -> std::path::PathBuf {

@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::seats::{self, Finished};
 use super::{Context, Intent};
 use crate::cli::SolveArgs;
 use crate::cluster::Needs;
@@ -9,21 +10,17 @@ use crate::config::Cluster;
 use crate::lifecycle::{check, solve};
 use crate::lock;
 use crate::provider::NodeShell;
+use crate::templates::Templates;
 
 pub fn run(context: &Context, args: &SolveArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let mut code = ExitCode::SUCCESS;
-    for cluster in context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Change)? {
-        if solve_seat(context, args, &cluster)? != ExitCode::SUCCESS {
-            code = ExitCode::FAILURE;
-        }
-    }
-    Ok(code)
+    let clusters = context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Change)?;
+    let templates = context.templates()?;
+    seats::run_each(context, &settings, &clusters, |context, cluster| solve_seat(context, args, cluster, &templates))
 }
 
-fn solve_seat(context: &Context, args: &SolveArgs, cluster: &Cluster) -> Result<ExitCode> {
-    let templates = context.templates()?;
+fn solve_seat(context: &Context, args: &SolveArgs, cluster: &Cluster, templates: &Templates) -> Result<Finished> {
     let placed = cluster.lab(&args.lab)?;
     let lab = placed.lab;
     check::check_nodes(lab, cluster)?;
@@ -32,17 +29,17 @@ fn solve_seat(context: &Context, args: &SolveArgs, cluster: &Cluster) -> Result<
     let provider = context.open_running_cluster(cluster, runner.as_ref(), Needs::Manager)?;
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
     let printed = context.ui.step(&format!("running the solution of {}", lab.manifest.id), || {
-        let printed = solve::run_solution(placed, cluster, &templates, shell)?;
+        let printed = solve::run_solution(placed, cluster, templates, shell)?;
         Ok((printed, format!("{}: reference solution ran", lab.manifest.id)))
     })?;
     for line in printed.lines() {
         context.ui.detail(line);
     }
     if lab.manifest.checks.is_empty() {
-        return Ok(ExitCode::SUCCESS);
+        return Ok(Finished::Done);
     }
     let outcomes = context.ui.step("waiting for the checks", || {
-        let (outcomes, ending) = solve::wait_for_checks(lab, cluster, &templates, shell)?;
+        let (outcomes, ending) = solve::wait_for_checks(lab, cluster, templates, shell)?;
         let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
         let mut summary = format!("{passed} of {} checks pass", outcomes.len());
         if ending == solve::Ending::CannotPass {
@@ -57,5 +54,13 @@ fn solve_seat(context: &Context, args: &SolveArgs, cluster: &Cluster) -> Result<
         };
         context.ui.error(&format!("{}: {}{why} (hint: {})", outcome.name, outcome.detail, outcome.hint));
     }
-    Ok(if outcomes.iter().all(|outcome| outcome.passed) { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+    let passed = outcomes.iter().filter(|outcome| outcome.passed).count();
+    Ok(match passed == outcomes.len() {
+        true => Finished::Done,
+        false => Finished::Failed(format!(
+            "{}: {passed} of {} checks pass after the solution",
+            lab.manifest.id,
+            outcomes.len()
+        )),
+    })
 }

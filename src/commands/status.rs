@@ -49,7 +49,11 @@ fn table(status: &Status) -> String {
             ]
         })
         .collect();
-    let mut text = format!("cluster {} ({} provider)\n\n", status.cluster, status.provider);
+    let engine = match &status.engine {
+        Some(engine) if engine != "local" => format!(", engine {engine}"),
+        _ => String::new(),
+    };
+    let mut text = format!("cluster {} ({} provider{engine})\n\n", status.cluster, status.provider);
     for line in crate::ui::columns(&[&[header][..], &rows].concat()) {
         text.push_str(&line);
         text.push('\n');

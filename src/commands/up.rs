@@ -2,7 +2,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::seats::{self, Finished};
 use super::{confirm, render, Context, Intent};
+use crate::access::ACCESS_DIR;
 use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
 use crate::config::Cluster;
@@ -31,17 +33,14 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    for cluster in &clusters {
-        up_seat(context, args, cluster, &templates)?;
-    }
-    Ok(ExitCode::SUCCESS)
+    seats::run_each(context, &settings, &clusters, |context, cluster| up_seat(context, args, cluster, &templates))
 }
 
-fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Templates) -> Result<()> {
+fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Templates) -> Result<Finished> {
     let _lock = if args.dry_run { None } else { Some(lock::acquire(cluster.name(), "labctl up", &context.workspace)?) };
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let runner = context.runner(args.dry_run);
-    let (_, provider) = context.open_cluster(cluster, runner.as_ref(), args.provider)?;
+    let (choice, provider) = context.open_cluster(cluster, runner.as_ref(), args.provider)?;
     if let Some(preparation) = provider.prepare(templates)? {
         match mode {
             Mode::DryRun => render::show_planned(context, &preparation),
@@ -55,19 +54,23 @@ fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Temp
         provider: provider.as_ref(),
         runner: runner.as_ref(),
         reinit_swarm: args.reinit_swarm,
+        access_root: &context.workspace.join(ACCESS_DIR),
     };
     let changed = up.run(&context.ui, mode)?;
-    let manager = cluster.nodes().manager();
+    let manager = &cluster.nodes().manager().name;
+    let seat = cluster.seat_of_class();
+    let on_seat = if seat.is_only() { String::new() } else { format!(" --seat {}", seat.number) };
     let summary = match (args.dry_run, changed) {
         (true, _) => "dry run: nothing was changed".to_string(),
         (false, false) => format!("no changes: cluster {} was already up", cluster.name()),
         (false, true) => format!(
-            "cluster {} is ready: `labctl ssh {}`, or `labctl exec {} -- docker node ls`",
+            "cluster {} is ready: `labctl ssh{on_seat} {manager}`, or `labctl exec{on_seat} {manager} -- docker node ls`",
             cluster.name(),
-            manager.name,
-            manager.name
         ),
     };
     context.ui.note(&summary);
-    Ok(())
+    if !args.dry_run {
+        context.remember_workspace(cluster, choice.kind);
+    }
+    Ok(Finished::Done)
 }

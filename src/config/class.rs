@@ -117,6 +117,26 @@ impl Engine {
         Engine { name: "local".into(), target: EngineTarget::Default, capacity: None }
     }
 
+    /// Whether `[[class.engines]]` names it (a host or context given to
+    /// `docker`), rather than whatever `docker` talks to here.
+    pub fn is_configured(&self) -> bool {
+        self.target != EngineTarget::Default
+    }
+
+    /// `engine "lab-server-2" (ssh://ubuntu@10.0.0.5)`: for messages; the
+    /// address is left out when the name is the address.
+    pub fn describe(&self) -> String {
+        let address = match &self.target {
+            EngineTarget::Default => return format!("engine {:?} (this host's docker)", self.name),
+            EngineTarget::Host(host) => host.clone(),
+            EngineTarget::Context(context) => format!("context {context}"),
+        };
+        match address == self.name || address == format!("context {}", self.name) {
+            true => format!("engine {:?}", self.name),
+            false => format!("engine {:?} ({address})", self.name),
+        }
+    }
+
     /// The global `docker` options that select this engine.
     pub fn docker_options(&self) -> Vec<String> {
         match &self.target {
@@ -168,6 +188,18 @@ impl ClassSettings {
         }
         // Validation makes the engines hold every seat.
         self.engines.last().expect("a class has at least one engine")
+    }
+
+    /// Each engine with the seats it holds (none for an engine past the
+    /// last seat), in order.
+    pub fn placement(&self) -> Vec<(&Engine, Vec<u32>)> {
+        self.engines
+            .iter()
+            .map(|engine| {
+                let seats = (1..=self.seats).filter(|&number| self.engine_of(number) == engine).collect();
+                (engine, seats)
+            })
+            .collect()
     }
 
     /// Seat `number`'s SSH port on its engine's host, when students log in.
@@ -351,5 +383,21 @@ mod tests {
             ClassSettings { seats: 5, engines: vec![engine("a", 2), engine("b", 3)], ..ClassSettings::default() };
         let names: Vec<&str> = (1..=5).map(|seat| class.engine_of(seat).name.as_str()).collect();
         assert_eq!(names, ["a", "a", "b", "b", "b"]);
+        let placement: Vec<(&str, Vec<u32>)> =
+            class.placement().into_iter().map(|(engine, seats)| (engine.name.as_str(), seats)).collect();
+        assert_eq!(placement, [("a", vec![1, 2]), ("b", vec![3, 4, 5])]);
+    }
+
+    #[test]
+    fn engines_describe_themselves_by_name_and_address() {
+        let engine = |name: &str, target| Engine { name: name.into(), target, capacity: Some(1) };
+        let server = engine("lab-server-2", EngineTarget::Host("ssh://ubuntu@10.0.0.5".into()));
+        assert_eq!(server.describe(), "engine \"lab-server-2\" (ssh://ubuntu@10.0.0.5)");
+        let unnamed = engine("ssh://ubuntu@10.0.0.5", EngineTarget::Host("ssh://ubuntu@10.0.0.5".into()));
+        assert_eq!(unnamed.describe(), "engine \"ssh://ubuntu@10.0.0.5\"");
+        assert_eq!(engine("b", EngineTarget::Context("lab-2".into())).describe(), "engine \"b\" (context lab-2)");
+        assert_eq!(engine("lab-2", EngineTarget::Context("lab-2".into())).describe(), "engine \"lab-2\"");
+        assert_eq!(Engine::local().describe(), "engine \"local\" (this host's docker)");
+        assert!(!Engine::local().is_configured() && server.is_configured());
     }
 }

@@ -106,6 +106,12 @@ impl<'c> Cluster<'c> {
         &self.layout.engine
     }
 
+    /// Every engine of the class with the seats it holds (one engine, this
+    /// host's docker, unless `[[class.engines]]` lists some).
+    pub fn placement(&self) -> Vec<(&'c Engine, Vec<u32>)> {
+        self.settings.class.placement()
+    }
+
     /// How the seat's students log in, and on which host port of its engine.
     pub fn student_access(&self) -> Option<(Access, u16)> {
         self.layout.ssh_port.map(|port| (self.settings.class.access, port))
@@ -132,6 +138,11 @@ impl<'c> Cluster<'c> {
     /// `cluster.provider` as the file says it (`auto` unresolved).
     pub fn provider(&self) -> ProviderSetting {
         self.settings.provider
+    }
+
+    /// The workspace folder (labctl.toml, labs/, .labctl/); empty in unit tests.
+    pub fn workspace(&self) -> &'c std::path::Path {
+        &self.settings.workspace
     }
 
     /// Where the settings came from, for "set in …" reasons.

@@ -305,6 +305,8 @@ fn engines_need_one_target_and_room_for_every_seat() {
     assert!(error.contains("class.engines[0]: needs exactly one of host"), "{error}");
     let error = single_error("[class]\nseats = 2\n[[class.engines]]\nhost = \"10.0.0.5\"\nseats = 2\n");
     assert!(error.contains("\"10.0.0.5\" is not a Docker host URL"), "{error}");
+    let error = single_error("[cluster]\nprovider = \"vagrant\"\n[[class.engines]]\ncontext = \"b\"\nseats = 1\n");
+    assert!(error.contains("class.engines: lists Docker engines, but [cluster] provider = \"vagrant\""), "{error}");
     let settings = settings(&text.replace("seats = 1\n", "seats = 2\n")).unwrap();
     let catalog = catalog();
     let engine = |number| Cluster::seat(&settings, &catalog, number).unwrap().engine().clone();

@@ -90,6 +90,7 @@ pub(super) fn resolve(
         timeouts: Timeouts::default(),
         class,
         cache,
+        workspace: PathBuf::new(),
     })
 }
 
@@ -496,6 +497,12 @@ fn check_class(
         problems.add("class.ssh_port_base", "is 0; seat K's SSH server listens on ssh_port_base + K, e.g. 2200");
     }
     if !class.engines.is_empty() {
+        if raw.cluster.provider == ProviderSetting::Vagrant {
+            problems.add(
+                "class.engines",
+                "lists Docker engines, but [cluster] provider = \"vagrant\" makes VMs on this host; set provider = \"docker\" (or \"auto\") or remove [[class.engines]]",
+            );
+        }
         settings.engines = check_engines(&class.engines, settings.seats, problems);
     }
     if let Some(subnet) = subnet.filter(|_| problems.lines.is_empty()) {

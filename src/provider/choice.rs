@@ -1,15 +1,16 @@
 //! Which provider a command uses, and why: `auto` resolved against what
 //! this host has.
 
-use std::cell::OnceCell;
+use std::cell::RefCell;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use super::ProviderKind;
-use crate::config::{Cluster, Hypervisor, ProviderSetting};
-use crate::exec::{find_program, CommandSpec, Runner};
+use crate::config::{Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
+use crate::exec::{find_program, CommandSpec, Runner, TimedOut};
+use crate::exit::Unreachable;
+use crate::timeouts::{Timeouts, Wait, RAISE_HINT};
 
 /// The provider a command will use, with the reason to show the user.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,17 +39,19 @@ pub struct Host<'a> {
     runner: &'a dyn Runner,
     /// Programs to pretend are installed, instead of searching PATH (tests).
     installed: Option<Vec<&'static str>>,
-    docker_engine: OnceCell<Result<String, String>>,
+    timeouts: Timeouts,
+    /// Each Docker engine asked so far, with its answer.
+    docker_engines: RefCell<Vec<(EngineTarget, Result<String, String>)>>,
 }
 
 impl<'a> Host<'a> {
-    pub fn new(runner: &'a dyn Runner) -> Self {
-        Host { runner, installed: None, docker_engine: OnceCell::new() }
+    pub fn new(runner: &'a dyn Runner, timeouts: Timeouts) -> Self {
+        Host { runner, installed: None, timeouts, docker_engines: RefCell::default() }
     }
 
     #[cfg(test)]
     pub fn with_programs(runner: &'a dyn Runner, installed: &[&'static str]) -> Self {
-        Host { runner, installed: Some(installed.to_vec()), docker_engine: OnceCell::new() }
+        Host { installed: Some(installed.to_vec()), ..Host::new(runner, Timeouts::default()) }
     }
 
     pub fn runner(&self) -> &'a dyn Runner {
@@ -67,28 +70,67 @@ impl<'a> Host<'a> {
         self.find(program).is_some()
     }
 
-    /// `Ok(server version)` when a Docker engine answers, `Err(why not)` otherwise.
-    pub fn docker_engine(&self) -> &Result<String, String> {
-        self.docker_engine.get_or_init(|| self.ask_docker_engine())
+    /// `Ok(server version)` when `engine` answers within the read limit,
+    /// `Err(why not)` otherwise; each engine is asked once.
+    pub fn docker_engine(&self, engine: &Engine) -> Result<String, String> {
+        let known = self.docker_engines.borrow().iter().find(|(target, _)| *target == engine.target).cloned();
+        if let Some((_, answer)) = known {
+            return answer;
+        }
+        let answer = self.ask_docker_engine(engine);
+        self.docker_engines.borrow_mut().push((engine.target.clone(), answer.clone()));
+        answer
     }
 
-    fn ask_docker_engine(&self) -> Result<String, String> {
+    fn ask_docker_engine(&self, engine: &Engine) -> Result<String, String> {
         if !self.has("docker") {
             return Err("the `docker` command is not installed".into());
         }
-        let spec = CommandSpec::new(
-            "docker",
-            &["version", "--format", "{{.Server.Version}}"],
-            "ask the Docker engine for its version",
-        )
-        .probe()
-        .timeout(Duration::from_secs(15));
+        let spec = CommandSpec::new("docker", &[], "ask the Docker engine for its version")
+            .args(engine.docker_options())
+            .args(["version", "--format", "{{.Server.Version}}"])
+            .probe()
+            .timeout(self.timeouts.limit(Wait::Read));
         match self.runner.run(&spec) {
             Ok(output) if output.success() && !output.stdout.trim().is_empty() => Ok(output.stdout.trim().to_string()),
+            Ok(output) if engine.is_configured() => Err(output.tail(1)),
             Ok(output) => Err(format!("the Docker engine does not answer ({})", output.tail(1))),
-            Err(error) => Err(format!("{error:#}")),
+            Err(error) => match error.downcast_ref::<TimedOut>() {
+                Some(timed_out) if engine.is_configured() => {
+                    Err(format!("no reply within {} ({RAISE_HINT})", crate::ui::format_elapsed(timed_out.limit)))
+                }
+                _ => Err(format!("{error:#}")),
+            },
         }
     }
+}
+
+/// A seat on a `[[class.engines]]` engine: the docker provider on that
+/// engine, or when the engine does not answer an [`Unreachable`] error
+/// naming it, so that only its seats fail.
+fn choose_engine(engine: &Engine, setting: ProviderSetting, source: &str, host: &Host) -> Result<Choice> {
+    if setting == ProviderSetting::Vagrant {
+        bail!(
+            "provider vagrant (set in {source}): this seat lives on the Docker {} ([[class.engines]]); seats on engines use the docker provider",
+            engine.describe()
+        );
+    }
+    let version = host
+        .docker_engine(engine)
+        .map_err(|why| {
+            anyhow!(
+                "{why}; check that it runs and that this host reaches it (`docker {} version`)",
+                engine.docker_options().join(" ")
+            )
+        })
+        .map_err(|error| error.context(Unreachable::engine_silent(&engine.describe())))?;
+    let reason = match setting {
+        ProviderSetting::Auto => {
+            format!("auto: [[class.engines]] puts this seat on {}, Docker Engine {version}", engine.describe())
+        }
+        _ => format!("set in {source}; on {}, Docker Engine {version}", engine.describe()),
+    };
+    Ok(Choice { kind: ProviderKind::Docker, reason })
 }
 
 /// Resolve `auto` (or check an explicit choice) against this host.
@@ -98,6 +140,9 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
         Some(setting) => (setting, "--provider".to_string()),
         None => (cluster.provider(), cluster.source()),
     };
+    if cluster.engine().is_configured() {
+        return choose_engine(cluster.engine(), setting, &source, host);
+    }
     let hypervisor = hypervisor_label(cluster.vagrant().provider);
     let has_vagrant = host.has("vagrant");
     let has_hypervisor = host.has(hypervisor_program(cluster.vagrant().provider));
@@ -113,14 +158,27 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
         ProviderSetting::Vagrant => {
             bail!("provider vagrant (set in {source}): {}; install Vagrant and {hypervisor}, or use the docker provider", vagrant_missing())
         }
-        ProviderSetting::Docker => match host.docker_engine() {
+        ProviderSetting::Docker => match host.docker_engine(cluster.engine()) {
             Ok(_) => Ok(Choice { kind: ProviderKind::Docker, reason: format!("set in {source}") }),
             Err(why) => bail!("provider docker (set in {source}): {why}; install Docker Engine and start it (sudo systemctl start docker)"),
         },
+        // Seats are docker-in-docker clusters, whatever else the host has.
+        ProviderSetting::Auto if !cluster.seat_of_class().is_only() => {
+            let seats = cluster.seat_of_class().of;
+            match host.docker_engine(cluster.engine()) {
+                Ok(version) => Ok(Choice {
+                    kind: ProviderKind::Docker,
+                    reason: format!("auto: a class of {seats} seats runs on Docker; Docker Engine {version} answers"),
+                }),
+                Err(why) => bail!(
+                    "a class of {seats} seats needs the docker provider, but {why}; install Docker Engine and start it (sudo systemctl start docker), then run `labctl doctor`"
+                ),
+            }
+        }
         ProviderSetting::Auto if has_vagrant && has_hypervisor => {
             Ok(Choice { kind: ProviderKind::Vagrant, reason: format!("auto: Vagrant and {hypervisor} found") })
         }
-        ProviderSetting::Auto => match host.docker_engine() {
+        ProviderSetting::Auto => match host.docker_engine(cluster.engine()) {
             Ok(version) => Ok(Choice {
                 kind: ProviderKind::Docker,
                 reason: format!("auto: {}; Docker Engine {version} answers", vagrant_missing()),
@@ -135,18 +193,24 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
 
 /// With `auto`, the provider the cluster already lives on, if any: its
 /// VMs in the workspace's Vagrant environment, or its labelled containers.
+/// A seat on a `[[class.engines]]` engine is docker's anyway: nothing to ask.
 pub fn existing(cluster: &Cluster, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
+    if cluster.engine().is_configured() {
+        return None;
+    }
     let manager_machine = vagrant_dir.join(".vagrant/machines").join(&cluster.nodes().manager().name);
-    let has_vm = std::fs::read_dir(&manager_machine)
-        .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
-        .unwrap_or(false);
+    // A class's seats never live on Vagrant (validation refuses it).
+    let has_vm = cluster.seat_of_class().is_only()
+        && std::fs::read_dir(&manager_machine)
+            .map(|providers| providers.flatten().any(|provider| provider.path().join("id").is_file()))
+            .unwrap_or(false);
     if has_vm && host.has("vagrant") {
         return Some(Choice {
             kind: ProviderKind::Vagrant,
             reason: "auto: the cluster's VMs exist in .labctl/vagrant".into(),
         });
     }
-    if host.docker_engine().is_ok() {
+    if host.docker_engine(cluster.engine()).is_ok() {
         let filter = format!("label={}={}", super::docker::CLUSTER_LABEL, cluster.name());
         let spec = CommandSpec::new(
             "docker",
@@ -154,7 +218,7 @@ pub fn existing(cluster: &Cluster, host: &Host, vagrant_dir: &std::path::Path) -
             "look for the cluster's containers",
         )
         .probe()
-        .timeout(Duration::from_secs(15));
+        .timeout(cluster.timeouts().limit(Wait::Read));
         let found = host.runner().run(&spec).map(|output| !output.stdout.trim().is_empty()).unwrap_or(false);
         if found {
             return Some(Choice { kind: ProviderKind::Docker, reason: "auto: the cluster's containers exist".into() });
@@ -196,7 +260,7 @@ mod tests {
         assert_eq!(choice.kind, ProviderKind::Docker);
         assert_eq!(choice.reason, "auto: VirtualBox not found; Docker Engine 27.3.1 answers");
         // The engine is asked once, however often its answer is needed.
-        assert!(host.docker_engine().is_ok());
+        assert!(host.docker_engine(&Engine::local()).is_ok());
         assert_eq!(runner.command_lines(), vec!["docker version --format '{{.Server.Version}}'"]);
     }
 
@@ -217,7 +281,7 @@ mod tests {
         let runner = RecordingRunner::default();
         runner.fail_to_start("docker version", "permission denied");
         let host = Host::with_programs(&runner, &["docker"]);
-        assert_eq!(host.docker_engine(), &Err("permission denied".to_string()));
+        assert_eq!(host.docker_engine(&Engine::local()), Err("permission denied".to_string()));
     }
 
     #[test]
@@ -233,6 +297,102 @@ mod tests {
         runner.answer("docker version", 0, "27.3.1\n", "");
         let choice = choose(&test_cluster(&settings("")), Some(ProviderSetting::Docker), &host).unwrap();
         assert_eq!(choice, Choice { kind: ProviderKind::Docker, reason: "set in --provider".into() });
+    }
+
+    const TWO_ENGINES: &str = "[cluster]\nname = \"cls\"\n[class]\nseats = 2\naccess = \"none\"\n[[class.engines]]\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"lab-server-2\"\nhost = \"ssh://ubuntu@10.0.0.5\"\nseats = 1\n";
+
+    #[test]
+    fn a_seat_on_a_class_engine_is_dockers_and_only_that_engine_is_asked() {
+        let settings = crate::config::test_settings(TWO_ENGINES);
+        let catalog = crate::config::test_catalog();
+        let seat = Cluster::seat(&settings, catalog, 2).unwrap();
+        let runner = RecordingRunner::default();
+        runner.answer("docker --host ssh://ubuntu@10.0.0.5 version", 0, "27.3.1\n", "");
+        // Vagrant and VirtualBox here do not matter: seats are containers.
+        let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
+        assert_eq!(existing(&seat, &host, std::path::Path::new("/nonexistent")), None);
+        let choice = choose(&seat, None, &host).unwrap();
+        assert_eq!(choice.kind, ProviderKind::Docker);
+        assert_eq!(
+            choice.reason,
+            "auto: [[class.engines]] puts this seat on engine \"lab-server-2\" (ssh://ubuntu@10.0.0.5), Docker Engine 27.3.1"
+        );
+        assert_eq!(
+            runner.command_lines(),
+            vec!["docker --host ssh://ubuntu@10.0.0.5 version --format '{{.Server.Version}}'"]
+        );
+        let error = choose(&seat, Some(ProviderSetting::Vagrant), &host).unwrap_err().to_string();
+        assert!(error.contains("seats on engines use the docker provider"), "{error}");
+    }
+
+    #[test]
+    fn an_engine_that_does_not_answer_makes_its_seat_unreachable_and_says_which() {
+        let settings = crate::config::test_settings(TWO_ENGINES);
+        let catalog = crate::config::test_catalog();
+        let runner = RecordingRunner::default();
+        runner.answer(
+            "docker --host ssh://ubuntu@10.0.0.5 version",
+            255,
+            "",
+            "error during connect: ssh: connect to host 10.0.0.5 port 22: No route to host\n",
+        );
+        runner.answer("docker --host unix:///run/docker.sock version", 0, "24.0.7\n", "");
+        let host = Host::with_programs(&runner, &["docker"]);
+        let error = choose(&Cluster::seat(&settings, catalog, 2).unwrap(), None, &host).unwrap_err();
+        assert!(crate::exit::is_unreachable(&error));
+        assert_eq!(
+            format!("{error:#}"),
+            "engine \"lab-server-2\" (ssh://ubuntu@10.0.0.5) does not answer: error during connect: ssh: connect to host 10.0.0.5 port 22: No route to host; check that it runs and that this host reaches it (`docker --host ssh://ubuntu@10.0.0.5 version`)"
+        );
+        // The other engine's seat is not held back.
+        assert!(choose(&Cluster::seat(&settings, catalog, 1).unwrap(), None, &host).is_ok());
+        let limits: Vec<_> = runner.calls().iter().map(|spec| spec.timeout).collect();
+        assert_eq!(limits, vec![Some(std::time::Duration::from_secs(30)); 2], "the read limit");
+    }
+
+    #[test]
+    fn auto_puts_a_class_on_docker_even_where_vagrant_works() {
+        let runner = RecordingRunner::default();
+        runner.always("docker version", 0, "27.3.1\n", "");
+        let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
+        let class = settings("[class]\nseats = 3\naccess = \"none\"\n");
+        for seat in 1..=3 {
+            let cluster = crate::config::Cluster::seat(&class, crate::config::test_catalog(), seat).unwrap();
+            let choice = choose(&cluster, None, &host).unwrap();
+            assert_eq!(
+                choice,
+                Choice {
+                    kind: ProviderKind::Docker,
+                    reason: "auto: a class of 3 seats runs on Docker; Docker Engine 27.3.1 answers".into()
+                }
+            );
+        }
+        // A single cluster on the same host still prefers VMs.
+        assert_eq!(choose(&test_cluster(&settings("")), None, &host).unwrap().kind, ProviderKind::Vagrant);
+
+        let no_engine = RecordingRunner::default();
+        no_engine.answer("docker version", 1, "", "Cannot connect to the Docker daemon\n");
+        let host = Host::with_programs(&no_engine, &["vagrant", "VBoxManage", "docker"]);
+        let error = choose(&test_cluster(&class), None, &host).unwrap_err().to_string();
+        assert_eq!(
+            error,
+            "a class of 3 seats needs the docker provider, but the Docker engine does not answer (Cannot connect to the Docker daemon); install Docker Engine and start it (sudo systemctl start docker), then run `labctl doctor`"
+        );
+    }
+
+    #[test]
+    fn a_class_is_never_found_on_vagrant() {
+        let workspace = tempfile::tempdir().unwrap();
+        let machine = workspace.path().join(".vagrant/machines/manager/virtualbox");
+        std::fs::create_dir_all(&machine).unwrap();
+        std::fs::write(machine.join("id"), "0f6e").unwrap();
+        let runner = RecordingRunner::default();
+        runner.always("docker version", 0, "27.3.1\n", "");
+        let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
+        let single = settings("");
+        assert_eq!(existing(&test_cluster(&single), &host, workspace.path()).unwrap().kind, ProviderKind::Vagrant);
+        let class = settings("[class]\nseats = 2\naccess = \"none\"\n");
+        assert_eq!(existing(&test_cluster(&class), &host, workspace.path()), None);
     }
 
     #[test]

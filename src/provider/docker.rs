@@ -14,7 +14,7 @@ use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
     ProviderSteps, STATE_DIR,
 };
-use crate::config::{Cluster, Node, Role};
+use crate::config::{Cluster, Engine, Node, Role};
 use crate::exec::{CommandSpec, Runner};
 use crate::parallel::in_parallel;
 use crate::templates::Templates;
@@ -22,8 +22,11 @@ use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
 pub const CLUSTER_LABEL: &str = "labctl.cluster";
-const NODE_LABEL: &str = "labctl.node";
-const ROLE_LABEL: &str = "labctl.role";
+pub const NODE_LABEL: &str = "labctl.node";
+pub const ROLE_LABEL: &str = "labctl.role";
+/// The workspace a node was made from, so `labctl list` and `destroy --name`
+/// find it from anywhere.
+pub const WORKSPACE_LABEL: &str = "labctl.workspace";
 /// On the nodes of a class's seats: the class (`cluster.name`) and seat number.
 pub const CLASS_LABEL: &str = "labctl.class";
 pub const SEAT_LABEL: &str = "labctl.seat";
@@ -109,12 +112,34 @@ const CAPABILITY_NAMES: [&str; 41] = [
 /// `ALL`, and their names would be refused by `--cap-drop`.
 const CLASSIC_CAPABILITIES: usize = 38;
 
+/// Whether `engine` is the dockerd of this machine, whose capabilities
+/// /proc shows: not a `[[class.engines]]` engine (even a unix socket may be
+/// another dockerd, e.g. one in a container), not a remote DOCKER_HOST,
+/// not a docker context other than the default one.
+fn engine_is_this_machines(engine: &Engine) -> bool {
+    let set = |name: &str| crate::exec::env_var(name);
+    let remote_host = set("DOCKER_HOST").is_some_and(|host| !host.starts_with("unix://"));
+    let context = set("DOCKER_CONTEXT").or_else(current_docker_context);
+    !engine.is_configured() && !remote_host && context.is_none_or(|context| context == "default")
+}
+
+/// `currentContext` of the docker CLI's config (`docker context use`).
+fn current_docker_context() -> Option<String> {
+    let dir = crate::exec::env_var("DOCKER_CONFIG")
+        .map(std::path::PathBuf::from)
+        .or_else(|| crate::exec::env_var("HOME").map(|home| std::path::Path::new(&home).join(".docker")))?;
+    let text = std::fs::read_to_string(dir.join("config.json")).ok()?;
+    let config: serde_json::Value = serde_json::from_str(&text).ok()?;
+    config.get("currentContext")?.as_str().filter(|context| !context.is_empty()).map(String::from)
+}
+
 /// Classic capabilities the local dockerd cannot grant (missing from its
-/// bounding set), when Docker runs on this machine and /proc shows it;
-/// `None` when that cannot be told (a remote engine, another namespace).
-fn capabilities_dockerd_lacks() -> Option<Vec<String>> {
-    let remote = std::env::var("DOCKER_HOST").is_ok_and(|host| !host.is_empty() && !host.starts_with("unix://"));
-    if remote {
+/// bounding set), when `engine` is the dockerd of this machine and /proc
+/// shows it; `None` when that cannot be told (a remote engine, another
+/// namespace): then the first node start tries `--privileged` and falls
+/// back on the engine's refusal.
+fn capabilities_dockerd_lacks(engine: &Engine) -> Option<Vec<String>> {
+    if !engine_is_this_machines(engine) {
         return None;
     }
     let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok()?.trim().parse().ok()?;
@@ -203,6 +228,19 @@ impl<'a> DockerProvider<'a> {
         format!("label={CLUSTER_LABEL}={}", self.cluster.name())
     }
 
+    /// What a seat's container, network and volumes carry besides the
+    /// cluster label: the class and the seat number (none for a single
+    /// cluster), so that a whole class is found by one filter.
+    fn seat_labels(&self) -> Vec<String> {
+        let seat = self.cluster.seat_of_class();
+        match seat.is_only() {
+            true => Vec::new(),
+            false => {
+                vec![format!("{CLASS_LABEL}={}", self.cluster.class_name()), format!("{SEAT_LABEL}={}", seat.number)]
+            }
+        }
+    }
+
     /// The command that creates the cluster network, when there is none;
     /// an error when one of that name has another subnet.
     fn plan_network(&self) -> Result<Option<CommandSpec>> {
@@ -230,7 +268,9 @@ impl<'a> DockerProvider<'a> {
                 "create the cluster network",
                 Wait::Change,
             )
-            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.cluster.name()), network]);
+            .args(["--label".to_string(), format!("{CLUSTER_LABEL}={}", self.cluster.name())])
+            .args(self.seat_labels().into_iter().flat_map(|label| ["--label".to_string(), label]))
+            .arg(network);
         Ok(Some(create))
     }
 
@@ -272,15 +312,10 @@ impl<'a> DockerProvider<'a> {
             "--label".into(),
             format!("{ROLE_LABEL}={role}"),
         ]);
-        let seat = self.cluster.seat_of_class();
-        if !seat.is_only() {
-            spec = spec.args([
-                "--label".to_string(),
-                format!("{CLASS_LABEL}={}", self.cluster.class_name()),
-                "--label".into(),
-                format!("{SEAT_LABEL}={}", seat.number),
-            ]);
+        if let Some(workspace) = self.cluster.workspace().to_str().filter(|path| !path.is_empty()) {
+            spec = spec.args(["--label".to_string(), format!("{WORKSPACE_LABEL}={workspace}")]);
         }
+        spec = spec.args(self.seat_labels().into_iter().flat_map(|label| ["--label".to_string(), label]));
         let volumes = std::iter::once((self.docker_volume(&node.name), "/var/lib/docker".to_string()))
             .chain(self.data_volumes(&node.name));
         for (volume, dir) in volumes {
@@ -323,7 +358,8 @@ impl<'a> DockerProvider<'a> {
         } else {
             destination
         };
-        format!("type=volume,src={volume},{destination},volume-label={CLUSTER_LABEL}={}", self.cluster.name())
+        let labels: String = self.seat_labels().iter().map(|label| format!(",volume-label={label}")).collect();
+        format!("type=volume,src={volume},{destination},volume-label={CLUSTER_LABEL}={}{labels}", self.cluster.name())
     }
 
     fn dockerd_command(&self) -> Vec<String> {
@@ -410,8 +446,8 @@ impl<'a> DockerProvider<'a> {
     /// Decide the security flags before starting nodes when the local
     /// dockerd's capabilities show that `--privileged` cannot work.
     fn decide_security(&self, ui: &Ui) {
-        if let Some(lacking) = capabilities_dockerd_lacks().filter(|lacking| !lacking.is_empty()) {
-            ui.note(&format!(
+        if let Some(lacking) = capabilities_dockerd_lacks(self.cluster.engine()).filter(|lacking| !lacking.is_empty()) {
+            ui.note_once(&format!(
                 "Docker here cannot grant CAP_{} (so --privileged would fail); starting nodes with an explicit capability set instead",
                 lacking.join(", CAP_")
             ));
@@ -435,7 +471,13 @@ impl<'a> DockerProvider<'a> {
         if !output.stderr.contains("unable to apply caps") {
             return output.checked(&privileged).map(|_| ());
         }
-        ui.note("this host refuses --privileged (unable to apply caps); starting nodes with an explicit capability set instead");
+        let refuses = match self.cluster.engine().is_configured() {
+            true => format!("{} refuses", self.cluster.engine().describe()),
+            false => "this host refuses".to_string(),
+        };
+        ui.note_once(&format!(
+            "{refuses} --privileged (unable to apply caps); starting nodes with an explicit capability set instead"
+        ));
         self.remove_containers(&[self.container(&node.name)])?;
         let fallback = Security::ExplicitCapabilities(vec!["SYS_RESOURCE".into()]);
         let _ = self.security.set(fallback.clone());
@@ -654,6 +696,15 @@ impl Provider for DockerProvider<'_> {
         bounded(spec, limit)
     }
 
+    fn daemon_log(&self, node: &str) -> CommandSpec {
+        // dockerd is the container's main process: its log is the container's.
+        self.docker(
+            &["logs", "--tail", "5000", &self.container(node)],
+            &format!("read {node}'s Docker log"),
+            Wait::Read,
+        )
+    }
+
     fn shell_command(&self, node: &str) -> CommandSpec {
         let login = "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi".to_string();
         let argv = vec!["sh".to_string(), "-c".to_string(), format!("cd; {login}")];
@@ -770,7 +821,7 @@ mod tests {
         let catalog = crate::config::test_catalog();
         let seat = Cluster::seat(&settings, catalog, 3).unwrap();
         let runner = RecordingRunner::default();
-        runner.always("docker --context second network inspect", 0, "192.168.58.0/24 ", "");
+        runner.always("docker --context second network inspect", 1, "", "Error: No such network: labctl-cls-s03");
         plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
         let lines = runner.command_lines();
         assert!(lines.iter().all(|line| line.starts_with("docker --context second ")), "{lines:#?}");
@@ -786,6 +837,20 @@ mod tests {
         for label in ["labctl.cluster=cls-s03", "labctl.class=cls", "labctl.seat=3"] {
             assert!(labels.contains(&label.to_string()), "{label} in {labels:?}");
         }
+        // Its network and volumes too: a whole class is found by one filter.
+        let seat_labels =
+            "volume-label=labctl.cluster=cls-s03,volume-label=labctl.class=cls,volume-label=labctl.seat=3";
+        assert_eq!(
+            run("--mount")[0],
+            format!("type=volume,src=cls-s03-manager-docker,dst=/var/lib/docker,{seat_labels}")
+        );
+        let network = runner.command_lines().into_iter().find(|line| line.contains(" network create ")).unwrap();
+        assert!(
+            network.ends_with(
+                "--label labctl.cluster=cls-s03 --label labctl.class=cls --label labctl.seat=3 labctl-cls-s03"
+            ),
+            "{network}"
+        );
         assert_eq!(run("--publish"), ["0.0.0.0:2203:22/tcp", "127.0.0.1:49002:9000/tcp"]);
     }
 
@@ -856,6 +921,36 @@ mod tests {
         let provider = DockerProvider::new(&cluster, &runner);
         let plan = provider.plan_nodes(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
         assert!(plan.notes.is_empty(), "{:#?}", plan.notes);
+    }
+
+    #[test]
+    fn a_class_engine_decides_its_own_security_by_trying_privileged_first() {
+        // This machine's /proc says nothing about another engine (here its
+        // dockerd may lack capabilities the engine has, or the reverse):
+        // the engine's own refusal decides, and the note names it.
+        let settings = test_settings(
+            "[class]\nseats = 2\naccess = \"none\"\n[[class.engines]]\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"e2\"\nhost = \"unix:///tmp/e2/docker.sock\"\nseats = 1\n",
+        );
+        let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
+        let runner = RecordingRunner::default();
+        let docker = "docker --host unix:///tmp/e2/docker.sock";
+        runner.always(&format!("{docker} network inspect"), 0, "192.168.57.0/24 ", "");
+        let refusal = "docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted: unknown";
+        runner.answer(&format!("{docker} run"), 125, "", refusal);
+        plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
+        let runs: Vec<String> =
+            runner.command_lines().into_iter().filter(|line| line.starts_with(&format!("{docker} run "))).collect();
+        assert_eq!(runs.len(), 5, "{runs:#?}");
+        assert!(runs[0].contains(" --privileged "), "tried first: {}", runs[0]);
+        for run in &runs[1..] {
+            assert!(!run.contains("--privileged") && run.contains(" --cap-add ALL "), "{run}");
+            assert!(run.contains(" --cap-drop SYS_RESOURCE "), "{run}");
+        }
+        let lines = runner.command_lines();
+        assert!(lines
+            .iter()
+            .any(|line| line.starts_with(&format!("{docker} rm --force --volumes swarm-lab-s02-manager"))));
+        assert!(lines.iter().all(|line| line.starts_with(&format!("{docker} "))), "{lines:#?}");
     }
 
     #[test]

@@ -26,6 +26,7 @@ use crate::ui::Ui;
 pub mod cache;
 mod choice;
 pub mod docker;
+pub mod inventory;
 pub mod node_image;
 pub mod vagrant;
 
@@ -183,6 +184,9 @@ pub trait Provider: Send + Sync {
 
     /// The command for an interactive root shell on `node`.
     fn shell_command(&self, node: &str) -> CommandSpec;
+
+    /// A read of `node`'s Docker daemon log (its last lines), for `labctl logs`.
+    fn daemon_log(&self, node: &str) -> CommandSpec;
 
     /// Stop every node, keeping its disk. Returns how many were running.
     fn stop(&self) -> Result<usize>;

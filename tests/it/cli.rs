@@ -77,6 +77,36 @@ fn completions_are_generated_for_bash_and_zsh() {
 }
 
 #[test]
+fn completions_offer_this_workspaces_lab_and_node_names() {
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", "[cluster]\nworkers = 2\nworker_prefix = \"w\"\n");
+    workspace.file(
+        "labs/mine/lab.toml",
+        "id = \"mine\"\ntitle = \"Mine\"\ntitle_ko = \"내 것\"\ndir = \"mine\"\naliases = [\"my\"]\nfiles = [\"a.txt\"]\n",
+    );
+    workspace
+        .file("labs/mine/a.txt", "a\n")
+        .file("labs/mine/README.md", "# 내 것\n")
+        .file("labs/mine/README.en.md", "# Mine\n");
+    let bash = workspace.run(&["completions", "bash"]).success().stdout;
+    // The options line of a subcommand's completion: `opts="…"` after its case label.
+    let opts = |subcommand: &str| {
+        let at = bash
+            .find(&format!("labctl__subcmd__{subcommand})"))
+            .unwrap_or_else(|| panic!("no {subcommand} in:\n{bash}"));
+        let line = bash[at..].lines().find(|line| line.trim_start().starts_with("opts=")).unwrap();
+        line.to_string()
+    };
+    for subcommand in ["check", "reset", "solve"] {
+        let line = opts(subcommand);
+        assert!(line.contains(" lab1 ingress ") && line.contains(" mine my"), "{subcommand}: {line}");
+    }
+    for subcommand in ["ssh", "exec"] {
+        assert!(opts(subcommand).contains(" manager w1 w2\""), "{subcommand}: {}", opts(subcommand));
+    }
+}
+
+#[test]
 fn workspace_flag_must_name_a_directory() {
     let error = Workspace::new().run(&["-C", "no/such/dir", "labs"]).single_error();
     assert!(error.starts_with("-C ") && error.contains("no/such/dir: no such directory"), "{error}");
@@ -138,4 +168,59 @@ fn a_command_run_inside_the_workspace_finds_its_labctl_toml() {
     let elsewhere = Workspace::new();
     let error = elsewhere.run_in("a/b", &["destroy"]).single_error();
     assert!(error.starts_with("destroying cluster swarm-lab removes"), "{error}");
+}
+
+#[test]
+fn version_names_the_commit_and_the_tools_found() {
+    let workspace = Workspace::new();
+    workspace
+        .fake_program("docker", "echo 'client 27.3.1, engine 27.3.1'")
+        .fake_program("vagrant", "echo 'Vagrant 2.4.1'");
+    let short = workspace.run(&["-V"]).success();
+    let first = short.stdout.lines().next().unwrap_or_default().to_string();
+    assert!(first.starts_with(&format!("labctl {} (commit ", env!("CARGO_PKG_VERSION"))), "{first}");
+    let long = workspace.run(&["--version"]).success();
+    assert!(long.stdout.starts_with(&first), "the long form starts with the short one: {}", long.stdout);
+    let line = |tool: &str| {
+        long.stdout
+            .lines()
+            .find(|line| line.trim_start().starts_with(tool))
+            .unwrap_or_else(|| panic!("{tool}: {}", long.stdout))
+            .to_string()
+    };
+    assert!(line("docker").contains("client 27.3.1, engine 27.3.1 ("), "{}", long.stdout);
+    assert!(line("vagrant").contains("Vagrant 2.4.1 ("), "{}", long.stdout);
+    assert!(workspace.calls().contains("docker version --format"), "{}", workspace.calls());
+}
+
+#[test]
+fn every_labctl_variable_the_code_reads_is_in_the_help() {
+    // The variables labctl reads, found in its source, each named in `--help`.
+    let help = Workspace::new().run(&["--help"]).success().stdout;
+    let mut names = std::collections::BTreeSet::new();
+    for entry in walk(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))) {
+        let text = std::fs::read_to_string(&entry).unwrap();
+        for (at, _) in text.match_indices("\"LABCTL_") {
+            let name: String = text[at + 1..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
+            names.insert(name);
+        }
+    }
+    names.remove("LABCTL_COMMIT"); // set at build time, not read at run time
+    assert!(names.len() >= 6, "{names:?}");
+    for name in &names {
+        assert!(help.contains(&format!("{name}=")), "{name} is read by labctl but not in --help:\n{help}");
+    }
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            files.push(path);
+        }
+    }
+    files
 }

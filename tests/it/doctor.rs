@@ -16,6 +16,11 @@ fn workspace(config: &str) -> (Workspace, u16) {
     (workspace, port)
 }
 
+/// `text` with every run of spaces made one: rows without the column padding.
+fn squeezed(text: &str) -> String {
+    text.split(' ').filter(|word| !word.is_empty()).collect::<Vec<_>>().join(" ")
+}
+
 /// The table row of one check: "  ✓ name  detail".
 fn line<'a>(stdout: &'a str, check: &str) -> &'a str {
     let is_row = |line: &str| line.chars().skip(4).collect::<String>().starts_with(&format!("{check} "));
@@ -27,7 +32,9 @@ fn vagrant_and_virtualbox_present_means_vagrant() {
     let (workspace, port) = workspace("");
     workspace.fake_program("vagrant", VAGRANT).fake_program("VBoxManage", VBOXMANAGE).fake_program("docker", DOCKER_UP);
     let run = workspace.run(&["doctor"]).success();
-    assert!(line(&run.stdout, "vagrant").contains("✓ vagrant            Vagrant 2.4.1"), "{}", run.stdout);
+    assert!(squeezed(line(&run.stdout, "vagrant")).contains("✓ vagrant Vagrant 2.4.1"), "{}", run.stdout);
+    assert!(line(&run.stdout, "CPU virtualisation").contains("✓"), "{}", run.stdout);
+    assert!(squeezed(line(&run.stdout, "memory")).contains("16.0 GiB available; 4 VMs need about 6.0 GiB"));
     assert!(line(&run.stdout, "VirtualBox").contains("7.0.14r161095"));
     assert!(line(&run.stdout, "host-only network").contains("✓"));
     assert!(line(&run.stdout, &format!("port {port}/tcp")).contains("✓"));
@@ -49,7 +56,7 @@ fn without_virtualbox_auto_picks_docker_and_says_why() {
     assert!(node_image.contains("✓ node image"), "{node_image}");
     assert!(node_image.contains(&format!("labctl/node:{}-", env!("CARGO_PKG_VERSION"))), "{node_image}");
     assert!(
-        node_image.contains("is built (docker:dind plus curl, tree, vim, bash, bash-completion, util-linux-misc)"),
+        node_image.contains("is built (docker:dind plus curl, tree, vim, bash, bash-completion, util-linux-misc, openssh-server, openssh-keygen)"),
         "{node_image}"
     );
 }
@@ -137,7 +144,7 @@ fn a_subnet_virtualbox_refuses_gets_the_networks_conf_line_to_add() {
     let run = workspace.run(&["doctor"]);
     assert_eq!(run.code, 1, "{}", run.stdout);
     assert!(
-        line(&run.stdout, "host-only network").contains("✗ host-only network  10.20.30.0/24 cannot be used"),
+        squeezed(line(&run.stdout, "host-only network")).contains("✗ host-only network 10.20.30.0/24 cannot be used"),
         "{}",
         run.stdout
     );
@@ -187,4 +194,57 @@ fn marks_are_coloured_only_where_colour_is_wanted() {
         assert!(plain.stdout.contains("✓ vagrant "), "{env:?}: {:?}", plain.stdout);
         assert_eq!(colour_codes(&plain.stdout), Vec::<&str>::new(), "{env:?}: {:?}", plain.stdout);
     }
+}
+
+#[test]
+fn json_lists_every_check_with_its_mark_and_fix_and_no_host_only_line_without_virtualbox() {
+    let (workspace, port) = workspace("");
+    workspace.fake_program("vagrant", VAGRANT).fake_program("docker", DOCKER_UP);
+    let run = workspace.run(&["doctor", "--json"]).success();
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).expect("doctor --json prints JSON");
+    assert_eq!(report["ready"], true, "{report:#}");
+    assert_eq!(report["provider"], "docker");
+    let checks = report["checks"].as_array().unwrap();
+    let named = |name: &str| checks.iter().find(|check| check["name"] == name);
+    assert_eq!(named("VirtualBox").unwrap()["mark"], "skip");
+    assert_eq!(named(&format!("port {port}/tcp")).unwrap()["mark"], "ok");
+    assert!(named("memory").is_some() && named("disk").is_some(), "{report:#}");
+    // No VirtualBox: nothing to say about its host-only network.
+    assert!(named("host-only network").is_none(), "{report:#}");
+    let table = workspace.run(&["doctor"]).success();
+    assert!(!table.stdout.contains("host-only network"), "{}", table.stdout);
+}
+
+#[test]
+fn virtualbox_without_vt_x_is_not_ready_and_says_how_to_fix_it() {
+    let (workspace, _) = workspace("[cluster]\nprovider = \"vagrant\"\n");
+    workspace.fake_program("vagrant", VAGRANT).fake_program("VBoxManage", VBOXMANAGE);
+    let root = workspace.host_root();
+    std::fs::write(root.join("proc/cpuinfo"), "processor\t: 0\nflags\t\t: fpu sse2 hypervisor\n").unwrap();
+    let run = workspace.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(line(&run.stdout, "CPU virtualisation").contains("✗"), "{}", run.stdout);
+    assert!(run.stdout.contains("fix: enable virtualisation (Intel VT-x / AMD-V / SVM) in the BIOS/UEFI setup"));
+}
+
+#[test]
+fn a_class_whose_students_log_in_with_keys_needs_ssh_keygen() {
+    let (keys, _) = workspace("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\n");
+    keys.fake_program("docker", DOCKER_UP);
+    let run = keys.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let check = line(&run.stdout, "ssh-keygen");
+    assert!(check.starts_with("  ✗ ssh-keygen") && check.contains("makes each seat's key pair with it"), "{check}");
+    assert!(run.stdout.contains("fix: install OpenSSH's client tools (Debian/Ubuntu: apt install openssh-client)"));
+
+    keys.fake_program("ssh-keygen", "exit 0");
+    let run = keys.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "ssh-keygen").starts_with("  ✓ ssh-keygen"), "{}", run.stdout);
+
+    // Passwords need no ssh-keygen here.
+    let (password, _) = workspace("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\naccess = \"password\"\n");
+    password.fake_program("docker", DOCKER_UP);
+    let run = password.run(&["doctor"]).success();
+    let row = |line: &str| line.chars().skip(4).collect::<String>().starts_with("ssh-keygen ");
+    assert!(!run.stdout.lines().any(row), "{}", run.stdout);
 }

@@ -17,7 +17,9 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         "case \"$1\" in version) echo 27.3.1 ;; ps) exit 0 ;; network) exit 1 ;; image) exit 1 ;; exec) exit 1 ;; esac\nexit 0",
     );
     let run = workspace.run(&["up", "--dry-run"]).success();
-    let planned: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("would run: ")).collect();
+    // The plan is data, on stdout (as `reset --dry-run`'s); progress stays on stderr.
+    assert!(!run.stderr.contains("would run: "), "{}", run.stderr);
+    let planned: Vec<&str> = run.stdout.lines().filter(|line| line.starts_with("would run: ")).collect();
     assert!(
         planned
             .iter()
@@ -29,7 +31,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
         let run = planned
             .iter()
             .find(|line| line.starts_with(&format!("would run: docker run --detach --name swarm-lab-{node} ")))
-            .unwrap_or_else(|| panic!("{node}: {}", run.stderr));
+            .unwrap_or_else(|| panic!("{node}: {}", run.stdout));
         // The plan shows where the students' work will be kept.
         for (volume, dir) in [("work", "/root/work"), ("labctl", "/var/lib/labctl")] {
             let mount = format!(
@@ -40,8 +42,12 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     }
     assert!(planned.iter().any(|line| line.contains("docker swarm init --advertise-addr 192.168.56.10")));
     let joins = planned.iter().filter(|line| line.contains("sh -c '#!/bin/sh…' labctl-join 192.168.56.1"));
-    assert_eq!(joins.count(), 3, "{}", run.stderr);
-    assert!(!run.stderr.contains("SWMTKN"), "the join token travels on stdin, never shown: {}", run.stderr);
+    assert_eq!(joins.count(), 3, "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("SWMTKN") && !run.stderr.contains("SWMTKN"),
+        "the join token travels on stdin, never shown: {}",
+        run.stderr
+    );
     assert!(planned.iter().any(|line| line.contains("docker run --detach --name labctl-registry")));
     assert!(
         run.stderr.contains("✓ planned: copy the missing files of lab1, lab2, lab3, lab4, visualizer"),
@@ -90,9 +96,9 @@ fn a_vagrant_dry_run_writes_no_file_and_runs_only_probes() {
 
     assert_eq!(files_under(workspace.path()), before, "a dry run writes nothing: {}", run.stderr);
     // The plan says what would be written and run, in the order of a real run.
-    let lines: Vec<&str> = run.stderr.lines().collect();
+    let lines: Vec<&str> = run.stdout.lines().collect();
     let at = |wanted: &str| {
-        lines.iter().position(|line| line.starts_with(wanted)).unwrap_or_else(|| panic!("{wanted}: {}", run.stderr))
+        lines.iter().position(|line| line.starts_with(wanted)).unwrap_or_else(|| panic!("{wanted}: {}", run.stdout))
     };
     assert!(at("would write .labctl/vagrant/Vagrantfile (new)") < at("would run: vagrant up manager --no-provision"));
     assert!(at("would run: vagrant up node3 --no-provision") < at("would run: vagrant provision manager"));
@@ -117,7 +123,7 @@ fn a_docker_dry_run_writes_no_file_and_runs_only_probes() {
     let run = workspace.run(&["up", "--dry-run", "--provider", "docker"]).success();
 
     assert_eq!(files_under(workspace.path()), before, "a dry run writes nothing: {}", run.stderr);
-    assert!(!run.stderr.contains("would write"), "the docker provider prepares no file: {}", run.stderr);
+    assert!(!run.stdout.contains("would write"), "the docker provider prepares no file: {}", run.stdout);
     // Reads of this host's Docker only: nodes that do not exist yet are not asked anything.
     let probes =
         ["docker version", "docker ps --all", "docker network inspect", "docker volume ls", "docker image inspect"];

@@ -5,72 +5,21 @@
 //! wiped. Its cluster has its own name and subnet, so it runs beside e2e.rs
 //! and e2e_labs.rs.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::Duration;
-
-use crate::support::{e2e_enabled, host_docker, E2eCluster, Run};
+use crate::support::{e2e_enabled, host_docker, ArgvWatch, E2eCluster, Run};
 
 const CLUSTER: &str = "labctl-e2e-swarm";
 const TOKEN_PREFIX: &[u8] = b"SWMTKN-1-";
 
-/// Samples every process's command line (/proc/*/cmdline, which on this
-/// host includes every process inside the node containers) every 20 ms and
-/// keeps those that contain a swarm join token (any cluster's).
-struct ArgvWatch {
-    stop: Arc<AtomicBool>,
-    samples: Arc<AtomicUsize>,
-    thread: JoinHandle<Vec<String>>,
-}
-
-impl ArgvWatch {
-    fn start() -> ArgvWatch {
-        let stop = Arc::new(AtomicBool::new(false));
-        let samples = Arc::new(AtomicUsize::new(0));
-        let (stop_flag, counter) = (stop.clone(), samples.clone());
-        let thread = std::thread::spawn(move || {
-            let mut seen = Vec::new();
-            while !stop_flag.load(Ordering::Relaxed) {
-                for command_line in command_lines_with_token() {
-                    if !seen.contains(&command_line) {
-                        seen.push(command_line);
-                    }
-                }
-                counter.fetch_add(1, Ordering::Relaxed);
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            seen
-        });
-        ArgvWatch { stop, samples, thread }
-    }
-
-    /// Stop sampling; the command lines seen with a token.
-    fn finish(self) -> Vec<String> {
-        self.stop.store(true, Ordering::Relaxed);
-        let seen = self.thread.join().expect("the sampler does not panic");
-        assert!(self.samples.load(Ordering::Relaxed) >= 5, "the sampler barely ran");
-        seen
-    }
-}
-
-fn command_lines_with_token() -> Vec<String> {
-    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
-    entries
-        .flatten()
-        .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|byte| byte.is_ascii_digit()))
-        // A process may end between the listing and the read.
-        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
-        .filter(|argv| argv.windows(TOKEN_PREFIX.len()).any(|window| window == TOKEN_PREFIX))
-        .map(|argv| String::from_utf8_lossy(&argv).replace('\0', " "))
-        .collect()
+/// A command line with a swarm join token (any cluster's).
+fn has_token(argv: &[u8]) -> bool {
+    argv.windows(TOKEN_PREFIX.len()).any(|window| window == TOKEN_PREFIX)
 }
 
 /// `labctl up`, which must succeed with this cluster's join token in no
 /// process's argv. (Only this cluster's token counts: other tests running
 /// on this host may show fake ones.)
 fn up_watching_argv(cluster: &E2eCluster) -> Run {
-    let watch = ArgvWatch::start();
+    let watch = ArgvWatch::start(has_token);
     let up = cluster.labctl(&["up"]);
     let seen = watch.finish();
     let up = up.success();
@@ -95,7 +44,7 @@ fn e2e_no_join_token_in_any_argv_and_a_locked_swarm_survives() {
         return;
     }
     // The sampler sees a short-lived process that carries a token.
-    let watch = ArgvWatch::start();
+    let watch = ArgvWatch::start(has_token);
     duct::cmd("sh", ["-c", "sleep 0.3", "SWMTKN-1-sampler-self-test"]).run().unwrap();
     let seen = watch.finish();
     assert!(seen.iter().any(|line| line.contains("sleep 0.3 SWMTKN-1-sampler-self-test")), "{seen:?}");

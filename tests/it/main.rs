@@ -6,27 +6,35 @@
 #![allow(clippy::disallowed_methods)]
 
 mod bad_input;
+mod class_change;
 mod cli;
 mod doctor;
 mod dry_run;
 mod e2e;
+mod e2e_access;
 mod e2e_cache;
+mod e2e_class;
 mod e2e_data;
+mod e2e_engines;
 mod e2e_handouts;
 mod e2e_labs;
 mod e2e_mesh;
 mod e2e_nodeimage;
 mod e2e_stand_ins;
 mod e2e_swarm;
+mod engines;
 mod exec;
 mod exit_codes;
 mod handout;
 mod init;
 mod interrupt;
 mod labs;
+mod list;
 mod lock;
+mod logs;
 mod modules;
 mod provision;
 mod render;
+mod roster;
 mod support;
 mod vagrant;

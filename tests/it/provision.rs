@@ -390,20 +390,23 @@ fn missing_handout_tools_are_installed_from_the_distribution() {
         sandbox.calls(),
         [
             "apt-get update -q",
-            "apt-get install -y -q --no-install-recommends curl tree vim bash bash-completion util-linux"
+            "apt-get install -y -q --no-install-recommends curl tree vim bash bash-completion util-linux openssh-server openssh-client"
         ]
     );
 
     let rocky = docker_sandbox("ID=\"rocky\"\nID_LIKE=\"rhel centos fedora\"\n");
     rocky.fake("dnf", "exit 0");
     rocky.run("50-tools.sh", TOOLS_PATHS).success();
-    assert_eq!(rocky.calls(), ["dnf -y -q install curl tree vim-enhanced bash bash-completion util-linux"]);
+    assert_eq!(
+        rocky.calls(),
+        ["dnf -y -q install curl tree vim-enhanced bash bash-completion util-linux openssh-server openssh"]
+    );
 }
 
 #[test]
 fn handout_tools_already_there_are_not_installed_again() {
     let sandbox = docker_sandbox("ID=ubuntu\n");
-    for tool in ["curl", "tree", "vim", "nsenter"] {
+    for tool in ["curl", "tree", "vim", "nsenter", "sshd", "ssh-keygen"] {
         sandbox.fake(tool, "exit 0");
     }
     sandbox.write("usr/share/bash-completion/bash_completion", "");
@@ -415,7 +418,7 @@ fn handout_tools_already_there_are_not_installed_again() {
     let outcome = alpine.run("50-tools.sh", TOOLS_PATHS);
     assert_eq!(outcome.code, 1);
     assert!(
-        outcome.stderr.contains("cannot install curl tree vim nsenter bash-completion on 'alpine '"),
+        outcome.stderr.contains("cannot install curl tree vim nsenter sshd ssh-keygen bash-completion on 'alpine '"),
         "{}",
         outcome.stderr
     );

@@ -52,6 +52,25 @@ impl Workspace {
         self
     }
 
+    /// What `labctl doctor` reads as this host's /proc (LABCTL_HOST_ROOT):
+    /// a roomy x86 host with VT-x and IPVS, the same on every machine.
+    pub fn host_root(&self) -> PathBuf {
+        let root = self.bin.path().join("host-root");
+        if !root.exists() {
+            let proc = root.join("proc");
+            std::fs::create_dir_all(&proc).unwrap();
+            std::fs::write(proc.join("meminfo"), "MemTotal: 33554432 kB\nMemAvailable: 16777216 kB\n").unwrap();
+            std::fs::write(proc.join("cpuinfo"), "processor\t: 0\nflags\t\t: fpu sse2 vmx\n").unwrap();
+            std::fs::write(proc.join("modules"), "ip_vs 184320 0 - Live 0x0\n").unwrap();
+        }
+        root
+    }
+
+    /// Where labctl remembers workspaces in tests (LABCTL_DATA_DIR).
+    pub fn data_dir(&self) -> PathBuf {
+        self.bin.path().join("data")
+    }
+
     pub fn read(&self, relative: &str) -> String {
         std::fs::read_to_string(self.dir.path().join(relative)).unwrap_or_else(|error| panic!("{relative}: {error}"))
     }
@@ -147,6 +166,8 @@ impl Workspace {
             .env("PATH", path)
             .env("NO_COLOR", "1")
             .env("LABCTL_VBOX_NETWORKS_CONF", self.dir.path().join("networks.conf"))
+            .env("LABCTL_HOST_ROOT", self.host_root())
+            .env("LABCTL_DATA_DIR", self.data_dir())
             // Each workspace locks its clusters on its own, so tests never wait on each other.
             .env("LABCTL_LOCK_DIR", self.dir.path())
             .env_remove("LABCTL_NODE_IMAGE")
@@ -255,6 +276,8 @@ pub fn quiet_docker(args: &[&str]) -> String {
 pub struct E2eCluster {
     pub workspace: Workspace,
     pub name: String,
+    /// How it is removed: `destroy --yes`, with `--seat all` for a class.
+    destroy: &'static [&'static str],
 }
 
 impl E2eCluster {
@@ -279,9 +302,21 @@ impl E2eCluster {
             free_port()
         );
         workspace.file("labctl.toml", &config);
-        let cluster = E2eCluster { workspace, name: name.to_string() };
+        E2eCluster::written(workspace, name, &["destroy", "--yes"])
+    }
+
+    /// A class named `name` whose whole labctl.toml is `config` (its own
+    /// subnets and host ports); every seat destroyed however the test ends.
+    pub fn class(name: &str, config: &str) -> E2eCluster {
+        let workspace = Workspace::new();
+        workspace.file("labctl.toml", config);
+        E2eCluster::written(workspace, name, &["destroy", "--seat", "all", "--yes"])
+    }
+
+    fn written(workspace: Workspace, name: &str, destroy: &'static [&'static str]) -> E2eCluster {
+        let cluster = E2eCluster { workspace, name: name.to_string(), destroy };
         // A cluster left over by an interrupted run would make `up` a repair.
-        cluster.labctl(&["destroy", "--yes"]);
+        cluster.labctl(cluster.destroy);
         cluster
     }
 
@@ -304,6 +339,55 @@ impl E2eCluster {
 
 impl Drop for E2eCluster {
     fn drop(&mut self) {
-        self.labctl(&["destroy", "--yes"]);
+        self.labctl(self.destroy);
     }
+}
+
+/// Samples every process's command line (/proc/*/cmdline, which on this
+/// host includes every process inside the node containers) every 20 ms and
+/// keeps the distinct ones that `keep` accepts: a secret must be in none.
+pub struct ArgvWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    samples: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    thread: std::thread::JoinHandle<std::collections::BTreeSet<String>>,
+}
+
+impl ArgvWatch {
+    pub fn start(keep: fn(&[u8]) -> bool) -> ArgvWatch {
+        use std::sync::atomic::Ordering;
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let samples = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let (stop_flag, counter) = (stop.clone(), samples.clone());
+        let thread = std::thread::spawn(move || {
+            let mut seen = std::collections::BTreeSet::new();
+            while !stop_flag.load(Ordering::Relaxed) {
+                seen.extend(command_lines(keep));
+                counter.fetch_add(1, Ordering::Relaxed);
+                std::thread::sleep(std::time::Duration::from_millis(20));
+            }
+            seen
+        });
+        ArgvWatch { stop, samples, thread }
+    }
+
+    /// Stop sampling; the command lines seen that `keep` accepted.
+    pub fn finish(self) -> Vec<String> {
+        use std::sync::atomic::Ordering;
+        self.stop.store(true, Ordering::Relaxed);
+        let seen = self.thread.join().expect("the sampler does not panic");
+        assert!(self.samples.load(Ordering::Relaxed) >= 5, "the sampler barely ran");
+        seen.into_iter().collect()
+    }
+}
+
+fn command_lines(keep: fn(&[u8]) -> bool) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .flatten()
+        .filter(|entry| entry.file_name().to_string_lossy().bytes().all(|byte| byte.is_ascii_digit()))
+        // A process may end between the listing and the read.
+        .filter_map(|entry| std::fs::read(entry.path().join("cmdline")).ok())
+        .filter(|argv| keep(argv))
+        .map(|argv| String::from_utf8_lossy(&argv).replace('\0', " "))
+        .collect()
 }

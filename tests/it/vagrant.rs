@@ -14,10 +14,13 @@ case "$1" in
     for node in manager node1 node2 node3; do echo "1700000000,$node,state,$(node_state $node)"; done ;;
   up)
     echo "$(now) boot $2" >> "$state/timeline"
+    echo "==> $2: Booting VM..."
     echo running > "$state/$2.machine" ;;
   provision)
     echo "$(now) provision-start $2" >> "$state/timeline"
+    echo "    $2: labctl: installing docker.io from the distribution (bookworm)"
     sleep 0.5
+    echo "    $2: labctl: Docker 24.0.7 is running"
     touch "$state/$2.docker"
     echo "$(now) provision-end $2" >> "$state/timeline" ;;
   halt)
@@ -218,4 +221,35 @@ fn status_reads_vagrant_and_the_manager() {
         "{manager}"
     );
     assert!(run.stdout.contains("registry  manager:5000 (running)"), "{}", run.stdout);
+}
+
+#[test]
+fn long_steps_show_each_node_and_what_its_provisioning_does() {
+    let workspace = vagrant_workspace();
+    let run = workspace.run(&["up"]).success();
+    // Piped: one line a sub-step, in the order they happen for each node.
+    let substeps: Vec<&str> = run.stderr.lines().filter(|line| line.starts_with("  · ")).collect();
+    let at = |wanted: &str| {
+        substeps
+            .iter()
+            .position(|line| *line == format!("  · {wanted}"))
+            .unwrap_or_else(|| panic!("{wanted}: {}", run.stderr))
+    };
+    assert!(at("booting manager (1/4)") < at("booting node3 (4/4)"));
+    assert!(at("booting node3 (4/4)") < at("provisioning manager, node1, node2, node3 at once"));
+    for node in ["manager", "node1", "node2", "node3"] {
+        let installing = at(&format!("provision {node}: installing docker.io from the distribution (bookworm)"));
+        assert!(installing < at(&format!("provision {node}: Docker 24.0.7 is running")), "{}", run.stderr);
+    }
+    // Vagrant's own chatter is not a line of its own; it stays in the node's log.
+    assert!(!run.stderr.contains("Booting VM"), "{}", run.stderr);
+    let log = workspace.read(".labctl/logs/vagrant-provision-node2.log");
+    assert!(log.contains("node2: labctl: Docker 24.0.7 is running"), "{log}");
+
+    // On a terminal the sub-steps are the spinner's text, the step's clock running.
+    let workspace = vagrant_workspace();
+    let Some(terminal) = workspace.in_terminal(&["up"], &[("TERM", "xterm")]) else { return };
+    let screen = terminal.stdout.replace('\r', "\n");
+    assert!(screen.contains("starting nodes: provision node1: installing docker.io"), "{screen}");
+    assert!(!screen.contains("  · provision"), "no sub-step lines on a terminal: {screen}");
 }

@@ -8,7 +8,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Result};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind, ProviderSteps,
@@ -122,13 +124,14 @@ impl Provider for VagrantProvider<'_> {
         Ok(NodesPlan { changes, notes: Vec::new(), commands, steps: ProviderSteps::Vagrant(steps) })
     }
 
-    fn bring_up(&self, plan: &NodesPlan, _ui: &Ui) -> Result<()> {
+    fn bring_up(&self, plan: &NodesPlan, ui: &Ui) -> Result<()> {
         let ProviderSteps::Vagrant(steps) = &plan.steps else {
             bail!("internal error: the vagrant provider was given another provider's plan")
         };
         // One at a time, manager first (the nodes are in that order).
-        for node in &steps.boot {
-            self.run_checked_on(self.boot_command(node), node)?;
+        for (index, node) in steps.boot.iter().enumerate() {
+            ui.substep(&format!("booting {node} ({}/{})", index + 1, steps.boot.len()));
+            self.run_followed(self.boot_command(node), node, "boot", ui)?;
         }
         let silent: Vec<bool> = in_parallel(&steps.check_after_boot, |node| Ok(!self.docker_answers(node)))?;
         let to_provision: Vec<&String> = self
@@ -141,7 +144,11 @@ impl Provider for VagrantProvider<'_> {
                     || steps.check_after_boot.iter().zip(&silent).any(|(checked, silent)| checked == *node && *silent)
             })
             .collect();
-        in_parallel(&to_provision, |node| self.run_checked_on(self.provision_command(node), node).map(|_| ()))
+        if !to_provision.is_empty() {
+            let names: Vec<&str> = to_provision.iter().map(|node| node.as_str()).collect();
+            ui.substep(&format!("provisioning {} at once", names.join(", ")));
+        }
+        in_parallel(&to_provision, |node| self.run_followed(self.provision_command(node), node, "provision", ui))
             .map(|_| ())
     }
 
@@ -161,6 +168,14 @@ impl Provider for VagrantProvider<'_> {
             spec = spec.arg("--tty");
         }
         bounded(spec.args(["-c".to_string(), remote]), limit)
+    }
+
+    fn daemon_log(&self, node: &str) -> CommandSpec {
+        let argv: Vec<String> =
+            ["journalctl", "--unit", "docker", "--no-pager", "--lines", "5000"].map(String::from).to_vec();
+        let mut spec = self.node_command(node, &argv, NodeIo::Captured, Some(self.timeouts().limit(Wait::Read)));
+        spec.purpose = format!("read {node}'s Docker log");
+        spec.probe()
     }
 
     fn shell_command(&self, node: &str) -> CommandSpec {
@@ -207,6 +222,49 @@ impl VagrantProvider<'_> {
         self.vagrant(&["provision", node], &format!("provision {node}"), Wait::Long)
     }
 
+    /// Run a long vagrant command (`what` = boot or provision) with its output
+    /// kept in `.labctl/logs/vagrant-<what>-<node>.log`, followed while it
+    /// runs: each `labctl: …` line a provisioning script prints is a
+    /// sub-step (`provision node1: installing docker.io …`), each of
+    /// Vagrant's own `==> node: …` lines the spinner's text. A failure names
+    /// the node and shows the log's last lines.
+    fn run_followed(&self, spec: CommandSpec, node: &str, what: &str, ui: &Ui) -> Result<()> {
+        let log = self.dir.parent().unwrap_or(&self.dir).join("logs").join(format!("vagrant-{what}-{node}.log"));
+        if let Some(folder) = log.parent() {
+            std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
+        }
+        // A previous run's output must not be followed as this one's.
+        let _ = std::fs::remove_file(&log);
+        let spec = spec.stdout_file(log.clone());
+        let finished = AtomicBool::new(false);
+        let output = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                follow(&log, &finished, |line| {
+                    if let Some((_, message)) = line.split_once("labctl: ") {
+                        ui.substep(&format!("{what} {node}: {}", message.trim()));
+                    } else if let Some((_, message)) = line.split_once(&format!("==> {node}: ")) {
+                        ui.progress(&format!("{what} {node}: {}", message.trim()));
+                    }
+                })
+            });
+            let output = self.runner.run(&spec);
+            finished.store(true, Ordering::SeqCst);
+            output
+        })?;
+        if output.success() {
+            return Ok(());
+        }
+        let printed = std::fs::read_to_string(&log).unwrap_or_default();
+        let tail: Vec<&str> =
+            printed.lines().chain(output.stderr.lines()).filter(|line| !line.trim().is_empty()).collect();
+        Err(anyhow!(
+            "vagrant failed on {node} while trying to {} (`{spec}`): {} (the whole output: {})",
+            spec.purpose,
+            spec.mask(&tail[tail.len().saturating_sub(6)..].join(" | ")),
+            log.display()
+        ))
+    }
+
     /// Run a vagrant command; a failure names the node and shows vagrant's last lines.
     fn run_checked_on(&self, spec: CommandSpec, node: &str) -> Result<Output> {
         let output = self.runner.run(&spec)?;
@@ -214,6 +272,33 @@ impl VagrantProvider<'_> {
             return Ok(output);
         }
         Err(anyhow!("vagrant failed on {node} while trying to {} (`{spec}`): {}", spec.purpose, output.tail(6)))
+    }
+}
+
+/// Call `each` with every line `path` gains until `finished` (and then the
+/// rest): the output of a command still running into that file.
+fn follow(path: &std::path::Path, finished: &AtomicBool, mut each: impl FnMut(&str)) {
+    let mut seen = 0;
+    let mut partial = String::new();
+    loop {
+        let done = finished.load(Ordering::SeqCst);
+        if let Ok(bytes) = std::fs::read(path) {
+            if bytes.len() > seen {
+                partial.push_str(&String::from_utf8_lossy(&bytes[seen..]));
+                seen = bytes.len();
+                while let Some(end) = partial.find('\n') {
+                    let line: String = partial.drain(..=end).collect();
+                    each(line.trim_end());
+                }
+            }
+        }
+        if done {
+            if !partial.trim().is_empty() {
+                each(partial.trim_end());
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 

@@ -1,0 +1,164 @@
+//! Commands that change several seats of a class: the seats run at once
+//! under a bound, each prints its lines with its label, one seat's failure
+//! never stops the others, and a report at the end says how each did.
+
+use std::time::{Duration, Instant};
+
+use crate::support::{Run, Workspace};
+
+/// A class of `seats` seats named demo, one worker each, with `class_keys`
+/// in `[class]`. The fake `docker` lists two running nodes for every seat
+/// but seat 2 when `s02-broken` exists; `docker stop` runs `stop.sh`.
+fn class(seats: u32, class_keys: &str, stop: &str) -> Workspace {
+    let workspace = Workspace::new();
+    workspace.file(
+        "labctl.toml",
+        &format!(
+            "[cluster]\nname = \"demo\"\nprovider = \"docker\"\nworkers = 1\n\n[class]\nseats = {seats}\naccess = \"none\"\nport_step = 10\n{class_keys}"
+        ),
+    );
+    workspace.file("stop.sh", stop);
+    for tool in ["sh", "mkdir", "rmdir", "ls", "wc", "sleep", "cat"] {
+        workspace.link_host_tool(tool);
+    }
+    workspace.fake_program(
+        "docker",
+        r#"case "$1" in
+  version) echo 27.3.1 ;;
+  ps)
+    for arg; do case "$arg" in label=labctl.cluster=*) cluster=${arg#label=labctl.cluster=} ;; esac; done
+    if [ "$cluster" = demo-s02 ] && [ -f s02-broken ]; then
+      echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+      exit 1
+    fi
+    printf 'manager\trunning\nnode1\trunning\n' ;;
+  stop) shift 3; sh stop.sh "$1" || exit 1 ;;
+esac
+exit 0"#,
+    );
+    workspace
+}
+
+/// Lines of stderr that start with `prefix`.
+fn lines_of<'a>(run: &'a Run, prefix: &str) -> Vec<&'a str> {
+    run.stderr.lines().filter(|line| line.starts_with(prefix)).collect()
+}
+
+#[test]
+fn a_change_to_a_class_without_seat_is_refused_in_one_line() {
+    let workspace = class(3, "", "");
+    for args in [&["down"][..], &["destroy", "--yes"], &["up"], &["reset", "lab2"], &["solve", "lab2"]] {
+        let error = workspace.run(args).single_error();
+        assert!(
+            error.ends_with(
+                "labctl.toml:7:9: this workspace is a class of 3 seats; say which this acts on: --seat 3, --seat 2-5 or --seat all"
+            ),
+            "labctl {args:?}: {error}"
+        );
+    }
+    assert!(!workspace.calls().contains("docker"), "nothing ran: {}", workspace.calls());
+}
+
+#[test]
+fn one_seat_failing_never_stops_the_others() {
+    let workspace = class(3, "", "exit 0\n");
+    workspace.file("s02-broken", "");
+    let run = workspace.run(&["down", "--seat", "all"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    // Seats 1 and 3 were stopped, seat 2 could not be.
+    let calls = workspace.calls();
+    assert!(calls.contains("docker stop --time 10 demo-s01-manager demo-s01-node1"), "{calls}");
+    assert!(calls.contains("docker stop --time 10 demo-s03-manager demo-s03-node1"), "{calls}");
+    assert!(!calls.contains("demo-s02-manager"), "{calls}");
+
+    // What every seat would say alike is said once, by the first seat to say it.
+    assert_eq!(run.stderr.matches("provider docker (set in labctl.toml)").count(), 1, "{}", run.stderr);
+    // Each seat's lines carry its label; its error is said in full among them.
+    let stopped = "s01 │ ✓ demo-s01: stopped 2 nodes; their disks are kept, `labctl up` starts them again ";
+    assert!(lines_of(&run, "s01 │ ").iter().any(|line| line.starts_with(stopped)), "{}", run.stderr);
+    let seat2 = lines_of(&run, "s02 │ ");
+    assert!(seat2.iter().any(|line| line.starts_with("s02 │ ✗ stopping the nodes of demo-s02 ")), "{}", run.stderr);
+    assert!(
+        seat2.iter().any(|line| line.starts_with("s02 │ error: could not list the node containers")
+            && line.contains("Cannot connect to the Docker daemon")),
+        "{}",
+        run.stderr
+    );
+
+    // The report: one line per seat, in seat order, then one error line naming what to retry.
+    let report: Vec<&str> = run.stderr.lines().skip_while(|line| !line.contains("SEAT")).collect();
+    assert_eq!(report.len(), 5, "{}", run.stderr);
+    assert!(report[0].starts_with("  SEAT  CLUSTER   ENGINE  TIME"), "{}", report[0]);
+    assert!(report[1].starts_with("✓ s01   demo-s01  local   "), "{}", report[1]);
+    assert!(report[1].ends_with(" done"), "{}", report[1]);
+    assert!(report[2].starts_with("✗ s02   demo-s02  local   "), "{}", report[2]);
+    assert!(report[2].contains(" could not list the node containers"), "{}", report[2]);
+    assert!(report[3].starts_with("✓ s03   demo-s03  local   "), "{}", report[3]);
+    assert_eq!(
+        report[4],
+        "error: 1 of 3 seats failed: s02; the others are done. Run the same command with --seat 2 to retry them"
+    );
+}
+
+#[test]
+fn seats_run_together_up_to_the_bound() {
+    // Each `docker stop` waits until every seat's has begun: seats taken one
+    // at a time would never get past the first.
+    let together = "mkdir -p began; mkdir began/$1\n\
+        for i in $(seq 1 100); do [ \"$(ls began | wc -l)\" -ge 3 ] && exit 0; sleep 0.1; done\n\
+        echo \"only $(ls began) began\" >&2; exit 1\n";
+    let workspace = class(3, "parallel = 3\n", together);
+    workspace.link_host_tool("seq");
+    let started = Instant::now();
+    let run = workspace.run(&["down", "--seat", "all"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    assert!(started.elapsed() < Duration::from_secs(9), "they waited for each other");
+    assert!(run.stderr.starts_with("3 seats, 3 at a time ([class] parallel = 3)\n"), "{}", run.stderr);
+
+    // With a bound of 2, no more than 2 seats are ever stopping at once.
+    let counting = "mkdir -p running; mkdir running/$1\nls running | wc -l >> at-once.log\nsleep 1\n\
+        ls running | wc -l >> at-once.log\nrmdir running/$1\n";
+    let workspace = class(5, "parallel = 2\n", counting);
+    let run = workspace.run(&["down", "--seat", "all"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let counts: Vec<usize> = workspace.read("at-once.log").split_whitespace().map(|n| n.parse().unwrap()).collect();
+    assert_eq!(counts.len(), 10, "every seat stopped once: {counts:?}");
+    assert!(counts.iter().all(|&count| count <= 2), "more than 2 at once: {counts:?}");
+    assert!(counts.contains(&2), "2 did run together: {counts:?}");
+}
+
+#[test]
+fn without_a_configured_bound_the_host_decides_and_says_why() {
+    let workspace = class(3, "", "exit 0\n");
+    let run = workspace.run(&["down", "--seat", "1-3"]).success();
+    let first = run.stderr.lines().next().unwrap();
+    assert!(first.starts_with("3 seats, "), "{first}");
+    assert!(first.contains(" at a time (this host: "), "{first}");
+    assert!(first.ends_with("; set [class] parallel to change it)"), "{first}");
+}
+
+#[test]
+fn seats_that_cannot_be_reached_exit_3() {
+    // No seat has a running node: nothing is reset anywhere.
+    let workspace = class(2, "", "exit 0\n");
+    workspace.fake_program("docker", "case \"$1\" in version) echo 27.3.1 ;; esac\nexit 0");
+    let run = workspace.run(&["reset", "lab2", "--seat", "all"]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    for seat in ["s01", "s02"] {
+        let line = format!("{seat} │ error: cluster demo-{seat} is not up (no node is running): run labctl up");
+        assert!(run.stderr.lines().any(|said| said == line), "{line}\n{}", run.stderr);
+    }
+    assert!(run.stderr.contains("error: 2 of 2 seats failed: s01, s02;"), "{}", run.stderr);
+    assert!(!workspace.calls().contains("docker exec"), "{}", workspace.calls());
+}
+
+#[test]
+fn one_seat_of_a_class_runs_as_a_single_cluster() {
+    let workspace = class(3, "", "exit 0\n");
+    let run = workspace.run(&["down", "--seat", "3"]).success();
+    // No prefix, no report: the lines of a single cluster.
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", run.stderr);
+    assert_eq!(lines[0], "provider docker (set in labctl.toml)");
+    assert!(lines[1].starts_with("✓ demo-s03: stopped 2 nodes; their disks are kept"), "{}", lines[1]);
+}
