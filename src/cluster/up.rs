@@ -559,15 +559,17 @@ fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::O
     let head = format!("class cache at {} ({})", cache.endpoint(), describe_cache_kind(cache));
     let said = |planned: &str, happened: &str| if done.is_some() { happened } else { planned }.to_string();
     let mut parts = Vec::new();
+    let joined_instead = done.is_some_and(|outcome| outcome.joined_instead);
     match &plan.container {
         cache::Container::Running => {}
+        _ if joined_instead => {}
         cache::Container::Start(_) => parts.push(said("start it", "started")),
         cache::Container::Create(_) => parts.push(said("create it", "created")),
         cache::Container::Recreate(_) => {
             parts.push(said("recreate it for the new [cache] settings", "recreated for the new [cache] settings"))
         }
     }
-    if plan.join.is_some() {
+    if plan.join.is_some() || joined_instead {
         parts.push(said("join this seat's network", "joined this seat's network"));
     }
     let pushed: Vec<&str> = match done {

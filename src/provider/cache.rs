@@ -67,6 +67,8 @@ pub fn docker_hub_path(image: &str) -> Option<String> {
 /// The cache container as its engine reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Found {
+    /// This very container (a recreated one has another).
+    id: String,
     /// `running`, `exited`, …
     state: String,
     upstream: String,
@@ -125,7 +127,16 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub changed: bool,
+    /// Another seat made the cache first (they came up at once): this seat
+    /// joined it instead of making it.
+    pub joined_instead: bool,
     pub pushed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    Created,
+    Joined,
 }
 
 pub struct ClassCache<'a> {
@@ -179,8 +190,10 @@ impl<'a> ClassCache<'a> {
                     .filter(|(name, _)| *name != network)
                     .map(|(name, address)| self.join_command(name, address))
                     .collect();
+                // By ID: a seat that comes up at the same time may have
+                // replaced it already, and its new cache must stay.
                 let remove =
-                    self.docker(&["rm", "--force", &self.name()], "remove the outdated class cache", Wait::Change);
+                    self.docker(&["rm", "--force", &found.id], "remove the outdated class cache", Wait::Change);
                 (Container::Recreate(Box::new(Recreation { remove, create: self.run_command(), rejoin })), true)
             }
             Some(found) => {
@@ -313,13 +326,17 @@ impl<'a> ClassCache<'a> {
     /// Carry `plan` out.
     pub fn apply(&self, plan: &Plan) -> Result<Outcome> {
         let mut changed = true;
+        let mut made = Made::Created;
         match &plan.container {
             Container::Running => changed = false,
             Container::Start(start) => self.run_checked(start)?,
-            Container::Create(create) => self.create(create)?,
+            Container::Create(create) => made = self.create(create)?,
             Container::Recreate(recreation) => {
-                self.run_checked(&recreation.remove)?;
-                self.create(&recreation.create)?;
+                let removed = self.runner.run(&recreation.remove)?;
+                if !removed.success() && !removed.stderr.contains("No such container") {
+                    removed.checked(&recreation.remove)?;
+                }
+                made = self.create(&recreation.create)?;
                 for join in &recreation.rejoin {
                     self.join(join)?;
                 }
@@ -342,7 +359,7 @@ impl<'a> ClassCache<'a> {
                 pushed.push(push.image.clone());
             }
         }
-        Ok(Outcome { changed: changed || !pushed.is_empty(), pushed })
+        Ok(Outcome { changed: changed || !pushed.is_empty(), joined_instead: made == Made::Joined, pushed })
     }
 
     fn run_checked(&self, spec: &CommandSpec) -> Result<()> {
@@ -351,13 +368,19 @@ impl<'a> ClassCache<'a> {
 
     /// `docker run` the cache; when another seat of the class made it
     /// meanwhile (seats come up at once), join it instead.
-    fn create(&self, create: &CommandSpec) -> Result<()> {
+    fn create(&self, create: &CommandSpec) -> Result<Made> {
         let output = self.runner.run(create)?;
         if output.success() {
-            return Ok(());
+            return Ok(Made::Created);
         }
         if output.stderr.contains("is already in use") {
-            return self.join(&self.join_command(&self.network(), &self.address().to_string()));
+            // Docker holds the name before the container exists: wait for it.
+            let deadline = Instant::now() + self.cluster.timeouts().scaled(STARTUP);
+            while find(self.cluster, self.runner)?.is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            self.join(&self.join_command(&self.network(), &self.address().to_string()))?;
+            return Ok(Made::Joined);
         }
         let tail = output.tail(2);
         if tail.contains("pull") || tail.contains("dial tcp") || tail.contains("lookup") {
@@ -367,11 +390,11 @@ impl<'a> ClassCache<'a> {
                 engine = self.cluster.engine().name
             );
         }
-        output.checked(create).map(|_| ())
+        output.checked(create).map(|_| Made::Created)
     }
 
     /// Wait (bounded) until the registry says it serves; an error with its
-    /// last log lines when it stops instead. registry:2 as a pull-through
+    /// last log line when it stops instead, or says nothing in time. registry:2 as a pull-through
     /// cache asks its upstream when it starts and exits when that fails
     /// (distribution#4038): a class without internet needs `upstream = "none"`.
     fn wait_until_serving(&self) -> Result<()> {
@@ -395,22 +418,26 @@ impl<'a> ClassCache<'a> {
             let mut words = state.split_whitespace();
             let status = words.next().unwrap_or_default();
             let restarts: u32 = words.next().and_then(|count| count.parse().ok()).unwrap_or(0);
-            if ["restarting", "exited", "dead"].contains(&status) || restarts > 0 {
+            let stopped = ["restarting", "exited", "dead"].contains(&status) || restarts > 0;
+            let waited = self.cluster.timeouts().scaled(STARTUP).as_secs();
+            if stopped || Instant::now() >= deadline {
                 let failures = ["panic:", "level=fatal", "level=error"];
                 let why = text.lines().rev().find(|line| failures.iter().any(|failure| line.contains(failure)));
-                let why = why.unwrap_or_else(|| text.lines().last().unwrap_or("no log"));
+                let why = why.or(text.lines().last()).unwrap_or("no log").trim();
+                let what = match stopped {
+                    true => format!("stopped as it started ({why})"),
+                    // registry:2 pings its upstream before it listens: an
+                    // address nothing answers holds it there.
+                    false => format!("did not start serving within {waited}s (its last log line: {why})"),
+                };
                 let hint = match self.upstream() {
                     Upstream::Remote(url) => format!(
                         "as a pull-through cache it must reach {url} when it starts: give its Docker engine ({}) internet access, or set [cache] upstream = \"none\" for a class without internet",
                         self.cluster.engine().name
                     ),
-                    Upstream::Offline => "see `docker logs {name}`".replace("{name}", &name),
+                    Upstream::Offline => format!("see `docker logs {name}`"),
                 };
-                bail!("the class cache {name} stopped as it started ({}); {hint}", why.trim());
-            }
-            if Instant::now() >= deadline {
-                // Running without a word: nothing tells it does not serve.
-                return Ok(());
+                bail!("the class cache {name} {what}; {hint}");
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -534,7 +561,7 @@ fn docker(cluster: &Cluster, args: &[&str], purpose: &str, wait: Wait) -> Comman
 /// The container on this engine, if there is one.
 fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let format = format!(
-        "{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}"
+        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}"
     );
     let inspect = docker(
         cluster,
@@ -550,13 +577,13 @@ fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let line = output.stdout.trim_end_matches('\n');
     let mut fields = line.split('\t');
     let mut next = || fields.next().unwrap_or_default().to_string();
-    let (state, upstream, image, networks) = (next(), next(), next(), next());
+    let (id, state, upstream, image, networks) = (next(), next(), next(), next(), next());
     let networks = networks
         .split_whitespace()
         .filter_map(|pair| pair.split_once('='))
         .map(|(name, address)| (name.to_string(), address.to_string()))
         .collect();
-    Ok(Some(Found { state, upstream, image, networks }))
+    Ok(Some(Found { id, state, upstream, image, networks }))
 }
 
 /// Whether `network` is a seat network of `class`: `labctl-<class>` (one
@@ -587,7 +614,7 @@ mod tests {
 
     /// What `docker container inspect` prints for the cache.
     fn found(state: &str, upstream: &str, networks: &str) -> String {
-        format!("{state}\t{upstream}\tregistry:2\t{networks}\n")
+        format!("3f2c\t{state}\t{upstream}\tregistry:2\t{networks}\n")
     }
 
     #[test]
@@ -656,7 +683,7 @@ mod tests {
         let plan = ClassCache::of(&seat1, &runner).unwrap().plan(&[]).unwrap();
         let Container::Recreate(recreation) = &plan.container else { panic!("{plan:#?}") };
         let Recreation { remove, create, rejoin } = recreation.as_ref();
-        assert_eq!(remove.to_string(), "docker rm --force labctl-cache-cls");
+        assert_eq!(remove.to_string(), "docker rm --force 3f2c", "this very container");
         assert!(create.to_string().contains("--label labctl.cache.upstream=none registry:2"), "{create}");
         assert!(!create.to_string().contains("REGISTRY_PROXY_REMOTEURL"), "offline: a plain registry");
         let rejoined: Vec<String> = rejoin.iter().map(ToString::to_string).collect();
@@ -704,7 +731,7 @@ mod tests {
         assert_eq!(runner.changes(), Vec::<String>::new());
 
         let outcome = cache.apply(&plan).unwrap();
-        assert_eq!(outcome, Outcome { changed: true, pushed: vec!["node:slim".into()] });
+        assert_eq!(outcome, Outcome { changed: true, joined_instead: false, pushed: vec!["node:slim".into()] });
         assert_eq!(
             runner.changes(),
             [
@@ -761,12 +788,33 @@ mod tests {
         let settings = test_settings(CLASS);
         let seat2 = seat(&settings, 2);
         let runner = RecordingRunner::default();
-        runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        // Docker holds the name a moment before the other seat's container exists.
+        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always(INSPECT, 0, &found("created", "https://registry-1.docker.io", ""), "");
         runner.always("docker logs", 0, "", LISTENING);
         runner.answer("docker run", 125, "", "docker: Error response from daemon: Conflict. The container name \"/labctl-cache-cls\" is already in use by container \"3f2\".");
         let cache = ClassCache::of(&seat2, &runner).unwrap();
-        cache.apply(&cache.plan(&[]).unwrap()).unwrap();
+        assert!(cache.apply(&cache.plan(&[]).unwrap()).unwrap().joined_instead);
         assert_eq!(runner.changes()[1], "docker network connect --ip 192.168.57.254 labctl-cls-s02 labctl-cache-cls");
+
+        // Two seats that both found an outdated cache: the second one's
+        // removal finds it gone, and it joins the first one's new cache.
+        let runner = RecordingRunner::default();
+        runner.answer(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
+        runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", ""), "");
+        runner.answer("docker rm --force 3f2c", 1, "", "Error: No such container: 3f2c");
+        runner.answer(
+            "docker run",
+            125,
+            "",
+            "docker: Error response from daemon: Conflict. The container name \"/labctl-cache-cls\" is already in use",
+        );
+        runner.always("docker logs", 0, "", LISTENING);
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        let plan = cache.plan(&[]).unwrap();
+        assert!(matches!(plan.container, Container::Recreate(_)), "{plan:#?}");
+        assert!(cache.apply(&plan).unwrap().joined_instead);
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! End-to-end: one image cache for a class of two seats (LABCTL_E2E=1).
 //!
 //! A plain registry started here (the offline `labctl-test/registry:2`)
-//! stands in for Docker Hub, at 10.69.0.200 on seat 1's network, which the
-//! test creates itself (labctl reuses a network of the right subnet) so that
-//! the cache reaches it from its first second (registry:2 as a pull-through
-//! cache asks its upstream when it starts) and no traffic leaves this host.
+//! stands in for Docker Hub, on both seats' networks, which the test creates
+//! itself (labctl reuses a network of the right subnet): whichever seat
+//! makes the cache (they come up at once), the cache reaches it by name from
+//! its first second (registry:2 as a pull-through cache asks its upstream
+//! when it starts), and no traffic leaves this host.
 //! Every node of both seats pulls an image by its Docker Hub name; the
 //! upstream's access log shows how often it served each blob. Then the class
 //! goes offline (`upstream = "none"`): a lab image this host has is pushed
@@ -18,10 +19,11 @@ use crate::support::{e2e_enabled, host_docker, quiet_docker, Run, Workspace};
 
 const CLASS: &str = "labctl-e2e-cache";
 const CACHE: &str = "labctl-cache-labctl-e2e-cache";
-/// The test's stand-in for Docker Hub, on seat 1's network.
+/// The test's stand-in for Docker Hub, on the seats' networks.
 const UPSTREAM: &str = "labctl-e2e-cache-upstream";
-const UPSTREAM_URL: &str = "http://10.69.0.200:5000";
-const SEAT1_NETWORK: &str = "labctl-labctl-e2e-cache-s01";
+const UPSTREAM_URL: &str = "http://labctl-e2e-cache-upstream:5000";
+/// The seats' networks, with their subnets, as labctl makes them.
+const SEAT_NETWORKS: [(&str, &str); 2] = [("labctl-e2e-cache-s01", "10.69.0"), ("labctl-e2e-cache-s02", "10.69.1")];
 /// The image the nodes pull through the cache (Docker Hub name `library/…`).
 const PROBE: &str = "labctl-e2e-cache-probe";
 /// The image this host has and an offline class's cache gets pushed.
@@ -40,13 +42,25 @@ impl Class {
         let class = Class { workspace: Workspace::new() };
         class.configure(&format!("upstream = \"{UPSTREAM_URL}\""), "[]");
         class.remove_all();
-        // Seat 1's network as labctl makes it (so that `destroy` removes it too).
-        let label = "labctl.cluster=labctl-e2e-cache-s01";
-        let subnet = ["--subnet", "10.69.0.0/24", "--gateway", "10.69.0.1"];
-        host_docker(&[&["network", "create", "--label", label][..], &subnet, &[SEAT1_NETWORK]].concat());
-        let address = ["--network", SEAT1_NETWORK, "--ip", "10.69.0.200", "--publish", "127.0.0.1::5000"];
-        let image = ["labctl-test/registry:2"];
-        host_docker(&[&["run", "--detach", "--name", UPSTREAM][..], &address, &image].concat());
+        // Labelled as labctl labels them, so that `destroy` removes them too.
+        for (seat, prefix) in SEAT_NETWORKS {
+            let (label, network) = (format!("labctl.cluster={seat}"), format!("labctl-{seat}"));
+            let (subnet, gateway) = (format!("{prefix}.0/24"), format!("{prefix}.1"));
+            host_docker(&[
+                "network",
+                "create",
+                "--label",
+                &label,
+                "--subnet",
+                &subnet,
+                "--gateway",
+                &gateway,
+                &network,
+            ]);
+        }
+        let seat1 = ["--network", "labctl-labctl-e2e-cache-s01", "--publish", "127.0.0.1::5000"];
+        host_docker(&[&["run", "--detach", "--name", UPSTREAM][..], &seat1, &["labctl-test/registry:2"]].concat());
+        host_docker(&["network", "connect", "labctl-labctl-e2e-cache-s02", UPSTREAM]);
         class
     }
 
@@ -87,7 +101,9 @@ impl Class {
         self.labctl(&["destroy", "--seat", "all", "--yes"]);
         quiet_docker(&["rm", "--force", CACHE]);
         quiet_docker(&["volume", "rm", "--force", CACHE]);
-        quiet_docker(&["network", "rm", SEAT1_NETWORK]);
+        for (seat, _) in SEAT_NETWORKS {
+            quiet_docker(&["network", "rm", &format!("labctl-{seat}")]);
+        }
         quiet_docker(&["image", "rm", OFFLINE, LOADED]);
     }
 }
@@ -169,18 +185,14 @@ fn e2e_cache_one_fetch_per_engine_for_two_seats_and_an_offline_push() {
     let class = Class::new();
     seed_upstream();
 
+    // The seats come up at once: one makes the cache, the other joins it.
     let up = class.labctl(&["up", "--seat", "all"]).success();
+    let said = |text: &str| up.stderr.matches(text).count();
+    let through = format!("(pulls through {UPSTREAM_URL}): ");
+    assert_eq!(said(&format!("{through}created")), 1, "{}", up.stderr);
+    assert_eq!(said(&format!("{through}joined this seat's network")), 1, "{}", up.stderr);
     assert!(
-        up.stderr.contains("class cache at 10.69.0.254:5000 (pulls through http://10.69.0.200:5000): created"),
-        "{}",
-        up.stderr
-    );
-    assert!(
-        up.stderr.contains(
-            "class cache at 10.69.1.254:5000 (pulls through http://10.69.0.200:5000): joined this seat's network"
-        ),
-        "{}",
-        up.stderr
+        up.stderr.contains("class cache at 10.69.0.254:5000") && up.stderr.contains("class cache at 10.69.1.254:5000")
     );
     let networks = host_docker(&[
         "inspect",
@@ -223,11 +235,8 @@ fn e2e_cache_one_fetch_per_engine_for_two_seats_and_an_offline_push() {
     class.workspace.file("labs/cacheprobe/README.en.md", "# Cache\n");
     class.configure("upstream = \"none\"", "[\"cacheprobe\"]");
     let up = class.labctl(&["up", "--seat", "all"]).success();
-    assert!(
-        up.stderr.contains("recreated for the new [cache] settings, pushed labctl-e2e-cache-offline:1"),
-        "{}",
-        up.stderr
-    );
+    assert!(up.stderr.contains("recreated for the new [cache] settings"), "{}", up.stderr);
+    assert!(up.stderr.contains("pushed labctl-e2e-cache-offline:1"), "{}", up.stderr);
     let offline = format!("library/{}", OFFLINE);
     for (seat, node) in NODES {
         class.pull(seat, node, &offline).unwrap();
