@@ -517,28 +517,47 @@ impl<'a> ClassCache<'a> {
     }
 }
 
-/// Take the class cache off `cluster`'s network before it is removed
+/// Take the class cache off `cluster`'s network before that is removed
 /// (whether or not labctl.toml still has a cache: one made earlier would
-/// keep the network from going); the class's last seat on this engine
-/// removes the cache and its storage. Returns what was removed, in words.
-pub fn leave(cluster: &Cluster, runner: &dyn Runner) -> Result<Vec<String>> {
-    let Some(found) = find(cluster, runner)? else { return Ok(Vec::new()) };
-    let name = container_name(cluster.class_name());
+/// keep the network from going).
+pub fn leave(cluster: &Cluster, runner: &dyn Runner) -> Result<()> {
+    let Some(found) = find(cluster, runner)? else { return Ok(()) };
     let network = super::docker::network_name(cluster);
-    if found.networks.iter().any(|(joined, _)| *joined == network) {
-        let purpose = "take the class cache off a seat's network";
-        let leave = docker(cluster, &["network", "disconnect", "--force", &network, &name], purpose, Wait::Change);
-        let output = runner.run(&leave)?;
-        // A cache between two restarts is on no network: nothing to leave.
-        if !output.success() && !output.stderr.contains("is not connected") {
-            output.checked(&leave)?;
-        }
+    if !found.networks.iter().any(|(joined, _)| *joined == network) {
+        return Ok(());
     }
-    let class = cluster.class_name();
-    if found.networks.iter().any(|(joined, _)| *joined != network && is_class_network(joined, class)) {
+    let name = container_name(cluster.class_name());
+    let purpose = "take the class cache off a seat's network";
+    let leave = docker(cluster, &["network", "disconnect", "--force", &network, &name], purpose, Wait::Change);
+    let output = runner.run(&leave)?;
+    // A cache between two restarts is on no network: nothing to leave.
+    if !output.success() && !output.stderr.contains("is not connected") {
+        output.checked(&leave)?;
+    }
+    Ok(())
+}
+
+/// Remove the class cache and its storage when no seat of the class has a
+/// network on this engine any more (asked after this seat's went, so that
+/// of seats destroyed at once the last to ask removes it). Returns what was
+/// removed, in words.
+pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Vec<String>> {
+    if find(cluster, runner)?.is_none() {
         return Ok(Vec::new());
     }
-    runner.run_checked(&docker(cluster, &["rm", "--force", &name], "remove the class cache", Wait::Change))?;
+    let list = docker(cluster, &["network", "ls", "--format", "{{.Name}}"], "list the engine's networks", Wait::Read);
+    let networks = runner.run_checked(&list)?.stdout;
+    let class = cluster.class_name();
+    if networks.lines().any(|network| is_class_network(network.trim(), class)) {
+        return Ok(Vec::new());
+    }
+    let name = container_name(class);
+    let remove = docker(cluster, &["rm", "--force", &name], "remove the class cache", Wait::Change);
+    let output = runner.run(&remove)?;
+    // Another seat destroyed at the same time may have removed it first.
+    if !output.success() && !output.stderr.contains("No such container") {
+        output.checked(&remove)?;
+    }
     let volume = docker(cluster, &["volume", "rm", "--force", &name], "remove the class cache's storage", Wait::Change);
     runner.run_checked(&volume)?;
     Ok(vec![format!("class cache {name} with its storage (the class's last seat on this engine)")])
@@ -839,13 +858,19 @@ mod tests {
         let seat2 = seat(&settings, 2);
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=a labctl-cls-s02=b "), "");
-        assert_eq!(leave(&seat2, &runner).unwrap(), Vec::<String>::new());
+        leave(&seat2, &runner).unwrap();
         assert_eq!(runner.changes(), ["docker network disconnect --force labctl-cls-s02 labctl-cache-cls"]);
+        // Seat 1's network is still there (another class's does not count).
+        runner.always("docker network ls", 0, "bridge\nlabctl-cls-other-s01\nlabctl-cls-s01\n", "");
+        assert_eq!(remove_unless_in_use(&seat2, &runner).unwrap(), Vec::<String>::new());
+        assert_eq!(runner.changes().len(), 1);
 
-        // The last seat (another class's network does not count).
+        // The last seat: no seat network of the class is left on the engine.
         let runner = RecordingRunner::default();
-        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s02=b labctl-cls-other-s01=c "), "");
-        let removed = leave(&seat2, &runner).unwrap();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s02=b "), "");
+        runner.always("docker network ls", 0, "bridge\nlabctl-cls-other-s01\n", "");
+        leave(&seat2, &runner).unwrap();
+        let removed = remove_unless_in_use(&seat2, &runner).unwrap();
         assert!(removed[0].starts_with("class cache labctl-cache-cls"), "{removed:?}");
         assert_eq!(
             runner.changes(),
@@ -856,17 +881,21 @@ mod tests {
             ]
         );
 
-        // A cache between two restarts (its upstream does not answer) is on no network.
+        // A cache between two restarts is on no network; another seat
+        // destroyed at once removed the container first: both are fine.
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 0, &found("restarting", "https://registry-1.docker.io", "labctl-cls-s02=b "), "");
         let not_connected = "Error response from daemon: container 091d is not connected to network labctl-cls-s02";
         runner.answer("docker network disconnect", 1, "", not_connected);
-        assert_eq!(leave(&seat2, &runner).unwrap().len(), 1, "removed with its last seat");
+        runner.answer("docker rm --force", 1, "", "Error: No such container: labctl-cache-cls");
+        leave(&seat2, &runner).unwrap();
+        assert_eq!(remove_unless_in_use(&seat2, &runner).unwrap().len(), 1);
 
-        // No cache: one probe, nothing else.
+        // No cache: one probe each, nothing else.
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
-        assert!(leave(&seat2, &runner).unwrap().is_empty());
+        leave(&seat2, &runner).unwrap();
+        assert!(remove_unless_in_use(&seat2, &runner).unwrap().is_empty());
         assert_eq!(runner.changes(), Vec::<String>::new());
     }
 

@@ -742,12 +742,15 @@ impl Provider for DockerProvider<'_> {
         let networks = self.labelled("network")?;
         if !networks.is_empty() {
             // The class cache is on the seat's network too: off it first.
-            removed.extend(cache::leave(self.cluster, self.runner)?);
+            cache::leave(self.cluster, self.runner)?;
             let spec =
                 self.docker(&["network", "rm"], "remove the cluster network", Wait::Change).args(networks.clone());
             self.runner.run_checked(&spec)?;
             removed.push(format!("network {}", self.network()));
         }
+        // Once this seat's network is gone, so that of seats destroyed at
+        // once, the last one to look finds no other and removes the cache.
+        removed.extend(cache::remove_unless_in_use(self.cluster, self.runner)?);
         Ok(removed)
     }
 }
