@@ -140,7 +140,11 @@ with the ssh-keygen -R line to run), then feeds the Vagrant boxes' provisioning\
 scripts to those whose setup is not current, under `sudo -n` (a user without\n\
 passwordless sudo is refused, saying so): /etc/hosts, Docker Engine when missing,\n\
 daemon.json merged (first version kept as daemon.json.labctl.bak, Docker reloaded),\n\
-the swarm ports in ufw/firewalld, the handouts' tools.",
+the swarm ports in ufw/firewalld, the handouts' tools.\n\n\
+A class of several seats gets one image cache per Docker engine ([cache]), a\n\
+registry on every seat's network at its subnet's last address that every node\n\
+pulls through: online a pull-through cache of Docker Hub, offline (upstream =\n\
+\"none\") a registry this host's lab images are pushed into.",
         over_seats!(),
         "\n`up --seat 2` repairs seat 2 alone; --reinit-swarm over several seats asks once."
     ))]
@@ -493,12 +497,15 @@ pub struct SolveArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum ImagesCommand {
-    /// Pull every image the labs need into this host's Docker
+    /// Pull every image the labs, the registry and the class cache need into this
+    /// host's Docker, all at once, a line per image
     #[command(after_help = "Examples:\n  labctl images pull")]
     Pull,
-    /// Copy images from this host's Docker into every node (skipping nodes that have them)
+    /// Copy images from this host's Docker into every node of the seats: each image
+    /// saved once, loaded where that image ID is missing, at most as many nodes at once
+    /// as this host has cores ([images] parallel)
     #[command(
-        after_help = "Examples:\n  labctl images load                 (every seeded lab's images)\n  labctl images load --lab lab3\n  labctl images load mysql:5.7 registry:2\n\n\
+        after_help = "Examples:\n  labctl images load                 (every seeded lab's images)\n  labctl images load --lab lab3\n  labctl images load mysql:5.7 registry:2\n  labctl images load --seat all node:slim   (every node of every seat of a class)\n\n\
 Exit status: 3 when a node is not running or the manager's Docker does not answer."
     )]
     Load(ImagesLoadArgs),

@@ -367,6 +367,19 @@ mod tests {
         runner.always(&format!("{engine} network ls"), 0, "labctl-swarm-lab-s02\n", "");
         runner.always(&format!("{engine} network inspect"), 0, "192.168.57.0/24 ", "");
         runner.always("docker image inspect", 0, "sha256:new\n", "");
+        // The class cache is made on the seat's engine too.
+        runner.always(
+            &format!("{engine} container inspect"),
+            1,
+            "",
+            "Error: No such container: labctl-cache-swarm-lab",
+        );
+        runner.always(
+            &format!("{engine} logs --tail 100 labctl-cache-swarm-lab"),
+            0,
+            "",
+            "msg=\"listening on [::]:5000\"",
+        );
         healthy(&runner, |node| format!("{engine} exec swarm-lab-s02-{node}"));
         let provider = DockerProvider::new(&cluster, &runner);
         up_and_status(&cluster, &provider, &runner);
@@ -374,27 +387,32 @@ mod tests {
         let status = status(&cluster, &provider, &runner, &templates).unwrap();
         assert_eq!(status.engine.as_deref(), Some("e2"));
         assert_eq!(serde_json::to_value(&status).unwrap()["engine"], "e2");
-        let shell = NodeShell::new(&provider, &runner);
-        crate::images::load_required("registry:2", cluster.nodes(), shell, &runner).unwrap();
+        let seats = [crate::images::SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
+        let plans = crate::images::plan(&["registry:2".to_string()], &seats, &runner, cluster.timeouts()).unwrap();
+        crate::images::carry_out(&plans, &seats, &runner, 2, cluster.timeouts()).unwrap();
         provider.destroy().unwrap();
 
         let calls = runner.calls();
         let (on_this_host, on_engine): (Vec<&CommandSpec>, Vec<&CommandSpec>) =
-            calls.iter().partition(|spec| spec.args.first().is_some_and(|arg| arg == "image"));
+            calls.iter().partition(|spec| spec.args.first().is_some_and(|arg| arg == "image" || arg == "save"));
         for spec in &on_this_host {
-            assert!(spec.to_string().starts_with("docker image inspect --format '{{.Id}}' -- "), "{spec}");
+            let line = spec.to_string();
+            let read =
+                line.starts_with("docker image inspect --format '{{.Id}}' -- ") || line.starts_with("docker save -- ");
+            assert!(read, "only reading images out of this host's docker: {spec}");
         }
         assert!(!on_this_host.is_empty() && on_engine.len() > 40, "{:#?}", runner.command_lines());
         for spec in on_engine {
             assert_eq!(spec.program, "docker", "{spec}");
             assert_eq!(spec.args[..2], ["--host", "ssh://ubuntu@10.0.0.5"], "`{spec}` goes to seat 2's engine");
-            if let Some(source) = &spec.pipe_from {
-                assert!(source.to_string().starts_with("docker save -- "), "read from this host's docker: {spec}");
-            }
         }
         let lines = runner.command_lines();
-        let piped = lines.iter().filter(|line| line.starts_with("docker save -- registry:2 | ")).count();
-        assert!(piped >= 4, "the image streamed into every node of seat 2: {lines:#?}");
+        let saves = lines.iter().filter(|line| line.starts_with("docker save -- registry:2 > ")).count();
+        let loads = lines.iter().filter(|line| line.contains(" docker load --quiet < ")).count();
+        assert!(saves >= 1 && loads >= 4, "saved here, loaded into every node of seat 2: {lines:#?}");
+        assert!(lines
+            .iter()
+            .any(|line| line.starts_with(&format!("{engine} run --detach --name labctl-cache-swarm-lab"))));
         for what in
             ["rm --force --volumes c1 c2", "volume rm swarm-lab-s02-manager-docker", "network rm labctl-swarm-lab-s02"]
         {

@@ -1,6 +1,7 @@
 //! `labctl.toml`: the serde schema, the class defaults, loading, and the
 //! validated [`Settings`] value that the rest of the code trusts.
 
+mod cache;
 mod class;
 mod cluster;
 pub mod hosts_csv;
@@ -21,6 +22,7 @@ use crate::labs::Catalog;
 use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
+pub use cache::{address_in as cache_address_in, CacheSettings, Upstream, CACHE_PORT};
 pub use class::{Access, ClassSettings, Engine, EngineTarget, Seat, SeatSelection, MAX_SEATS};
 pub use cluster::{Cluster, PlacedLab};
 
@@ -69,6 +71,7 @@ pub struct RawConfig {
     pub images: RawImages,
     pub class: class::RawClass,
     pub ssh: ssh::RawSsh,
+    pub cache: cache::RawCache,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -76,6 +79,8 @@ pub struct RawConfig {
 pub struct RawImages {
     /// Copy the labs' images from this host into every node during `up`.
     pub preload: bool,
+    /// How many nodes unpack an image at once; unset: this host's cores.
+    pub parallel: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -175,6 +180,7 @@ impl Default for RawConfig {
             images: RawImages::default(),
             class: class::RawClass::default(),
             ssh: ssh::RawSsh::default(),
+            cache: cache::RawCache::default(),
         }
     }
 }
@@ -406,12 +412,16 @@ pub struct Settings {
     pub node_image: Option<String>,
     /// Load the seeded labs' images into every node during `up`.
     pub preload_images: bool,
+    /// `[images] parallel`: nodes that unpack an image at once; `None`: the cores.
+    pub parallel_loads: Option<u32>,
     /// Time limits of node and host commands (`LABCTL_TIMEOUT_SCALE`).
     pub timeouts: Timeouts,
     /// `[class]`: the seats, their students' access and the engines.
     pub class: ClassSettings,
     /// `[ssh]`: the machines of the ssh provider (empty for the others).
     pub ssh: ssh::SshSettings,
+    /// `[cache]`: the class's image cache, when it is on.
+    pub cache: Option<CacheSettings>,
     /// The workspace the settings belong to (empty in unit tests).
     pub workspace: PathBuf,
 }

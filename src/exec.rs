@@ -37,8 +37,9 @@ pub struct CommandSpec {
     pub env: Vec<(String, String)>,
     pub dir: Option<PathBuf>,
     pub stdin: Option<Vec<u8>>,
-    /// Feed this command's stdout into ours (`source | this`).
-    pub pipe_from: Option<Box<CommandSpec>>,
+    /// Read stdin from this file (`this < file`): for input too large to
+    /// hold in memory (a saved image fed to several nodes).
+    pub stdin_file: Option<PathBuf>,
     /// Write stdout to this file (created or truncated) instead of capturing
     /// it: for output too large to hold in memory (a backup archive).
     pub stdout_file: Option<PathBuf>,
@@ -65,7 +66,7 @@ impl CommandSpec {
             env: Vec::new(),
             dir: None,
             stdin: None,
-            pipe_from: None,
+            stdin_file: None,
             stdout_file: None,
             timeout: None,
             remote_timeout: None,
@@ -96,8 +97,8 @@ impl CommandSpec {
         self
     }
 
-    pub fn pipe_from(mut self, source: CommandSpec) -> Self {
-        self.pipe_from = Some(Box::new(source));
+    pub fn stdin_file(mut self, path: PathBuf) -> Self {
+        self.stdin_file = Some(path);
         self
     }
 
@@ -124,7 +125,7 @@ impl CommandSpec {
     /// Mask any swarm token (as `SWMTKN-****`) and this command's secrets in `text`.
     pub fn mask(&self, text: &str) -> String {
         let mut masked = mask_tokens(text);
-        for secret in self.secrets.iter().chain(self.pipe_from.iter().flat_map(|source| &source.secrets)) {
+        for secret in &self.secrets {
             if !secret.is_empty() {
                 // Also as `Display` shows it inside single quotes.
                 let quoted = secret.replace('\'', r"'\''");
@@ -138,9 +139,6 @@ impl CommandSpec {
 impl fmt::Display for CommandSpec {
     /// The command as a user could paste it into a POSIX shell, secrets masked.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if let Some(source) = &self.pipe_from {
-            write!(f, "{source} | ")?;
-        }
         // A script passed as one argument shows as its first line and "…",
         // then what follows its last line: in a command line for a remote
         // shell (`ssh HOST 'sudo -n -- sh -c '\''SCRIPT'\'' NAME ARG'`),
@@ -151,6 +149,9 @@ impl fmt::Display for CommandSpec {
         };
         let words = std::iter::once(&self.program).chain(&self.args);
         let mut quoted: Vec<String> = words.map(|word| shell_quote(&shorten(word))).collect();
+        if let Some(path) = &self.stdin_file {
+            quoted.push(format!("< {}", shell_quote(&path.to_string_lossy())));
+        }
         if let Some(path) = &self.stdout_file {
             quoted.push(format!("> {}", shell_quote(&path.to_string_lossy())));
         }
@@ -354,14 +355,13 @@ impl Runner for RealRunner {
             bail!("internal error: `{spec}` (to {}) has no time limit", spec.purpose);
         };
         self.ui.detail(&format!("$ {spec}"));
-        let command = match (&spec.pipe_from, &spec.stdin) {
-            (Some(source), _) => expression(source).stdin_null().pipe(expression(spec)),
-            (None, Some(bytes)) => expression(spec).stdin_bytes(bytes.clone()),
+        let command = match (&spec.stdin, &spec.stdin_file) {
+            (Some(bytes), _) => expression(spec).stdin_bytes(bytes.clone()),
+            (None, Some(path)) => expression(spec).stdin_path(path),
             (None, None) => expression(spec).stdin_null(),
         };
-        // Captures on the whole expression take both sides of a pipe. Each
-        // program gets its own process group, so a timeout or Ctrl-C ends
-        // its children too.
+        // Each program gets its own process group, so a timeout or Ctrl-C
+        // ends its children too.
         let command = match &spec.stdout_file {
             Some(path) => command.stdout_path(path),
             None => command.stdout_capture(),
@@ -795,11 +795,10 @@ mod tests {
     }
 
     #[test]
-    fn real_runner_pipes_and_masks_what_it_shows() {
+    fn real_runner_feeds_stdin_and_masks_what_it_shows() {
         let runner = real_runner();
-        let source = CommandSpec::new("printf", &["a\\nSWMTKN-1-abc-def\\n"], "produce");
-        let spec = CommandSpec::new("cat", &[], "consume").pipe_from(source).timeout(5 * SECOND);
-        assert_eq!(spec.to_string(), "printf 'a\\nSWMTKN-****\\n' | cat");
+        let spec = CommandSpec::new("printf", &["a\\nSWMTKN-1-abc-def\\n"], "produce").timeout(5 * SECOND);
+        assert_eq!(spec.to_string(), "printf 'a\\nSWMTKN-****\\n'");
         let output = runner.run(&spec).unwrap();
         assert_eq!(output.stdout, "a\nSWMTKN-1-abc-def\n", "the caller gets the real output");
         assert_eq!(output.tail(1), "SWMTKN-****", "error messages never show it");
@@ -807,6 +806,16 @@ mod tests {
             .run(&CommandSpec::new("cat", &[], "echo stdin").stdin(b"hello".to_vec()).timeout(5 * SECOND))
             .unwrap();
         assert_eq!(fed.stdout, "hello");
+    }
+
+    #[test]
+    fn real_runner_feeds_a_file_on_stdin_and_shows_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("image.tar");
+        std::fs::write(&file, b"layer\0bytes").unwrap();
+        let spec = CommandSpec::new("wc", &["-c"], "count").stdin_file(file.clone()).timeout(5 * SECOND);
+        assert_eq!(spec.to_string(), format!("wc -c < {}", file.display()));
+        assert_eq!(real_runner().run(&spec).unwrap().stdout.trim(), "11");
     }
 
     #[test]

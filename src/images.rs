@@ -1,14 +1,24 @@
-//! Offline images for classrooms: pull once on this host, then stream
-//! `docker save` into every node's `docker load` (nodes in parallel),
-//! skipping nodes that already have the same image ID.
+//! Offline images for classrooms: pull once on this host, save each image
+//! once, then load it into every node that lacks it (same image ID skips),
+//! over as many seats as asked. Unpacking inside each node is the cost, and
+//! it is this host's CPU (a 400 MB image: 11 s into one node, 46 s into 8
+//! nodes on 2 cores, whether at once or in turn), so at most as many nodes
+//! load at once as the host has cores (`[images] parallel`): each node is
+//! ready as early as it can be, and memory holds that many unpacks, not 40.
 
-use anyhow::{bail, Result};
+use std::path::PathBuf;
 
-use crate::config::{Cluster, Nodes};
+use anyhow::{Context as _, Result};
+
+use crate::config::Cluster;
 use crate::exec::{CommandSpec, Runner};
-use crate::parallel::in_parallel;
+use crate::parallel::{in_parallel, in_parallel_bounded};
 use crate::provider::NodeShell;
 use crate::timeouts::{Timeouts, Wait};
+use crate::ui::{format_elapsed, Ui};
+
+/// How many nodes are asked at once whether they have an image (a cheap read).
+const PROBES_AT_ONCE: usize = 16;
 
 /// The images of the given labs (all seeded labs when `None`), each once.
 pub fn lab_images(cluster: &Cluster, lab: Option<&str>) -> Result<Vec<String>> {
@@ -27,94 +37,192 @@ pub fn lab_images(cluster: &Cluster, lab: Option<&str>) -> Result<Vec<String>> {
     Ok(images)
 }
 
-/// `docker pull` each image on this host; returns the ones that failed, with why.
-pub fn pull(images: &[String], host: &dyn Runner, timeouts: Timeouts) -> Result<Vec<(String, String)>> {
-    let mut failed = Vec::new();
-    for image in images {
-        let spec = CommandSpec::new("docker", &["pull", "--quiet", "--", image], &format!("pull {image}"))
-            .timeout(timeouts.limit(Wait::Long));
+/// `docker …` on this host's engine, within the limit of its kind: every
+/// docker command of this module that does not run on a node.
+fn docker(args: &[&str], purpose: &str, wait: Wait, timeouts: Timeouts) -> CommandSpec {
+    let spec = CommandSpec::new("docker", args, purpose).timeout(timeouts.limit(wait));
+    if wait == Wait::Read {
+        spec.probe()
+    } else {
+        spec
+    }
+}
+
+/// `docker pull` every image on this host at once, a line for each as it
+/// ends; returns the ones that failed, with why.
+pub fn pull(images: &[String], host: &dyn Runner, timeouts: Timeouts, ui: &Ui) -> Result<Vec<(String, String)>> {
+    let outcomes = in_parallel(images, |image| {
+        let started = std::time::Instant::now();
+        let spec = docker(&["pull", "--quiet", "--", image], &format!("pull {image}"), Wait::Long, timeouts);
         let output = host.run(&spec)?;
-        if !output.success() {
-            failed.push((image.clone(), output.tail(1)));
+        let elapsed = ui.dim(&format_elapsed(started.elapsed()));
+        match output.success() {
+            true => ui.done(&format!("pulled {image} {elapsed}")),
+            false => ui.error(&format!("could not pull {image}: {}", output.tail(1))),
         }
-    }
-    Ok(failed)
-}
-
-/// What loading one image did on each node.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Loaded {
-    pub image: String,
-    pub loaded_on: Vec<String>,
-    pub already_on: Vec<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Load {
-    Done(Loaded),
-    /// This host's Docker does not have the image.
-    NotOnHost,
-}
-
-/// Load `image` from this host's Docker into every node that lacks this ID;
-/// an error when the host does not have it.
-pub fn load_required(image: &str, nodes: &Nodes, shell: NodeShell, host: &dyn Runner) -> Result<Loaded> {
-    match load(image, nodes, shell, host)? {
-        Load::Done(loaded) => Ok(loaded),
-        Load::NotOnHost => {
-            bail!("{image} is not in this host's Docker; run `labctl images pull` (or `docker pull {image}`) first")
-        }
-    }
-}
-
-/// Load `image` from this host's Docker into every node that lacks this ID.
-pub fn load(image: &str, nodes: &Nodes, shell: NodeShell, host: &dyn Runner) -> Result<Load> {
-    let nodes = nodes.names();
-    load_into(image, &nodes, shell, host)
-}
-
-/// Copy `image` from this host's Docker into each of `nodes` (at once),
-/// skipping a node that has the same image ID: what `images load`, `up`
-/// with `[images] preload` and the registry's own image all use.
-pub fn load_into(image: &str, nodes: &[&str], shell: NodeShell, host: &dyn Runner) -> Result<Load> {
-    // `--` everywhere: an image name is never read as an option.
-    let inspect = ["image", "inspect", "--format", "{{.Id}}", "--", image];
-    let on_host = CommandSpec::new("docker", &inspect, "look for an image on this host").probe();
-    let on_host = host.run(&on_host.timeout(shell.limit(Wait::Read)))?;
-    if !on_host.success() {
-        return Ok(Load::NotOnHost);
-    }
-    let id = on_host.stdout.trim().to_string();
-    let loaded = in_parallel(nodes, |node| {
-        let mut argv = vec!["docker"];
-        argv.extend(inspect);
-        let present = shell.run(&shell.probe(node, &argv, "look for an image"))?;
-        if present.success() && present.stdout.trim() == id {
-            return Ok(false);
-        }
-        let save = CommandSpec::new("docker", &["save", "--", image], &format!("export {image} from this host"));
-        let spec =
-            shell.command_piped(Wait::Long, node, &["docker", "load", "--quiet"], &format!("load {image}"), save);
-        shell.run_checked(&spec)?;
-        Ok(true)
+        Ok((!output.success()).then(|| (image.clone(), output.tail(1))))
     })?;
-    let (mut loaded_on, mut already_on) = (Vec::new(), Vec::new());
-    for (node, was_loaded) in nodes.iter().zip(loaded) {
-        if was_loaded {
-            loaded_on.push(node.to_string())
-        } else {
-            already_on.push(node.to_string())
-        }
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+/// How many nodes unpack an image at once: `[images] parallel`, else this
+/// host's cores.
+pub fn loads_at_once(configured: Option<u32>) -> usize {
+    match configured {
+        Some(count) => count.max(1) as usize,
+        None => std::thread::available_parallelism().map(usize::from).unwrap_or(1),
     }
-    Ok(Load::Done(Loaded { image: image.to_string(), loaded_on, already_on }))
+}
+
+/// One seat's nodes that images may go to.
+#[derive(Clone)]
+pub struct SeatNodes<'a> {
+    /// The seat's cluster name, for messages.
+    pub name: String,
+    pub shell: NodeShell<'a>,
+    pub nodes: Vec<String>,
+}
+
+impl<'a> SeatNodes<'a> {
+    /// Every node of `cluster`.
+    pub fn all_nodes(cluster: &Cluster, shell: NodeShell<'a>) -> SeatNodes<'a> {
+        let nodes = cluster.nodes().names().into_iter().map(String::from).collect();
+        SeatNodes { name: cluster.name().to_string(), shell, nodes }
+    }
+}
+
+/// A node of one of the seats given to [`plan`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Place {
+    /// Its seat's index among them.
+    pub seat: usize,
+    pub node: String,
+}
+
+/// What loading one image takes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ImagePlan {
+    pub image: String,
+    /// Its ID in this host's Docker; `None`: this host does not have it.
+    pub id: Option<String>,
+    /// The nodes without this image ID.
+    pub missing_on: Vec<Place>,
+    /// The nodes that have it already.
+    pub already_on: Vec<Place>,
+}
+
+/// Read which of `images` this host has and which nodes of `seats` lack
+/// them (probes only).
+pub fn plan(images: &[String], seats: &[SeatNodes], host: &dyn Runner, timeouts: Timeouts) -> Result<Vec<ImagePlan>> {
+    let places: Vec<Place> = seats
+        .iter()
+        .enumerate()
+        .flat_map(|(seat, nodes)| nodes.nodes.iter().map(move |node| Place { seat, node: node.clone() }))
+        .collect();
+    images
+        .iter()
+        .map(|image| {
+            // `--` everywhere: an image name is never read as an option.
+            let inspect = ["image", "inspect", "--format", "{{.Id}}", "--", image];
+            let on_host = host.run(&docker(&inspect, "look for an image on this host", Wait::Read, timeouts))?;
+            if !on_host.success() {
+                let missing_on = places.clone();
+                return Ok(ImagePlan { image: image.clone(), id: None, missing_on, already_on: Vec::new() });
+            }
+            let id = on_host.stdout.trim().to_string();
+            let present = in_parallel_bounded(&places, PROBES_AT_ONCE, |place| {
+                let shell = seats[place.seat].shell;
+                let argv: Vec<&str> = std::iter::once("docker").chain(inspect).collect();
+                let answer = shell.run(&shell.probe(&place.node, &argv, "look for an image"))?;
+                Ok(answer.success() && answer.stdout.trim() == id)
+            })
+            .into_iter()
+            .collect::<Result<Vec<bool>>>()?;
+            let (already, missing): (Vec<_>, Vec<_>) = places.iter().cloned().zip(present).partition(|(_, has)| *has);
+            Ok(ImagePlan {
+                image: image.clone(),
+                id: Some(id),
+                missing_on: missing.into_iter().map(|(place, _)| place).collect(),
+                already_on: already.into_iter().map(|(place, _)| place).collect(),
+            })
+        })
+        .collect()
+}
+
+/// The files `carry_out` saves images to; removed when dropped.
+struct Saved {
+    dir: tempfile::TempDir,
+}
+
+impl Saved {
+    fn path(&self, index: usize) -> PathBuf {
+        self.dir.path().join(format!("image-{index}.tar"))
+    }
+}
+
+/// Save each image of `plans` that some node lacks once on this host (to a
+/// temporary file), then load it into those nodes, at most `at_once` nodes
+/// unpacking at a time. Images this host does not have are left out.
+pub fn carry_out(
+    plans: &[ImagePlan],
+    seats: &[SeatNodes],
+    host: &dyn Runner,
+    at_once: usize,
+    timeouts: Timeouts,
+) -> Result<()> {
+    let needed: Vec<(usize, &ImagePlan)> =
+        plans.iter().enumerate().filter(|(_, plan)| plan.id.is_some() && !plan.missing_on.is_empty()).collect();
+    if needed.is_empty() {
+        return Ok(());
+    }
+    let saved = Saved {
+        dir: tempfile::Builder::new()
+            .prefix("labctl-images-")
+            .tempdir()
+            .context("cannot make a temporary folder for saved images (TMPDIR)")?,
+    };
+    for (index, plan) in &needed {
+        let save =
+            docker(&["save", "--", &plan.image], &format!("save {} on this host", plan.image), Wait::Long, timeouts)
+                .stdout_file(saved.path(*index));
+        host.run_checked(&save)?;
+    }
+    let loads: Vec<(usize, &ImagePlan, &Place)> = needed
+        .iter()
+        .flat_map(|(index, plan)| plan.missing_on.iter().map(move |place| (*index, *plan, place)))
+        .collect();
+    let loaded = in_parallel_bounded(&loads, at_once, |(index, plan, place)| {
+        let seat = &seats[place.seat];
+        let purpose = format!("load {} (seat {})", plan.image, seat.name);
+        let argv = ["docker", "load", "--quiet"];
+        let load = seat.shell.command_from_file(Wait::Long, &place.node, &argv, &purpose, saved.path(*index));
+        seat.shell.run_checked(&load).map(|_| ())
+    });
+    // Every node had its turn; the first failure (in node order) is said.
+    loaded.into_iter().collect()
+}
+
+/// Copy `image` from this host's Docker into `nodes` (all at once),
+/// skipping a node with the same image ID; nothing when this host does not
+/// have it: the registry's own image.
+pub fn load_into(image: &str, nodes: &[&str], shell: NodeShell, host: &dyn Runner) -> Result<()> {
+    let seat = SeatNodes { name: String::new(), shell, nodes: nodes.iter().map(|node| node.to_string()).collect() };
+    let timeouts = shell.provider.timeouts();
+    let seats = [seat];
+    let plans = plan(&[image.to_string()], &seats, host, timeouts)?;
+    carry_out(&plans, &seats, host, nodes.len(), timeouts)
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
     use super::*;
-    use crate::config::{test_cluster, test_settings};
+    use crate::config::{test_catalog, test_cluster, test_settings};
     use crate::exec::fake::RecordingRunner;
+    use crate::exec::Output;
     use crate::provider::docker::DockerProvider;
+    use crate::ui::Verbosity;
 
     #[test]
     fn only_nodes_without_the_same_image_id_get_it() {
@@ -127,31 +235,105 @@ mod tests {
         runner.answer("docker exec swarm-lab-node3 docker image inspect", 0, "sha256:new\n", "");
         let cluster = test_cluster(&settings);
         let provider = DockerProvider::new(&cluster, &runner);
-        let loaded = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner).unwrap();
-        assert_eq!(loaded.loaded_on, vec!["node1", "node2"]);
-        assert_eq!(loaded.already_on, vec!["manager", "node3"]);
+        let seats = [SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
+        let plans = plan(&["mysql:5.7".to_string()], &seats, &runner, Timeouts::default()).unwrap();
+        let names = |places: &[Place]| places.iter().map(|place| place.node.clone()).collect::<Vec<_>>();
+        assert_eq!(names(&plans[0].missing_on), ["node1", "node2"]);
+        assert_eq!(names(&plans[0].already_on), ["manager", "node3"]);
+        assert_eq!(runner.changes(), Vec::<String>::new(), "planning only reads");
+
+        carry_out(&plans, &seats, &runner, 4, Timeouts::default()).unwrap();
         let mut changes = runner.changes();
+        let save = changes.remove(0);
+        assert!(save.starts_with("docker save -- mysql:5.7 > "), "{save}");
+        let file = save.rsplit(' ').next().unwrap().to_string();
         changes.sort();
         assert_eq!(
             changes,
-            vec![
-                "docker save -- mysql:5.7 | docker exec --interactive swarm-lab-node1 docker load --quiet",
-                "docker save -- mysql:5.7 | docker exec --interactive swarm-lab-node2 docker load --quiet",
+            [
+                format!("docker exec --interactive swarm-lab-node1 docker load --quiet < {file}"),
+                format!("docker exec --interactive swarm-lab-node2 docker load --quiet < {file}"),
             ]
         );
+        assert!(!std::path::Path::new(&file).exists(), "the saved image is removed after the loads");
     }
 
     #[test]
-    fn an_image_missing_on_the_host_says_how_to_get_it() {
+    fn an_image_missing_on_the_host_is_planned_for_no_load() {
         let settings = test_settings("");
         let runner = RecordingRunner::default();
         runner.answer("docker image inspect", 1, "", "No such image");
         let cluster = test_cluster(&settings);
         let provider = DockerProvider::new(&cluster, &runner);
-        let error = load_required("mysql:5.7", &settings.nodes, NodeShell::new(&provider, &runner), &runner)
-            .unwrap_err()
-            .to_string();
-        assert!(error.starts_with("mysql:5.7 is not in this host's Docker; run `labctl images pull`"), "{error}");
+        let seats = [SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
+        let plans = plan(&["mysql:5.7".to_string()], &seats, &runner, Timeouts::default()).unwrap();
+        assert_eq!(plans[0].id, None);
+        carry_out(&plans, &seats, &runner, 4, Timeouts::default()).unwrap();
+        assert_eq!(runner.changes(), Vec::<String>::new());
+    }
+
+    /// Counts the `docker load`s running at once (each takes a while).
+    #[derive(Default)]
+    struct Unpacking {
+        recorded: RecordingRunner,
+        running: AtomicUsize,
+        most: AtomicUsize,
+    }
+
+    impl Runner for Unpacking {
+        fn run(&self, spec: &CommandSpec) -> Result<Output> {
+            if !spec.args.iter().any(|arg| arg == "load") {
+                return self.recorded.run(spec);
+            }
+            let now = self.running.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            self.running.fetch_sub(1, Ordering::SeqCst);
+            self.recorded.run(spec)
+        }
+
+        fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
+            self.recorded.run_interactive(spec)
+        }
+    }
+
+    #[test]
+    fn each_image_is_saved_once_for_every_seat_and_at_most_the_bound_unpack_at_once() {
+        let settings = test_settings("[cluster]\nname = \"cls\"\n[class]\nseats = 3\naccess = \"none\"\n");
+        let seats: Vec<Cluster> =
+            (1..=3).map(|number| Cluster::seat(&settings, test_catalog(), number).unwrap()).collect();
+        let runner = Unpacking::default();
+        runner.recorded.always("docker image inspect", 0, "sha256:host\n", "");
+        for seat in ["s01", "s02", "s03"] {
+            for node in ["manager", "node1", "node2", "node3"] {
+                let probe = format!("docker exec cls-{seat}-{node} docker image inspect");
+                runner.recorded.always(&probe, 1, "", "No such image");
+            }
+        }
+        let providers: Vec<DockerProvider> = seats.iter().map(|seat| DockerProvider::new(seat, &runner)).collect();
+        let targets: Vec<SeatNodes> = seats
+            .iter()
+            .zip(&providers)
+            .map(|(seat, provider)| SeatNodes::all_nodes(seat, NodeShell::new(provider, &runner)))
+            .collect();
+        let images = ["node:slim".to_string(), "mysql:5.7".to_string()];
+        let plans = plan(&images, &targets, &runner, Timeouts::default()).unwrap();
+        assert!(plans.iter().all(|plan| plan.missing_on.len() == 12), "{plans:#?}");
+        carry_out(&plans, &targets, &runner, 2, Timeouts::default()).unwrap();
+
+        let changes = runner.recorded.changes();
+        let saves: Vec<&String> = changes.iter().filter(|line| line.starts_with("docker save")).collect();
+        assert_eq!(saves.len(), 2, "each image saved once for 3 seats × 4 nodes: {saves:#?}");
+        let loads = changes.iter().filter(|line| line.contains(" docker load --quiet < ")).count();
+        assert_eq!(loads, 24);
+        assert_eq!(runner.most.load(Ordering::SeqCst), 2, "two unpack at a time, never more");
+    }
+
+    #[test]
+    fn the_bound_is_the_configured_count_else_the_cores() {
+        assert_eq!(loads_at_once(Some(3)), 3);
+        let cores = std::thread::available_parallelism().map(usize::from).unwrap();
+        assert_eq!(loads_at_once(None), cores);
     }
 
     #[test]
@@ -163,15 +345,15 @@ mod tests {
             "",
             "Error response from daemon: toomanyrequests: pull rate limit\n",
         );
-        let failed = pull(&["registry:2".to_string(), "mysql:5.7".to_string()], &runner, Timeouts::default()).unwrap();
+        let images = ["registry:2".to_string(), "mysql:5.7".to_string()];
+        let failed = pull(&images, &runner, Timeouts::default(), &Ui::new(Verbosity::Quiet)).unwrap();
         assert_eq!(
             failed,
             vec![("mysql:5.7".to_string(), "Error response from daemon: toomanyrequests: pull rate limit".to_string())]
         );
-        assert_eq!(
-            runner.command_lines(),
-            vec!["docker pull --quiet -- registry:2", "docker pull --quiet -- mysql:5.7"]
-        );
+        let mut lines = runner.command_lines();
+        lines.sort();
+        assert_eq!(lines, vec!["docker pull --quiet -- mysql:5.7", "docker pull --quiet -- registry:2"]);
     }
 
     #[test]

@@ -40,7 +40,7 @@ pub fn in_parallel_bounded<T: Sync, R: Send>(items: &[T], bound: usize, work: im
 
 #[cfg(test)]
 mod tests {
-    use std::sync::{Barrier, Mutex};
+    use std::sync::Barrier;
     use std::time::Duration;
 
     use anyhow::bail;

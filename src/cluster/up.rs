@@ -1,5 +1,6 @@
 //! `labctl up` as a list of named actions, as kind creates a cluster: nodes,
-//! swarm, images, registry, labs, and the students' SSH logins of a class. Each action reads what is there (probes
+//! a class's image cache, swarm, images, registry, labs, and the students'
+//! SSH logins of a class. Each action reads what is there (probes
 //! only), returns what it would change as a plan (data that can be printed
 //! and tested), and carries the plan out. A dry run prints every plan and
 //! carries out none: [`Steps`] is the only code that tells the two apart.
@@ -10,9 +11,10 @@ use anyhow::Result;
 
 use crate::access;
 use crate::access::nodes::{SeatAccess, Todo};
-use crate::config::{self, Access, Cluster, Registry};
+use crate::config::{self, Access, Cluster, Registry, Upstream};
 use crate::exec::{CommandSpec, Runner};
 use crate::lifecycle::seed;
+use crate::provider::cache::{self, ClassCache};
 use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider, ProviderKind};
 use crate::swarm::{self, Bootstrap};
 use crate::templates::Templates;
@@ -127,6 +129,9 @@ impl<'a> Up<'a> {
         let mut steps = Steps::new(ui, mode);
         let nodes = steps.run(&Nodes { provider: self.provider, templates: self.templates, ui })?;
         let not_running = steps.not_running(&nodes);
+        if let Some(cache) = self.class_cache(ui) {
+            steps.run(&Cache { cache, up: self, ui })?;
+        }
         let in_no_swarm = [nodes.created(), not_running.clone()].concat();
         steps.run(&Swarm {
             nodes: self.cluster.nodes(),
@@ -174,6 +179,18 @@ impl<'a> Up<'a> {
 
     fn shell(&self) -> NodeShell<'_> {
         NodeShell::new(self.provider, self.runner)
+    }
+
+    /// The class's image cache on this seat's engine: docker-provider nodes only.
+    fn class_cache(&self, ui: &Ui) -> Option<ClassCache<'_>> {
+        let cache = ClassCache::of(self.cluster, self.runner)?;
+        if self.provider.kind() != ProviderKind::Docker {
+            ui.warn(
+                "[cache] serves docker-provider nodes only; these VMs pull directly (set [registry] mirror for them)",
+            );
+            return None;
+        }
+        Some(cache)
     }
 }
 
@@ -255,13 +272,15 @@ impl Action for Images<'_> {
     }
 
     fn apply(&self, wanted: &Vec<String>) -> Result<Done> {
-        let (mut loaded, mut missing) = (0, Vec::new());
-        for image in wanted {
-            match images::load(image, self.up.cluster.nodes(), self.up.shell(), self.up.runner)? {
-                images::Load::NotOnHost => missing.push(image.as_str()),
-                images::Load::Done(outcome) => loaded += usize::from(!outcome.loaded_on.is_empty()),
-            }
-        }
+        let up = self.up;
+        let seats = [images::SeatNodes::all_nodes(up.cluster, up.shell())];
+        let timeouts = up.cluster.timeouts();
+        let plans = images::plan(wanted, &seats, up.runner, timeouts)?;
+        let at_once = images::loads_at_once(up.cluster.parallel_loads());
+        images::carry_out(&plans, &seats, up.runner, at_once, timeouts)?;
+        let missing: Vec<&str> =
+            plans.iter().filter(|plan| plan.id.is_none()).map(|plan| plan.image.as_str()).collect();
+        let loaded = plans.iter().filter(|plan| plan.id.is_some() && !plan.missing_on.is_empty()).count();
         if !missing.is_empty() {
             self.ui.warn(&format!(
                 "not on this host, so the nodes will pull them: {} (`labctl images pull` fetches them once)",
@@ -270,6 +289,52 @@ impl Action for Images<'_> {
         }
         let present = wanted.len() - missing.len();
         Ok(Done { changed: loaded > 0, summary: format!("{present} images on every node ({loaded} loaded now)") })
+    }
+}
+
+struct Cache<'a> {
+    cache: ClassCache<'a>,
+    up: &'a Up<'a>,
+    ui: &'a Ui,
+}
+
+impl Action for Cache<'_> {
+    type Plan = cache::Plan;
+
+    fn title(&self) -> &'static str {
+        "starting the class cache"
+    }
+
+    fn plan(&self) -> Result<cache::Plan> {
+        // Offline, the seeded labs' images go in; online the nodes' pulls fill it.
+        self.cache.plan(&images::lab_images(self.up.cluster, None)?)
+    }
+
+    fn show(&self, plan: &cache::Plan) -> Result<Shown> {
+        let notes =
+            plan.skipped.iter().map(|skip| format!("not in the class cache: {}: {}", skip.image, skip.why)).collect();
+        let summary = describe_cache(&self.cache, plan, None);
+        Ok(Shown { summary, notes, commands: self.cache.commands(plan)? })
+    }
+
+    /// A cache that cannot start leaves the nodes pulling from the internet
+    /// as before: said, not fatal.
+    fn apply(&self, plan: &cache::Plan) -> Result<Done> {
+        match self.cache.apply(plan) {
+            Ok(outcome) => {
+                Ok(Done { changed: outcome.changed, summary: describe_cache(&self.cache, plan, Some(&outcome)) })
+            }
+            Err(error) => {
+                self.ui.warn(&format!(
+                    "{error:#}; until the class cache runs, the nodes of {} pull straight from their registries; fix it and run `labctl up` again",
+                    self.up.cluster.name(),
+                ));
+                Ok(Done {
+                    changed: false,
+                    summary: format!("class cache {} not running (see the warning)", self.cache.name()),
+                })
+            }
+        }
     }
 }
 
@@ -488,6 +553,45 @@ fn describe_registry(registry: &Registry, outcome: registry::Outcome) -> String 
     format!("registry {words} at {}", registry.address())
 }
 
+/// What the cache is at this seat: "pulls through URL" or "offline".
+fn describe_cache_kind(cache: &ClassCache) -> String {
+    match cache.upstream() {
+        Upstream::Remote(url) => format!("pulls through {url}"),
+        Upstream::Offline => "offline: holds this engine's lab images".to_string(),
+    }
+}
+
+/// The cache's step line: what `plan` will do, or (with its outcome) did.
+fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::Outcome>) -> String {
+    let head = format!("class cache at {} ({})", cache.endpoint(), describe_cache_kind(cache));
+    let said = |planned: &str, happened: &str| if done.is_some() { happened } else { planned }.to_string();
+    let mut parts = Vec::new();
+    let joined_instead = done.is_some_and(|outcome| outcome.joined_instead);
+    match &plan.container {
+        cache::Container::Running => {}
+        _ if joined_instead => {}
+        cache::Container::Start(_) => parts.push(said("start it", "started")),
+        cache::Container::Create(_) => parts.push(said("create it", "created")),
+        cache::Container::Recreate(_) => {
+            parts.push(said("recreate it for the new [cache] settings", "recreated for the new [cache] settings"))
+        }
+    }
+    if plan.join.is_some() || joined_instead {
+        parts.push(said("join this seat's network", "joined this seat's network"));
+    }
+    let pushed: Vec<&str> = match done {
+        Some(outcome) => outcome.pushed.iter().map(String::as_str).collect(),
+        None => plan.pushes.iter().map(|push| push.image.as_str()).collect(),
+    };
+    if !pushed.is_empty() {
+        parts.push(format!("{} {}", said("push", "pushed"), pushed.join(", ")));
+    }
+    match parts.is_empty() {
+        true => format!("{head}: already serving this seat"),
+        false => format!("{head}: {}", parts.join(", ")),
+    }
+}
+
 fn describe_seed(cluster: &Cluster, report: &seed::SeedReport) -> String {
     if !report.changed() {
         return format!("labs already seeded ({})", count(cluster.seeded().len(), "lab"));
@@ -557,6 +661,34 @@ mod tests {
         assert!(changes[0].starts_with("docker exec swarm-lab-node2 docker swarm leave --force"), "{changes:#?}");
         assert!(changes[1].starts_with("docker exec --interactive swarm-lab-node2 sh -c '#!/bin/sh…' labctl-join"));
         assert_eq!(changes.len(), 2, "the manager, the other workers and the registry are left alone: {changes:#?}");
+    }
+
+    #[test]
+    fn a_class_seat_starts_the_class_cache_right_after_its_nodes() {
+        let settings =
+            test_settings("[cluster]\nname = \"cls\"\n[class]\nseats = 2\naccess = \"none\"\n[labs]\nseed = []\n");
+        let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 1, "", "Error: No such network");
+        runner.always("docker image inspect", 0, "sha256:node\n", "");
+        runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
+        up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::DryRun).unwrap();
+        assert_eq!(runner.changes(), Vec::<String>::new());
+
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 1, "", "Error: No such network");
+        runner.always("docker image inspect", 0, "sha256:node\n", "");
+        runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
+        // The fake's empty answers stop the swarm step after its init.
+        let error = up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::Apply).unwrap_err();
+        assert!(error.to_string().contains("`docker info` on manager"), "{error:#}");
+        let changes = runner.changes();
+        let position = |prefix: &str| changes.iter().position(|line| line.starts_with(prefix));
+        let cache = position("docker run --detach --name labctl-cache-cls").expect("the cache starts");
+        assert!(position("docker run --detach --name cls-s02-node3") < Some(cache), "{changes:#?}");
+        let init = position("docker exec cls-s02-manager docker swarm init").expect("the swarm starts");
+        assert!(cache < init, "{changes:#?}");
     }
 
     #[test]

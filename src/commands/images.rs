@@ -1,66 +1,113 @@
 use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 
 use super::{Context, Intent};
 use crate::cli::{ImagesCommand, ImagesLoadArgs};
 use crate::cluster::Needs;
-use crate::config::Cluster;
-use crate::exec::Runner;
-use crate::images;
+use crate::config::{Cluster, Settings};
+use crate::images::{self, ImagePlan, SeatNodes};
+use crate::labs::Catalog;
 use crate::provider::NodeShell;
+use crate::ui::count;
 
 pub fn run(context: &Context, command: &ImagesCommand) -> Result<ExitCode> {
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
-    let cluster = Cluster::new(&settings, &catalog)?;
-    let host = context.runner(false);
     match command {
-        ImagesCommand::Pull => {
-            let mut wanted = images::lab_images(&cluster, None)?;
-            if let Some(registry) = &settings.registry {
-                wanted.push(registry.image.clone());
-            }
-            let failed = context.ui.step("pulling images", || {
-                let failed = images::pull(&wanted, host.as_ref(), settings.timeouts)?;
-                let summary = format!("pulled {} of {} images", wanted.len() - failed.len(), wanted.len());
-                Ok((failed, summary))
-            })?;
-            for (image, why) in &failed {
-                context.ui.error(&format!("could not pull {image}: {why}"));
-            }
-            Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
-        }
-        ImagesCommand::Load(args) => {
-            for cluster in context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Change)? {
-                load_into_seat(context, args, &cluster, host.as_ref())?;
-            }
-            Ok(ExitCode::SUCCESS)
-        }
+        ImagesCommand::Pull => pull(context, &settings, &catalog),
+        ImagesCommand::Load(args) => load(context, args, &settings, &catalog),
     }
 }
 
-fn load_into_seat(context: &Context, args: &ImagesLoadArgs, cluster: &Cluster, host: &dyn Runner) -> Result<()> {
+/// Every image the labs and the class need, pulled on this host at once.
+fn pull(context: &Context, settings: &Settings, catalog: &Catalog) -> Result<ExitCode> {
+    let cluster = Cluster::new(settings, catalog)?;
+    let mut wanted = images::lab_images(&cluster, None)?;
+    for image in
+        settings.registry.iter().map(|registry| &registry.image).chain(settings.cache.iter().map(|cache| &cache.image))
     {
-        {
-            let wanted = match args.images.is_empty() {
-                true => images::lab_images(cluster, args.lab.as_deref())?,
-                false => args.images.clone(),
-            };
-            let runner = context.runner(false);
-            let provider = context.open_running_cluster(cluster, runner.as_ref(), Needs::EveryNode)?;
-            let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
-            for image in &wanted {
-                context.ui.step(&format!("loading {image}"), || {
-                    let loaded = images::load_required(image, cluster.nodes(), shell, host)?;
-                    let summary = match loaded.loaded_on.is_empty() {
-                        true => format!("{image}: already on every node"),
-                        false => format!("{image}: loaded on {}", loaded.loaded_on.join(", ")),
-                    };
-                    Ok(((), summary))
-                })?;
-            }
-            Ok(())
+        if !wanted.contains(image) {
+            wanted.push(image.clone());
         }
+    }
+    let host = context.runner(false);
+    let failed = images::pull(&wanted, host.as_ref(), settings.timeouts, &context.ui)?;
+    context.ui.note(&format!("pulled {} of {}", wanted.len() - failed.len(), count(wanted.len(), "image")));
+    Ok(if failed.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+/// The images into every node of the selected seats: each saved once here,
+/// loaded where it is missing, as many nodes at once as this host unpacks.
+fn load(context: &Context, args: &ImagesLoadArgs, settings: &Settings, catalog: &Catalog) -> Result<ExitCode> {
+    let clusters = context.seats(settings, catalog, args.seats.seat.as_ref(), Intent::Change)?;
+    let wanted = match args.images.is_empty() {
+        true => images::lab_images(&clusters[0], args.lab.as_deref())?,
+        false => args.images.clone(),
+    };
+    let runner = context.runner(false);
+    let providers = clusters
+        .iter()
+        .map(|cluster| context.open_running_cluster(cluster, runner.as_ref(), Needs::EveryNode))
+        .collect::<Result<Vec<_>>>()?;
+    let seats: Vec<SeatNodes> = clusters
+        .iter()
+        .zip(&providers)
+        .map(|(cluster, provider)| SeatNodes::all_nodes(cluster, NodeShell::new(provider.as_ref(), runner.as_ref())))
+        .collect();
+    let nodes = seats_nodes(&seats);
+    let plans = context.ui.step("looking for the images on this host and the nodes", || {
+        let plans = images::plan(&wanted, &seats, runner.as_ref(), settings.timeouts)?;
+        let missing: usize = plans.iter().map(|plan| plan.missing_on.len()).sum();
+        let nodes = describe_nodes(&seats, nodes);
+        Ok((plans, format!("{missing} of {} image copies missing on {nodes}", wanted.len() * seats_nodes(&seats))))
+    })?;
+    if let Some(plan) = plans.iter().find(|plan| plan.id.is_none()) {
+        bail!(
+            "{} is not in this host's Docker; run `labctl images pull` (or `docker pull {}`) first",
+            plan.image,
+            plan.image
+        );
+    }
+    let at_once = images::loads_at_once(clusters[0].parallel_loads());
+    let label = format!("loading into {}, {at_once} at once", describe_nodes(&seats, nodes));
+    context.ui.step(&label, || {
+        images::carry_out(&plans, &seats, runner.as_ref(), at_once, settings.timeouts)?;
+        let lines: Vec<String> = plans.iter().map(|plan| describe(plan, &seats)).collect();
+        let loading = plans.iter().any(|plan| !plan.missing_on.is_empty());
+        let head = if loading { format!("loaded, {at_once} at once: ") } else { String::new() };
+        Ok(((), format!("{head}{}", lines.join("; "))))
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn seats_nodes(seats: &[SeatNodes]) -> usize {
+    seats.iter().map(|seat| seat.nodes.len()).sum()
+}
+
+/// "4 nodes" of one seat, or "8 nodes of 2 seats".
+fn describe_nodes(seats: &[SeatNodes], nodes: usize) -> String {
+    match seats.len() {
+        1 => count(nodes, "node"),
+        many => format!("{} of {many} seats", count(nodes, "node")),
+    }
+}
+
+/// "node:slim: loaded on node1, node2" (one seat), or with counts for a class.
+fn describe(plan: &ImagePlan, seats: &[SeatNodes]) -> String {
+    let image = &plan.image;
+    if plan.missing_on.is_empty() {
+        return format!("{image}: already on every node");
+    }
+    let loaded = match seats.len() {
+        1 => plan.missing_on.iter().map(|place| place.node.as_str()).collect::<Vec<_>>().join(", "),
+        _ => {
+            let seats: std::collections::BTreeSet<usize> = plan.missing_on.iter().map(|place| place.seat).collect();
+            format!("{} of {}", count(plan.missing_on.len(), "node"), count(seats.len(), "seat"))
+        }
+    };
+    match plan.already_on.len() {
+        0 => format!("{image} on {loaded}"),
+        already => format!("{image} on {loaded} (already on {})", count(already, "other node")),
     }
 }

@@ -9,7 +9,10 @@ use ipnet::Ipv4Net;
 
 use super::class::{self, Seat, SeatLayout};
 use super::ssh::{SshHost, SshSettings};
-use super::{Access, Engine, Forward, Node, Nodes, ProviderSetting, Registry, Settings, VagrantSettings};
+use super::{
+    cache, Access, CacheSettings, Engine, Forward, Node, Nodes, ProviderSetting, Registry, Settings, VagrantSettings,
+    CACHE_PORT,
+};
 use crate::labs::{Catalog, Lab};
 use crate::timeouts::Timeouts;
 
@@ -189,6 +192,22 @@ impl<'c> Cluster<'c> {
     /// The registry mirror every node's Docker pulls through, if any.
     pub fn registry_mirror(&self) -> Option<&'c str> {
         self.settings.registry_mirror.as_deref()
+    }
+
+    /// The class's image cache, when it is on: one per engine, shared by
+    /// every seat on it.
+    pub fn class_cache(&self) -> Option<&'c CacheSettings> {
+        self.settings.cache.as_ref()
+    }
+
+    /// `address:port` of the class cache on this seat's network, when it is on.
+    pub fn cache_endpoint(&self) -> Option<String> {
+        self.class_cache().map(|_| format!("{}:{CACHE_PORT}", cache::address_in(self.subnet())))
+    }
+
+    /// `[images] parallel`: how many nodes unpack an image at once (`None`: the cores).
+    pub fn parallel_loads(&self) -> Option<u32> {
+        self.settings.parallel_loads
     }
 
     /// A node image given as is; `None`: labctl builds its own.

@@ -143,6 +143,8 @@ fn workers_running_past_the_subnet_are_rejected_once() {
         error.starts_with("labctl.toml:2:19: cluster.worker_ip_start: node3 gets 192.168.56.255, which is outside"),
         "{error}"
     );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }
 
 #[test]
@@ -152,6 +154,8 @@ fn duplicated_addresses_name_the_node_that_has_it() {
         error.starts_with("labctl.toml:1:1: cluster.manager_ip: 192.168.56.10 is duplicated: node2 gets it too"),
         "{error}"
     );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }
 
 #[test]
@@ -207,6 +211,8 @@ fn unknown_labs_get_a_suggestion() {
         error.starts_with("labctl.toml:2:17: labs.seed[1]: \"ingres\" is not a lab; did you mean \"ingress\"?"),
         "{error}"
     );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }
 
 #[test]
@@ -403,4 +409,50 @@ fn each_seat_of_a_class_has_machines_of_its_own() {
     let too_far = class.replace("seat = 2\nnode = \"node1\"", "seat = 3\nnode = \"node1\"");
     let errors = self::settings(&too_far).unwrap_err();
     assert!(errors.iter().any(|line| line.contains("seat: is 3, but the class has seats 1-2")), "{errors:#?}");
+}
+
+#[test]
+fn a_class_gets_the_cache_at_the_last_address_of_each_seat_and_one_seat_none() {
+    assert_eq!(settings("").unwrap().cache, None, "one seat: no cache unless asked");
+    let class = settings("[class]\nseats = 3\n").unwrap();
+    let cache = class.cache.clone().expect("on by default for a class");
+    assert_eq!(
+        cache,
+        CacheSettings { upstream: Upstream::Remote(cache::DOCKER_HUB.into()), image: "registry:2".into() }
+    );
+    let catalog = catalog();
+    let endpoint = |number| Cluster::seat(&class, &catalog, number).unwrap().cache_endpoint();
+    assert_eq!(endpoint(1).as_deref(), Some("192.168.56.254:5000"));
+    assert_eq!(endpoint(3).as_deref(), Some("192.168.58.254:5000"));
+
+    let offline = settings("[cache]\nenabled = true\nupstream = \"none\"\n").unwrap();
+    assert_eq!(offline.cache.map(|cache| cache.upstream), Some(Upstream::Offline));
+    let off = settings("[class]\nseats = 3\n[cache]\nenabled = false\n").unwrap();
+    assert_eq!(off.cache, None);
+}
+
+#[test]
+fn cache_problems_name_the_key_and_the_fix() {
+    let error = single_error("[cache]\nupstream = \"registry-1.docker.io\"\n");
+    assert!(
+        error.starts_with("labctl.toml:2:12: cache.upstream: \"registry-1.docker.io\" is not a registry URL"),
+        "{error}"
+    );
+    let error = single_error("[cache]\nimage = \"\"\n");
+    assert!(error.starts_with("labctl.toml:2:9: cache.image"), "{error}");
+    let error = single_error("[cluster]\nprovider = \"vagrant\"\n[cache]\nenabled = true\n");
+    assert!(
+        error.starts_with("labctl.toml:4:11: cache.enabled: the class cache runs beside docker-provider nodes"),
+        "{error}"
+    );
+    // The cache takes the subnet's last address in every seat: no node may.
+    let error = single_error("[cluster]\nworker_ip_start = \"192.168.56.252\"\n[class]\nseats = 2\n");
+    assert!(
+        error.starts_with(
+            "labctl.toml:2:19: cluster.worker_ip_start: node3 gets 192.168.56.254, the class cache's address"
+        ),
+        "{error}"
+    );
+    let error = single_error("[images]\nparallel = 0\n");
+    assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }

@@ -52,6 +52,13 @@ pub(super) fn resolve(
     let (seeded_labs, lab_targets) = check_labs(&raw.labs, catalog, &mut problems);
     let class = check_class(&raw, subnet, &nodes, &forwards, &mut problems);
     let ssh = check_ssh(&raw, &nodes, class.seats, &mut problems);
+    let cache = check_cache(&raw, subnet, &nodes, class.seats, &mut problems);
+    if raw.images.parallel == Some(0) {
+        problems.add(
+            "images.parallel",
+            "is 0; use at least 1, or remove the line to unpack on as many nodes at once as this host has cores",
+        );
+    }
     let node_image = node_image_override.or(raw.docker.node_image);
     if let Some(image) =
         node_image.as_ref().filter(|image| image.trim().is_empty() || image.contains(char::is_whitespace))
@@ -80,9 +87,11 @@ pub(super) fn resolve(
         labs_root: raw.labs.root.trim_end_matches('/').to_string(),
         node_image,
         preload_images: raw.images.preload,
+        parallel_loads: raw.images.parallel,
         timeouts: Timeouts::default(),
         class,
         ssh,
+        cache,
         workspace: PathBuf::new(),
     })
 }
@@ -732,4 +741,50 @@ fn check_ssh(raw: &RawConfig, nodes: &Nodes, seats: u32, problems: &mut Problems
         }
     }
     settings
+}
+
+/// `[cache]`: on by default for a class of several seats; a registry URL or
+/// "none" upstream; an address no node takes in any seat (the seats share
+/// the host octets, so seat 1 speaks for all).
+fn check_cache(
+    raw: &RawConfig,
+    subnet: Option<Ipv4Net>,
+    nodes: &Nodes,
+    seats: u32,
+    problems: &mut Problems,
+) -> Option<CacheSettings> {
+    let cache = &raw.cache;
+    if cache.enabled == Some(true) && raw.cluster.provider == ProviderSetting::Vagrant {
+        problems.add(
+            "cache.enabled",
+            "the class cache runs beside docker-provider nodes; set [cluster] provider = \"docker\", or use [registry] mirror for VMs",
+        );
+    }
+    if let Some(problem) = cache::upstream_problem(&cache.upstream) {
+        problems.add("cache.upstream", problem);
+    }
+    if cache.image.trim().is_empty() || cache.image.contains(char::is_whitespace) {
+        problems.add("cache.image", format!("{:?} is not an image reference; e.g. \"registry:2\"", cache.image));
+    }
+    if !cache.enabled.unwrap_or(seats > 1) {
+        return None;
+    }
+    if let Some(subnet) = subnet {
+        let address = cache::address_in(subnet);
+        if let Some(node) = nodes.iter().find(|node| node.ip == address) {
+            let key = if node.role == Role::Manager { "cluster.manager_ip" } else { "cluster.worker_ip_start" };
+            problems.add(
+                key,
+                format!(
+                    "{} gets {address}, the class cache's address (the last of subnet {subnet}, in every seat); keep the nodes below it, or set [cache] enabled = false",
+                    node.name
+                ),
+            );
+        }
+    }
+    let upstream = match cache.upstream.as_str() {
+        Upstream::OFFLINE => Upstream::Offline,
+        url => Upstream::Remote(url.trim_end_matches('/').to_string()),
+    };
+    Some(CacheSettings { upstream, image: cache.image.clone() })
 }

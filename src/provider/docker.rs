@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
 
+use super::cache;
 use super::node_image::NodeImage;
 use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
@@ -157,6 +158,11 @@ fn capabilities_dockerd_lacks(engine: &Engine) -> Option<Vec<String>> {
     )
 }
 
+/// The bridge network of `cluster`'s nodes (one per seat).
+pub fn network_name(cluster: &Cluster) -> String {
+    format!("labctl-{}", cluster.name())
+}
+
 pub struct DockerProvider<'a> {
     cluster: &'a Cluster<'a>,
     runner: &'a dyn Runner,
@@ -215,7 +221,7 @@ impl<'a> DockerProvider<'a> {
     }
 
     pub fn network(&self) -> String {
-        format!("labctl-{}", self.cluster.name())
+        network_name(self.cluster)
     }
 
     fn cluster_filter(&self) -> String {
@@ -365,10 +371,76 @@ impl<'a> DockerProvider<'a> {
         if let Some(registry) = self.cluster.registry() {
             command.push(format!("--insecure-registry={}", registry.address()));
         }
+        // The class cache first: dockerd asks the mirrors in order, then
+        // Docker Hub itself, so a configured mirror is the cache's fallback.
+        if let Some(cache) = self.cluster.cache_endpoint() {
+            command.push(format!("--insecure-registry={cache}"));
+            command.push(format!("--registry-mirror=http://{cache}"));
+        }
         if let Some(mirror) = self.cluster.registry_mirror() {
             command.push(format!("--registry-mirror={mirror}"));
         }
         command
+    }
+
+    /// Nodes whose container runs dockerd with other flags than labctl.toml
+    /// gives now (a class cache or mirror set after they were created), with
+    /// what differs. A container's command is fixed when it is created, so
+    /// only recreating it applies the new one; `None` when Docker cannot
+    /// tell (the probe is best effort: the nodes still come up).
+    fn outdated_daemons(&self, nodes: &[&Node]) -> Vec<(String, String)> {
+        if nodes.is_empty() {
+            return Vec::new();
+        }
+        let format =
+            format!("{{{{index .Config.Labels \"{NODE_LABEL}\"}}}}{{{{range .Config.Cmd}}}}\t{{{{.}}}}{{{{end}}}}");
+        let inspect = self
+            .docker(&["inspect", "--format", &format], "read the nodes' dockerd flags", Wait::Read)
+            .args(nodes.iter().map(|node| self.container(&node.name)));
+        let Ok(output) = self.runner.run(&inspect) else { return Vec::new() };
+        if !output.success() {
+            return Vec::new();
+        }
+        let wanted = self.dockerd_command();
+        output
+            .stdout
+            .lines()
+            .filter_map(|line| {
+                let mut words = line.split('\t');
+                let node = words.next()?.to_string();
+                let current: Vec<&str> = words.collect();
+                let missing: Vec<&str> =
+                    wanted.iter().map(String::as_str).filter(|flag| !current.contains(flag)).collect();
+                let dropped: Vec<&str> =
+                    current.iter().copied().filter(|flag| !wanted.iter().any(|want| want == flag)).collect();
+                let mut parts = Vec::new();
+                if !missing.is_empty() {
+                    parts.push(format!("without {}", missing.join(" ")));
+                }
+                if !dropped.is_empty() {
+                    parts.push(format!("still with {}", dropped.join(" ")));
+                }
+                (!parts.is_empty()).then(|| (node, parts.join(", ")))
+            })
+            .collect()
+    }
+
+    /// The note for nodes whose dockerd flags are outdated: what differs and
+    /// how to recreate them on their kept volumes.
+    fn outdated_note(&self, outdated: &[(String, String)]) -> String {
+        let nodes: Vec<&str> = outdated.iter().map(|(node, _)| node.as_str()).collect();
+        let remove = self
+            .docker(&["rm", "--force"], "remove the outdated nodes", Wait::Change)
+            .args(nodes.iter().map(|node| self.container(node)));
+        let seat = self.cluster.seat_of_class();
+        let up = if seat.is_only() { "labctl up".to_string() } else { format!("labctl up --seat {}", seat.number) };
+        let differences: Vec<String> = outdated.iter().map(|(node, what)| format!("{node} {what}")).collect();
+        format!(
+            "{} of {} run dockerd with older flags than labctl.toml gives ({}): a container keeps the command it was created with. Nothing is changed; to recreate them on their kept volumes (swarm state, lab folders and labctl's records stay; anything else in the container is lost): `{remove}`, then `{up}`",
+            nodes.join(", "),
+            self.cluster.name(),
+            differences.join("; ")
+        )
     }
 
     /// Decide the security flags before starting nodes when the local
@@ -534,6 +606,8 @@ impl Provider for DockerProvider<'_> {
                 .map(|(node, _)| node)
                 .collect()
         };
+        let existing_nodes = nodes_that(&|change| matches!(change, NodeChange::AlreadyRunning | NodeChange::Started));
+        let outdated = self.outdated_daemons(&existing_nodes);
         let to_start = nodes_that(&|change| change == NodeChange::Started);
         let to_create = nodes_that(&|change| matches!(change, NodeChange::Created | NodeChange::Recreated));
 
@@ -558,7 +632,10 @@ impl Provider for DockerProvider<'_> {
             .cloned()
             .chain(to_create.iter().map(|node| self.run_command(node, image.name(), security.clone())))
             .collect();
-        let notes = build.iter().map(|_| image.build_note()).collect();
+        let mut notes: Vec<String> = build.iter().map(|_| image.build_note()).collect();
+        if !outdated.is_empty() {
+            notes.push(self.outdated_note(&outdated));
+        }
         let create = to_create.iter().map(|node| node.name.clone()).collect();
         let wait_script = templates.node_script(WAIT_FOR_DOCKER_SCRIPT)?;
         let steps = Steps { create_network, start, image, build, create, wait_script };
@@ -664,11 +741,16 @@ impl Provider for DockerProvider<'_> {
         }
         let networks = self.labelled("network")?;
         if !networks.is_empty() {
+            // The class cache is on the seat's network too: off it first.
+            cache::leave(self.cluster, self.runner)?;
             let spec =
                 self.docker(&["network", "rm"], "remove the cluster network", Wait::Change).args(networks.clone());
             self.runner.run_checked(&spec)?;
             removed.push(format!("network {}", self.network()));
         }
+        // Once this seat's network is gone, so that of seats destroyed at
+        // once, the last one to look finds no other and removes the cache.
+        removed.extend(cache::remove_unless_in_use(self.cluster, self.runner)?);
         Ok(removed)
     }
 }
@@ -773,6 +855,75 @@ mod tests {
             "{network}"
         );
         assert_eq!(run("--publish"), ["0.0.0.0:2203:22/tcp", "127.0.0.1:49002:9000/tcp"]);
+    }
+
+    /// The dockerd command (after the image) of the last `docker run` of `container`.
+    fn dockerd_of(runner: &RecordingRunner, container: &str) -> Vec<String> {
+        let run = runner
+            .calls()
+            .into_iter()
+            .rfind(|spec| spec.args.iter().any(|arg| arg == "run") && spec.args.iter().any(|arg| arg == container))
+            .unwrap_or_else(|| panic!("{container} was never started"));
+        run.args.iter().skip_while(|arg| *arg != "dockerd").cloned().collect()
+    }
+
+    #[test]
+    fn every_node_of_a_seat_pulls_through_the_class_cache_before_a_configured_mirror() {
+        let settings = test_settings(
+            "[cluster]\nname = \"cls\"\n[registry]\nmirror = \"https://mirror.gcr.io\"\n[class]\nseats = 2\naccess = \"none\"\n",
+        );
+        let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 0, "192.168.57.0/24 ", "");
+        plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
+        for node in ["manager", "node1", "node2", "node3"] {
+            assert_eq!(
+                dockerd_of(&runner, &format!("cls-s02-{node}")),
+                [
+                    "dockerd",
+                    "--host=unix:///var/run/docker.sock",
+                    "--storage-driver=overlay2",
+                    "--insecure-registry=manager:5000",
+                    "--insecure-registry=192.168.57.254:5000",
+                    "--registry-mirror=http://192.168.57.254:5000",
+                    "--registry-mirror=https://mirror.gcr.io",
+                ],
+                "{node}"
+            );
+        }
+
+        // Without a class cache, only the configured mirror.
+        let runner = new_cluster_brought_up("[registry]\nmirror = \"https://mirror.gcr.io\"\n");
+        let dockerd = dockerd_of(&runner, "swarm-lab-node1");
+        assert_eq!(dockerd.iter().filter(|flag| flag.starts_with("--registry-mirror")).count(), 1, "{dockerd:?}");
+    }
+
+    #[test]
+    fn nodes_created_before_the_cache_are_reported_and_left_running() {
+        // The class got a cache after its nodes were made: their containers
+        // keep the dockerd command they were created with.
+        let settings = test_settings("[cache]\nenabled = true\n");
+        let runner = RecordingRunner::default();
+        answer_running_cluster(&runner);
+        let old = "\tdockerd\t--host=unix:///var/run/docker.sock\t--storage-driver=overlay2\t--insecure-registry=manager:5000";
+        let new =
+            format!("{old}\t--insecure-registry=192.168.56.254:5000\t--registry-mirror=http://192.168.56.254:5000");
+        runner.always("docker inspect --format", 0, &format!("manager{new}\nnode1{old}\nnode2{new}\nnode3{old}\n"), "");
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
+        let plan = provider.plan_nodes(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        let note = plan.notes.iter().find(|note| note.contains("older flags")).expect("reported");
+        assert!(note.starts_with("node1, node3 of swarm-lab run dockerd with older flags than labctl.toml gives (node1 without --insecure-registry=192.168.56.254:5000 --registry-mirror=http://192.168.56.254:5000; node3 without"), "{note}");
+        assert!(note.contains("`docker rm --force swarm-lab-node1 swarm-lab-node3`, then `labctl up`"), "{note}");
+        assert!(plan.commands.is_empty(), "nothing is recreated unasked: {:#?}", plan.commands);
+
+        // Up to date: no note.
+        let runner = RecordingRunner::default();
+        answer_running_cluster(&runner);
+        runner.always("docker inspect --format", 0, &format!("manager{new}\nnode1{new}\nnode2{new}\nnode3{new}\n"), "");
+        let provider = DockerProvider::new(&cluster, &runner);
+        let plan = provider.plan_nodes(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+        assert!(plan.notes.is_empty(), "{:#?}", plan.notes);
     }
 
     #[test]

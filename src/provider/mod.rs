@@ -23,6 +23,7 @@ use crate::templates::Templates;
 use crate::timeouts::{self, Timeouts, Wait};
 use crate::ui::Ui;
 
+pub mod cache;
 mod choice;
 pub mod docker;
 pub mod inventory;
@@ -301,17 +302,17 @@ impl<'a> NodeShell<'a> {
         self.spec(node, argv, purpose, NodeIo::Stdin, self.limit(wait)).stdin(stdin)
     }
 
-    /// Like [`NodeShell::command_for`], with `source`'s output fed to the
-    /// command (`docker save IMAGE | <on node> docker load`).
-    pub fn command_piped(
+    /// Like [`NodeShell::command_for`], with the file `input` fed to the
+    /// command (a saved image into `docker load`).
+    pub fn command_from_file(
         &self,
         wait: Wait,
         node: &str,
         argv: &[&str],
         purpose: &str,
-        source: CommandSpec,
+        input: PathBuf,
     ) -> CommandSpec {
-        self.spec(node, argv, purpose, NodeIo::Stdin, self.limit(wait)).pipe_from(source)
+        self.spec(node, argv, purpose, NodeIo::Stdin, self.limit(wait)).stdin_file(input)
     }
 
     pub fn run(&self, spec: &CommandSpec) -> Result<Output> {

@@ -19,7 +19,7 @@ const PRIVATE_KEY_MARK: &str = "b3BlbnNzaC1rZXktdjE";
 
 fn config(access: &str) -> String {
     format!(
-        "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.67.0.0/24\"\nmanager_ip = \"10.67.0.10\"\nworker_ip_start = \"10.67.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 49130\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = []\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\nssh_port_base = 2330\nssh_bind = \"127.0.0.1\"\naccess = \"{access}\"\n"
+        "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.67.0.0/24\"\nmanager_ip = \"10.67.0.10\"\nworker_ip_start = \"10.67.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 49130\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = []\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\nssh_port_base = 2330\nssh_bind = \"127.0.0.1\"\naccess = \"{access}\"\n\n[cache]\nenabled = false\n"
     )
 }
 

@@ -30,6 +30,10 @@ node_image = "labctl-test/node:bookworm"
 [class]
 seats = 3
 access = "none"
+
+# No class cache: it would ask Docker Hub, and tests talk only to what they made.
+[cache]
+enabled = false
 "#;
 
 /// The containers of seat `seat`, by name: (name, id and start time).

@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{e2e_enabled, host_docker};
+use crate::support::{e2e_enabled, host_docker, quiet_docker};
 
 const LABEL: &str = "labctl.stand-in-test";
 
@@ -104,12 +104,6 @@ impl Drop for Scratch {
     fn drop(&mut self) {
         self.remove_all();
     }
-}
-
-/// `docker …` whose failure is fine (cleanup); its stdout.
-fn quiet_docker(args: &[&str]) -> String {
-    let output = duct::cmd("docker", args).stdout_capture().stderr_null().unchecked().run().expect("docker runs");
-    String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
 /// `docker exec` in CONTAINER with the `NAME=value` env; Err with its stderr.

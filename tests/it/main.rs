@@ -13,6 +13,7 @@ mod doctor;
 mod dry_run;
 mod e2e;
 mod e2e_access;
+mod e2e_cache;
 mod e2e_class;
 mod e2e_class_read;
 mod e2e_data;

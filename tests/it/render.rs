@@ -242,6 +242,7 @@ fn the_projects_own_scripts_pass_shellcheck() {
         root.join("scripts/test-lab-images"),
         root.join("scripts/lib/test-images.sh"),
         root.join("bench/up.sh"),
+        root.join("bench/images.sh"),
         root.join(".ci/run"),
     ];
     for entry in std::fs::read_dir(root.join("scripts/lab-images")).unwrap() {

@@ -284,6 +284,12 @@ pub fn host_docker(args: &[&str]) -> String {
     String::from_utf8_lossy(&output.stdout).into_owned()
 }
 
+/// `docker …` on this host whose failure is fine (cleanup); its stdout.
+pub fn quiet_docker(args: &[&str]) -> String {
+    let output = duct::cmd("docker", args).stdout_capture().stderr_null().unchecked().run().expect("docker runs");
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
 /// A docker-provider cluster of the offline test images for one end-to-end
 /// test, with its own name and subnet (192.168.`octet`.0/24) so that tests
 /// run side by side; destroyed however the test ends.

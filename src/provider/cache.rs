@@ -1,0 +1,914 @@
+//! The class cache on a seat's engine: one registry container per class and
+//! engine, `labctl-cache-<class>`, joined to every seat's network at the
+//! seat subnet's last usable address (where every node's dockerd has it as
+//! its first registry mirror, see `DockerProvider::dockerd_command`).
+//!
+//! Online it is a pull-through cache (`proxy.remoteurl` = `[cache]
+//! upstream`): the first node that pulls an image fetches it for the whole
+//! engine. A proxy refuses pushes, so offline (`upstream = "none"`) it is a
+//! plain registry instead, and the labs' images the engine already has are
+//! pushed into it once (through its port published on the engine's
+//! loopback, which every dockerd trusts over plain HTTP). Switching between
+//! the two recreates the container on the same volume and addresses: the
+//! nodes never notice.
+//!
+//! Every docker command here is built by [`ClassCache::docker`], which
+//! adds the options that select the seat's engine.
+
+use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
+
+use crate::config::{self, CacheSettings, Cluster, EngineTarget, Upstream, CACHE_PORT};
+use crate::exec::{CommandSpec, Output, Runner};
+use crate::timeouts::Wait;
+
+/// On the cache container and its volume: the class it serves.
+pub const CACHE_LABEL: &str = "labctl.cache";
+/// On the cache container: the upstream it was created for ("none" offline).
+const UPSTREAM_LABEL: &str = "labctl.cache.upstream";
+/// Where the registry keeps what it holds.
+const STORAGE: &str = "/var/lib/registry";
+/// How often a push waits for a registry that has just started.
+const PUSH_TRIES: u32 = 20;
+/// How long a cache that has just started may take to say it serves (on a
+/// normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
+const STARTUP: Duration = Duration::from_secs(15);
+/// What registry:2 logs once it serves.
+const SERVING: &str = "listening on";
+
+/// The cache container (and its volume) of the class called `class`.
+pub fn container_name(class: &str) -> String {
+    format!("labctl-cache-{class}")
+}
+
+/// Where `image` lives in a mirror of Docker Hub (`node:slim` →
+/// `library/node:slim`), or `None` for an image a Docker Hub mirror never
+/// serves: one of another registry, or one pinned by digest.
+pub fn docker_hub_path(image: &str) -> Option<String> {
+    if image.contains('@') {
+        return None;
+    }
+    let (name, tag) = match image.rsplit_once(':') {
+        Some((name, tag)) if !tag.contains('/') => (name, tag),
+        _ => (image, "latest"),
+    };
+    let name = ["docker.io/", "index.docker.io/"].iter().find_map(|prefix| name.strip_prefix(prefix)).unwrap_or(name);
+    let first = name.split('/').next().unwrap_or_default();
+    let elsewhere = name.contains('/') && (first.contains(['.', ':']) || first == "localhost");
+    if name.is_empty() || elsewhere {
+        return None;
+    }
+    let path = if name.contains('/') { name.to_string() } else { format!("library/{name}") };
+    Some(format!("{path}:{tag}"))
+}
+
+/// The cache container as its engine reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Found {
+    /// This very container (a recreated one has another).
+    id: String,
+    /// `running`, `exited`, …
+    state: String,
+    upstream: String,
+    image: String,
+    /// The networks it is on, each with its fixed address.
+    networks: Vec<(String, String)>,
+}
+
+/// What makes the container serve this seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Container {
+    Running,
+    Start(CommandSpec),
+    /// None yet: `docker run` it on this seat's network.
+    Create(CommandSpec),
+    /// Made for another upstream or image: replace it on the same volume
+    /// and rejoin the other seats' networks at their addresses.
+    Recreate(Box<Recreation>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Recreation {
+    pub remove: CommandSpec,
+    pub create: CommandSpec,
+    pub rejoin: Vec<CommandSpec>,
+}
+
+/// An image an offline cache cannot be given, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    pub image: String,
+    pub why: String,
+}
+
+/// An image the engine has, to push into an offline cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Push {
+    pub image: String,
+    /// Its place in the cache: `library/node:slim`.
+    pub path: String,
+}
+
+/// What making the class cache serve one seat takes, decided from probes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub container: Container,
+    /// Join this seat's network at the cache address.
+    pub join: Option<CommandSpec>,
+    /// Offline: the labs' images the cache lacks and the engine has.
+    pub pushes: Vec<Push>,
+    /// Offline: images the cache cannot be given.
+    pub skipped: Vec<Skipped>,
+}
+
+/// What carrying a plan out did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcome {
+    pub changed: bool,
+    /// Another seat made the cache first (they came up at once): this seat
+    /// joined it instead of making it.
+    pub joined_instead: bool,
+    pub pushed: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Made {
+    Created,
+    Joined,
+}
+
+pub struct ClassCache<'a> {
+    cluster: &'a Cluster<'a>,
+    settings: &'a CacheSettings,
+    runner: &'a dyn Runner,
+}
+
+impl<'a> ClassCache<'a> {
+    /// The cache of `cluster`'s class on its engine; `None` when the class has none.
+    pub fn of(cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Option<ClassCache<'a>> {
+        Some(ClassCache { cluster, settings: cluster.class_cache()?, runner })
+    }
+
+    pub fn name(&self) -> String {
+        container_name(self.cluster.class_name())
+    }
+
+    /// `address:port` on this seat's network.
+    pub fn endpoint(&self) -> String {
+        format!("{}:{CACHE_PORT}", self.address())
+    }
+
+    pub fn upstream(&self) -> &Upstream {
+        &self.settings.upstream
+    }
+
+    fn address(&self) -> Ipv4Addr {
+        config::cache_address_in(self.cluster.subnet())
+    }
+
+    fn network(&self) -> String {
+        super::docker::network_name(self.cluster)
+    }
+
+    fn docker(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
+        docker(self.cluster, args, purpose, wait)
+    }
+
+    /// Read the container, decide what it needs; offline, which of `images`
+    /// to push.
+    pub fn plan(&self, images: &[String]) -> Result<Plan> {
+        let found = find(self.cluster, self.runner)?;
+        let network = self.network();
+        let (container, on_network) = match &found {
+            None => (Container::Create(self.run_command()), true),
+            Some(found) if found.upstream != self.upstream().label() || found.image != self.settings.image => {
+                let rejoin = found
+                    .networks
+                    .iter()
+                    .filter(|(name, _)| *name != network)
+                    .map(|(name, address)| self.join_command(name, address))
+                    .collect();
+                // By ID: a seat that comes up at the same time may have
+                // replaced it already, and its new cache must stay.
+                let remove =
+                    self.docker(&["rm", "--force", &found.id], "remove the outdated class cache", Wait::Change);
+                (Container::Recreate(Box::new(Recreation { remove, create: self.run_command(), rejoin })), true)
+            }
+            Some(found) => {
+                let on_network = found.networks.iter().any(|(name, _)| *name == network);
+                let container = match found.state.as_str() {
+                    "running" => Container::Running,
+                    _ => Container::Start(self.docker(&["start", &self.name()], "start the class cache", Wait::Change)),
+                };
+                (container, on_network)
+            }
+        };
+        let join = (!on_network).then(|| self.join_command(&network, &self.address().to_string()));
+        let (pushes, skipped) = match self.upstream() {
+            Upstream::Remote(_) => (Vec::new(), Vec::new()),
+            Upstream::Offline => self.plan_pushes(images, matches!(container, Container::Running))?,
+        };
+        Ok(Plan { container, join, pushes, skipped })
+    }
+
+    /// `docker run` of the cache on this seat's network at its address,
+    /// its storage on a labelled volume, its port on the engine's loopback.
+    fn run_command(&self) -> CommandSpec {
+        let name = self.name();
+        let class = self.cluster.class_name();
+        let mut spec = self
+            .docker(&["run", "--detach"], "start the class cache", Wait::Long)
+            .args(["--name", &name, "--restart", "always", "--network"])
+            .arg(self.network())
+            .args(["--ip".to_string(), self.address().to_string()])
+            .args(["--publish".to_string(), format!("127.0.0.1::{CACHE_PORT}")])
+            .args([
+                "--mount".to_string(),
+                format!("type=volume,src={name},dst={STORAGE},volume-label={CACHE_LABEL}={class}"),
+            ])
+            .args(["--label".to_string(), format!("{CACHE_LABEL}={class}")])
+            .args(["--label".to_string(), format!("{UPSTREAM_LABEL}={}", self.upstream().label())]);
+        if let Upstream::Remote(url) = self.upstream() {
+            // The registry's own configuration, by environment: `proxy.remoteurl`.
+            spec = spec.args(["--env".to_string(), format!("REGISTRY_PROXY_REMOTEURL={url}")]);
+        }
+        spec.arg(&self.settings.image)
+    }
+
+    /// `docker network connect`, at `address` when it has a fixed one.
+    fn join_command(&self, network: &str, address: &str) -> CommandSpec {
+        let fixed: &[&str] = if address.is_empty() { &[] } else { &["--ip", address] };
+        let purpose = "join the class cache to a seat's network";
+        self.docker(&[&["network", "connect"], fixed, &[network, &self.name()]].concat(), purpose, Wait::Change)
+    }
+
+    /// Offline: the Docker Hub images among `images` that the engine has
+    /// and the cache lacks (asked only when it runs and is reachable from
+    /// here), and the rest with why.
+    fn plan_pushes(&self, images: &[String], running: bool) -> Result<(Vec<Push>, Vec<Skipped>)> {
+        let port = match running && self.engine_is_here() {
+            true => self.published_port()?,
+            false => None,
+        };
+        let (mut pushes, mut skipped) = (Vec::new(), Vec::new());
+        for image in images {
+            let Some(path) = docker_hub_path(image) else {
+                let why = "not a Docker Hub image: nodes pull it from its own registry".to_string();
+                skipped.push(Skipped { image: image.clone(), why });
+                continue;
+            };
+            let Some(id) = self.image_id(image)? else {
+                let why = "not on this engine: `labctl images pull` it, then `labctl up` again".to_string();
+                skipped.push(Skipped { image: image.clone(), why });
+                continue;
+            };
+            let held = match &port {
+                Some(port) => self.cache_holds(port, &path, &id)?,
+                None => false,
+            };
+            if !held {
+                pushes.push(Push { image: image.clone(), path });
+            }
+        }
+        Ok((pushes, skipped))
+    }
+
+    /// Whether `docker` here reaches the engine's loopback (the engine is
+    /// this machine's), so the cache can be read through its published port.
+    fn engine_is_here(&self) -> bool {
+        let local_socket = crate::exec::env_var("DOCKER_HOST").is_none_or(|host| host.starts_with("unix://"));
+        self.cluster.engine().target == EngineTarget::Default && local_socket
+    }
+
+    /// The engine's image ID of `image`, when it has it.
+    fn image_id(&self, image: &str) -> Result<Option<String>> {
+        let inspect = self.docker(
+            &["image", "inspect", "--format", "{{.Id}}", "--", image],
+            "look for an image on the cache's engine",
+            Wait::Read,
+        );
+        let output = self.runner.run(&inspect)?;
+        Ok(output.success().then(|| output.stdout.trim().to_string()))
+    }
+
+    /// `127.0.0.1:PORT`: the cache's port on the engine's loopback.
+    fn published_port(&self) -> Result<Option<String>> {
+        let port = format!("{CACHE_PORT}/tcp");
+        let spec = self.docker(&["port", &self.name(), &port], "read the class cache's port", Wait::Read);
+        let output = self.runner.run(&spec)?;
+        Ok(output.stdout.lines().find(|line| line.starts_with("127.0.0.1:")).map(|line| line.trim().to_string()))
+    }
+
+    /// Whether the cache holds `path` as the image with ID `id` (its
+    /// manifest's config, or the manifest itself with containerd's store).
+    fn cache_holds(&self, port: &str, path: &str, id: &str) -> Result<bool> {
+        let reference = format!("{port}/{path}");
+        let spec = self.docker(
+            &["manifest", "inspect", "--insecure", "--verbose", &reference],
+            "read an image's manifest in the class cache",
+            Wait::Read,
+        );
+        let output = self.runner.run(&spec)?;
+        if !output.success() {
+            return Ok(false);
+        }
+        let manifest: serde_json::Value = serde_json::from_str(&output.stdout).unwrap_or_default();
+        let digests = [
+            &manifest["Descriptor"]["digest"],
+            &manifest["SchemaV2Manifest"]["config"]["digest"],
+            &manifest["OCIManifest"]["config"]["digest"],
+        ];
+        Ok(digests.iter().any(|digest| digest.as_str() == Some(id)))
+    }
+
+    /// Carry `plan` out.
+    pub fn apply(&self, plan: &Plan) -> Result<Outcome> {
+        let mut changed = true;
+        let mut made = Made::Created;
+        match &plan.container {
+            Container::Running => changed = false,
+            Container::Start(start) => self.run_checked(start)?,
+            Container::Create(create) => made = self.create(create)?,
+            Container::Recreate(recreation) => {
+                let removed = self.runner.run(&recreation.remove)?;
+                if !removed.success() && !removed.stderr.contains("No such container") {
+                    removed.checked(&recreation.remove)?;
+                }
+                made = self.create(&recreation.create)?;
+                for join in &recreation.rejoin {
+                    self.join(join)?;
+                }
+            }
+        }
+        if changed {
+            self.wait_until_serving()?;
+        }
+        if let Some(join) = &plan.join {
+            self.join(join)?;
+            changed = true;
+        }
+        let mut pushed = Vec::new();
+        if !plan.pushes.is_empty() {
+            let port = self.published_port()?.ok_or_else(|| {
+                anyhow!("the class cache {} publishes no port on its engine's loopback; `labctl destroy` its seats or `docker rm --force {}`, then `labctl up`", self.name(), self.name())
+            })?;
+            for push in &plan.pushes {
+                self.push(&port, push)?;
+                pushed.push(push.image.clone());
+            }
+        }
+        Ok(Outcome { changed: changed || !pushed.is_empty(), joined_instead: made == Made::Joined, pushed })
+    }
+
+    fn run_checked(&self, spec: &CommandSpec) -> Result<()> {
+        self.runner.run_checked(spec).map(|_| ())
+    }
+
+    /// `docker run` the cache; when another seat of the class made it
+    /// meanwhile (seats come up at once), join it instead.
+    fn create(&self, create: &CommandSpec) -> Result<Made> {
+        let output = self.runner.run(create)?;
+        if output.success() {
+            return Ok(Made::Created);
+        }
+        if output.stderr.contains("is already in use") {
+            // Docker holds the name before the container exists: wait for it.
+            let deadline = Instant::now() + self.cluster.timeouts().scaled(STARTUP);
+            while find(self.cluster, self.runner)?.is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            self.join(&self.join_command(&self.network(), &self.address().to_string()))?;
+            return Ok(Made::Joined);
+        }
+        let tail = output.tail(2);
+        if tail.contains("pull") || tail.contains("dial tcp") || tail.contains("lookup") {
+            bail!(
+                "the class cache's image {image} is not on engine {engine} and could not be pulled ({tail}); load it there (`docker save {image} | docker load` on that engine) or set [cache] image",
+                image = self.settings.image,
+                engine = self.cluster.engine().name
+            );
+        }
+        output.checked(create).map(|_| Made::Created)
+    }
+
+    /// Wait (bounded) until the registry says it serves; an error with its
+    /// last log line when it stops instead, or says nothing in time. registry:2 as a pull-through
+    /// cache asks its upstream when it starts and exits when that fails
+    /// (distribution#4038): a class without internet needs `upstream = "none"`.
+    fn wait_until_serving(&self) -> Result<()> {
+        let name = self.name();
+        let deadline = Instant::now() + self.cluster.timeouts().scaled(STARTUP);
+        // Enough lines to hold an earlier run's panic above its stack trace.
+        let logs = self.docker(&["logs", "--tail", "100", &name], "read the class cache's log", Wait::Read);
+        let state_format = "{{.State.Status}} {{.RestartCount}}";
+        let state = self.docker(
+            &["container", "inspect", "--format", state_format, &name],
+            "look at the class cache",
+            Wait::Read,
+        );
+        loop {
+            let log = self.runner.run(&logs)?;
+            let text = format!("{}{}", log.stdout, log.stderr);
+            if text.contains(SERVING) {
+                return Ok(());
+            }
+            let state = self.runner.run(&state)?.stdout;
+            let mut words = state.split_whitespace();
+            let status = words.next().unwrap_or_default();
+            let restarts: u32 = words.next().and_then(|count| count.parse().ok()).unwrap_or(0);
+            let stopped = ["restarting", "exited", "dead"].contains(&status) || restarts > 0;
+            let waited = self.cluster.timeouts().scaled(STARTUP).as_secs();
+            if stopped || Instant::now() >= deadline {
+                let failures = ["panic:", "level=fatal", "level=error"];
+                let why = text.lines().rev().find(|line| failures.iter().any(|failure| line.contains(failure)));
+                let why = why.or(text.lines().last()).unwrap_or("no log").trim();
+                let what = match stopped {
+                    true => format!("stopped as it started ({why})"),
+                    // registry:2 pings its upstream before it listens: an
+                    // address nothing answers holds it there.
+                    false => format!("did not start serving within {waited}s (its last log line: {why})"),
+                };
+                let hint = match self.upstream() {
+                    Upstream::Remote(url) => format!(
+                        "as a pull-through cache it must reach {url} when it starts: give its Docker engine ({}) internet access, or set [cache] upstream = \"none\" for a class without internet",
+                        self.cluster.engine().name
+                    ),
+                    Upstream::Offline => format!("see `docker logs {name}`"),
+                };
+                bail!("the class cache {name} {what}; {hint}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// Join a network; already joined (a seat that came up at the same time) is fine.
+    fn join(&self, join: &CommandSpec) -> Result<()> {
+        let output = self.runner.run(join)?;
+        if output.success() || output.stderr.contains("already exists in network") {
+            return Ok(());
+        }
+        output.checked(join).map(|_| ())
+    }
+
+    /// Tag, push and untag one image: the engine's Docker pushes to its own
+    /// loopback, which it trusts over plain HTTP. A registry that has just
+    /// started may not answer yet: the push is tried again for a while.
+    fn push(&self, port: &str, push: &Push) -> Result<()> {
+        let target = format!("{port}/{}", push.path);
+        let commands = self.push_commands(&target, push);
+        self.run_checked(&commands[0])?;
+        let result = self.push_when_ready(&commands[1]);
+        // Untagged whatever happened: the tag only names the push.
+        let untagged = self.run_checked(&commands[2]);
+        result.and(untagged)
+    }
+
+    fn push_when_ready(&self, push: &CommandSpec) -> Result<()> {
+        let mut output: Output = self.runner.run(push)?;
+        for _ in 1..PUSH_TRIES {
+            let refused =
+                ["connection refused", "connection reset", "EOF"].iter().any(|why| output.stderr.contains(why));
+            if output.success() || !refused {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(250));
+            output = self.runner.run(push)?;
+        }
+        output.checked(push).map(|_| ())
+    }
+
+    /// `docker tag`, `docker push`, `docker image rm` of the tag `target`.
+    fn push_commands(&self, target: &str, push: &Push) -> [CommandSpec; 3] {
+        [
+            self.docker(
+                &["tag", &push.image, target],
+                &format!("name {} for the class cache", push.image),
+                Wait::Change,
+            ),
+            self.docker(&["push", "--quiet", target], &format!("push {} into the class cache", push.image), Wait::Long),
+            self.docker(&["image", "rm", target], &format!("drop the push name of {}", push.image), Wait::Change),
+        ]
+    }
+
+    /// The commands `plan` runs, for a dry run to print (a port not known
+    /// yet reads `127.0.0.1:PORT`).
+    pub fn commands(&self, plan: &Plan) -> Result<Vec<CommandSpec>> {
+        let mut commands = match &plan.container {
+            Container::Running => Vec::new(),
+            Container::Start(spec) | Container::Create(spec) => vec![spec.clone()],
+            Container::Recreate(recreation) => {
+                [vec![recreation.remove.clone(), recreation.create.clone()], recreation.rejoin.clone()].concat()
+            }
+        };
+        commands.extend(plan.join.iter().cloned());
+        if !plan.pushes.is_empty() {
+            let port = match plan.container {
+                Container::Running if self.engine_is_here() => self.published_port()?,
+                _ => None,
+            };
+            let port = port.unwrap_or_else(|| "127.0.0.1:PORT".to_string());
+            for push in &plan.pushes {
+                commands.extend(self.push_commands(&format!("{port}/{}", push.path), push));
+            }
+        }
+        Ok(commands)
+    }
+}
+
+/// Take the class cache off `cluster`'s network before that is removed
+/// (whether or not labctl.toml still has a cache: one made earlier would
+/// keep the network from going).
+pub fn leave(cluster: &Cluster, runner: &dyn Runner) -> Result<()> {
+    let Some(found) = find(cluster, runner)? else { return Ok(()) };
+    let network = super::docker::network_name(cluster);
+    if !found.networks.iter().any(|(joined, _)| *joined == network) {
+        return Ok(());
+    }
+    let name = container_name(cluster.class_name());
+    let purpose = "take the class cache off a seat's network";
+    let leave = docker(cluster, &["network", "disconnect", "--force", &network, &name], purpose, Wait::Change);
+    let output = runner.run(&leave)?;
+    // A cache between two restarts is on no network: nothing to leave.
+    if !output.success() && !output.stderr.contains("is not connected") {
+        output.checked(&leave)?;
+    }
+    Ok(())
+}
+
+/// Remove the class cache and its storage when no seat of the class has a
+/// network on this engine any more (asked after this seat's went, so that
+/// of seats destroyed at once the last to ask removes it). Returns what was
+/// removed, in words.
+pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Vec<String>> {
+    if find(cluster, runner)?.is_none() {
+        return Ok(Vec::new());
+    }
+    let list = docker(cluster, &["network", "ls", "--format", "{{.Name}}"], "list the engine's networks", Wait::Read);
+    let networks = runner.run_checked(&list)?.stdout;
+    let class = cluster.class_name();
+    if networks.lines().any(|network| is_class_network(network.trim(), class)) {
+        return Ok(Vec::new());
+    }
+    let name = container_name(class);
+    let remove = docker(cluster, &["rm", "--force", &name], "remove the class cache", Wait::Change);
+    let output = runner.run(&remove)?;
+    // Another seat destroyed at the same time may have removed it first.
+    if !output.success() && !output.stderr.contains("No such container") {
+        output.checked(&remove)?;
+    }
+    let volume = docker(cluster, &["volume", "rm", "--force", &name], "remove the class cache's storage", Wait::Change);
+    runner.run_checked(&volume)?;
+    Ok(vec![format!("class cache {name} with its storage (the class's last seat on this engine)")])
+}
+
+/// `docker` on the seat's engine, within the limit of its kind: every
+/// docker command of the cache is built here.
+fn docker(cluster: &Cluster, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
+    let spec = CommandSpec::new("docker", &[], purpose)
+        .args(cluster.engine().docker_options())
+        .args(args.iter().copied())
+        .timeout(cluster.timeouts().limit(wait));
+    if wait == Wait::Read {
+        spec.probe()
+    } else {
+        spec
+    }
+}
+
+/// The container on this engine, if there is one.
+fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
+    let format = format!(
+        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}"
+    );
+    let inspect = docker(
+        cluster,
+        &["container", "inspect", "--format", &format, &container_name(cluster.class_name())],
+        "look for the class cache",
+        Wait::Read,
+    );
+    let output = runner.run(&inspect)?;
+    if !output.success() && output.stderr.contains("No such") {
+        return Ok(None);
+    }
+    let output = output.checked(&inspect)?;
+    let line = output.stdout.trim_end_matches('\n');
+    let mut fields = line.split('\t');
+    let mut next = || fields.next().unwrap_or_default().to_string();
+    let (id, state, upstream, image, networks) = (next(), next(), next(), next(), next());
+    let networks = networks
+        .split_whitespace()
+        .filter_map(|pair| pair.split_once('='))
+        .map(|(name, address)| (name.to_string(), address.to_string()))
+        .collect();
+    Ok(Some(Found { id, state, upstream, image, networks }))
+}
+
+/// Whether `network` is a seat network of `class`: `labctl-<class>` (one
+/// seat) or `labctl-<class>-sNN`.
+fn is_class_network(network: &str, class: &str) -> bool {
+    let Some(rest) = network.strip_prefix("labctl-").and_then(|rest| rest.strip_prefix(class)) else {
+        return false;
+    };
+    rest.is_empty()
+        || rest.strip_prefix("-s").is_some_and(|seat| seat.len() == 2 && seat.chars().all(|c| c.is_ascii_digit()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{test_catalog, test_settings, Settings};
+    use crate::exec::fake::RecordingRunner;
+
+    const CLASS: &str = "[cluster]\nname = \"cls\"\n[class]\nseats = 3\naccess = \"none\"\n";
+    const INSPECT: &str = "docker container inspect --format";
+
+    fn seat<'a>(settings: &'a Settings, number: u32) -> Cluster<'a> {
+        Cluster::seat(settings, test_catalog(), number).unwrap()
+    }
+
+    /// The registry's log once it serves (what `apply` waits for).
+    const LISTENING: &str = "level=info msg=\"listening on [::]:5000\"";
+
+    /// What `docker container inspect` prints for the cache.
+    fn found(state: &str, upstream: &str, networks: &str) -> String {
+        format!("3f2c\t{state}\t{upstream}\tregistry:2\t{networks}\n")
+    }
+
+    #[test]
+    fn a_missing_cache_is_created_on_the_seats_network_at_its_last_address() {
+        let settings = test_settings(CLASS);
+        let seat2 = seat(&settings, 2);
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", LISTENING);
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        let plan = cache.plan(&["node:slim".to_string()]).unwrap();
+        let Container::Create(create) = &plan.container else { panic!("{plan:#?}") };
+        assert_eq!(
+            create.to_string(),
+            "docker run --detach --name labctl-cache-cls --restart always --network labctl-cls-s02 --ip 192.168.57.254 --publish 127.0.0.1::5000 --mount type=volume,src=labctl-cache-cls,dst=/var/lib/registry,volume-label=labctl.cache=cls --label labctl.cache=cls --label labctl.cache.upstream=https://registry-1.docker.io --env REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io registry:2"
+        );
+        assert_eq!(
+            (plan.join.as_ref(), plan.pushes.len()),
+            (None, 0),
+            "on the network by its run; online nothing is pushed"
+        );
+        assert_eq!(runner.changes(), Vec::<String>::new(), "planning only reads");
+
+        cache.apply(&plan).unwrap();
+        assert_eq!(runner.changes(), vec![create.to_string()]);
+    }
+
+    #[test]
+    fn a_running_cache_only_joins_a_seat_it_does_not_serve_yet() {
+        let settings = test_settings(CLASS);
+        let seat3 = seat(&settings, 3);
+        let runner = RecordingRunner::default();
+        let networks = "labctl-cls-s01=192.168.56.254 labctl-cls-s02=192.168.57.254 ";
+        runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", networks), "");
+        let cache = ClassCache::of(&seat3, &runner).unwrap();
+        let plan = cache.plan(&[]).unwrap();
+        assert_eq!(plan.container, Container::Running);
+        assert_eq!(
+            plan.join.as_ref().map(ToString::to_string).as_deref(),
+            Some("docker network connect --ip 192.168.58.254 labctl-cls-s03 labctl-cache-cls")
+        );
+
+        // Seat 2 is served already: nothing to do.
+        let seat2 = seat(&settings, 2);
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        let plan = cache.plan(&[]).unwrap();
+        assert_eq!((plan.container.clone(), plan.join.clone()), (Container::Running, None));
+        assert!(!cache.apply(&plan).unwrap().changed);
+        assert_eq!(runner.changes(), Vec::<String>::new());
+
+        // Stopped: started.
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("exited", "https://registry-1.docker.io", networks), "");
+        let plan = ClassCache::of(&seat2, &runner).unwrap().plan(&[]).unwrap();
+        let Container::Start(start) = &plan.container else { panic!("{plan:#?}") };
+        assert_eq!(start.to_string(), "docker start labctl-cache-cls");
+    }
+
+    #[test]
+    fn another_upstream_recreates_the_cache_and_rejoins_every_seat_at_its_address() {
+        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        let networks = "labctl-cls-s01=192.168.56.254 labctl-cls-s03=192.168.58.254 labctl-e2e-upstream= ";
+        runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", networks), "");
+        let plan = ClassCache::of(&seat1, &runner).unwrap().plan(&[]).unwrap();
+        let Container::Recreate(recreation) = &plan.container else { panic!("{plan:#?}") };
+        let Recreation { remove, create, rejoin } = recreation.as_ref();
+        assert_eq!(remove.to_string(), "docker rm --force 3f2c", "this very container");
+        assert!(create.to_string().contains("--label labctl.cache.upstream=none registry:2"), "{create}");
+        assert!(!create.to_string().contains("REGISTRY_PROXY_REMOTEURL"), "offline: a plain registry");
+        let rejoined: Vec<String> = rejoin.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            rejoined,
+            [
+                "docker network connect --ip 192.168.58.254 labctl-cls-s03 labctl-cache-cls",
+                "docker network connect labctl-e2e-upstream labctl-cache-cls",
+            ]
+        );
+    }
+
+    #[test]
+    fn offline_the_engines_lab_images_the_cache_lacks_are_pushed_once() {
+        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
+        runner.always("docker port labctl-cache-cls 5000/tcp", 0, "127.0.0.1:32768\n", "");
+        runner.always("docker image inspect --format '{{.Id}}' -- node:slim", 0, "sha256:slim\n", "");
+        runner.always("docker image inspect --format '{{.Id}}' -- gihyodocker/nginx-proxy", 0, "sha256:proxy\n", "");
+        runner.always("docker image inspect --format '{{.Id}}' -- mysql:5.7", 1, "", "No such image");
+        // The cache holds nginx-proxy as this very image, and node:slim as an older one.
+        runner.always(
+            "docker manifest inspect --insecure --verbose 127.0.0.1:32768/gihyodocker/nginx-proxy:latest",
+            0,
+            r#"{"Descriptor":{"digest":"sha256:m1"},"SchemaV2Manifest":{"config":{"digest":"sha256:proxy"}}}"#,
+            "",
+        );
+        runner.always(
+            "docker manifest inspect --insecure --verbose 127.0.0.1:32768/library/node:slim",
+            0,
+            r#"{"Descriptor":{"digest":"sha256:m2"},"SchemaV2Manifest":{"config":{"digest":"sha256:older"}}}"#,
+            "",
+        );
+        let images: Vec<String> = ["node:slim", "gihyodocker/nginx-proxy", "mysql:5.7", "manager:5000/example/web"]
+            .map(String::from)
+            .to_vec();
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let plan = cache.plan(&images).unwrap();
+        assert_eq!(plan.pushes, [Push { image: "node:slim".into(), path: "library/node:slim".into() }]);
+        let skipped: Vec<&str> = plan.skipped.iter().map(|skipped| skipped.image.as_str()).collect();
+        assert_eq!(skipped, ["mysql:5.7", "manager:5000/example/web"]);
+        assert!(plan.skipped[0].why.contains("not on this engine"), "{:?}", plan.skipped);
+        assert_eq!(runner.changes(), Vec::<String>::new());
+
+        let outcome = cache.apply(&plan).unwrap();
+        assert_eq!(outcome, Outcome { changed: true, joined_instead: false, pushed: vec!["node:slim".into()] });
+        assert_eq!(
+            runner.changes(),
+            [
+                "docker tag node:slim 127.0.0.1:32768/library/node:slim",
+                "docker push --quiet 127.0.0.1:32768/library/node:slim",
+                "docker image rm 127.0.0.1:32768/library/node:slim",
+            ]
+        );
+    }
+
+    #[test]
+    fn a_push_waits_for_a_registry_that_has_just_started() {
+        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker image inspect", 0, "sha256:slim\n", "");
+        runner.always("docker port labctl-cache-cls", 0, "127.0.0.1:32770\n", "");
+        let refused = "Get \"http://127.0.0.1:32770/v2/\": dial tcp 127.0.0.1:32770: connect: connection refused";
+        runner.answer("docker push", 1, "", refused);
+        runner.always("docker logs", 0, "", LISTENING);
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let plan = cache.plan(&["node:slim".to_string()]).unwrap();
+        assert_eq!(plan.pushes.len(), 1, "a new cache holds nothing");
+        cache.apply(&plan).unwrap();
+        let pushes = runner.changes().iter().filter(|line| line.starts_with("docker push")).count();
+        assert_eq!(pushes, 2);
+    }
+
+    #[test]
+    fn a_proxy_that_cannot_reach_its_upstream_as_it_starts_is_an_error_naming_the_fix() {
+        let settings = test_settings(CLASS);
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        let panic =
+            "panic: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host";
+        let log = format!("level=info msg=\"redis not configured\"\n{panic}\n\ngoroutine 1 [running]:\nlevel=info msg=\"Starting upload purge in 23m0s\"\n");
+        runner.always("docker logs", 0, "", &log);
+        runner.always(
+            "docker container inspect --format '{{.State.Status}} {{.RestartCount}}'",
+            0,
+            "restarting 1\n",
+            "",
+        );
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let error = cache.apply(&cache.plan(&[]).unwrap()).unwrap_err().to_string();
+        assert!(error.starts_with(&format!("the class cache labctl-cache-cls stopped as it started ({panic}); as a pull-through cache it must reach https://registry-1.docker.io when it starts")), "{error}");
+        assert!(error.ends_with("or set [cache] upstream = \"none\" for a class without internet"), "{error}");
+    }
+
+    #[test]
+    fn a_seat_that_finds_the_cache_made_by_another_seat_meanwhile_joins_it() {
+        let settings = test_settings(CLASS);
+        let seat2 = seat(&settings, 2);
+        let runner = RecordingRunner::default();
+        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        // Docker holds the name a moment before the other seat's container exists.
+        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always(INSPECT, 0, &found("created", "https://registry-1.docker.io", ""), "");
+        runner.always("docker logs", 0, "", LISTENING);
+        runner.answer("docker run", 125, "", "docker: Error response from daemon: Conflict. The container name \"/labctl-cache-cls\" is already in use by container \"3f2\".");
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        assert!(cache.apply(&cache.plan(&[]).unwrap()).unwrap().joined_instead);
+        assert_eq!(runner.changes()[1], "docker network connect --ip 192.168.57.254 labctl-cls-s02 labctl-cache-cls");
+
+        // Two seats that both found an outdated cache: the second one's
+        // removal finds it gone, and it joins the first one's new cache.
+        let runner = RecordingRunner::default();
+        runner.answer(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
+        runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", ""), "");
+        runner.answer("docker rm --force 3f2c", 1, "", "Error: No such container: 3f2c");
+        runner.answer(
+            "docker run",
+            125,
+            "",
+            "docker: Error response from daemon: Conflict. The container name \"/labctl-cache-cls\" is already in use",
+        );
+        runner.always("docker logs", 0, "", LISTENING);
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        let plan = cache.plan(&[]).unwrap();
+        assert!(matches!(plan.container, Container::Recreate(_)), "{plan:#?}");
+        assert!(cache.apply(&plan).unwrap().joined_instead);
+    }
+
+    #[test]
+    fn every_command_goes_to_the_seats_engine() {
+        let settings = test_settings(&format!(
+            "{CLASS}[cache]\nupstream = \"none\"\n[[class.engines]]\ncontext = \"big\"\nseats = 3\n"
+        ));
+        let seat2 = seat(&settings, 2);
+        let runner = RecordingRunner::default();
+        runner.always("docker --context big container inspect", 1, "", "Error: No such container");
+        runner.always("docker --context big port", 0, "127.0.0.1:32771\n", "");
+        runner.always("docker --context big logs", 0, "", LISTENING);
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        cache.apply(&cache.plan(&["node:slim".to_string()]).unwrap()).unwrap();
+        let lines = runner.command_lines();
+        assert!(lines.len() > 4 && lines.iter().all(|line| line.starts_with("docker --context big ")), "{lines:#?}");
+    }
+
+    #[test]
+    fn destroying_a_seat_takes_the_cache_off_its_network_and_the_last_seat_removes_it() {
+        let settings = test_settings(CLASS);
+        let seat2 = seat(&settings, 2);
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=a labctl-cls-s02=b "), "");
+        leave(&seat2, &runner).unwrap();
+        assert_eq!(runner.changes(), ["docker network disconnect --force labctl-cls-s02 labctl-cache-cls"]);
+        // Seat 1's network is still there (another class's does not count).
+        runner.always("docker network ls", 0, "bridge\nlabctl-cls-other-s01\nlabctl-cls-s01\n", "");
+        assert_eq!(remove_unless_in_use(&seat2, &runner).unwrap(), Vec::<String>::new());
+        assert_eq!(runner.changes().len(), 1);
+
+        // The last seat: no seat network of the class is left on the engine.
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s02=b "), "");
+        runner.always("docker network ls", 0, "bridge\nlabctl-cls-other-s01\n", "");
+        leave(&seat2, &runner).unwrap();
+        let removed = remove_unless_in_use(&seat2, &runner).unwrap();
+        assert!(removed[0].starts_with("class cache labctl-cache-cls"), "{removed:?}");
+        assert_eq!(
+            runner.changes(),
+            [
+                "docker network disconnect --force labctl-cls-s02 labctl-cache-cls",
+                "docker rm --force labctl-cache-cls",
+                "docker volume rm --force labctl-cache-cls",
+            ]
+        );
+
+        // A cache between two restarts is on no network; another seat
+        // destroyed at once removed the container first: both are fine.
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("restarting", "https://registry-1.docker.io", "labctl-cls-s02=b "), "");
+        let not_connected = "Error response from daemon: container 091d is not connected to network labctl-cls-s02";
+        runner.answer("docker network disconnect", 1, "", not_connected);
+        runner.answer("docker rm --force", 1, "", "Error: No such container: labctl-cache-cls");
+        leave(&seat2, &runner).unwrap();
+        assert_eq!(remove_unless_in_use(&seat2, &runner).unwrap().len(), 1);
+
+        // No cache: one probe each, nothing else.
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        leave(&seat2, &runner).unwrap();
+        assert!(remove_unless_in_use(&seat2, &runner).unwrap().is_empty());
+        assert_eq!(runner.changes(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn docker_hub_images_have_a_path_in_a_mirror_and_others_none() {
+        assert_eq!(docker_hub_path("node:slim").as_deref(), Some("library/node:slim"));
+        assert_eq!(docker_hub_path("ubuntu").as_deref(), Some("library/ubuntu:latest"));
+        assert_eq!(docker_hub_path("gihyodocker/nginx-proxy").as_deref(), Some("gihyodocker/nginx-proxy:latest"));
+        assert_eq!(docker_hub_path("docker.io/library/mysql:5.7").as_deref(), Some("library/mysql:5.7"));
+        for elsewhere in ["manager:5000/example/web", "ghcr.io/a/b:1", "localhost/x", "node@sha256:abc"] {
+            assert_eq!(docker_hub_path(elsewhere), None, "{elsewhere}");
+        }
+        assert!(is_class_network("labctl-cls", "cls") && is_class_network("labctl-cls-s07", "cls"));
+        assert!(!is_class_network("labctl-cls-other-s01", "cls") && !is_class_network("labctl-clsx", "cls"));
+    }
+}
