@@ -93,7 +93,8 @@ fn describe_nodes(seats: &[SeatNodes], nodes: usize) -> String {
     }
 }
 
-/// "node:slim: loaded on node1, node2" (one seat), or with counts for a class.
+/// "node:slim on node1, node2" (one seat), or with counts for a class; after
+/// "loaded, N at once: " when something was loaded.
 fn describe(plan: &ImagePlan, seats: &[SeatNodes]) -> String {
     let image = &plan.image;
     if plan.missing_on.is_empty() {

@@ -288,7 +288,7 @@ fn e2e_reset_check_and_images() {
         duct::cmd("tar", ["-C", root.path().to_str().unwrap(), "-c", "."]).stdout_capture().run().unwrap().stdout;
     duct::cmd("docker", ["import", "-", image]).stdin_bytes(tarball).stdout_null().run().unwrap();
     let loaded = cluster.labctl(&["images", "load", image]).success();
-    assert!(loaded.stderr.contains(&format!("{image}: loaded on manager, node1, node2, node3")), "{}", loaded.stderr);
+    assert!(loaded.stderr.contains(&format!(": {image} on manager, node1, node2, node3")), "{}", loaded.stderr);
     let id = host_docker(&["image", "inspect", "--format", "{{.Id}}", image]);
     for node in ["manager", "node1", "node2", "node3"] {
         assert_eq!(cluster.exec(node, &format!("docker image inspect --format '{{{{.Id}}}}' {image}")), id, "{node}");
