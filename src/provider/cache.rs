@@ -455,13 +455,22 @@ impl<'a> ClassCache<'a> {
     /// Tag, push and untag one image: the engine's Docker pushes to its own
     /// loopback, which it trusts over plain HTTP. A registry that has just
     /// started may not answer yet: the push is tried again for a while.
+    ///
+    /// Seats that come up at once push the same image under the same name
+    /// on the same engine: one push at a time in this run, so that one
+    /// seat's untag never pulls the name from under another's push.
     fn push(&self, port: &str, push: &Push) -> Result<()> {
+        static ONE_PUSH_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _turn = ONE_PUSH_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let target = format!("{port}/{}", push.path);
         let commands = self.push_commands(&target, push);
         self.run_checked(&commands[0])?;
         let result = self.push_when_ready(&commands[1]);
-        // Untagged whatever happened: the tag only names the push.
-        let untagged = self.run_checked(&commands[2]);
+        // Untagged whatever happened: the tag only names the push (a name
+        // already gone, e.g. dropped by another labctl, is as good).
+        let untag = self.runner.run(&commands[2])?;
+        let gone = ["No such image", "reference does not exist"].iter().any(|why| untag.stderr.contains(why));
+        let untagged = if untag.success() || gone { Ok(()) } else { untag.checked(&commands[2]).map(|_| ()) };
         result.and(untagged)
     }
 
@@ -759,6 +768,25 @@ mod tests {
                 "docker image rm 127.0.0.1:32768/library/node:slim",
             ]
         );
+    }
+
+    #[test]
+    fn a_push_name_another_seat_already_dropped_is_no_failure() {
+        // Two seats of a class come up at once and push the same image under
+        // the same name: the second untag finds the name gone.
+        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+        let seat2 = seat(&settings, 2);
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s02=192.168.57.254 "), "");
+        runner.always("docker port labctl-cache-cls 5000/tcp", 0, "127.0.0.1:32768\n", "");
+        runner.always("docker image inspect", 0, "sha256:slim\n", "");
+        runner.always("docker manifest inspect", 1, "", "no such manifest");
+        let gone = "Error response from daemon: reference does not exist";
+        runner.always("docker image rm 127.0.0.1:32768/library/node:slim", 1, "", gone);
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        let plan = cache.plan(&["node:slim".to_string()]).unwrap();
+        let outcome = cache.apply(&plan).unwrap();
+        assert_eq!(outcome.pushed, ["node:slim".to_string()]);
     }
 
     #[test]
