@@ -7,8 +7,9 @@ use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::config::{Access, Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
+use crate::config::{Access, Cluster, Engine, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
+use crate::provider::docker::engine_is_this_machines;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::ssh::findings::Docker;
 use crate::provider::ssh::SshProvider;
@@ -171,16 +172,9 @@ fn check_room(
         ProviderKind::Ssh => return Vec::new(),
     };
     // A remote engine's disk is not this host's to measure.
-    let remote = choice.kind == ProviderKind::Docker && !engine_is_here(cluster);
+    let remote = choice.kind == ProviderKind::Docker && !engine_is_this_machines(cluster.engine());
     let disk = if remote { None } else { host::check_disk(&folder, needs, what) };
     host::check_memory(facts, needs, what, blocking).into_iter().chain(disk).collect()
-}
-
-/// The seat's engine is this host's dockerd (no remote `DOCKER_HOST`, no
-/// `[[class.engines]]` host or context).
-fn engine_is_here(cluster: &Cluster) -> bool {
-    let remote_env = std::env::var("DOCKER_HOST").is_ok_and(|host| !host.is_empty() && !host.starts_with("unix://"));
-    cluster.engine().target == EngineTarget::Default && !remote_env
 }
 
 /// Where this host's Docker keeps images and volumes.

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use super::seats::{self, Finished};
 use super::{confirm, list, Context, Intent};
 use crate::cli::{DestroyArgs, SeatArg};
-use crate::config::{ClassSettings, Cluster, ProviderSetting, SeatSelection};
+use crate::config::{ClassSettings, Cluster, ProviderSetting, Seat, SeatSelection};
 use crate::lock;
 use crate::provider::docker::DockerProvider;
 use crate::provider::{Provider, ProviderKind, STATE_DIR};
@@ -72,17 +72,18 @@ fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
 
 /// `s01-s03, s07`: the seats' labels, runs collapsed.
 fn seat_names(seats: &[Cluster]) -> String {
-    let numbers: Vec<u32> = seats.iter().map(|cluster| cluster.seat_of_class().number).collect();
-    let mut runs: Vec<(u32, u32)> = Vec::new();
-    for number in numbers {
+    let mut runs: Vec<(Seat, Seat)> = Vec::new();
+    for seat in seats.iter().map(|cluster| cluster.seat_of_class()) {
         match runs.last_mut() {
-            Some((_, last)) if *last + 1 == number => *last = number,
-            _ => runs.push((number, number)),
+            Some((_, last)) if last.number + 1 == seat.number => *last = seat,
+            _ => runs.push((seat, seat)),
         }
     }
-    let label = |number: u32| format!("s{number:02}");
     runs.iter()
-        .map(|&(first, last)| if first == last { label(first) } else { format!("{}-{}", label(first), label(last)) })
+        .map(|(first, last)| match first == last {
+            true => first.label(),
+            false => format!("{}-{}", first.label(), last.label()),
+        })
         .collect::<Vec<_>>()
         .join(", ")
 }

@@ -116,7 +116,7 @@ const CLASSIC_CAPABILITIES: usize = 38;
 /// /proc shows: not a `[[class.engines]]` engine (even a unix socket may be
 /// another dockerd, e.g. one in a container), not a remote DOCKER_HOST,
 /// not a docker context other than the default one.
-fn engine_is_this_machines(engine: &Engine) -> bool {
+pub fn engine_is_this_machines(engine: &Engine) -> bool {
     let set = |name: &str| crate::exec::env_var(name);
     let remote_host = set("DOCKER_HOST").is_some_and(|host| !host.starts_with("unix://"));
     let context = set("DOCKER_CONTEXT").or_else(current_docker_context);
