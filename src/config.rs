@@ -121,6 +121,7 @@ pub struct RawVagrant {
     pub provider: String,
     pub linked_clone: bool,
     pub boot_timeout: u32,
+    pub libvirt_driver: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -214,6 +215,7 @@ impl Default for RawVagrant {
             provider: "virtualbox".into(),
             linked_clone: true,
             boot_timeout: 600,
+            libvirt_driver: LibvirtDriver::Kvm.as_str().into(),
         }
     }
 }
@@ -362,6 +364,32 @@ impl Hypervisor {
     }
 }
 
+/// How libvirt runs a VM (`vagrant.libvirt_driver`): `kvm` needs a usable
+/// /dev/kvm; `qemu` emulates the CPU (slow, but works anywhere, e.g. inside
+/// a VM without nested virtualisation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LibvirtDriver {
+    Kvm,
+    Qemu,
+}
+
+impl LibvirtDriver {
+    pub const ALL: [LibvirtDriver; 2] = [LibvirtDriver::Kvm, LibvirtDriver::Qemu];
+
+    /// The name vagrant-libvirt and `labctl.toml` use.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LibvirtDriver::Kvm => "kvm",
+            LibvirtDriver::Qemu => "qemu",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<LibvirtDriver> {
+        LibvirtDriver::ALL.into_iter().find(|driver| driver.as_str() == text)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct VagrantSettings {
     pub box_name: String,
@@ -369,6 +397,8 @@ pub struct VagrantSettings {
     pub provider: Hypervisor,
     pub linked_clone: bool,
     pub boot_timeout: u32,
+    /// Read only when `provider` is libvirt.
+    pub libvirt_driver: LibvirtDriver,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -277,6 +277,16 @@ fn check_vagrant(raw: &RawVagrant, problems: &mut Problems) -> VagrantSettings {
         problems
             .add("vagrant.provider", format!("{:?} is not supported; use one of: {}", raw.provider, known.join(", ")));
     }
+    let libvirt_driver = LibvirtDriver::parse(&raw.libvirt_driver);
+    if libvirt_driver.is_none() {
+        problems.add(
+            "vagrant.libvirt_driver",
+            format!(
+                "{:?} is not a libvirt driver; use \"kvm\" (needs /dev/kvm) or \"qemu\" (no hardware virtualisation: slow but works anywhere)",
+                raw.libvirt_driver
+            ),
+        );
+    }
     if raw.boot_timeout < 60 {
         problems.add(
             "vagrant.boot_timeout",
@@ -290,6 +300,7 @@ fn check_vagrant(raw: &RawVagrant, problems: &mut Problems) -> VagrantSettings {
         provider: provider.unwrap_or(Hypervisor::VirtualBox),
         linked_clone: raw.linked_clone,
         boot_timeout: raw.boot_timeout,
+        libvirt_driver: libvirt_driver.unwrap_or(LibvirtDriver::Kvm),
     }
 }
 

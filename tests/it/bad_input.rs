@@ -83,6 +83,15 @@ fn virtualbox_subnet_that_networks_conf_does_not_allow() {
 }
 
 #[test]
+fn a_libvirt_driver_that_does_not_exist() {
+    let error = error_for_config("[vagrant]\nprovider = \"libvirt\"\nlibvirt_driver = \"xen\"\n", "render");
+    assert_eq!(
+        error,
+        "labctl.toml:3:18: vagrant.libvirt_driver: \"xen\" is not a libvirt driver; use \"kvm\" (needs /dev/kvm) or \"qemu\" (no hardware virtualisation: slow but works anywhere)"
+    );
+}
+
+#[test]
 fn duplicate_forwarded_host_ports() {
     let error = error_for_config(
         "[[forward]]\nhost = 49000\nguest = 9000\n\n[[forward]]\nhost = 49000\nguest = 8080\n",

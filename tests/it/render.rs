@@ -108,11 +108,32 @@ fn the_vagrantfile_configures_exactly_the_chosen_hypervisor() {
 }
 
 #[test]
+fn a_libvirt_vagrantfile_has_its_driver_its_own_network_and_a_console_log() {
+    for (config, driver) in [("", "kvm"), ("libvirt_driver = \"qemu\"\n", "qemu")] {
+        let workspace = Workspace::new();
+        workspace
+            .file("labctl.toml", &format!("[cluster]\nname = \"lab-b\"\n[vagrant]\nprovider = \"libvirt\"\n{config}"));
+        workspace.run(&["render"]).success();
+        let vagrantfile = rendered(&workspace, "Vagrantfile");
+        assert!(vagrantfile.contains(&format!("lv.driver = '{driver}'")), "{vagrantfile}");
+        assert!(vagrantfile.contains("libvirt__network_name: \"labctl-#{CLUSTER}\""), "{vagrantfile}");
+        assert!(vagrantfile.contains("CLUSTER = 'lab-b'"), "{vagrantfile}");
+        assert!(vagrantfile.contains("lv.serial type: \"file\""), "{vagrantfile}");
+        assert!(vagrantfile.contains("synced_folder \".\", \"/vagrant\", disabled: true"), "{vagrantfile}");
+    }
+}
+
+#[test]
 fn every_rendered_vagrantfile_passes_vagrant_validate() {
     let Some(vagrant) = require_tool("vagrant", "vagrant") else {
         return;
     };
-    for config in ["", CUSTOM, "[vagrant]\nprovider = \"libvirt\"\n"] {
+    for config in [
+        "",
+        CUSTOM,
+        "[vagrant]\nprovider = \"libvirt\"\n",
+        "[vagrant]\nprovider = \"libvirt\"\nlibvirt_driver = \"qemu\"\n",
+    ] {
         let workspace = Workspace::new();
         workspace.file("labctl.toml", config);
         workspace.run(&["render"]).success();
