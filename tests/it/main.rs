@@ -25,6 +25,7 @@ mod e2e_nodeimage;
 mod e2e_ssh;
 mod e2e_stand_ins;
 mod e2e_swarm;
+mod e2e_vagrant;
 mod engines;
 mod exec;
 mod exit_codes;

@@ -183,6 +183,31 @@ fn a_failing_vagrant_names_the_node_and_shows_its_output() {
 }
 
 #[test]
+fn a_libvirt_machine_that_does_not_boot_shows_its_serial_console() {
+    let workspace = vagrant_workspace();
+    let config = workspace.read("labctl.toml");
+    workspace.file("labctl.toml", &format!("{config}\n[vagrant]\nprovider = \"libvirt\"\nlibvirt_driver = \"qemu\"\n"));
+    // What libvirt would have written while node1 hung in its initramfs.
+    let console = "\u{1b}[0;1;31mGave up waiting for root file system device.\u{1b}[0m\n(initramfs) \n";
+    let failing = format!(
+        "if [ \"$1\" = up ] && [ \"$2\" = node1 ]; then printf '{}' > ../logs/console-node1.log; echo 'Timed out while waiting for the machine to boot.' >&2; exit 1; fi\nexport FAKE_STATE='{}'\n{FAKE_VAGRANT}",
+        console.replace('\n', "\\n"),
+        workspace.path().join("fake-state").display()
+    );
+    workspace.fake_program("vagrant", &failing).fake_program("virsh", "echo 11.3.0");
+    workspace.link_host_tool("printf");
+    let run = workspace.run(&["up"]);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(run.stderr.contains("vagrant failed on node1 while trying to boot node1"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("its serial console ends: Gave up waiting for root file system device. | (initramfs)"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(".labctl/logs/console-node1.log"), "{}", run.stderr);
+}
+
+#[test]
 fn down_halts_and_destroy_removes_the_vms() {
     let workspace = vagrant_workspace();
     workspace.run(&["up"]).success();

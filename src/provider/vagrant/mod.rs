@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind, ProviderSteps,
 };
-use crate::config::Cluster;
+use crate::config::{Cluster, Hypervisor};
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
 use crate::parallel::in_parallel;
 use crate::templates::Templates;
@@ -259,11 +259,45 @@ impl VagrantProvider<'_> {
         let tail: Vec<&str> =
             printed.lines().chain(output.stderr.lines()).filter(|line| !line.trim().is_empty()).collect();
         Err(anyhow!(
-            "vagrant failed on {node} while trying to {} (`{spec}`): {} (the whole output: {})",
+            "vagrant failed on {node} while trying to {} (`{spec}`): {} (the whole output: {}){}",
             spec.purpose,
             spec.mask(&tail[tail.len().saturating_sub(6)..].join(" | ")),
-            log.display()
+            log.display(),
+            self.console(node).map(|console| format!("; {console}")).unwrap_or_default()
         ))
+    }
+
+    /// Where the machine's serial console is kept (libvirt only, see the
+    /// Vagrantfile): the kernel's and systemd's view of a boot that never
+    /// reached ssh.
+    fn console_log(&self, node: &str) -> Option<PathBuf> {
+        (self.cluster.vagrant().provider == Hypervisor::Libvirt)
+            .then(|| self.dir.parent().unwrap_or(&self.dir).join("logs").join(format!("console-{node}.log")))
+    }
+
+    /// The serial console's last lines, for a failure's message; libvirt
+    /// writes the file as root, so a user who cannot read it is told how.
+    fn console(&self, node: &str) -> Option<String> {
+        let path = self.console_log(node)?;
+        match std::fs::read(&path) {
+            Ok(bytes) => {
+                let text = String::from_utf8_lossy(&bytes);
+                // Without the terminal's escapes and colours.
+                let plain = anstream::adapter::strip_str(&text).to_string();
+                let plain: String = plain.chars().filter(|c| *c == '\n' || !c.is_control()).collect();
+                let lines: Vec<&str> = plain.lines().map(str::trim).filter(|line| !line.is_empty()).collect();
+                Some(format!(
+                    "its serial console ends: {} (all of it: {})",
+                    lines[lines.len().saturating_sub(4)..].join(" | "),
+                    path.display()
+                ))
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied => Some(format!(
+                "its serial console is in {0} (written by libvirt as root: sudo tail {0})",
+                path.display()
+            )),
+            Err(_) => None,
+        }
     }
 
     /// Run a vagrant command; a failure names the node and shows vagrant's last lines.
