@@ -15,7 +15,7 @@ use anyhow::{anyhow, bail, Context as _, Result};
 use super::{
     bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind, ProviderSteps,
 };
-use crate::config::Cluster;
+use crate::config::{Cluster, Hypervisor};
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
 use crate::parallel::in_parallel;
 use crate::templates::Templates;
@@ -23,6 +23,7 @@ use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
 pub mod environment;
+pub mod libvirt;
 
 pub struct VagrantProvider<'a> {
     cluster: &'a Cluster<'a>,
@@ -77,6 +78,10 @@ impl Provider for VagrantProvider<'_> {
     }
 
     fn prepare(&self, templates: &Templates) -> Result<Option<Preparation>> {
+        // Not part of the environment: `labctl render` only writes files.
+        if self.cluster.vagrant().provider == Hypervisor::Libvirt {
+            libvirt::check_subnet_free(self.cluster, self.runner)?;
+        }
         environment::prepare(self.cluster, templates, &self.dir).map(Some)
     }
 
