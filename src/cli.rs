@@ -30,7 +30,7 @@ Examples:
   labctl down                       stop the nodes (keeps their disks)
   labctl destroy --yes              remove nodes, networks and volumes
   labctl init                       write a commented labctl.toml here
-  labctl doctor                     check this host: Vagrant, VirtualBox, Docker, ports
+  labctl doctor                     check this host: Vagrant, VirtualBox/libvirt, Docker, ports
   labctl labs                       list the labs and where they are seeded
   labctl check lab2                 grade a lab: ✓/✗ per check with a hint (--json)
   labctl check lab2 --seat all      a class: the gradebook, seats × checks (--csv, --json)
@@ -70,8 +70,9 @@ Environment:
                               $XDG_RUNTIME_DIR/labctl, else <workspace>/.labctl)
   LABCTL_VBOX_NETWORKS_CONF=FILE  VirtualBox's host-only ranges file
                               (default /etc/vbox/networks.conf)
-  LABCTL_HOST_ROOT=DIR        doctor reads /proc and /sys under DIR (the host's
-                              file system mounted there, e.g. labctl in a container)
+  LABCTL_HOST_ROOT=DIR        doctor reads /proc, /sys and /dev/kvm, and up on
+                              libvirt /proc/net/route, under DIR (the host's file
+                              system mounted there, e.g. labctl in a container)
   LABCTL_DATA_DIR=DIR         where `up` remembers workspaces for `list` and
                               `destroy --name` (default $XDG_DATA_HOME/labctl)
   DOCKER_HOST, DOCKER_CONTEXT  the Docker engine the docker provider uses
@@ -294,7 +295,9 @@ Prints the bundle's path."
     #[command(
         after_help = "Examples:\n  labctl doctor\n  labctl doctor --json | jq '.checks[] | select(.mark != \"ok\")'\n\n\
 Checks Vagrant and its hypervisor (and the CPU's VT-x/AMD-V for VirtualBox), the\n\
-host-only network, Docker, the docker provider's node image (built, to be built by\n\
+host-only network; on libvirt the vagrant-libvirt plugin, `virsh -c qemu:///system`\n\
+answering, /dev/kvm against vagrant.libvirt_driver, and a subnet no other interface\n\
+routes (a Docker network on it is named, with how to remove it); Docker, the docker provider's node image (built, to be built by\n\
 the first `labctl up`, or its base docker:dind missing and how to get it), inotify\n\
 limits, IPVS for the routing mesh, free memory and disk against what the configured\n\
 nodes (every seat on this host) need, amd64-only lab images on other CPUs, and the\n\

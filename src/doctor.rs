@@ -2,6 +2,7 @@
 //! each problem with its fix.
 
 mod host;
+mod libvirt;
 
 use std::net::{TcpListener, UdpSocket};
 use std::path::{Path, PathBuf};
@@ -106,6 +107,16 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFa
     }
     if vbox_found || (virtualbox && cluster.provider() == ProviderSetting::Vagrant) {
         checks.extend(host::check_virtualisation(facts, needs(ProviderKind::Vagrant)));
+    }
+    // libvirt's needs, where it is asked for or merely present (then reported, not blocking).
+    let vagrant_possible = matches!(cluster.provider(), ProviderSetting::Vagrant | ProviderSetting::Auto)
+        && !cluster.engine().is_configured()
+        && cluster.seat_of_class().is_only();
+    if cluster.vagrant().provider == Hypervisor::Libvirt
+        && vagrant_possible
+        && (needs(ProviderKind::Vagrant) || host.has(hypervisor_program(Hypervisor::Libvirt)))
+    {
+        checks.extend(libvirt::checks(cluster, host, facts, needs(ProviderKind::Vagrant)));
     }
     // With [[class.engines]], every seat is on an engine of its own: this
     // host's docker is then only where `images load` finds images.

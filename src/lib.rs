@@ -22,6 +22,7 @@ mod doctor;
 mod exec;
 mod exit;
 mod files;
+mod hostfs;
 mod images;
 mod interrupt;
 mod labs;

@@ -1,4 +1,3 @@
-use std::path::Path;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -19,8 +18,7 @@ pub fn run(context: &Context, args: &DoctorArgs) -> Result<ExitCode> {
     let host = Host::new(runner.as_ref(), settings.timeouts);
     let cluster = Cluster::new(&settings, &catalog)?;
     let image = NodeImage::for_cluster(&cluster, &context.templates()?)?;
-    let root = crate::exec::env_var("LABCTL_HOST_ROOT").unwrap_or_else(|| "/".to_string());
-    let facts = HostFacts::read(Path::new(&root));
+    let facts = HostFacts::read(&crate::hostfs::root());
     // Every node of every seat that lives on this host's engine.
     let local_seats = (1..=settings.class.seats)
         .filter(|&seat| settings.class.engine_of(seat).target == EngineTarget::Default)

@@ -1,10 +1,12 @@
-//! What this host offers the nodes, read from /proc and /sys: free memory
-//! and disk against what the configured nodes need, CPU virtualisation for
-//! VirtualBox, and IPVS for Docker's routing mesh.
+//! What this host offers the nodes, read from /proc, /sys and /dev: free
+//! memory and disk against what the configured nodes need, CPU
+//! virtualisation for VirtualBox, /dev/kvm for libvirt, and IPVS for
+//! Docker's routing mesh.
 
 use std::path::{Path, PathBuf};
 
 use super::{missing, Check};
+use crate::hostfs::{self, Route};
 use crate::ui::Mark;
 
 const MIB: u64 = 1024 * 1024;
@@ -30,6 +32,31 @@ pub struct HostFacts {
     pub virtualisation: Option<bool>,
     /// IPVS is in the kernel, loaded or loadable.
     pub ipvs: Option<bool>,
+    /// Whether this user can open /dev/kvm for reading and writing.
+    pub kvm: Option<Kvm>,
+    /// A CPU flag says this host is itself a virtual machine (`hypervisor`).
+    pub guest: bool,
+    /// The IPv4 routes (/proc/net/route).
+    pub routes: Option<Vec<Route>>,
+}
+
+/// /dev/kvm, as this user finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kvm {
+    Usable,
+    Missing,
+    /// There, but opening it read-write failed with this error.
+    Unusable(String),
+}
+
+impl Kvm {
+    fn open(path: &Path) -> Kvm {
+        match std::fs::OpenOptions::new().read(true).write(true).open(path) {
+            Ok(_) => Kvm::Usable,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Kvm::Missing,
+            Err(error) => Kvm::Unusable(error.to_string()),
+        }
+    }
 }
 
 impl HostFacts {
@@ -43,15 +70,15 @@ impl HostFacts {
             let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
             Some(kib / 1024)
         });
-        let virtualisation = read("proc/cpuinfo").and_then(|cpuinfo| {
-            let flags: Vec<&str> = cpuinfo
-                .lines()
-                .filter(|line| line.starts_with("flags"))
-                .filter_map(|line| line.split_once(':').map(|(_, flags)| flags))
-                .collect();
-            (!flags.is_empty())
-                .then(|| flags.iter().any(|flags| flags.split_whitespace().any(|flag| flag == "vmx" || flag == "svm")))
-        });
+        let cpuinfo = read("proc/cpuinfo").unwrap_or_default();
+        let flags: Vec<&str> = cpuinfo
+            .lines()
+            .filter(|line| line.starts_with("flags"))
+            .filter_map(|line| line.split_once(':').map(|(_, flags)| flags))
+            .collect();
+        let has_flag =
+            |wanted: &[&str]| flags.iter().any(|flags| flags.split_whitespace().any(|flag| wanted.contains(&flag)));
+        let virtualisation = (!flags.is_empty()).then(|| has_flag(&["vmx", "svm"]));
         let loaded = root.join("proc/net/ip_vs").exists()
             || root.join("sys/module/ip_vs").exists()
             || read("proc/modules").is_some_and(|modules| modules.lines().any(|line| line.starts_with("ip_vs ")));
@@ -62,7 +89,14 @@ impl HostFacts {
             })
         });
         let ipvs = Some(loaded || loadable);
-        HostFacts { memory_available_mb, virtualisation, ipvs }
+        HostFacts {
+            memory_available_mb,
+            virtualisation,
+            ipvs,
+            kvm: Some(Kvm::open(&root.join("dev/kvm"))),
+            guest: has_flag(&["hypervisor"]),
+            routes: hostfs::routes(root).ok(),
+        }
     }
 }
 
@@ -181,7 +215,7 @@ mod tests {
     }
 
     #[test]
-    fn facts_come_from_meminfo_cpuinfo_and_the_kernels_modules() {
+    fn facts_come_from_meminfo_cpuinfo_the_kernels_modules_routes_and_dev_kvm() {
         let dir = root(&[
             ("proc/meminfo", "MemTotal:       16384000 kB\nMemAvailable:    2097152 kB\n"),
             (
@@ -190,18 +224,45 @@ mod tests {
             ),
             ("proc/sys/kernel/osrelease", "6.1.0-13-amd64\n"),
             ("lib/modules/6.1.0-13-amd64/kernel/net/netfilter/ipvs/ip_vs.ko.xz", ""),
+            ("proc/net/route", "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\neth0\t000200C0\t00000000\t0001\t0\t0\t0\t00FFFFFF\n"),
+            ("dev/kvm", ""),
         ]);
         let facts = HostFacts::read(dir.path());
-        assert_eq!(facts, HostFacts { memory_available_mb: Some(2048), virtualisation: Some(true), ipvs: Some(true) });
+        let eth0 = Route { interface: "eth0".into(), network: "192.0.2.0/24".parse().unwrap() };
+        assert_eq!(
+            facts,
+            HostFacts {
+                memory_available_mb: Some(2048),
+                virtualisation: Some(true),
+                ipvs: Some(true),
+                kvm: Some(Kvm::Usable),
+                guest: false,
+                routes: Some(vec![eth0]),
+            }
+        );
 
         let bare = root(&[
             ("proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu sse2 hypervisor\n"),
             ("proc/modules", "overlay 151552 0 - Live\n"),
         ]);
         let facts = HostFacts::read(bare.path());
-        assert_eq!(facts, HostFacts { memory_available_mb: None, virtualisation: Some(false), ipvs: Some(false) });
+        assert_eq!(
+            facts,
+            HostFacts {
+                memory_available_mb: None,
+                virtualisation: Some(false),
+                ipvs: Some(false),
+                kvm: Some(Kvm::Missing),
+                guest: true,
+                routes: None,
+            }
+        );
         let loaded = root(&[("proc/modules", "ip_vs 184320 0 - Live 0x0\n")]);
         assert_eq!(HostFacts::read(loaded.path()).ipvs, Some(true));
+        // Something at /dev/kvm that cannot be opened read-write (a folder
+        // here: the tests may run as root, who opens any device).
+        std::fs::create_dir_all(loaded.path().join("dev/kvm")).unwrap();
+        assert!(matches!(HostFacts::read(loaded.path()).kvm, Some(Kvm::Unusable(_))));
     }
 
     #[test]

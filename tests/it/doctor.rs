@@ -248,3 +248,178 @@ fn a_class_whose_students_log_in_with_keys_needs_ssh_keygen() {
     let row = |line: &str| line.chars().skip(4).collect::<String>().starts_with("ssh-keygen ");
     assert!(!run.stdout.lines().any(row), "{}", run.stdout);
 }
+
+/// A fake `vagrant` with the vagrant-libvirt plugin (or, with `plugins`
+/// empty, none).
+fn vagrant_with_plugins(plugins: &str) -> String {
+    format!("case \"$1\" in --version) echo 'Vagrant 2.3.4' ;; plugin) printf '%s\\n' '{plugins}' ;; esac")
+}
+const LIBVIRT_PLUGIN: &str = "vagrant-libvirt (0.11.2, system)";
+/// A fake `virsh` whose qemu:///system daemon answers and knows no network.
+const VIRSH_UP: &str = r#"case "$*" in
+  --version) echo '11.3.0' ;;
+  *' version') printf 'Compiled against library: libvirt 11.3.0\nUsing library: libvirt 11.3.0\nUsing API: QEMU 11.3.0\nRunning hypervisor: QEMU 10.0.2\n' ;;
+  *net-info*) echo "error: Network not found: no network with matching name '$4'" >&2; exit 1 ;;
+esac"#;
+
+/// A workspace whose cluster `lab-b` runs on libvirt with `driver`, on a
+/// host with /dev/kvm, vagrant-libvirt and an answering libvirtd.
+fn libvirt_workspace(driver: &str) -> Workspace {
+    let (workspace, _) = workspace(&format!(
+        "[cluster]\nname = \"lab-b\"\nprovider = \"vagrant\"\n[vagrant]\nprovider = \"libvirt\"\nlibvirt_driver = \"{driver}\"\n"
+    ));
+    workspace.fake_program("vagrant", &vagrant_with_plugins(LIBVIRT_PLUGIN)).fake_program("virsh", VIRSH_UP);
+    let dev = workspace.host_root().join("dev");
+    std::fs::create_dir_all(&dev).unwrap();
+    std::fs::write(dev.join("kvm"), "").unwrap();
+    workspace
+}
+
+/// `labctl doctor` is not ready: the `check` row says `row` and its fix `fix`.
+#[track_caller]
+fn fails_with(workspace: &Workspace, check: &str, row: &str, fix: &str) {
+    let run = workspace.run(&["doctor"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    assert!(squeezed(line(&run.stdout, check)).contains(row), "{}", run.stdout);
+    assert!(squeezed(&run.stdout).contains(&format!("fix: {fix}")), "{}", run.stdout);
+}
+
+#[test]
+fn a_ready_libvirt_host_shows_the_plugin_the_daemon_kvm_and_a_free_subnet() {
+    let workspace = libvirt_workspace("kvm");
+    let run = workspace.run(&["doctor"]).success();
+    assert!(
+        squeezed(line(&run.stdout, "vagrant-libvirt")).contains("✓ vagrant-libvirt 0.11.2 (system)"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        squeezed(line(&run.stdout, "libvirtd"))
+            .contains("✓ libvirtd qemu:///system answers: libvirt 11.3.0, QEMU 10.0.2"),
+        "{}",
+        run.stdout
+    );
+    assert!(squeezed(line(&run.stdout, "KVM")).contains("✓ KVM /dev/kvm is usable (libvirt_driver = \"kvm\")"));
+    assert!(
+        squeezed(line(&run.stdout, "libvirt network"))
+            .contains("✓ libvirt network 192.168.56.0/24 is free (no interface of this host routes it)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ready: labctl will use the vagrant provider"), "{}", run.stdout);
+    let calls = workspace.calls();
+    assert!(calls.contains("vagrant plugin list") && calls.contains("virsh -c qemu:///system version"), "{calls}");
+}
+
+#[test]
+fn a_missing_vagrant_libvirt_plugin_fails_with_the_install_command() {
+    let workspace = libvirt_workspace("kvm");
+    workspace.fake_program("vagrant", &vagrant_with_plugins("No plugins installed."));
+    fails_with(
+        &workspace,
+        "vagrant-libvirt",
+        "✗ vagrant-libvirt not installed: Vagrant cannot drive libvirt",
+        "vagrant plugin install vagrant-libvirt (Debian/Ubuntu: apt install vagrant-libvirt)",
+    );
+}
+
+#[test]
+fn a_libvirtd_that_does_not_answer_fails_with_how_to_start_it() {
+    let workspace = libvirt_workspace("kvm");
+    workspace.fake_program(
+        "virsh",
+        r#"case "$*" in
+  --version) echo '11.3.0' ;;
+  *) echo 'error: failed to connect to the hypervisor' >&2
+     echo "error: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory" >&2; exit 1 ;;
+esac"#,
+    );
+    let run = workspace.run(&["doctor", "--json"]);
+    assert_eq!(run.code, 1, "{}", run.stdout);
+    let report: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    let checks = report["checks"].as_array().unwrap();
+    let daemon = checks.iter().find(|check| check["name"] == "libvirtd").expect("a libvirtd check");
+    assert_eq!(daemon["mark"], "fail", "{daemon:#}");
+    assert_eq!(
+        daemon["detail"],
+        "qemu:///system does not answer: error: Failed to connect socket to '/var/run/libvirt/libvirt-sock': No such file or directory"
+    );
+    assert!(daemon["fix"].as_str().unwrap().starts_with("start libvirtd (sudo systemctl start libvirtd"), "{daemon:#}");
+    assert_eq!(report["ready"], false);
+}
+
+#[test]
+fn no_dev_kvm_fails_the_kvm_driver_naming_the_setting_and_passes_qemu() {
+    let workspace = libvirt_workspace("kvm");
+    std::fs::remove_file(workspace.host_root().join("dev/kvm")).unwrap();
+    fails_with(
+        &workspace,
+        "KVM",
+        "✗ KVM /dev/kvm is missing: libvirt_driver = \"kvm\" cannot start the machines",
+        "set vagrant.libvirt_driver = \"qemu\" in labctl.toml (slow: the CPU is emulated)",
+    );
+
+    // As the fix says: the qemu driver needs no /dev/kvm.
+    let config = workspace.read("labctl.toml").replace("libvirt_driver = \"kvm\"", "libvirt_driver = \"qemu\"");
+    workspace.file("labctl.toml", &config);
+    let run = workspace.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "KVM").contains("✓ KVM"), "{}", run.stdout);
+    assert!(line(&run.stdout, "KVM").contains("the CPU is emulated"), "{}", run.stdout);
+}
+
+#[test]
+fn a_docker_network_on_the_subnet_fails_naming_it_and_how_to_free_it() {
+    let workspace = libvirt_workspace("qemu");
+    workspace.host_route("br-0123456789ab", "192.168.56.0/24");
+    workspace.fake_program(
+        "docker",
+        r#"case "$*" in
+  'network ls --no-trunc --filter id=0123456789ab --format '*) printf 'labctl-lab-a\t\tlab-a\n' ;;
+  version*) echo '27.3.1' ;;
+esac"#,
+    );
+    fails_with(
+        &workspace,
+        "libvirt network",
+        "✗ libvirt network 192.168.56.0/24 is already used by interface br-0123456789ab (the Docker network labctl-lab-a, made by labctl's docker provider for cluster lab-a): libvirt will refuse with \"Network is already in use by interface br-0123456789ab\"",
+        "remove it (`labctl destroy` in that workspace, or `labctl destroy --name lab-a`; `docker network rm labctl-lab-a` once no container uses it) or choose another cluster.subnet in labctl.toml",
+    );
+}
+
+#[test]
+fn the_clusters_own_libvirt_network_is_no_conflict() {
+    let workspace = libvirt_workspace("qemu");
+    workspace.host_route("virbr1", "192.168.56.0/24");
+    workspace.fake_program(
+        "virsh",
+        &VIRSH_UP.replace(
+            "*net-info*) echo",
+            "*'net-info labctl-lab-b') echo 'Bridge:         virbr1' ;;\n  *net-info*) echo",
+        ),
+    );
+    let run = workspace.run(&["doctor"]).success();
+    assert!(
+        squeezed(line(&run.stdout, "libvirt network"))
+            .contains("✓ libvirt network 192.168.56.0/24 is the cluster's own network (labctl-lab-b on virbr1)"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn libvirt_merely_present_while_docker_is_used_is_reported_not_blocking() {
+    let (workspace, _) = workspace("[vagrant]\nprovider = \"libvirt\"\n");
+    workspace.fake_program("virsh", "echo 'error: failed to connect to the hypervisor' >&2; exit 1");
+    workspace.fake_program("docker", DOCKER_UP);
+    let run = workspace.run(&["doctor"]).success();
+    assert!(line(&run.stdout, "provider").contains("docker (auto: Vagrant not found"), "{}", run.stdout);
+    assert!(line(&run.stdout, "libvirtd").starts_with("  · libvirtd"), "{}", run.stdout);
+    assert!(line(&run.stdout, "KVM").starts_with("  · KVM"), "no /dev/kvm here: {}", run.stdout);
+    assert!(run.stdout.contains("ready: labctl will use the docker provider"), "{}", run.stdout);
+
+    // An explicit docker provider: nothing about libvirt at all.
+    let config = workspace.read("labctl.toml").replacen("[vagrant]", "[cluster]\nprovider = \"docker\"\n[vagrant]", 1);
+    workspace.file("labctl.toml", &config);
+    let run = workspace.run(&["doctor"]).success();
+    assert!(!run.stdout.contains("libvirtd") && !run.stdout.contains("KVM"), "{}", run.stdout);
+}

@@ -52,18 +52,43 @@ impl Workspace {
         self
     }
 
-    /// What `labctl doctor` reads as this host's /proc (LABCTL_HOST_ROOT):
-    /// a roomy x86 host with VT-x and IPVS, the same on every machine.
+    /// What `labctl doctor` (and `up`, for routes) reads as this host's
+    /// /proc and /dev (LABCTL_HOST_ROOT): a roomy x86 host with VT-x and
+    /// IPVS, no /dev/kvm, routes to 192.0.2.0/24 on eth0 and the default
+    /// route, the same on every machine.
     pub fn host_root(&self) -> PathBuf {
         let root = self.bin.path().join("host-root");
         if !root.exists() {
             let proc = root.join("proc");
-            std::fs::create_dir_all(&proc).unwrap();
+            std::fs::create_dir_all(proc.join("net")).unwrap();
             std::fs::write(proc.join("meminfo"), "MemTotal: 33554432 kB\nMemAvailable: 16777216 kB\n").unwrap();
             std::fs::write(proc.join("cpuinfo"), "processor\t: 0\nflags\t\t: fpu sse2 vmx\n").unwrap();
             std::fs::write(proc.join("modules"), "ip_vs 184320 0 - Live 0x0\n").unwrap();
+            std::fs::write(
+                proc.join("net/route"),
+                "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n",
+            )
+            .unwrap();
+            self.host_route("eth0", "0.0.0.0/0");
+            self.host_route("eth0", "192.0.2.0/24");
         }
         root
+    }
+
+    /// Add a route to `network` (e.g. "192.168.56.0/24") through `interface`
+    /// to the fake host's /proc/net/route, written as the kernel writes it.
+    pub fn host_route(&self, interface: &str, network: &str) -> &Workspace {
+        let (address, prefix) = network.split_once('/').expect("a network with its prefix length");
+        let address: std::net::Ipv4Addr = address.parse().unwrap();
+        let prefix: u32 = prefix.parse().unwrap();
+        let mask = std::net::Ipv4Addr::from(u32::MAX.checked_shl(32 - prefix).unwrap_or(0));
+        let hex = |address: std::net::Ipv4Addr| format!("{:08X}", u32::from_ne_bytes(address.octets()));
+        let line = format!("{interface}\t{}\t00000000\t0001\t0\t0\t0\t{}\t0\t0\t0\n", hex(address), hex(mask));
+        let path = self.host_root().join("proc/net/route");
+        let mut routes = std::fs::read_to_string(&path).unwrap();
+        routes.push_str(&line);
+        std::fs::write(path, routes).unwrap();
+        self
     }
 
     /// Where labctl remembers workspaces in tests (LABCTL_DATA_DIR).

@@ -278,3 +278,44 @@ fn long_steps_show_each_node_and_what_its_provisioning_does() {
     assert!(screen.contains("starting nodes: provision node1: installing docker.io"), "{screen}");
     assert!(!screen.contains("  · provision"), "no sub-step lines on a terminal: {screen}");
 }
+
+/// `vagrant_workspace` on libvirt: the fake `virsh` answers, and knows the
+/// cluster's network `labctl-swarm-lab` on `virbr1` when `own_network`.
+fn libvirt_workspace(own_network: bool) -> Workspace {
+    let workspace = vagrant_workspace();
+    let config = workspace.read("labctl.toml");
+    workspace.file("labctl.toml", &format!("{config}\n[vagrant]\nprovider = \"libvirt\"\nlibvirt_driver = \"qemu\"\n"));
+    let net_info = if own_network { "echo 'Bridge:         virbr1'" } else { "exit 1" };
+    workspace.fake_program("virsh", &format!("case \"$*\" in *'net-info labctl-swarm-lab') {net_info} ;; esac"));
+    workspace
+}
+
+#[test]
+fn up_on_libvirt_refuses_a_subnet_a_docker_network_holds_before_any_vagrant_command() {
+    let workspace = libvirt_workspace(false);
+    workspace.host_route("br-0123456789ab", "192.168.56.0/24");
+    workspace.fake_program("docker", "printf 'labctl-lab-a\\t\\tlab-a\\n'");
+    let run = workspace.run(&["up"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    // After the line naming the provider, one error line.
+    let lines: Vec<&str> = run.stderr.lines().collect();
+    assert_eq!(lines, ["provider vagrant (set in labctl.toml)", lines[1]], "{}", run.stderr);
+    assert_eq!(
+        lines[1],
+        "error: labctl.toml:1:1: cluster.subnet: 192.168.56.0/24 is already used by interface br-0123456789ab (the Docker network labctl-lab-a, made by labctl's docker provider for cluster lab-a): libvirt will refuse with \"Network is already in use by interface br-0123456789ab\"; remove it (`labctl destroy` in that workspace, or `labctl destroy --name lab-a`; `docker network rm labctl-lab-a` once no container uses it) or choose another cluster.subnet in labctl.toml (with manager_ip and worker_ip_start in it)"
+    );
+    let calls = workspace.calls();
+    assert!(!calls.lines().any(|call| call.starts_with("vagrant ")), "no vagrant command ran: {calls}");
+    assert!(!workspace.path().join(".labctl/vagrant/Vagrantfile").exists(), "nothing was written");
+
+    // `render` only writes files: the same subnet renders.
+    workspace.run(&["render"]).success();
+}
+
+#[test]
+fn up_on_libvirt_goes_ahead_when_the_subnet_is_the_clusters_own_network() {
+    let workspace = libvirt_workspace(true);
+    workspace.host_route("virbr1", "192.168.56.0/24");
+    workspace.run(&["up"]).success();
+    assert!(workspace.calls().contains("vagrant up manager --no-provision"), "{}", workspace.calls());
+}

@@ -23,6 +23,7 @@ use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
 pub mod environment;
+pub mod libvirt;
 
 pub struct VagrantProvider<'a> {
     cluster: &'a Cluster<'a>,
@@ -77,6 +78,10 @@ impl Provider for VagrantProvider<'_> {
     }
 
     fn prepare(&self, templates: &Templates) -> Result<Option<Preparation>> {
+        // Not part of the environment: `labctl render` only writes files.
+        if self.cluster.vagrant().provider == Hypervisor::Libvirt {
+            libvirt::check_subnet_free(self.cluster, self.runner)?;
+        }
         environment::prepare(self.cluster, templates, &self.dir).map(Some)
     }
 
