@@ -171,16 +171,22 @@ tmp=''
 # Containers a build started; removed however the script ends.
 build_containers=()
 
+# unmount_below DIR: unmounts everything mounted under DIR, deepest first (a
+# failed debootstrap can leave /proc or /sys mounted in its target).
+unmount_below() {
+  local m
+  while read -r m; do
+    umount -l "$m" 2>/dev/null || :
+  done < <(awk -v t="$1/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
+}
+
 cleanup() {
-  local name m
+  local name
   for name in "${build_containers[@]}"; do
     docker rm --force --volumes "$name" >/dev/null 2>&1 || :
   done
   if [ -n "$tmp" ] && [ -d "$tmp" ]; then
-    # A failed debootstrap can leave /proc or /sys mounted in its target.
-    while read -r m; do
-      umount -l "$m" 2>/dev/null || :
-    done < <(awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
+    unmount_below "$tmp"
     rm -rf --one-file-system "$tmp"
   fi
 }
