@@ -240,6 +240,7 @@ fn the_projects_own_scripts_pass_shellcheck() {
         root.join("scripts/test"),
         root.join("scripts/test-images"),
         root.join("scripts/test-lab-images"),
+        root.join("scripts/test-vms"),
         root.join("scripts/lib/test-images.sh"),
         root.join("bench/up.sh"),
         root.join("bench/images.sh"),
