@@ -18,12 +18,14 @@ die() { echo "$IMAGES_TOOL: $*" >&2; exit 1; }
 # sources.list.d/*.sources deb822 files, in apt's order) for this host's own
 # release (VERSION_CODENAME) with the main component, over http or https.
 # Prints nothing when there is none. Arguments (for trying it on other
-# files): the apt directory (/etc/apt) and the os-release file.
+# files): the apt directory (/etc/apt) and the os-release file; a third one
+# asks for another suite (e.g. bookworm-backports) instead of the release.
 host_debian_source() {
   local apt_dir=${1:-/etc/apt} os_release=${2:-/etc/os-release} codename files=() file
   # shellcheck source=/dev/null
   codename=$(. "$os_release" 2>/dev/null && [ "${ID:-}" = debian ] && echo "${VERSION_CODENAME:-}") || codename=''
   [ -n "$codename" ] || return 0
+  codename=${3:-$codename}
   [ -f "$apt_dir/sources.list" ] && files+=("$apt_dir/sources.list")
   for file in "$apt_dir"/sources.list.d/*; do
     case $file in
@@ -103,8 +105,9 @@ apt_install() {
     apt-get -o DPkg::Lock::Timeout=600 update -qq
     apt_updated=1
   fi
-  # Waits up to 10 minutes for another apt-get/dpkg to finish.
-  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
+  # Waits up to 10 minutes for another apt-get/dpkg to finish. needrestart's
+  # hook (on some hosts) would only talk about services to restart.
+  DEBIAN_FRONTEND=noninteractive NEEDRESTART_SUSPEND=1 apt-get -o DPkg::Lock::Timeout=600 install -y -qq "$@" >/dev/null
 }
 
 # ensure_tools COMMAND:PACKAGE...: installs the packages of missing commands.
@@ -126,8 +129,10 @@ host_dockerd_running() {
   [ -n "$pid" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = dockerd ]
 }
 
-start_dockerd() {
-  # Keep none of this script's other open files (a CI pipe would stay open).
+# Closes every open file but stdin, stdout and stderr in this (sub)shell,
+# before it starts a daemon: a daemon that kept one (a CI pipe) would keep
+# the pipe's reader waiting.
+close_inherited_fds() {
   local fd
   for fd in /proc/self/fd/*; do
     fd=${fd##*/}
@@ -135,6 +140,10 @@ start_dockerd() {
       eval "exec $fd>&-"
     fi
   done
+}
+
+start_dockerd() {
+  close_inherited_fds
   # A pid file left by a dockerd that died would stop the new one.
   rm -f /var/run/docker.pid
   exec setsid dockerd </dev/null >>"$DOCKERD_LOG" 2>&1
@@ -162,16 +171,22 @@ tmp=''
 # Containers a build started; removed however the script ends.
 build_containers=()
 
+# unmount_below DIR: unmounts everything mounted under DIR, deepest first (a
+# failed debootstrap can leave /proc or /sys mounted in its target).
+unmount_below() {
+  local m
+  while read -r m; do
+    umount -l "$m" 2>/dev/null || :
+  done < <(awk -v t="$1/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
+}
+
 cleanup() {
-  local name m
+  local name
   for name in "${build_containers[@]}"; do
     docker rm --force --volumes "$name" >/dev/null 2>&1 || :
   done
   if [ -n "$tmp" ] && [ -d "$tmp" ]; then
-    # A failed debootstrap can leave /proc or /sys mounted in its target.
-    while read -r m; do
-      umount -l "$m" 2>/dev/null || :
-    done < <(awk -v t="$tmp/" 'index($2, t) == 1 { print $2 }' /proc/mounts | sort -r)
+    unmount_below "$tmp"
     rm -rf --one-file-system "$tmp"
   fi
 }
