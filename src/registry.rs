@@ -63,9 +63,9 @@ pub fn plan(registry: &Registry, shell: NodeShell, host_running: bool) -> Result
     })
 }
 
-/// Carry out `plan`. `host_runner` is given when this machine's Docker can
-/// hold images for the nodes (docker provider): a registry image found
-/// there is loaded into the node instead of pulled.
+/// Carry out `plan`. `host_runner` is given when this machine has Docker
+/// (always for the docker provider): a registry image found there is loaded
+/// into the node instead of pulled.
 pub fn apply(plan: &Plan, registry: &Registry, shell: NodeShell, host_runner: Option<&dyn Runner>) -> Result<Outcome> {
     let spec = match plan {
         Plan::AlreadyRunning => return Ok(Outcome::AlreadyRunning),

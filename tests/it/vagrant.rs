@@ -54,6 +54,7 @@ case "$1" in
         done ;;
       *"docker ps"*) if [ -f "$state/registry" ]; then echo running; fi ;;
       *"docker run"*) touch "$state/registry" ;;
+      *"docker load"*) cat > "$state/$node.loaded"; echo "Loaded image: labctl-test/registry:2" ;;
       *"sh -c"*)
         cat > /dev/null
         if [ ! -f "$state/seeded" ]; then touch "$state/seeded"; echo "copied lab1 ch03-webapi.yml"; fi ;;
@@ -127,6 +128,20 @@ fn up_boots_one_at_a_time_then_provisions_together_then_bootstraps() {
     );
     assert!(!run.stderr.contains("fakefakefake") && !run.stdout.contains("fakefakefake"), "the token is never shown");
     assert!(run.stderr.contains("3 workers joined"), "{}", run.stderr);
+}
+
+#[test]
+fn the_registry_image_comes_from_this_hosts_docker_when_it_has_it() {
+    let workspace = vagrant_workspace();
+    // Without internet a VM cannot pull registry:2; this host's Docker has it.
+    workspace.fake_program(
+        "docker",
+        "case \"$1 $2\" in\n  'image inspect') echo sha256:registry ;;\n  'save --') echo registry-image-tar ;;\n  *) exit 1 ;;\nesac",
+    );
+    workspace.run(&["up"]).success();
+    assert_eq!(workspace.read("fake-state/manager.loaded"), "registry-image-tar\n", "loaded into the registry's node");
+    let calls = workspace.calls();
+    assert!(calls.contains("docker save -- registry:2"), "{calls}");
 }
 
 #[test]
