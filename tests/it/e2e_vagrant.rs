@@ -98,6 +98,18 @@ seed = ["lab1"]
 "#
         );
         workspace.file("labctl.toml", &config);
+        // vagrant, timed: each run's start and end, to prove labctl never
+        // runs two locking vagrant commands on one machine at once.
+        let real = which::which("vagrant").expect("vagrant is installed (scripts/test-vms)");
+        let times = workspace.path().join("vagrant-times.log");
+        workspace.fake_program(
+            "vagrant",
+            &format!(
+                "echo \"$(date +%s%N) start $$ $1 $2\" >> '{log}'\n'{real}' \"$@\"\nstatus=$?\necho \"$(date +%s%N) end $$\" >> '{log}'\nexit $status",
+                log = times.display(),
+                real = real.display()
+            ),
+        );
         let vms = Vms { workspace };
         assert!(leftovers().is_empty(), "a previous run left {:?}; remove them first", leftovers());
         vms
@@ -217,17 +229,15 @@ fn e2e_vagrant_libvirt_vms_from_up_to_destroy() {
     let catalog = vms.exec("manager", "curl -fsS http://manager:5000/v2/_catalog");
     assert!(catalog.contains("e2e/tiny"), "the registry's catalog: {catalog}");
 
-    // lab1 is seeded on both nodes, where the handout expects it.
-    for node in ["manager", "node1"] {
-        let files = vms.exec(node, "ls /root/work/ingress");
-        assert!(!files.trim().is_empty(), "{node} has no /root/work/ingress files");
-    }
+    // lab1 is seeded on the manager, where the handout has students work.
+    let files = vms.exec("manager", "ls /root/work/ingress");
+    assert!(files.lines().any(|file| file == "ch03-webapi.yml"), "the manager's /root/work/ingress: {files}");
 
     // Up again: nothing to change.
     let again = vms.labctl(&["up"]);
     assert_eq!(again.code, 0, "second up:\n{}\n{}", again.stdout, again.stderr);
     assert!(
-        again.stdout.contains(&format!("no changes: cluster {CLUSTER} was already up")),
+        again.stderr.contains(&format!("no changes: cluster {CLUSTER} was already up")),
         "second up changed something:\n{}\n{}",
         again.stdout,
         again.stderr
@@ -260,6 +270,63 @@ fn e2e_vagrant_libvirt_vms_from_up_to_destroy() {
     let destroy = vms.labctl(&["destroy", "--yes"]);
     assert_eq!(destroy.code, 0, "destroy:\n{}\n{}", destroy.stdout, destroy.stderr);
     assert_eq!(leftovers(), Vec::<String>::new(), "libvirt still holds parts of the cluster after destroy");
+
+    // Vagrant refuses a second locking command on a machine ("machine is
+    // locked"): labctl never started one.
+    let runs = locking_runs(&std::fs::read_to_string(vms.workspace.path().join("vagrant-times.log")).unwrap());
+    for machine in ["manager", "node1"] {
+        for command in ["up", "provision"] {
+            assert!(
+                runs.iter().any(|run| run.command == command && run.machine == machine),
+                "no vagrant {command} {machine}: {runs:?}"
+            );
+        }
+    }
+    for (index, one) in runs.iter().enumerate() {
+        for other in &runs[index + 1..] {
+            let same_machine = one.machine == other.machine || one.machine == "*" || other.machine == "*";
+            let overlap = one.start < other.end && other.start < one.end;
+            assert!(!(same_machine && overlap), "two vagrant commands on one machine at once: {one:?} and {other:?}");
+        }
+    }
+}
+
+/// One run of a vagrant command that locks its machine(s).
+#[derive(Debug)]
+struct LockingRun {
+    command: String,
+    /// The machine named, or `*` for every machine of the environment.
+    machine: String,
+    start: u128,
+    end: u128,
+}
+
+/// The locking runs in the timed shim's log (`vagrant ssh` and `status` take no lock).
+fn locking_runs(log: &str) -> Vec<LockingRun> {
+    const LOCKING: [&str; 7] = ["up", "provision", "halt", "destroy", "reload", "resume", "suspend"];
+    let mut started: std::collections::BTreeMap<String, (u128, Vec<String>)> = Default::default();
+    let mut runs = Vec::new();
+    for line in log.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            [time, "start", pid, args @ ..] => {
+                started
+                    .insert(pid.to_string(), (time.parse().unwrap(), args.iter().map(|arg| arg.to_string()).collect()));
+            }
+            [time, "end", pid] => {
+                let (start, args) = started.remove(*pid).expect("every run that ends started");
+                let command = args.first().cloned().unwrap_or_default();
+                if LOCKING.contains(&command.as_str()) {
+                    let machine =
+                        args.get(1).filter(|arg| !arg.starts_with('-')).cloned().unwrap_or_else(|| "*".into());
+                    runs.push(LockingRun { command, machine, start, end: time.parse().unwrap() });
+                }
+            }
+            _ => panic!("an unexpected line in the vagrant shim's log: {line}"),
+        }
+    }
+    assert!(started.is_empty(), "vagrant runs that never ended: {started:?}");
+    runs
 }
 
 fn walk(folder: &Path) -> Vec<PathBuf> {
