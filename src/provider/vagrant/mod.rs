@@ -235,7 +235,7 @@ impl VagrantProvider<'_> {
     /// Vagrant's own `==> node: …` lines the spinner's text. A failure names
     /// the node and shows the log's last lines.
     fn run_followed(&self, spec: CommandSpec, node: &str, what: &str, ui: &Ui) -> Result<()> {
-        let log = self.dir.parent().unwrap_or(&self.dir).join("logs").join(format!("vagrant-{what}-{node}.log"));
+        let log = self.logs_dir().join(format!("vagrant-{what}-{node}.log"));
         if let Some(folder) = log.parent() {
             std::fs::create_dir_all(folder).with_context(|| format!("cannot create {}", folder.display()))?;
         }
@@ -277,7 +277,14 @@ impl VagrantProvider<'_> {
     /// reached ssh.
     fn console_log(&self, node: &str) -> Option<PathBuf> {
         (self.cluster.vagrant().provider == Hypervisor::Libvirt)
-            .then(|| self.dir.parent().unwrap_or(&self.dir).join("logs").join(format!("console-{node}.log")))
+            .then(|| self.logs_dir().join(format!("console-{node}.log")))
+    }
+
+    /// `.labctl/logs`, next to the environment's folder: vagrant's output
+    /// per node and, on libvirt, each machine's serial console (the
+    /// Vagrantfile's CONSOLE_LOG_DIR).
+    fn logs_dir(&self) -> PathBuf {
+        self.dir.parent().unwrap_or(&self.dir).join("logs")
     }
 
     /// The serial console's last lines, for a failure's message; libvirt
