@@ -1,4 +1,4 @@
-use crate::support::Workspace;
+use crate::support::{files_under, Workspace};
 
 #[test]
 fn help_lists_every_command_with_examples() {
@@ -198,7 +198,8 @@ fn every_labctl_variable_the_code_reads_is_in_the_help() {
     // The variables labctl reads, found in its source, each named in `--help`.
     let help = Workspace::new().run(&["--help"]).success().stdout;
     let mut names = std::collections::BTreeSet::new();
-    for entry in walk(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src"))) {
+    let sources = files_under(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src")));
+    for entry in sources.into_iter().filter(|path| path.extension().is_some_and(|extension| extension == "rs")) {
         let text = std::fs::read_to_string(&entry).unwrap();
         for (at, _) in text.match_indices("\"LABCTL_") {
             let name: String = text[at + 1..].chars().take_while(|c| c.is_ascii_uppercase() || *c == '_').collect();
@@ -210,17 +211,4 @@ fn every_labctl_variable_the_code_reads_is_in_the_help() {
     for name in &names {
         assert!(help.contains(&format!("{name}=")), "{name} is read by labctl but not in --help:\n{help}");
     }
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
-            files.push(path);
-        }
-    }
-    files
 }

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::e2e_swarm::has_token;
-use crate::support::{ArgvWatch, Run, Workspace};
+use crate::support::{files_under, ArgvWatch, Run, Workspace};
 
 const CLUSTER: &str = "e2evm";
 const NETWORK: &str = "labctl-e2evm";
@@ -260,7 +260,7 @@ fn e2e_vagrant_libvirt_vms_from_up_to_destroy() {
     let reset = vms.labctl(&["reset", "lab1"]);
     assert_eq!(reset.code, 0, "reset lab1:\n{}\n{}", reset.stdout, reset.stderr);
     let backups = vms.workspace.path().join(".labctl/backups/lab1");
-    let kept = walk(&backups).into_iter().any(|path| {
+    let kept = files_under(&backups).into_iter().any(|path| {
         path.ends_with("student-notes.txt") && std::fs::read_to_string(&path).unwrap_or_default().contains("mine")
     });
     assert!(kept, "reset did not back up the student's file under {}", backups.display());
@@ -339,19 +339,4 @@ fn locking_runs(log: &str) -> Vec<LockingRun> {
     }
     assert!(started.is_empty(), "vagrant runs that never ended: {started:?}");
     runs
-}
-
-fn walk(folder: &Path) -> Vec<PathBuf> {
-    let Ok(entries) = std::fs::read_dir(folder) else { return Vec::new() };
-    entries
-        .flatten()
-        .flat_map(|entry| {
-            let path = entry.path();
-            if path.is_dir() {
-                walk(&path)
-            } else {
-                vec![path]
-            }
-        })
-        .collect()
 }

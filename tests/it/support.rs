@@ -267,6 +267,22 @@ pub fn require_tool(name: &str, package: &str) -> Option<PathBuf> {
     }
 }
 
+/// Every file under `dir`, in its subfolders too; none when it cannot be read.
+pub fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    entries
+        .flatten()
+        .flat_map(|entry| {
+            let path = entry.path();
+            if path.is_dir() {
+                files_under(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .collect()
+}
+
 /// A TCP port that nothing listens on right now.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind(("0.0.0.0", 0)).unwrap().local_addr().unwrap().port()
