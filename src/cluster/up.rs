@@ -365,7 +365,8 @@ impl Action for RegistryAction<'_> {
         // This host's Docker gives the node the registry image when it has
         // it: the docker provider's nodes run on it, and a VM or lab PC
         // without internet is spared a pull that cannot work.
-        let host_has_docker = self.up.provider.kind() == ProviderKind::Docker || which::which("docker").is_ok();
+        let host_has_docker =
+            self.up.provider.kind() == ProviderKind::Docker || crate::exec::find_program("docker").is_some();
         let host_runner = host_has_docker.then_some(self.up.runner);
         let outcome = registry::apply(plan, self.registry, self.up.shell(), host_runner)?;
         Ok(Done {

@@ -25,7 +25,7 @@ pub fn print(ui: Ui, children: Arc<Children>) {
 pub fn text(runner: &dyn Runner) -> String {
     let mut rows = Vec::new();
     for (program, args) in TOOLS {
-        let found = which::which(program).ok();
+        let found = crate::exec::find_program(program);
         let answer = match &found {
             None => "not found".to_string(),
             Some(path) => {
