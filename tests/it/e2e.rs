@@ -6,7 +6,7 @@
 use std::time::{Duration, Instant};
 
 use crate::handout::assert_nodes_have_the_handouts_commands;
-use crate::support::{e2e_enabled, free_port, host_docker, Workspace};
+use crate::support::{free_port, host_docker, require_e2e, Workspace};
 
 const CLUSTER: &str = "labctl-e2e";
 const NODE_IMAGE: &str = "labctl-test/node:bookworm";
@@ -75,10 +75,9 @@ fn all_ready() -> Vec<(String, String, String)> {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_docker_cluster_from_nothing_to_destroyed() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let cluster = Cluster::new();
 
     // An up killed half-way leaves nothing that the next up cannot finish.

@@ -11,7 +11,7 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use crate::support::{e2e_enabled, host_docker, require_tool, ArgvWatch, Run, Workspace};
+use crate::support::{host_docker, require_e2e, require_tool, ArgvWatch, Run, Workspace};
 
 const CLASS: &str = "labctl-e2e-access";
 /// Every OpenSSH private key's text starts so (base64 of "openssh-key-v1").
@@ -134,10 +134,9 @@ fn mode(path: &Path) -> u32 {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_students_log_in_to_their_own_seat_only_with_the_system_ssh_client() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let Some(ssh) = require_tool("ssh", "openssh-client") else { return };
     let class = Class { workspace: Workspace::new() };
     class.workspace.file("labctl.toml", &config("key"));

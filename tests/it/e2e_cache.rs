@@ -15,7 +15,7 @@
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::support::{e2e_enabled, host_docker, quiet_docker, Run, Workspace};
+use crate::support::{host_docker, quiet_docker, require_e2e, Run, Workspace};
 
 const CLASS: &str = "labctl-e2e-cache";
 const CACHE: &str = "labctl-cache-labctl-e2e-cache";
@@ -178,10 +178,9 @@ fn requests_for(repository: &str) -> usize {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_cache_one_fetch_per_engine_for_two_seats_and_an_offline_push() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let class = Class::new();
     seed_upstream();
 

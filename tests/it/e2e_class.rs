@@ -5,7 +5,7 @@
 //! --seat all --yes` removes everything. Its own name, subnets
 //! (10.65.0-2.0/24) and host ports, so it runs beside the other e2e tests.
 
-use crate::support::{e2e_enabled, host_docker, E2eCluster};
+use crate::support::{host_docker, require_e2e, E2eCluster};
 
 const CLASS: &str = "labctl-e2e-class";
 
@@ -76,10 +76,9 @@ fn leftovers() -> String {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_a_class_of_three_seats_comes_up_heals_one_seat_and_goes() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let class = E2eCluster::class(CLASS, CONFIG);
 
     let up = class.labctl(&["up", "--seat", "all"]).success();

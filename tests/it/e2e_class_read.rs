@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use serde_json::Value;
 
-use crate::support::{e2e_enabled, host_docker, Run, Workspace};
+use crate::support::{host_docker, require_e2e, Run, Workspace};
 
 const CLASS: &str = "labctl-e2e-classread";
 /// Its one check on the manager needs only the visualizer image (the
@@ -66,10 +66,9 @@ fn json(run: &Run) -> Value {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_class_read() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let started = Instant::now();
     let class = Class::new();
     class.labctl(&["up", "--seat", "all"]).success();

@@ -3,7 +3,7 @@
 //! Its cluster has its own name and subnet, so it runs beside e2e.rs and
 //! e2e_labs.rs.
 
-use crate::support::{e2e_enabled, free_port, host_docker, Run, Workspace};
+use crate::support::{free_port, host_docker, require_e2e, Run, Workspace};
 
 const CLUSTER: &str = "labctl-e2e-data";
 
@@ -39,10 +39,9 @@ impl Drop for Cluster {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_student_work_survives_a_removed_node_container() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let workspace = Workspace::new();
     // One worker, two labs, one of them outside the lab root, no registry: quick.
     workspace.file(

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use tempfile::TempDir;
 
-use crate::support::{e2e_enabled, host_docker, Run, Workspace, EXPLICIT_CAPABILITIES};
+use crate::support::{host_docker, require_e2e, Run, Workspace, EXPLICIT_CAPABILITIES};
 
 const NODE_IMAGE: &str = "labctl-test/node:bookworm";
 const CLUSTER: &str = "e2e-engines";
@@ -188,10 +188,9 @@ fn containers(docker: impl Fn(&[&str]) -> String, seat: &str) -> Vec<String> {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_a_class_on_two_engines_keeps_each_seat_on_its_engine_and_survives_a_dead_one() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let engine2 = SecondEngine::start();
     let class = Class::new(&engine2);
     class.labctl(&["up", "--seat", "all"]).success();

@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 
 use crate::handout::{self, Block};
-use crate::support::{e2e_enabled, E2eCluster};
+use crate::support::{require_e2e, E2eCluster};
 
 const CLUSTER: &str = "labctl-e2e-handouts";
 const OCTET: u8 = 64;
@@ -285,10 +285,9 @@ fn reset_fails_and_backs_up(cluster: &E2eCluster, lab: &Lab) {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_handouts() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let started = Instant::now();
     let cluster = E2eCluster::with_config(CLUSTER, OCTET, "\n[images]\npreload = true\n");
     cluster.labctl(&["up"]).success();

@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{e2e_enabled, free_port, host_docker, Run, Workspace};
+use crate::support::{free_port, host_docker, require_e2e, Run, Workspace};
 
 const CLUSTER: &str = "labctl-e2e-labs";
 
@@ -187,10 +187,9 @@ fn outcome<'a>(report: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_reset_check_and_images() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let cluster = Cluster::new();
     let up = cluster.labctl(&["up"]).success();
     // [images] preload: what this host has reaches every node; the rest is said.

@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{e2e_enabled, E2eCluster};
+use crate::support::{require_e2e, E2eCluster};
 
 const CLUSTER: &str = "labctl-e2e-mesh";
 const OCTET: u8 = 62;
@@ -105,10 +105,9 @@ fn check(cluster: &E2eCluster, lab: &str) -> (i32, serde_json::Value) {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_ingress_checks_without_the_routing_mesh() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let cluster = E2eCluster::with_cluster_keys(CLUSTER, OCTET, "workers = 1\n");
     cluster
         .workspace

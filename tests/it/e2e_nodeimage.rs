@@ -5,7 +5,7 @@
 //! exercises the recipe's apt-get branch against the base's Debian mirror.
 
 use crate::handout::assert_nodes_have_the_handouts_commands;
-use crate::support::{e2e_enabled, free_port, host_docker, Workspace};
+use crate::support::{free_port, host_docker, require_e2e, Workspace};
 
 const CLUSTER: &str = "labctl-e2e-nodeimage";
 const BASE: &str = "docker:dind";
@@ -48,10 +48,9 @@ fn image_id(image: &str) -> Option<String> {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_labctl_builds_its_node_image_once_and_the_nodes_have_the_handouts_tools() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     // A docker:dind with the stand-in's id is one an interrupted run left.
     let stand_in = image_id(STAND_IN).expect("the offline node image (bash scripts/test-images)");
     let base = image_id(BASE);

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use crate::e2e_swarm::{has_token, mask};
 use crate::support::ArgvWatch;
-use crate::support::{e2e_enabled, host_docker, Run, Workspace, EXPLICIT_CAPABILITIES};
+use crate::support::{host_docker, require_e2e, Run, Workspace, EXPLICIT_CAPABILITIES};
 
 const IMAGE: &str = "labctl-test/ssh-host:bookworm";
 const REGISTRY_IMAGE: &str = "labctl-test/registry:2";
@@ -280,10 +280,9 @@ fn swarm_state(machine: &str) -> String {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_ssh_provider_on_existing_machines() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     if !docker_succeeds(&["image", "inspect", IMAGE]) {
         panic!("{IMAGE} is missing: run `bash scripts/test-images` (as root) first");
     }

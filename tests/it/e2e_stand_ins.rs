@@ -11,7 +11,7 @@ use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::support::{e2e_enabled, host_docker, quiet_docker};
+use crate::support::{host_docker, quiet_docker, require_e2e};
 
 const LABEL: &str = "labctl.stand-in-test";
 
@@ -182,10 +182,9 @@ fn repository() -> &'static Path {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_stand_in_node_slim_runs_lab1s_simple_web_as_node() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let image = stand_in("node:slim");
     let scratch = Scratch::new("node", "192.168.60.0/28");
 
@@ -217,10 +216,9 @@ fn e2e_stand_in_node_slim_runs_lab1s_simple_web_as_node() {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_stand_in_ubuntu_installs_packages_and_builds_lab2s_my_web() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     stand_in("ubuntu:16.04");
     let scratch = Scratch::new("ubuntu", "192.168.60.16/28");
 
@@ -236,10 +234,9 @@ fn e2e_stand_in_ubuntu_installs_packages_and_builds_lab2s_my_web() {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_stand_in_nginx_proxy_resolves_backend_host_per_request() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let proxy_image = stand_in("gihyodocker/nginx-proxy:latest");
     let node_image = stand_in("node:slim");
     let scratch = Scratch::new("nginx-proxy", "192.168.60.32/28");
@@ -281,10 +278,9 @@ fn e2e_stand_in_nginx_proxy_resolves_backend_host_per_request() {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_stand_in_mysql_honours_the_entrypoint_contract_and_replicates() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let image = stand_in("mysql:5.7");
     let scratch = Scratch::new("mysql", "192.168.60.48/28");
     let files = tempfile::tempdir().unwrap();
@@ -397,10 +393,9 @@ fn e2e_stand_in_mysql_honours_the_entrypoint_contract_and_replicates() {
 }
 
 #[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_stand_in_visualizer_lists_the_swarms_nodes() {
-    if !e2e_enabled() {
-        return;
-    }
+    require_e2e();
     let image = stand_in("dockersamples/visualizer:latest");
     let scratch = Scratch::new("visualizer", "192.168.60.64/28");
     // A one-node swarm in a docker-in-docker container of the test's own (never
