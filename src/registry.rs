@@ -2,13 +2,22 @@
 //! always) on the registry node, published on the configured port so every
 //! node reaches it as `<host>:<port>` (each dockerd trusts it over HTTP).
 
-use anyhow::{anyhow, Result};
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, bail, Result};
 
 use crate::config::Registry;
 use crate::exec::{CommandSpec, Runner};
 use crate::images;
+use crate::parallel::in_parallel_bounded;
 use crate::provider::NodeShell;
 use crate::timeouts::Wait;
+
+/// The node script that waits until a node's daemon reaches the registry.
+pub const ANSWERS_SCRIPT: &str = "node/registry-answers.sh.tera";
+/// How long a node's daemon may take to reach the registry by name: Go's
+/// resolver keeps an old /etc/hosts up to 5 s, a slow VM needs more.
+const ANSWERS_DEADLINE: Duration = Duration::from_secs(30);
 
 pub use crate::provider::{REGISTRY_CONTAINER as CONTAINER, REGISTRY_VOLUME as VOLUME};
 
@@ -91,6 +100,66 @@ pub fn apply(plan: &Plan, registry: &Registry, shell: NodeShell, host_runner: Op
     output.checked(spec).map(|_| Outcome::Created)
 }
 
+/// A node whose daemon reached the registry only after some tries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waited {
+    pub node: String,
+    pub took: Duration,
+}
+
+/// Wait, on every node at once, until its Docker daemon reaches the registry
+/// by name as a push or pull does (node/registry-answers.sh asks on the
+/// node, within ANSWERS_DEADLINE). A daemon started before /etc/hosts named
+/// the registry's node answers "no such host" for a few seconds; `up` must
+/// not call the class ready before every node resolves it. Returns the
+/// nodes that needed more than one try, with how long they took.
+pub fn wait_until_every_node_reaches(
+    registry: &Registry,
+    nodes: &[&str],
+    shell: NodeShell,
+    script: &str,
+) -> Result<Vec<Waited>> {
+    let timeouts = shell.provider.timeouts();
+    let deadline = timeouts.scaled(ANSWERS_DEADLINE);
+    let seconds = deadline.as_secs().max(1).to_string();
+    let address = registry.address();
+    let argv = ["sh", "-c", script, "labctl-registry-answers", &address, &seconds];
+    let limit = deadline + timeouts.scaled(Duration::from_secs(15));
+    let asked = in_parallel_bounded(nodes, nodes.len(), |node| {
+        let spec = shell.probe_within(node, &argv, &format!("reach the registry {address}"), limit);
+        let started = Instant::now();
+        let output = shell.run(&spec)?;
+        Ok::<_, anyhow::Error>((output, started.elapsed()))
+    });
+    let mut waited = Vec::new();
+    let mut silent = Vec::new();
+    for (node, asked) in nodes.iter().zip(asked) {
+        match asked {
+            Ok((output, took)) if output.success() => {
+                let tries: u32 = output.stdout.trim().parse().unwrap_or(1);
+                if tries > 1 {
+                    waited.push(Waited { node: node.to_string(), took });
+                }
+            }
+            Ok((output, _)) => silent.push(format!("{node} ({})", output.tail(1))),
+            Err(error) => silent.push(format!("{node} ({error:#})")),
+        }
+    }
+    if !silent.is_empty() {
+        let (whose, verb) = match silent.len() {
+            1 => ("the Docker daemon of", "does"),
+            _ => ("the Docker daemons of", "do"),
+        };
+        bail!(
+            "{whose} {} {verb} not reach the registry {address} within {} s; every node must resolve {} (/etc/hosts) and trust {address} over plain HTTP (insecure-registries in /etc/docker/daemon.json): fix that and run `labctl up` again",
+            silent.join(", "),
+            deadline.as_secs(),
+            registry.host
+        );
+    }
+    Ok(waited)
+}
+
 fn run_command(registry: &Registry, shell: NodeShell) -> CommandSpec {
     let published = format!("{}:5000", registry.port);
     let volume = format!("{VOLUME}:/var/lib/registry");
@@ -158,6 +227,50 @@ mod tests {
         runner.always("docker image inspect", 0, "sha256:host\n", "");
         runner.always(NODE_INSPECT, 0, "sha256:older\n", "");
         assert!(start(&runner)[1].starts_with(LOAD));
+    }
+
+    /// Wait for the registry from manager and node1, answered by `runner`.
+    fn reach(runner: &RecordingRunner) -> Result<Vec<Waited>> {
+        let settings = test_settings("");
+        let registry = settings.registry.clone().unwrap();
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, runner);
+        let shell = NodeShell::new(&provider, runner);
+        wait_until_every_node_reaches(&registry, &["manager", "node1"], shell, "SCRIPT")
+    }
+
+    #[test]
+    fn every_nodes_daemon_is_asked_for_the_registry_by_name_and_a_late_one_is_named() {
+        let runner = RecordingRunner::default();
+        runner.always("docker exec swarm-lab-node1 sh -c SCRIPT", 0, "9\n", "");
+        let waited = reach(&runner).unwrap();
+        assert_eq!(waited.iter().map(|wait| wait.node.as_str()).collect::<Vec<_>>(), ["node1"]);
+        let mut asked = runner.command_lines();
+        asked.sort();
+        assert_eq!(
+            asked,
+            [
+                "docker exec swarm-lab-manager sh -c SCRIPT labctl-registry-answers manager:5000 30",
+                "docker exec swarm-lab-node1 sh -c SCRIPT labctl-registry-answers manager:5000 30"
+            ]
+        );
+        assert!(runner.changes().is_empty(), "asking changes nothing");
+    }
+
+    #[test]
+    fn a_node_whose_daemon_never_reaches_the_registry_fails_up_naming_it_and_the_fix() {
+        let runner = RecordingRunner::default();
+        runner.always(
+            "docker exec swarm-lab-node1 sh -c SCRIPT",
+            1,
+            "",
+            "Error response from daemon: Get \"https://manager:5000/v2/\": dial tcp: lookup manager on 127.0.0.11:53: no such host",
+        );
+        let error = format!("{:#}", reach(&runner).unwrap_err());
+        assert_eq!(
+            error,
+            "the Docker daemon of node1 (Error response from daemon: Get \"https://manager:5000/v2/\": dial tcp: lookup manager on 127.0.0.11:53: no such host) does not reach the registry manager:5000 within 30 s; every node must resolve manager (/etc/hosts) and trust manager:5000 over plain HTTP (insecure-registries in /etc/docker/daemon.json): fix that and run `labctl up` again"
+        );
     }
 
     #[test]

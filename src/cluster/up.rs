@@ -369,10 +369,13 @@ impl Action for RegistryAction<'_> {
             self.up.provider.kind() == ProviderKind::Docker || crate::exec::find_program("docker").is_some();
         let host_runner = host_has_docker.then_some(self.up.runner);
         let outcome = registry::apply(plan, self.registry, self.up.shell(), host_runner)?;
-        Ok(Done {
-            changed: outcome != registry::Outcome::AlreadyRunning,
-            summary: describe_registry(self.registry, outcome),
-        })
+        // Ready means every node's daemon reaches it by name, as a push does.
+        let nodes: Vec<&str> = self.up.cluster.nodes().iter().map(|node| node.name.as_str()).collect();
+        let script = self.up.templates.node_script(registry::ANSWERS_SCRIPT)?;
+        let waited = registry::wait_until_every_node_reaches(self.registry, &nodes, self.up.shell(), &script)?;
+        let mut summary = describe_registry(self.registry, outcome);
+        summary.push_str(&describe_reach(nodes.len(), &waited));
+        Ok(Done { changed: outcome != registry::Outcome::AlreadyRunning, summary })
     }
 }
 
@@ -556,6 +559,20 @@ fn describe_registry(registry: &Registry, outcome: registry::Outcome) -> String 
         registry::Outcome::Created => "started",
     };
     format!("registry {words} at {}", registry.address())
+}
+
+/// ", reached by name from all N nodes" and who had to wait, how long.
+fn describe_reach(nodes: usize, waited: &[registry::Waited]) -> String {
+    let answered = match nodes {
+        1 => ", reached by name from its node".to_string(),
+        nodes => format!(", reached by name from all {nodes} nodes"),
+    };
+    if waited.is_empty() {
+        return answered;
+    }
+    let who: Vec<String> =
+        waited.iter().map(|wait| format!("{} after {:.1} s", wait.node, wait.took.as_secs_f64())).collect();
+    format!("{answered} ({}: a daemon that ran before /etc/hosts named the registry's node)", who.join(", "))
 }
 
 /// What the cache is at this seat: "pulls through URL" or "offline".

@@ -263,6 +263,12 @@ impl<'a> NodeShell<'a> {
         self.spec(node, argv, purpose, NodeIo::Captured, self.limit(Wait::Read)).probe()
     }
 
+    /// A read-only command on `node` that may take up to `limit` (a wait
+    /// that loops on the node itself).
+    pub fn probe_within(&self, node: &str, argv: &[&str], purpose: &str, limit: Duration) -> CommandSpec {
+        self.spec(node, argv, purpose, NodeIo::Captured, limit).probe()
+    }
+
     /// The limit of a `wait` command inside a wait loop: it also ends by
     /// `deadline`, so one hung command cannot stretch the wait.
     fn limit_until(&self, wait: Wait, deadline: Instant) -> Duration {

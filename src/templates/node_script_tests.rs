@@ -149,6 +149,38 @@ fn dockerd_is_asked_until_it_answers_or_the_tries_run_out() {
 }
 
 #[test]
+fn a_daemon_is_asked_for_the_registry_until_it_resolves_its_name_or_time_is_up() {
+    let node = Node::new();
+    // Go's resolver in dockerd answers from an old /etc/hosts twice, then
+    // the registry itself says it has no such image: that is the answer.
+    let count = node.path("asked");
+    let count = count.display();
+    node.fake(
+        "docker",
+        &format!(
+            "echo \"$*\" >> '{count}'; if [ $(wc -l < '{count}') -lt 3 ]; then \
+             echo 'Error response from daemon: Get \"https://manager:5000/v2/\": dial tcp: lookup manager on 127.0.0.11:53: no such host' >&2; exit 1; fi; \
+             echo 'Error response from daemon: manifest for manager:5000/labctl/registry-probe:absent not found: manifest unknown: manifest unknown' >&2; exit 1"
+        ),
+    );
+    let reached = node.run("node/registry-answers.sh.tera", &["manager:5000", "10"], b"");
+    assert_eq!((reached.code, reached.stdout.as_str()), (Some(0), "3\n"), "{reached:?}");
+    let asked = std::fs::read_to_string(node.path("asked")).unwrap();
+    assert_eq!(asked.lines().next(), Some("pull --quiet manager:5000/labctl/registry-probe:absent"));
+
+    // A daemon that never gets there: its last words, after the deadline.
+    node.fake(
+        "docker",
+        "echo 'Get \"https://manager:5000/v2/\": http: server gave HTTP response to HTTPS client' >&2; exit 1",
+    );
+    let started = std::time::Instant::now();
+    let gave_up = node.run("node/registry-answers.sh.tera", &["manager:5000", "1"], b"");
+    assert_eq!(gave_up.code, Some(1), "{gave_up:?}");
+    assert!(gave_up.stderr.contains("server gave HTTP response to HTTPS client"), "{gave_up:?}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "bounded: {:?}", started.elapsed());
+}
+
+#[test]
 fn stack_leftovers_and_published_ports_ask_docker_with_their_arguments() {
     let node = Node::new();
     let log = node.path("docker.log");

@@ -93,6 +93,13 @@ deploy stack.yml e2e
 /// The manager's own daemon.json, which up must merge and back up.
 const OWN_DAEMON_JSON: &str = "{\"labels\": [\"owner=school\"]}\n";
 
+/// Started on a machine: its dockerd looks a name up every 0.3 s until the
+/// test kills it, so its cached copy of /etc/hosts is always fresh. The name
+/// is the machine's own loopback, in its /etc/hosts: no query leaves it.
+const KEEP_RESOLVING: &str = "echo '127.0.0.1 labctl-e2e-loopback' >> /etc/hosts; \
+     sh -c 'while :; do docker pull labctl-e2e-loopback:5000/x >/dev/null 2>&1; sleep 0.3; done' \
+     >/dev/null 2>&1 & echo $! > /run/labctl-e2e-resolving.pid";
+
 /// The machines and their network; removed however the test ends.
 struct Machines {
     /// node1's sshd, published on 127.0.0.1.
@@ -133,6 +140,12 @@ impl Drop for Machines {
 /// `docker ARGS`, whatever it says.
 fn quietly(args: &[&str]) {
     let _ = duct::cmd("docker", args).stdout_null().stderr_null().unchecked().run();
+}
+
+/// Whether `docker ARGS` succeeded, and what it said.
+fn docker_output(args: &[&str]) -> (bool, String) {
+    let output = duct::cmd("docker", args).stderr_to_stdout().stdout_capture().unchecked().run().unwrap();
+    (output.status.success(), String::from_utf8_lossy(&output.stdout).into_owned())
 }
 
 fn docker_succeeds(args: &[&str]) -> bool {
@@ -297,6 +310,13 @@ fn e2e_ssh_provider_on_existing_machines() {
         .unwrap();
     on_machine(MANAGER, &format!("mkdir -p /etc/docker; printf '%s' '{OWN_DAEMON_JSON}' > /etc/docker/daemon.json"));
 
+    // Each machine's dockerd keeps looking a name up while up runs, as a
+    // busy lab PC's does: Go's resolver in it then answers from the
+    // /etc/hosts it read last for up to 5 s after up adds the class's names.
+    for machine in [MANAGER, NODE1] {
+        on_machine(machine, KEEP_RESOLVING);
+    }
+
     // --- up: every machine provisioned, one ssh connection each.
     let started = Instant::now();
     let watch = ArgvWatch::start(has_token);
@@ -304,6 +324,18 @@ fn e2e_ssh_provider_on_existing_machines() {
     let seen = watch.finish();
     let up = up.success();
     let took = started.elapsed();
+    // Right after up, a student's first push and pull by the registry's
+    // name work on every machine: up waited until every daemon resolved it.
+    let first_push =
+        format!("docker tag {REGISTRY_IMAGE} manager:5000/e2e/first-push && docker push manager:5000/e2e/first-push");
+    let pushed = docker_output(&["exec", MANAGER, "sh", "-c", &first_push]);
+    let pulled = docker_output(&["exec", NODE1, "docker", "pull", "manager:5000/e2e/first-push"]);
+    for machine in [MANAGER, NODE1] {
+        on_machine(machine, "kill $(cat /run/labctl-e2e-resolving.pid)");
+    }
+    assert!(pushed.0, "the first push right after up failed: {}\n{}", pushed.1, up.stderr);
+    assert!(pulled.0, "the first pull right after up failed: {}\n{}", pulled.1, up.stderr);
+    assert!(up.stderr.contains("registry started at manager:5000, reached by name from all 2 nodes"), "{}", up.stderr);
     // The join token went to node1 on ssh's stdin: in no argv on this host,
     // the machines' processes (containers) included.
     let token = on_machine(MANAGER, "docker swarm join-token --quiet worker").trim().to_string();
