@@ -2,6 +2,7 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::seats::{self, Finished};
@@ -10,7 +11,7 @@ use crate::cli::{DestroyArgs, SeatArg};
 use crate::config::{ClassSettings, Cluster, ProviderSetting, Seat, SeatSelection};
 use crate::lock;
 use crate::provider::docker::DockerProvider;
-use crate::provider::{Provider, ProviderKind, STATE_DIR};
+use crate::provider::{cache, Provider, ProviderKind, STATE_DIR};
 
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     if let Some(name) = &args.name {
@@ -41,6 +42,7 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::FAILURE);
     }
     let code = seats::run_each(context, &settings, &clusters, destroy_seat)?;
+    remove_class_caches(context, &clusters)?;
     // Nothing of the workspace is left: `labctl list` no longer names it.
     if code == ExitCode::SUCCESS && clusters.len() as u32 == settings.class.seats {
         if let Err(error) = crate::workspaces::forget(&context.workspace) {
@@ -68,6 +70,26 @@ fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
         Ok(((), summary))
     })?;
     Ok(Finished::Done)
+}
+
+/// The class cache of each engine the seats were on, once every seat of this
+/// command is done, and only when no seat of the class is left there: a
+/// class-wide step after the seats', so that seats destroyed at once never
+/// race to remove it.
+fn remove_class_caches(context: &Context, clusters: &[Cluster]) -> Result<()> {
+    let mut engines = BTreeSet::new();
+    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
+        let runner = context.runner(false);
+        let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
+        if provider.kind() != ProviderKind::Docker {
+            return Ok(());
+        }
+        let removed = cache::remove_unless_in_use(cluster, runner.as_ref())?;
+        if !removed.is_empty() {
+            context.ui.done(&format!("removed {}", removed.join(", ")));
+        }
+    }
+    Ok(())
 }
 
 /// `s01-s03, s07`: the seats' labels, runs collapsed.
@@ -139,6 +161,15 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
             let removed = provider.destroy()?;
             Ok(((), format!("{}: removed {}", found.name, removed.join(", "))))
         })?;
+    }
+    if let Some(found) = matches.last() {
+        settings.cluster_name = found.name.clone();
+        let cluster = Cluster::new(&settings, &catalog)?;
+        let runner = context.runner(false);
+        let removed = cache::remove_unless_in_use(&cluster, runner.as_ref())?;
+        if !removed.is_empty() {
+            context.ui.done(&format!("removed {}", removed.join(", ")));
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -547,9 +547,8 @@ pub fn leave(cluster: &Cluster, runner: &dyn Runner) -> Result<()> {
 }
 
 /// Remove the class cache and its storage when no seat of the class has a
-/// network on this engine any more (asked after this seat's went, so that
-/// of seats destroyed at once the last to ask removes it). Returns what was
-/// removed, in words.
+/// network on this engine any more: `destroy` asks once, after every seat
+/// it destroys is gone. Returns what was removed, in words.
 pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Vec<String>> {
     if find(cluster, runner)?.is_none() {
         return Ok(Vec::new());
@@ -563,7 +562,7 @@ pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Ve
     let name = container_name(class);
     let remove = docker(cluster, &["rm", "--force", &name], "remove the class cache", Wait::Change);
     let output = runner.run(&remove)?;
-    // Another seat destroyed at the same time may have removed it first.
+    // Gone since it was found (removed by hand): nothing left to remove.
     if !output.success() && !output.stderr.contains("No such container") {
         output.checked(&remove)?;
     }
@@ -909,8 +908,8 @@ mod tests {
             ]
         );
 
-        // A cache between two restarts is on no network; another seat
-        // destroyed at once removed the container first: both are fine.
+        // A cache between two restarts is on no network; a container
+        // removed by hand since it was found: both are fine.
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 0, &found("restarting", "https://registry-1.docker.io", "labctl-cls-s02=b "), "");
         let not_connected = "Error response from daemon: container 091d is not connected to network labctl-cls-s02";

@@ -748,9 +748,8 @@ impl Provider for DockerProvider<'_> {
             self.runner.run_checked(&spec)?;
             removed.push(format!("network {}", self.network()));
         }
-        // Once this seat's network is gone, so that of seats destroyed at
-        // once, the last one to look finds no other and removes the cache.
-        removed.extend(cache::remove_unless_in_use(self.cluster, self.runner)?);
+        // The class cache, shared by the class's seats, is the destroy
+        // command's to remove once every seat it destroys is gone.
         Ok(removed)
     }
 }

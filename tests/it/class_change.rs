@@ -162,3 +162,51 @@ fn one_seat_of_a_class_runs_as_a_single_cluster() {
     assert_eq!(lines[0], "provider docker (set in labctl.toml)");
     assert!(lines[1].starts_with("✓ demo-s03: stopped 2 nodes; their disks are kept"), "{}", lines[1]);
 }
+
+#[test]
+fn seats_destroyed_at_once_leave_the_class_cache_to_one_step_after_them() {
+    // Three seats' networks and the class cache on one engine. A network
+    // takes a moment to remove, so the seats' removals overlap; removing
+    // the cache twice at once fails as Docker does ("already in progress").
+    let workspace = class(3, "parallel = 3\n", "");
+    for tool in ["rm", "touch"] {
+        workspace.link_host_tool(tool);
+    }
+    for seat in ["s01", "s02", "s03"] {
+        workspace.file(&format!("nets/labctl-demo-{seat}"), "");
+    }
+    workspace.file("cache", "");
+    workspace.fake_program(
+        "docker",
+        r#"last() { for arg; do :; done; printf '%s' "$arg"; }
+case "$1 $2" in
+  version*) echo 27.3.1 ;;
+  "ps --all") for arg; do case "$arg" in label=labctl.cluster=*) echo "id-${arg#label=labctl.cluster=}" ;; esac; done ;;
+  "network ls")
+    case "$*" in
+      *--quiet*) for arg; do case "$arg" in label=labctl.cluster=*) net="labctl-${arg#label=labctl.cluster=}"; [ -f "nets/$net" ] && echo "$net" ;; esac; done ;;
+      *) ls nets ;;
+    esac ;;
+  "network rm") sleep 0.3; rm "nets/$3" ;;
+  "container inspect")
+    [ -f cache ] || { echo "Error: No such container: labctl-cache-demo" >&2; exit 1; }
+    printf 'c0ffee\trunning\tnone\tregistry:2\t'; for net in $(ls nets); do printf '%s=10.0.0.254 ' "$net"; done; echo ;;
+  "rm --force")
+    [ "$3" = labctl-cache-demo ] || exit 0
+    mkdir removing 2>/dev/null || { echo "Error response from daemon: removal of container $(last "$@") is already in progress" >&2; exit 1; }
+    sleep 0.3; rm cache ;;
+esac
+exit 0"#,
+    );
+    let run = workspace.run(&["destroy", "--seat", "all", "--yes"]);
+    assert_eq!(run.code, 0, "{run:#?}");
+    let calls = workspace.calls();
+    let calls: Vec<&str> = calls.lines().collect();
+    let cache_removals: Vec<usize> =
+        (0..calls.len()).filter(|&at| calls[at] == "docker rm --force labctl-cache-demo").collect();
+    assert_eq!(cache_removals.len(), 1, "the class cache is removed once: {calls:#?}");
+    let last_network = calls.iter().rposition(|call| call.starts_with("docker network rm ")).unwrap();
+    assert!(cache_removals[0] > last_network, "after every seat's network: {calls:#?}");
+    let said = "✓ removed class cache labctl-cache-demo with its storage (the class's last seat on this engine)";
+    assert_eq!(run.stderr.lines().filter(|line| *line == said).count(), 1, "{}", run.stderr);
+}
