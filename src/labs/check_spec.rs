@@ -2,7 +2,47 @@
 //! its kind, with the fields that kind needs, validated when the manifest
 //! loads. Running them on a cluster is [`crate::lifecycle::check`]'s job.
 
-use super::manifest::CheckSpec;
+use serde::{Deserialize, Serialize};
+
+/// One check of a lab as written in lab.toml: `kind` says which of the
+/// other fields it uses (see [`Check::from_spec`]).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    pub kind: String,
+    pub name: String,
+    pub hint_ko: String,
+    pub hint_en: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub driver: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attachable: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub repository: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub contains: Option<String>,
+    #[serde(default)]
+    pub ingress: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command: Option<String>,
+    /// `published_ports`: `["8088:80"]`, or `[]` for a service that must publish none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Vec<String>>,
+}
 
 /// A check, typed by kind, with the fields that kind needs.
 #[derive(Debug, Clone, PartialEq, Eq)]

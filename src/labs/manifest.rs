@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use super::check_spec;
+use super::check_spec::{self, CheckSpec};
 use super::{HANDOUT_EN, HANDOUT_KO, MANIFEST};
 use crate::files::FileMode;
 use crate::locate::{describe_toml_error, position, KeyPath};
@@ -113,46 +113,6 @@ impl Manifest {
     pub fn handout_language(&self) -> Language {
         Language::from_code(&self.language).unwrap_or_default()
     }
-}
-
-/// One check of a lab as written in lab.toml: `kind` says which of the
-/// other fields it uses (see [`check_spec::Check::from_spec`]).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct CheckSpec {
-    pub kind: String,
-    pub name: String,
-    pub hint_ko: String,
-    pub hint_en: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub driver: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attachable: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repository: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contains: Option<String>,
-    #[serde(default)]
-    pub ingress: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    /// `published_ports`: `["8088:80"]`, or `[]` for a service that must publish none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ports: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]

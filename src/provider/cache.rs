@@ -169,7 +169,7 @@ impl<'a> ClassCache<'a> {
     }
 
     fn network(&self) -> String {
-        super::docker::network_name(self.cluster)
+        super::labels::network_name(self.cluster)
     }
 
     fn docker(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
@@ -531,7 +531,7 @@ impl<'a> ClassCache<'a> {
 /// keep the network from going).
 pub fn leave(cluster: &Cluster, runner: &dyn Runner) -> Result<()> {
     let Some(found) = find(cluster, runner)? else { return Ok(()) };
-    let network = super::docker::network_name(cluster);
+    let network = super::labels::network_name(cluster);
     if !found.networks.iter().any(|(joined, _)| *joined == network) {
         return Ok(());
     }

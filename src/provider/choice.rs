@@ -243,7 +243,7 @@ pub fn existing(cluster: &Cluster, host: &Host, vagrant_dir: &std::path::Path) -
         });
     }
     if host.docker_engine(cluster.engine()).is_ok() {
-        let filter = format!("label={}={}", super::docker::CLUSTER_LABEL, cluster.name());
+        let filter = format!("label={}={}", super::labels::CLUSTER_LABEL, cluster.name());
         let spec = CommandSpec::new(
             "docker",
             &["ps", "--all", "--quiet", "--filter", &filter],

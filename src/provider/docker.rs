@@ -21,15 +21,7 @@ use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
-pub const CLUSTER_LABEL: &str = "labctl.cluster";
-pub const NODE_LABEL: &str = "labctl.node";
-pub const ROLE_LABEL: &str = "labctl.role";
-/// The workspace a node was made from, so `labctl list` and `destroy --name`
-/// find it from anywhere.
-pub const WORKSPACE_LABEL: &str = "labctl.workspace";
-/// On the nodes of a class's seats: the class (`cluster.name`) and seat number.
-pub const CLASS_LABEL: &str = "labctl.class";
-pub const SEAT_LABEL: &str = "labctl.seat";
+use super::labels::{network_name, CLASS_LABEL, CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, SEAT_LABEL, WORKSPACE_LABEL};
 
 /// How long a node's dockerd may take to answer after its container starts
 /// (on a normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
@@ -156,11 +148,6 @@ fn capabilities_dockerd_lacks(engine: &Engine) -> Option<Vec<String>> {
             .map(|bit| CAPABILITY_NAMES[bit].to_string())
             .collect(),
     )
-}
-
-/// The bridge network of `cluster`'s nodes (one per seat).
-pub fn network_name(cluster: &Cluster) -> String {
-    format!("labctl-{}", cluster.name())
 }
 
 pub struct DockerProvider<'a> {

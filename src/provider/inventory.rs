@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
-use super::docker::{CLASS_LABEL, CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, SEAT_LABEL, WORKSPACE_LABEL};
+use super::labels::{CLASS_LABEL, CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, SEAT_LABEL, WORKSPACE_LABEL};
 use crate::exec::{CommandSpec, Runner};
 use crate::parallel::in_parallel;
 use crate::timeouts::{Timeouts, Wait};

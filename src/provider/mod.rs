@@ -27,6 +27,7 @@ pub mod cache;
 mod choice;
 pub mod docker;
 pub mod inventory;
+pub mod labels;
 pub mod node_image;
 pub mod provision;
 pub mod ssh;

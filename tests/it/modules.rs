@@ -2,7 +2,10 @@
 //! under src/ names (in a `use` line or a path in code) is an import of that
 //! top-level module by the file's own. Data flows one way, so these imports
 //! have no cycle, and lab data (`labs`) and settings (`config`) never reach
-//! the code that runs things on nodes.
+//! the code that runs things on nodes. Inside a module too: no file imports
+//! another that imports it back (`provider::docker` ↔ `provider::cache`),
+//! counting `crate::…` and `super::…` paths; a file may use what its
+//! ancestors (the modules it lives in) define.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
@@ -21,6 +24,24 @@ fn no_import_cycle_between_top_level_modules() {
     let imports = crate_imports();
     let cycles = cycles(&imports);
     assert!(cycles.is_empty(), "import cycles between modules of src/:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn no_import_cycle_between_files() {
+    let imports = file_imports();
+    let cycles = cycles(&imports);
+    assert!(cycles.is_empty(), "import cycles between files of src/:\n{}", cycles.join("\n"));
+}
+
+#[test]
+fn a_files_imports_are_resolved_to_the_files_they_name() {
+    let modules: BTreeSet<String> =
+        ["provider", "provider::cache", "provider::docker", "config"].into_iter().map(String::from).collect();
+    let text = "use super::docker::network_name;\nuse super::{NodeShell, cache};\n\
+                use crate::config::{Cluster, Engine};\nlet x = crate::provider::docker::X;\n";
+    let found: Vec<String> = files_named(text, "provider::cache", &modules).into_iter().collect();
+    // `provider` (its own parent) is no import; itself neither.
+    assert_eq!(found, ["config", "provider::docker"]);
 }
 
 #[test]
@@ -77,6 +98,120 @@ fn crate_imports() -> Imports {
         }
     }
     imports
+}
+
+/// The imports of every file under src/, by the file's module path
+/// (`provider/cache.rs`: `provider::cache`; `provider/mod.rs`: `provider`),
+/// leaving out a file's own ancestors.
+fn file_imports() -> Imports {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+    let files: Vec<(String, String)> = rust_files(&src)
+        .into_iter()
+        .filter_map(|path| {
+            let module = file_module(path.strip_prefix(&src).unwrap())?;
+            Some((module, std::fs::read_to_string(&path).unwrap()))
+        })
+        .collect();
+    let modules: BTreeSet<String> = files.iter().map(|(module, _)| module.clone()).collect();
+    files.iter().map(|(module, text)| (module.clone(), files_named(text, module, &modules))).collect()
+}
+
+fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            files.extend(rust_files(&path));
+        } else if path.extension().is_some_and(|extension| extension == "rs") {
+            files.push(path);
+        }
+    }
+    files
+}
+
+/// `provider/cache.rs` → `provider::cache`, `provider/mod.rs` → `provider`;
+/// lib.rs and main.rs are the crate itself.
+fn file_module(relative: &Path) -> Option<String> {
+    let mut parts: Vec<String> = relative.with_extension("").iter().map(|part| part.to_string_lossy().into()).collect();
+    if parts.last().is_some_and(|last| last == "mod") {
+        parts.pop();
+    }
+    let module = parts.join("::");
+    (!["lib", "main", ""].contains(&module.as_str())).then_some(module)
+}
+
+/// The files (module paths in `modules`) that the file of `module` names
+/// through `crate::…` or `super::…`, each path resolved to the longest
+/// module it starts with; the file's own ancestors and itself left out.
+fn files_named(text: &str, module: &str, modules: &BTreeSet<String>) -> BTreeSet<String> {
+    let code: Vec<&str> = text.lines().filter(|line| !line.trim_start().starts_with("//")).collect();
+    let code = code.join("\n");
+    let parent: Vec<&str> = module.split("::").collect();
+    let parent = parent[..parent.len() - 1].join("::");
+    let mut paths = Vec::new();
+    for (prefix, base) in [("crate::", String::new()), ("super::", parent)] {
+        for (at, _) in code.match_indices(prefix) {
+            // `crate::` inside `$crate::` or `super::` inside `crate::super::` are not starts.
+            if code[..at].ends_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$' || c == ':') {
+                continue;
+            }
+            paths.extend(expand(&code[at + prefix.len()..]).into_iter().map(|path| join(&base, &path)));
+        }
+    }
+    let ancestors: Vec<String> = (1..=module.split("::").count())
+        .map(|depth| module.split("::").take(depth).collect::<Vec<_>>().join("::"))
+        .collect();
+    paths.iter().filter_map(|path| longest_module(path, modules)).filter(|named| !ancestors.contains(named)).collect()
+}
+
+fn join(base: &str, path: &str) -> String {
+    match base.is_empty() {
+        true => path.to_string(),
+        false => format!("{base}::{path}"),
+    }
+}
+
+/// The full paths of one path expression: `a::b::{c, d::{e, self}}` gives
+/// `a::b::c`, `a::b::d::e` and `a::b::d`.
+fn expand(text: &str) -> Vec<String> {
+    let mut head = String::new();
+    let mut rest = text.trim_start();
+    loop {
+        let word: String = rest.chars().take_while(|c| c.is_alphanumeric() || *c == '_').collect();
+        if let Some(group) = rest.strip_prefix('{') {
+            return group_items(group)
+                .into_iter()
+                .flat_map(|item| expand(item.trim()))
+                .map(
+                    |tail| {
+                        if tail == "self" {
+                            head.trim_end_matches("::").to_string()
+                        } else {
+                            format!("{head}{tail}")
+                        }
+                    },
+                )
+                .collect();
+        }
+        if word.is_empty() {
+            return vec![head.trim_end_matches("::").to_string()];
+        }
+        head.push_str(&word);
+        rest = &rest[word.len()..];
+        match rest.strip_prefix("::") {
+            Some(after) => {
+                head.push_str("::");
+                rest = after;
+            }
+            None => return vec![head],
+        }
+    }
+}
+
+/// The longest of `modules` that `path` starts with, if any.
+fn longest_module(path: &str, modules: &BTreeSet<String>) -> Option<String> {
+    let parts: Vec<&str> = path.split("::").collect();
+    (1..=parts.len()).rev().map(|depth| parts[..depth].join("::")).find(|prefix| modules.contains(prefix))
 }
 
 /// `labs/check_spec.rs` and `labs.rs` belong to `labs`; lib.rs and main.rs to no module.
