@@ -1,3 +1,5 @@
+// Cargo reads a build script's instructions from its stdout.
+#![allow(clippy::disallowed_macros)]
 // The labs and templates are embedded with include_dir, which cannot tell
 // cargo about the files it reads on stable Rust: rebuild when they change.
 // `labctl --version` names the commit it was built from (LABCTL_COMMIT):

@@ -212,6 +212,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::disallowed_macros)] // says why it is skipped
     fn node_scripts_pass_shellcheck() {
         use crate::exec::{CommandSpec, RealRunner, Runner};
         if crate::exec::find_program("shellcheck").is_none() {

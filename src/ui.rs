@@ -6,6 +6,8 @@
 //! Text is styled with `anstyle` and written through `anstream`, which
 //! drops the colour for each stream that is not a terminal, and for
 //! `NO_COLOR`, `CLICOLOR=0` or `TERM=dumb`; `CLICOLOR_FORCE=1` keeps it.
+//! The only module that may touch the terminal (clippy.toml).
+#![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -238,6 +240,26 @@ impl Ui {
             let _ = std::io::stderr().write_all(b"\r\x1b[2K");
         }
         self.error(message);
+    }
+
+    /// Ask `question` on stderr and read the answer's line from stdin;
+    /// `None` when stdin is no terminal (nobody to ask).
+    pub fn ask(&self, question: &str) -> std::io::Result<Option<String>> {
+        if !std::io::stdin().is_terminal() {
+            return Ok(None);
+        }
+        let mut err = anstream::stderr().lock();
+        let _ = write!(err, "{question} ");
+        let _ = err.flush();
+        let mut answer = String::new();
+        std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut answer)?;
+        Ok(Some(answer.trim().to_string()))
+    }
+
+    /// Whether stdin and stdout are both terminals (a command on a node then
+    /// gets a terminal of its own).
+    pub fn both_ends_are_terminals(&self) -> bool {
+        std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
     }
 
     /// Data the user asked for, on stdout.

@@ -52,6 +52,8 @@ pub fn run(context: &Context, args: &CompletionsArgs) -> Result<ExitCode> {
             command = command.mut_subcommand(name, |sub| sub.mut_arg("node", |arg| arg.value_parser(values(&nodes))));
         }
     }
-    clap_complete::generate(target, &mut command, "labctl", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(target, &mut command, "labctl", &mut script);
+    context.ui.print(&String::from_utf8_lossy(&script));
     Ok(ExitCode::SUCCESS)
 }

@@ -37,7 +37,7 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
             format!("destroying {what} removes {nodes} nodes and everything students wrote on them"),
         ),
     };
-    if !args.yes && !confirm(&question, &consequence)? {
+    if !args.yes && !confirm(&context.ui, &question, &consequence)? {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }
@@ -145,7 +145,7 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
     let nodes: usize = matches.iter().map(|found| found.nodes).sum();
     let question = format!("Remove {name}: {nodes} node containers, their volumes and networks?");
     let consequence = format!("destroying {name} removes {nodes} nodes and everything students wrote on them");
-    if !args.yes && !confirm(&question, &consequence)? {
+    if !args.yes && !confirm(&context.ui, &question, &consequence)? {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }

@@ -1,5 +1,4 @@
 use std::collections::BTreeMap;
-use std::io::IsTerminal;
 use std::process::ExitCode;
 use std::sync::Mutex;
 
@@ -32,11 +31,7 @@ fn one_seat(context: &Context, cluster: &Cluster, args: &ExecArgs) -> Result<Exi
     let provider = context.open_running_cluster(cluster, runner.as_ref(), Needs::Machine(&node.name))?;
     // A terminal on both ends gets a terminal on the node; otherwise plain
     // pipes, so `labctl exec … > file` and `… < input` work.
-    let io = if std::io::stdin().is_terminal() && std::io::stdout().is_terminal() {
-        NodeIo::Terminal
-    } else {
-        NodeIo::Stdin
-    };
+    let io = if context.ui.both_ends_are_terminals() { NodeIo::Terminal } else { NodeIo::Stdin };
     // The user's own command: no limit (see `RealRunner::run_interactive`).
     let spec = provider.node_command(&node.name, &args.command, io, None);
     let code = runner.run_interactive(&spec)?;

@@ -1,7 +1,6 @@
 //! One file per subcommand. Commands parse nothing and decide little: they
 //! load what they need through [`Context`] and call the layers below.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -350,13 +349,9 @@ pub fn find_node<'a>(cluster: &'a Cluster, name: &str) -> Result<&'a config::Nod
 /// Ask `question` (y/N) on a terminal before something that loses data; with
 /// no terminal to ask on, refuse to guess: fail saying `consequence` and that
 /// `--yes` confirms.
-pub fn confirm(question: &str, consequence: &str) -> Result<bool> {
-    if !std::io::stdin().is_terminal() {
+pub fn confirm(ui: &Ui, question: &str, consequence: &str) -> Result<bool> {
+    let Some(answer) = ui.ask(&format!("{question} [y/N]"))? else {
         bail!("{consequence}; pass --yes to confirm (no terminal to ask on)");
-    }
-    eprint!("{question} [y/N] ");
-    std::io::stderr().flush().ok();
-    let mut answer = String::new();
-    std::io::stdin().lock().read_line(&mut answer)?;
-    Ok(matches!(answer.trim(), "y" | "Y" | "yes" | "YES"))
+    };
+    Ok(matches!(answer.as_str(), "y" | "Y" | "yes" | "YES"))
 }

@@ -29,7 +29,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
         let consequence = format!(
             "--reinit-swarm starts a new swarm on {manager} of {what} and loses every stack, service, secret and config of the current one"
         );
-        if !confirm(&question, &consequence)? {
+        if !confirm(&context.ui, &question, &consequence)? {
             context.ui.note("nothing was changed");
             return Ok(ExitCode::FAILURE);
         }
