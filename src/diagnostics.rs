@@ -7,34 +7,32 @@ use crate::config::Cluster;
 use crate::exec::{mask_tokens, CommandSpec, Runner};
 use crate::parallel::in_parallel;
 use crate::provider::{NodeShell, Provider};
+use crate::templates::Templates;
 
-/// Reads on every node: (file name, argv).
-const EVERY_NODE: [(&str, &[&str]); 6] = [
-    ("docker-info.txt", &["docker", "info"]),
-    ("docker-version.txt", &["docker", "version"]),
-    ("docker-ps.txt", &["docker", "ps", "--all", "--no-trunc"]),
-    ("hosts.txt", &["cat", "/etc/hosts"]),
-    ("addresses.txt", &["ip", "-brief", "address"]),
-    (
-        "daemon-json.txt",
-        &["sh", "-c", "cat /etc/docker/daemon.json 2>/dev/null || echo '(no /etc/docker/daemon.json)'"],
-    ),
+/// What one file of the bundle holds: a command's output, or a node
+/// script's (a template under templates/node/).
+enum Read {
+    Argv(&'static [&'static str]),
+    Script(&'static str),
+}
+
+/// Reads on every node: (file name, what to run).
+const EVERY_NODE: [(&str, Read); 6] = [
+    ("docker-info.txt", Read::Argv(&["docker", "info"])),
+    ("docker-version.txt", Read::Argv(&["docker", "version"])),
+    ("docker-ps.txt", Read::Argv(&["docker", "ps", "--all", "--no-trunc"])),
+    ("hosts.txt", Read::Argv(&["cat", "/etc/hosts"])),
+    ("addresses.txt", Read::Argv(&["ip", "-brief", "address"])),
+    ("daemon-json.txt", Read::Script("node/read-daemon-json.sh.tera")),
 ];
 
 /// Reads on the manager only: the swarm as it sees it.
-const MANAGER: [(&str, &[&str]); 5] = [
-    ("docker-node-ls.txt", &["docker", "node", "ls"]),
-    ("docker-service-ls.txt", &["docker", "service", "ls"]),
-    ("docker-stack-ls.txt", &["docker", "stack", "ls"]),
-    ("docker-network-ls.txt", &["docker", "network", "ls"]),
-    (
-        "docker-service-ps.txt",
-        &[
-            "sh",
-            "-c",
-            "for service in $(docker service ls --quiet); do docker service ps --no-trunc \"$service\"; echo; done",
-        ],
-    ),
+const MANAGER: [(&str, Read); 5] = [
+    ("docker-node-ls.txt", Read::Argv(&["docker", "node", "ls"])),
+    ("docker-service-ls.txt", Read::Argv(&["docker", "service", "ls"])),
+    ("docker-stack-ls.txt", Read::Argv(&["docker", "stack", "ls"])),
+    ("docker-network-ls.txt", Read::Argv(&["docker", "network", "ls"])),
+    ("docker-service-ps.txt", Read::Script("node/service-tasks.sh.tera")),
 ];
 
 /// One file of the bundle: its path inside it and its text.
@@ -45,7 +43,13 @@ pub struct Collected {
 }
 
 /// Gather every node's files under `<prefix>/<node>/`, the nodes at once.
-pub fn collect_nodes(cluster: &Cluster, provider: &dyn Provider, runner: &dyn Runner, prefix: &str) -> Vec<Collected> {
+pub fn collect_nodes(
+    cluster: &Cluster,
+    provider: &dyn Provider,
+    runner: &dyn Runner,
+    templates: &Templates,
+    prefix: &str,
+) -> Vec<Collected> {
     let shell = NodeShell::new(provider, runner);
     let nodes: Vec<&crate::config::Node> = cluster.nodes().iter().collect();
     let manager = &cluster.nodes().manager().name;
@@ -56,9 +60,18 @@ pub fn collect_nodes(cluster: &Cluster, provider: &dyn Provider, runner: &dyn Ru
             text: answer(runner, &provider.daemon_log(&node.name)),
         }];
         let reads = EVERY_NODE.iter().chain(if &node.name == manager { &MANAGER[..] } else { &[] });
-        for (name, argv) in reads {
-            let spec = shell.probe(&node.name, argv, &format!("read {name}"));
-            files.push(Collected { path: format!("{folder}/{name}"), text: answer(runner, &spec) });
+        for (name, read) in reads {
+            let text = match read {
+                Read::Argv(argv) => answer(runner, &shell.probe(&node.name, argv, &format!("read {name}"))),
+                Read::Script(template) => match templates.node_script(template) {
+                    Ok(script) => {
+                        let argv = ["sh", "-c", &script, "labctl-logs"];
+                        answer(runner, &shell.probe(&node.name, &argv, &format!("read {name}")))
+                    }
+                    Err(error) => format!("could not render {template}: {error:#}\n"),
+                },
+            };
+            files.push(Collected { path: format!("{folder}/{name}"), text });
         }
         Ok(files)
     });
@@ -92,8 +105,10 @@ mod tests {
         runner.always("docker logs --tail", 0, "level=info msg=\"joined with SWMTKN-1-abcdef-123456\"\n", "");
         runner.always("docker exec swarm-lab-node2 docker info", 1, "", "Cannot connect to the Docker daemon");
         runner.always("docker exec swarm-lab-manager docker node ls", 0, "ID HOSTNAME STATUS\n", "");
+        runner.always("docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-logs", 0, "{\"labels\": []}", "");
         let provider = DockerProvider::new(&cluster, &runner);
-        let files = collect_nodes(&cluster, &provider, &runner, "swarm-lab");
+        let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+        let files = collect_nodes(&cluster, &provider, &runner, &templates, "swarm-lab");
         let paths: Vec<&str> = files.iter().map(|file| file.path.as_str()).collect();
         assert!(paths.contains(&"swarm-lab/manager/docker-node-ls.txt"), "{paths:#?}");
         assert!(!paths.contains(&"swarm-lab/node1/docker-node-ls.txt"), "workers are not asked for the swarm");
@@ -104,5 +119,10 @@ mod tests {
         // A node whose Docker does not answer: its error is in its file, the rest still collected.
         assert!(text("swarm-lab/node2/docker-info.txt").contains("Cannot connect to the Docker daemon"));
         assert!(text("swarm-lab/manager/docker-node-ls.txt").contains("HOSTNAME"));
+        // The scripted reads are node scripts (templates), run as such.
+        assert_eq!(text("swarm-lab/manager/daemon-json.txt"), "{\"labels\": []}");
+        let service_tasks =
+            runner.calls().into_iter().find(|spec| spec.purpose.starts_with("read docker-service-ps.txt"));
+        assert!(service_tasks.unwrap().args.iter().any(|arg| arg.contains("docker service ps --no-trunc")));
     }
 }

@@ -59,7 +59,7 @@ fn one_seat(
         }
     };
     let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
-    let outcomes = check::run_checks(lab, cluster, templates, shell, language, &Mesh::default())?;
+    let outcomes = check::run_checks(lab, cluster, templates, shell, language, &Mesh::new(templates)?)?;
     record(context, lab, cluster, &outcomes);
     let passed = outcomes.iter().all(|outcome| outcome.passed);
 
@@ -138,7 +138,7 @@ fn check_seats(
         let provider = reach.reach(cluster, runner)?;
         cluster::ensure_up(cluster, provider.as_ref(), runner, Needs::Manager)?;
         let shell = NodeShell::new(provider.as_ref(), runner);
-        check::run_checks(lab, cluster, templates, shell, language, &Mesh::default())
+        check::run_checks(lab, cluster, templates, shell, language, &Mesh::new(templates)?)
     })
 }
 

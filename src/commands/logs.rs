@@ -85,7 +85,7 @@ fn seat_files(
         Err(error) => format!("status failed: {error:#}\n"),
     };
     let mut files = vec![Collected { path: format!("{folder}/status.json"), text: mask_tokens(&status) }];
-    files.extend(diagnostics::collect_nodes(cluster, provider.as_ref(), runner, folder));
+    files.extend(diagnostics::collect_nodes(cluster, provider.as_ref(), runner, templates, folder));
     files
 }
 

@@ -15,6 +15,7 @@ use std::sync::{Mutex, PoisonError};
 use anyhow::{bail, Result};
 
 use crate::provider::NodeShell;
+use crate::templates::Templates;
 
 pub const FALLBACK_NOTE: &str =
     "routing mesh unavailable on this host (no IPVS); checked the service on its network instead";
@@ -30,23 +31,28 @@ pub const FALLBACK_NOTE: &str =
 /// so does `/sys/module/ip_vs`. Where the kernel has no IPVS, neither ever
 /// appears: that is the case the routing mesh cannot serve. labctl probes
 /// only after finding a service that publishes the port in ingress mode.
-const IPVS_PROBE: &str = "[ -e /proc/net/ip_vs ] || [ -e /sys/module/ip_vs ]";
+const IPVS_PROBE: &str = "node/ipvs-probe.sh.tera";
 
 /// What is known about each node's kernel, probed once per run (a `check`, or
 /// a whole `solve` with its rounds of checks).
-#[derive(Default)]
 pub struct Mesh {
+    /// node/ipvs-probe.sh, rendered.
+    probe_script: String,
     probed: Mutex<HashMap<String, bool>>,
 }
 
 impl Mesh {
+    pub fn new(templates: &Templates) -> Result<Mesh> {
+        Ok(Mesh { probe_script: templates.node_script(IPVS_PROBE)?, probed: Mutex::default() })
+    }
+
     /// Whether ports published in ingress mode can answer on `node`.
     pub fn available(&self, shell: NodeShell, node: &str) -> Result<bool> {
         let mut probed = self.probed.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(known) = probed.get(node) {
             return Ok(*known);
         }
-        let spec = shell.probe(node, &["sh", "-c", IPVS_PROBE], "look for IPVS in the kernel");
+        let spec = shell.probe(node, &["sh", "-c", &self.probe_script, "labctl-ipvs"], "look for IPVS in the kernel");
         let output = shell.run(&spec)?;
         let available = match output.code {
             Some(0) => true,

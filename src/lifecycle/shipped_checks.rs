@@ -23,7 +23,15 @@ fn outcomes(lab: &str, runner: &RecordingRunner) -> Vec<Outcome> {
     let templates = Templates::load(Path::new("/nonexistent")).unwrap();
     let cluster = Cluster::new(&settings, &catalog).unwrap();
     let provider = DockerProvider::new(&cluster, runner);
-    run_checks(lab, &cluster, &templates, NodeShell::new(&provider, runner), Language::En, &Mesh::default()).unwrap()
+    run_checks(
+        lab,
+        &cluster,
+        &templates,
+        NodeShell::new(&provider, runner),
+        Language::En,
+        &Mesh::new(&templates).unwrap(),
+    )
+    .unwrap()
 }
 
 /// The outcome of the check whose name starts with `name`.

@@ -49,7 +49,7 @@ mod checks {
     const MANAGER: &str = "docker exec swarm-lab-manager";
     const NODE1: &str = "docker exec swarm-lab-node1";
     const LIST_PORTS: &str = "docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-ports";
-    const IPVS: &str = "docker exec swarm-lab-node1 sh -c '[ -e /proc/net/ip_vs ]";
+    const IPVS: &str = "docker exec swarm-lab-node1 sh -c '#!/bin/sh…' labctl-ipvs";
     const PUBLISHED: &str = "e2e_db\ne2e_web tcp/ingress/8093/80\n";
 
     /// A workspace lab with `count` ingress checks of port 8093 on node1.
@@ -83,7 +83,7 @@ mod checks {
         let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
         let provider = DockerProvider::new(&cluster, runner);
         let shell = NodeShell::new(&provider, runner);
-        let mesh = Mesh::default();
+        let mesh = Mesh::new(&templates).unwrap();
         let mut outcomes = Vec::new();
         for _ in 0..rounds {
             outcomes = run_checks(lab, &cluster, &templates, shell, Language::En, &mesh).unwrap();
