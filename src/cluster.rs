@@ -10,7 +10,7 @@ use crate::exec::Runner;
 use crate::exit::Unreachable;
 use crate::lifecycle::seed::{self, SeededManifest};
 use crate::parallel::in_parallel;
-use crate::provider::{NodeShell, Provider, ProviderKind, STATE_DIR};
+use crate::provider::{NodeShell, Provider, STATE_DIR};
 use crate::registry;
 use crate::swarm::{self, SwarmInfo};
 use crate::templates::Templates;
@@ -226,7 +226,7 @@ pub fn status(
     let labs =
         seeded.into_iter().map(|lab| LabStatus { id: lab.id, target: lab.target, files: lab.files.len() }).collect();
 
-    let engine = (provider.kind() == ProviderKind::Docker).then(|| cluster.engine().name.clone());
+    let engine = provider.info().nodes_on_docker_engine.then(|| cluster.engine().name.clone());
     Ok(Status {
         cluster: cluster.name().to_string(),
         provider: provider.kind().as_str().into(),

@@ -15,7 +15,7 @@ use crate::config::{self, Access, Cluster, Registry, Upstream};
 use crate::exec::{CommandSpec, Runner};
 use crate::lifecycle::seed;
 use crate::provider::cache::{self, ClassCache};
-use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider, ProviderKind};
+use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider};
 use crate::swarm::{self, Bootstrap};
 use crate::templates::Templates;
 use crate::ui::{count, Ui};
@@ -159,7 +159,7 @@ impl<'a> Up<'a> {
     /// provider publishes the manager's port; Vagrant VMs have none.
     fn student_logins(&self, ui: &'a Ui, not_running: Vec<String>) -> Result<Option<StudentLogins<'_>>> {
         let Some((access, port)) = self.cluster.student_access() else { return Ok(None) };
-        if self.provider.kind() != ProviderKind::Docker {
+        if !self.provider.info().student_logins {
             ui.warn(&format!(
                 "{}: students log in to docker provider seats only (its manager's SSH port); Vagrant VMs are reached with `labctl ssh`",
                 self.cluster.locate("class.access").trim_end_matches(": ")
@@ -184,7 +184,7 @@ impl<'a> Up<'a> {
     /// The class's image cache on this seat's engine: docker-provider nodes only.
     fn class_cache(&self, ui: &Ui) -> Option<ClassCache<'_>> {
         let cache = ClassCache::of(self.cluster, self.runner)?;
-        if self.provider.kind() != ProviderKind::Docker {
+        if !self.provider.info().class_cache {
             ui.warn(
                 "[cache] serves docker-provider nodes only; these VMs pull directly (set [registry] mirror for them)",
             );
@@ -366,7 +366,7 @@ impl Action for RegistryAction<'_> {
         // it: the docker provider's nodes run on it, and a VM or lab PC
         // without internet is spared a pull that cannot work.
         let host_has_docker =
-            self.up.provider.kind() == ProviderKind::Docker || crate::exec::find_program("docker").is_some();
+            self.up.provider.info().nodes_on_docker_engine || crate::exec::find_program("docker").is_some();
         let host_runner = host_has_docker.then_some(self.up.runner);
         let outcome = registry::apply(plan, self.registry, self.up.shell(), host_runner)?;
         // Ready means every node's daemon reaches it by name, as a push does.

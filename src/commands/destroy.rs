@@ -11,7 +11,7 @@ use crate::cli::{DestroyArgs, SeatArg};
 use crate::config::{ClassSettings, Cluster, ProviderSetting, Seat, SeatSelection};
 use crate::lock;
 use crate::provider::docker::DockerProvider;
-use crate::provider::{cache, Provider, ProviderKind, STATE_DIR};
+use crate::provider::{cache, Provider, STATE_DIR};
 
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     if let Some(name) = &args.name {
@@ -59,9 +59,9 @@ fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
     let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
     context.ui.step(&format!("removing {name}"), || {
         let removed = provider.destroy()?;
-        let summary = match (removed.is_empty(), provider.kind()) {
+        let summary = match (removed.is_empty(), provider.info().owns_machines) {
             (true, _) => format!("nothing to remove: cluster {name} does not exist"),
-            (false, ProviderKind::Ssh) => format!(
+            (false, false) => format!(
                 "removed {}; the machines still run, with Docker, their /etc/hosts entries, daemon.json (the first version kept as daemon.json.labctl.bak), firewall rules and images",
                 removed.join(", ")
             ),
@@ -81,7 +81,7 @@ fn remove_class_caches(context: &Context, clusters: &[Cluster]) -> Result<()> {
     for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
         let runner = context.runner(false);
         let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
-        if provider.kind() != ProviderKind::Docker {
+        if !provider.info().class_cache {
             return Ok(());
         }
         let removed = cache::remove_unless_in_use(cluster, runner.as_ref())?;

@@ -7,7 +7,6 @@ use super::{Context, Intent};
 use crate::cli::DownArgs;
 use crate::config::Cluster;
 use crate::lock;
-use crate::provider::ProviderKind;
 
 pub fn run(context: &Context, args: &DownArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
@@ -20,7 +19,7 @@ fn down_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
     let _lock = lock::acquire(cluster.name(), "labctl down", &context.workspace)?;
     let runner = context.runner(false);
     let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
-    if provider.kind() == ProviderKind::Ssh {
+    if !provider.info().owns_machines {
         // Not labctl's machines: nothing to power off, and what runs on
         // them (the swarm, the registry, the students' stacks) stays.
         context.ui.note(&format!(

@@ -59,6 +59,48 @@ impl ProviderKind {
             ProviderKind::Ssh => "ssh",
         }
     }
+
+    /// What callers may rely on from this kind of provider.
+    pub fn info(self) -> ProviderInfo {
+        match self {
+            ProviderKind::Docker => ProviderInfo {
+                owns_machines: true,
+                nodes_on_docker_engine: true,
+                student_logins: true,
+                class_cache: true,
+            },
+            ProviderKind::Vagrant => ProviderInfo {
+                owns_machines: true,
+                nodes_on_docker_engine: false,
+                student_logins: false,
+                class_cache: false,
+            },
+            ProviderKind::Ssh => ProviderInfo {
+                owns_machines: false,
+                nodes_on_docker_engine: false,
+                student_logins: false,
+                class_cache: false,
+            },
+        }
+    }
+}
+
+/// What a provider can do and is, for the layers above it, so that none of
+/// them switches on which provider it is (kind's `ProviderInfo` did the same).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProviderInfo {
+    /// labctl made its machines and may stop and remove them; false for
+    /// machines the class already has (`down` powers nothing off there,
+    /// `destroy` takes labctl's things off and leaves them running).
+    pub owns_machines: bool,
+    /// Its nodes are containers on a Docker engine (this host's or one of
+    /// `[[class.engines]]`): images this host has are loaded into them from
+    /// here, and `status` names the engine.
+    pub nodes_on_docker_engine: bool,
+    /// It publishes each seat manager's SSH port for students' logins.
+    pub student_logins: bool,
+    /// The seats of a class on one engine share an image cache on it.
+    pub class_cache: bool,
 }
 
 /// A node's machine (VM or container) as the provider's runtime reports it.
@@ -174,6 +216,11 @@ impl NodesPlan {
 
 pub trait Provider: Send + Sync {
     fn kind(&self) -> ProviderKind;
+
+    /// What this provider can do and is (see [`ProviderInfo`]).
+    fn info(&self) -> ProviderInfo {
+        self.kind().info()
+    }
 
     /// The files this host needs before any node is made (the vagrant
     /// provider's environment), rendered from `templates`; `None` when the
