@@ -6,6 +6,7 @@
 // clippy.toml (programs through exec, output through ui) are for src/.
 #![allow(clippy::disallowed_methods, clippy::disallowed_macros)]
 
+mod architecture;
 mod bad_input;
 mod class_change;
 mod class_read;
