@@ -5,21 +5,19 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::support::files_under;
+
 fn src() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
 }
 
 /// Every .rs file under `dir`, as a path relative to src/.
 fn source_files(dir: &Path) -> Vec<String> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(source_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
-            files.push(path.strip_prefix(src()).unwrap().to_string_lossy().into_owned());
-        }
-    }
+    let mut files: Vec<String> = files_under(dir)
+        .into_iter()
+        .filter(|path| path.extension().is_some_and(|extension| extension == "rs"))
+        .map(|path| path.strip_prefix(src()).unwrap().to_string_lossy().into_owned())
+        .collect();
     files.sort();
     files
 }

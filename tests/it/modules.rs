@@ -10,6 +10,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
+use crate::support::files_under;
+
 /// Top-level module -> the top-level modules its files import.
 type Imports = BTreeMap<String, BTreeSet<String>>;
 
@@ -105,8 +107,9 @@ fn crate_imports() -> Imports {
 /// leaving out a file's own ancestors.
 fn file_imports() -> Imports {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let files: Vec<(String, String)> = rust_files(&src)
+    let files: Vec<(String, String)> = files_under(&src)
         .into_iter()
+        .filter(|path| path.extension().is_some_and(|extension| extension == "rs"))
         .filter_map(|path| {
             let module = file_module(path.strip_prefix(&src).unwrap())?;
             Some((module, std::fs::read_to_string(&path).unwrap()))
@@ -114,19 +117,6 @@ fn file_imports() -> Imports {
         .collect();
     let modules: BTreeSet<String> = files.iter().map(|(module, _)| module.clone()).collect();
     files.iter().map(|(module, text)| (module.clone(), files_named(text, module, &modules))).collect()
-}
-
-fn rust_files(dir: &Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            files.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|extension| extension == "rs") {
-            files.push(path);
-        }
-    }
-    files
 }
 
 /// `provider/cache.rs` → `provider::cache`, `provider/mod.rs` → `provider`;
