@@ -10,7 +10,7 @@ use std::fmt;
 
 /// What one docker-in-docker node may take, in MiB: idle, a worker takes
 /// about 40 and a manager with the registry about 70 (`docker stats` after
-/// `up`, see the README's "A class of seats"); the rest is room for the
+/// `up`, see docs/class.md); the rest is room for the
 /// first containers of a lab.
 pub const NODE_MB: u64 = 256;
 

@@ -11,7 +11,7 @@ use crate::ui::Mark;
 
 const MIB: u64 = 1024 * 1024;
 /// A docker-in-docker node: its dockerd and containerd idle in a swarm, plus
-/// a lab's few small tasks (measured idle: see the README's class figures).
+/// a lab's few small tasks (measured idle: see docs/performance.md).
 pub const DOCKER_NODE_MEMORY_MB: u64 = 300;
 /// A docker node's disk: the lab images loaded into its own Docker.
 pub const DOCKER_NODE_DISK_MB: u64 = 1536;
