@@ -177,7 +177,11 @@ and the swarm, registry and labs on them stay as they are (it says so)."
     Class(ClassCommand),
 
     /// Remove the nodes, their network and volumes
-    #[command(after_help = concat!("Everything students wrote on the nodes goes with them (with the docker provider\n\
+    #[command(after_help = concat!("Examples:\n  labctl destroy\n  labctl destroy --yes\n  \
+labctl destroy --seat 3 --yes        (one seat of a class)\n  \
+labctl destroy --seat all --yes      (the whole class, its image cache too)\n  \
+labctl destroy --name swarm-lab      (a cluster `labctl list` shows, from any folder)\n\n\
+Everything students wrote on the nodes goes with them (with the docker provider\n\
 the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
 elsewhere pass --yes. Over several seats it asks once, naming how many.\n\n\
 ssh provider: no machine is powered off or deleted. On each machine labctl leaves\n\
@@ -703,4 +707,73 @@ pub fn with_tip(mut error: clap::Error, args: &[OsString]) -> clap::Error {
     let tip = format!("the node's command goes after `--`: `{fixed}`");
     error.insert(ContextKind::Suggested, ContextValue::StyledStrs(vec![tip.into()]));
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// Every command's path (`["class", "roster"]`) with its long help.
+    fn commands(command: &clap::Command, path: Vec<String>, out: &mut Vec<(Vec<String>, String)>) {
+        let mut command = command.clone();
+        let help = command.render_long_help().to_string();
+        out.push((path.clone(), help));
+        for sub in command.get_subcommands().filter(|sub| sub.get_name() != "help") {
+            commands(sub, [path.clone(), vec![sub.get_name().to_string()]].concat(), out);
+        }
+    }
+
+    /// The command lines of a help's "Examples:" section, without what
+    /// explains them (after two spaces or a parenthesis) or what follows a
+    /// pipe or a redirection.
+    fn examples(help: &str) -> Vec<String> {
+        let Some(section) = help.split("Examples:\n").nth(1) else { return Vec::new() };
+        section
+            .lines()
+            .take_while(|line| !line.trim().is_empty())
+            .map(str::trim)
+            .filter(|line| line.starts_with("labctl "))
+            .map(|line| {
+                let cut = [" (", "  ", " | ", " > ", " >", " && "]
+                    .iter()
+                    .filter_map(|separator| line.find(separator))
+                    .min()
+                    .unwrap_or(line.len());
+                line[..cut].trim().to_string()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn every_command_shows_examples_and_every_example_is_a_valid_command_line() {
+        let mut all = Vec::new();
+        commands(&Cli::command(), Vec::new(), &mut all);
+        let mut problems = Vec::new();
+        for (path, help) in &all {
+            let examples = examples(help);
+            let own = examples
+                .iter()
+                .any(|example| example.split(' ').skip(1).take(path.len()).eq(path.iter().map(String::as_str)));
+            // The top level and groups (`class`, `images`) show their subcommands.
+            let group = path.is_empty() || help.contains("Commands:\n");
+            if !group && !own {
+                problems.push(format!("`labctl {} --help` shows no example of itself", path.join(" ")));
+            }
+            for example in examples {
+                let words = shlex::split(&example).unwrap_or_else(|| panic!("not shell words: {example}"));
+                if let Err(error) = <Cli as clap::Parser>::try_parse_from(&words) {
+                    problems.push(format!("`{example}` (in `labctl {} --help`): {}", path.join(" "), error.kind()));
+                }
+            }
+        }
+        assert!(problems.is_empty(), "{}", problems.join("\n"));
+    }
+
+    #[test]
+    fn examples_are_read_without_their_explanations() {
+        let help = "Examples:\n  labctl up --seat all   (a class)\n  labctl status --json | jq .\n  labctl down            stop them\n\nMore";
+        assert_eq!(examples(help), ["labctl up --seat all", "labctl status --json", "labctl down"]);
+    }
 }
