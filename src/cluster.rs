@@ -314,7 +314,7 @@ mod tests {
     #[test]
     fn every_docker_provider_command_has_a_limit_and_node_commands_end_on_the_node() {
         let settings = test_settings("");
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         crate::provider::docker::answer_running_cluster(&runner);
         healthy(&runner, |node| format!("docker exec swarm-lab-{node}"));
         let cluster = test_cluster(&settings);
@@ -333,7 +333,7 @@ mod tests {
         let settings = test_settings("");
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("Vagrantfile"), "").unwrap();
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         let states: String =
             ["manager", "node1", "node2", "node3"].map(|node| format!("1700000000,{node},state,running\n")).concat();
         runner.always("vagrant status --machine-readable", 0, &states, "");
@@ -354,7 +354,7 @@ mod tests {
         );
         let cluster = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
         let engine = "docker --host ssh://ubuntu@10.0.0.5";
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
         runner.always(
             &format!("{engine} ps --all --filter label=labctl.cluster=swarm-lab-s02 --format"),
@@ -423,7 +423,7 @@ mod tests {
     #[test]
     fn only_the_nodes_the_manager_does_not_see_ready_are_asked_for_their_own_state() {
         let settings = test_settings("");
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         crate::provider::docker::answer_running_cluster(&runner);
         let entries: String = [("manager", "Ready"), ("node1", "Ready"), ("node2", "Down"), ("node3", "Ready")]
             .map(|(node, status)| {
@@ -466,7 +466,7 @@ mod tests {
         let config = "[cluster]\nprovider = \"ssh\"\nworkers = 1\n[[ssh.hosts]]\nnode = \"manager\"\naddress = \"10.0.1.10\"\n[[ssh.hosts]]\nnode = \"node1\"\naddress = \"10.0.1.11\"\n";
         let settings = test_settings(config);
         let cluster = test_cluster(&settings);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let ssh = |address: &str| {
             format!("ssh -o BatchMode=yes -o ConnectTimeout=15 -o StrictHostKeyChecking=yes -T -- {address} ")

@@ -499,7 +499,7 @@ mod tests {
             "[cluster]\nprovider = \"docker\"\n[class]\nseats = 3\naccess = \"none\"\n[[class.engines]]\nname = \"here\"\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"lab-server-2\"\nhost = \"ssh://ubuntu@10.0.0.5\"\nseats = 2\n[[class.engines]]\ncontext = \"spare\"\nseats = 5\n",
         );
         let cluster = crate::config::test_cluster(&settings);
-        let runner = crate::exec::fake::RecordingRunner::default();
+        let runner = crate::exec::fake::RecordingRunner::lenient();
         runner.answer("docker version", 1, "", "Cannot connect to the Docker daemon at unix:///var/run/docker.sock\n");
         runner.answer("docker --host unix:///run/docker.sock version", 0, "24.0.7\n", "");
         runner.answer(

@@ -504,15 +504,24 @@ pub mod fake {
     /// secrets masked, without a node's `timeout -s KILL SECS` wrapper, so that
     /// tests say what runs rather than its limit) by prefix, in the order they
     /// were queued; a one-shot answer is used once, a standing one every time.
-    /// A command with no answer succeeds with empty output. A command without
-    /// a time limit is a bug: it panics.
+    /// A command with no answer fails the test (it panics, naming the
+    /// command), unless the runner was made [`RecordingRunner::lenient`]. A
+    /// command without a time limit is a bug: it panics too.
     #[derive(Default)]
     pub struct RecordingRunner {
         answers: Mutex<Vec<Answer>>,
         calls: Mutex<Vec<CommandSpec>>,
+        lenient: bool,
     }
 
     impl RecordingRunner {
+        /// A runner whose unanswered commands succeed with no output: for a
+        /// test that answers only the commands its assertions are about and
+        /// lets the rest of a long sequence (an `up`) pass.
+        pub fn lenient() -> RecordingRunner {
+            RecordingRunner { lenient: true, ..RecordingRunner::default() }
+        }
+
         /// Answer the next command starting with `command_prefix` once.
         pub fn answer(&self, command_prefix: &str, code: i32, stdout: &str, stderr: &str) {
             self.push(command_prefix, code, stdout, stderr, false);
@@ -564,14 +573,16 @@ pub mod fake {
             assert!(spec.timeout.is_some(), "`{spec}` (to {}) has no time limit", spec.purpose);
             self.calls.lock().unwrap().push(spec.clone());
             let line = shown(spec);
-            let mut answers = self.answers.lock().unwrap();
-            let matches = |standing: bool| {
-                answers.iter().position(|(prefix, _, kind)| *kind == standing && line.starts_with(prefix.as_str()))
-            };
-            let answer = match (matches(false), matches(true)) {
-                (Some(index), _) => Some(answers.remove(index).1),
-                (None, Some(index)) => Some(answers[index].1.clone()),
-                (None, None) => None,
+            let answer = {
+                let mut answers = self.answers.lock().unwrap();
+                let matches = |standing: bool| {
+                    answers.iter().position(|(prefix, _, kind)| *kind == standing && line.starts_with(prefix.as_str()))
+                };
+                match (matches(false), matches(true)) {
+                    (Some(index), _) => Some(answers.remove(index).1),
+                    (None, Some(index)) => Some(answers[index].1.clone()),
+                    (None, None) => None,
+                }
             };
             match answer {
                 Some(Ok(output)) => match &spec.stdout_file {
@@ -582,7 +593,11 @@ pub mod fake {
                     None => Ok(output),
                 },
                 Some(Err(reason)) => Err(anyhow!(reason)),
-                None => Ok(Output { code: Some(0), ..Output::default() }),
+                None if self.lenient => Ok(Output { code: Some(0), ..Output::default() }),
+                None => panic!(
+                    "unexpected command `{line}` (to {}): answer it (`answer` / `always`), or make the runner `RecordingRunner::lenient()`",
+                    spec.purpose
+                ),
             }
         }
 
@@ -596,6 +611,20 @@ pub mod fake {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_recording_runner_fails_a_test_on_a_command_it_was_not_told_of() {
+        let spec = CommandSpec::new("docker", &["rm", "--force", "x"], "remove x").timeout(SECOND);
+        let strict = fake::RecordingRunner::default();
+        strict.answer("docker rm", 0, "x\n", "");
+        assert_eq!(strict.run(&spec).unwrap().stdout, "x\n");
+        let unexpected = std::panic::catch_unwind(|| strict.run(&spec)).unwrap_err();
+        let said = unexpected.downcast_ref::<String>().unwrap();
+        assert!(said.starts_with("unexpected command `docker rm --force x` (to remove x)"), "{said}");
+        // A lenient one lets it succeed, saying nothing.
+        let lenient = fake::RecordingRunner::lenient();
+        assert_eq!((lenient.run(&spec).unwrap().code, lenient.command_lines().len()), (Some(0), 1));
+    }
 
     #[test]
     fn display_quotes_every_word_that_needs_it() {

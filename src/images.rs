@@ -227,7 +227,7 @@ mod tests {
     #[test]
     fn only_nodes_without_the_same_image_id_get_it() {
         let settings = test_settings("");
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.answer("docker image inspect", 0, "sha256:new\n", "");
         runner.answer("docker exec swarm-lab-manager docker image inspect", 0, "sha256:new\n", "");
         runner.answer("docker exec swarm-lab-node1 docker image inspect", 0, "sha256:old\n", "");
@@ -304,6 +304,8 @@ mod tests {
             (1..=3).map(|number| Cluster::seat(&settings, test_catalog(), number).unwrap()).collect();
         let runner = Unpacking::default();
         runner.recorded.always("docker image inspect", 0, "sha256:host\n", "");
+        runner.recorded.always("docker save -- ", 0, "saved image\n", "");
+        runner.recorded.always("docker exec --interactive ", 0, "Loaded image\n", "");
         for seat in ["s01", "s02", "s03"] {
             for node in ["manager", "node1", "node2", "node3"] {
                 let probe = format!("docker exec cls-{seat}-{node} docker image inspect");
@@ -338,7 +340,7 @@ mod tests {
 
     #[test]
     fn pull_reports_each_image_that_failed() {
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.answer(
             "docker pull --quiet -- mysql:5.7",
             1,

@@ -214,7 +214,7 @@ mod tests {
 
     #[test]
     fn the_registry_image_is_loaded_from_this_host_into_a_node_without_that_image_id() {
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker image inspect", 0, "sha256:host\n", "");
         runner.always(NODE_INSPECT, 1, "", "Error: No such image: registry:2");
         let changes = start(&runner);
@@ -223,7 +223,7 @@ mod tests {
         assert!(changes[2].starts_with("docker exec swarm-lab-manager docker run --detach --name labctl-registry"));
 
         // An older registry:2 on the node is replaced by this host's.
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker image inspect", 0, "sha256:host\n", "");
         runner.always(NODE_INSPECT, 0, "sha256:older\n", "");
         assert!(start(&runner)[1].starts_with(LOAD));
@@ -241,7 +241,7 @@ mod tests {
 
     #[test]
     fn every_nodes_daemon_is_asked_for_the_registry_by_name_and_a_late_one_is_named() {
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker exec swarm-lab-node1 sh -c SCRIPT", 0, "9\n", "");
         let waited = reach(&runner).unwrap();
         assert_eq!(waited.iter().map(|wait| wait.node.as_str()).collect::<Vec<_>>(), ["node1"]);
@@ -259,7 +259,7 @@ mod tests {
 
     #[test]
     fn a_node_whose_daemon_never_reaches_the_registry_fails_up_naming_it_and_the_fix() {
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(
             "docker exec swarm-lab-node1 sh -c SCRIPT",
             1,
@@ -275,14 +275,14 @@ mod tests {
 
     #[test]
     fn the_registry_image_is_not_loaded_when_the_node_has_it_or_this_host_has_not() {
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker image inspect", 0, "sha256:same\n", "");
         runner.always(NODE_INSPECT, 0, "sha256:same\n", "");
         let changes = start(&runner);
         assert_eq!(changes.len(), 1, "only the registry started: {changes:#?}");
 
         // Not on this host: the node pulls it when the registry starts.
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker image inspect", 1, "", "Error: No such image: registry:2");
         let changes = start(&runner);
         assert_eq!(changes.len(), 1, "{changes:#?}");

@@ -668,14 +668,14 @@ mod tests {
     fn a_dry_run_only_probes_and_a_real_run_applies_the_same_plan() {
         let settings = test_settings("");
         let cluster = test_cluster(&settings);
-        let dry = RecordingRunner::default();
+        let dry = RecordingRunner::lenient();
         docker_cluster_with_a_stray_worker(&dry);
         let changed = up_with(&cluster, &DockerProvider::new(&cluster, &dry), &dry, Mode::DryRun).unwrap();
         assert!(!changed);
         assert_eq!(dry.changes(), Vec::<String>::new(), "probes only: {:#?}", dry.command_lines());
         assert!(!dry.command_lines().iter().any(|line| line.contains("join-token")), "no secret is read to plan");
 
-        let real = RecordingRunner::default();
+        let real = RecordingRunner::lenient();
         docker_cluster_with_a_stray_worker(&real);
         let changed = up_with(&cluster, &DockerProvider::new(&cluster, &real), &real, Mode::Apply).unwrap();
         assert!(changed);
@@ -690,14 +690,14 @@ mod tests {
         let settings =
             test_settings("[cluster]\nname = \"cls\"\n[class]\nseats = 2\naccess = \"none\"\n[labs]\nseed = []\n");
         let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 1, "", "Error: No such network");
         runner.always("docker image inspect", 0, "sha256:node\n", "");
         runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
         up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::DryRun).unwrap();
         assert_eq!(runner.changes(), Vec::<String>::new());
 
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 1, "", "Error: No such network");
         runner.always("docker image inspect", 0, "sha256:node\n", "");
         runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
@@ -717,7 +717,7 @@ mod tests {
     fn a_dry_run_of_a_cluster_that_does_not_exist_asks_no_node_anything() {
         let settings = test_settings("");
         let cluster = test_cluster(&settings);
-        let docker = RecordingRunner::default();
+        let docker = RecordingRunner::lenient();
         docker.always("docker network inspect", 1, "", "Error: No such network");
         docker.always("docker image inspect", 1, "", "Error: No such image");
         up_with(&cluster, &DockerProvider::new(&cluster, &docker), &docker, Mode::DryRun).unwrap();
@@ -730,7 +730,7 @@ mod tests {
 
         // No Vagrantfile yet: not even `vagrant status` runs.
         let dir = tempfile::tempdir().unwrap();
-        let vagrant = RecordingRunner::default();
+        let vagrant = RecordingRunner::lenient();
         let provider = VagrantProvider::new(&cluster, &vagrant, dir.path().to_path_buf());
         up_with(&cluster, &provider, &vagrant, Mode::DryRun).unwrap();
         assert_eq!(vagrant.command_lines(), Vec::<String>::new());

@@ -277,7 +277,7 @@ mod tests {
     fn a_docker_bridge_on_the_subnet_fails_naming_its_network() {
         let settings = libvirt_settings("qemu");
         let cluster = crate::config::test_cluster(&settings);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.answer("docker network ls", 0, "labctl-lab-a\t\tlab-a\n", "");
         let host = Host::with_programs(&runner, &["vagrant", "virsh"]);
         let bridge = Route { interface: "br-0123456789ab".into(), network: "192.168.56.0/24".parse().unwrap() };

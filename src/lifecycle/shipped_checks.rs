@@ -84,7 +84,7 @@ const QUIZ_PAGE: &str = "<title>labctl quiz: my-web</title>";
 fn lab2_refuses_an_api_published_directly_and_passes_through_nginx_proxy() {
     // The shortcut: api itself on 8088, nginx publishing nothing; the page
     // on 8088 is the quiz page all the same.
-    let shortcut = RecordingRunner::default();
+    let shortcut = RecordingRunner::lenient();
     endpoint(&shortcut, "my-web_api", NGINX_8088);
     endpoint(&shortcut, "my-web_nginx", NO_PORTS);
     http_answer(&shortcut, "node1", "http://localhost:8088/", 200, QUIZ_PAGE);
@@ -98,7 +98,7 @@ fn lab2_refuses_an_api_published_directly_and_passes_through_nginx_proxy() {
     assert!(!nginx.passed, "{nginx:?}");
     assert_eq!(nginx.detail, "publishes no port, 8088:80 expected");
 
-    let answer = RecordingRunner::default();
+    let answer = RecordingRunner::lenient();
     endpoint(&answer, "my-web_api", "null");
     endpoint(&answer, "my-web_nginx", NGINX_8088);
     http_answer(&answer, "node1", "http://localhost:8088/", 200, QUIZ_PAGE);
@@ -112,7 +112,7 @@ fn lab2_refuses_an_api_published_directly_and_passes_through_nginx_proxy() {
 
 #[test]
 fn lab2_says_when_a_service_is_missing_and_names_the_shared_alias_trap() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.always(&format!("{MANAGER} docker service inspect"), 1, "", "Error: no such service: my-web_api");
     http_answer(&runner, "node1", "http://localhost:8088/", 502, "Bad Gateway");
     let verdicts = outcomes("lab2", &runner);
@@ -124,7 +124,7 @@ fn lab2_says_when_a_service_is_missing_and_names_the_shared_alias_trap() {
 
 #[test]
 fn lab1_passes_with_the_class_greeting_as_long_as_the_hostname_line_is_there() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     // The class's own hello.js: another greeting, the same hostname line.
     http_answer(
         &runner,
@@ -137,7 +137,7 @@ fn lab1_passes_with_the_class_greeting_as_long_as_the_hostname_line_is_there() {
     let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
     assert!(page.passed, "{page:?}");
 
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     http_answer(&runner, "node1", "http://localhost:80/", 200, "<html>Welcome to nginx!</html>");
     routing_mesh(&runner, "simple-web_nginx", 80, 80);
     let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
@@ -150,7 +150,7 @@ fn visualizer_wants_every_node_in_apis_nodes() {
     let url = "http://localhost:9000/apis/nodes";
     // The page answers even without the Docker socket; the API does not
     // know the nodes then.
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.always(&format!("{MANAGER} docker node ls"), 0, nodes, "");
     http_answer(&runner, "manager", url, 200, r#"{"objects":[]}"#);
     let listed = outcome(&outcomes("visualizer", &runner), "the visualizer reads the swarm");
@@ -158,7 +158,7 @@ fn visualizer_wants_every_node_in_apis_nodes() {
     assert_eq!(listed.detail, "status 200, but the answer names no node");
     assert!(listed.hint.contains("docker.sock"), "{}", listed.hint);
 
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.always(&format!("{MANAGER} docker node ls"), 0, nodes, "");
     let objects: Vec<String> = ["manager", "node1", "node2", "node3"]
         .iter()

@@ -648,7 +648,7 @@ mod tests {
     fn a_missing_cache_is_created_on_the_seats_network_at_its_last_address() {
         let settings = test_settings(CLASS);
         let seat2 = seat(&settings, 2);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
         runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", LISTENING);
         let cache = ClassCache::of(&seat2, &runner).unwrap();
@@ -727,7 +727,7 @@ mod tests {
     fn offline_the_engines_lab_images_the_cache_lacks_are_pushed_once() {
         let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
         let seat1 = seat(&settings, 1);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
         runner.always("docker port labctl-cache-cls 5000/tcp", 0, "127.0.0.1:32768\n", "");
         runner.always("docker image inspect --format '{{.Id}}' -- node:slim", 0, "sha256:slim\n", "");
@@ -775,7 +775,7 @@ mod tests {
         // the same name: the second untag finds the name gone.
         let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
         let seat2 = seat(&settings, 2);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s02=192.168.57.254 "), "");
         runner.always("docker port labctl-cache-cls 5000/tcp", 0, "127.0.0.1:32768\n", "");
         runner.always("docker image inspect", 0, "sha256:slim\n", "");
@@ -792,7 +792,7 @@ mod tests {
     fn a_push_waits_for_a_registry_that_has_just_started() {
         let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
         let seat1 = seat(&settings, 1);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
         runner.always("docker image inspect", 0, "sha256:slim\n", "");
         runner.always("docker port labctl-cache-cls", 0, "127.0.0.1:32770\n", "");
@@ -811,7 +811,7 @@ mod tests {
     fn a_proxy_that_cannot_reach_its_upstream_as_it_starts_is_an_error_naming_the_fix() {
         let settings = test_settings(CLASS);
         let seat1 = seat(&settings, 1);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
         let panic =
             "panic: Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io: no such host";
@@ -833,7 +833,7 @@ mod tests {
     fn a_seat_that_finds_the_cache_made_by_another_seat_meanwhile_joins_it() {
         let settings = test_settings(CLASS);
         let seat2 = seat(&settings, 2);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
         // Docker holds the name a moment before the other seat's container exists.
         runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
@@ -846,7 +846,7 @@ mod tests {
 
         // Two seats that both found an outdated cache: the second one's
         // removal finds it gone, and it joins the first one's new cache.
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.answer(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
         runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", ""), "");
         runner.answer("docker rm --force 3f2c", 1, "", "Error: No such container: 3f2c");
@@ -869,7 +869,7 @@ mod tests {
             "{CLASS}[cache]\nupstream = \"none\"\n[[class.engines]]\ncontext = \"big\"\nseats = 3\n"
         ));
         let seat2 = seat(&settings, 2);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker --context big container inspect", 1, "", "Error: No such container");
         runner.always("docker --context big port", 0, "127.0.0.1:32771\n", "");
         runner.always("docker --context big logs", 0, "", LISTENING);
@@ -883,7 +883,7 @@ mod tests {
     fn destroying_a_seat_takes_the_cache_off_its_network_and_the_last_seat_removes_it() {
         let settings = test_settings(CLASS);
         let seat2 = seat(&settings, 2);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=a labctl-cls-s02=b "), "");
         leave(&seat2, &runner).unwrap();
         assert_eq!(runner.changes(), ["docker network disconnect --force labctl-cls-s02 labctl-cache-cls"]);
@@ -893,7 +893,7 @@ mod tests {
         assert_eq!(runner.changes().len(), 1);
 
         // The last seat: no seat network of the class is left on the engine.
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s02=b "), "");
         runner.always("docker network ls", 0, "bridge\nlabctl-cls-other-s01\n", "");
         leave(&seat2, &runner).unwrap();
@@ -910,7 +910,7 @@ mod tests {
 
         // A cache between two restarts is on no network; a container
         // removed by hand since it was found: both are fine.
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 0, &found("restarting", "https://registry-1.docker.io", "labctl-cls-s02=b "), "");
         let not_connected = "Error response from daemon: container 091d is not connected to network labctl-cls-s02";
         runner.answer("docker network disconnect", 1, "", not_connected);
@@ -919,7 +919,7 @@ mod tests {
         assert_eq!(remove_unless_in_use(&seat2, &runner).unwrap().len(), 1);
 
         // No cache: one probe each, nothing else.
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
         leave(&seat2, &runner).unwrap();
         assert!(remove_unless_in_use(&seat2, &runner).unwrap().is_empty());

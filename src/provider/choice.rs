@@ -418,7 +418,7 @@ mod tests {
         let machine = workspace.path().join(".vagrant/machines/manager/virtualbox");
         std::fs::create_dir_all(&machine).unwrap();
         std::fs::write(machine.join("id"), "0f6e").unwrap();
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker version", 0, "27.3.1\n", "");
         let host = Host::with_programs(&runner, &["vagrant", "VBoxManage", "docker"]);
         let single = settings("");

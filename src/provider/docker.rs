@@ -786,7 +786,7 @@ mod tests {
     /// The commands that bring up a new cluster configured by `config`.
     fn new_cluster_brought_up(config: &str) -> RecordingRunner {
         let settings = test_settings(config);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         plan_and_bring_up(&DockerProvider::new(&test_cluster(&settings), &runner)).unwrap();
         runner
@@ -809,7 +809,7 @@ mod tests {
         );
         let catalog = crate::config::test_catalog();
         let seat = Cluster::seat(&settings, catalog, 3).unwrap();
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker --context second network inspect", 1, "", "Error: No such network: labctl-cls-s03");
         plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
         let lines = runner.command_lines();
@@ -859,7 +859,7 @@ mod tests {
             "[cluster]\nname = \"cls\"\n[registry]\nmirror = \"https://mirror.gcr.io\"\n[class]\nseats = 2\naccess = \"none\"\n",
         );
         let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 0, "192.168.57.0/24 ", "");
         plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap();
         for node in ["manager", "node1", "node2", "node3"] {
@@ -921,7 +921,7 @@ mod tests {
             "[class]\nseats = 2\naccess = \"none\"\n[[class.engines]]\nhost = \"unix:///run/docker.sock\"\nseats = 1\n[[class.engines]]\nname = \"e2\"\nhost = \"unix:///tmp/e2/docker.sock\"\nseats = 1\n",
         );
         let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         let docker = "docker --host unix:///tmp/e2/docker.sock";
         runner.always(&format!("{docker} network inspect"), 0, "192.168.57.0/24 ", "");
         let refusal = "docker: Error response from daemon: failed to create shim task: OCI runtime create failed: runc create failed: unable to start container process: unable to apply caps: operation not permitted: unknown";
@@ -969,7 +969,7 @@ mod tests {
     #[test]
     fn new_nodes_run_labctls_node_image_built_first_when_missing() {
         let settings = test_settings("");
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker image inspect", 1, "", "Error: No such image");
         let cluster = test_cluster(&settings);
@@ -987,7 +987,7 @@ mod tests {
 
         // A given image is run as is: no build.
         let settings = test_settings("[docker]\nnode_image = \"my/node:1\"\n");
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always("docker image inspect", 1, "", "Error: No such image");
         plan_and_bring_up(&DockerProvider::new(&test_cluster(&settings), &runner)).unwrap();
@@ -1001,7 +1001,7 @@ mod tests {
         // Only the docker volume says the node's Docker was in a swarm; a
         // kept lab root alone does not.
         let settings = test_settings("");
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         runner.always(
             "docker volume ls",
@@ -1022,7 +1022,7 @@ mod tests {
         // An `up` killed after starting the containers leaves them running
         // with a dockerd that may not answer yet: the next `up` waits for it.
         let settings = test_settings("");
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         answer_running_cluster(&runner);
         runner.always("docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-wait-docker 600", 1, "", "");
         let cluster = test_cluster(&settings);

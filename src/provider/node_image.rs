@@ -246,12 +246,12 @@ mod tests {
     fn the_image_is_built_only_when_its_tag_is_missing() {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let image = NodeImage::for_cluster(&test_cluster(&test_settings("")), &templates).unwrap();
-        let present = RecordingRunner::default();
+        let present = RecordingRunner::lenient();
         present.always("docker image inspect", 0, "sha256:0123\n", "");
         assert_eq!(image.build_command(&Engine::local(), &present, &Timeouts::default()).unwrap(), None);
         assert!(present.changes().is_empty(), "finding out is a probe");
 
-        let missing = RecordingRunner::default();
+        let missing = RecordingRunner::lenient();
         missing.always("docker image inspect", 1, "", "Error: No such image");
         let build = image.build_command(&Engine::local(), &missing, &Timeouts::default()).unwrap();
         assert!(missing.changes().is_empty(), "finding out is a probe");

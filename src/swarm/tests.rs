@@ -65,7 +65,7 @@ fn healthy(runner: &RecordingRunner) {
 
 #[test]
 fn a_fresh_cluster_is_initialised_and_joined() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.answer(&probe("manager"), 0, &info("inactive", "", false), "");
     runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
     for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
@@ -96,7 +96,7 @@ fn a_fresh_cluster_is_initialised_and_joined() {
 
 #[test]
 fn the_join_token_travels_on_stdin_only() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
     runner.answer(&probe("node1"), 0, &info("inactive", "", false), "");
     runner.answer(&probe("node1"), 0, &info("active", "n1", false), "");
@@ -136,7 +136,7 @@ fn a_healthy_cluster_is_left_alone() {
 
 #[test]
 fn a_worker_of_another_swarm_leaves_and_joins_ours() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
     runner.answer(&probe("node1"), 0, &info("active", "n1", false), "");
     // node2 is active, but the manager does not know its ID.
@@ -252,7 +252,7 @@ fn a_manager_that_is_a_worker_of_another_swarm_stops_up() {
 
 #[test]
 fn reinit_swarm_leaves_initialises_and_brings_every_worker_over() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.answer(&probe("manager"), 0, &info("locked", "", false), "");
     runner.answer(&probe("manager"), 0, &info("active", "m2", true), "");
     for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
@@ -297,7 +297,7 @@ fn a_pending_worker_is_waited_for_then_kept() {
 
 #[test]
 fn a_worker_that_stays_pending_leaves_and_rejoins() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
     runner.always(&probe("node1"), 0, &info("pending", "n1", false), "");
     for (node, id) in [("node2", "n2"), ("node3", "n3")] {
@@ -315,7 +315,7 @@ fn a_worker_that_stays_pending_leaves_and_rejoins() {
 
 #[test]
 fn a_stale_entry_of_a_rejoined_node_is_removed() {
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     healthy(&runner);
     let with_stale = format!("{}\n{}", all_ready(), entry("old2", "node2", "Down", ""));
     runner.answer(NODE_LS, 0, &with_stale, "");
@@ -433,7 +433,7 @@ fn ssh(address: &str, user: &str) -> String {
 fn the_join_token_reaches_the_machine_on_stdin_only() {
     let settings = test_settings(SSH_MACHINES);
     let cluster = crate::config::test_cluster(&settings);
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     let token = "SWMTKN-1-3pu6hszjas19xyp7ghgosyx9k8atbfcr8p2is99znpy26u2lkl-1awxwuwd3z9j1z3puu7rcgdbx";
     let info = |address: &str, user: &str| format!("{} 'sudo -n -- docker info --format", ssh(address, user));
     let manager_info = info("10.0.1.10", "ubuntu");

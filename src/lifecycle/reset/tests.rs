@@ -118,7 +118,7 @@ fn reset_backs_up_first_then_removes_the_stack_restores_and_sets_up_again() {
     let settings = test_settings("");
     let catalog = catalog();
     let lab = catalog.resolve("lab1").unwrap();
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     student_was_here(&runner, lab);
     // The stack is still going away on the first look, gone on the second.
     runner.answer(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-wait simple-web"), 0, "x1y2z3\n", "");
@@ -176,7 +176,7 @@ fn reset_backs_up_first_then_removes_the_stack_restores_and_sets_up_again() {
 fn keep_files_touches_only_the_swarm() {
     let settings = test_settings("");
     let catalog = catalog();
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     let cluster = test_cluster(&settings);
     let provider = DockerProvider::new(&cluster, &runner);
     let reset = reset_in("/root/work/db", catalog.resolve("lab3").unwrap(), &provider, &runner, &std::env::temp_dir());
@@ -191,7 +191,7 @@ fn lab3_reset_also_removes_the_stack_under_the_handouts_own_name() {
     // The original handout deploys `todo-mysql`; the lab's name is `todo_mysql`.
     let settings = test_settings("");
     let catalog = catalog();
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.answer(&format!("{MANAGER} docker stack ls"), 0, "todo-mysql\nvisualizer\n", "");
     let cluster = test_cluster(&settings);
     let provider = DockerProvider::new(&cluster, &runner);
@@ -211,7 +211,7 @@ fn the_backup_is_made_before_a_setup_that_writes_into_the_lab_directory() {
     let catalog = catalog();
     let mut lab = catalog.resolve("lab1").unwrap().clone();
     lab.manifest.setup = vec!["echo 'write your notes here' > notes.txt".into()];
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     student_was_here(&runner, &lab);
     runner.answer(BACKUP, 0, &tar_of(&[("ch03-webapi.yml", "mine\n"), ("notes.txt", "student notes\n")]), "");
     let cluster = test_cluster(&settings);
@@ -258,7 +258,7 @@ fn two_resets_within_one_second_get_two_backup_folders() {
     let settings = test_settings("");
     let catalog = catalog();
     let lab = catalog.resolve("lab1").unwrap();
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     let cluster = test_cluster(&settings);
     let provider = DockerProvider::new(&cluster, &runner);
     let backups = tempfile::tempdir().unwrap();

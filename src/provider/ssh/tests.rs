@@ -52,7 +52,7 @@ fn running(stamp: &str) -> String {
 fn node_commands_go_through_sudo_n_unless_the_login_is_root() {
     let settings = test_settings(MACHINES);
     let cluster = test_cluster(&settings);
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     let provider = provider(&cluster, &runner);
     let shell = NodeShell::new(&provider, &runner);
     runner.run(&shell.probe("manager", &["docker", "info"], "ask")).unwrap();
@@ -79,7 +79,7 @@ fn up_provisions_only_the_machines_that_need_it_with_scripts_fed_on_stdin() {
     let cluster = test_cluster(&settings);
     let templates = templates();
     let stamp = stamp(&crate::provider::provision::scripts(&cluster, &templates).unwrap());
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     answer_probe(&runner, MANAGER, &running(&stamp));
     answer_probe(&runner, NODE1, "user=root\nsudo=yes\nos=debian\ndocker=missing\nprovisioned=\n");
     let provider = provider(&cluster, &runner);
@@ -157,7 +157,7 @@ fn destroy_takes_labctls_things_off_the_workers_then_the_manager() {
 fn a_machine_that_does_not_answer_is_named_and_the_others_are_still_done() {
     let settings = test_settings(MACHINES);
     let cluster = test_cluster(&settings);
-    let runner = RecordingRunner::default();
+    let runner = RecordingRunner::lenient();
     runner.always(
         &ssh("10.0.1.11", "root"),
         255,

@@ -219,7 +219,7 @@ mod tests {
     fn a_docker_network_of_the_docker_provider_is_named_with_its_cluster_and_the_fix() {
         let settings = cluster_settings();
         let cluster = crate::config::test_cluster(&settings);
-        let runner = RecordingRunner::default();
+        let runner = RecordingRunner::lenient();
         runner.answer("virsh -c qemu:///system net-info labctl-lab-b", 1, "", "error: Network not found\n");
         runner.answer("docker network ls --no-trunc --filter id=0123456789ab", 0, "labctl-lab-a\t\tlab-a\n", "");
         let routes = [route("br-0123456789ab", "10.20.30.0/24")];
@@ -231,7 +231,7 @@ mod tests {
         assert!(runner.calls().iter().all(|spec| spec.effect == crate::exec::Effect::Probe && spec.timeout.is_some()));
 
         // Docker does not answer: still a Docker network, unnamed.
-        let silent = RecordingRunner::default();
+        let silent = RecordingRunner::lenient();
         silent.answer("docker network ls", 1, "", "Cannot connect to the Docker daemon\n");
         let SubnetUse::Taken(conflict) = subnet_use(&cluster, &routes, &silent) else { panic!("not taken") };
         assert!(conflict.problem().contains("br-0123456789ab (a Docker network's bridge)"), "{}", conflict.problem());
