@@ -11,6 +11,7 @@ use std::time::Duration;
 use crate::config::{Access, Cluster, Engine, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::docker::engine_is_this_machines;
+use crate::provider::docker_cli::DockerCli;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::ssh::findings::Docker;
 use crate::provider::ssh::SshProvider;
@@ -190,11 +191,8 @@ fn check_room(
 
 /// Where this host's Docker keeps images and volumes.
 fn docker_root(host: &Host, cluster: &Cluster) -> PathBuf {
-    let info = CommandSpec::new("docker", &[], "ask Docker where it keeps its data")
-        .args(cluster.engine().docker_options())
-        .args(["info", "--format", "{{.DockerRootDir}}"])
-        .probe()
-        .timeout(Duration::from_secs(20));
+    let info = DockerCli::on(cluster.engine(), cluster.timeouts())
+        .read(&["info", "--format", "{{.DockerRootDir}}"], "ask Docker where it keeps its data");
     let answer = host.runner().run(&info).ok().filter(|output| output.success());
     let root = answer.map(|output| output.stdout.trim().to_string()).filter(|root| root.starts_with('/'));
     PathBuf::from(root.unwrap_or_else(|| "/var/lib/docker".to_string()))

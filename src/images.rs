@@ -13,6 +13,7 @@ use anyhow::{Context as _, Result};
 use crate::config::Cluster;
 use crate::exec::{CommandSpec, Runner};
 use crate::parallel::{in_parallel, in_parallel_bounded};
+use crate::provider::docker_cli::DockerCli;
 use crate::provider::NodeShell;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::{format_elapsed, Ui};
@@ -40,12 +41,7 @@ pub fn lab_images(cluster: &Cluster, lab: Option<&str>) -> Result<Vec<String>> {
 /// `docker …` on this host's engine, within the limit of its kind: every
 /// docker command of this module that does not run on a node.
 fn docker(args: &[&str], purpose: &str, wait: Wait, timeouts: Timeouts) -> CommandSpec {
-    let spec = CommandSpec::new("docker", args, purpose).timeout(timeouts.limit(wait));
-    if wait == Wait::Read {
-        spec.probe()
-    } else {
-        spec
-    }
+    DockerCli::here(timeouts).of_kind(wait, args, purpose)
 }
 
 /// `docker pull` every image on this host at once, a line for each as it

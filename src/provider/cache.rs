@@ -20,6 +20,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 
+use super::docker_cli::DockerCli;
 use crate::config::{self, CacheSettings, Cluster, EngineTarget, Upstream, CACHE_PORT};
 use crate::exec::{CommandSpec, Output, Runner};
 use crate::timeouts::Wait;
@@ -574,15 +575,7 @@ pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Ve
 /// `docker` on the seat's engine, within the limit of its kind: every
 /// docker command of the cache is built here.
 fn docker(cluster: &Cluster, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
-    let spec = CommandSpec::new("docker", &[], purpose)
-        .args(cluster.engine().docker_options())
-        .args(args.iter().copied())
-        .timeout(cluster.timeouts().limit(wait));
-    if wait == Wait::Read {
-        spec.probe()
-    } else {
-        spec
-    }
+    DockerCli::on(cluster.engine(), cluster.timeouts()).of_kind(wait, args, purpose)
 }
 
 /// The container on this engine, if there is one.

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{anyhow, bail, Result};
 
+use super::docker_cli::DockerCli;
 use super::ProviderKind;
 use crate::config::{Cluster, Engine, EngineTarget, Hypervisor, ProviderSetting};
 use crate::exec::{find_program, CommandSpec, Runner, TimedOut};
@@ -86,11 +87,8 @@ impl<'a> Host<'a> {
         if !self.has("docker") {
             return Err("the `docker` command is not installed".into());
         }
-        let spec = CommandSpec::new("docker", &[], "ask the Docker engine for its version")
-            .args(engine.docker_options())
-            .args(["version", "--format", "{{.Server.Version}}"])
-            .probe()
-            .timeout(self.timeouts.limit(Wait::Read));
+        let spec = DockerCli::on(engine, self.timeouts)
+            .read(&["version", "--format", "{{.Server.Version}}"], "ask the Docker engine for its version");
         match self.runner.run(&spec) {
             Ok(output) if output.success() && !output.stdout.trim().is_empty() => Ok(output.stdout.trim().to_string()),
             Ok(output) if engine.is_configured() => Err(output.tail(1)),

@@ -21,6 +21,7 @@ use crate::templates::Templates;
 use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
+use super::docker_cli::DockerCli;
 use super::labels::{network_name, CLASS_LABEL, CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, SEAT_LABEL, WORKSPACE_LABEL};
 
 /// How long a node's dockerd may take to answer after its container starts
@@ -162,21 +163,13 @@ impl<'a> DockerProvider<'a> {
         DockerProvider { cluster, runner, security: OnceLock::new() }
     }
 
-    /// `docker ARGS` on this host, within the limit of its kind; a read is a probe.
+    /// `docker ARGS` on the seat's engine, within the limit of its kind; a read is a probe.
     fn docker(&self, args: &[&str], purpose: &str, wait: Wait) -> CommandSpec {
-        let spec =
-            self.docker_on_engine(purpose).args(args.iter().copied()).timeout(self.cluster.timeouts().limit(wait));
-        if wait == Wait::Read {
-            spec.probe()
-        } else {
-            spec
-        }
+        self.engine().of_kind(wait, args, purpose)
     }
 
-    /// `docker` with the options that pick this seat's engine (none for the
-    /// engine `docker` talks to here).
-    fn docker_on_engine(&self, purpose: &str) -> CommandSpec {
-        CommandSpec::new("docker", &[], purpose).args(self.cluster.engine().docker_options())
+    fn engine(&self) -> DockerCli {
+        DockerCli::on(self.cluster.engine(), self.cluster.timeouts())
     }
 
     pub fn container(&self, node: &str) -> String {
@@ -675,8 +668,8 @@ impl Provider for DockerProvider<'_> {
             NodeIo::Terminal => &["--interactive", "--tty"],
         };
         let spec = self
-            .docker_on_engine(&format!("run a command on {node}"))
-            .arg("exec")
+            .engine()
+            .unbounded(&["exec"], &format!("run a command on {node}"))
             .args(flags.iter().copied())
             .arg(self.container(node))
             .args(on_node_within(argv, limit));

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use anyhow::Result;
 use serde::Serialize;
 
+use super::docker_cli::DockerCli;
 use super::labels::{CLASS_LABEL, CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, SEAT_LABEL, WORKSPACE_LABEL};
-use crate::exec::{CommandSpec, Runner};
+use crate::exec::Runner;
 use crate::parallel::in_parallel;
-use crate::timeouts::{Timeouts, Wait};
+use crate::timeouts::Timeouts;
 
 /// One cluster's node containers on the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -37,19 +38,11 @@ pub fn find(runner: &dyn Runner, engine: &[String], timeouts: &Timeouts) -> Resu
     let labels = [CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, CLASS_LABEL, SEAT_LABEL, WORKSPACE_LABEL];
     let format = labels.iter().map(|label| format!("{{{{.Label \"{label}\"}}}}")).collect::<Vec<_>>().join("\t")
         + "\t{{.State}}\t{{.Names}}";
-    let spec = CommandSpec::new("docker", &[], "list labctl's node containers")
-        .args(engine.iter().cloned())
-        .args([
-            "ps",
-            "--all",
-            "--filter",
-            &format!("label={NODE_LABEL}"),
-            "--filter",
-            &format!("label={CLUSTER_LABEL}"),
-        ])
-        .args(["--format", &format])
-        .probe()
-        .timeout(timeouts.limit(Wait::Read));
+    let (node, cluster) = (format!("label={NODE_LABEL}"), format!("label={CLUSTER_LABEL}"));
+    let spec = DockerCli::with_options(engine, *timeouts).read(
+        &["ps", "--all", "--filter", &node, "--filter", &cluster, "--format", &format],
+        "list labctl's node containers",
+    );
     let listed = runner.run_checked(&spec)?;
     let mut clusters = group(&listed.stdout);
     let ready = in_parallel(&clusters, |cluster| Ok(ready_nodes(runner, engine, cluster, timeouts)))?;
@@ -93,11 +86,10 @@ fn group(listing: &str) -> Vec<FoundCluster> {
 
 fn ready_nodes(runner: &dyn Runner, engine: &[String], cluster: &FoundCluster, timeouts: &Timeouts) -> Option<usize> {
     let container = cluster.manager_container.as_ref()?;
-    let spec = CommandSpec::new("docker", &[], &format!("ask {} for its nodes", cluster.name))
-        .args(engine.iter().cloned())
-        .args(["exec", container, "docker", "node", "ls", "--format", "{{.Status}}"])
-        .probe()
-        .timeout(timeouts.limit(Wait::Read));
+    let spec = DockerCli::with_options(engine, *timeouts).read(
+        &["exec", container, "docker", "node", "ls", "--format", "{{.Status}}"],
+        &format!("ask {} for its nodes", cluster.name),
+    );
     let output = runner.run(&spec).ok().filter(|output| output.success())?;
     Some(output.stdout.lines().filter(|status| status.trim() == "Ready").count())
 }

@@ -26,6 +26,7 @@ use crate::ui::Ui;
 pub mod cache;
 mod choice;
 pub mod docker;
+pub mod docker_cli;
 pub mod inventory;
 pub mod labels;
 pub mod node_image;

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
+use super::docker_cli::DockerCli;
 use crate::config::{Cluster, Engine};
 use crate::exec::{CommandSpec, Runner};
 use crate::templates::Templates;
@@ -133,11 +134,9 @@ impl NodeImage {
         if is_on_host(&recipe.tag, engine, runner, timeouts)? {
             return Ok(None);
         }
-        let build = CommandSpec::new("docker", &[], "build the node image")
-            .args(engine.docker_options())
-            .args(["build", "--tag", &recipe.tag, "-"])
-            .stdin(recipe.text.clone().into_bytes())
-            .timeout(timeouts.limit(Wait::Long));
+        let build = DockerCli::on(engine, *timeouts)
+            .change(Wait::Long, &["build", "--tag", &recipe.tag, "-"], "build the node image")
+            .stdin(recipe.text.clone().into_bytes());
         Ok(Some(build))
     }
 
@@ -189,11 +188,8 @@ impl Recipe {
 
 /// Whether `engine` has `image` (this host's engine unless the seat is elsewhere).
 fn is_on_host(image: &str, engine: &Engine, runner: &dyn Runner, timeouts: &Timeouts) -> Result<bool> {
-    let inspect = CommandSpec::new("docker", &[], "look for an image")
-        .args(engine.docker_options())
-        .args(["image", "inspect", "--format", "{{.Id}}", image])
-        .probe()
-        .timeout(timeouts.limit(Wait::Read));
+    let inspect =
+        DockerCli::on(engine, *timeouts).read(&["image", "inspect", "--format", "{{.Id}}", image], "look for an image");
     Ok(runner.run(&inspect)?.success())
 }
 

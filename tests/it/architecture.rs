@@ -110,6 +110,16 @@ fn inline_scripts(code: &str) -> Vec<String> {
 }
 
 #[test]
+fn every_host_docker_command_starts_from_docker_cli() {
+    let elsewhere: Vec<String> = source_files(&src())
+        .into_iter()
+        .filter(|file| !is_test_file(file) && file != "provider/docker_cli.rs")
+        .filter(|file| code_of(file).contains("CommandSpec::new(\"docker\""))
+        .collect();
+    assert!(elsewhere.is_empty(), "docker commands built outside provider::docker_cli::DockerCli: {elsewhere:?}");
+}
+
+#[test]
 fn nothing_above_the_providers_switches_on_which_provider_it_is() {
     // Who may name a kind: the providers, the command context that builds
     // one, and doctor, which checks each kind's prerequisites on this host.

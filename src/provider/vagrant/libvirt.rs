@@ -12,6 +12,7 @@ use ipnet::Ipv4Net;
 use crate::config::Cluster;
 use crate::exec::{CommandSpec, Runner};
 use crate::hostfs::{self, Route};
+use crate::provider::docker_cli::DockerCli;
 use crate::timeouts::Wait;
 
 /// The libvirt connection vagrant-libvirt uses unless told otherwise.
@@ -174,10 +175,11 @@ fn docker_network_id(interface: &str) -> Option<&str> {
 /// The Docker network of that ID on this host's engine, when Docker answers.
 fn docker_network(cluster: &Cluster, id: &str, runner: &dyn Runner) -> Option<DockerNetwork> {
     let format = "{{.Name}}\t{{.Label \"labctl.class\"}}\t{{.Label \"labctl.cluster\"}}";
-    let spec = CommandSpec::new("docker", &["network", "ls", "--no-trunc"], "name the Docker network in the way")
-        .args(["--filter", &format!("id={id}"), "--format", format])
-        .probe()
-        .timeout(cluster.timeouts().limit(Wait::Read));
+    let filter = format!("id={id}");
+    let spec = DockerCli::here(cluster.timeouts()).read(
+        &["network", "ls", "--no-trunc", "--filter", &filter, "--format", format],
+        "name the Docker network in the way",
+    );
     let output = runner.run(&spec).ok().filter(|output| output.success())?;
     let line = output.stdout.lines().find(|line| !line.trim().is_empty())?;
     let fields: Vec<&str> = line.split('\t').map(str::trim).collect();
