@@ -11,6 +11,7 @@ use crate::cli::{DestroyArgs, SeatArg};
 use crate::config::{ClassSettings, Cluster, ProviderSetting, Seat, SeatSelection};
 use crate::lock;
 use crate::provider::docker::DockerProvider;
+use crate::provider::ssh::HostKeys;
 use crate::provider::{cache, Provider, STATE_DIR};
 
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
@@ -41,8 +42,10 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }
+    // Asked before the seats go: `auto` may choose otherwise once their containers are gone.
+    let caches = class_caches(context, &clusters)?;
     let code = seats::run_each(context, &settings, &clusters, destroy_seat)?;
-    remove_class_caches(context, &clusters)?;
+    remove_class_caches(context, &caches)?;
     // Nothing of the workspace is left: `labctl list` no longer names it.
     if code == ExitCode::SUCCESS && clusters.len() as u32 == settings.class.seats {
         if let Err(error) = crate::workspaces::forget(&context.workspace) {
@@ -72,18 +75,29 @@ fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
     Ok(Finished::Done)
 }
 
-/// The class cache of each engine the seats were on, once every seat of this
+/// One seat per engine the seats are on whose provider serves a class
+/// cache there: where `destroy` looks for the class's cache once its seats
+/// are gone. Asked without a word: the seats say which provider they use.
+fn class_caches<'c>(context: &Context, clusters: &'c [Cluster<'c>]) -> Result<Vec<&'c Cluster<'c>>> {
+    let mut engines = BTreeSet::new();
+    let mut caches = Vec::new();
+    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
+        let runner = context.runner(false);
+        let (_, provider) = context.provider_for(cluster, runner.as_ref(), None, HostKeys::Known)?;
+        if provider.info().class_cache {
+            caches.push(cluster);
+        }
+    }
+    Ok(caches)
+}
+
+/// The class cache on each of those engines, once every seat of this
 /// command is done, and only when no seat of the class is left there: a
 /// class-wide step after the seats', so that seats destroyed at once never
 /// race to remove it.
-fn remove_class_caches(context: &Context, clusters: &[Cluster]) -> Result<()> {
-    let mut engines = BTreeSet::new();
-    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
+fn remove_class_caches(context: &Context, caches: &[&Cluster]) -> Result<()> {
+    for cluster in caches {
         let runner = context.runner(false);
-        let (_, provider) = context.open_cluster(cluster, runner.as_ref(), None)?;
-        if !provider.info().class_cache {
-            return Ok(());
-        }
         let removed = cache::remove_unless_in_use(cluster, runner.as_ref())?;
         if !removed.is_empty() {
             context.ui.done(&format!("removed {}", removed.join(", ")));

@@ -569,7 +569,8 @@ pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Ve
     }
     let volume = docker(cluster, &["volume", "rm", "--force", &name], "remove the class cache's storage", Wait::Change);
     runner.run_checked(&volume)?;
-    Ok(vec![format!("class cache {name} with its storage (the class's last seat on this engine)")])
+    let engine = &cluster.engine().name;
+    Ok(vec![format!("class cache {name} with its storage (no seat of the class is left on engine {engine})")])
 }
 
 /// `docker` on the seat's engine, within the limit of its kind: every

@@ -207,6 +207,7 @@ exit 0"#,
     assert_eq!(cache_removals.len(), 1, "the class cache is removed once: {calls:#?}");
     let last_network = calls.iter().rposition(|call| call.starts_with("docker network rm ")).unwrap();
     assert!(cache_removals[0] > last_network, "after every seat's network: {calls:#?}");
-    let said = "✓ removed class cache labctl-cache-demo with its storage (the class's last seat on this engine)";
+    let said =
+        "✓ removed class cache labctl-cache-demo with its storage (no seat of the class is left on engine local)";
     assert_eq!(run.stderr.lines().filter(|line| *line == said).count(), 1, "{}", run.stderr);
 }
