@@ -6,6 +6,7 @@ use super::{Context, Intent};
 use crate::cli::{ImagesCommand, ImagesLoadArgs};
 use crate::cluster::Needs;
 use crate::config::{Cluster, Settings};
+use crate::exit;
 use crate::images::{self, ImagePlan, SeatNodes};
 use crate::labs::Catalog;
 use crate::provider::NodeShell;
@@ -46,13 +47,26 @@ fn load(context: &Context, args: &ImagesLoadArgs, settings: &Settings, catalog: 
         false => args.images.clone(),
     };
     let runner = context.runner(false);
-    let providers = clusters
+    // A seat that is not up is named and left out, as every class command
+    // does; the others get their images. One cluster: its error is the answer.
+    let mut reached = Vec::new();
+    let mut left_out = Vec::new();
+    for cluster in &clusters {
+        match context.open_running_cluster(cluster, runner.as_ref(), Needs::EveryNode) {
+            Ok(provider) => reached.push((cluster, provider)),
+            Err(error) if clusters.len() > 1 => {
+                let seat = cluster.seat_of_class();
+                context.ui.error(&format!("{}: {error:#}", seat.label()));
+                left_out.push((seat, exit::is_unreachable(&error)));
+            }
+            Err(error) => return Err(error),
+        }
+    }
+    if reached.is_empty() {
+        bail!("no seat could be given the images: none of {} is up", count(clusters.len(), "seat"));
+    }
+    let seats: Vec<SeatNodes> = reached
         .iter()
-        .map(|cluster| context.open_running_cluster(cluster, runner.as_ref(), Needs::EveryNode))
-        .collect::<Result<Vec<_>>>()?;
-    let seats: Vec<SeatNodes> = clusters
-        .iter()
-        .zip(&providers)
         .map(|(cluster, provider)| SeatNodes::all_nodes(cluster, NodeShell::new(provider.as_ref(), runner.as_ref())))
         .collect();
     let nodes = seats_nodes(&seats);
@@ -69,7 +83,7 @@ fn load(context: &Context, args: &ImagesLoadArgs, settings: &Settings, catalog: 
             plan.image
         );
     }
-    let at_once = images::loads_at_once(clusters[0].parallel_loads());
+    let at_once = images::loads_at_once(reached[0].0.parallel_loads());
     let label = format!("loading into {}, {at_once} at once", describe_nodes(&seats, nodes));
     context.ui.step(&label, || {
         images::carry_out(&plans, &seats, runner.as_ref(), at_once, settings.timeouts)?;
@@ -78,7 +92,20 @@ fn load(context: &Context, args: &ImagesLoadArgs, settings: &Settings, catalog: 
         let head = if loading { format!("loaded, {at_once} at once: ") } else { String::new() };
         Ok(((), format!("{head}{}", lines.join("; "))))
     })?;
-    Ok(ExitCode::SUCCESS)
+    if left_out.is_empty() {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let labels: Vec<String> = left_out.iter().map(|(seat, _)| seat.label()).collect();
+    let numbers: Vec<String> = left_out.iter().map(|(seat, _)| seat.number.to_string()).collect();
+    context.ui.error(&format!(
+        "{} of {} seats got no images: {}; once they are up, `labctl images load --seat {}`",
+        left_out.len(),
+        clusters.len(),
+        labels.join(", "),
+        numbers.join(",")
+    ));
+    let unreachable = left_out.iter().any(|(_, unreachable)| *unreachable);
+    Ok(if unreachable { ExitCode::from(exit::UNREACHABLE) } else { ExitCode::FAILURE })
 }
 
 fn seats_nodes(seats: &[SeatNodes]) -> usize {

@@ -211,3 +211,43 @@ exit 0"#,
         "✓ removed class cache labctl-cache-demo with its storage (no seat of the class is left on engine local)";
     assert_eq!(run.stderr.lines().filter(|line| *line == said).count(), 1, "{}", run.stderr);
 }
+
+#[test]
+fn images_load_leaves_out_a_seat_that_is_not_up_and_gives_the_others_their_images() {
+    let workspace = class(2, "", "");
+    workspace.file("s02-broken", "");
+    workspace.fake_program(
+        "docker",
+        r#"case "$1" in
+  version) echo 27.3.1; exit 0 ;;
+  ps)
+    for arg; do case "$arg" in label=labctl.cluster=*) cluster=${arg#label=labctl.cluster=} ;; esac; done
+    if [ "$cluster" = demo-s02 ] && [ -f s02-broken ]; then
+      echo "Cannot connect to the Docker daemon at unix:///var/run/docker.sock. Is the docker daemon running?" >&2
+      exit 1
+    fi
+    printf 'manager\trunning\nnode1\trunning\n'; exit 0 ;;
+  image) echo sha256:slim; exit 0 ;;
+  save) echo image-bytes; exit 0 ;;
+esac
+case "$*" in
+  *"docker image inspect"*) echo "Error: No such image: node:slim" >&2; exit 1 ;;
+  *"docker load"*) cat >/dev/null; echo "Loaded image: node:slim" ;;
+esac
+exit 0"#,
+    );
+    let run = workspace.run(&["images", "load", "--seat", "all", "node:slim"]);
+    assert_eq!(run.code, 3, "{run:#?}");
+    let calls = workspace.calls();
+    for node in ["demo-s01-manager", "demo-s01-node1"] {
+        let load = format!("docker exec --interactive {node} timeout -s KILL 1795 docker load --quiet");
+        assert!(calls.contains(&load), "{calls}");
+    }
+    assert!(!calls.contains("demo-s02-manager docker load"), "{calls}");
+    assert!(run.stderr.contains("error: s02: "), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("error: 1 of 2 seats got no images: s02; once they are up, `labctl images load --seat 2`"),
+        "{}",
+        run.stderr
+    );
+}
