@@ -279,7 +279,9 @@ mod tests {
     fn up_and_status(cluster: &Cluster, provider: &dyn Provider, runner: &RecordingRunner) {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let access_root = Path::new("/nonexistent/.labctl/access");
-        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false, access_root };
+        let saved = crate::images::SavedImages::default();
+        let up =
+            Up { cluster, templates: &templates, provider, runner, reinit_swarm: false, access_root, saved: &saved };
         up.run(&Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
         status(cluster, provider, runner, &templates).unwrap();
     }
@@ -389,7 +391,8 @@ mod tests {
         assert_eq!(serde_json::to_value(&status).unwrap()["engine"], "e2");
         let seats = [crate::images::SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
         let plans = crate::images::plan(&["registry:2".to_string()], &seats, &runner, cluster.timeouts()).unwrap();
-        crate::images::carry_out(&plans, &seats, &runner, 2, cluster.timeouts()).unwrap();
+        let saved = crate::images::SavedImages::default();
+        crate::images::carry_out(&plans, &seats, &runner, 2, cluster.timeouts(), &saved).unwrap();
         provider.destroy().unwrap();
 
         let calls = runner.calls();

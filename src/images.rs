@@ -6,7 +6,9 @@
 //! load at once as the host has cores (`[images] parallel`): each node is
 //! ready as early as it can be, and memory holds that many unpacks, not 40.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use anyhow::{Context as _, Result};
 
@@ -145,53 +147,88 @@ pub fn plan(images: &[String], seats: &[SeatNodes], host: &dyn Runner, timeouts:
         .collect()
 }
 
-/// The files `carry_out` saves images to; removed when dropped.
-struct Saved {
-    dir: tempfile::TempDir,
+/// Images saved out of this host's Docker, each once, for as many nodes of
+/// as many seats as need it: one per command, which a class's seats share
+/// (`up --seat all` saves an image once for the class, as `images load`
+/// does), in a temporary folder removed when this is dropped.
+#[derive(Default)]
+pub struct SavedImages {
+    dir: OnceLock<tempfile::TempDir>,
+    /// By image name and ID (a saved file carries its name's tag): a save
+    /// that is done, or under way (the others wait).
+    saves: Mutex<HashMap<String, Arc<Save>>>,
 }
 
-impl Saved {
-    fn path(&self, index: usize) -> PathBuf {
-        self.dir.path().join(format!("image-{index}.tar"))
+/// One image's file once it is saved, or why it could not be.
+type Save = OnceLock<Result<PathBuf, String>>;
+
+impl SavedImages {
+    /// The file that holds `image` (this host's image ID `id`), saved from
+    /// this host the first time any seat asks for it.
+    fn file(&self, image: &str, id: &str, host: &dyn Runner, timeouts: Timeouts) -> Result<PathBuf> {
+        let (once, index) = {
+            let mut saves = self.saves.lock().unwrap_or_else(PoisonError::into_inner);
+            let index = saves.len();
+            (saves.entry(format!("{image}@{id}")).or_default().clone(), index)
+        };
+        let saved = once.get_or_init(|| self.save(image, index, host, timeouts).map_err(|error| format!("{error:#}")));
+        saved.clone().map_err(anyhow::Error::msg)
+    }
+
+    fn save(&self, image: &str, index: usize, host: &dyn Runner, timeouts: Timeouts) -> Result<PathBuf> {
+        let dir = match self.dir.get() {
+            Some(dir) => dir,
+            None => {
+                let made = tempfile::Builder::new()
+                    .prefix("labctl-images-")
+                    .tempdir()
+                    .context("cannot make a temporary folder for saved images (TMPDIR)")?;
+                self.dir.get_or_init(|| made)
+            }
+        };
+        let path = dir.path().join(format!("image-{index}.tar"));
+        let save = docker(&["save", "--", image], &format!("save {image} on this host"), Wait::Long, timeouts)
+            .stdout_file(path.clone());
+        host.run_checked(&save)?;
+        Ok(path)
+    }
+
+    /// How many images were saved (or tried).
+    pub fn saves(&self) -> usize {
+        self.saves.lock().unwrap_or_else(PoisonError::into_inner).len()
     }
 }
 
-/// Save each image of `plans` that some node lacks once on this host (to a
-/// temporary file), then load it into those nodes, at most `at_once` nodes
-/// unpacking at a time. Images this host does not have are left out.
+/// Load each image of `plans` into the nodes that lack it, at most
+/// `at_once` nodes unpacking at a time, from its file in `saved` (saved
+/// once, the first time a node needs it). Images this host does not have
+/// are left out.
 pub fn carry_out(
     plans: &[ImagePlan],
     seats: &[SeatNodes],
     host: &dyn Runner,
     at_once: usize,
     timeouts: Timeouts,
+    saved: &SavedImages,
 ) -> Result<()> {
-    let needed: Vec<(usize, &ImagePlan)> =
-        plans.iter().enumerate().filter(|(_, plan)| plan.id.is_some() && !plan.missing_on.is_empty()).collect();
-    if needed.is_empty() {
-        return Ok(());
-    }
-    let saved = Saved {
-        dir: tempfile::Builder::new()
-            .prefix("labctl-images-")
-            .tempdir()
-            .context("cannot make a temporary folder for saved images (TMPDIR)")?,
-    };
-    for (index, plan) in &needed {
-        let save =
-            docker(&["save", "--", &plan.image], &format!("save {} on this host", plan.image), Wait::Long, timeouts)
-                .stdout_file(saved.path(*index));
-        host.run_checked(&save)?;
-    }
-    let loads: Vec<(usize, &ImagePlan, &Place)> = needed
+    let needed: Vec<(&ImagePlan, &str)> = plans
         .iter()
-        .flat_map(|(index, plan)| plan.missing_on.iter().map(move |place| (*index, *plan, place)))
+        .filter_map(|plan| plan.id.as_deref().filter(|_| !plan.missing_on.is_empty()).map(|id| (plan, id)))
         .collect();
-    let loaded = in_parallel_bounded(&loads, at_once, |(index, plan, place)| {
+    let mut files = Vec::new();
+    for (plan, id) in &needed {
+        files.push(saved.file(&plan.image, id, host, timeouts)?);
+    }
+    let loads: Vec<(&ImagePlan, &PathBuf, &Place)> = needed
+        .iter()
+        .zip(&files)
+        .flat_map(|((plan, _), file)| plan.missing_on.iter().map(move |place| (*plan, file, place)))
+        .collect();
+    let loaded = in_parallel_bounded(&loads, at_once, |(plan, file, place)| {
         let seat = &seats[place.seat];
         let purpose = format!("load {} (seat {})", plan.image, seat.name);
         let argv = ["docker", "load", "--quiet"];
-        let load = seat.shell.command_from_file(Wait::Long, &place.node, &argv, &purpose, saved.path(*index));
+        let load = seat.shell.command_from_file(Wait::Long, &place.node, &argv, &purpose, file.to_path_buf());
         seat.shell.run_checked(&load).map(|_| ())
     });
     // Every node had its turn; the first failure (in node order) is said.
@@ -201,12 +238,12 @@ pub fn carry_out(
 /// Copy `image` from this host's Docker into `nodes` (all at once),
 /// skipping a node with the same image ID; nothing when this host does not
 /// have it: the registry's own image.
-pub fn load_into(image: &str, nodes: &[&str], shell: NodeShell, host: &dyn Runner) -> Result<()> {
+pub fn load_into(image: &str, nodes: &[&str], shell: NodeShell, host: &dyn Runner, saved: &SavedImages) -> Result<()> {
     let seat = SeatNodes { name: String::new(), shell, nodes: nodes.iter().map(|node| node.to_string()).collect() };
     let timeouts = shell.provider.timeouts();
     let seats = [seat];
     let plans = plan(&[image.to_string()], &seats, host, timeouts)?;
-    carry_out(&plans, &seats, host, nodes.len(), timeouts)
+    carry_out(&plans, &seats, host, nodes.len(), timeouts, saved)
 }
 
 #[cfg(test)]
@@ -238,7 +275,7 @@ mod tests {
         assert_eq!(names(&plans[0].already_on), ["manager", "node3"]);
         assert_eq!(runner.changes(), Vec::<String>::new(), "planning only reads");
 
-        carry_out(&plans, &seats, &runner, 4, Timeouts::default()).unwrap();
+        carry_out(&plans, &seats, &runner, 4, Timeouts::default(), &SavedImages::default()).unwrap();
         let mut changes = runner.changes();
         let save = changes.remove(0);
         assert!(save.starts_with("docker save -- mysql:5.7 > "), "{save}");
@@ -264,7 +301,7 @@ mod tests {
         let seats = [SeatNodes::all_nodes(&cluster, NodeShell::new(&provider, &runner))];
         let plans = plan(&["mysql:5.7".to_string()], &seats, &runner, Timeouts::default()).unwrap();
         assert_eq!(plans[0].id, None);
-        carry_out(&plans, &seats, &runner, 4, Timeouts::default()).unwrap();
+        carry_out(&plans, &seats, &runner, 4, Timeouts::default(), &SavedImages::default()).unwrap();
         assert_eq!(runner.changes(), Vec::<String>::new());
     }
 
@@ -317,7 +354,7 @@ mod tests {
         let images = ["node:slim".to_string(), "mysql:5.7".to_string()];
         let plans = plan(&images, &targets, &runner, Timeouts::default()).unwrap();
         assert!(plans.iter().all(|plan| plan.missing_on.len() == 12), "{plans:#?}");
-        carry_out(&plans, &targets, &runner, 2, Timeouts::default()).unwrap();
+        carry_out(&plans, &targets, &runner, 2, Timeouts::default(), &SavedImages::default()).unwrap();
 
         let changes = runner.recorded.changes();
         let saves: Vec<&String> = changes.iter().filter(|line| line.starts_with("docker save")).collect();
@@ -325,6 +362,35 @@ mod tests {
         let loads = changes.iter().filter(|line| line.contains(" docker load --quiet < ")).count();
         assert_eq!(loads, 24);
         assert_eq!(runner.most.load(Ordering::SeqCst), 2, "two unpack at a time, never more");
+    }
+
+    #[test]
+    fn seats_that_load_at_once_share_one_save_of_each_image() {
+        // Two seats' `up`s, each loading on its own, with the class's store.
+        let settings = test_settings("[cluster]\nname = \"cls\"\n[class]\nseats = 2\naccess = \"none\"\n");
+        let seats: Vec<Cluster> =
+            (1..=2).map(|number| Cluster::seat(&settings, test_catalog(), number).unwrap()).collect();
+        let runner = RecordingRunner::default();
+        runner.always("docker image inspect", 0, "sha256:host\n", "");
+        runner.always("docker exec cls-", 1, "", "No such image");
+        runner.always("docker save -- ", 0, "saved image\n", "");
+        runner.always("docker exec --interactive ", 0, "Loaded image\n", "");
+        let saved = SavedImages::default();
+        std::thread::scope(|scope| {
+            for seat in &seats {
+                let (runner, saved) = (&runner, &saved);
+                scope.spawn(move || {
+                    let provider = DockerProvider::new(seat, runner);
+                    let targets = [SeatNodes::all_nodes(seat, NodeShell::new(&provider, runner))];
+                    let plans = plan(&["registry:2".to_string()], &targets, runner, Timeouts::default()).unwrap();
+                    carry_out(&plans, &targets, runner, 2, Timeouts::default(), saved).unwrap();
+                });
+            }
+        });
+        let changes = runner.changes();
+        assert_eq!(changes.iter().filter(|line| line.starts_with("docker save")).count(), 1, "{changes:#?}");
+        assert_eq!(changes.iter().filter(|line| line.contains(" docker load --quiet < ")).count(), 8);
+        assert_eq!(saved.saves(), 1);
     }
 
     #[test]

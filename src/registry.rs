@@ -75,7 +75,13 @@ pub fn plan(registry: &Registry, shell: NodeShell, host_running: bool) -> Result
 /// Carry out `plan`. `host_runner` is given when this machine has Docker
 /// (always for the docker provider): a registry image found there is loaded
 /// into the node instead of pulled.
-pub fn apply(plan: &Plan, registry: &Registry, shell: NodeShell, host_runner: Option<&dyn Runner>) -> Result<Outcome> {
+pub fn apply(
+    plan: &Plan,
+    registry: &Registry,
+    shell: NodeShell,
+    host_runner: Option<&dyn Runner>,
+    saved: &images::SavedImages,
+) -> Result<Outcome> {
     let spec = match plan {
         Plan::AlreadyRunning => return Ok(Outcome::AlreadyRunning),
         Plan::Restart(spec) => return shell.run_checked(spec).map(|_| Outcome::Restarted),
@@ -83,7 +89,7 @@ pub fn apply(plan: &Plan, registry: &Registry, shell: NodeShell, host_runner: Op
     };
     let node = registry.host.as_str();
     if let Some(host_runner) = host_runner {
-        images::load_into(&registry.image, &[node], shell, host_runner)?;
+        images::load_into(&registry.image, &[node], shell, host_runner, saved)?;
     }
     let output = shell.run(spec)?;
     if output.success() {
@@ -207,7 +213,7 @@ mod tests {
         let provider = DockerProvider::new(&cluster, runner);
         let shell = NodeShell::new(&provider, runner);
         let planned = plan(&registry, shell, true).unwrap();
-        let outcome = apply(&planned, &registry, shell, Some(runner)).unwrap();
+        let outcome = apply(&planned, &registry, shell, Some(runner), &images::SavedImages::default()).unwrap();
         assert_eq!(outcome, Outcome::Created);
         runner.changes()
     }

@@ -13,13 +13,14 @@ use crate::access;
 use crate::access::nodes::{SeatAccess, Todo};
 use crate::config::{self, Access, Cluster, Registry, Upstream};
 use crate::exec::{CommandSpec, Runner};
+use crate::images::{self, SavedImages};
 use crate::lifecycle::seed;
 use crate::provider::cache::{self, ClassCache};
 use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider};
+use crate::registry;
 use crate::swarm::{self, Bootstrap};
 use crate::templates::Templates;
 use crate::ui::{count, Ui};
-use crate::{images, registry};
 
 /// Whether `up` changes the cluster or only says how it would.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,6 +122,9 @@ pub struct Up<'a> {
     pub reinit_swarm: bool,
     /// Where the seats' credentials are kept (`<workspace>/.labctl/access`).
     pub access_root: &'a Path,
+    /// The images saved from this host for the nodes, shared by the seats of
+    /// one command: each is saved once for the whole class.
+    pub saved: &'a SavedImages,
 }
 
 impl<'a> Up<'a> {
@@ -277,7 +281,7 @@ impl Action for Images<'_> {
         let timeouts = up.cluster.timeouts();
         let plans = images::plan(wanted, &seats, up.runner, timeouts)?;
         let at_once = images::loads_at_once(up.cluster.parallel_loads());
-        images::carry_out(&plans, &seats, up.runner, at_once, timeouts)?;
+        images::carry_out(&plans, &seats, up.runner, at_once, timeouts, up.saved)?;
         let missing: Vec<&str> =
             plans.iter().filter(|plan| plan.id.is_none()).map(|plan| plan.image.as_str()).collect();
         let loaded = plans.iter().filter(|plan| plan.id.is_some() && !plan.missing_on.is_empty()).count();
@@ -368,7 +372,7 @@ impl Action for RegistryAction<'_> {
         let host_has_docker =
             self.up.provider.info().nodes_on_docker_engine || crate::exec::find_program("docker").is_some();
         let host_runner = host_has_docker.then_some(self.up.runner);
-        let outcome = registry::apply(plan, self.registry, self.up.shell(), host_runner)?;
+        let outcome = registry::apply(plan, self.registry, self.up.shell(), host_runner, self.up.saved)?;
         // Ready means every node's daemon reaches it by name, as a push does.
         let nodes: Vec<&str> = self.up.cluster.nodes().iter().map(|node| node.name.as_str()).collect();
         let script = self.up.templates.node_script(registry::ANSWERS_SCRIPT)?;
@@ -638,7 +642,9 @@ mod tests {
     fn up_with(cluster: &Cluster, provider: &dyn Provider, runner: &RecordingRunner, mode: Mode) -> Result<bool> {
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let access_root = Path::new("/nonexistent/.labctl/access");
-        let up = Up { cluster, templates: &templates, provider, runner, reinit_swarm: false, access_root };
+        let saved = SavedImages::default();
+        let up =
+            Up { cluster, templates: &templates, provider, runner, reinit_swarm: false, access_root, saved: &saved };
         up.run(&Ui::new(Verbosity::Quiet), mode)
     }
 

@@ -7,7 +7,7 @@ use crate::cli::{ImagesCommand, ImagesLoadArgs};
 use crate::cluster::Needs;
 use crate::config::{Cluster, Settings};
 use crate::exit;
-use crate::images::{self, ImagePlan, SeatNodes};
+use crate::images::{self, ImagePlan, SavedImages, SeatNodes};
 use crate::labs::Catalog;
 use crate::provider::NodeShell;
 use crate::ui::count;
@@ -86,7 +86,7 @@ fn load(context: &Context, args: &ImagesLoadArgs, settings: &Settings, catalog: 
     let at_once = images::loads_at_once(reached[0].0.parallel_loads());
     let label = format!("loading into {}, {at_once} at once", describe_nodes(&seats, nodes));
     context.ui.step(&label, || {
-        images::carry_out(&plans, &seats, runner.as_ref(), at_once, settings.timeouts)?;
+        images::carry_out(&plans, &seats, runner.as_ref(), at_once, settings.timeouts, &SavedImages::default())?;
         let lines: Vec<String> = plans.iter().map(|plan| describe(plan, &seats)).collect();
         let loading = plans.iter().any(|plan| !plan.missing_on.is_empty());
         let head = if loading { format!("loaded, {at_once} at once: ") } else { String::new() };

@@ -8,9 +8,11 @@ use crate::access::ACCESS_DIR;
 use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
 use crate::config::Cluster;
+use crate::images::SavedImages;
 use crate::lock;
 use crate::provider::ssh::HostKeys;
 use crate::templates::Templates;
+use crate::ui::count;
 
 pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     let catalog = context.catalog()?;
@@ -34,10 +36,29 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    seats::run_each(context, &settings, &clusters, |context, cluster| up_seat(context, args, cluster, &templates))
+    // What the seats share is made once for the class: each image saved
+    // from this host once, whatever the number of seats that load it.
+    let saved = SavedImages::default();
+    let code = seats::run_each(context, &settings, &clusters, |context, cluster| {
+        up_seat(context, args, cluster, &templates, &saved)
+    })?;
+    if saved.saves() > 0 && clusters.len() > 1 {
+        context.ui.detail(&format!(
+            "{} saved once from this host for {} seats",
+            count(saved.saves(), "image"),
+            clusters.len()
+        ));
+    }
+    Ok(code)
 }
 
-fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Templates) -> Result<Finished> {
+fn up_seat(
+    context: &Context,
+    args: &UpArgs,
+    cluster: &Cluster,
+    templates: &Templates,
+    saved: &SavedImages,
+) -> Result<Finished> {
     let _lock = if args.dry_run { None } else { Some(lock::acquire(cluster.name(), "labctl up", &context.workspace)?) };
     let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
     let runner = context.runner(args.dry_run);
@@ -57,6 +78,7 @@ fn up_seat(context: &Context, args: &UpArgs, cluster: &Cluster, templates: &Temp
         runner: runner.as_ref(),
         reinit_swarm: args.reinit_swarm,
         access_root: &context.workspace.join(ACCESS_DIR),
+        saved,
     };
     let changed = up.run(&context.ui, mode)?;
     let manager = &cluster.nodes().manager().name;
