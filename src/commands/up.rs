@@ -7,9 +7,12 @@ use super::{confirm, render, Context, Intent};
 use crate::access::ACCESS_DIR;
 use crate::cli::UpArgs;
 use crate::cluster::up::{Mode, Up};
+use std::collections::BTreeSet;
+
 use crate::config::Cluster;
 use crate::images::SavedImages;
 use crate::lock;
+use crate::provider::node_image::NodeImage;
 use crate::provider::ssh::HostKeys;
 use crate::templates::Templates;
 use crate::ui::count;
@@ -36,8 +39,12 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
-    // What the seats share is made once for the class: each image saved
-    // from this host once, whatever the number of seats that load it.
+    // What the seats share is made once for the class: the node image of
+    // each engine, and each image saved from this host once, whatever the
+    // number of seats that load it.
+    if !args.dry_run {
+        build_node_images(context, args, &clusters, &templates);
+    }
     let saved = SavedImages::default();
     let code = seats::run_each(context, &settings, &clusters, |context, cluster| {
         up_seat(context, args, cluster, &templates, &saved)
@@ -50,6 +57,35 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
         ));
     }
     Ok(code)
+}
+
+/// labctl's node image on each engine the seats run on, built once there
+/// before any seat comes up, so that seats that come up at once never build
+/// it side by side. An engine that cannot be asked, or whose build fails, is
+/// left to its seats: each then says so as its own failure, and the other
+/// engines' seats come up.
+fn build_node_images(context: &Context, args: &UpArgs, clusters: &[Cluster], templates: &Templates) {
+    let mut engines = BTreeSet::new();
+    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
+        let runner = context.runner(false);
+        let Ok((_, provider)) = context.provider_for(cluster, runner.as_ref(), args.provider, HostKeys::Known) else {
+            continue;
+        };
+        if !provider.info().nodes_on_docker_engine {
+            return;
+        }
+        let Ok(image) = NodeImage::for_cluster(cluster, templates) else { continue };
+        let (engine, timeouts) = (cluster.engine(), cluster.timeouts());
+        let Ok(Some(build)) = image.build_command(engine, runner.as_ref(), &timeouts) else { continue };
+        context.ui.note(&image.build_note());
+        let built = context.ui.step(&format!("building node image {} on engine {}", image.name(), engine.name), || {
+            image
+                .build(&build, engine, runner.as_ref(), &timeouts)
+                .map(|()| ((), format!("node image {} built", image.name())))
+        });
+        // Said by the step; its seats meet the same and say it too.
+        let _ = built;
+    }
 }
 
 fn up_seat(

@@ -6,8 +6,6 @@
 //! tag carries labctl's version and the recipe's hash, so a new recipe is a
 //! new tag and an unchanged one is never rebuilt.
 
-use std::sync::Mutex;
-
 use anyhow::{bail, Result};
 use sha2::{Digest, Sha256};
 
@@ -149,16 +147,10 @@ impl NodeImage {
         )
     }
 
-    /// Run `build` (from [`NodeImage::build_command`]) unless the image
-    /// has come meanwhile; a failure says why and what to do. The seats of a
-    /// class that come up at once all planned the build: one at a time
-    /// builds, and the others find the image it built.
+    /// Run `build` (from [`NodeImage::build_command`]); a failure says why
+    /// and what to do. `up` builds it once per engine before any seat
+    /// comes up (`commands/up.rs`), so the seats find it there.
     pub fn build(&self, build: &CommandSpec, engine: &Engine, runner: &dyn Runner, timeouts: &Timeouts) -> Result<()> {
-        static ONE_BUILD_AT_A_TIME: Mutex<()> = Mutex::new(());
-        let _building = ONE_BUILD_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if is_on_host(self.name(), engine, runner, timeouts)? {
-            return Ok(());
-        }
         let output = runner.run(build)?;
         if output.success() {
             return Ok(());
@@ -258,49 +250,6 @@ mod tests {
         let NodeImage::Built(recipe) = &image else { unreachable!() };
         assert_eq!(build.stdin.as_deref(), Some(recipe.text.as_bytes()), "the recipe goes on stdin");
         assert_eq!(build.timeout, Some(Timeouts::default().limit(Wait::Long)));
-    }
-
-    /// An engine whose image exists once a build, which takes a moment, is done.
-    #[derive(Default)]
-    struct SlowEngine {
-        built: Mutex<bool>,
-        builds: Mutex<usize>,
-    }
-
-    impl Runner for SlowEngine {
-        fn run(&self, spec: &CommandSpec) -> Result<crate::exec::Output> {
-            let success = match spec.args.iter().any(|arg| arg == "build") {
-                true => {
-                    *self.builds.lock().unwrap() += 1;
-                    std::thread::sleep(std::time::Duration::from_millis(100));
-                    *self.built.lock().unwrap() = true;
-                    true
-                }
-                false => *self.built.lock().unwrap(),
-            };
-            Ok(crate::exec::Output { code: Some(if success { 0 } else { 1 }), ..Default::default() })
-        }
-
-        fn run_interactive(&self, _: &CommandSpec) -> Result<i32> {
-            unreachable!("builds are not interactive")
-        }
-    }
-
-    #[test]
-    fn seats_that_all_planned_the_build_build_once() {
-        let templates = Templates::load(Path::new("/nonexistent")).unwrap();
-        let image = NodeImage::for_cluster(&test_cluster(&test_settings("")), &templates).unwrap();
-        let engine = SlowEngine::default();
-        // Three seats coming up at once all find the image missing.
-        let plans: Vec<CommandSpec> = (0..3)
-            .map(|_| image.build_command(&Engine::local(), &engine, &Timeouts::default()).unwrap().expect("missing"))
-            .collect();
-        std::thread::scope(|scope| {
-            for build in &plans {
-                scope.spawn(|| image.build(build, &Engine::local(), &engine, &Timeouts::default()).unwrap());
-            }
-        });
-        assert_eq!(*engine.builds.lock().unwrap(), 1);
     }
 
     #[test]

@@ -251,3 +251,29 @@ exit 0"#,
         run.stderr
     );
 }
+
+#[test]
+fn seats_brought_up_at_once_build_the_node_image_once_before_any_of_them() {
+    // labctl's node image is missing on the engine until a build (which
+    // takes a moment) makes it.
+    let workspace = class(3, "parallel = 3\n", "");
+    workspace.link_host_tool("touch");
+    workspace.fake_program(
+        "docker",
+        r#"case "$1" in
+  version) echo 27.3.1; exit 0 ;;
+  build) cat >/dev/null; sleep 0.3; touch built; exit 0 ;;
+  image) case "$*" in *labctl/node:*) [ -f built ] || { echo "Error: No such image" >&2; exit 1; } ;; esac; echo sha256:x; exit 0 ;;
+esac
+exit 0"#,
+    );
+    let run = workspace.run(&["up", "--seat", "all"]);
+    let calls = workspace.calls();
+    let calls: Vec<&str> = calls.lines().collect();
+    let builds: Vec<usize> = (0..calls.len()).filter(|&at| calls[at].starts_with("docker build ")).collect();
+    assert_eq!(builds.len(), 1, "one build for the class: {calls:#?}\n{}", run.stderr);
+    let first_node =
+        calls.iter().position(|call| call.starts_with("docker run ") || call.starts_with("docker network create"));
+    assert!(first_node.is_none_or(|at| at > builds[0]), "built before any seat: {calls:#?}");
+    assert!(run.stderr.contains(" is not on this host: it is built once, from docker:dind"), "{}", run.stderr);
+}
