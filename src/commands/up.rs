@@ -83,8 +83,10 @@ fn build_node_images(context: &Context, args: &UpArgs, clusters: &[Cluster], tem
                 .build(&build, engine, runner.as_ref(), &timeouts)
                 .map(|()| ((), format!("node image {} built", image.name())))
         });
-        // Said by the step; its seats meet the same and say it too.
-        let _ = built;
+        // Its seats try again, and fail with the same reason as their own.
+        if let Err(error) = built {
+            context.ui.warn(&format!("{error:#}"));
+        }
     }
 }
 
