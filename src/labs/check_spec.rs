@@ -2,50 +2,44 @@
 //! its kind, with the fields that kind needs, validated when the manifest
 //! loads. Running them on a cluster is [`crate::lifecycle::check`]'s job.
 
-use serde::{Deserialize, Serialize};
+use serde::de::Error as _;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-/// One check of a lab as written in lab.toml: `kind` says which of the
-/// other fields it uses (see [`Check::from_spec`]).
-#[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
+/// One `[[checks]]` entry of lab.toml: what it checks (`kind` and the
+/// fields that kind takes, typed when the lab loads) and what a student
+/// sees of it (its name, and a hint in each language).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckSpec {
-    pub kind: String,
     pub name: String,
     pub hint_ko: String,
     pub hint_en: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub service: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub replicas: Option<u32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub role: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub network: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub driver: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub attachable: Option<bool>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub repository: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub node: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub url: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub status: Option<u16>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contains: Option<String>,
-    #[serde(default)]
-    pub ingress: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub command: Option<String>,
-    /// `published_ports`: `["8088:80"]`, or `[]` for a service that must publish none.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ports: Option<Vec<String>>,
+    #[serde(flatten)]
+    pub check: Check,
+}
+
+impl<'de> Deserialize<'de> for CheckSpec {
+    /// The name and hints, then the rest as a [`Check`] of its `kind`:
+    /// serde says which field is missing or unknown for that kind.
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<CheckSpec, D::Error> {
+        let mut entry = toml::Table::deserialize(deserializer)?;
+        let mut text = |key: &str| match entry.remove(key) {
+            Some(toml::Value::String(text)) if !text.trim().is_empty() => Ok(text),
+            Some(toml::Value::String(_)) | None => {
+                Err(D::Error::custom("every check needs `name`, `hint_ko` and `hint_en`"))
+            }
+            Some(other) => Err(D::Error::custom(format!("`{key}` is {}, not text", other.type_str()))),
+        };
+        let (name, hint_ko, hint_en) = (text("name")?, text("hint_ko")?, text("hint_en")?);
+        let check = toml::Value::Table(entry).try_into().map_err(|error: toml::de::Error| {
+            D::Error::custom(format!("{} (check {name:?})", error.message().trim_end()))
+        })?;
+        Ok(CheckSpec { name, hint_ko, hint_en, check })
+    }
 }
 
 /// A check, typed by kind, with the fields that kind needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 pub enum Check {
     ServiceExists {
         service: String,
@@ -56,44 +50,119 @@ pub enum Check {
     },
     Placement {
         service: String,
-        role: String,
+        role: Role,
     },
     Network {
         network: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         driver: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         attachable: Option<bool>,
     },
     RegistryRepository {
         repository: String,
     },
     Http {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
         url: String,
+        #[serde(default = "http_ok")]
         status: u16,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         contains: Option<String>,
+        #[serde(default)]
         ingress: bool,
     },
     Command {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
         command: String,
     },
-    /// The service publishes exactly `ports` (none for an empty list).
+    /// The service publishes exactly `ports` (none for an empty list:
+    /// `["8088:80"]`, or `[]` for a service that must publish none).
     PublishedPorts {
         service: String,
         ports: Vec<PortRule>,
     },
     /// The JSON answer at `url` names every node of the swarm.
     HttpListsNodes {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
         url: String,
     },
 }
 
-const KINDS: &str = "service_exists, service_replicas, placement, network, registry_repository, http, command, published_ports, http_lists_nodes";
+fn http_ok() -> u16 {
+    200
+}
+
+/// Where a `placement` check wants the service's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Worker,
+    Manager,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Worker => "worker",
+            Role::Manager => "manager",
+        }
+    }
+}
+
+impl Check {
+    /// The `kind` lab.toml names it by.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Check::ServiceExists { .. } => "service_exists",
+            Check::ServiceReplicas { .. } => "service_replicas",
+            Check::Placement { .. } => "placement",
+            Check::Network { .. } => "network",
+            Check::RegistryRepository { .. } => "registry_repository",
+            Check::Http { .. } => "http",
+            Check::Command { .. } => "command",
+            Check::PublishedPorts { .. } => "published_ports",
+            Check::HttpListsNodes { .. } => "http_lists_nodes",
+        }
+    }
+
+    /// The service it looks at, if any.
+    pub fn service(&self) -> Option<&str> {
+        match self {
+            Check::ServiceExists { service }
+            | Check::ServiceReplicas { service, .. }
+            | Check::Placement { service, .. }
+            | Check::PublishedPorts { service, .. } => Some(service),
+            _ => None,
+        }
+    }
+
+    /// The network it looks at, if any.
+    pub fn network(&self) -> Option<&str> {
+        match self {
+            Check::Network { network, .. } => Some(network),
+            _ => None,
+        }
+    }
+
+    /// The node it runs on, when it names one (else the manager).
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            Check::Http { node, .. } | Check::Command { node, .. } | Check::HttpListsNodes { node, .. } => {
+                node.as_deref()
+            }
+            _ => None,
+        }
+    }
+}
 
 /// One published port as lab.toml writes it: `8088:80` or `53:53/udp`
 /// (published on the nodes : target in the task).
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Deserialize)]
+#[serde(try_from = "String")]
 pub struct PortRule {
     pub published: u16,
     pub target: u16,
@@ -127,53 +196,17 @@ impl std::fmt::Display for PortRule {
     }
 }
 
-impl Check {
-    /// The typed check, or what is missing or wrong in the manifest entry.
-    pub fn from_spec(spec: &CheckSpec) -> Result<Check, String> {
-        let need = |value: &Option<String>, field: &str| {
-            value.clone().ok_or_else(|| format!("a `{}` check needs `{field}`", spec.kind))
-        };
-        if spec.name.trim().is_empty() || spec.hint_ko.trim().is_empty() || spec.hint_en.trim().is_empty() {
-            return Err("every check needs `name`, `hint_ko` and `hint_en`".into());
-        }
-        let check = match spec.kind.as_str() {
-            "service_exists" => Check::ServiceExists { service: need(&spec.service, "service")? },
-            "service_replicas" => Check::ServiceReplicas {
-                service: need(&spec.service, "service")?,
-                replicas: spec.replicas.ok_or("a `service_replicas` check needs `replicas`")?,
-            },
-            "placement" => {
-                let role = need(&spec.role, "role")?;
-                if role != "worker" && role != "manager" {
-                    return Err(format!("`role` is {role:?}; use \"worker\" or \"manager\""));
-                }
-                Check::Placement { service: need(&spec.service, "service")?, role }
-            }
-            "network" => Check::Network {
-                network: need(&spec.network, "network")?,
-                driver: spec.driver.clone(),
-                attachable: spec.attachable,
-            },
-            "registry_repository" => Check::RegistryRepository { repository: need(&spec.repository, "repository")? },
-            "http" => Check::Http {
-                node: spec.node.clone(),
-                url: need(&spec.url, "url")?,
-                status: spec.status.unwrap_or(200),
-                contains: spec.contains.clone(),
-                ingress: spec.ingress,
-            },
-            "command" => Check::Command { node: spec.node.clone(), command: need(&spec.command, "command")? },
-            "published_ports" => {
-                let listed = spec.ports.as_ref().ok_or(
-                    "a `published_ports` check needs `ports` (e.g. [\"8088:80\"], or [] for a service that publishes none)",
-                )?;
-                let ports = listed.iter().map(|port| PortRule::parse(port)).collect::<Result<Vec<_>, _>>()?;
-                Check::PublishedPorts { service: need(&spec.service, "service")?, ports }
-            }
-            "http_lists_nodes" => Check::HttpListsNodes { node: spec.node.clone(), url: need(&spec.url, "url")? },
-            other => return Err(format!("{other:?} is not a check kind; use one of: {KINDS}")),
-        };
-        Ok(check)
+impl TryFrom<String> for PortRule {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<PortRule, String> {
+        PortRule::parse(&text)
+    }
+}
+
+impl Serialize for PortRule {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
     }
 }
 
@@ -181,49 +214,54 @@ impl Check {
 mod tests {
     use super::*;
 
+    fn entry(fields: &str) -> Result<CheckSpec, String> {
+        let text = format!("name = \"api\"\nhint_ko = \"k\"\nhint_en = \"e\"\n{fields}");
+        toml::from_str::<CheckSpec>(&text).map_err(|error| error.message().to_string())
+    }
+
     #[test]
-    fn manifest_entries_become_typed_checks_or_say_what_is_missing() {
-        let spec = CheckSpec {
-            kind: "service_replicas".into(),
-            name: "api".into(),
-            hint_ko: "k".into(),
-            hint_en: "e".into(),
-            service: Some("my-web_api".into()),
-            ..CheckSpec::default()
-        };
-        assert_eq!(Check::from_spec(&spec).unwrap_err(), "a `service_replicas` check needs `replicas`");
-        let spec = CheckSpec { replicas: Some(4), ..spec };
-        assert_eq!(
-            Check::from_spec(&spec).unwrap(),
-            Check::ServiceReplicas { service: "my-web_api".into(), replicas: 4 }
+    fn an_entry_is_typed_by_its_kind_or_says_what_is_missing_or_unknown() {
+        let missing = entry("kind = \"service_replicas\"\nservice = \"my-web_api\"\n").unwrap_err();
+        assert!(missing.starts_with("missing field `replicas`"), "{missing}");
+        let typed = entry("kind = \"service_replicas\"\nservice = \"my-web_api\"\nreplicas = 4\n").unwrap();
+        assert_eq!(typed.check, Check::ServiceReplicas { service: "my-web_api".into(), replicas: 4 });
+        assert_eq!((typed.name.as_str(), typed.check.kind()), ("api", "service_replicas"));
+        let unknown = entry("kind = \"ping\"\n").unwrap_err();
+        assert!(unknown.starts_with("unknown variant `ping`, expected one of `service_exists`"), "{unknown}");
+        let typo = entry("kind = \"service_replicas\"\nservice = \"a\"\nreplicas = 4\nreplica = 3\n").unwrap_err();
+        assert!(typo.starts_with("unknown field `replica`"), "{typo}");
+        let role = entry("kind = \"placement\"\nservice = \"a\"\nrole = \"boss\"\n").unwrap_err();
+        assert!(role.starts_with("unknown variant `boss`, expected `worker` or `manager`"), "{role}");
+        let unnamed = toml::from_str::<CheckSpec>(
+            "kind = \"service_exists\"\nservice = \"a\"\nhint_ko = \"k\"\nhint_en = \"e\"\n",
         );
-        let unknown = CheckSpec { kind: "ping".into(), ..spec };
-        assert!(Check::from_spec(&unknown).unwrap_err().starts_with("\"ping\" is not a check kind"));
+        assert!(unnamed.unwrap_err().message().starts_with("every check needs `name`, `hint_ko` and `hint_en`"));
+        let http = entry("kind = \"http\"\nurl = \"http://localhost/\"\n").unwrap();
+        assert_eq!(
+            http.check,
+            Check::Http { node: None, url: "http://localhost/".into(), status: 200, contains: None, ingress: false }
+        );
     }
 
     #[test]
     fn published_ports_are_written_published_colon_target() {
-        let spec = CheckSpec {
-            kind: "published_ports".into(),
-            name: "api publishes nothing".into(),
-            hint_ko: "k".into(),
-            hint_en: "e".into(),
-            service: Some("my-web_api".into()),
-            ..CheckSpec::default()
-        };
-        assert!(Check::from_spec(&spec).unwrap_err().contains("needs `ports`"));
-        let none = CheckSpec { ports: Some(vec![]), ..spec.clone() };
-        assert_eq!(
-            Check::from_spec(&none).unwrap(),
-            Check::PublishedPorts { service: "my-web_api".into(), ports: vec![] }
-        );
-        let bad = CheckSpec { ports: Some(vec!["8088".into()]), ..spec };
-        assert_eq!(
-            Check::from_spec(&bad).unwrap_err(),
-            "\"8088\" is not a published port; write it as \"8088:80\" (published:target, tcp) or \"53:53/udp\""
+        let missing = entry("kind = \"published_ports\"\nservice = \"my-web_api\"\n").unwrap_err();
+        assert!(missing.starts_with("missing field `ports`"), "{missing}");
+        let none = entry("kind = \"published_ports\"\nservice = \"my-web_api\"\nports = []\n").unwrap();
+        assert_eq!(none.check, Check::PublishedPorts { service: "my-web_api".into(), ports: vec![] });
+        let bad = entry("kind = \"published_ports\"\nservice = \"my-web_api\"\nports = [\"8088\"]\n").unwrap_err();
+        assert!(
+            bad.starts_with(
+                "\"8088\" is not a published port; write it as \"8088:80\" (published:target, tcp) or \"53:53/udp\""
+            ),
+            "{bad}"
         );
         assert_eq!(PortRule::parse("53:53/udp").unwrap().to_string(), "53:53/udp");
         assert!(PortRule::parse("0:80").is_err());
         assert!(PortRule::parse("80:80/icmp").is_err());
+        // Written back as it was read.
+        let spec = entry("kind = \"published_ports\"\nservice = \"a\"\nports = [\"53:53/udp\"]\n").unwrap();
+        assert_eq!(serde_json::to_value(&spec).unwrap()["ports"], serde_json::json!(["53:53/udp"]));
+        assert_eq!(serde_json::to_value(&spec).unwrap()["kind"], "published_ports");
     }
 }

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use clap::ValueEnum;
 use serde::{Deserialize, Serialize};
 
-use super::check_spec::{self, CheckSpec};
+use super::check_spec::CheckSpec;
 use super::{HANDOUT_EN, HANDOUT_KO, MANIFEST};
 use crate::files::FileMode;
 use crate::locate::{describe_toml_error, position, KeyPath};
@@ -237,11 +237,6 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
         ));
     }
     problems.extend(placeholder_problems(&manifest.handout));
-    for (index, spec) in manifest.checks.iter().enumerate() {
-        if let Err(problem) = check_spec::Check::from_spec(spec) {
-            problems.push((format!("checks[{index}]"), problem));
-        }
-    }
 
     let listed: BTreeSet<&str> = manifest.files.iter().chain(&manifest.instructor_only).map(String::as_str).collect();
     for required in [HANDOUT_KO, HANDOUT_EN] {
@@ -301,17 +296,17 @@ fn docker_value_problems(manifest: &Manifest) -> Vec<(String, String)> {
                 .map(|(inner, service)| (format!("stacks[{index}].services[{inner}]"), service.as_str())),
         );
     }
-    for (index, check) in manifest.checks.iter().enumerate() {
-        names.extend(check.service.as_deref().map(|service| (format!("checks[{index}].service"), service)));
-        names.extend(check.network.as_deref().map(|network| (format!("checks[{index}].network"), network)));
+    for (index, spec) in manifest.checks.iter().enumerate() {
+        names.extend(spec.check.service().map(|service| (format!("checks[{index}].service"), service)));
+        names.extend(spec.check.network().map(|network| (format!("checks[{index}].network"), network)));
     }
     for (key, name) in names {
         if let Some(reason) = object_name_problem(name) {
             problems.push((key, format!("{name:?} is not a Docker name: it {reason}; e.g. \"ch03\"")));
         }
     }
-    for (index, check) in manifest.checks.iter().enumerate() {
-        let Some(node) = check.node.as_deref() else { continue };
+    for (index, spec) in manifest.checks.iter().enumerate() {
+        let Some(node) = spec.check.node() else { continue };
         if let Some(reason) = hostname_problem(node) {
             problems.push((
                 format!("checks[{index}].node"),

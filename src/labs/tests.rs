@@ -1,4 +1,5 @@
 use super::*;
+use crate::labs::check_spec::Check;
 
 fn catalog() -> Catalog {
     Catalog::load(Path::new("/nonexistent-workspace")).expect("built-in labs load")
@@ -191,13 +192,10 @@ fn a_handout_that_scales_a_service_ends_where_the_check_wants_it() {
             let mut last: BTreeMap<String, u32> = BTreeMap::new();
             last.extend(scale_commands(&lab.handout(language).unwrap()));
             for (service, count) in last {
-                let Some(wanted) = lab
-                    .manifest
-                    .checks
-                    .iter()
-                    .find(|check| check.kind == "service_replicas" && check.service.as_deref() == Some(&service))
-                    .and_then(|check| check.replicas)
-                else {
+                let Some(wanted) = lab.manifest.checks.iter().find_map(|spec| match &spec.check {
+                    Check::ServiceReplicas { service: checked, replicas } if *checked == service => Some(*replicas),
+                    _ => None,
+                }) else {
                     continue;
                 };
                 assert_eq!(

@@ -25,7 +25,7 @@ const PORTS_TEMPLATE: &str = "node/list-published-ports.sh.tera";
 pub fn check_nodes(lab: &Lab, cluster: &Cluster) -> Result<()> {
     let names = cluster.nodes().names();
     for (index, spec) in lab.manifest.checks.iter().enumerate() {
-        let Some(node) = spec.node.as_deref().filter(|node| !names.contains(node)) else { continue };
+        let Some(node) = spec.check.node().filter(|node| !names.contains(node)) else { continue };
         bail!(
             "{}{node:?} is not a node of cluster {} (its nodes: {}); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)",
             lab.locate(&format!("checks[{index}].node")),
@@ -112,8 +112,7 @@ pub fn run_checks(
     };
     let specs = &lab.manifest.checks;
     in_parallel(specs, |spec| {
-        let check = Check::from_spec(spec).map_err(anyhow::Error::msg)?;
-        let verdict: Verdict = match &check {
+        let verdict: Verdict = match &spec.check {
             Check::ServiceExists { service } => Verdict::settled(reader.service_exists(service)),
             Check::ServiceReplicas { service, replicas } => {
                 let tasks = reader.running_tasks(service)?;
@@ -122,7 +121,7 @@ pub fn run_checks(
             Check::Placement { service, role } => {
                 let tasks = reader.running_tasks(service)?;
                 let managers = reader.manager_hostnames()?;
-                placement_decision(&tasks, &managers, role).into()
+                placement_decision(&tasks, &managers, role.as_str()).into()
             }
             Check::Network { network, driver, attachable } => {
                 let found = reader.network(network)?;
@@ -172,7 +171,7 @@ pub fn run_checks(
             (false, Language::Ko) => spec.hint_ko.clone(),
         };
         let failure = (!passed).then_some(failure);
-        Ok(Outcome { name: spec.name.clone(), kind: spec.kind.clone(), passed, detail, hint, failure })
+        Ok(Outcome { name: spec.name.clone(), kind: spec.check.kind().to_string(), passed, detail, hint, failure })
     })
 }
 
