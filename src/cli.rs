@@ -124,6 +124,10 @@ when it is locked (autolock after a restart), in error, or part of another swarm
 up stops and says what to do. To unlock:\n\
 `labctl ssh manager`, `docker swarm unlock` with the unlock key, then `labctl up`.\n\
 --reinit-swarm asks on a terminal; elsewhere pass --yes.\n\n\
+Ready means a student's first push works: after starting the registry, up waits\n\
+(at most 30 s) until every node's Docker reaches it by name, and names each\n\
+daemon that had to wait (one that ran before /etc/hosts named the registry's node\n\
+resolves from an old copy for a few seconds).\n\n\
 Docker provider: the nodes run labctl's node image, docker:dind plus the handouts'\n\
 tools (curl, tree, vim, bash, bash-completion), util-linux (for labctl's checks) and\n\
 OpenSSH's server (students' logins), built on this host by the first up that needs\n\

@@ -280,6 +280,15 @@ mod tests {
     }
 
     #[test]
+    fn up_s_help_states_the_registry_wait_as_it_is() {
+        use clap::CommandFactory;
+        let cli = crate::cli::Cli::command();
+        let help = cli.find_subcommand("up").unwrap().get_after_help().unwrap().to_string();
+        let stated = format!("(at most {} s) until every node's Docker reaches it by name", ANSWERS_DEADLINE.as_secs());
+        assert!(help.contains(&stated), "{help}");
+    }
+
+    #[test]
     fn the_registry_image_is_not_loaded_when_the_node_has_it_or_this_host_has_not() {
         let runner = RecordingRunner::lenient();
         runner.always("docker image inspect", 0, "sha256:same\n", "");
