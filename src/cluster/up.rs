@@ -16,6 +16,7 @@ use crate::exec::{CommandSpec, Runner};
 use crate::images::{self, SavedImages};
 use crate::lifecycle::seed;
 use crate::provider::cache::{self, ClassCache};
+use crate::provider::docker::DockerProvider;
 use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider};
 use crate::registry;
 use crate::swarm::{self, Bootstrap};
@@ -198,6 +199,68 @@ impl<'a> Up<'a> {
     }
 }
 
+/// The class cache on `first`'s engine, made once before any seat of the
+/// class comes up (`first` being the first seat `up` brings up there): its
+/// network first, then the cache on it, with the offline pushes. The seats
+/// that come up after only join it, so that seats that come up together
+/// never make it, or push into it, side by side.
+pub fn prepare_class_cache(first: &Cluster, runner: &dyn Runner, ui: &Ui, mode: Mode) -> Result<()> {
+    let Some(cache) = ClassCache::of(first, runner) else { return Ok(()) };
+    Steps::new(ui, mode).run(&ClassCacheStep { cache, first, runner, ui }).map(|_| ())
+}
+
+/// The class's step for its cache on one engine (see [`prepare_class_cache`]).
+struct ClassCacheStep<'a> {
+    cache: ClassCache<'a>,
+    first: &'a Cluster<'a>,
+    runner: &'a dyn Runner,
+    ui: &'a Ui,
+}
+
+impl Action for ClassCacheStep<'_> {
+    type Plan = cache::Plan;
+
+    fn title(&self) -> &'static str {
+        "starting the class cache"
+    }
+
+    fn plan(&self) -> Result<cache::Plan> {
+        // Offline, the seeded labs' images go in, once; online the nodes' pulls fill it.
+        self.cache.plan(&images::lab_images(self.first, None)?)
+    }
+
+    fn show(&self, plan: &cache::Plan) -> Result<Shown> {
+        let notes =
+            plan.skipped.iter().map(|skip| format!("not in the class cache: {}: {}", skip.image, skip.why)).collect();
+        Ok(Shown {
+            summary: describe_cache(&self.cache, plan, None, CacheFor::Class),
+            notes,
+            commands: self.cache.commands(plan)?,
+        })
+    }
+
+    /// A cache that cannot start leaves the nodes pulling from the internet
+    /// as before: said, not fatal.
+    fn apply(&self, plan: &cache::Plan) -> Result<Done> {
+        let made = DockerProvider::new(self.first, self.runner).ensure_network().and_then(|()| self.cache.apply(plan));
+        match made {
+            Ok(outcome) => Ok(Done {
+                changed: outcome.changed,
+                summary: describe_cache(&self.cache, plan, Some(&outcome), CacheFor::Class),
+            }),
+            Err(error) => {
+                self.ui.warn(&format!(
+                    "{error:#}; until the class cache runs, the nodes pull straight from their registries; fix it and run `labctl up` again"
+                ));
+                Ok(Done {
+                    changed: false,
+                    summary: format!("class cache {} not running (see the warning)", self.cache.name()),
+                })
+            }
+        }
+    }
+}
+
 struct Nodes<'a> {
     provider: &'a dyn Provider,
     templates: &'a Templates,
@@ -310,14 +373,15 @@ impl Action for Cache<'_> {
     }
 
     fn plan(&self) -> Result<cache::Plan> {
-        // Offline, the seeded labs' images go in; online the nodes' pulls fill it.
-        self.cache.plan(&images::lab_images(self.up.cluster, None)?)
+        // The class's step made it and pushed the labs' images into it
+        // (prepare_class_cache): this seat joins it.
+        self.cache.plan(&[])
     }
 
     fn show(&self, plan: &cache::Plan) -> Result<Shown> {
         let notes =
             plan.skipped.iter().map(|skip| format!("not in the class cache: {}: {}", skip.image, skip.why)).collect();
-        let summary = describe_cache(&self.cache, plan, None);
+        let summary = describe_cache(&self.cache, plan, None, CacheFor::Seat);
         Ok(Shown { summary, notes, commands: self.cache.commands(plan)? })
     }
 
@@ -325,9 +389,10 @@ impl Action for Cache<'_> {
     /// as before: said, not fatal.
     fn apply(&self, plan: &cache::Plan) -> Result<Done> {
         match self.cache.apply(plan) {
-            Ok(outcome) => {
-                Ok(Done { changed: outcome.changed, summary: describe_cache(&self.cache, plan, Some(&outcome)) })
-            }
+            Ok(outcome) => Ok(Done {
+                changed: outcome.changed,
+                summary: describe_cache(&self.cache, plan, Some(&outcome), CacheFor::Seat),
+            }),
             Err(error) => {
                 self.ui.warn(&format!(
                     "{error:#}; until the class cache runs, the nodes of {} pull straight from their registries; fix it and run `labctl up` again",
@@ -587,9 +652,21 @@ fn describe_cache_kind(cache: &ClassCache) -> String {
     }
 }
 
+/// Whose step line a cache's is: the class's (made once, before the seats) or a seat's.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum CacheFor {
+    Class,
+    Seat,
+}
+
 /// The cache's step line: what `plan` will do, or (with its outcome) did.
-fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::Outcome>) -> String {
-    let head = format!("class cache at {} ({})", cache.endpoint(), describe_cache_kind(cache));
+fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::Outcome>, whom: CacheFor) -> String {
+    let head = match whom {
+        CacheFor::Class => {
+            format!("class cache {} on engine {} ({})", cache.name(), cache.engine(), describe_cache_kind(cache))
+        }
+        CacheFor::Seat => format!("class cache at {} ({})", cache.endpoint(), describe_cache_kind(cache)),
+    };
     let said = |planned: &str, happened: &str| if done.is_some() { happened } else { planned }.to_string();
     let mut parts = Vec::new();
     let joined_instead = done.is_some_and(|outcome| outcome.joined_instead);
@@ -612,9 +689,10 @@ fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::O
     if !pushed.is_empty() {
         parts.push(format!("{} {}", said("push", "pushed"), pushed.join(", ")));
     }
-    match parts.is_empty() {
-        true => format!("{head}: already serving this seat"),
-        false => format!("{head}: {}", parts.join(", ")),
+    match (parts.is_empty(), whom) {
+        (true, CacheFor::Class) => format!("{head}: already serving"),
+        (true, CacheFor::Seat) => format!("{head}: already serving this seat"),
+        (false, _) => format!("{head}: {}", parts.join(", ")),
     }
 }
 

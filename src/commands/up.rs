@@ -6,7 +6,7 @@ use super::seats::{self, Finished};
 use super::{confirm, render, Context, Intent};
 use crate::access::ACCESS_DIR;
 use crate::cli::UpArgs;
-use crate::cluster::up::{Mode, Up};
+use crate::cluster::up::{prepare_class_cache, Mode, Up};
 use std::collections::BTreeSet;
 
 use crate::config::Cluster;
@@ -45,6 +45,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     if !args.dry_run {
         build_node_images(context, args, &clusters, &templates);
     }
+    prepare_class_caches(context, args, &clusters)?;
     let saved = SavedImages::default();
     let code = seats::run_each(context, &settings, &clusters, |context, cluster| {
         up_seat(context, args, cluster, &templates, &saved)
@@ -88,6 +89,28 @@ fn build_node_images(context: &Context, args: &UpArgs, clusters: &[Cluster], tem
             context.ui.warn(&format!("{error:#}"));
         }
     }
+}
+
+/// The class cache of each engine the seats run on, made on the first
+/// seat's network before any seat comes up (see
+/// `cluster::up::prepare_class_cache`).
+fn prepare_class_caches(context: &Context, args: &UpArgs, clusters: &[Cluster]) -> Result<()> {
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
+    let mut engines = BTreeSet::new();
+    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
+        let runner = context.runner(args.dry_run);
+        // An engine that cannot be asked is left to its seats, which say so.
+        let Ok((_, provider)) = context.provider_for(cluster, runner.as_ref(), args.provider, HostKeys::Known) else {
+            continue;
+        };
+        if !provider.info().class_cache {
+            return Ok(());
+        }
+        if let Err(error) = prepare_class_cache(cluster, runner.as_ref(), &context.ui, mode) {
+            context.ui.warn(&format!("{:#}", error));
+        }
+    }
+    Ok(())
 }
 
 fn up_seat(

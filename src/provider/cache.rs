@@ -161,6 +161,11 @@ impl<'a> ClassCache<'a> {
         format!("{}:{CACHE_PORT}", self.address())
     }
 
+    /// The name of the engine it runs on.
+    pub fn engine(&self) -> &str {
+        &self.cluster.engine().name
+    }
+
     pub fn upstream(&self) -> &Upstream {
         &self.settings.upstream
     }
@@ -456,13 +461,9 @@ impl<'a> ClassCache<'a> {
     /// Tag, push and untag one image: the engine's Docker pushes to its own
     /// loopback, which it trusts over plain HTTP. A registry that has just
     /// started may not answer yet: the push is tried again for a while.
-    ///
-    /// Seats that come up at once push the same image under the same name
-    /// on the same engine: one push at a time in this run, so that one
-    /// seat's untag never pulls the name from under another's push.
+    /// Pushes happen once per engine, in the class's step before the seats
+    /// (`cluster::up::prepare_class_cache`): never two at once.
     fn push(&self, port: &str, push: &Push) -> Result<()> {
-        static ONE_PUSH_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
-        let _turn = ONE_PUSH_AT_A_TIME.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let target = format!("{port}/{}", push.path);
         let commands = self.push_commands(&target, push);
         self.run_checked(&commands[0])?;

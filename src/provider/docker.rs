@@ -254,6 +254,15 @@ impl<'a> DockerProvider<'a> {
         Ok(Some(create))
     }
 
+    /// Make this seat's network when it does not exist yet (the class
+    /// cache is created on the first seat's before any seat comes up).
+    pub fn ensure_network(&self) -> Result<()> {
+        match self.plan_network()? {
+            Some(create) => self.create_network(&create),
+            None => Ok(()),
+        }
+    }
+
     fn create_network(&self, create: &CommandSpec) -> Result<()> {
         let created = self.runner.run(create)?;
         if !created.success() && created.stderr.contains("Pool overlaps") {
