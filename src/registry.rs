@@ -157,9 +157,10 @@ pub fn wait_until_every_node_reaches(
             _ => ("the Docker daemons of", "do"),
         };
         bail!(
-            "{whose} {} {verb} not reach the registry {address} within {} s; every node must resolve {} (/etc/hosts) and trust {address} over plain HTTP (insecure-registries in /etc/docker/daemon.json): fix that and run `labctl up` again",
+            "{whose} {} {verb} not reach the registry {address} within {} s; every node must resolve {} (/etc/hosts) and trust {address} over plain HTTP (insecure-registries in /etc/docker/daemon.json), and reach it directly (a daemon behind a proxy needs {} in its NO_PROXY): fix that and run `labctl up` again",
             silent.join(", "),
             deadline.as_secs(),
+            registry.host,
             registry.host
         );
     }
@@ -275,7 +276,7 @@ mod tests {
         let error = format!("{:#}", reach(&runner).unwrap_err());
         assert_eq!(
             error,
-            "the Docker daemon of node1 (Error response from daemon: Get \"https://manager:5000/v2/\": dial tcp: lookup manager on 127.0.0.11:53: no such host) does not reach the registry manager:5000 within 30 s; every node must resolve manager (/etc/hosts) and trust manager:5000 over plain HTTP (insecure-registries in /etc/docker/daemon.json): fix that and run `labctl up` again"
+            "the Docker daemon of node1 (Error response from daemon: Get \"https://manager:5000/v2/\": dial tcp: lookup manager on 127.0.0.11:53: no such host) does not reach the registry manager:5000 within 30 s; every node must resolve manager (/etc/hosts) and trust manager:5000 over plain HTTP (insecure-registries in /etc/docker/daemon.json), and reach it directly (a daemon behind a proxy needs manager in its NO_PROXY): fix that and run `labctl up` again"
         );
     }
 
