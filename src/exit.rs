@@ -29,6 +29,12 @@ impl Unreachable {
         Unreachable { message: format!("cluster {cluster} cannot be reached") }
     }
 
+    /// An unreachable cluster's error as it was already said in full (one
+    /// seat of a read over seats, given back as that seat's error).
+    pub fn said(message: &str) -> Unreachable {
+        Unreachable { message: message.to_string() }
+    }
+
     /// A seat's Docker engine does not answer (`engine "lab-server-2"
     /// (ssh://ubuntu@10.0.0.5) does not answer`); the cause follows in the
     /// chain. `engine` is the engine as [`crate::config::Engine::describe`] says it.

@@ -10,13 +10,12 @@ use crate::cli::CheckArgs;
 use crate::cluster::{self, Needs};
 use crate::config::Cluster;
 use crate::exec::Runner;
-use crate::exit;
 use crate::labs::manifest::Language;
 use crate::labs::Lab;
 use crate::lifecycle::check::{self, Outcome};
 use crate::lifecycle::grades::{Grade, Grades};
 use crate::lifecycle::mesh::Mesh;
-use crate::provider::NodeShell;
+use crate::provider::{NodeShell, Provider};
 use crate::templates::Templates;
 use crate::ui::Mark;
 
@@ -33,33 +32,46 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
         return Err(anyhow!("lab {} declares no checks in its lab.toml", lab.manifest.id));
     }
     let language = args.lang.unwrap_or(lab.manifest.handout_language());
+    // One path for one seat and many: every seat checked the same way, then
+    // one seat's report in full, or the gradebook.
+    let runner = context.runner(false);
+    let one = seats.len() == 1 && !args.csv;
+    // One seat says its provider, as every command on a cluster does; a
+    // class says it only with -v.
+    let reach: &dyn Reach = if one { &SayingProvider(context) } else { context };
+    let results = check_seats(&seats, reach, runner.as_ref(), lab, &templates, language);
     match (seats.as_slice(), args.csv) {
-        ([seat], false) => one_seat(context, seat, lab, &templates, language, args.json),
-        _ => class(context, &seats, lab, &templates, language, args),
+        ([seat], false) => {
+            let result = results.into_iter().next().ok_or_else(|| anyhow!("internal error: no seat checked"))?;
+            one_seat(context, seat, lab, result, args.json)
+        }
+        _ => class(context, &seats, lab, results, args),
     }
 }
 
+/// Reaches a seat as a command on one cluster does: saying its provider.
+struct SayingProvider<'c>(&'c Context);
+
+impl Reach for SayingProvider<'_> {
+    fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
+        self.0.reach_cluster(cluster, runner).map(|(_, provider)| provider)
+    }
+}
+
+/// One seat's checks in full: each with its detail and hint, or as JSON;
+/// a seat that could not be checked is the command's error.
 fn one_seat(
     context: &Context,
     cluster: &Cluster,
     lab: &Lab,
-    templates: &Templates,
-    language: Language,
+    result: Seated<Vec<Outcome>>,
     json: bool,
 ) -> Result<ExitCode> {
-    let runner = context.runner(false);
-    let provider = match context.open_running_cluster(cluster, runner.as_ref(), Needs::Manager) {
-        Ok(provider) => provider,
-        Err(error) => {
-            if json && exit::is_unreachable(&error) {
-                let report = Report::unreachable(&lab.manifest.id, format!("{error:#}"));
-                context.ui.print(&(serde_json::to_string_pretty(&report)? + "\n"));
-            }
-            return Err(error);
-        }
-    };
-    let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
-    let outcomes = check::run_checks(lab, cluster, templates, shell, language, &Mesh::new(templates)?)?;
+    if let (Seated::Unreachable(why), true) = (&result, json) {
+        let report = Report::unreachable(&lab.manifest.id, why.clone());
+        context.ui.print(&(serde_json::to_string_pretty(&report)? + "\n"));
+    }
+    let outcomes = result.into_result()?;
     record(context, lab, cluster, &outcomes);
     let passed = outcomes.iter().all(|outcome| outcome.passed);
 
@@ -85,17 +97,14 @@ fn one_seat(
     Ok(if passed { ExitCode::SUCCESS } else { ExitCode::FAILURE })
 }
 
-/// Several seats (or `--csv`): a gradebook, every seat checked at once.
+/// Several seats (or `--csv`): a gradebook.
 fn class(
     context: &Context,
     seats: &[Cluster],
     lab: &Lab,
-    templates: &Templates,
-    language: Language,
+    results: Vec<Seated<Vec<Outcome>>>,
     args: &CheckArgs,
 ) -> Result<ExitCode> {
-    let runner = context.runner(false);
-    let results = check_seats(seats, context, runner.as_ref(), lab, templates, language);
     let grades: Vec<SeatGrade> = seats
         .iter()
         .zip(results)
@@ -241,7 +250,7 @@ hint_en = "make b"
              1  a exists\n\
              2  b, \"quoted\"\n"
         );
-        assert_eq!(gradebook::exit_status(&grades), exit::UNREACHABLE, "a seat could not be reached");
+        assert_eq!(gradebook::exit_status(&grades), crate::exit::UNREACHABLE, "a seat could not be reached");
         assert_eq!(gradebook::exit_status(&grades[..2]), 1, "a check fails");
         assert_eq!(gradebook::exit_status(&grades[..1]), 0);
     }

@@ -61,6 +61,16 @@ impl<R> Seated<R> {
         }
     }
 
+    /// The seat's result, or its error as it was said (exit status 3 for an
+    /// unreachable seat, as when the seat was asked on its own).
+    pub fn into_result(self) -> Result<R> {
+        match self {
+            Seated::Done(value) => Ok(value),
+            Seated::Unreachable(why) => Err(exit::Unreachable::said(&why).into()),
+            Seated::Failed(why) => Err(anyhow::Error::msg(why)),
+        }
+    }
+
     /// Why the seat has no result.
     pub fn problem(&self) -> Option<&str> {
         match self {
@@ -97,5 +107,17 @@ mod tests {
         assert_eq!(failed.problem(), Some("could not run a check on manager"));
         assert!(matches!(failed, Seated::Failed(_)));
         assert_eq!(Seated::from_result(Ok(7)).done(), Some(&7));
+    }
+
+    #[test]
+    fn one_seat_of_a_read_gives_back_its_error_with_its_exit_status() {
+        let unreachable: Seated<()> = Seated::from_result(Err(Unreachable::not_up("lab", "no node is running").into()));
+        let error = unreachable.into_result().unwrap_err();
+        assert!(exit::is_unreachable(&error), "exit 3, as when the seat is asked on its own");
+        assert_eq!(error.to_string(), "cluster lab is not up (no node is running): run labctl up");
+        let failed: Seated<()> = Seated::from_result(Err(anyhow!("could not run a check on manager")));
+        let error = failed.into_result().unwrap_err();
+        assert!(!exit::is_unreachable(&error));
+        assert_eq!(Seated::from_result(Ok(7)).into_result().unwrap(), 7);
     }
 }
