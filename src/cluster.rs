@@ -384,6 +384,8 @@ mod tests {
         );
         healthy(&runner, |node| format!("{engine} exec swarm-lab-s02-{node}"));
         let provider = DockerProvider::new(&cluster, &runner);
+        // The class's step makes the cache before the seat comes up.
+        crate::cluster::up::prepare_class_cache(&cluster, &runner, &Ui::new(Verbosity::Quiet), Mode::Apply).unwrap();
         up_and_status(&cluster, &provider, &runner);
         let templates = Templates::load(Path::new("/nonexistent")).unwrap();
         let status = status(&cluster, &provider, &runner, &templates).unwrap();

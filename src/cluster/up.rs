@@ -135,7 +135,7 @@ impl<'a> Up<'a> {
         let nodes = steps.run(&Nodes { provider: self.provider, templates: self.templates, ui })?;
         let not_running = steps.not_running(&nodes);
         if let Some(cache) = self.class_cache(ui) {
-            steps.run(&Cache { cache, up: self, ui })?;
+            steps.run(&Cache { cache })?;
         }
         let in_no_swarm = [nodes.created(), not_running.clone()].concat();
         steps.run(&Swarm {
@@ -361,49 +361,40 @@ impl Action for Images<'_> {
 
 struct Cache<'a> {
     cache: ClassCache<'a>,
-    up: &'a Up<'a>,
-    ui: &'a Ui,
 }
 
 impl Action for Cache<'_> {
+    /// Only this seat's join: the class's step makes the cache and fills
+    /// it before any seat comes up (prepare_class_cache).
     type Plan = cache::Plan;
 
     fn title(&self) -> &'static str {
-        "starting the class cache"
+        "joining the class cache"
     }
 
     fn plan(&self) -> Result<cache::Plan> {
-        // The class's step made it and pushed the labs' images into it
-        // (prepare_class_cache): this seat joins it.
-        self.cache.plan(&[])
+        self.cache.seat_plan()
     }
 
     fn show(&self, plan: &cache::Plan) -> Result<Shown> {
-        let notes =
-            plan.skipped.iter().map(|skip| format!("not in the class cache: {}: {}", skip.image, skip.why)).collect();
         let summary = describe_cache(&self.cache, plan, None, CacheFor::Seat);
-        Ok(Shown { summary, notes, commands: self.cache.commands(plan)? })
+        Ok(Shown { summary, notes: Vec::new(), commands: plan.join.iter().cloned().collect() })
     }
 
-    /// A cache that cannot start leaves the nodes pulling from the internet
-    /// as before: said, not fatal.
+    /// A cache the class's step could not start (it said why) leaves the
+    /// nodes pulling from their registries as before: said, not fatal.
     fn apply(&self, plan: &cache::Plan) -> Result<Done> {
-        match self.cache.apply(plan) {
-            Ok(outcome) => Ok(Done {
-                changed: outcome.changed,
-                summary: describe_cache(&self.cache, plan, Some(&outcome), CacheFor::Seat),
-            }),
-            Err(error) => {
-                self.ui.warn(&format!(
-                    "{error:#}; until the class cache runs, the nodes of {} pull straight from their registries; fix it and run `labctl up` again",
-                    self.up.cluster.name(),
-                ));
-                Ok(Done {
-                    changed: false,
-                    summary: format!("class cache {} not running (see the warning)", self.cache.name()),
-                })
-            }
+        if !self.cache.runs()? {
+            return Ok(Done {
+                changed: false,
+                summary: format!("class cache {} not running (see the class's step)", self.cache.name()),
+            });
         }
+        let outcome = self.cache.apply(plan)?;
+        Ok(Done {
+            changed: outcome.changed,
+            summary: describe_cache(&self.cache, plan, Some(&outcome), CacheFor::Seat),
+        })
     }
 }
 
@@ -669,17 +660,15 @@ fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::O
     };
     let said = |planned: &str, happened: &str| if done.is_some() { happened } else { planned }.to_string();
     let mut parts = Vec::new();
-    let joined_instead = done.is_some_and(|outcome| outcome.joined_instead);
     match &plan.container {
         cache::Container::Running => {}
-        _ if joined_instead => {}
         cache::Container::Start(_) => parts.push(said("start it", "started")),
         cache::Container::Create(_) => parts.push(said("create it", "created")),
         cache::Container::Recreate(_) => {
             parts.push(said("recreate it for the new [cache] settings", "recreated for the new [cache] settings"))
         }
     }
-    if plan.join.is_some() || joined_instead {
+    if plan.join.is_some() {
         parts.push(said("join this seat's network", "joined this seat's network"));
     }
     let pushed: Vec<&str> = match done {
@@ -770,31 +759,45 @@ mod tests {
     }
 
     #[test]
-    fn a_class_seat_starts_the_class_cache_right_after_its_nodes() {
+    fn the_class_makes_its_cache_on_the_first_seats_network_and_a_seat_joins_it_after_its_nodes() {
         let settings =
             test_settings("[cluster]\nname = \"cls\"\n[class]\nseats = 2\naccess = \"none\"\n[labs]\nseed = []\n");
         let seat = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
-        let runner = RecordingRunner::lenient();
-        runner.always("docker network inspect", 1, "", "Error: No such network");
-        runner.always("docker image inspect", 0, "sha256:node\n", "");
-        runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
-        up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::DryRun).unwrap();
-        assert_eq!(runner.changes(), Vec::<String>::new());
+        let ui = Ui::new(Verbosity::Quiet);
 
+        // The class's step, before any seat: the seat's network, then the cache on it.
+        let runner = RecordingRunner::default();
+        runner.always("docker network inspect", 1, "", "Error: No such network");
+        runner.always("docker network create", 0, "", "");
+        runner.answer("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker run --detach --name labctl-cache-cls", 0, "3f2c\n", "");
+        runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
+        prepare_class_cache(&seat, &runner, &ui, Mode::Apply).unwrap();
+        let changes = runner.changes();
+        assert!(
+            changes[0].starts_with("docker network create --driver bridge --subnet 192.168.57.0/24"),
+            "{changes:#?}"
+        );
+        assert!(changes[1].starts_with("docker run --detach --name labctl-cache-cls --restart always --network labctl-cls-s02 --ip 192.168.57.254"), "{changes:#?}");
+        assert_eq!(changes.len(), 2, "{changes:#?}");
+
+        // A seat only joins it, right after its nodes, before its swarm.
         let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 1, "", "Error: No such network");
         runner.always("docker image inspect", 0, "sha256:node\n", "");
-        runner.always("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
-        runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
+        let found = "3f2c\trunning\thttps://registry-1.docker.io\tregistry:2\tlabctl-cls-s01=192.168.56.254 ";
+        runner.always("docker container inspect", 0, found, "");
         // The fake's empty answers stop the swarm step after its init.
         let error = up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::Apply).unwrap_err();
         assert!(error.to_string().contains("`docker info` on manager"), "{error:#}");
         let changes = runner.changes();
         let position = |prefix: &str| changes.iter().position(|line| line.starts_with(prefix));
-        let cache = position("docker run --detach --name labctl-cache-cls").expect("the cache starts");
-        assert!(position("docker run --detach --name cls-s02-node3") < Some(cache), "{changes:#?}");
+        assert_eq!(position("docker run --detach --name labctl-cache-cls"), None, "a seat never makes it");
+        let join =
+            position("docker network connect --ip 192.168.57.254 labctl-cls-s02 labctl-cache-cls").expect("joined");
+        assert!(position("docker run --detach --name cls-s02-node3") < Some(join), "{changes:#?}");
         let init = position("docker exec cls-s02-manager docker swarm init").expect("the swarm starts");
-        assert!(cache < init, "{changes:#?}");
+        assert!(join < init, "{changes:#?}");
     }
 
     #[test]

@@ -128,16 +128,7 @@ pub struct Plan {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outcome {
     pub changed: bool,
-    /// Another seat made the cache first (they came up at once): this seat
-    /// joined it instead of making it.
-    pub joined_instead: bool,
     pub pushed: Vec<String>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Made {
-    Created,
-    Joined,
 }
 
 pub struct ClassCache<'a> {
@@ -154,6 +145,11 @@ impl<'a> ClassCache<'a> {
 
     pub fn name(&self) -> String {
         container_name(self.cluster.class_name())
+    }
+
+    /// Whether the container is there and running (a probe).
+    pub fn runs(&self) -> Result<bool> {
+        Ok(find(self.cluster, self.runner)?.is_some_and(|found| found.state == "running"))
     }
 
     /// `address:port` on this seat's network.
@@ -217,6 +213,17 @@ impl<'a> ClassCache<'a> {
             Upstream::Offline => self.plan_pushes(images, matches!(container, Container::Running))?,
         };
         Ok(Plan { container, join, pushes, skipped })
+    }
+
+    /// A seat's part: join this seat's network at its address unless the
+    /// cache is on it already. The class's step makes, starts or recreates
+    /// the container before (rejoining the networks it was on).
+    pub fn seat_plan(&self) -> Result<Plan> {
+        let network = self.network();
+        let on_network = find(self.cluster, self.runner)?
+            .is_some_and(|found| found.networks.iter().any(|(name, _)| *name == network));
+        let join = (!on_network).then(|| self.join_command(&network, &self.address().to_string()));
+        Ok(Plan { container: Container::Running, join, pushes: Vec::new(), skipped: Vec::new() })
     }
 
     /// `docker run` of the cache on this seat's network at its address,
@@ -332,17 +339,16 @@ impl<'a> ClassCache<'a> {
     /// Carry `plan` out.
     pub fn apply(&self, plan: &Plan) -> Result<Outcome> {
         let mut changed = true;
-        let mut made = Made::Created;
         match &plan.container {
             Container::Running => changed = false,
             Container::Start(start) => self.run_checked(start)?,
-            Container::Create(create) => made = self.create(create)?,
+            Container::Create(create) => self.create(create)?,
             Container::Recreate(recreation) => {
                 let removed = self.runner.run(&recreation.remove)?;
                 if !removed.success() && !removed.stderr.contains("No such container") {
                     removed.checked(&recreation.remove)?;
                 }
-                made = self.create(&recreation.create)?;
+                self.create(&recreation.create)?;
                 for join in &recreation.rejoin {
                     self.join(join)?;
                 }
@@ -365,28 +371,19 @@ impl<'a> ClassCache<'a> {
                 pushed.push(push.image.clone());
             }
         }
-        Ok(Outcome { changed: changed || !pushed.is_empty(), joined_instead: made == Made::Joined, pushed })
+        Ok(Outcome { changed: changed || !pushed.is_empty(), pushed })
     }
 
     fn run_checked(&self, spec: &CommandSpec) -> Result<()> {
         self.runner.run_checked(spec).map(|_| ())
     }
 
-    /// `docker run` the cache; when another seat of the class made it
-    /// meanwhile (seats come up at once), join it instead.
-    fn create(&self, create: &CommandSpec) -> Result<Made> {
+    /// `docker run` the cache: only the class's step does, once per engine
+    /// before the seats (`cluster::up::prepare_class_cache`).
+    fn create(&self, create: &CommandSpec) -> Result<()> {
         let output = self.runner.run(create)?;
         if output.success() {
-            return Ok(Made::Created);
-        }
-        if output.stderr.contains("is already in use") {
-            // Docker holds the name before the container exists: wait for it.
-            let deadline = Instant::now() + self.cluster.timeouts().scaled(STARTUP);
-            while find(self.cluster, self.runner)?.is_none() && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(200));
-            }
-            self.join(&self.join_command(&self.network(), &self.address().to_string()))?;
-            return Ok(Made::Joined);
+            return Ok(());
         }
         let tail = output.tail(2);
         if tail.contains("pull") || tail.contains("dial tcp") || tail.contains("lookup") {
@@ -396,7 +393,7 @@ impl<'a> ClassCache<'a> {
                 engine = self.cluster.engine().name
             );
         }
-        output.checked(create).map(|_| Made::Created)
+        output.checked(create).map(|_| ())
     }
 
     /// Wait (bounded) until the registry says it serves; an error with its
@@ -753,7 +750,7 @@ mod tests {
         assert_eq!(runner.changes(), Vec::<String>::new());
 
         let outcome = cache.apply(&plan).unwrap();
-        assert_eq!(outcome, Outcome { changed: true, joined_instead: false, pushed: vec!["node:slim".into()] });
+        assert_eq!(outcome, Outcome { changed: true, pushed: vec!["node:slim".into()] });
         assert_eq!(
             runner.changes(),
             [
@@ -822,40 +819,6 @@ mod tests {
         let error = cache.apply(&cache.plan(&[]).unwrap()).unwrap_err().to_string();
         assert!(error.starts_with(&format!("the class cache labctl-cache-cls stopped as it started ({panic}); as a pull-through cache it must reach https://registry-1.docker.io when it starts")), "{error}");
         assert!(error.ends_with("or set [cache] upstream = \"none\" for a class without internet"), "{error}");
-    }
-
-    #[test]
-    fn a_seat_that_finds_the_cache_made_by_another_seat_meanwhile_joins_it() {
-        let settings = test_settings(CLASS);
-        let seat2 = seat(&settings, 2);
-        let runner = RecordingRunner::lenient();
-        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
-        // Docker holds the name a moment before the other seat's container exists.
-        runner.answer(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
-        runner.always(INSPECT, 0, &found("created", "https://registry-1.docker.io", ""), "");
-        runner.always("docker logs", 0, "", LISTENING);
-        runner.answer("docker run", 125, "", "docker: Error response from daemon: Conflict. The container name \"/labctl-cache-cls\" is already in use by container \"3f2\".");
-        let cache = ClassCache::of(&seat2, &runner).unwrap();
-        assert!(cache.apply(&cache.plan(&[]).unwrap()).unwrap().joined_instead);
-        assert_eq!(runner.changes()[1], "docker network connect --ip 192.168.57.254 labctl-cls-s02 labctl-cache-cls");
-
-        // Two seats that both found an outdated cache: the second one's
-        // removal finds it gone, and it joins the first one's new cache.
-        let runner = RecordingRunner::lenient();
-        runner.answer(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
-        runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", ""), "");
-        runner.answer("docker rm --force 3f2c", 1, "", "Error: No such container: 3f2c");
-        runner.answer(
-            "docker run",
-            125,
-            "",
-            "docker: Error response from daemon: Conflict. The container name \"/labctl-cache-cls\" is already in use",
-        );
-        runner.always("docker logs", 0, "", LISTENING);
-        let cache = ClassCache::of(&seat2, &runner).unwrap();
-        let plan = cache.plan(&[]).unwrap();
-        assert!(matches!(plan.container, Container::Recreate(_)), "{plan:#?}");
-        assert!(cache.apply(&plan).unwrap().joined_instead);
     }
 
     #[test]
