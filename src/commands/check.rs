@@ -4,7 +4,7 @@ use std::time::SystemTime;
 use anyhow::{anyhow, Result};
 
 use super::gradebook::{self, Report, SeatGrade};
-use super::seat_reads::{each_seat, Reach, Seated};
+use super::seat_reads::{each_seat, Reach, SayingProvider, Seated};
 use super::{Context, Intent};
 use crate::cli::CheckArgs;
 use crate::cluster::{self, Needs};
@@ -15,7 +15,7 @@ use crate::labs::Lab;
 use crate::lifecycle::check::{self, Outcome};
 use crate::lifecycle::grades::{Grade, Grades};
 use crate::lifecycle::mesh::Mesh;
-use crate::provider::{NodeShell, Provider};
+use crate::provider::NodeShell;
 use crate::templates::Templates;
 use crate::ui::Mark;
 
@@ -46,15 +46,6 @@ pub fn run(context: &Context, args: &CheckArgs) -> Result<ExitCode> {
             one_seat(context, seat, lab, result, args.json)
         }
         _ => class(context, &seats, lab, results, args),
-    }
-}
-
-/// Reaches a seat as a command on one cluster does: saying its provider.
-struct SayingProvider<'c>(&'c Context);
-
-impl Reach for SayingProvider<'_> {
-    fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
-        self.0.reach_cluster(cluster, runner).map(|(_, provider)| provider)
     }
 }
 

@@ -24,6 +24,16 @@ pub trait Reach: Sync {
     fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>>;
 }
 
+/// Reaches a seat as a command on one cluster does: saying its provider
+/// (a read over several seats says it only with -v).
+pub struct SayingProvider<'c>(pub &'c super::Context);
+
+impl Reach for SayingProvider<'_> {
+    fn reach<'a>(&self, cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Result<Box<dyn Provider + 'a>> {
+        self.0.reach_cluster(cluster, runner).map(|(_, provider)| provider)
+    }
+}
+
 /// Seats reached on the recording runner, with the docker provider.
 #[cfg(test)]
 pub struct Recorded;

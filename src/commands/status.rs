@@ -1,10 +1,10 @@
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime};
 
-use anyhow::{Context as _, Result};
+use anyhow::{anyhow, Context as _, Result};
 use serde::Serialize;
 
-use super::seat_reads::{each_seat, Reach, Seated};
+use super::seat_reads::{each_seat, Reach, SayingProvider, Seated};
 use super::{Context, Intent};
 use crate::cli::StatusArgs;
 use crate::cluster::{self, Status};
@@ -27,17 +27,36 @@ pub fn run(context: &Context, args: &StatusArgs, view: View) -> Result<ExitCode>
     let catalog = context.catalog()?;
     let settings = context.settings(&catalog)?;
     let seats = context.seats(&settings, &catalog, args.seats.seat.as_ref(), Intent::Read)?;
+    // One path for one seat and many: every seat read the same way, then
+    // one seat's nodes in detail, or a line a seat.
+    let runner = context.runner(false);
+    let templates = context.templates()?;
     match (view, seats.as_slice()) {
-        (View::Auto, [seat]) => one_seat(context, seat, args.json),
-        _ => class(context, &seats, args.json),
+        (View::Auto, [_]) => {
+            let read = read_seats(&seats, &SayingProvider(context), runner.as_ref(), &templates, Reading::OneCluster);
+            let status = read
+                .into_iter()
+                .next()
+                .map_or_else(|| Err(anyhow!("internal error: no seat read")), Seated::into_result)?;
+            one_seat(context, status, args.json)
+        }
+        _ => {
+            let read = read_seats(&seats, context, runner.as_ref(), &templates, Reading::Class);
+            class(context, &seats, read, args.json)
+        }
     }
 }
 
-fn one_seat(context: &Context, cluster: &Cluster, json: bool) -> Result<ExitCode> {
-    let runner = context.runner(false);
-    let (_, provider) = context.reach_cluster(cluster, runner.as_ref())?;
-    let templates = context.templates()?;
-    let status = cluster::status(cluster, provider.as_ref(), runner.as_ref(), &templates)?;
+/// How a read over seats says a seat whose status could not be read.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Reading {
+    /// As the error of a command on one cluster.
+    OneCluster,
+    /// As a seat of the class that cannot be reached.
+    Class,
+}
+
+fn one_seat(context: &Context, status: Status, json: bool) -> Result<ExitCode> {
     let text = if json { serde_json::to_string_pretty(&status)? + "\n" } else { table(&status) };
     context.ui.print(&text);
     // Scripts gate on the status: every node in the swarm and Ready, or 3.
@@ -148,12 +167,9 @@ struct LastCheck {
     age: Option<Duration>,
 }
 
-fn class(context: &Context, seats: &[Cluster], json: bool) -> Result<ExitCode> {
-    let runner = context.runner(false);
-    let templates = context.templates()?;
+fn class(context: &Context, seats: &[Cluster], statuses: Vec<Seated<Status>>, json: bool) -> Result<ExitCode> {
     let grades = Grades::in_workspace(&context.workspace);
     let now = SystemTime::now();
-    let statuses = read_seats(seats, context, runner.as_ref(), &templates);
     let lines: Vec<SeatLine> = seats
         .iter()
         .zip(statuses)
@@ -199,11 +215,20 @@ fn describe_not_ready(line: &SeatLine) -> String {
 
 /// Every seat's status, [`super::seat_reads::READ_AT_ONCE`] seats at a time; a
 /// seat whose runtime does not answer is unreachable, the others are read.
-fn read_seats(seats: &[Cluster], reach: &dyn Reach, runner: &dyn Runner, templates: &Templates) -> Vec<Seated<Status>> {
+fn read_seats(
+    seats: &[Cluster],
+    reach: &dyn Reach,
+    runner: &dyn Runner,
+    templates: &Templates,
+    reading: Reading,
+) -> Vec<Seated<Status>> {
     each_seat(seats, |cluster| {
         let provider = reach.reach(cluster, runner)?;
-        cluster::status(cluster, provider.as_ref(), runner, templates)
-            .context(Unreachable::cannot_reach(cluster.name()))
+        let status = cluster::status(cluster, provider.as_ref(), runner, templates);
+        match reading {
+            Reading::OneCluster => status,
+            Reading::Class => status.context(Unreachable::cannot_reach(cluster.name())),
+        }
     })
 }
 
@@ -392,7 +417,7 @@ mod tests {
             .record(&Grade::new("lab1", "swarm-lab-s03", &[outcome("a", false), outcome("b", true)], checked))
             .unwrap();
 
-        let statuses = read_seats(&seats, &Recorded, &runner, &templates);
+        let statuses = read_seats(&seats, &Recorded, &runner, &templates, Reading::Class);
         let now = checked + Duration::from_secs(125);
         let lines: Vec<SeatLine> = seats
             .iter()
