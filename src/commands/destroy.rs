@@ -2,7 +2,6 @@ use std::process::ExitCode;
 
 use anyhow::{bail, Result};
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
 use super::seats::{self, Finished};
@@ -78,10 +77,9 @@ fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
 /// One seat per engine the seats are on whose provider serves a class
 /// cache there: where `destroy` looks for the class's cache once its seats
 /// are gone. Asked without a word: the seats say which provider they use.
-fn class_caches<'c>(context: &Context, clusters: &'c [Cluster<'c>]) -> Result<Vec<&'c Cluster<'c>>> {
-    let mut engines = BTreeSet::new();
+fn class_caches<'a, 'c>(context: &Context, clusters: &'a [Cluster<'c>]) -> Result<Vec<&'a Cluster<'c>>> {
     let mut caches = Vec::new();
-    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
+    for cluster in seats::first_seat_per_engine(clusters) {
         let runner = context.runner(false);
         let (_, provider) = context.provider_for(cluster, runner.as_ref(), None, HostKeys::Known)?;
         if provider.info().class_cache {
@@ -179,11 +177,7 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
     if let Some(found) = matches.last() {
         settings.cluster_name = found.name.clone();
         let cluster = Cluster::new(&settings, &catalog)?;
-        let runner = context.runner(false);
-        let removed = cache::remove_unless_in_use(&cluster, runner.as_ref())?;
-        if !removed.is_empty() {
-            context.ui.done(&format!("removed {}", removed.join(", ")));
-        }
+        remove_class_caches(context, &[&cluster])?;
     }
     Ok(ExitCode::SUCCESS)
 }

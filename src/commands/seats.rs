@@ -16,6 +16,14 @@ use crate::exit;
 use crate::parallel::in_parallel_bounded;
 use crate::ui::{self, Mark, Ui};
 
+/// The first of `clusters` on each engine they run on, in their order: where
+/// a command does what the seats of one engine share (the node image, the
+/// class cache) once.
+pub fn first_seat_per_engine<'a, 'c>(clusters: &'a [Cluster<'c>]) -> Vec<&'a Cluster<'c>> {
+    let mut engines = std::collections::BTreeSet::new();
+    clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())).collect()
+}
+
 /// How one seat's work ended when it did not fail with an error.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Finished {

@@ -7,9 +7,8 @@ use super::{confirm, render, Context, Intent};
 use crate::access::ACCESS_DIR;
 use crate::cli::UpArgs;
 use crate::cluster::up::{prepare_class_cache, Mode, Up};
-use std::collections::BTreeSet;
-
 use crate::config::Cluster;
+use crate::exec::Runner;
 use crate::images::SavedImages;
 use crate::lock;
 use crate::provider::node_image::NodeImage;
@@ -42,10 +41,7 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     // What the seats share is made once for the class: the node image of
     // each engine, and each image saved from this host once, whatever the
     // number of seats that load it.
-    if !args.dry_run {
-        build_node_images(context, args, &clusters, &templates);
-    }
-    prepare_class_caches(context, args, &clusters)?;
+    prepare_engines(context, args, &clusters, &templates);
     let saved = SavedImages::default();
     let code = seats::run_each(context, &settings, &clusters, |context, cluster| {
         up_seat(context, args, cluster, &templates, &saved)
@@ -60,57 +56,44 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
-/// labctl's node image on each engine the seats run on, built once there
-/// before any seat comes up, so that seats that come up at once never build
-/// it side by side. An engine that cannot be asked, or whose build fails, is
-/// left to its seats: each then says so as its own failure, and the other
-/// engines' seats come up.
-fn build_node_images(context: &Context, args: &UpArgs, clusters: &[Cluster], templates: &Templates) {
-    let mut engines = BTreeSet::new();
-    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
-        let runner = context.runner(false);
+/// What the seats of each engine share, made there once before any seat
+/// comes up, so that seats that come up at once never make it side by side:
+/// labctl's node image (built when missing) and the class cache (see
+/// `cluster::up::prepare_class_cache`). An engine that cannot be asked, or
+/// whose node image build fails, is left to its seats: each then says so as
+/// its own failure, and the other engines' seats come up.
+fn prepare_engines(context: &Context, args: &UpArgs, clusters: &[Cluster], templates: &Templates) {
+    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
+    for cluster in seats::first_seat_per_engine(clusters) {
+        let runner = context.runner(args.dry_run);
         let Ok((_, provider)) = context.provider_for(cluster, runner.as_ref(), args.provider, HostKeys::Known) else {
             continue;
         };
-        if !provider.info().nodes_on_docker_engine {
-            return;
+        let info = provider.info();
+        if info.nodes_on_docker_engine && mode == Mode::Apply {
+            build_node_image(context, cluster, runner.as_ref(), templates);
         }
-        let Ok(image) = NodeImage::for_cluster(cluster, templates) else { continue };
-        let (engine, timeouts) = (cluster.engine(), cluster.timeouts());
-        let Ok(Some(build)) = image.build_command(engine, runner.as_ref(), &timeouts) else { continue };
-        context.ui.note(&image.build_note());
-        let built = context.ui.step(&format!("building node image {} on engine {}", image.name(), engine.name), || {
-            image
-                .build(&build, engine, runner.as_ref(), &timeouts)
-                .map(|()| ((), format!("node image {} built", image.name())))
-        });
-        // Its seats try again, and fail with the same reason as their own.
-        if let Err(error) = built {
-            context.ui.warn(&format!("{error:#}"));
+        if info.class_cache {
+            if let Err(error) = prepare_class_cache(cluster, runner.as_ref(), &context.ui, mode) {
+                context.ui.warn(&format!("{error:#}"));
+            }
         }
     }
 }
 
-/// The class cache of each engine the seats run on, made on the first
-/// seat's network before any seat comes up (see
-/// `cluster::up::prepare_class_cache`).
-fn prepare_class_caches(context: &Context, args: &UpArgs, clusters: &[Cluster]) -> Result<()> {
-    let mode = if args.dry_run { Mode::DryRun } else { Mode::Apply };
-    let mut engines = BTreeSet::new();
-    for cluster in clusters.iter().filter(|cluster| engines.insert(cluster.engine().name.clone())) {
-        let runner = context.runner(args.dry_run);
-        // An engine that cannot be asked is left to its seats, which say so.
-        let Ok((_, provider)) = context.provider_for(cluster, runner.as_ref(), args.provider, HostKeys::Known) else {
-            continue;
-        };
-        if !provider.info().class_cache {
-            return Ok(());
-        }
-        if let Err(error) = prepare_class_cache(cluster, runner.as_ref(), &context.ui, mode) {
-            context.ui.warn(&format!("{:#}", error));
-        }
+/// labctl's node image on `cluster`'s engine, built when it is missing.
+fn build_node_image(context: &Context, cluster: &Cluster, runner: &dyn Runner, templates: &Templates) {
+    let Ok(image) = NodeImage::for_cluster(cluster, templates) else { return };
+    let (engine, timeouts) = (cluster.engine(), cluster.timeouts());
+    let Ok(Some(build)) = image.build_command(engine, runner, &timeouts) else { return };
+    context.ui.note(&image.build_note());
+    let built = context.ui.step(&format!("building node image {} on engine {}", image.name(), engine.name), || {
+        image.build(&build, engine, runner, &timeouts).map(|()| ((), format!("node image {} built", image.name())))
+    });
+    // Its seats try again, and fail with the same reason as their own.
+    if let Err(error) = built {
+        context.ui.warn(&format!("{error:#}"));
     }
-    Ok(())
 }
 
 fn up_seat(
