@@ -20,6 +20,8 @@ use rustix::process::{kill_process, kill_process_group, Pid, Signal};
 use crate::timeouts::RAISE_HINT;
 use crate::ui::Ui;
 
+pub mod batch;
+
 /// What running a command does to the world.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Effect {
@@ -506,11 +508,14 @@ pub mod fake {
     /// were queued; a one-shot answer is used once, a standing one every time.
     /// A command with no answer fails the test (it panics, naming the
     /// command), unless the runner was made [`RecordingRunner::lenient`]. A
-    /// command without a time limit is a bug: it panics too.
+    /// command without a time limit is a bug: it panics too. A batch of reads
+    /// (see [`super::batch`]) is answered command by command, each as if run
+    /// alone, and framed as the node's script would frame them.
     #[derive(Default)]
     pub struct RecordingRunner {
         answers: Mutex<Vec<Answer>>,
         calls: Mutex<Vec<CommandSpec>>,
+        batches: Mutex<Vec<CommandSpec>>,
         lenient: bool,
     }
 
@@ -546,6 +551,13 @@ pub mod fake {
             self.calls.lock().unwrap().iter().map(shown).collect()
         }
 
+        /// Every batch of reads run so far (each round trip to a node that
+        /// carried several commands), as displayed; the commands it carried
+        /// are in [`RecordingRunner::command_lines`], as if run alone.
+        pub fn batch_lines(&self) -> Vec<String> {
+            self.batches.lock().unwrap().iter().map(shown).collect()
+        }
+
         /// Every command run so far, unmasked.
         pub fn calls(&self) -> Vec<CommandSpec> {
             self.calls.lock().unwrap().clone()
@@ -556,6 +568,20 @@ pub mod fake {
             let calls = self.calls.lock().unwrap();
             calls.iter().filter(|spec| spec.effect == Effect::Change).map(shown).collect()
         }
+    }
+
+    /// A batch of reads (`… sh -c SCRIPT labctl-reads BOUNDARY …`, see
+    /// [`super::batch`]): its boundary, and each of its commands as if run
+    /// alone, with the batch's own prefix (`docker exec NODE timeout …`).
+    fn batch_of(spec: &CommandSpec) -> Option<(String, Vec<CommandSpec>)> {
+        let name = spec.args.iter().position(|arg| arg == super::batch::SCRIPT_NAME)?;
+        let prefix = name.checked_sub(3).filter(|&start| spec.args[start..start + 2] == ["sh", "-c"])?;
+        let (boundary, commands) = super::batch::commands_of(&spec.args[name + 1..])?;
+        let alone = |command: Vec<String>| CommandSpec {
+            args: spec.args[..prefix].iter().cloned().chain(command).collect(),
+            ..spec.clone()
+        };
+        Some((boundary, commands.into_iter().map(alone).collect()))
     }
 
     /// The displayed command without `timeout -s KILL SECS ` (see [`RecordingRunner`]).
@@ -571,6 +597,15 @@ pub mod fake {
     impl Runner for RecordingRunner {
         fn run(&self, spec: &CommandSpec) -> Result<Output> {
             assert!(spec.timeout.is_some(), "`{spec}` (to {}) has no time limit", spec.purpose);
+            if let Some((boundary, commands)) = batch_of(spec) {
+                self.batches.lock().unwrap().push(spec.clone());
+                let outputs = commands.iter().map(|command| self.run(command)).collect::<Result<Vec<_>>>()?;
+                return Ok(Output {
+                    code: Some(0),
+                    stdout: super::batch::framed(&boundary, &outputs),
+                    ..Output::default()
+                });
+            }
             self.calls.lock().unwrap().push(spec.clone());
             let line = shown(spec);
             let answer = {

@@ -3,11 +3,17 @@
 //! the cluster with one or two commands and decides pass/fail with a pure
 //! function.
 
-use anyhow::{bail, Result};
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+
+use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use super::mesh::{self, Mesh, NetworkFetch, FALLBACK_NOTE};
 use crate::config::Cluster;
+use crate::exec::batch;
+use crate::exec::Output;
+use crate::exit::Unreachable;
 use crate::labs::check_spec::{Check, PortRule};
 use crate::labs::manifest::Language;
 use crate::labs::Lab;
@@ -15,9 +21,11 @@ use crate::parallel::in_parallel;
 use crate::provider::NodeShell;
 use crate::templates::Templates;
 
+const READS_TEMPLATE: &str = "node/run-reads.sh.tera";
 const HTTP_TEMPLATE: &str = "node/http-get.sh.tera";
 const NETWORK_TEMPLATE: &str = "node/fetch-on-network.sh.tera";
 const PORTS_TEMPLATE: &str = "node/list-published-ports.sh.tera";
+const PUBLISHED_TEMPLATE: &str = "node/fetch-published.sh.tera";
 
 /// Every node a check names must be a node of this cluster: with
 /// `worker_prefix = "worker"` there is no `node1`, and asking it would look
@@ -89,8 +97,19 @@ pub struct Outcome {
     pub failure: Option<Failure>,
 }
 
-/// Run every check of `lab`, all at once. `mesh` keeps what is known about
-/// the nodes' routing mesh across the runs of one labctl command.
+/// How many rounds of reads a run may take: an ingress check reads the
+/// published ports first, then fetches through the mesh, then (on a kernel
+/// without IPVS) on the service's network.
+const READ_ROUNDS: usize = 3;
+
+/// Run every check of `lab`. Each check asks for what it needs to read;
+/// every node is asked for all of it in one round trip
+/// (node/run-reads.sh), so a lab's checks cost one round trip a node (two
+/// for an ingress check, three the first time on a host without IPVS).
+/// The first round also asks whether the manager's Docker answers: when it
+/// does not, an [`Unreachable`] error (exit status 3) instead of verdicts.
+/// `mesh` keeps what is known about the nodes' routing mesh across the runs
+/// of one labctl command.
 pub fn run_checks(
     lab: &Lab,
     cluster: &Cluster,
@@ -100,220 +119,394 @@ pub fn run_checks(
     mesh: &Mesh,
 ) -> Result<Vec<Outcome>> {
     let manager = cluster.nodes().manager().name.as_str();
-    let registry = cluster.registry().map(|registry| registry.address());
     let reader = Reader {
         shell,
         manager,
         nodes: cluster.nodes().iter().map(|node| node.name.clone()).collect(),
+        registry: cluster.registry().map(|registry| registry.address()),
+        reads_script: templates.node_script(READS_TEMPLATE)?,
         http_script: templates.node_script(HTTP_TEMPLATE)?,
         network_script: templates.node_script(NETWORK_TEMPLATE)?,
         ports_script: templates.node_script(PORTS_TEMPLATE)?,
+        published_script: templates.node_script(PUBLISHED_TEMPLATE)?,
         mesh,
     };
     let specs = &lab.manifest.checks;
-    in_parallel(specs, |spec| {
-        let verdict: Verdict = match &spec.check {
-            Check::ServiceExists { service } => Verdict::settled(reader.service_exists(service)),
-            Check::ServiceReplicas { service, replicas } => {
-                let tasks = reader.running_tasks(service)?;
-                replicas_decision(&tasks, *replicas).into()
-            }
-            Check::Placement { service, role } => {
-                let tasks = reader.running_tasks(service)?;
-                let managers = reader.manager_hostnames()?;
-                placement_decision(&tasks, &managers, role.as_str()).into()
-            }
-            Check::Network { network, driver, attachable } => {
-                let found = reader.network(network)?;
-                Verdict::settled(network_decision(found.as_deref(), driver.as_deref(), *attachable))
-            }
-            Check::RegistryRepository { repository } => match &registry {
-                None => Verdict::settled((false, "the registry is disabled in labctl.toml".to_string())),
-                Some(address) => {
-                    let catalog = reader.http(manager, &format!("http://{address}/v2/_catalog"))?;
-                    repository_verdict(&catalog, repository)
-                }
-            },
-            Check::Http { node, url, status, contains, ingress } => {
-                let node = node.as_deref().unwrap_or(manager);
-                let decide = |answer: &str| http_decision(answer, *status, contains.as_deref());
-                if *ingress {
-                    reader.ingress_http(node, url, decide)?
-                } else {
-                    decide(&reader.http(node, url)?).into()
-                }
-            }
-            Check::Command { node, command } => {
-                let spec = shell.probe(node.as_deref().unwrap_or(manager), &["sh", "-c", command], "run a check");
-                let output = shell.run(&spec)?;
-                let detail = if output.success() {
-                    "exit 0".to_string()
-                } else {
-                    format!("exit {:?}: {}", output.code.unwrap_or(-1), output.tail(1))
-                };
-                (output.success(), detail).into()
-            }
-            Check::PublishedPorts { service, ports } => {
-                let found = reader.endpoint_spec(service)?;
-                // A stack update may still be rolling out: not final.
-                ports_decision(found.as_deref(), ports).into()
-            }
-            Check::HttpListsNodes { node, url } => {
-                let answer = reader.http(node.as_deref().unwrap_or(manager), url)?;
-                let hostnames: Vec<String> = reader.nodes()?.into_iter().map(|(host, _)| host).collect();
-                nodes_listed_decision(&answer, &hostnames).into()
-            }
-        };
-        let Verdict { passed, detail, failure } = verdict;
-        let hint = match (passed, language) {
-            (true, _) => String::new(),
-            (false, Language::En) => spec.hint_en.clone(),
-            (false, Language::Ko) => spec.hint_ko.clone(),
-        };
-        let failure = (!passed).then_some(failure);
-        Ok(Outcome { name: spec.name.clone(), kind: spec.check.kind().to_string(), passed, detail, hint, failure })
-    })
+    let mut answers = HashMap::new();
+    let mut verdicts: Vec<Option<Verdict>> = vec![None; specs.len()];
+    for round in 0..=READ_ROUNDS {
+        let mut lacking = Vec::new();
+        for (spec, verdict) in specs.iter().zip(&mut verdicts).filter(|(_, verdict)| verdict.is_none()) {
+            let ask = Ask { answers: &answers, lacking: RefCell::default() };
+            *verdict = reader.decide(&spec.check, &ask)?;
+            lacking.extend(ask.lacking.into_inner());
+        }
+        if lacking.is_empty() {
+            break;
+        }
+        if round == READ_ROUNDS {
+            bail!("internal error: lab {}'s checks still lack reads after {round} rounds", lab.manifest.id);
+        }
+        if round == 0 {
+            // In the same round trip: a check must never report a Docker
+            // that does not answer as a missing service.
+            lacking.push(Read::DockerAnswers);
+        }
+        answers.extend(reader.read_all(lacking)?);
+        if answers.get(&Read::DockerAnswers).is_some_and(|answer| !answer.success()) {
+            return Err(Unreachable::not_up(cluster.name(), &format!("Docker does not answer on {manager}")).into());
+        }
+    }
+    Ok(specs
+        .iter()
+        .zip(verdicts)
+        .map(|(spec, verdict)| {
+            let Verdict { passed, detail, failure } = verdict.expect("every check decided");
+            let hint = match (passed, language) {
+                (true, _) => String::new(),
+                (false, Language::En) => spec.hint_en.clone(),
+                (false, Language::Ko) => spec.hint_ko.clone(),
+            };
+            let failure = (!passed).then_some(failure);
+            Outcome { name: spec.name.clone(), kind: spec.check.kind().to_string(), passed, detail, hint, failure }
+        })
+        .collect())
 }
 
-/// Reads the cluster for the checks.
+/// One read of the cluster that a check needs. Checks that need the same
+/// read share its answer.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum Read {
+    /// Whether the manager's Docker answers (`docker version`).
+    DockerAnswers,
+    /// Whether a service exists (`docker service inspect` of its name).
+    Service(String),
+    /// `state|node` of each of a service's tasks that should be running.
+    Tasks(String),
+    /// `hostname|manager status` of every node of the swarm.
+    Nodes,
+    /// A network's driver and whether it is attachable.
+    Network(String),
+    /// A service's endpoint spec as JSON.
+    EndpointSpec(String),
+    /// Every service with its published ports (node/list-published-ports.sh).
+    PublishedPorts,
+    /// A URL fetched on a node through a port published in the routing
+    /// mesh, when the node's kernel has IPVS (node/fetch-published.sh).
+    ThroughMesh { node: String, url: String },
+    /// A URL fetched on a node (node/http-get.sh).
+    Http { node: String, url: String },
+    /// A URL fetched from inside a task of `service` on a node
+    /// (node/fetch-on-network.sh).
+    OnNetwork { node: String, service: String, url: String },
+    /// A check's own command, run on a node.
+    Command { node: String, command: String },
+}
+
+/// What a check finds among the answers read so far; what it lacks is noted,
+/// to be read in the next round.
+struct Ask<'a> {
+    answers: &'a HashMap<Read, Output>,
+    lacking: RefCell<Vec<Read>>,
+}
+
+impl<'a> Ask<'a> {
+    fn get(&self, read: Read) -> Option<&'a Output> {
+        let found = self.answers.get(&read);
+        if found.is_none() {
+            self.lacking.borrow_mut().push(read);
+        }
+        found
+    }
+}
+
+/// Reads the cluster for the checks, and decides each check from what it read.
 struct Reader<'a> {
     shell: NodeShell<'a>,
     manager: &'a str,
     /// Every node of the cluster, the manager first.
     nodes: Vec<String>,
+    /// The registry's address, when it is enabled.
+    registry: Option<String>,
+    /// The rendered node/run-reads.sh: a node's reads in one round trip.
+    reads_script: String,
     /// The rendered HTTP probe (node/http-get.sh), shared by every http check.
     http_script: String,
     /// The rendered node/fetch-on-network.sh, for hosts without the routing mesh.
     network_script: String,
     /// The rendered node/list-published-ports.sh, to find who publishes a port.
     ports_script: String,
+    /// The rendered node/fetch-published.sh, for hosts with the routing mesh.
+    published_script: String,
     mesh: &'a Mesh,
 }
 
 impl Reader<'_> {
-    fn read(&self, node: &str, argv: &[&str], purpose: &str) -> Result<crate::exec::Output> {
-        self.shell.run(&self.shell.probe(node, argv, purpose))
-    }
-
-    fn service_exists(&self, service: &str) -> (bool, String) {
-        match self.read(
-            self.manager,
-            &["docker", "service", "inspect", "--format", "{{.Spec.Name}}", "--", service],
-            "look for a service",
-        ) {
-            Ok(output) if output.success() => (true, format!("service {service} exists")),
-            _ => (false, format!("no service {service}")),
-        }
-    }
-
-    /// (state, node) of the tasks that should be running.
-    fn running_tasks(&self, service: &str) -> Result<Vec<(String, String)>> {
-        let format = "{{.CurrentState}}|{{.Node}}";
-        let output = self.read(
-            self.manager,
-            &["docker", "service", "ps", "--filter", "desired-state=running", "--format", format, "--", service],
-            "list a service's tasks",
-        )?;
-        Ok(output
-            .stdout
-            .lines()
-            .filter_map(|line| line.split_once('|'))
-            .map(|(state, node)| (state.split_whitespace().next().unwrap_or_default().to_string(), node.to_string()))
-            .collect())
-    }
-
-    /// (hostname, is a manager) of every node of the swarm.
-    fn nodes(&self) -> Result<Vec<(String, bool)>> {
-        let output = self.read(
-            self.manager,
-            &["docker", "node", "ls", "--format", "{{.Hostname}}|{{.ManagerStatus}}"],
-            "list the nodes",
-        )?;
-        Ok(output
-            .stdout
-            .lines()
-            .filter_map(|line| line.split_once('|'))
-            .map(|(host, status)| (host.to_string(), !status.is_empty()))
-            .collect())
-    }
-
-    fn manager_hostnames(&self) -> Result<Vec<String>> {
-        Ok(self.nodes()?.into_iter().filter(|(_, manager)| *manager).map(|(host, _)| host).collect())
-    }
-
-    /// `docker <object> inspect --format <format> -- <name>` on the
-    /// manager, trimmed, or `None` when there is no such object.
-    fn inspect(&self, object: &str, format: &str, name: &str, purpose: &str) -> Result<Option<String>> {
-        let output =
-            self.read(self.manager, &["docker", object, "inspect", "--format", format, "--", name], purpose)?;
-        Ok(output.success().then(|| output.stdout.trim().to_string()))
-    }
-
-    /// The service's endpoint spec as JSON (`null` without ports).
-    fn endpoint_spec(&self, service: &str) -> Result<Option<String>> {
-        self.inspect("service", "{{json .Spec.EndpointSpec}}", service, "read a service's published ports")
-    }
-
-    /// `Some("overlay true")` (driver, attachable) or `None` when missing.
-    fn network(&self, network: &str) -> Result<Option<String>> {
-        self.inspect("network", "{{.Driver}} {{.Attachable}}", network, "inspect a network")
-    }
-
-    /// "status <code>" then the body, fetched from `node`.
-    fn http(&self, node: &str, url: &str) -> Result<String> {
-        Ok(self.read(node, &["sh", "-c", &self.http_script, "labctl-http", url], "fetch a URL")?.stdout)
+    /// `check`'s verdict from the answers, or `None` when it lacks some
+    /// (noted in `ask`).
+    fn decide(&self, check: &Check, ask: &Ask) -> Result<Option<Verdict>> {
+        let manager = self.manager;
+        let verdict = match check {
+            Check::ServiceExists { service } => {
+                let Some(found) = ask.get(Read::Service(service.clone())) else { return Ok(None) };
+                Verdict::settled(match found.success() {
+                    true => (true, format!("service {service} exists")),
+                    false => (false, format!("no service {service}")),
+                })
+            }
+            Check::ServiceReplicas { service, replicas } => {
+                let Some(tasks) = ask.get(Read::Tasks(service.clone())) else { return Ok(None) };
+                replicas_decision(&tasks_of(tasks), *replicas).into()
+            }
+            Check::Placement { service, role } => {
+                let (Some(tasks), Some(nodes)) = (ask.get(Read::Tasks(service.clone())), ask.get(Read::Nodes)) else {
+                    return Ok(None);
+                };
+                let managers: Vec<String> =
+                    nodes_of(nodes).into_iter().filter(|(_, manager)| *manager).map(|(host, _)| host).collect();
+                placement_decision(&tasks_of(tasks), &managers, role.as_str()).into()
+            }
+            Check::Network { network, driver, attachable } => {
+                let Some(found) = ask.get(Read::Network(network.clone())) else { return Ok(None) };
+                Verdict::settled(network_decision(inspected(found).as_deref(), driver.as_deref(), *attachable))
+            }
+            Check::RegistryRepository { repository } => match &self.registry {
+                None => Verdict::settled((false, "the registry is disabled in labctl.toml".to_string())),
+                Some(address) => {
+                    let url = format!("http://{address}/v2/_catalog");
+                    let Some(catalog) = ask.get(Read::Http { node: manager.to_string(), url }) else {
+                        return Ok(None);
+                    };
+                    repository_verdict(&catalog.stdout, repository)
+                }
+            },
+            Check::Http { node, url, status, contains, ingress } => {
+                let node = node.as_deref().unwrap_or(manager);
+                let decide = |answer: &str| http_decision(answer, *status, contains.as_deref());
+                match ingress {
+                    true => return self.ingress_http(node, url, ask, decide),
+                    false => {
+                        let Some(answer) = ask.get(http(node, url)) else { return Ok(None) };
+                        decide(&answer.stdout).into()
+                    }
+                }
+            }
+            Check::Command { node, command } => {
+                let node = node.as_deref().unwrap_or(manager).to_string();
+                let Some(output) = ask.get(Read::Command { node, command: command.clone() }) else {
+                    return Ok(None);
+                };
+                let detail = match output.success() {
+                    true => "exit 0".to_string(),
+                    false => format!("exit {:?}: {}", output.code.unwrap_or(-1), output.tail(1)),
+                };
+                (output.success(), detail).into()
+            }
+            Check::PublishedPorts { service, ports } => {
+                let Some(found) = ask.get(Read::EndpointSpec(service.clone())) else { return Ok(None) };
+                // A stack update may still be rolling out: not final.
+                ports_decision(inspected(found).as_deref(), ports).into()
+            }
+            Check::HttpListsNodes { node, url } => {
+                let node = node.as_deref().unwrap_or(manager);
+                let (Some(answer), Some(nodes)) = (ask.get(http(node, url)), ask.get(Read::Nodes)) else {
+                    return Ok(None);
+                };
+                let hostnames: Vec<String> = nodes_of(nodes).into_iter().map(|(host, _)| host).collect();
+                nodes_listed_decision(&answer.stdout, &hostnames).into()
+            }
+        };
+        Ok(Some(verdict))
     }
 
     /// An http check of a port published through the routing mesh: through
     /// the published port where the node's kernel has IPVS, else on the
     /// service's own network (see [`mesh`]).
-    fn ingress_http(&self, node: &str, url: &str, decide: impl Fn(&str) -> (bool, String)) -> Result<Verdict> {
-        let Some((port, path)) = mesh::port_and_path(url) else {
-            return Ok(decide(&self.http(node, url)?).into());
-        };
-        let listing = self.read(
-            self.manager,
-            &["sh", "-c", &self.ports_script, "labctl-ports", mesh::PORTS_FORMAT],
-            "list published ports",
-        )?;
+    fn ingress_http(
+        &self,
+        node: &str,
+        url: &str,
+        ask: &Ask,
+        decide: impl Fn(&str) -> (bool, String),
+    ) -> Result<Option<Verdict>> {
+        let through_port = |ask: &Ask| Ok(ask.get(http(node, url)).map(|answer| decide(&answer.stdout).into()));
+        let Some((port, path)) = mesh::port_and_path(url) else { return through_port(ask) };
+        let Some(listing) = ask.get(Read::PublishedPorts) else { return Ok(None) };
         if !listing.success() {
             bail!("cannot list the services' published ports on {}: {}", self.manager, listing.tail(2));
         }
         let Some(publisher) = mesh::publisher_of(&listing.stdout, port) else {
-            return Ok(Verdict::settled((false, format!("no service publishes port {port}"))));
+            return Ok(Some(Verdict::settled((false, format!("no service publishes port {port}")))));
         };
-        if !publisher.ingress || self.mesh.available(self.shell, node)? {
-            return Ok(decide(&self.http(node, url)?).into());
+        if !publisher.ingress {
+            return through_port(ask);
+        }
+        if self.mesh.known(node) != Some(false) {
+            let read = Read::ThroughMesh { node: node.to_string(), url: url.to_string() };
+            let Some(answer) = ask.get(read) else { return Ok(None) };
+            let available = answer.code != Some(mesh::NO_IPVS);
+            self.mesh.learn(node, available);
+            if available {
+                return Ok(Some(decide(&answer.stdout).into()));
+            }
         }
         let inner = mesh::network_url(&publisher, &path);
-        for candidate in mesh::fetch_order(node, &self.nodes) {
-            let argv =
-                ["sh", "-c", &self.network_script, "labctl-on-network", &publisher.service, &inner, &self.http_script];
-            let output = self.read(candidate, &argv, "fetch a service on its network")?;
+        let candidates = mesh::fetch_order(node, &self.nodes);
+        let fetched: Vec<Option<&Output>> = candidates
+            .iter()
+            .map(|candidate| {
+                ask.get(Read::OnNetwork {
+                    node: candidate.to_string(),
+                    service: publisher.service.clone(),
+                    url: inner.clone(),
+                })
+            })
+            .collect();
+        let Some(fetched) = fetched.into_iter().collect::<Option<Vec<&Output>>>() else { return Ok(None) };
+        for (candidate, output) in candidates.into_iter().zip(fetched) {
             match mesh::network_fetch(output.code, &output.stdout, &output.tail(1)) {
                 NetworkFetch::NoTaskHere => continue,
                 NetworkFetch::Answer(answer) => {
                     let (passed, detail) = decide(&answer);
-                    return Ok((passed, format!("{FALLBACK_NOTE} ({inner}: {detail})")).into());
+                    return Ok(Some((passed, format!("{FALLBACK_NOTE} ({inner}: {detail})")).into()));
                 }
                 NetworkFetch::Unable(missing) => {
                     let detail = format!("routing mesh unavailable on this host (no IPVS), and {candidate} cannot check {} on its network: {missing}", publisher.service);
-                    return Ok(Verdict::settled((false, detail)));
+                    return Ok(Some(Verdict::settled((false, detail))));
                 }
                 NetworkFetch::Failed(why) => {
-                    return Ok((false, format!("{FALLBACK_NOTE} ({inner}: {why})")).into());
+                    return Ok(Some((false, format!("{FALLBACK_NOTE} ({inner}: {why})")).into()));
                 }
             }
         }
-        Ok((
-            false,
-            format!(
-                "routing mesh unavailable on this host (no IPVS), and no task of {} runs to check it on its network",
-                publisher.service
-            ),
-        )
-            .into())
+        Ok(Some(
+            (
+                false,
+                format!(
+                    "routing mesh unavailable on this host (no IPVS), and no task of {} runs to check it on its network",
+                    publisher.service
+                ),
+            )
+                .into(),
+        ))
     }
+
+    /// The node a read runs on, and its command.
+    fn command(&self, read: &Read) -> (String, Vec<String>) {
+        let words = |words: &[&str]| words.iter().map(|word| word.to_string()).collect::<Vec<String>>();
+        let on_manager = |words: Vec<String>| (self.manager.to_string(), words);
+        match read {
+            Read::DockerAnswers => on_manager(words(&["docker", "version", "--format", "{{.Server.Version}}"])),
+            Read::Service(service) => {
+                on_manager(words(&["docker", "service", "inspect", "--format", "{{.Spec.Name}}", "--", service]))
+            }
+            Read::Tasks(service) => on_manager(words(&[
+                "docker",
+                "service",
+                "ps",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.CurrentState}}|{{.Node}}",
+                "--",
+                service,
+            ])),
+            Read::Nodes => on_manager(words(&["docker", "node", "ls", "--format", "{{.Hostname}}|{{.ManagerStatus}}"])),
+            Read::Network(network) => on_manager(words(&[
+                "docker",
+                "network",
+                "inspect",
+                "--format",
+                "{{.Driver}} {{.Attachable}}",
+                "--",
+                network,
+            ])),
+            Read::EndpointSpec(service) => on_manager(words(&[
+                "docker",
+                "service",
+                "inspect",
+                "--format",
+                "{{json .Spec.EndpointSpec}}",
+                "--",
+                service,
+            ])),
+            Read::PublishedPorts => {
+                on_manager(words(&["sh", "-c", &self.ports_script, "labctl-ports", mesh::PORTS_FORMAT]))
+            }
+            Read::ThroughMesh { node, url } => {
+                (node.clone(), words(&["sh", "-c", &self.published_script, "labctl-published", url, &self.http_script]))
+            }
+            Read::Http { node, url } => (node.clone(), words(&["sh", "-c", &self.http_script, "labctl-http", url])),
+            Read::OnNetwork { node, service, url } => (
+                node.clone(),
+                words(&["sh", "-c", &self.network_script, "labctl-on-network", service, url, &self.http_script]),
+            ),
+            Read::Command { node, command } => (node.clone(), words(&["sh", "-c", command])),
+        }
+    }
+
+    /// Every read, each node asked for all of its reads in one round trip,
+    /// the nodes at once.
+    fn read_all(&self, mut reads: Vec<Read>) -> Result<Vec<(Read, Output)>> {
+        let mut seen = HashSet::new();
+        reads.retain(|read| seen.insert(read.clone()));
+        let mut by_node: Vec<NodeReads> = Vec::new();
+        for read in reads {
+            let (node, command) = self.command(&read);
+            match by_node.iter_mut().find(|batch| batch.node == node) {
+                Some(batch) => batch.reads.push((read, command)),
+                None => by_node.push(NodeReads { node, reads: vec![(read, command)] }),
+            }
+        }
+        let answered = in_parallel(&by_node, |NodeReads { node, reads }| {
+            let commands: Vec<Vec<String>> = reads.iter().map(|(_, command)| command.clone()).collect();
+            let boundary = batch::boundary()?;
+            let mut argv = vec!["sh".to_string(), "-c".into(), self.reads_script.clone(), batch::SCRIPT_NAME.into()];
+            argv.extend(batch::arguments(&boundary, &commands));
+            let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+            let spec = self.shell.probe(node, &argv, "read the cluster for the checks");
+            let printed = self.shell.run_checked(&spec)?;
+            let outputs = batch::parse(&boundary, commands.len(), &printed.stdout)
+                .with_context(|| format!("could not read the cluster on {node} for the checks"))?;
+            Ok(reads.iter().map(|(read, _)| read.clone()).zip(outputs).collect::<Vec<_>>())
+        })?;
+        Ok(answered.into_iter().flatten().collect())
+    }
+}
+
+/// The reads of one round on one node, each with its command.
+struct NodeReads {
+    node: String,
+    reads: Vec<(Read, Vec<String>)>,
+}
+
+fn http(node: &str, url: &str) -> Read {
+    Read::Http { node: node.to_string(), url: url.to_string() }
+}
+
+/// (state, node) of the tasks in a [`Read::Tasks`] answer.
+fn tasks_of(output: &Output) -> Vec<(String, String)> {
+    output
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .map(|(state, node)| (state.split_whitespace().next().unwrap_or_default().to_string(), node.to_string()))
+        .collect()
+}
+
+/// (hostname, is a manager) of every node in a [`Read::Nodes`] answer.
+fn nodes_of(output: &Output) -> Vec<(String, bool)> {
+    output
+        .stdout
+        .lines()
+        .filter_map(|line| line.split_once('|'))
+        .map(|(host, status)| (host.to_string(), !status.is_empty()))
+        .collect()
+}
+
+/// An inspect's answer, trimmed, or `None` when there is no such object.
+fn inspected(output: &Output) -> Option<String> {
+    output.success().then(|| output.stdout.trim().to_string())
 }
 
 pub fn replicas_decision(tasks: &[(String, String)], wanted: u32) -> (bool, String) {

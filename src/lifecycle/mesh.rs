@@ -12,55 +12,38 @@
 use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 
-use anyhow::{bail, Result};
-
-use crate::provider::NodeShell;
-use crate::templates::Templates;
-
 pub const FALLBACK_NOTE: &str =
     "routing mesh unavailable on this host (no IPVS); checked the service on its network instead";
 
-/// Whether a node's kernel has IPVS.
+/// What is known about each node's kernel: whether it has IPVS, learnt
+/// from node/fetch-published.sh (exit 5 without), once per run (a `check`,
+/// or a whole `solve` with its rounds of checks).
 ///
 /// dockerd asks the kernel for IPVS over netlink whenever it programs a
 /// service's load balancing, which it does on every node for each service
 /// that publishes a port in ingress mode, and the kernel loads the `ip_vs`
 /// module on that request. So on a host where the mesh can work, a swarm node
-/// that has such a service has IPVS loaded or built in, and then
-/// `/proc/net/ip_vs` exists (in every network namespace, the node's too) and
-/// so does `/sys/module/ip_vs`. Where the kernel has no IPVS, neither ever
-/// appears: that is the case the routing mesh cannot serve. labctl probes
-/// only after finding a service that publishes the port in ingress mode.
-const IPVS_PROBE: &str = "node/ipvs-probe.sh.tera";
-
-/// What is known about each node's kernel, probed once per run (a `check`, or
-/// a whole `solve` with its rounds of checks).
+/// that has such a service has IPVS loaded or built in. Where the kernel has
+/// no IPVS, it never appears: that is the case the routing mesh cannot
+/// serve. labctl asks only after finding a service that publishes the port
+/// in ingress mode.
+#[derive(Default)]
 pub struct Mesh {
-    /// node/ipvs-probe.sh, rendered.
-    probe_script: String,
-    probed: Mutex<HashMap<String, bool>>,
+    known: Mutex<HashMap<String, bool>>,
 }
 
+/// node/fetch-published.sh's exit status on a node without IPVS.
+pub const NO_IPVS: i32 = 5;
+
 impl Mesh {
-    pub fn new(templates: &Templates) -> Result<Mesh> {
-        Ok(Mesh { probe_script: templates.node_script(IPVS_PROBE)?, probed: Mutex::default() })
+    /// What is known of `node`'s kernel so far in this run.
+    pub fn known(&self, node: &str) -> Option<bool> {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner).get(node).copied()
     }
 
-    /// Whether ports published in ingress mode can answer on `node`.
-    pub fn available(&self, shell: NodeShell, node: &str) -> Result<bool> {
-        let mut probed = self.probed.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(known) = probed.get(node) {
-            return Ok(*known);
-        }
-        let spec = shell.probe(node, &["sh", "-c", &self.probe_script, "labctl-ipvs"], "look for IPVS in the kernel");
-        let output = shell.run(&spec)?;
-        let available = match output.code {
-            Some(0) => true,
-            Some(1) => false,
-            _ => bail!("could not tell whether {node}'s kernel has IPVS: {} failed: {}", spec, output.tail(2)),
-        };
-        probed.insert(node.to_string(), available);
-        Ok(available)
+    /// Keep whether `node`'s kernel has IPVS.
+    pub fn learn(&self, node: &str, available: bool) {
+        self.known.lock().unwrap_or_else(PoisonError::into_inner).insert(node.to_string(), available);
     }
 }
 

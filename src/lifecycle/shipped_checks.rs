@@ -23,15 +23,7 @@ fn outcomes(lab: &str, runner: &RecordingRunner) -> Vec<Outcome> {
     let templates = Templates::load(Path::new("/nonexistent")).unwrap();
     let cluster = Cluster::new(&settings, &catalog).unwrap();
     let provider = DockerProvider::new(&cluster, runner);
-    run_checks(
-        lab,
-        &cluster,
-        &templates,
-        NodeShell::new(&provider, runner),
-        Language::En,
-        &Mesh::new(&templates).unwrap(),
-    )
-    .unwrap()
+    run_checks(lab, &cluster, &templates, NodeShell::new(&provider, runner), Language::En, &Mesh::default()).unwrap()
 }
 
 /// The outcome of the check whose name starts with `name`.
@@ -43,14 +35,17 @@ fn outcome(outcomes: &[Outcome], name: &str) -> Outcome {
         .unwrap_or_else(|| panic!("no check {name:?} in {outcomes:#?}"))
 }
 
-/// The HTTP probe on `node` fetching `url` answers `status` and `body`.
+/// The page at `url` on `node` answers `status` and `body`, fetched
+/// directly or through the routing mesh.
 fn http_answer(runner: &RecordingRunner, node: &str, url: &str, status: u16, body: &str) {
-    runner.always(
-        &format!("docker exec swarm-lab-{node} sh -c '#!/bin/sh…' labctl-http {url}"),
-        0,
-        &format!("status {status}\n{body}"),
-        "",
-    );
+    for script in ["labctl-http", "labctl-published"] {
+        runner.always(
+            &format!("docker exec swarm-lab-{node} sh -c '#!/bin/sh…' {script} {url}"),
+            0,
+            &format!("status {status}\n{body}"),
+            "",
+        );
+    }
 }
 
 /// `docker service inspect` of `service`'s endpoint spec answers `json`.
@@ -63,8 +58,9 @@ fn endpoint(runner: &RecordingRunner, service: &str, json: &str) {
     );
 }
 
-/// A normal host (the kernel has IPVS) where `service` publishes `port`
-/// through the routing mesh: an ingress check then fetches the published port.
+/// `service` publishes `port` through the routing mesh: an ingress check
+/// then fetches the published port (on a host whose kernel has IPVS, as
+/// [`http_answer`]'s answers say).
 fn routing_mesh(runner: &RecordingRunner, service: &str, port: u16, target: u16) {
     runner.always(
         &format!("{MANAGER} sh -c '#!/bin/sh…' labctl-ports"),
@@ -72,7 +68,6 @@ fn routing_mesh(runner: &RecordingRunner, service: &str, port: u16, target: u16)
         &format!("{service} tcp/ingress/{port}/{target}\n"),
         "",
     );
-    runner.always("docker exec swarm-lab-node1 sh -c '[ -e /proc/net/ip_vs ]", 0, "", "");
 }
 
 const NO_PORTS: &str = r#"{"Mode":"vip"}"#;
@@ -168,4 +163,20 @@ fn visualizer_wants_every_node_in_apis_nodes() {
     let listed = outcome(&outcomes("visualizer", &runner), "the visualizer reads the swarm");
     assert!(listed.passed, "{listed:?}");
     assert_eq!(listed.detail, "names every node (manager, node1, node2, node3)");
+}
+
+#[test]
+fn a_labs_checks_cost_one_round_trip_a_node_and_share_their_reads() {
+    let runner = RecordingRunner::lenient();
+    let verdicts = outcomes("lab3", &runner);
+    assert_eq!(verdicts.len(), 7);
+    let batches = runner.batch_lines();
+    assert_eq!(batches.len(), 1, "every read is on the manager: {batches:#?}");
+    assert!(batches[0].starts_with(&format!("{MANAGER} sh -c")), "{batches:#?}");
+    let lines = runner.command_lines();
+    let node_lists = lines.iter().filter(|line| line.contains("docker node ls")).count();
+    assert_eq!(node_lists, 1, "two placement checks, one node list: {lines:#?}");
+    // The network, the catalog, each service's tasks (for its replicas and
+    // its placement), the node list and the replication command.
+    assert_eq!(lines.len(), 6 + 1, "7 checks, 6 reads, and whether Docker answers: {lines:#?}");
 }

@@ -122,7 +122,7 @@ pub fn wait_for_checks(
         deadline: cluster.timeouts().scaled(CONVERGE_DEADLINE),
         grace: cluster.timeouts().scaled(FINAL_GRACE),
     };
-    let mesh = Mesh::new(templates)?;
+    let mesh = Mesh::default();
     let mut final_since: Option<Instant> = None;
     loop {
         let outcomes = run_checks(lab, cluster, templates, shell, lab.manifest.handout_language(), &mesh)?;

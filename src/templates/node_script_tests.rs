@@ -204,3 +204,48 @@ fn stack_leftovers_and_published_ports_ask_docker_with_their_arguments() {
     let none = node.run("node/list-published-ports.sh.tera", &["{{.Spec.Name}}"], b"");
     assert_eq!((none.success(), none.stdout.as_str()), (true, ""), "no service, no inspect");
 }
+
+#[test]
+fn a_batch_of_reads_runs_every_command_at_once_and_frames_each_answer_exactly() {
+    use crate::exec::batch;
+    let node = Node::new();
+    // Each command waits until all have started: run one after another,
+    // the batch would never end (the runner's limit would fail the test).
+    node.fake(
+        "slow",
+        &format!("touch '{0}/started.'$1; while [ $(ls '{0}' | grep -c started) -lt 3 ]; do sleep 0.05; done; printf '%s' \"$2\"", node.path("").display()),
+    );
+    let commands: Vec<Vec<String>> = vec![
+        vec!["slow".into(), "a".into(), "first line\nsecond, no newline at the end".into()],
+        vec!["sh".into(), "-c".into(), "slow b ''; echo 'to stderr' >&2; exit 3".into()],
+        vec!["slow".into(), "c".into(), "it's $HOME and `words` * kept as given\n\n".into()],
+        vec!["no-such-program-here".into()],
+    ];
+    let boundary = batch::boundary().unwrap();
+    let args = batch::arguments(&boundary, &commands);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let printed = node.run("node/run-reads.sh.tera", &args, b"");
+    assert!(printed.success(), "{printed:?}");
+    let outputs = batch::parse(&boundary, commands.len(), &printed.stdout).unwrap();
+    assert_eq!(
+        (outputs[0].code, outputs[0].stdout.as_str(), outputs[0].stderr.as_str()),
+        (Some(0), "first line\nsecond, no newline at the end", "")
+    );
+    assert_eq!((outputs[1].code, outputs[1].stdout.as_str(), outputs[1].stderr.as_str()), (Some(3), "", "to stderr\n"));
+    assert_eq!(outputs[2].stdout, "it's $HOME and `words` * kept as given\n\n");
+    assert_eq!(outputs[3].code, Some(127), "{:?}", outputs[3]);
+    assert!(outputs[3].stderr.contains("no-such-program-here"), "{:?}", outputs[3]);
+}
+
+#[test]
+fn a_published_port_is_fetched_only_where_the_kernel_has_ipvs() {
+    let node = Node::new();
+    let fetch = "echo \"fetched $1\"";
+    let answer = node.run("node/fetch-published.sh.tera", &["http://localhost:8089/", fetch], b"");
+    // This host's own kernel decides, as a node's would.
+    let has_ipvs = Path::new("/proc/net/ip_vs").exists() || Path::new("/sys/module/ip_vs").exists();
+    match has_ipvs {
+        true => assert_eq!((answer.code, answer.stdout.as_str()), (Some(0), "fetched http://localhost:8089/\n")),
+        false => assert_eq!((answer.code, answer.stdout.as_str()), (Some(5), ""), "{answer:?}"),
+    }
+}

@@ -29,8 +29,9 @@ hint_en = "make b"
 
 /// A class of three seats: seats 1-2 on the engine `docker` talks to here,
 /// seat 3 on tcp://10.9.9.9:2375, which never answers. The fake `docker`
-/// lists a seat's nodes from `containers-<cluster>.txt`, and passes a
-/// check `answer X` on a seat when the file `answers/<container>-X` exists.
+/// lists a seat's nodes from `containers-<cluster>.txt`, and runs a batch of
+/// reads with the real script, where a check `answer X` passes when the
+/// file `answers/<container>-X` exists.
 fn class() -> Workspace {
     let workspace = Workspace::new();
     workspace.file(
@@ -58,7 +59,11 @@ fn class() -> Workspace {
         .file("answers/quiz-s01-manager-a", "")
         .file("answers/quiz-s01-manager-b", "")
         .file("answers/quiz-s02-manager-a", "");
-    workspace.link_host_tool("cat");
+    // A batch of reads runs on the "node" (here) through the real script.
+    for tool in ["cat", "sh", "mktemp", "rm"] {
+        workspace.link_host_tool(tool);
+    }
+    workspace.fake_program("answer", r#"[ -f "answers/$FAKE_CONTAINER-$1" ] || { echo "no $1" >&2; exit 1; }"#);
     workspace.fake_program(
         "docker",
         r#"engine=here
@@ -78,13 +83,17 @@ case "$1" in
     while [ "${1#-}" != "$1" ]; do shift; done
     container=$1; shift
     [ "$1" = timeout ] && shift 4
+    if [ "$1 $2 $4" = "sh -c labctl-reads" ]; then
+      script=$3
+      shift 4
+      FAKE_CONTAINER=$container exec sh -c "$script" labctl-reads "$@"
+    fi
     case "$*" in
       "docker version"*) echo 27.3.1 ;;
       "docker info"*) echo '{"LocalNodeState":"active","NodeID":"x"}' ;;
       "docker node ls"*) cat node-ls.txt ;;
       "docker ps --all --filter name=^labctl-registry$"*) echo running ;;
       *labctl-seeded*) cat seeded.json ;;
-      "sh -c answer "*) [ -f "answers/$container-${3#answer }" ] || { echo "no ${3#answer }" >&2; exit 1; } ;;
       "hostname") echo "$container"; echo "to stderr from $container" >&2; [ "$container" = quiz-s02-manager ] && exit 4 ;;
       *) echo "unexpected: $*" >&2; exit 99 ;;
     esac ;;

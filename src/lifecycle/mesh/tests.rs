@@ -49,7 +49,10 @@ mod checks {
     const MANAGER: &str = "docker exec swarm-lab-manager";
     const NODE1: &str = "docker exec swarm-lab-node1";
     const LIST_PORTS: &str = "docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-ports";
-    const IPVS: &str = "docker exec swarm-lab-node1 sh -c '#!/bin/sh…' labctl-ipvs";
+    const THROUGH_MESH: &str =
+        "docker exec swarm-lab-node1 sh -c '#!/bin/sh…' labctl-published http://localhost:8093/page";
+    /// What node/fetch-published.sh says on a node whose kernel has no IPVS.
+    const NO_IPVS: &str = "this node's kernel has no IPVS\n";
     const PUBLISHED: &str = "e2e_db\ne2e_web tcp/ingress/8093/80\n";
 
     /// A workspace lab with `count` ingress checks of port 8093 on node1.
@@ -77,18 +80,28 @@ mod checks {
     /// Run the lab's checks `rounds` times with one [`Mesh`], as `solve` does.
     fn check_rounds(runner: &RecordingRunner, count: usize, rounds: usize) -> Vec<Outcome> {
         let (_dir, catalog) = lab_with_ingress_checks(count);
+        check_rounds_with(runner, &catalog, rounds, &Mesh::default())
+    }
+
+    fn check_rounds_with(runner: &RecordingRunner, catalog: &Catalog, rounds: usize, mesh: &Mesh) -> Vec<Outcome> {
         let lab = catalog.resolve("mesh").unwrap();
-        let settings = test_settings_with("", &catalog);
-        let cluster = Cluster::new(&settings, &catalog).unwrap();
+        let settings = test_settings_with("", catalog);
+        let cluster = Cluster::new(&settings, catalog).unwrap();
         let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
         let provider = DockerProvider::new(&cluster, runner);
         let shell = NodeShell::new(&provider, runner);
-        let mesh = Mesh::new(&templates).unwrap();
         let mut outcomes = Vec::new();
         for _ in 0..rounds {
-            outcomes = run_checks(lab, &cluster, &templates, shell, Language::En, &mesh).unwrap();
+            outcomes = run_checks(lab, &cluster, &templates, shell, Language::En, mesh).unwrap();
         }
         outcomes
+    }
+
+    /// A strict runner whose manager's Docker answers.
+    fn answering_runner() -> RecordingRunner {
+        let runner = RecordingRunner::default();
+        runner.always(&format!("{MANAGER} docker version"), 0, "20.10.24\n", "");
+        runner
     }
 
     fn ran(runner: &RecordingRunner, prefix: &str) -> Vec<String> {
@@ -97,55 +110,62 @@ mod checks {
 
     #[test]
     fn with_ipvs_the_check_goes_through_the_published_port() {
-        let runner = RecordingRunner::default();
+        let runner = answering_runner();
         runner.always(LIST_PORTS, 0, PUBLISHED, "");
-        runner.answer(IPVS, 0, "", "");
-        runner.answer(&format!("{NODE1} sh -c '#!/bin/sh…' labctl-http"), 0, "status 200\nmarker\n", "");
+        runner.answer(THROUGH_MESH, 0, "status 200\nmarker\n", "");
         let outcomes = check_rounds(&runner, 1, 1);
         assert_eq!((outcomes[0].passed, outcomes[0].detail.as_str()), (true, "status 200"));
         let fetches = ran(&runner, NODE1);
-        assert_eq!(fetches.len(), 2, "{fetches:#?}");
-        assert!(fetches[1].ends_with("labctl-http http://localhost:8093/page"), "{fetches:#?}");
+        assert_eq!(fetches.len(), 1, "{fetches:#?}");
         assert!(!runner.command_lines().iter().any(|line| line.contains("labctl-on-network")));
+        // The ports (and whether Docker answers) on the manager, then the page on node1.
+        let batches = runner.batch_lines();
+        assert_eq!(batches.len(), 2, "{batches:#?}");
+        assert!(batches[0].starts_with(MANAGER) && batches[1].starts_with(NODE1), "{batches:#?}");
     }
 
     #[test]
     fn without_ipvs_the_service_is_fetched_on_its_network_from_a_node_that_runs_a_task() {
-        let runner = RecordingRunner::default();
+        let runner = answering_runner();
         runner.always(LIST_PORTS, 0, PUBLISHED, "");
-        runner.answer(IPVS, 1, "", "");
+        runner.answer(THROUGH_MESH, 5, "", NO_IPVS);
         let on_network = "sh -c '#!/bin/sh…' labctl-on-network e2e_web http://tasks.e2e_web:80/page";
         runner.answer(&format!("{NODE1} {on_network}"), 4, "", "no running task of e2e_web here\n");
         runner.answer(&format!("{MANAGER} {on_network}"), 0, "status 200\nmarker\n", "");
+        runner.answer(&format!("docker exec swarm-lab-node2 {on_network}"), 0, "status 500\n", "");
+        runner.answer(&format!("docker exec swarm-lab-node3 {on_network}"), 4, "", "no running task of e2e_web here\n");
         let outcomes = check_rounds(&runner, 1, 1);
-        assert!(outcomes[0].passed, "{outcomes:#?}");
+        assert!(outcomes[0].passed, "the first node in order that runs a task answers: {outcomes:#?}");
         assert_eq!(outcomes[0].detail, format!("{FALLBACK_NOTE} (http://tasks.e2e_web:80/page: status 200)"));
         let lines = runner.command_lines();
         assert!(!lines.iter().any(|line| line.contains("labctl-http http://localhost")), "{lines:#?}");
         let tried: Vec<&String> = lines.iter().filter(|line| line.contains("labctl-on-network")).collect();
-        assert_eq!(tried.len(), 2, "node1 first, then the manager, where a task runs: {tried:#?}");
-        assert!(tried[0].starts_with(NODE1) && tried[1].starts_with(MANAGER), "{tried:#?}");
+        assert_eq!(tried.len(), 4, "every node at once, in one round: {tried:#?}");
         // The node runs its own HTTP client (http-get.sh) in the task's namespace.
-        assert!(tried[1].ends_with("'#!/bin/sh…'"), "{tried:#?}");
+        assert!(tried.iter().all(|line| line.ends_with("'#!/bin/sh…'")), "{tried:#?}");
+        assert_eq!(runner.batch_lines().len(), 1 + 1 + 4, "ports, through the mesh, then the four nodes");
     }
 
     #[test]
-    fn the_kernel_is_probed_once_per_node_and_run() {
-        let runner = RecordingRunner::default();
+    fn the_kernel_is_probed_once_per_node_and_run_and_checks_share_their_reads() {
+        let runner = answering_runner();
         runner.always(LIST_PORTS, 0, PUBLISHED, "");
-        runner.always(IPVS, 1, "", "");
+        runner.always(THROUGH_MESH, 5, "", NO_IPVS);
         runner.always(&format!("{NODE1} sh -c '#!/bin/sh…' labctl-on-network"), 0, "status 200\nmarker\n", "");
+        runner.always("docker exec", 4, "", "no running task of e2e_web here\n");
         let outcomes = check_rounds(&runner, 2, 3);
         assert!(outcomes.iter().all(|outcome| outcome.passed), "{outcomes:#?}");
-        assert_eq!(ran(&runner, IPVS).len(), 1);
-        assert_eq!(runner.command_lines().iter().filter(|line| line.contains("labctl-on-network")).count(), 6);
+        assert_eq!(ran(&runner, THROUGH_MESH).len(), 1, "the kernel is known after the first run");
+        assert_eq!(ran(&runner, LIST_PORTS).len(), 3, "two checks, one listing a run");
+        let fetched = ran(&runner, &format!("{NODE1} sh -c '#!/bin/sh…' labctl-on-network"));
+        assert_eq!(fetched.len(), 3, "two checks, one fetch a run: {fetched:#?}");
     }
 
     #[test]
     fn a_service_that_is_not_answering_yet_is_worth_waiting_for() {
-        let runner = RecordingRunner::default();
+        let runner = answering_runner();
         runner.always(LIST_PORTS, 0, PUBLISHED, "");
-        runner.answer(IPVS, 1, "", "");
+        runner.answer(THROUGH_MESH, 5, "", NO_IPVS);
         runner.always("docker exec", 4, "", "no running task of e2e_web here\n");
         let outcomes = check_rounds(&runner, 1, 1);
         assert_eq!(outcomes[0].failure, Some(Failure::NotYet), "{outcomes:#?}");
@@ -153,10 +173,11 @@ mod checks {
             outcomes[0].detail,
             "routing mesh unavailable on this host (no IPVS), and no task of e2e_web runs to check it on its network"
         );
-        let runner = RecordingRunner::default();
+        let runner = answering_runner();
         runner.always(LIST_PORTS, 0, PUBLISHED, "");
-        runner.answer(IPVS, 1, "", "");
+        runner.answer(THROUGH_MESH, 5, "", NO_IPVS);
         runner.answer(&format!("{NODE1} sh -c '#!/bin/sh…' labctl-on-network"), 0, "status 502\n", "");
+        runner.always("docker exec", 4, "", "no running task of e2e_web here\n");
         let outcomes = check_rounds(&runner, 1, 1);
         assert_eq!(outcomes[0].failure, Some(Failure::NotYet));
         assert!(outcomes[0].detail.ends_with("status 502, 200 expected)"), "{}", outcomes[0].detail);
@@ -164,24 +185,28 @@ mod checks {
 
     #[test]
     fn a_port_no_service_publishes_and_a_node_that_cannot_enter_a_task_are_final() {
-        let runner = RecordingRunner::default();
+        let runner = answering_runner();
         runner.answer(LIST_PORTS, 0, "e2e_web tcp/ingress/8092/80\n", "");
-        let outcomes = check_rounds(&runner, 1, 1);
+        let (_dir, catalog) = lab_with_ingress_checks(1);
+        let mesh = Mesh::default();
+        let outcomes = check_rounds_with(&runner, &catalog, 1, &mesh);
         assert_eq!(
             (outcomes[0].failure, outcomes[0].detail.as_str()),
             (Some(Failure::Final), "no service publishes port 8093")
         );
-        assert!(ran(&runner, IPVS).is_empty(), "no service, no probe");
+        assert!(ran(&runner, NODE1).is_empty(), "no service, no fetch");
+        assert_eq!(mesh.known("node1"), None);
 
-        let runner = RecordingRunner::default();
+        let runner = answering_runner();
         runner.always(LIST_PORTS, 0, PUBLISHED, "");
-        runner.answer(IPVS, 1, "", "");
+        runner.answer(THROUGH_MESH, 5, "", NO_IPVS);
         runner.answer(
             &format!("{NODE1} sh -c '#!/bin/sh…' labctl-on-network"),
             3,
             "",
             "nsenter is missing (util-linux)\n",
         );
+        runner.always("docker exec", 4, "", "no running task of e2e_web here\n");
         let outcomes = check_rounds(&runner, 1, 1);
         assert_eq!(outcomes[0].failure, Some(Failure::Final), "{outcomes:#?}");
         assert_eq!(
@@ -192,11 +217,12 @@ mod checks {
 
     #[test]
     fn a_port_published_in_host_mode_needs_no_mesh() {
-        let runner = RecordingRunner::default();
+        let runner = answering_runner();
         runner.always(LIST_PORTS, 0, "e2e_web tcp/host/8093/80\n", "");
         runner.answer(&format!("{NODE1} sh -c '#!/bin/sh…' labctl-http"), 0, "status 200\nmarker\n", "");
         let outcomes = check_rounds(&runner, 1, 1);
         assert!(outcomes[0].passed, "{outcomes:#?}");
-        assert!(ran(&runner, IPVS).is_empty());
+        assert!(ran(&runner, THROUGH_MESH).is_empty(), "a port in host mode answers without IPVS");
+        assert!(!runner.command_lines().iter().any(|line| line.contains("labctl-on-network")));
     }
 }
