@@ -99,3 +99,10 @@ for line in "${results[@]}"; do
   # shellcheck disable=SC2086 # word splitting is the point
   printf '%-6s %-9s %-14s %-6s %-14s %-9s %-9s\n' $line
 done
+# One round is noisy on a busy host: the whole run's ratio (every round's
+# labctl time over every round's floor) and the median round's.
+median=$(printf '%s\n' "${results[@]}" | awk '{ print $4 }' | sort -n |
+  awk '{ r[NR] = $1 } END { print (NR % 2) ? r[(NR + 1) / 2] : (r[NR / 2] + r[NR / 2 + 1]) / 2 }')
+printf '%s\n' "${results[@]}" | awk -v median="$median" '
+  { floor += $2; ready += $3 }
+  END { printf "all rounds: floor %.2f s, labctl %.2f s, ratio %.2f; median round ratio %.2f\n", floor, ready, ready / floor, median }'

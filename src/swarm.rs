@@ -396,9 +396,11 @@ impl<'a> Bootstrap<'a> {
         // Each worker joins and reads its new node ID in one go, all at once.
         let worker_ids = in_parallel(&plan.workers, |worker| match worker.action {
             WorkerAction::Keep => Ok(worker.info.node_id.clone()),
-            action => {
-                self.bring_in(&worker.node, action, &token, &script).and_then(|()| self.read_node_id(&worker.node))
-            }
+            action => match self.bring_in(&worker.node, action, &token, &script)? {
+                Some(id) => Ok(id),
+                // A workspace's own join script may not say it.
+                None => self.read_node_id(&worker.node),
+            },
         })?;
         for worker in &plan.workers {
             match worker.action {
@@ -485,13 +487,22 @@ impl<'a> Bootstrap<'a> {
     }
 
     /// Join a worker, the token on stdin (see the module comment).
-    fn bring_in(&self, node: &Node, action: WorkerAction, token: &str, script: &str) -> Result<()> {
+    /// Join `node` (leaving its old swarm first when asked); its new node ID
+    /// when the join script says it ("node-id <ID>").
+    fn bring_in(&self, node: &Node, action: WorkerAction, token: &str, script: &str) -> Result<Option<String>> {
         match action {
-            WorkerAction::Keep => return Ok(()),
+            WorkerAction::Keep => return Ok(None),
             WorkerAction::LeaveAndJoin => self.leave(node)?,
             WorkerAction::Join => {}
         }
-        self.shell.run_checked(&self.join_command(node, script, token)).map(|_| ())
+        let output = self.shell.run_checked(&self.join_command(node, script, token))?;
+        Ok(output
+            .stdout
+            .lines()
+            .filter_map(|line| line.strip_prefix("node-id "))
+            .map(str::trim)
+            .find(|id| !id.is_empty())
+            .map(String::from))
     }
 
     /// The join script run on `node`, `token` fed on its stdin.

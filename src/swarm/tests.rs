@@ -95,6 +95,25 @@ fn a_fresh_cluster_is_initialised_and_joined() {
 }
 
 #[test]
+fn a_worker_that_says_its_node_id_when_it_joins_is_not_asked_again() {
+    let runner = RecordingRunner::default();
+    runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");
+    for node in ["node1", "node2", "node3"] {
+        runner.answer(&probe(node), 0, &info("inactive", "", false), "");
+    }
+    runner.answer(NODE_LS, 0, &entry("m1", "manager", "Ready", "Leader"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, &format!("{TOKEN}\n"), "");
+    for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&format!("docker exec --interactive swarm-lab-{node} sh -c"), 0, &format!("node-id {id}\n"), "");
+    }
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = bootstrap(&runner).unwrap();
+    assert_eq!(report.joined, ["node1", "node2", "node3"]);
+    let infos = runner.command_lines().into_iter().filter(|line| line.contains("docker info")).count();
+    assert_eq!(infos, 4, "one look at each node before, none after the joins");
+}
+
+#[test]
 fn the_join_token_travels_on_stdin_only() {
     let runner = RecordingRunner::lenient();
     runner.answer(&probe("manager"), 0, &info("active", "m1", true), "");

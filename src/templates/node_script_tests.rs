@@ -249,3 +249,25 @@ fn a_published_port_is_fetched_only_where_the_kernel_has_ipvs() {
         false => assert_eq!((answer.code, answer.stdout.as_str()), (Some(5), ""), "{answer:?}"),
     }
 }
+
+#[test]
+fn a_worker_that_joined_says_its_own_node_id() {
+    let node = Node::new();
+    // Through Docker's API where the node has curl and the socket (on this
+    // host: when its Docker runs), else through the CLI: the same answer.
+    node.fake(
+        "curl",
+        r#"case "$*" in
+  *swarm/join*) cat >/dev/null; printf '\n200' ;;
+  *info*) echo '{"ID":"d1","Swarm":{"NodeID":"abc123","NodeAddr":"10.0.0.11","RemoteManagers":[{"NodeID":"mgr9","Addr":"10.0.0.10:2377"}]}}' ;;
+esac"#,
+    );
+    node.fake(
+        "docker",
+        r#"case "$1" in info) echo abc123 ;; swarm) echo "This node joined a swarm as a worker." ;; esac"#,
+    );
+    let token = "SWMTKN-1-abc-def\n";
+    let joined =
+        node.run("node/swarm-join.sh.tera", &["10.0.0.11", "10.0.0.11:2377", "10.0.0.10:2377"], token.as_bytes());
+    assert_eq!((joined.code, joined.stdout.as_str()), (Some(0), "node-id abc123\n"), "{joined:?}");
+}
