@@ -33,6 +33,9 @@ cleanup() {
 trap cleanup EXIT
 
 now() { echo "$EPOCHREALTIME"; }
+# CPU seconds this host's cores spent busy so far (user, nice, system, irq, softirq).
+busy() { awk -v hz="$(getconf CLK_TCK)" '/^cpu / { printf "%.1f", ($2 + $3 + $4 + $7 + $8) / hz }' /proc/stat; }
+spent() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
 
@@ -108,15 +111,18 @@ TOML
 printf '%s\n' "cores: $cores, node image: $node_image"
 echo
 echo "1. cold up to all-Ready"
-printf '%-6s %-6s %-10s %-10s %-6s\n' seats nodes naive labctl ratio
+echo "(cpu: seconds the host's $cores cores were busy meanwhile; both saturate them)"
+printf '%-6s %-6s %-10s %-10s %-6s %-10s %-10s\n' seats nodes naive labctl ratio "naive cpu" "labctl cpu"
 for seats in "${seat_counts[@]}"; do
-  start=$(now); naive_up "$seats"; naive_time=$(elapsed "$start" "$(now)")
+  cpu=$(busy); start=$(now); naive_up "$seats"; naive_time=$(elapsed "$start" "$(now)"); naive_cpu=$(spent "$cpu" "$(busy)")
   cleanup_naive
   # A cold up each time: the previous count's seats go first.
   [ -f "$work/labctl.toml" ] && "$labctl" -q -C "$work" destroy --seat all --yes
   config "$seats" > "$work/labctl.toml"
-  start=$(now); "$labctl" -q -C "$work" up --seat all; labctl_time=$(elapsed "$start" "$(now)")
-  printf '%-6s %-6s %-10s %-10s %-6s\n' "$seats" $((seats * 4)) "${naive_time}s" "${labctl_time}s" "$(ratio "$labctl_time" "$naive_time")"
+  cpu=$(busy); start=$(now); "$labctl" -q -C "$work" up --seat all; labctl_time=$(elapsed "$start" "$(now)")
+  labctl_cpu=$(spent "$cpu" "$(busy)")
+  printf '%-6s %-6s %-10s %-10s %-6s %-10s %-10s\n' "$seats" $((seats * 4)) "${naive_time}s" "${labctl_time}s" \
+    "$(ratio "$labctl_time" "$naive_time")" "${naive_cpu}s" "${labctl_cpu}s"
   last_seats=$seats
 done
 

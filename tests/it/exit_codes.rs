@@ -21,10 +21,15 @@ fn cluster(states: &[(&str, &str)], dockerd_answers: bool) -> Workspace {
     if dockerd_answers {
         workspace.file("dockerd-answers", "");
     }
-    workspace.link_host_tool("cat");
+    // A batch of reads runs on the "node" (here) through the real script;
+    // its docker commands are the node's own.
+    for tool in ["cat", "sh", "mktemp", "rm"] {
+        workspace.link_host_tool(tool);
+    }
     workspace.fake_program(
         "docker",
-        r#"case "$1" in
+        r#"[ -n "${FAKE_NODE:-}" ] && set -- exec "$FAKE_NODE" docker "$@"
+case "$1" in
   version) echo 27.3.1 ;;
   ps) cat containers.txt ;;
   exec)
@@ -33,6 +38,11 @@ fn cluster(states: &[(&str, &str)], dockerd_answers: bool) -> Workspace {
     container=$1; shift
     # labctl bounds node commands on the node too: `timeout -s KILL SECS cmd…`.
     [ "$1" = timeout ] && shift 4
+    if [ "$1 $2 $4" = "sh -c labctl-reads" ]; then
+      script=$3
+      shift 4
+      FAKE_NODE=$container exec sh -c "$script" labctl-reads "$@"
+    fi
     case "$*" in
       "docker version"*) [ -f dockerd-answers ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; }; echo 27.3.1 ;;
       "docker info"*) echo '{"LocalNodeState":"active","NodeID":"x"}' ;;
@@ -106,8 +116,13 @@ fn stopped_nodes_are_named() {
 #[test]
 fn a_manager_whose_docker_does_not_answer_is_not_up() {
     let workspace = cluster(&all("running"), false);
-    let error = not_up_error(workspace.run(&["reset", "lab2"]));
-    assert_eq!(error, "cluster swarm-lab is not up (Docker does not answer on manager): run labctl up");
+    for args in [&["reset", "lab2"][..], &["check", "lab2"], &["check", "lab2", "--seat", "all"]] {
+        let error = not_up_error(workspace.run(args));
+        assert_eq!(error, "cluster swarm-lab is not up (Docker does not answer on manager): run labctl up", "{args:?}");
+    }
+    // check asks with its first reads, and shows no verdict built on them.
+    let run = workspace.run(&["check", "lab2"]);
+    assert!(!run.stdout.contains('✗') && !run.stderr.contains('✗'), "{run:#?}");
     // A shell on the manager is how one looks at its Docker: still allowed.
     workspace.run(&["exec", "manager", "--", "true"]).success();
 }
