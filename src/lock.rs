@@ -3,6 +3,11 @@
 //! second command waits briefly, then stops with a message naming the
 //! command that holds the cluster. The lock dies with its process, so a
 //! killed command never leaves the cluster locked.
+//!
+//! `up` and `destroy` also take the class's lock for their whole run, since
+//! they make and remove what the seats share (the class cache, the node
+//! image): two of them never change one class at once, whichever seats
+//! each names. The other commands change one seat's own things only.
 
 use std::fs::{DirBuilder, File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -16,6 +21,7 @@ use crate::exec::env_var;
 
 const DEFAULT_WAIT: Duration = Duration::from_secs(5);
 
+/// A lock held until dropped.
 pub struct ClusterLock {
     _file: File,
 }
@@ -76,8 +82,24 @@ fn open(path: &Path) -> Result<File> {
 /// Take the cluster for `command` (e.g. "labctl up"), waiting up to a few
 /// seconds. `workspace` holds the lock file when there is no runtime directory.
 pub fn acquire(cluster: &str, command: &str, workspace: &Path) -> Result<ClusterLock> {
+    take(&format!("labctl-{cluster}.lock"), &format!("cluster {cluster}"), command, workspace)
+}
+
+/// Take the whole class (`[cluster] name`, of `seats` seats; a single
+/// cluster is a class of one) for `command`, as [`acquire`] takes one cluster.
+pub fn acquire_class(class: &str, seats: u32, command: &str, workspace: &Path) -> Result<ClusterLock> {
+    let what = match seats {
+        1 => format!("cluster {class}"),
+        _ => format!("class {class}"),
+    };
+    take(&format!("labctl-class-{class}.lock"), &what, command, workspace)
+}
+
+/// Lock the file `name` for `command`; `what` names what it guards in the
+/// message when another command holds it.
+fn take(name: &str, what: &str, command: &str, workspace: &Path) -> Result<ClusterLock> {
     let wait = wait_limit()?;
-    let path = lock_dir(workspace)?.join(format!("labctl-{cluster}.lock"));
+    let path = lock_dir(workspace)?.join(name);
     let mut file = open(&path)?;
     let started = Instant::now();
     loop {
@@ -89,10 +111,7 @@ pub fn acquire(cluster: &str, command: &str, workspace: &Path) -> Result<Cluster
             Err(TryLockError::WouldBlock) => {
                 let mut holder = String::new();
                 file.read_to_string(&mut holder).ok();
-                bail!(
-                    "cluster {cluster} is busy: {}; wait for it to finish, then run this again",
-                    describe_holder(&holder)
-                );
+                bail!("{what} is busy: {}; wait for it to finish, then run this again", describe_holder(&holder));
             }
             Err(TryLockError::Error(error)) => {
                 return Err(error).with_context(|| format!("cannot lock {}", path.display()));

@@ -41,6 +41,10 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
         context.ui.note("nothing was removed");
         return Ok(ExitCode::FAILURE);
     }
+    // One command changes the class at a time (see `lock`): no seat comes
+    // up to use the class cache while this one decides to remove it.
+    let _class =
+        lock::acquire_class(&settings.cluster_name, settings.class.seats, "labctl destroy", &context.workspace)?;
     // Asked before the seats go: `auto` may choose otherwise once their containers are gone.
     let caches = class_caches(context, &clusters)?;
     let code = seats::run_each(context, &settings, &clusters, destroy_seat)?;

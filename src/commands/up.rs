@@ -38,6 +38,16 @@ pub fn run(context: &Context, args: &UpArgs) -> Result<ExitCode> {
             return Ok(ExitCode::FAILURE);
         }
     }
+    // One command changes the class at a time (see `lock`).
+    let command = match args.seats.seat {
+        Some(_) => "labctl up --seat",
+        None => "labctl up",
+    };
+    let _class = if args.dry_run {
+        None
+    } else {
+        Some(lock::acquire_class(&settings.cluster_name, settings.class.seats, command, &context.workspace)?)
+    };
     // What the seats share is made once for the class: the node image of
     // each engine, and each image saved from this host once, whatever the
     // number of seats that load it.

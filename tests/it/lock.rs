@@ -87,3 +87,28 @@ fn the_lock_lives_in_the_users_runtime_dir_else_the_workspace() {
     workspace.with_envs(&["down"], &[("LABCTL_LOCK_DIR", ""), ("XDG_RUNTIME_DIR", "")]).success();
     assert!(workspace.path().join(".labctl/labctl-swarm-lab.lock").is_file());
 }
+
+#[test]
+fn two_commands_never_change_one_class_at_once_whichever_seats_they_name() {
+    let workspace = Workspace::new();
+    workspace.file(
+        "labctl.toml",
+        "[cluster]\nname = \"quiz\"\nprovider = \"docker\"\n\n[class]\nseats = 3\naccess = \"none\"\n",
+    );
+    // Listing seat 2's nodes takes a while: `up --seat 2` holds the class.
+    workspace.fake_program("docker", "case \"$1\" in version) echo 27.3.1 ;; ps) sleep 3 ;; esac\nexit 0");
+    workspace.link_host_tool("sleep");
+    let first = workspace.start(&["up", "--seat", "2"]);
+    let started = Instant::now();
+    while !workspace.calls().contains("docker ps") {
+        assert!(started.elapsed() < Duration::from_secs(10), "the first up never listed the nodes");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Another seat: its own cluster lock is free, the class's is not (the
+    // destroy would decide whether the class cache goes while seat 2 joins it).
+    let second = workspace.with_env(&["destroy", "--seat", "1", "--yes"], "LABCTL_LOCK_WAIT", "0.5");
+    let error = second.single_error();
+    assert!(error.starts_with("class quiz is busy: `labctl up --seat` (pid "), "{error}");
+    assert!(!workspace.calls().contains("docker rm"), "destroy did nothing: {}", workspace.calls());
+    first.wait().unwrap();
+}
