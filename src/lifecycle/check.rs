@@ -106,8 +106,9 @@ const READ_ROUNDS: usize = 3;
 /// every node is asked for all of it in one round trip
 /// (node/run-reads.sh), so a lab's checks cost one round trip a node (two
 /// for an ingress check, three the first time on a host without IPVS).
-/// The first round also asks whether the manager's Docker answers: when it
-/// does not, an [`Unreachable`] error (exit status 3) instead of verdicts.
+/// When no read of the first round got an answer from the manager's Docker,
+/// labctl asks it whether it answers: when it does not, an [`Unreachable`]
+/// error (exit status 3) instead of verdicts.
 /// `mesh` keeps what is known about the nodes' routing mesh across the runs
 /// of one labctl command.
 pub fn run_checks(
@@ -147,14 +148,15 @@ pub fn run_checks(
         if round == READ_ROUNDS {
             bail!("internal error: lab {}'s checks still lack reads after {round} rounds", lab.manifest.id);
         }
-        if round == 0 {
-            // In the same round trip: a check must never report a Docker
-            // that does not answer as a missing service.
-            lacking.push(Read::DockerAnswers);
-        }
         answers.extend(reader.read_all(lacking)?);
-        if answers.get(&Read::DockerAnswers).is_some_and(|answer| !answer.success()) {
-            return Err(Unreachable::not_up(cluster.name(), &format!("Docker does not answer on {manager}")).into());
+        // A check must never report a Docker that does not answer as a
+        // missing service. A docker read that succeeded proves it answers;
+        // when none did (nothing deployed yet, or Docker down), ask.
+        if round == 0 && !answers.iter().any(|(read, answer)| read.asks_docker() && answer.success()) {
+            answers.extend(reader.read_all(vec![Read::DockerAnswers])?);
+            if answers.get(&Read::DockerAnswers).is_some_and(|answer| !answer.success()) {
+                return Err(Unreachable::not_up(cluster.name(), &format!("Docker does not answer on {manager}")).into());
+            }
         }
     }
     Ok(specs
@@ -201,6 +203,23 @@ enum Read {
     OnNetwork { node: String, service: String, url: String },
     /// A check's own command, run on a node.
     Command { node: String, command: String },
+}
+
+impl Read {
+    /// Whether it asks the manager's Docker (so that its success proves
+    /// that Docker answers).
+    fn asks_docker(&self) -> bool {
+        match self {
+            Read::DockerAnswers
+            | Read::Service(_)
+            | Read::Tasks(_)
+            | Read::Nodes
+            | Read::Network(_)
+            | Read::EndpointSpec(_)
+            | Read::PublishedPorts => true,
+            Read::ThroughMesh { .. } | Read::Http { .. } | Read::OnNetwork { .. } | Read::Command { .. } => false,
+        }
+    }
 }
 
 /// What a check finds among the answers read so far; what it lacks is noted,

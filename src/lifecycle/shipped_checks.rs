@@ -178,5 +178,21 @@ fn a_labs_checks_cost_one_round_trip_a_node_and_share_their_reads() {
     assert_eq!(node_lists, 1, "two placement checks, one node list: {lines:#?}");
     // The network, the catalog, each service's tasks (for its replicas and
     // its placement), the node list and the replication command.
-    assert_eq!(lines.len(), 6 + 1, "7 checks, 6 reads, and whether Docker answers: {lines:#?}");
+    assert_eq!(lines.len(), 6, "7 checks, 6 reads: {lines:#?}");
+    assert!(!lines.iter().any(|line| line.contains("docker version")), "a read that succeeded says Docker answers");
+}
+
+#[test]
+fn when_no_read_gets_an_answer_from_docker_labctl_asks_whether_it_answers() {
+    // Nothing of lab 3 deployed: every read of Docker fails, and that is a
+    // grade, not an unreachable cluster, once Docker says it answers.
+    let runner = RecordingRunner::default();
+    runner.always(&format!("{MANAGER} docker"), 1, "", "Error: No such object\n");
+    runner.always(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-http"), 0, "status 000\n", "");
+    runner.always(&format!("{MANAGER} sh -c 'docker run"), 1, "", "Error: network todoapp not found\n");
+    runner.answer(&format!("{MANAGER} docker version"), 0, "20.10.24\n", "");
+    let verdicts = outcomes("lab3", &runner);
+    assert!(verdicts.iter().all(|outcome| !outcome.passed), "{verdicts:#?}");
+    assert_eq!(outcome(&verdicts, "network todoapp").detail, "no such network");
+    assert_eq!(runner.batch_lines().len(), 2, "the reads, then the question");
 }
