@@ -6,7 +6,7 @@ use crate::support::{Run, Workspace};
 const NODES: [&str; 4] = ["manager", "node1", "node2", "node3"];
 
 /// A docker-provider workspace whose fake `docker` lists the node containers
-/// from `containers.txt`, answers `docker version` on the manager only when
+/// from `containers.txt`, answers docker commands on the nodes only when
 /// `dockerd-answers` exists, and reports every node Ready.
 fn cluster(states: &[(&str, &str)], dockerd_answers: bool) -> Workspace {
     let workspace = Workspace::new();
@@ -44,7 +44,10 @@ case "$1" in
       FAKE_NODE=$container exec sh -c "$script" labctl-reads "$@"
     fi
     case "$*" in
-      "docker version"*) [ -f dockerd-answers ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; }; echo 27.3.1 ;;
+      "docker "*) [ -f dockerd-answers ] || { echo "Cannot connect to the Docker daemon" >&2; exit 1; } ;;
+    esac
+    case "$*" in
+      "docker version"*) echo 27.3.1 ;;
       "docker info"*) echo '{"LocalNodeState":"active","NodeID":"x"}' ;;
       "docker node ls"*) cat node-ls.txt ;;
       *) echo "ran on $container: $*" ;;
