@@ -3,6 +3,7 @@
 //! node's hostname, static IP and short name as a network alias. Nodes are
 //! found through labels, never through a state file.
 
+use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -502,19 +503,30 @@ impl<'a> DockerProvider<'a> {
         Err(anyhow!("node {node}: Docker did not answer within {}s; its last log lines: {tail}", deadline.as_secs()))
     }
 
+    /// (node, state) of each node container of the cluster, once sure that
+    /// they are this workspace's (see [`foreign_workspace`]).
     fn list_containers(&self) -> Result<Vec<(String, String)>> {
-        let format = format!("{{{{.Label \"{NODE_LABEL}\"}}}}\t{{{{.State}}}}");
+        let format = format!("{{{{.Label \"{NODE_LABEL}\"}}}}\t{{{{.State}}}}\t{{{{.Label \"{WORKSPACE_LABEL}\"}}}}");
         let spec = self.docker(
             &["ps", "--all", "--filter", &self.cluster_filter(), "--format", &format],
             "list the node containers",
             Wait::Read,
         );
         let output = self.runner.run_checked(&spec)?;
-        Ok(output
-            .stdout
-            .lines()
-            .filter_map(|line| line.split_once('\t'))
-            .map(|(node, state)| (node.to_string(), state.to_string()))
+        let rows: Vec<Vec<&str>> = output.stdout.lines().map(|line| line.split('\t').collect()).collect();
+        let made_from = rows.iter().filter_map(|row| row.get(2).copied());
+        if let Some(other) = foreign_workspace(made_from, self.cluster.workspace()) {
+            bail!(
+                "{}",
+                another_workspace(self.cluster.name(), &other, self.cluster.workspace(), &self.cluster.source())
+            );
+        }
+        Ok(rows
+            .iter()
+            .filter_map(|row| match row[..] {
+                [node, state, ..] => Some((node.to_string(), state.to_string())),
+                _ => None,
+            })
             .collect())
     }
 
@@ -717,6 +729,8 @@ impl Provider for DockerProvider<'_> {
 
     fn destroy(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
+        // Never another workspace's nodes, though they carry this name.
+        self.list_containers()?;
         let containers = self.all_containers()?;
         if !containers.is_empty() {
             self.remove_containers(&containers)?;
@@ -741,6 +755,34 @@ impl Provider for DockerProvider<'_> {
         // command's to remove once every seat it destroys is gone.
         Ok(removed)
     }
+}
+
+/// The first workspace in `made_from` (the nodes' `labctl.workspace`
+/// labels) that is not `workspace`. Paths are compared as this host resolves
+/// them (`-C ../x` and `/srv/x` are one folder); a node without the label
+/// (made before labctl wrote it) belongs to nobody in particular.
+fn foreign_workspace<'a>(made_from: impl Iterator<Item = &'a str>, workspace: &Path) -> Option<PathBuf> {
+    let resolved = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let ours = resolved(workspace);
+    made_from.filter(|label| !label.is_empty()).map(|label| resolved(Path::new(label))).find(|theirs| *theirs != ours)
+}
+
+/// The refusal, naming both folders and the ways out; `settings` is where
+/// this workspace's settings come from ([`Cluster::source`]).
+fn another_workspace(cluster: &str, theirs: &Path, ours: &Path, settings: &str) -> String {
+    let rename = match settings.starts_with("built-in defaults") {
+        true => "give this one another name (`labctl init`, then [cluster] name in its labctl.toml)".to_string(),
+        false => format!("give this one another name ([cluster] name in {settings})"),
+    };
+    let way_out = match theirs.is_dir() {
+        true => format!("run labctl there (`labctl -C {} …`)", theirs.display()),
+        false => format!("that folder is gone: `labctl destroy --name {cluster}` removes its nodes"),
+    };
+    format!(
+        "cluster {cluster} is another workspace's: its nodes were made from {}, and this workspace is {}; {rename}, or {way_out}",
+        theirs.display(),
+        ours.display()
+    )
 }
 
 /// For tests: this host's Docker answers that the default cluster's four node
