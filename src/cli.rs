@@ -258,9 +258,11 @@ good (e.g. a port that no service publishes), as `check --json` marks with\n\
     #[command(subcommand)]
     Images(ImagesCommand),
 
-    /// Write a commented labctl.toml into the workspace
+    /// Write a commented labctl.toml in this folder (or -C DIR), making it a workspace
     #[command(
-        after_help = "Examples:\n  labctl init\n  labctl init --provider docker\n  labctl init --force     (keeps the old file as labctl.toml.bak)"
+        after_help = "Examples:\n  labctl init\n  labctl init --provider docker\n  labctl init --force     (keeps the old file as labctl.toml.bak)\n  labctl -C class-b init  (a second class beside the first: give it another [cluster] name)\n\n\
+As `git init` does, init writes where it is started, even inside another workspace,\n\
+whose labctl.toml it never touches."
     )]
     Init(InitArgs),
 

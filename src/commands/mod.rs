@@ -71,9 +71,12 @@ impl Context {
                 dir
             }
         };
-        // With --config FILE the settings are named; the workspace (labs/,
-        // templates/, .labctl/) is where labctl was started.
-        let workspace = if cli.config.is_some() { start } else { find_workspace(&start) };
+        // With --config FILE the settings are named, and `init` makes a new
+        // workspace where it is started (as `git init` and `cargo init` do,
+        // never in a workspace above): the workspace (labs/, templates/,
+        // .labctl/) is where labctl was started.
+        let here = cli.config.is_some() || matches!(cli.command, Command::Init(_));
+        let workspace = if here { start } else { find_workspace(&start) };
         let config = ConfigLocation { workspace: workspace.clone(), explicit: cli.config.clone() };
         Ok(Context { workspace, config, ui, children })
     }

@@ -55,3 +55,26 @@ fn init_honours_the_config_flag() {
     assert!(workspace.read("class-a.toml").contains("provider = \"vagrant\""));
     assert!(!workspace.path().join("labctl.toml").exists());
 }
+
+#[test]
+fn init_in_a_subfolder_of_a_workspace_writes_there_and_never_touches_the_parents_file() {
+    let workspace = Workspace::new();
+    let parent = "[cluster]\nname = \"class-a\"\nprovider = \"docker\"\n";
+    workspace.file("labctl.toml", parent);
+    workspace.file("labs/quiz/lab.toml", "not read by the subfolder's init\n");
+    // As `git init` and `cargo init`: the current folder, whatever is above it.
+    let run = workspace.run_in("class-b", &["init", "--provider", "docker"]).success();
+    assert!(run.stderr.contains("wrote labctl.toml (provider docker)"), "{}", run.stderr);
+    assert!(workspace.read("class-b/labctl.toml").contains("provider = \"docker\""));
+    assert_eq!(workspace.read("labctl.toml"), parent, "the parent's file is untouched");
+    // --force replaces the subfolder's own file only.
+    workspace.run_in("class-b", &["init", "--force"]).success();
+    assert!(workspace.read("class-b/labctl.toml").contains("provider = \"auto\""));
+    assert_eq!(workspace.read("labctl.toml"), parent);
+    assert!(!workspace.path().join("labctl.toml.bak").exists());
+    // -C names the folder the same way.
+    std::fs::create_dir(workspace.path().join("class-c")).unwrap();
+    workspace.run(&["-C", "class-c", "init"]).success();
+    assert!(workspace.path().join("class-c/labctl.toml").is_file());
+    assert_eq!(workspace.read("labctl.toml"), parent);
+}
