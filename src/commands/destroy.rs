@@ -168,8 +168,12 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
     let catalog = context.catalog()?;
     let mut settings = context.settings(&catalog)?;
     settings.class = ClassSettings::default();
+    let here = settings.workspace.clone();
     for found in &matches {
         settings.cluster_name = found.name.clone();
+        // Acting for the workspace that made the nodes, which is gone: the
+        // provider touches only a workspace's own nodes.
+        settings.workspace = found.workspace.as_ref().map_or_else(|| here.clone(), PathBuf::from);
         let cluster = Cluster::new(&settings, &catalog)?;
         let runner = context.runner(false);
         let provider = DockerProvider::new(&cluster, runner.as_ref());
