@@ -21,6 +21,7 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 
 use super::docker_cli::DockerCli;
+use super::labels::{another_workspace, foreign_workspace, WORKSPACE_LABEL};
 use crate::config::{self, CacheSettings, Cluster, EngineTarget, Upstream, CACHE_PORT};
 use crate::exec::{CommandSpec, Output, Runner};
 use crate::timeouts::Wait;
@@ -243,6 +244,9 @@ impl<'a> ClassCache<'a> {
             ])
             .args(["--label".to_string(), format!("{CACHE_LABEL}={class}")])
             .args(["--label".to_string(), format!("{UPSTREAM_LABEL}={}", self.upstream().label())]);
+        if let Some(workspace) = self.cluster.workspace().to_str().filter(|path| !path.is_empty()) {
+            spec = spec.args(["--label".to_string(), format!("{WORKSPACE_LABEL}={workspace}")]);
+        }
         if let Upstream::Remote(url) = self.upstream() {
             // The registry's own configuration, by environment: `proxy.remoteurl`.
             spec = spec.args(["--env".to_string(), format!("REGISTRY_PROXY_REMOTEURL={url}")]);
@@ -577,10 +581,11 @@ fn docker(cluster: &Cluster, args: &[&str], purpose: &str, wait: Wait) -> Comman
     DockerCli::on(cluster.engine(), cluster.timeouts()).of_kind(wait, args, purpose)
 }
 
-/// The container on this engine, if there is one.
+/// The container on this engine, if there is one, once sure that it is this
+/// workspace's: another workspace's class of the same name has its own.
 fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let format = format!(
-        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}"
+        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}\t{{{{index .Config.Labels \"{WORKSPACE_LABEL}\"}}}}"
     );
     let inspect = docker(
         cluster,
@@ -596,7 +601,11 @@ fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let line = output.stdout.trim_end_matches('\n');
     let mut fields = line.split('\t');
     let mut next = || fields.next().unwrap_or_default().to_string();
-    let (id, state, upstream, image, networks) = (next(), next(), next(), next(), next());
+    let (id, state, upstream, image, networks, workspace) = (next(), next(), next(), next(), next(), next());
+    if let Some(theirs) = foreign_workspace(std::iter::once(workspace.as_str()), cluster.workspace()) {
+        let what = format!("the class cache {}", container_name(cluster.class_name()));
+        bail!("{}", another_workspace(&what, "it was made", &theirs, cluster));
+    }
     let networks = networks
         .split_whitespace()
         .filter_map(|pair| pair.split_once('='))
@@ -659,6 +668,45 @@ mod tests {
 
         cache.apply(&plan).unwrap();
         assert_eq!(runner.changes(), vec![create.to_string()]);
+    }
+
+    #[test]
+    fn another_workspaces_cache_of_the_same_class_name_is_neither_used_nor_replaced_nor_removed() {
+        let elsewhere = tempfile::tempdir().unwrap();
+        let mut settings = test_settings(CLASS);
+        let ours = tempfile::tempdir().unwrap();
+        settings.workspace = ours.path().to_path_buf();
+        let seat2 = seat(&settings, 2);
+        let runner = RecordingRunner::default();
+        let theirs = format!(
+            "{}{}\n",
+            found("running", "none", "labctl-cls-s01=192.168.56.254 ").trim_end_matches('\n'),
+            format_args!("\t{}", elsewhere.path().display())
+        );
+        runner.always(INSPECT, 0, &theirs, "");
+        let cache = ClassCache::of(&seat2, &runner).unwrap();
+        let expected = format!(
+            "the class cache labctl-cache-cls is another workspace's: it was made from {}, and this workspace is {};",
+            elsewhere.path().display(),
+            ours.path().display()
+        );
+        for error in [
+            cache.plan(&[]).unwrap_err(),
+            cache.seat_plan().unwrap_err(),
+            remove_unless_in_use(&seat2, &runner).unwrap_err(),
+        ] {
+            assert!(error.to_string().starts_with(&expected), "{error}");
+        }
+        assert_eq!(runner.changes(), Vec::<String>::new());
+        // Its own is made with the label that says so.
+        let runner = RecordingRunner::lenient();
+        runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        let plan = ClassCache::of(&seat2, &runner).unwrap().plan(&[]).unwrap();
+        let Container::Create(create) = &plan.container else { panic!("{plan:#?}") };
+        assert!(
+            create.to_string().contains(&format!("--label labctl.workspace={}", ours.path().display())),
+            "{create}"
+        );
     }
 
     #[test]

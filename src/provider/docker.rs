@@ -3,7 +3,6 @@
 //! node's hostname, static IP and short name as a network alias. Nodes are
 //! found through labels, never through a state file.
 
-use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -23,7 +22,10 @@ use crate::timeouts::{Timeouts, Wait};
 use crate::ui::Ui;
 
 use super::docker_cli::DockerCli;
-use super::labels::{network_name, CLASS_LABEL, CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, SEAT_LABEL, WORKSPACE_LABEL};
+use super::labels::{
+    another_workspace, foreign_workspace, network_name, CLASS_LABEL, CLUSTER_LABEL, NODE_LABEL, ROLE_LABEL, SEAT_LABEL,
+    WORKSPACE_LABEL,
+};
 
 /// How long a node's dockerd may take to answer after its container starts
 /// (on a normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
@@ -516,10 +518,8 @@ impl<'a> DockerProvider<'a> {
         let rows: Vec<Vec<&str>> = output.stdout.lines().map(|line| line.split('\t').collect()).collect();
         let made_from = rows.iter().filter_map(|row| row.get(2).copied());
         if let Some(other) = foreign_workspace(made_from, self.cluster.workspace()) {
-            bail!(
-                "{}",
-                another_workspace(self.cluster.name(), &other, self.cluster.workspace(), &self.cluster.source())
-            );
+            let what = format!("cluster {}", self.cluster.name());
+            bail!("{}", another_workspace(&what, "its nodes were made", &other, self.cluster));
         }
         Ok(rows
             .iter()
@@ -755,34 +755,6 @@ impl Provider for DockerProvider<'_> {
         // command's to remove once every seat it destroys is gone.
         Ok(removed)
     }
-}
-
-/// The first workspace in `made_from` (the nodes' `labctl.workspace`
-/// labels) that is not `workspace`. Paths are compared as this host resolves
-/// them (`-C ../x` and `/srv/x` are one folder); a node without the label
-/// (made before labctl wrote it) belongs to nobody in particular.
-fn foreign_workspace<'a>(made_from: impl Iterator<Item = &'a str>, workspace: &Path) -> Option<PathBuf> {
-    let resolved = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let ours = resolved(workspace);
-    made_from.filter(|label| !label.is_empty()).map(|label| resolved(Path::new(label))).find(|theirs| *theirs != ours)
-}
-
-/// The refusal, naming both folders and the ways out; `settings` is where
-/// this workspace's settings come from ([`Cluster::source`]).
-fn another_workspace(cluster: &str, theirs: &Path, ours: &Path, settings: &str) -> String {
-    let rename = match settings.starts_with("built-in defaults") {
-        true => "give this one another name (`labctl init`, then [cluster] name in its labctl.toml)".to_string(),
-        false => format!("give this one another name ([cluster] name in {settings})"),
-    };
-    let way_out = match theirs.is_dir() {
-        true => format!("run labctl there (`labctl -C {} …`)", theirs.display()),
-        false => format!("that folder is gone: `labctl destroy --name {cluster}` removes its nodes"),
-    };
-    format!(
-        "cluster {cluster} is another workspace's: its nodes were made from {}, and this workspace is {}; {rename}, or {way_out}",
-        theirs.display(),
-        ours.display()
-    )
 }
 
 /// For tests: this host's Docker answers that the default cluster's four node

@@ -3,6 +3,8 @@
 //! provider, the class cache that joins the seats' networks, and the
 //! inventory that finds clusters by their labels.
 
+use std::path::{Path, PathBuf};
+
 use crate::config::Cluster;
 
 pub const CLUSTER_LABEL: &str = "labctl.cluster";
@@ -18,4 +20,34 @@ pub const SEAT_LABEL: &str = "labctl.seat";
 /// The bridge network of `cluster`'s nodes (one per seat).
 pub fn network_name(cluster: &Cluster) -> String {
     format!("labctl-{}", cluster.name())
+}
+
+/// The first workspace in `made_from` (the `labctl.workspace` labels of
+/// what was found) that is not `workspace`. Paths are compared as this host
+/// resolves them (`-C ../x` and `/srv/x` are one folder); a thing without the
+/// label (made before labctl wrote it) belongs to nobody in particular.
+pub fn foreign_workspace<'a>(made_from: impl Iterator<Item = &'a str>, workspace: &Path) -> Option<PathBuf> {
+    let resolved = |path: &Path| path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+    let ours = resolved(workspace);
+    made_from.filter(|label| !label.is_empty()).map(|label| resolved(Path::new(label))).find(|theirs| *theirs != ours)
+}
+
+/// The refusal to act on `what` ("cluster swarm-lab"), which `made` ("its
+/// nodes were made") from the workspace `theirs`, naming both folders and
+/// the ways out.
+pub fn another_workspace(what: &str, made: &str, theirs: &Path, cluster: &Cluster) -> String {
+    let (name, ours, settings) = (cluster.class_name(), cluster.workspace(), cluster.source());
+    let rename = match settings.starts_with("built-in defaults") {
+        true => "give this one another name (`labctl init`, then [cluster] name in its labctl.toml)".to_string(),
+        false => format!("give this one another name ([cluster] name in {settings})"),
+    };
+    let way_out = match theirs.is_dir() {
+        true => format!("run labctl there (`labctl -C {} …`)", theirs.display()),
+        false => format!("that folder is gone: `labctl destroy --name {name}` removes them"),
+    };
+    format!(
+        "{what} is another workspace's: {made} from {}, and this workspace is {}; {rename}, or {way_out}",
+        theirs.display(),
+        ours.display()
+    )
 }

@@ -5,13 +5,16 @@
 //! `destroy --name` removes its nodes from anywhere. Its own name and subnet
 //! (10.71.0.0/24), so it runs beside the other end-to-end tests.
 
-use crate::support::{host_docker, require_e2e, Run, Workspace};
+use crate::support::{free_port, host_docker, require_e2e, Run, Workspace};
 
 const CLUSTER: &str = "labctl-e2e-two-homes";
 
+/// The visualizer's port forwarded to a free port of this host, not the
+/// default 49000 that another cluster may hold.
 fn config() -> String {
     format!(
-        "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"10.71.0.0/24\"\nmanager_ip = \"10.71.0.10\"\nworker_ip_start = \"10.71.0.11\"\nworkers = 1\n\n[registry]\nenabled = false\n\n[labs]\nseed = []\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n"
+        "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"10.71.0.0/24\"\nmanager_ip = \"10.71.0.10\"\nworker_ip_start = \"10.71.0.11\"\nworkers = 1\n\n[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = []\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n",
+        free_port()
     )
 }
 

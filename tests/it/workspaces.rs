@@ -77,7 +77,7 @@ fn nodes_of_a_workspace_that_is_gone_point_to_destroy_by_name() {
     let error = run.stderr.lines().find(|line| line.starts_with("error: ")).expect("an error");
     assert!(
         error.ends_with(&format!(
-            "its nodes were made from {gone_path}, and this workspace is {}; give this one another name ([cluster] name in labctl.toml), or that folder is gone: `labctl destroy --name swarm-lab` removes its nodes",
+            "its nodes were made from {gone_path}, and this workspace is {}; give this one another name ([cluster] name in labctl.toml), or that folder is gone: `labctl destroy --name swarm-lab` removes them",
             second.path().display(),
         )),
         "{error}"
