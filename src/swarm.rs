@@ -486,9 +486,9 @@ impl<'a> Bootstrap<'a> {
         Ok(token)
     }
 
-    /// Join a worker, the token on stdin (see the module comment).
-    /// Join `node` (leaving its old swarm first when asked); its new node ID
-    /// when the join script says it ("node-id <ID>").
+    /// Join `node` (leaving its old swarm first when asked), the token on
+    /// stdin (see the module comment); its new node ID when the join script
+    /// says it ("node-id <ID>").
     fn bring_in(&self, node: &Node, action: WorkerAction, token: &str, script: &str) -> Result<Option<String>> {
         match action {
             WorkerAction::Keep => return Ok(None),

@@ -136,7 +136,8 @@ fn check_seats(
 ) -> Vec<Seated<Vec<Outcome>>> {
     each_seat(seats, |cluster| {
         let provider = reach.reach(cluster, runner)?;
-        // Whether the manager's Docker answers is asked with the first reads.
+        // Whether the manager's Docker answers is known from the reads (see
+        // `run_checks`): only its machine is looked at first.
         let manager = cluster.nodes().manager().name.as_str();
         cluster::ensure_up(cluster, provider.as_ref(), runner, Needs::Machine(manager))?;
         let shell = NodeShell::new(provider.as_ref(), runner);

@@ -154,6 +154,11 @@ impl<'c> Cluster<'c> {
         self.settings.origin.describe()
     }
 
+    /// The file the settings were read from; `None` with the built-in defaults.
+    pub fn config_file(&self) -> Option<&'c std::path::Path> {
+        self.settings.origin.path.as_deref()
+    }
+
     /// The error prefix pointing at `key` in the file the settings came from.
     pub fn locate(&self, key: &str) -> String {
         self.settings.locate(key)

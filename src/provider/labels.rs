@@ -36,10 +36,10 @@ pub fn foreign_workspace<'a>(made_from: impl Iterator<Item = &'a str>, workspace
 /// nodes were made") from the workspace `theirs`, naming both folders and
 /// the ways out.
 pub fn another_workspace(what: &str, made: &str, theirs: &Path, cluster: &Cluster) -> String {
-    let (name, ours, settings) = (cluster.class_name(), cluster.workspace(), cluster.source());
-    let rename = match settings.starts_with("built-in defaults") {
-        true => "give this one another name (`labctl init`, then [cluster] name in its labctl.toml)".to_string(),
-        false => format!("give this one another name ([cluster] name in {settings})"),
+    let (name, ours) = (cluster.class_name(), cluster.workspace());
+    let rename = match cluster.config_file() {
+        None => "give this one another name (`labctl init`, then [cluster] name in its labctl.toml)".to_string(),
+        Some(_) => format!("give this one another name ([cluster] name in {})", cluster.source()),
     };
     let way_out = match theirs.is_dir() {
         true => format!("run labctl there (`labctl -C {} …`)", theirs.display()),
