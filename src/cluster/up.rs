@@ -235,7 +235,7 @@ impl Action for ClassCacheStep<'_> {
         Ok(Shown {
             summary: describe_cache(&self.cache, plan, None, CacheFor::Class),
             notes,
-            commands: self.cache.commands(plan)?,
+            commands: self.cache.commands(plan),
         })
     }
 
@@ -639,7 +639,7 @@ fn describe_reach(nodes: usize, waited: &[registry::Waited]) -> String {
 fn describe_cache_kind(cache: &ClassCache) -> String {
     match cache.upstream() {
         Upstream::Remote(url) => format!("pulls through {url}"),
-        Upstream::Offline => "offline: holds this engine's lab images".to_string(),
+        Upstream::Offline => "offline, read-only for the seats: holds this engine's lab images".to_string(),
     }
 }
 
@@ -660,13 +660,25 @@ fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::O
     };
     let said = |planned: &str, happened: &str| if done.is_some() { happened } else { planned }.to_string();
     let mut parts = Vec::new();
+    if plan.leftover_writer.is_some() {
+        parts.push(said(
+            "remove the writer an interrupted `labctl up` left",
+            "removed the writer an interrupted `labctl up` left",
+        ));
+    }
     match &plan.container {
         cache::Container::Running => {}
         cache::Container::Start(_) => parts.push(said("start it", "started")),
         cache::Container::Create(_) => parts.push(said("create it", "created")),
-        cache::Container::Recreate(_) => {
-            parts.push(said("recreate it for the new [cache] settings", "recreated for the new [cache] settings"))
-        }
+        cache::Container::Recreate(recreation) => parts.push(match recreation.why {
+            cache::Outdated::Settings => {
+                said("recreate it for the new [cache] settings", "recreated for the new [cache] settings")
+            }
+            cache::Outdated::Writable => said(
+                "recreate it read-only (an older labctl made it writable by the seats)",
+                "recreated read-only (an older labctl made it writable by the seats)",
+            ),
+        }),
     }
     if plan.join.is_some() {
         parts.push(said("join this seat's network", "joined this seat's network"));
@@ -770,6 +782,7 @@ mod tests {
         runner.always("docker network inspect", 1, "", "Error: No such network");
         runner.always("docker network create", 0, "", "");
         runner.answer("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always("docker ps --all --filter label=labctl.cache.writer=cls", 0, "", "");
         runner.always("docker run --detach --name labctl-cache-cls", 0, "3f2c\n", "");
         runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
         prepare_class_cache(&seat, &runner, &ui, Mode::Apply).unwrap();
@@ -785,7 +798,8 @@ mod tests {
         let runner = RecordingRunner::lenient();
         runner.always("docker network inspect", 1, "", "Error: No such network");
         runner.always("docker image inspect", 0, "sha256:node\n", "");
-        let found = "3f2c\trunning\thttps://registry-1.docker.io\tregistry:2\tlabctl-cls-s01=192.168.56.254 ";
+        let found =
+            "3f2c\trunning\thttps://registry-1.docker.io\tpull-through\tregistry:2\tlabctl-cls-s01=192.168.56.254 ";
         runner.always("docker container inspect", 0, found, "");
         // The fake's empty answers stop the swarm step after its init.
         let error = up_with(&seat, &DockerProvider::new(&seat, &runner), &runner, Mode::Apply).unwrap_err();

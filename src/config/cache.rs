@@ -3,8 +3,8 @@
 //! every seat's subnet (its last usable address), that every node's Docker
 //! uses as its registry mirror. Online it pulls through `upstream` (each
 //! image comes from the internet once per engine, not once per node);
-//! offline (`upstream = "none"`) it is a plain registry that the labs'
-//! images of the engine are pushed into.
+//! offline (`upstream = "none"`) it holds the labs' images of the engine,
+//! which labctl pushes in and the seats may only read.
 
 use std::net::Ipv4Addr;
 
@@ -41,7 +41,8 @@ impl Default for RawCache {
 pub enum Upstream {
     /// A pull-through cache of this registry (`proxy.remoteurl`).
     Remote(String),
-    /// No internet: a plain registry that this engine's images are pushed into.
+    /// No internet: a registry the seats only read; labctl pushes this
+    /// engine's lab images into it through a writer no seat reaches.
     Offline,
 }
 

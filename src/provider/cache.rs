@@ -3,17 +3,23 @@
 //! seat subnet's last usable address (where every node's dockerd has it as
 //! its first registry mirror, see `DockerProvider::dockerd_command`).
 //!
-//! Online it is a pull-through cache (`proxy.remoteurl` = `[cache]
-//! upstream`): the first node that pulls an image fetches it for the whole
-//! engine. A proxy refuses pushes, so offline (`upstream = "none"`) it is a
-//! plain registry instead, and the labs' images the engine already has are
-//! pushed into it once (through its port published on the engine's
-//! loopback, which every dockerd trusts over plain HTTP). Switching between
-//! the two recreates the container on the same volume and addresses: the
-//! nodes never notice.
+//! The seats may read it, never write it: what one student pushes there
+//! would be what the next seat pulls. Online it is a pull-through cache
+//! (`proxy.remoteurl` = `[cache] upstream`), which refuses pushes itself:
+//! the first node that pulls an image fetches it for the whole engine.
+//! Offline (`upstream = "none"`) it is a plain registry in read-only
+//! maintenance mode (`storage.maintenance.readonly`), which answers every
+//! push with HTTP 405, and labctl fills it through a writer of its own: a
+//! second registry on the same volume, `labctl-cache-<class>.writer`, on no
+//! seat's network, its port published on the engine's loopback only (which
+//! every dockerd trusts over plain HTTP), started for the pushes and
+//! removed after them. The read-only one remembers no miss, so it serves
+//! what the writer pushed at once. Switching between online and offline,
+//! or an offline cache an older labctl made writable, recreates the
+//! container on the same volume and addresses: the nodes never notice.
 //!
-//! Every docker command here is built by [`ClassCache::docker`], which
-//! adds the options that select the seat's engine.
+//! Every docker command here is built by [`docker`], which adds the
+//! options that select the seat's engine.
 
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
@@ -30,6 +36,17 @@ use crate::timeouts::Wait;
 pub const CACHE_LABEL: &str = "labctl.cache";
 /// On the cache container: the upstream it was created for ("none" offline).
 const UPSTREAM_LABEL: &str = "labctl.cache.upstream";
+/// On the cache container: what the seats may do with it, [`READ_ONLY`]
+/// offline, [`PULL_THROUGH`] online. An older labctl wrote none: its
+/// offline cache took the seats' pushes.
+const MODE_LABEL: &str = "labctl.cache.mode";
+const READ_ONLY: &str = "read-only";
+const PULL_THROUGH: &str = "pull-through";
+/// The registry's `storage.maintenance.readonly`, by environment: reads are
+/// served, every write is answered 405.
+const READ_ONLY_ENV: &str = r#"REGISTRY_STORAGE_MAINTENANCE_READONLY={"enabled": true}"#;
+/// On the offline cache's writer: the class whose cache it fills.
+const WRITER_LABEL: &str = "labctl.cache.writer";
 /// Where the registry keeps what it holds.
 const STORAGE: &str = "/var/lib/registry";
 /// How often a push waits for a registry that has just started.
@@ -43,6 +60,12 @@ const SERVING: &str = "listening on";
 /// The cache container (and its volume) of the class called `class`.
 pub fn container_name(class: &str) -> String {
     format!("labctl-cache-{class}")
+}
+
+/// The writer of the class called `class`'s offline cache: its `.` is in no
+/// class name, so no other class's cache is called so.
+fn writer_name(class: &str) -> String {
+    format!("{}.writer", container_name(class))
 }
 
 /// Where `image` lives in a mirror of Docker Hub (`node:slim` →
@@ -74,6 +97,8 @@ struct Found {
     /// `running`, `exited`, …
     state: String,
     upstream: String,
+    /// Its [`MODE_LABEL`], empty when an older labctl made it.
+    mode: String,
     image: String,
     /// The networks it is on, each with its fixed address.
     networks: Vec<(String, String)>,
@@ -86,16 +111,36 @@ pub enum Container {
     Start(CommandSpec),
     /// None yet: `docker run` it on this seat's network.
     Create(CommandSpec),
-    /// Made for another upstream or image: replace it on the same volume
-    /// and rejoin the other seats' networks at their addresses.
+    /// Not what the settings ask for: replace it on the same volume and
+    /// rejoin the other seats' networks at their addresses.
     Recreate(Box<Recreation>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recreation {
+    pub why: Outdated,
     pub remove: CommandSpec,
     pub create: CommandSpec,
     pub rejoin: Vec<CommandSpec>,
+}
+
+/// Why a cache is recreated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outdated {
+    /// Made for another upstream or image.
+    Settings,
+    /// Offline, but made writable by an older labctl: the seats could push
+    /// into it.
+    Writable,
+}
+
+/// Offline: the registry labctl pushes through, on the cache's volume.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Writer {
+    /// `docker run` it, published on the engine's loopback only.
+    pub start: CommandSpec,
+    /// Removed after the pushes, whatever happened.
+    pub remove: CommandSpec,
 }
 
 /// An image an offline cache cannot be given, and why.
@@ -121,6 +166,10 @@ pub struct Plan {
     pub join: Option<CommandSpec>,
     /// Offline: the labs' images the cache lacks and the engine has.
     pub pushes: Vec<Push>,
+    /// Offline: the writer they go through (with them only).
+    pub writer: Option<Writer>,
+    /// A writer an interrupted `up` left behind: removed.
+    pub leftover_writer: Option<CommandSpec>,
     /// Offline: images the cache cannot be given.
     pub skipped: Vec<Skipped>,
 }
@@ -183,10 +232,11 @@ impl<'a> ClassCache<'a> {
     /// to push.
     pub fn plan(&self, images: &[String]) -> Result<Plan> {
         let found = find(self.cluster, self.runner)?;
+        let leftover_writer = leftover_writer(self.cluster, self.runner)?;
         let network = self.network();
-        let (container, on_network) = match &found {
+        let (container, on_network) = match found.as_ref().map(|found| (found, self.outdated(found))) {
             None => (Container::Create(self.run_command()), true),
-            Some(found) if found.upstream != self.upstream().label() || found.image != self.settings.image => {
+            Some((found, Some(why))) => {
                 let rejoin = found
                     .networks
                     .iter()
@@ -197,9 +247,9 @@ impl<'a> ClassCache<'a> {
                 // replaced it already, and its new cache must stay.
                 let remove =
                     self.docker(&["rm", "--force", &found.id], "remove the outdated class cache", Wait::Change);
-                (Container::Recreate(Box::new(Recreation { remove, create: self.run_command(), rejoin })), true)
+                (Container::Recreate(Box::new(Recreation { why, remove, create: self.run_command(), rejoin })), true)
             }
-            Some(found) => {
+            Some((found, None)) => {
                 let on_network = found.networks.iter().any(|(name, _)| *name == network);
                 let container = match found.state.as_str() {
                     "running" => Container::Running,
@@ -213,7 +263,24 @@ impl<'a> ClassCache<'a> {
             Upstream::Remote(_) => (Vec::new(), Vec::new()),
             Upstream::Offline => self.plan_pushes(images, matches!(container, Container::Running))?,
         };
-        Ok(Plan { container, join, pushes, skipped })
+        let writer = (!pushes.is_empty()).then(|| self.writer());
+        Ok(Plan { container, join, pushes, writer, leftover_writer, skipped })
+    }
+
+    /// Why `found` is not the cache the settings ask for, if it is not.
+    fn outdated(&self, found: &Found) -> Option<Outdated> {
+        if found.upstream != self.upstream().label() || found.image != self.settings.image {
+            return Some(Outdated::Settings);
+        }
+        (self.mode() == READ_ONLY && found.mode != READ_ONLY).then_some(Outdated::Writable)
+    }
+
+    /// What the seats may do with the cache (its [`MODE_LABEL`]).
+    fn mode(&self) -> &'static str {
+        match self.upstream() {
+            Upstream::Remote(_) => PULL_THROUGH,
+            Upstream::Offline => READ_ONLY,
+        }
     }
 
     /// A seat's part: join this seat's network at its address unless the
@@ -224,7 +291,14 @@ impl<'a> ClassCache<'a> {
         let on_network = find(self.cluster, self.runner)?
             .is_some_and(|found| found.networks.iter().any(|(name, _)| *name == network));
         let join = (!on_network).then(|| self.join_command(&network, &self.address().to_string()));
-        Ok(Plan { container: Container::Running, join, pushes: Vec::new(), skipped: Vec::new() })
+        Ok(Plan {
+            container: Container::Running,
+            join,
+            pushes: Vec::new(),
+            writer: None,
+            leftover_writer: None,
+            skipped: Vec::new(),
+        })
     }
 
     /// `docker run` of the cache on this seat's network at its address,
@@ -243,15 +317,39 @@ impl<'a> ClassCache<'a> {
                 format!("type=volume,src={name},dst={STORAGE},volume-label={CACHE_LABEL}={class}"),
             ])
             .args(["--label".to_string(), format!("{CACHE_LABEL}={class}")])
-            .args(["--label".to_string(), format!("{UPSTREAM_LABEL}={}", self.upstream().label())]);
-        if let Some(workspace) = self.cluster.workspace().to_str().filter(|path| !path.is_empty()) {
-            spec = spec.args(["--label".to_string(), format!("{WORKSPACE_LABEL}={workspace}")]);
-        }
-        if let Upstream::Remote(url) = self.upstream() {
-            // The registry's own configuration, by environment: `proxy.remoteurl`.
-            spec = spec.args(["--env".to_string(), format!("REGISTRY_PROXY_REMOTEURL={url}")]);
-        }
+            .args(["--label".to_string(), format!("{UPSTREAM_LABEL}={}", self.upstream().label())])
+            .args(["--label".to_string(), format!("{MODE_LABEL}={}", self.mode())]);
+        spec = self.workspace_label(spec);
+        // The registry's own configuration, by environment.
+        spec = match self.upstream() {
+            Upstream::Remote(url) => spec.args(["--env".to_string(), format!("REGISTRY_PROXY_REMOTEURL={url}")]),
+            Upstream::Offline => spec.args(["--env", READ_ONLY_ENV]),
+        };
         spec.arg(&self.settings.image)
+    }
+
+    /// `spec` with the label that says whose workspace made the container.
+    fn workspace_label(&self, spec: CommandSpec) -> CommandSpec {
+        match self.cluster.workspace().to_str().filter(|path| !path.is_empty()) {
+            Some(workspace) => spec.args(["--label".to_string(), format!("{WORKSPACE_LABEL}={workspace}")]),
+            None => spec,
+        }
+    }
+
+    /// The offline cache's writer: a plain registry on the cache's volume,
+    /// on no seat's network (the engine's default bridge), its port
+    /// published on the engine's loopback only.
+    fn writer(&self) -> Writer {
+        let class = self.cluster.class_name();
+        let name = writer_name(class);
+        let start = self
+            .docker(&["run", "--detach", "--name", &name], "start the class cache's writer", Wait::Change)
+            .args(["--publish".to_string(), format!("127.0.0.1::{CACHE_PORT}")])
+            .args(["--mount".to_string(), format!("type=volume,src={},dst={STORAGE}", self.name())])
+            .args(["--label".to_string(), format!("{WRITER_LABEL}={class}")]);
+        let start = self.workspace_label(start).arg(&self.settings.image);
+        let remove = self.docker(&["rm", "--force", &name], "remove the class cache's writer", Wait::Change);
+        Writer { start, remove }
     }
 
     /// `docker network connect`, at `address` when it has a fixed one.
@@ -266,7 +364,7 @@ impl<'a> ClassCache<'a> {
     /// here), and the rest with why.
     fn plan_pushes(&self, images: &[String], running: bool) -> Result<(Vec<Push>, Vec<Skipped>)> {
         let port = match running && self.engine_is_here() {
-            true => self.published_port()?,
+            true => self.published_port(&self.name())?,
             false => None,
         };
         let (mut pushes, mut skipped) = (Vec::new(), Vec::new());
@@ -310,10 +408,11 @@ impl<'a> ClassCache<'a> {
         Ok(output.success().then(|| output.stdout.trim().to_string()))
     }
 
-    /// `127.0.0.1:PORT`: the cache's port on the engine's loopback.
-    fn published_port(&self) -> Result<Option<String>> {
+    /// `127.0.0.1:PORT`: the port of `container` (the cache or its writer)
+    /// on the engine's loopback.
+    fn published_port(&self, container: &str) -> Result<Option<String>> {
         let port = format!("{CACHE_PORT}/tcp");
-        let spec = self.docker(&["port", &self.name(), &port], "read the class cache's port", Wait::Read);
+        let spec = self.docker(&["port", container, &port], "read the class cache's port", Wait::Read);
         let output = self.runner.run(&spec)?;
         Ok(output.stdout.lines().find(|line| line.starts_with("127.0.0.1:")).map(|line| line.trim().to_string()))
     }
@@ -342,16 +441,16 @@ impl<'a> ClassCache<'a> {
 
     /// Carry `plan` out.
     pub fn apply(&self, plan: &Plan) -> Result<Outcome> {
+        if let Some(leftover) = &plan.leftover_writer {
+            remove_container(self.runner, leftover)?;
+        }
         let mut changed = true;
         match &plan.container {
             Container::Running => changed = false,
             Container::Start(start) => self.run_checked(start)?,
             Container::Create(create) => self.create(create)?,
             Container::Recreate(recreation) => {
-                let removed = self.runner.run(&recreation.remove)?;
-                if !removed.success() && !removed.stderr.contains("No such container") {
-                    removed.checked(&recreation.remove)?;
-                }
+                remove_container(self.runner, &recreation.remove)?;
                 self.create(&recreation.create)?;
                 for join in &recreation.rejoin {
                     self.join(join)?;
@@ -359,23 +458,40 @@ impl<'a> ClassCache<'a> {
             }
         }
         if changed {
-            self.wait_until_serving()?;
+            self.wait_until_serving(&self.name())?;
         }
         if let Some(join) = &plan.join {
             self.join(join)?;
             changed = true;
         }
+        let pushed = match &plan.writer {
+            Some(writer) => self.push_through(writer, &plan.pushes)?,
+            None => Vec::new(),
+        };
+        Ok(Outcome { changed: changed || plan.leftover_writer.is_some() || !pushed.is_empty(), pushed })
+    }
+
+    /// Start the writer, push `pushes` through it, and remove it whatever
+    /// happened: the seats never reach it, and it runs no longer than that.
+    fn push_through(&self, writer: &Writer, pushes: &[Push]) -> Result<Vec<String>> {
+        self.run_checked(&writer.start)?;
         let mut pushed = Vec::new();
-        if !plan.pushes.is_empty() {
-            let port = self.published_port()?.ok_or_else(|| {
-                anyhow!("the class cache {} publishes no port on its engine's loopback; `labctl destroy` its seats or `docker rm --force {}`, then `labctl up`", self.name(), self.name())
-            })?;
-            for push in &plan.pushes {
-                self.push(&port, push)?;
-                pushed.push(push.image.clone());
-            }
+        let result = self.push_all(pushes, &mut pushed);
+        result.and(remove_container(self.runner, &writer.remove)).map(|()| pushed)
+    }
+
+    /// Push `pushes` through the writer once it serves; `pushed` names each done.
+    fn push_all(&self, pushes: &[Push], pushed: &mut Vec<String>) -> Result<()> {
+        let name = writer_name(self.cluster.class_name());
+        self.wait_until_serving(&name)?;
+        let port = self.published_port(&name)?.ok_or_else(|| {
+            anyhow!("the class cache's writer {name} publishes no port on its engine's loopback; see `docker inspect {name}`")
+        })?;
+        for push in pushes {
+            self.push(&port, push)?;
+            pushed.push(push.image.clone());
         }
-        Ok(Outcome { changed: changed || !pushed.is_empty(), pushed })
+        Ok(())
     }
 
     fn run_checked(&self, spec: &CommandSpec) -> Result<()> {
@@ -400,18 +516,18 @@ impl<'a> ClassCache<'a> {
         output.checked(create).map(|_| ())
     }
 
-    /// Wait (bounded) until the registry says it serves; an error with its
-    /// last log line when it stops instead, or says nothing in time. registry:2 as a pull-through
+    /// Wait (bounded) until the registry `name` (the cache or its writer)
+    /// says it serves; an error with its last log line when it stops
+    /// instead, or says nothing in time. registry:2 as a pull-through
     /// cache asks its upstream when it starts and exits when that fails
     /// (distribution#4038): a class without internet needs `upstream = "none"`.
-    fn wait_until_serving(&self) -> Result<()> {
-        let name = self.name();
+    fn wait_until_serving(&self, name: &str) -> Result<()> {
         let deadline = Instant::now() + self.cluster.timeouts().scaled(STARTUP);
         // Enough lines to hold an earlier run's panic above its stack trace.
-        let logs = self.docker(&["logs", "--tail", "100", &name], "read the class cache's log", Wait::Read);
+        let logs = self.docker(&["logs", "--tail", "100", name], "read the class cache's log", Wait::Read);
         let state_format = "{{.State.Status}} {{.RestartCount}}";
         let state = self.docker(
-            &["container", "inspect", "--format", state_format, &name],
+            &["container", "inspect", "--format", state_format, name],
             "look at the class cache",
             Wait::Read,
         );
@@ -437,14 +553,17 @@ impl<'a> ClassCache<'a> {
                     // address nothing answers holds it there.
                     false => format!("did not start serving within {waited}s (its last log line: {why})"),
                 };
-                let hint = match self.upstream() {
-                    Upstream::Remote(url) => format!(
+                let (subject, hint) = match (self.upstream(), name == self.name()) {
+                    (_, false) => {
+                        (format!("the class cache's writer {name}"), "it is removed again, and nothing was pushed".to_string())
+                    }
+                    (Upstream::Remote(url), true) => (format!("the class cache {name}"), format!(
                         "as a pull-through cache it must reach {url} when it starts: give its Docker engine ({}) internet access, or set [cache] upstream = \"none\" for a class without internet",
                         self.cluster.engine().name
-                    ),
-                    Upstream::Offline => format!("see `docker logs {name}`"),
+                    )),
+                    (Upstream::Offline, true) => (format!("the class cache {name}"), format!("see `docker logs {name}`")),
                 };
-                bail!("the class cache {name} {what}; {hint}");
+                bail!("{subject} {what}; {hint}");
             }
             std::thread::sleep(Duration::from_millis(200));
         }
@@ -459,11 +578,11 @@ impl<'a> ClassCache<'a> {
         output.checked(join).map(|_| ())
     }
 
-    /// Tag, push and untag one image: the engine's Docker pushes to its own
-    /// loopback, which it trusts over plain HTTP. A registry that has just
-    /// started may not answer yet: the push is tried again for a while.
-    /// Pushes happen once per engine, in the class's step before the seats
-    /// (`cluster::up::prepare_class_cache`): never two at once.
+    /// Tag, push and untag one image: the engine's Docker pushes to the
+    /// writer's port on its own loopback, which it trusts over plain HTTP. A
+    /// registry that has just started may not answer yet: the push is tried
+    /// again for a while. Pushes happen once per engine, in the class's step
+    /// before the seats (`cluster::up::prepare_class_cache`): never two at once.
     fn push(&self, port: &str, push: &Push) -> Result<()> {
         let target = format!("{port}/{}", push.path);
         let commands = self.push_commands(&target, push);
@@ -504,28 +623,27 @@ impl<'a> ClassCache<'a> {
         ]
     }
 
-    /// The commands `plan` runs, for a dry run to print (a port not known
-    /// yet reads `127.0.0.1:PORT`).
-    pub fn commands(&self, plan: &Plan) -> Result<Vec<CommandSpec>> {
-        let mut commands = match &plan.container {
-            Container::Running => Vec::new(),
-            Container::Start(spec) | Container::Create(spec) => vec![spec.clone()],
+    /// The commands `plan` runs, for a dry run to print (the writer's port
+    /// is known once it runs: `127.0.0.1:PORT`).
+    pub fn commands(&self, plan: &Plan) -> Vec<CommandSpec> {
+        let mut commands: Vec<CommandSpec> = plan.leftover_writer.iter().cloned().collect();
+        match &plan.container {
+            Container::Running => {}
+            Container::Start(spec) | Container::Create(spec) => commands.push(spec.clone()),
             Container::Recreate(recreation) => {
-                [vec![recreation.remove.clone(), recreation.create.clone()], recreation.rejoin.clone()].concat()
-            }
-        };
-        commands.extend(plan.join.iter().cloned());
-        if !plan.pushes.is_empty() {
-            let port = match plan.container {
-                Container::Running if self.engine_is_here() => self.published_port()?,
-                _ => None,
-            };
-            let port = port.unwrap_or_else(|| "127.0.0.1:PORT".to_string());
-            for push in &plan.pushes {
-                commands.extend(self.push_commands(&format!("{port}/{}", push.path), push));
+                commands.extend([recreation.remove.clone(), recreation.create.clone()]);
+                commands.extend(recreation.rejoin.iter().cloned());
             }
         }
-        Ok(commands)
+        commands.extend(plan.join.iter().cloned());
+        if let Some(writer) = &plan.writer {
+            commands.push(writer.start.clone());
+            for push in &plan.pushes {
+                commands.extend(self.push_commands(&format!("127.0.0.1:PORT/{}", push.path), push));
+            }
+            commands.push(writer.remove.clone());
+        }
+        commands
     }
 }
 
@@ -553,7 +671,9 @@ pub fn leave(cluster: &Cluster, runner: &dyn Runner) -> Result<()> {
 /// network on this engine any more: `destroy` asks once, after every seat
 /// it destroys is gone. Returns what was removed, in words.
 pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Vec<String>> {
-    if find(cluster, runner)?.is_none() {
+    let cache = find(cluster, runner)?;
+    let writer = leftover_writer(cluster, runner)?;
+    if cache.is_none() && writer.is_none() {
         return Ok(Vec::new());
     }
     let list = docker(cluster, &["network", "ls", "--format", "{{.Name}}"], "list the engine's networks", Wait::Read);
@@ -563,16 +683,68 @@ pub fn remove_unless_in_use(cluster: &Cluster, runner: &dyn Runner) -> Result<Ve
         return Ok(Vec::new());
     }
     let name = container_name(class);
-    let remove = docker(cluster, &["rm", "--force", &name], "remove the class cache", Wait::Change);
-    let output = runner.run(&remove)?;
-    // Gone since it was found (removed by hand): nothing left to remove.
-    if !output.success() && !output.stderr.contains("No such container") {
-        output.checked(&remove)?;
+    // The writer first: the volume goes only once nothing has it.
+    if let Some(writer) = &writer {
+        remove_container(runner, writer)?;
     }
+    let remove = docker(cluster, &["rm", "--force", &name], "remove the class cache", Wait::Change);
+    remove_container(runner, &remove)?;
     let volume = docker(cluster, &["volume", "rm", "--force", &name], "remove the class cache's storage", Wait::Change);
     runner.run_checked(&volume)?;
     let engine = &cluster.engine().name;
-    Ok(vec![format!("class cache {name} with its storage (no seat of the class is left on engine {engine})")])
+    let mut removed =
+        vec![format!("class cache {name} with its storage (no seat of the class is left on engine {engine})")];
+    if writer.is_some() {
+        removed.push(format!("its writer {} (left by an interrupted `labctl up`)", writer_name(class)));
+    }
+    Ok(removed)
+}
+
+/// `docker rm --force`: a container gone already (removed by hand, or by a
+/// seat that came up at the same time) is as good.
+fn remove_container(runner: &dyn Runner, remove: &CommandSpec) -> Result<()> {
+    let output = runner.run(remove)?;
+    if !output.success() && !output.stderr.contains("No such container") {
+        output.checked(remove)?;
+    }
+    Ok(())
+}
+
+/// The removal of the offline cache's writer an interrupted `up` left on
+/// this engine, if it did, once sure that it is this workspace's (as the
+/// cache itself is, see [`find`]).
+fn leftover_writer(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<CommandSpec>> {
+    let class = cluster.class_name();
+    let list = docker(
+        cluster,
+        &[
+            "ps",
+            "--all",
+            "--filter",
+            &format!("label={WRITER_LABEL}={class}"),
+            "--format",
+            &format!("{{{{.ID}}}}\t{{{{.Label \"{WORKSPACE_LABEL}\"}}}}"),
+        ],
+        "look for the class cache's writer",
+        Wait::Read,
+    );
+    let output = runner.run_checked(&list)?;
+    let found: Vec<(&str, &str)> = output
+        .stdout
+        .lines()
+        .map(|line| line.split_once('\t').unwrap_or((line, "")))
+        .filter(|(id, _)| !id.trim().is_empty())
+        .collect();
+    if let Some(theirs) = foreign_workspace(found.iter().map(|(_, workspace)| *workspace), cluster.workspace()) {
+        let what = format!("the class cache's writer {}", writer_name(class));
+        bail!("{}", another_workspace(&what, "it was made", &theirs, cluster));
+    }
+    if found.is_empty() {
+        return Ok(None);
+    }
+    let ids: Vec<&str> = found.iter().map(|(id, _)| id.trim()).collect();
+    let purpose = "remove the class cache's writer an interrupted `labctl up` left";
+    Ok(Some(docker(cluster, &[&["rm", "--force"], ids.as_slice()].concat(), purpose, Wait::Change)))
 }
 
 /// `docker` on the seat's engine, within the limit of its kind: every
@@ -585,7 +757,7 @@ fn docker(cluster: &Cluster, args: &[&str], purpose: &str, wait: Wait) -> Comman
 /// workspace's: another workspace's class of the same name has its own.
 fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let format = format!(
-        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}\t{{{{index .Config.Labels \"{WORKSPACE_LABEL}\"}}}}"
+        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{index .Config.Labels \"{MODE_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}\t{{{{index .Config.Labels \"{WORKSPACE_LABEL}\"}}}}"
     );
     let inspect = docker(
         cluster,
@@ -601,7 +773,8 @@ fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let line = output.stdout.trim_end_matches('\n');
     let mut fields = line.split('\t');
     let mut next = || fields.next().unwrap_or_default().to_string();
-    let (id, state, upstream, image, networks, workspace) = (next(), next(), next(), next(), next(), next());
+    let (id, state, upstream, mode) = (next(), next(), next(), next());
+    let (image, networks, workspace) = (next(), next(), next());
     if let Some(theirs) = foreign_workspace(std::iter::once(workspace.as_str()), cluster.workspace()) {
         let what = format!("the class cache {}", container_name(cluster.class_name()));
         bail!("{}", another_workspace(&what, "it was made", &theirs, cluster));
@@ -611,7 +784,7 @@ fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
         .filter_map(|pair| pair.split_once('='))
         .map(|(name, address)| (name.to_string(), address.to_string()))
         .collect();
-    Ok(Some(Found { id, state, upstream, image, networks }))
+    Ok(Some(Found { id, state, upstream, mode, image, networks }))
 }
 
 /// Whether `network` is a seat network of `class`: `labctl-<class>` (one
@@ -632,6 +805,9 @@ mod tests {
 
     const CLASS: &str = "[cluster]\nname = \"cls\"\n[class]\nseats = 3\naccess = \"none\"\n";
     const INSPECT: &str = "docker container inspect --format";
+    /// The probe for a writer an interrupted `up` left.
+    const WRITERS: &str = "docker ps --all --filter label=labctl.cache.writer=cls";
+    const OFFLINE: &str = "[cache]\nupstream = \"none\"\n";
 
     fn seat<'a>(settings: &'a Settings, number: u32) -> Cluster<'a> {
         Cluster::seat(settings, test_catalog(), number).unwrap()
@@ -640,9 +816,16 @@ mod tests {
     /// The registry's log once it serves (what `apply` waits for).
     const LISTENING: &str = "level=info msg=\"listening on [::]:5000\"";
 
-    /// What `docker container inspect` prints for the cache.
+    /// What `docker container inspect` prints for the cache this labctl
+    /// makes for `upstream`.
     fn found(state: &str, upstream: &str, networks: &str) -> String {
-        format!("3f2c\t{state}\t{upstream}\tregistry:2\t{networks}\n")
+        let mode = if upstream == "none" { READ_ONLY } else { PULL_THROUGH };
+        found_in_mode(state, upstream, mode, networks)
+    }
+
+    /// … and for one labelled `mode` ("" when an older labctl made it).
+    fn found_in_mode(state: &str, upstream: &str, mode: &str, networks: &str) -> String {
+        format!("3f2c\t{state}\t{upstream}\t{mode}\tregistry:2\t{networks}\n")
     }
 
     #[test]
@@ -657,7 +840,7 @@ mod tests {
         let Container::Create(create) = &plan.container else { panic!("{plan:#?}") };
         assert_eq!(
             create.to_string(),
-            "docker run --detach --name labctl-cache-cls --restart always --network labctl-cls-s02 --ip 192.168.57.254 --publish 127.0.0.1::5000 --mount type=volume,src=labctl-cache-cls,dst=/var/lib/registry,volume-label=labctl.cache=cls --label labctl.cache=cls --label labctl.cache.upstream=https://registry-1.docker.io --env REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io registry:2"
+            "docker run --detach --name labctl-cache-cls --restart always --network labctl-cls-s02 --ip 192.168.57.254 --publish 127.0.0.1::5000 --mount type=volume,src=labctl-cache-cls,dst=/var/lib/registry,volume-label=labctl.cache=cls --label labctl.cache=cls --label labctl.cache.upstream=https://registry-1.docker.io --label labctl.cache.mode=pull-through --env REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io registry:2"
         );
         assert_eq!(
             (plan.join.as_ref(), plan.pushes.len()),
@@ -716,6 +899,7 @@ mod tests {
         let runner = RecordingRunner::default();
         let networks = "labctl-cls-s01=192.168.56.254 labctl-cls-s02=192.168.57.254 ";
         runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", networks), "");
+        runner.always(WRITERS, 0, "", "");
         let cache = ClassCache::of(&seat3, &runner).unwrap();
         let plan = cache.plan(&[]).unwrap();
         assert_eq!(plan.container, Container::Running);
@@ -735,6 +919,7 @@ mod tests {
         // Stopped: started.
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 0, &found("exited", "https://registry-1.docker.io", networks), "");
+        runner.always(WRITERS, 0, "", "");
         let plan = ClassCache::of(&seat2, &runner).unwrap().plan(&[]).unwrap();
         let Container::Start(start) = &plan.container else { panic!("{plan:#?}") };
         assert_eq!(start.to_string(), "docker start labctl-cache-cls");
@@ -742,17 +927,25 @@ mod tests {
 
     #[test]
     fn another_upstream_recreates_the_cache_and_rejoins_every_seat_at_its_address() {
-        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+        let settings = test_settings(&format!("{CLASS}{OFFLINE}"));
         let seat1 = seat(&settings, 1);
         let runner = RecordingRunner::default();
         let networks = "labctl-cls-s01=192.168.56.254 labctl-cls-s03=192.168.58.254 labctl-e2e-upstream= ";
         runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", networks), "");
+        runner.always(WRITERS, 0, "", "");
         let plan = ClassCache::of(&seat1, &runner).unwrap().plan(&[]).unwrap();
         let Container::Recreate(recreation) = &plan.container else { panic!("{plan:#?}") };
-        let Recreation { remove, create, rejoin } = recreation.as_ref();
+        let Recreation { why, remove, create, rejoin } = recreation.as_ref();
+        assert_eq!(*why, Outdated::Settings);
         assert_eq!(remove.to_string(), "docker rm --force 3f2c", "this very container");
-        assert!(create.to_string().contains("--label labctl.cache.upstream=none registry:2"), "{create}");
-        assert!(!create.to_string().contains("REGISTRY_PROXY_REMOTEURL"), "offline: a plain registry");
+        // Offline: a plain registry the seats may only read.
+        assert!(
+            create.to_string().ends_with(
+                "--label labctl.cache.upstream=none --label labctl.cache.mode=read-only --env 'REGISTRY_STORAGE_MAINTENANCE_READONLY={\"enabled\": true}' registry:2"
+            ),
+            "{create}"
+        );
+        assert!(!create.to_string().contains("REGISTRY_PROXY_REMOTEURL"), "{create}");
         let rejoined: Vec<String> = rejoin.iter().map(ToString::to_string).collect();
         assert_eq!(
             rejoined,
@@ -764,8 +957,8 @@ mod tests {
     }
 
     #[test]
-    fn offline_the_engines_lab_images_the_cache_lacks_are_pushed_once() {
-        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+    fn offline_the_engines_lab_images_the_cache_lacks_are_pushed_once_through_a_writer() {
+        let settings = test_settings(&format!("{CLASS}{OFFLINE}"));
         let seat1 = seat(&settings, 1);
         let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
@@ -796,28 +989,149 @@ mod tests {
         assert_eq!(skipped, ["mysql:5.7", "manager:5000/example/web"]);
         assert!(plan.skipped[0].why.contains("not on this engine"), "{:?}", plan.skipped);
         assert_eq!(runner.changes(), Vec::<String>::new());
+        let writer = "docker run --detach --name labctl-cache-cls.writer --publish 127.0.0.1::5000 --mount type=volume,src=labctl-cache-cls,dst=/var/lib/registry --label labctl.cache.writer=cls registry:2";
+        let shown: Vec<String> = cache.commands(&plan).iter().map(ToString::to_string).collect();
+        assert_eq!(
+            shown,
+            [
+                writer,
+                "docker tag node:slim 127.0.0.1:PORT/library/node:slim",
+                "docker push --quiet 127.0.0.1:PORT/library/node:slim",
+                "docker image rm 127.0.0.1:PORT/library/node:slim",
+                "docker rm --force labctl-cache-cls.writer",
+            ],
+            "a dry run shows the writer's port as not known yet"
+        );
 
+        // The seats' cache is read-only: the push goes through a writer on
+        // the same volume, published on the engine's loopback only, on no
+        // seat's network, and removed after.
+        runner.always("docker logs --tail 100 labctl-cache-cls.writer", 0, "", LISTENING);
+        runner.always("docker port labctl-cache-cls.writer 5000/tcp", 0, "127.0.0.1:32769\n", "");
         let outcome = cache.apply(&plan).unwrap();
         assert_eq!(outcome, Outcome { changed: true, pushed: vec!["node:slim".into()] });
         assert_eq!(
             runner.changes(),
             [
-                "docker tag node:slim 127.0.0.1:32768/library/node:slim",
-                "docker push --quiet 127.0.0.1:32768/library/node:slim",
-                "docker image rm 127.0.0.1:32768/library/node:slim",
+                writer,
+                "docker tag node:slim 127.0.0.1:32769/library/node:slim",
+                "docker push --quiet 127.0.0.1:32769/library/node:slim",
+                "docker image rm 127.0.0.1:32769/library/node:slim",
+                "docker rm --force labctl-cache-cls.writer",
             ]
         );
+
+        // Nothing to push: no writer.
+        let runner = RecordingRunner::lenient();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
+        runner.always("docker image inspect", 1, "", "No such image");
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let plan = cache.plan(&["node:slim".to_string()]).unwrap();
+        assert_eq!((plan.writer.clone(), cache.commands(&plan)), (None, Vec::new()));
+        assert!(!cache.apply(&plan).unwrap().changed);
+        assert_eq!(runner.changes(), Vec::<String>::new());
+    }
+
+    #[test]
+    fn a_failed_push_still_removes_the_writer() {
+        let settings = test_settings(&format!("{CLASS}{OFFLINE}"));
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::lenient();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
+        runner.always("docker image inspect", 0, "sha256:slim\n", "");
+        runner.always("docker manifest inspect", 1, "", "no such manifest");
+        runner.always("docker port labctl-cache-cls", 0, "127.0.0.1:32769\n", "");
+        runner.always("docker logs", 0, "", LISTENING);
+        runner.always("docker push", 1, "", "write /var/lib/registry/docker: no space left on device");
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let error = cache.apply(&cache.plan(&["node:slim".to_string()]).unwrap()).unwrap_err();
+        assert!(format!("{error:#}").contains("no space left on device"), "{error:#}");
+        let changes = runner.changes();
+        assert_eq!(
+            changes.last().map(String::as_str),
+            Some("docker rm --force labctl-cache-cls.writer"),
+            "{changes:#?}"
+        );
+    }
+
+    #[test]
+    fn an_offline_cache_an_older_labctl_made_writable_is_recreated_read_only() {
+        let settings = test_settings(&format!("{CLASS}{OFFLINE}"));
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        let networks = "labctl-cls-s01=192.168.56.254 labctl-cls-s02=192.168.57.254 ";
+        runner.always(INSPECT, 0, &found_in_mode("running", "none", "", networks), "");
+        runner.always(WRITERS, 0, "", "");
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let plan = cache.plan(&[]).unwrap();
+        let Container::Recreate(recreation) = &plan.container else { panic!("{plan:#?}") };
+        assert_eq!(recreation.why, Outdated::Writable);
+        assert!(recreation.create.to_string().contains("REGISTRY_STORAGE_MAINTENANCE_READONLY"), "{recreation:#?}");
+        let rejoined: Vec<String> = recreation.rejoin.iter().map(ToString::to_string).collect();
+        assert_eq!(rejoined, ["docker network connect --ip 192.168.57.254 labctl-cls-s02 labctl-cache-cls"]);
+
+        // Online, the proxy refuses pushes whoever made it: kept.
+        let settings = test_settings(CLASS);
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found_in_mode("running", "https://registry-1.docker.io", "", networks), "");
+        runner.always(WRITERS, 0, "", "");
+        let plan = ClassCache::of(&seat1, &runner).unwrap().plan(&[]).unwrap();
+        assert_eq!((plan.container, plan.join), (Container::Running, None));
+    }
+
+    #[test]
+    fn a_writer_an_interrupted_up_left_is_removed_if_it_is_this_workspaces() {
+        let settings = test_settings(&format!("{CLASS}{OFFLINE}"));
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::lenient();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
+        runner.always(WRITERS, 0, "9a1b\t\n", "");
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let plan = cache.plan(&[]).unwrap();
+        assert_eq!(plan.leftover_writer.as_ref().map(ToString::to_string).as_deref(), Some("docker rm --force 9a1b"));
+        assert!(cache.apply(&plan).unwrap().changed);
+        assert_eq!(runner.changes(), ["docker rm --force 9a1b"]);
+
+        // `destroy` removes it with the cache, before the volume.
+        runner.always("docker network ls", 0, "bridge\n", "");
+        let removed = remove_unless_in_use(&seat1, &runner).unwrap();
+        assert_eq!(removed[1], "its writer labctl-cache-cls.writer (left by an interrupted `labctl up`)");
+        assert_eq!(
+            runner.changes()[1..],
+            [
+                "docker rm --force 9a1b",
+                "docker rm --force labctl-cache-cls",
+                "docker volume rm --force labctl-cache-cls",
+            ]
+        );
+
+        // Another workspace's is neither removed nor used.
+        let elsewhere = tempfile::tempdir().unwrap();
+        let runner = RecordingRunner::lenient();
+        runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s01=192.168.56.254 "), "");
+        runner.always(WRITERS, 0, &format!("9a1b\t{}\n", elsewhere.path().display()), "");
+        for error in [cache_plan_error(&seat1, &runner), remove_unless_in_use(&seat1, &runner).unwrap_err()] {
+            let expected = "the class cache's writer labctl-cache-cls.writer is another workspace's: it was made from";
+            assert!(error.to_string().starts_with(expected), "{error}");
+        }
+        assert_eq!(runner.changes(), Vec::<String>::new());
+    }
+
+    fn cache_plan_error(cluster: &Cluster, runner: &RecordingRunner) -> anyhow::Error {
+        ClassCache::of(cluster, runner).unwrap().plan(&[]).unwrap_err()
     }
 
     #[test]
     fn a_push_name_another_seat_already_dropped_is_no_failure() {
         // Two seats of a class come up at once and push the same image under
         // the same name: the second untag finds the name gone.
-        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+        let settings = test_settings(&format!("{CLASS}{OFFLINE}"));
         let seat2 = seat(&settings, 2);
         let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 0, &found("running", "none", "labctl-cls-s02=192.168.57.254 "), "");
-        runner.always("docker port labctl-cache-cls 5000/tcp", 0, "127.0.0.1:32768\n", "");
+        runner.always("docker port labctl-cache-cls", 0, "127.0.0.1:32768\n", "");
+        runner.always("docker logs", 0, "", LISTENING);
         runner.always("docker image inspect", 0, "sha256:slim\n", "");
         runner.always("docker manifest inspect", 1, "", "no such manifest");
         let gone = "Error response from daemon: reference does not exist";
@@ -830,7 +1144,7 @@ mod tests {
 
     #[test]
     fn a_push_waits_for_a_registry_that_has_just_started() {
-        let settings = test_settings(&format!("{CLASS}[cache]\nupstream = \"none\"\n"));
+        let settings = test_settings(&format!("{CLASS}{OFFLINE}"));
         let seat1 = seat(&settings, 1);
         let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
@@ -924,7 +1238,7 @@ mod tests {
         leave(&seat2, &runner).unwrap();
         assert_eq!(remove_unless_in_use(&seat2, &runner).unwrap().len(), 1);
 
-        // No cache: one probe each, nothing else.
+        // No cache nor writer: probes only.
         let runner = RecordingRunner::lenient();
         runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
         leave(&seat2, &runner).unwrap();

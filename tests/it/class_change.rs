@@ -190,7 +190,7 @@ case "$1 $2" in
   "network rm") sleep 0.3; rm "nets/$3" ;;
   "container inspect")
     [ -f cache ] || { echo "Error: No such container: labctl-cache-demo" >&2; exit 1; }
-    printf 'c0ffee\trunning\tnone\tregistry:2\t'; for net in $(ls nets); do printf '%s=10.0.0.254 ' "$net"; done; echo ;;
+    printf 'c0ffee\trunning\tnone\tread-only\tregistry:2\t'; for net in $(ls nets); do printf '%s=10.0.0.254 ' "$net"; done; echo ;;
   "rm --force")
     [ "$3" = labctl-cache-demo ] || exit 0
     mkdir removing 2>/dev/null || { echo "Error response from daemon: removal of container $(last "$@") is already in progress" >&2; exit 1; }

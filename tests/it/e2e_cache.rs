@@ -11,11 +11,16 @@
 //! goes offline (`upstream = "none"`): a lab image this host has is pushed
 //! into the cache once and every node pulls it from there. Everything the
 //! test made is removed however it ends.
+//!
+//! A second test, on a workspace of its own (10.72.0.0/24), checks that a
+//! seat may read an offline cache and never write it: a node's push is
+//! refused, what labctl pushes later is served at once, and a writable
+//! cache an older labctl made is recreated read-only.
 
 use std::collections::BTreeMap;
 use std::io::Write;
 
-use crate::support::{host_docker, quiet_docker, require_e2e, Run, Workspace};
+use crate::support::{free_port, host_docker, quiet_docker, require_e2e, Run, Workspace};
 
 const CLASS: &str = "labctl-e2e-cache";
 const CACHE: &str = "labctl-cache-labctl-e2e-cache";
@@ -267,4 +272,194 @@ fn e2e_cache_one_fetch_per_engine_for_two_seats_and_an_offline_push() {
     );
     assert_eq!(quiet_docker(&["ps", "--all", "--quiet", "--filter", &format!("name=^{CACHE}$")]), "");
     assert_eq!(quiet_docker(&["volume", "ls", "--quiet", "--filter", &format!("name=^{CACHE}$")]), "");
+}
+
+const RO_CLUSTER: &str = "labctl-e2e-cache-ro";
+const RO_CACHE: &str = "labctl-cache-labctl-e2e-cache-ro";
+const RO_NETWORK: &str = "labctl-labctl-e2e-cache-ro";
+/// The cache's address on the cluster's network, as every node's dockerd has it.
+const RO_ADDRESS: &str = "10.72.0.254:5000";
+/// The lab's image from the start, and one it gets later.
+const RO_LAB_IMAGE: &str = "labctl-e2e-cache-ro-lab:1";
+const RO_LATER_IMAGE: &str = "labctl-e2e-cache-ro-later:1";
+/// What a student would spoil the cache with.
+const SPOILED: &str = "10.72.0.254:5000/library/alpine:latest";
+
+/// A one-seat workspace with an offline cache; everything removed on drop.
+struct OfflineSeat {
+    workspace: Workspace,
+}
+
+impl OfflineSeat {
+    fn new() -> OfflineSeat {
+        let seat = OfflineSeat { workspace: Workspace::new() };
+        seat.remove_all();
+        seat
+    }
+
+    /// labctl.toml and the lab `roprobe`, whose images are `images`.
+    fn configure(&self, images: &[&str]) {
+        let config = format!(
+            "[cluster]\nname = \"{RO_CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"10.72.0.0/24\"\nmanager_ip = \"10.72.0.10\"\nworkers = 1\nworker_ip_start = \"10.72.0.11\"\n\n\
+[[forward]]\nhost = {}\nguest = 9000\n\n[registry]\nenabled = false\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n\
+[labs]\nseed = [\"roprobe\"]\n\n[cache]\nenabled = true\nupstream = \"none\"\nimage = \"labctl-test/registry:2\"\n",
+            free_port()
+        );
+        self.workspace.file("labctl.toml", &config);
+        let images: Vec<String> = images.iter().map(|image| format!("\"{image}\"")).collect();
+        self.workspace.file(
+            "labs/roprobe/lab.toml",
+            &format!("id = \"roprobe\"\ntitle = \"Cache\"\ntitle_ko = \"캐시\"\ndir = \"roprobe\"\nfiles = [\"notes.txt\"]\nimages = [{}]\n", images.join(", ")),
+        );
+        self.workspace.file("labs/roprobe/notes.txt", "cache\n");
+        self.workspace.file("labs/roprobe/README.md", "# 캐시\n");
+        self.workspace.file("labs/roprobe/README.en.md", "# Cache\n");
+    }
+
+    fn labctl(&self, args: &[&str]) -> Run {
+        self.workspace.run_with_host_tools(args)
+    }
+
+    /// `sh -c script` on a node; its output, or all it said when it fails.
+    fn on_node(&self, node: &str, script: &str) -> Result<String, String> {
+        let run = self.labctl(&["exec", node, "--", "sh", "-c", script]);
+        match run.code {
+            0 => Ok(run.stdout),
+            _ => Err(format!("{}{}", run.stdout, run.stderr)),
+        }
+    }
+
+    /// Pull `image` by its Docker Hub name on a node that has no copy (from
+    /// the cache: this test reaches no other registry); its image ID.
+    fn pull_afresh(&self, node: &str, image: &str) -> String {
+        let script = format!(
+            "docker image rm --force library/{image} >/dev/null 2>&1; docker pull --quiet library/{image} >/dev/null && docker image inspect --format '{{{{.Id}}}}' library/{image}"
+        );
+        self.on_node(node, &script)
+            .unwrap_or_else(|failure| panic!("{node} pulls {image}: {failure}"))
+            .trim()
+            .to_string()
+    }
+
+    /// A student's push, on the manager, of an image tagged for the cache.
+    fn push_spoiled(&self) -> Result<String, String> {
+        self.on_node("manager", &format!("docker tag library/{RO_LAB_IMAGE} {SPOILED} && docker push {SPOILED}"))
+    }
+
+    /// Whether the cache holds `path` (`library/alpine:latest`), read through
+    /// its port on this host's loopback.
+    fn cache_holds(&self, path: &str) -> bool {
+        let port = host_docker(&["port", RO_CACHE, "5000/tcp"]);
+        let port = port.lines().find(|line| line.starts_with("127.0.0.1:")).expect("published").trim().to_string();
+        let inspect = duct::cmd("docker", ["manifest", "inspect", "--insecure", &format!("{port}/{path}")]);
+        inspect.stdout_null().stderr_null().unchecked().run().unwrap().status.success()
+    }
+
+    /// The cache's writers left on this host's Docker.
+    fn writers(&self) -> String {
+        quiet_docker(&["ps", "--all", "--quiet", "--filter", &format!("label=labctl.cache.writer={RO_CLUSTER}")])
+    }
+
+    fn remove_all(&self) {
+        self.labctl(&["destroy", "--yes"]);
+        let writers = self.writers();
+        for writer in writers.split_whitespace() {
+            quiet_docker(&["rm", "--force", writer]);
+        }
+        quiet_docker(&["rm", "--force", RO_CACHE]);
+        quiet_docker(&["volume", "rm", "--force", RO_CACHE]);
+        quiet_docker(&["network", "rm", RO_NETWORK]);
+        quiet_docker(&["image", "rm", RO_LAB_IMAGE, RO_LATER_IMAGE]);
+    }
+}
+
+impl Drop for OfflineSeat {
+    fn drop(&mut self) {
+        self.remove_all();
+    }
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
+fn e2e_cache_offline_seats_read_the_cache_and_never_write_it() {
+    require_e2e();
+    let seat = OfflineSeat::new();
+    import_image(RO_LAB_IMAGE);
+    seat.configure(&[RO_LAB_IMAGE]);
+    let up = seat.labctl(&["up"]).success();
+    let line =
+        format!("(offline, read-only for the seats: holds this engine's lab images): created, pushed {RO_LAB_IMAGE}");
+    assert!(up.stderr.contains(&line), "{}", up.stderr);
+    assert_eq!(seat.writers(), "", "the writer is gone once it pushed");
+
+    // The seat reads the lab image from the cache; a student's push is refused.
+    let host_id = host_docker(&["image", "inspect", "--format", "{{.Id}}", RO_LAB_IMAGE]);
+    assert_eq!(seat.pull_afresh("manager", RO_LAB_IMAGE), host_id.trim());
+    let refused = seat.push_spoiled().expect_err("a seat's push into the cache");
+    assert!(refused.contains("405"), "{refused}");
+    assert!(!seat.cache_holds("library/alpine:latest"), "nothing of the push is served");
+
+    // What labctl pushes later, the running cache serves at once, though a
+    // node asked for it before (and was told it is unknown).
+    import_image(RO_LATER_IMAGE);
+    let early = seat.on_node("node1", &format!("docker pull {RO_ADDRESS}/library/{RO_LATER_IMAGE}"));
+    assert!(early.is_err(), "{early:?}");
+    seat.configure(&[RO_LAB_IMAGE, RO_LATER_IMAGE]);
+    let up = seat.labctl(&["up"]).success();
+    let line = format!("holds this engine's lab images): pushed {RO_LATER_IMAGE} ");
+    assert!(up.stderr.contains(&line), "{}", up.stderr);
+    let later_id = host_docker(&["image", "inspect", "--format", "{{.Id}}", RO_LATER_IMAGE]);
+    assert_eq!(seat.pull_afresh("node1", RO_LATER_IMAGE), later_id.trim());
+    assert_eq!(seat.writers(), "");
+
+    // A cache an older labctl made (the same run, without the read-only
+    // mode and its label) took a seat's push; `up` recreates it read-only.
+    let workspace_label = format!("labctl.workspace={}", seat.workspace.path().display());
+    host_docker(&["rm", "--force", RO_CACHE]);
+    host_docker(&[
+        "run",
+        "--detach",
+        "--name",
+        RO_CACHE,
+        "--restart",
+        "always",
+        "--network",
+        RO_NETWORK,
+        "--ip",
+        "10.72.0.254",
+        "--publish",
+        "127.0.0.1::5000",
+        "--mount",
+        &format!("type=volume,src={RO_CACHE},dst=/var/lib/registry"),
+        "--label",
+        &format!("labctl.cache={RO_CLUSTER}"),
+        "--label",
+        "labctl.cache.upstream=none",
+        "--label",
+        &workspace_label,
+        "labctl-test/registry:2",
+    ]);
+    let mut old = seat.push_spoiled();
+    for _ in 0..40 {
+        if old.is_ok() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(250));
+        old = seat.push_spoiled();
+    }
+    old.expect("the older labctl's cache takes a seat's push");
+    let up = seat.labctl(&["up"]).success();
+    let line = format!(
+        "recreated read-only (an older labctl made it writable by the seats), pushed {RO_LAB_IMAGE}, {RO_LATER_IMAGE}"
+    );
+    assert!(up.stderr.contains(&line), "{}", up.stderr);
+    let refused = seat.push_spoiled().expect_err("a seat's push into the recreated cache");
+    assert!(refused.contains("405"), "{refused}");
+    assert_eq!(seat.pull_afresh("manager", RO_LAB_IMAGE), host_id.trim());
+    let again = seat.labctl(&["up"]).success();
+    assert!(again.stderr.contains("holds this engine's lab images): already serving"), "{}", again.stderr);
+
+    let destroyed = seat.labctl(&["destroy", "--yes"]).success();
+    assert!(destroyed.stderr.contains(&format!("class cache {RO_CACHE} with its storage")), "{}", destroyed.stderr);
+    assert_eq!(quiet_docker(&["volume", "ls", "--quiet", "--filter", &format!("name=^{RO_CACHE}$")]), "");
 }

@@ -37,7 +37,7 @@ case "$1" in --host|--context) engine=$2; shift 2 ;; esac
 [ "$engine" = "{SECOND_ENGINE}" ] && [ -f engine2-down ] && {{ sleep 60; exit 1; }}
 case "$1" in
   version) echo 27.3.1 ;;
-  ps) cat containers.txt ;;
+  ps) case "$*" in *labctl.cache.writer*) ;; *) cat containers.txt ;; esac ;;
   image) echo sha256:on-this-host ;;
   save) echo image-archive ;;
   volume) [ "$2" = ls ] && echo cls-s02-manager-docker ;;
