@@ -10,7 +10,7 @@ use crate::exec::Runner;
 use crate::exit::Unreachable;
 use crate::lifecycle::seed::{self, SeededManifest};
 use crate::parallel::in_parallel;
-use crate::provider::{NodeShell, Provider, STATE_DIR};
+use crate::provider::{Isolation, NodeShell, Provider, STATE_DIR};
 use crate::registry;
 use crate::swarm::{self, SwarmInfo};
 use crate::templates::Templates;
@@ -80,6 +80,8 @@ pub struct Status {
     /// The Docker engine the seat lives on (`local`: this host's docker);
     /// `null` with the vagrant provider.
     pub engine: Option<String>,
+    /// How far a student, root in a node, is from the host the node runs on.
+    pub isolation: Isolation,
     pub nodes: Vec<NodeStatus>,
     pub registry: Option<RegistryStatus>,
     pub labs: Vec<LabStatus>,
@@ -231,6 +233,7 @@ pub fn status(
         cluster: cluster.name().to_string(),
         provider: provider.kind().as_str().into(),
         engine,
+        isolation: provider.isolation(),
         nodes,
         registry,
         labs,
@@ -444,8 +447,11 @@ mod tests {
         let swarm: Vec<&str> = status.nodes.iter().map(|node| node.swarm.as_str()).collect();
         assert_eq!(swarm, ["active", "active", "inactive", "active"]);
         assert_eq!(status.not_ready(), ["node2 (Down)"]);
-        let asked: Vec<String> =
-            runner.command_lines().into_iter().filter(|line| line.contains("docker info")).collect();
+        let asked: Vec<String> = runner
+            .command_lines()
+            .into_iter()
+            .filter(|line| line.contains("exec") && line.contains("docker info"))
+            .collect();
         assert_eq!(asked, ["docker exec swarm-lab-node2 docker info --format '{{json .Swarm}}'"]);
     }
 

@@ -101,6 +101,11 @@ pub struct RawCluster {
 pub struct RawResources {
     pub memory_mb: u32,
     pub cpus: u32,
+    /// Processes and threads a node may run at once (containers' limit).
+    pub pids: u32,
+    /// The size one log file of a node may grow to (two are kept): the
+    /// node's own log (its dockerd) and each container's log inside it.
+    pub log_mb: u32,
     /// Per-node overrides, keyed by node name.
     pub node: BTreeMap<String, RawNodeResources>,
 }
@@ -110,6 +115,7 @@ pub struct RawResources {
 pub struct RawNodeResources {
     pub memory_mb: Option<u32>,
     pub cpus: Option<u32>,
+    pub pids: Option<u32>,
 }
 
 #[derive(Debug, Clone, PartialEq, Deserialize, Serialize)]
@@ -203,7 +209,7 @@ impl Default for RawCluster {
 
 impl Default for RawResources {
     fn default() -> Self {
-        RawResources { memory_mb: 1536, cpus: 2, node: BTreeMap::new() }
+        RawResources { memory_mb: 1536, cpus: 2, pids: 1024, log_mb: 10, node: BTreeMap::new() }
     }
 }
 
@@ -278,6 +284,8 @@ pub struct Node {
     pub ip: Ipv4Addr,
     pub memory_mb: u32,
     pub cpus: u32,
+    /// The node's process limit (containers only: a VM has its own kernel).
+    pub pids: u32,
 }
 
 /// The nodes of one cluster: exactly one manager, then the workers in order.
@@ -444,6 +452,8 @@ pub struct Settings {
     pub preload_images: bool,
     /// `[images] parallel`: nodes that unpack an image at once; `None`: the cores.
     pub parallel_loads: Option<u32>,
+    /// `[resources] log_mb`: each log file of a node (two kept).
+    pub log_mb: u32,
     /// Time limits of node and host commands (`LABCTL_TIMEOUT_SCALE`).
     pub timeouts: Timeouts,
     /// `[class]`: the seats, their students' access and the engines.

@@ -12,10 +12,11 @@ use crate::config::{Access, Cluster, Engine, Hypervisor, ProviderSetting};
 use crate::exec::CommandSpec;
 use crate::provider::docker::engine_is_this_machines;
 use crate::provider::docker_cli::DockerCli;
+use crate::provider::engine_facts::EngineFacts;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::ssh::findings::Docker;
 use crate::provider::ssh::SshProvider;
-use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, ProviderKind};
+use crate::provider::{self, hypervisor_label, hypervisor_program, Choice, Host, Isolation, ProviderKind};
 use crate::ui::Mark;
 use crate::vbox;
 
@@ -124,6 +125,13 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFa
     checks.push(check_docker(host, needs(ProviderKind::Docker) && !cluster.engine().is_configured()));
     for (engine, seats) in cluster.placement().into_iter().filter(|(engine, _)| engine.is_configured()) {
         checks.push(check_engine(engine, &seats, host));
+    }
+    let seat_engines: Vec<&Engine> = match needs(ProviderKind::Docker) {
+        true => cluster.placement().into_iter().map(|(engine, _)| engine).collect(),
+        false => Vec::new(),
+    };
+    for engine in seat_engines.into_iter().filter(|engine| host.docker_engine(engine).is_ok()) {
+        checks.extend(check_isolation(cluster, engine, host));
     }
     if needs(ProviderKind::Docker) && host.docker_engine(cluster.engine()).is_ok() {
         checks.push(check_node_image(cluster, image, host));
@@ -311,6 +319,40 @@ fn check_engine(engine: &Engine, seats: &[u32], host: &Host) -> Check {
             ))
         }
     }
+}
+
+/// How far the seats' students are from `engine`'s host, and which of
+/// `[resources]` it can apply: a warning when students log in as root on a
+/// rootful engine, or when one seat could starve the others.
+fn check_isolation(cluster: &Cluster, engine: &Engine, host: &Host) -> Vec<Check> {
+    let facts = EngineFacts::read(&DockerCli::on(engine, cluster.timeouts()), host.runner());
+    let name = |what: &str| match engine.is_configured() {
+        true => format!("{what} (engine {})", engine.name),
+        false => what.to_string(),
+    };
+    let isolation = match (facts.isolation(), cluster.student_access()) {
+        (Isolation::Rootful, Some(_)) => Check::new(
+            &name("isolation"),
+            Mark::Warn,
+            "a rootful engine, and students log in ([class] access): root in a node is root on its host (its kernel settings and cgroups are open to them)",
+        )
+        .fix("make a rootless engine for the class, once, as root: `sudo labctl engine rootless`, and put its [[class.engines]] line in labctl.toml"),
+        (isolation, _) => Check::new(&name("isolation"), Mark::Ok, isolation.describe()),
+    };
+    let missing = facts.missing_limits();
+    let limits = match missing.is_empty() {
+        true => Check::new(&name("limits"), Mark::Ok, "each node's memory, CPUs and processes are limited ([resources])"),
+        false => Check::new(
+            &name("limits"),
+            Mark::Warn,
+            format!("the engine cannot limit each node's {} use: one seat can starve the others of it", missing.join(", ")),
+        )
+        .fix(match facts.rootless && !facts.cgroup_v2 {
+            true => "a rootless engine has cgroups on a cgroup v2 host with systemd (Debian 12 and Ubuntu 22.04 boot with it: systemd.unified_cgroup_hierarchy=1)",
+            false => "enable the cgroup controllers Docker lacks (see `docker info` warnings)",
+        }),
+    };
+    vec![isolation, limits]
 }
 
 fn check_node_image(cluster: &Cluster, image: &NodeImage, host: &Host) -> Check {

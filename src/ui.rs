@@ -199,6 +199,19 @@ impl Ui {
         }
     }
 
+    /// A warning said once per run, however many seats it concerns.
+    pub fn warn_once(&self, message: &str) {
+        if self.first_time(message) {
+            self.warn(message);
+        }
+    }
+
+    /// Every note said once so far (for tests of what a run told the user).
+    #[cfg(test)]
+    pub fn notes_given(&self) -> Vec<String> {
+        self.said_once.lock().unwrap().iter().cloned().collect()
+    }
+
     fn first_time(&self, message: &str) -> bool {
         self.said_once.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).insert(message.to_string())
     }

@@ -17,7 +17,7 @@ use crate::images::{self, SavedImages};
 use crate::lifecycle::seed;
 use crate::provider::cache::{self, ClassCache};
 use crate::provider::docker::DockerProvider;
-use crate::provider::{NodeChange, NodeShell, NodesPlan, Provider};
+use crate::provider::{Isolation, NodeChange, NodeShell, NodesPlan, Provider};
 use crate::registry;
 use crate::swarm::{self, Bootstrap};
 use crate::templates::Templates;
@@ -134,6 +134,7 @@ impl<'a> Up<'a> {
         let mut steps = Steps::new(ui, mode);
         let nodes = steps.run(&Nodes { provider: self.provider, templates: self.templates, ui })?;
         let not_running = steps.not_running(&nodes);
+        self.say_isolation(ui);
         if let Some(cache) = self.class_cache(ui) {
             steps.run(&Cache { cache })?;
         }
@@ -184,6 +185,24 @@ impl<'a> Up<'a> {
 
     fn shell(&self) -> NodeShell<'_> {
         NodeShell::new(self.provider, self.runner)
+    }
+
+    /// Say once per engine how far its seats' students are from its host,
+    /// and warn when they log in as root on a rootful engine.
+    fn say_isolation(&self, ui: &Ui) {
+        if !self.provider.info().nodes_on_docker_engine {
+            return;
+        }
+        let engine = match self.cluster.engine().is_configured() {
+            true => self.cluster.engine().describe(),
+            false => "this host's Docker".to_string(),
+        };
+        match (self.provider.isolation(), self.cluster.student_access()) {
+            (Isolation::Rootful, Some(_)) => ui.warn_once(&format!(
+                "students log in to seats on {engine}, a rootful engine: root in a node is root on its host (its kernel settings and cgroups are open to them); put the class on a rootless engine (`sudo labctl engine rootless` makes one and prints its [[class.engines]] line)"
+            )),
+            (isolation, _) => ui.note_once(&format!("seats on {engine}: {}", isolation.describe())),
+        }
     }
 
     /// The class's image cache on this seat's engine: docker-provider nodes only.

@@ -12,6 +12,7 @@ use crate::config::Cluster;
 use crate::exec::Runner;
 use crate::exit::{self, Unreachable};
 use crate::lifecycle::grades::{Grade, Grades};
+use crate::provider::Isolation;
 use crate::templates::Templates;
 
 /// Which view `status` gives.
@@ -95,7 +96,12 @@ fn table(status: &Status) -> String {
         Some(engine) if engine != "local" => format!(", engine {engine}"),
         _ => String::new(),
     };
-    let mut text = format!("cluster {} ({} provider{engine})\n\n", status.cluster, status.provider);
+    let mut text = format!(
+        "cluster {} ({} provider{engine}, {})\n\n",
+        status.cluster,
+        status.provider,
+        status.isolation.describe()
+    );
     for line in crate::ui::columns(&[&[header][..], &rows].concat()) {
         text.push_str(&line);
         text.push('\n');
@@ -132,6 +138,8 @@ struct SeatLine {
     label: String,
     cluster: String,
     engine: String,
+    /// How far its students are from the host; null when it could not be asked.
+    isolation: Option<Isolation>,
     /// False when the seat's runtime could not be asked (see `error`).
     reachable: bool,
     /// Every node in the swarm and Ready.
@@ -249,6 +257,7 @@ fn seat_line(cluster: &Cluster, status: Seated<Status>, records: &[Grade], now: 
         label: cluster.seat_of_class().label(),
         cluster: cluster.name().to_string(),
         engine: cluster.engine().name.clone(),
+        isolation: None,
         reachable: false,
         ready: false,
         nodes_ready: 0,
@@ -263,6 +272,7 @@ fn seat_line(cluster: &Cluster, status: Seated<Status>, records: &[Grade], now: 
     };
     let Seated::Done(status) = status else { return line };
     line.reachable = true;
+    line.isolation = Some(status.isolation);
     line.not_ready = status.not_ready();
     line.ready = line.not_ready.is_empty();
     line.nodes_ready = status.nodes.len() - line.not_ready.len();
@@ -280,9 +290,10 @@ fn seat_line(cluster: &Cluster, status: Seated<Status>, records: &[Grade], now: 
 }
 
 fn class_table(class: &str, of: u32, lines: &[SeatLine]) -> String {
-    let header = ["SEAT", "CLUSTER", "ENGINE", "NODES", "REGISTRY", "LABS", "SSH", "LAST CHECKS"].map(String::from);
+    let header =
+        ["SEAT", "CLUSTER", "ENGINE", "ISOLATION", "NODES", "REGISTRY", "LABS", "SSH", "LAST CHECKS"].map(String::from);
     let dash = || "-".to_string();
-    let rows: Vec<[String; 8]> = lines
+    let rows: Vec<[String; 9]> = lines
         .iter()
         .map(|line| {
             let nodes = match line.reachable {
@@ -298,6 +309,7 @@ fn class_table(class: &str, of: u32, lines: &[SeatLine]) -> String {
                 line.label.clone(),
                 line.cluster.clone(),
                 line.engine.clone(),
+                line.isolation.map_or_else(dash, |isolation| isolation.word().to_string()),
                 nodes,
                 match line.registry {
                     None => dash(),
@@ -396,6 +408,8 @@ mod tests {
         let seats: Vec<Cluster> =
             (1..=4).map(|number| Cluster::seat(&settings, test_catalog(), number).unwrap()).collect();
         let runner = RecordingRunner::default();
+        let rootless = r#"{"SecurityOptions":["name=seccomp,profile=default","name=rootless"],"CgroupVersion":"1"}"#;
+        runner.always("docker info --format", 0, rootless, "");
         seat_answers(&runner, "s01", &NODES, "running\n", &["lab1", "lab2", "lab3", "lab4", "visualizer"]);
         seat_answers(&runner, "s02", &["manager", "node1"], "exited\n", &["lab1"]);
         seat_answers(&runner, "s04", &["node1", "node2", "node3"], "", &[]);
@@ -427,11 +441,11 @@ mod tests {
         assert_eq!(
             class_table("swarm-lab", 4, &lines),
             "class swarm-lab: 4 seats, 1 Ready\n\n\
-             SEAT  CLUSTER        ENGINE  NODES        REGISTRY  LABS  SSH   LAST CHECKS\n\
-             s01   swarm-lab-s01  local   4/4          up        5/5   2201  lab1 ✓ 2/2 2m ago, lab2 ✗ 0/1 2m ago\n\
-             s02   swarm-lab-s02  local   2/4          down      1/5   2202  -\n\
-             s03   swarm-lab-s03  local   unreachable  -         -     2203  lab1 ✗ 1/2 2m ago\n\
-             s04   swarm-lab-s04  local   0/4          ?         -     2204  -\n"
+             SEAT  CLUSTER        ENGINE  ISOLATION  NODES        REGISTRY  LABS  SSH   LAST CHECKS\n\
+             s01   swarm-lab-s01  local   rootless   4/4          up        5/5   2201  lab1 ✓ 2/2 2m ago, lab2 ✗ 0/1 2m ago\n\
+             s02   swarm-lab-s02  local   rootless   2/4          down      1/5   2202  -\n\
+             s03   swarm-lab-s03  local   -          unreachable  -         -     2203  lab1 ✗ 1/2 2m ago\n\
+             s04   swarm-lab-s04  local   rootless   0/4          ?         -     2204  -\n"
         );
         assert_eq!(lines[1].not_ready, ["node2 (Down)", "node3 (Down)"]);
         assert_eq!(describe_not_ready(&lines[1]), "s02 (node2 (Down), node3 (Down))");

@@ -215,6 +215,11 @@ impl<'c> Cluster<'c> {
         self.settings.parallel_loads
     }
 
+    /// `[resources] log_mb`: the size of each of a node's log files.
+    pub fn log_mb(&self) -> u32 {
+        self.settings.log_mb
+    }
+
     /// A node image given as is; `None`: labctl builds its own.
     pub fn node_image(&self) -> Option<&'c str> {
         self.settings.node_image.as_deref()

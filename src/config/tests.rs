@@ -456,3 +456,22 @@ fn cache_problems_name_the_key_and_the_fix() {
     let error = single_error("[images]\nparallel = 0\n");
     assert!(error.starts_with("labctl.toml:2:12: images.parallel: is 0"), "{error}");
 }
+
+#[test]
+fn resource_limits_name_the_key_and_the_fix() {
+    let error = single_error("[resources]\npids = 100\n");
+    assert_eq!(
+        error,
+        "labctl.toml:2:8: resources.pids: 100 is too few for a node's Docker and the labs' services; use at least 256 (1024 recommended)"
+    );
+    let error = single_error("[resources]\n[resources.node.node2]\npids = 10\n");
+    assert!(error.starts_with("labctl.toml:3:8: resources.node.node2.pids: 10 is too few"), "{error}");
+    let error = single_error("[resources]\nlog_mb = 0\n");
+    assert!(
+        error.starts_with("labctl.toml:2:10: resources.log_mb: 0 is not a log size labctl keeps; use 1 to 1024"),
+        "{error}"
+    );
+    let settings = settings("[resources]\npids = 2000\n[resources.node.node2]\npids = 4000\n").unwrap();
+    let pids: Vec<u32> = settings.nodes.iter().map(|node| node.pids).collect();
+    assert_eq!(pids, [2000, 2000, 4000, 2000]);
+}

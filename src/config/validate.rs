@@ -11,6 +11,10 @@ use super::*;
 use crate::labs::Catalog;
 use crate::names::hostname_problem;
 
+/// Fewer processes than a node's dockerd, containerd and a lab's services
+/// take when idle.
+const MIN_PIDS: u32 = 256;
+
 /// Each worker is a VM or a container on this one host; a bound also keeps a
 /// typo such as `workers = 100000` from building that many nodes.
 pub const MAX_WORKERS: u32 = 50;
@@ -88,6 +92,7 @@ pub(super) fn resolve(
         node_image,
         preload_images: raw.images.preload,
         parallel_loads: raw.images.parallel,
+        log_mb: raw.resources.log_mb,
         timeouts: Timeouts::default(),
         class,
         ssh,
@@ -140,6 +145,7 @@ fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems
         ip: manager_ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
         memory_mb: raw.resources.memory_mb,
         cpus: raw.resources.cpus,
+        pids: raw.resources.pids,
     };
     let workers = (0..workers)
         .map(|index| {
@@ -150,6 +156,7 @@ fn build_nodes(raw: &RawConfig, subnet: Option<Ipv4Net>, problems: &mut Problems
                 ip: ip.unwrap_or(Ipv4Addr::UNSPECIFIED),
                 memory_mb: raw.resources.memory_mb,
                 cpus: raw.resources.cpus,
+                pids: raw.resources.pids,
             }
         })
         .collect();
@@ -236,7 +243,18 @@ fn address_problem(ip: Ipv4Addr, subnet: Ipv4Net) -> Option<String> {
 }
 
 fn apply_resources(nodes: &mut Nodes, resources: &RawResources, problems: &mut Problems) {
-    check_resource_values("resources", Some(resources.memory_mb), Some(resources.cpus), problems);
+    let defaults = RawNodeResources {
+        memory_mb: Some(resources.memory_mb),
+        cpus: Some(resources.cpus),
+        pids: Some(resources.pids),
+    };
+    check_resource_values("resources", &defaults, problems);
+    if !(1..=1024).contains(&resources.log_mb) {
+        problems.add(
+            "resources.log_mb",
+            format!("{} is not a log size labctl keeps; use 1 to 1024 (MB per file, two files kept)", resources.log_mb),
+        );
+    }
     for (name, overrides) in &resources.node {
         let key = format!("resources.node.{name}");
         let Some(node) = nodes.iter_mut().find(|node| &node.name == name) else {
@@ -246,21 +264,28 @@ fn apply_resources(nodes: &mut Nodes, resources: &RawResources, problems: &mut P
             );
             continue;
         };
-        check_resource_values(&key, overrides.memory_mb, overrides.cpus, problems);
+        check_resource_values(&key, overrides, problems);
         node.memory_mb = overrides.memory_mb.unwrap_or(node.memory_mb);
         node.cpus = overrides.cpus.unwrap_or(node.cpus);
+        node.pids = overrides.pids.unwrap_or(node.pids);
     }
 }
 
-fn check_resource_values(section: &str, memory_mb: Option<u32>, cpus: Option<u32>, problems: &mut Problems) {
-    if let Some(memory) = memory_mb.filter(|memory| *memory < 512) {
+fn check_resource_values(section: &str, values: &RawNodeResources, problems: &mut Problems) {
+    if let Some(memory) = values.memory_mb.filter(|memory| *memory < 512) {
         problems.add(
             &format!("{section}.memory_mb"),
             format!("{memory} is too little for Docker; use at least 512 (1536 recommended)"),
         );
     }
-    if cpus == Some(0) {
+    if values.cpus == Some(0) {
         problems.add(&format!("{section}.cpus"), "is 0; use at least 1");
+    }
+    if let Some(pids) = values.pids.filter(|pids| *pids < MIN_PIDS) {
+        problems.add(
+            &format!("{section}.pids"),
+            format!("{pids} is too few for a node's Docker and the labs' services; use at least {MIN_PIDS} (1024 recommended)"),
+        );
     }
 }
 

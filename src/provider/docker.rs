@@ -9,9 +9,10 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Result};
 
 use super::cache;
+use super::engine_facts::EngineFacts;
 use super::node_image::NodeImage;
 use super::{
-    bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
+    bounded, on_node_within, Isolation, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
     ProviderSteps, STATE_DIR,
 };
 use crate::config::{Cluster, Engine, Node, Role};
@@ -139,11 +140,16 @@ fn capabilities_dockerd_lacks(engine: &Engine) -> Option<Vec<String>> {
         return None;
     }
     let last: usize = std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok()?.trim().parse().ok()?;
-    let dockerd = std::fs::read_dir("/proc")
-        .ok()?
-        .flatten()
-        .find(|entry| std::fs::read_to_string(entry.path().join("comm")).is_ok_and(|comm| comm.trim() == "dockerd"))?;
-    let status = std::fs::read_to_string(dockerd.path().join("status")).ok()?;
+    // The rootful dockerd: a rootless one beside it (another user's) runs
+    // in a user namespace whose capabilities say nothing of this engine's.
+    let status = std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
+        let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
+        let root = status
+            .lines()
+            .any(|line| line.strip_prefix("Uid:").is_some_and(|ids| ids.split_whitespace().next() == Some("0")));
+        (comm.trim() == "dockerd" && root).then_some(status)
+    })?;
     let bounding = status.lines().find_map(|line| line.strip_prefix("CapBnd:"))?;
     let bits = u64::from_str_radix(bounding.trim(), 16).ok()?;
     Some(
@@ -159,11 +165,18 @@ pub struct DockerProvider<'a> {
     runner: &'a dyn Runner,
     /// Decided by the first container start of this run.
     security: OnceLock<Security>,
+    /// What the seat's engine says it can do, asked once before nodes are made.
+    facts: OnceLock<EngineFacts>,
 }
 
 impl<'a> DockerProvider<'a> {
     pub fn new(cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Self {
-        DockerProvider { cluster, runner, security: OnceLock::new() }
+        DockerProvider { cluster, runner, security: OnceLock::new(), facts: OnceLock::new() }
+    }
+
+    /// What the seat's engine can do for its nodes (asked once a run).
+    pub fn facts(&self) -> &EngineFacts {
+        self.facts.get_or_init(|| EngineFacts::read(&self.engine(), self.runner))
     }
 
     /// `docker ARGS` on the seat's engine, within the limit of its kind; a read is a probe.
@@ -315,6 +328,7 @@ impl<'a> DockerProvider<'a> {
         }
         // docker:dind would otherwise generate TLS certificates and listen on 2376.
         spec = spec.args(["--env", "DOCKER_TLS_CERTDIR="]);
+        spec = spec.args(self.limits(node));
         spec = match security {
             Security::Privileged => spec.arg("--privileged"),
             Security::ExplicitCapabilities(lacking) => spec
@@ -340,6 +354,71 @@ impl<'a> DockerProvider<'a> {
         spec.arg(image).args(self.dockerd_command())
     }
 
+    /// The flags that keep one node from starving the others: its memory,
+    /// CPUs and processes, where the engine can apply them (see
+    /// [`DockerProvider::note_missing_limits`]), and always the size of its
+    /// log (dockerd's output; the containers inside are limited by
+    /// [`DockerProvider::dockerd_command`]).
+    fn limits(&self, node: &Node) -> Vec<String> {
+        let facts = self.facts();
+        let mut flags = vec!["--log-driver".to_string(), "json-file".to_string()];
+        flags.extend(self.log_limits().into_iter().flat_map(|option| ["--log-opt".to_string(), option]));
+        if facts.memory_limit {
+            let memory = format!("{}m", node.memory_mb);
+            // Where the engine can, no swap beyond it: a hog is stopped, not swapped.
+            if facts.swap_limit {
+                flags.extend(["--memory-swap".to_string(), memory.clone()]);
+            }
+            flags.extend(["--memory".to_string(), memory]);
+        }
+        if facts.cpu_limit {
+            // Docker refuses more CPUs than the engine's host has.
+            let cpus = match facts.cpus {
+                0 => node.cpus,
+                engine => node.cpus.min(engine),
+            };
+            flags.extend(["--cpus".to_string(), cpus.to_string()]);
+        }
+        if facts.pids_limit {
+            flags.extend(["--pids-limit".to_string(), node.pids.to_string()]);
+        }
+        flags
+    }
+
+    /// A log's size and count, as `--log-opt` values (the node's and, as
+    /// the inner dockerd's default, each of its containers').
+    fn log_limits(&self) -> [String; 2] {
+        [format!("max-size={}m", self.cluster.log_mb()), "max-file=2".to_string()]
+    }
+
+    /// Say once, before nodes are made, which limits the seat's engine
+    /// cannot apply: one seat could then starve the others of them.
+    fn note_missing_limits(&self, ui: &Ui) {
+        let facts = self.facts();
+        let missing = facts.missing_limits();
+        if missing.is_empty() {
+            return;
+        }
+        let why = match (facts.rootless, facts.cgroup_v2) {
+            (true, false) => " (a rootless engine on a cgroup v1 host has no cgroups of its own)",
+            (true, true) => " (a rootless engine whose user was given no cgroup controllers: systemd's Delegate=)",
+            _ => "",
+        };
+        ui.note_once(&format!(
+            "{} cannot limit each node's {} use{why}: one seat can starve the others of it; [resources] applies on a rootful engine or a rootless one on cgroup v2",
+            self.engine_words(),
+            missing.join(", ")
+        ));
+    }
+
+    /// `this host's Docker` or the configured engine's description.
+    fn engine_words(&self) -> String {
+        match self.cluster.engine().is_configured() {
+            true => self.cluster.engine().describe(),
+            false => "this host's Docker".to_string(),
+        }
+    }
+
     /// `--mount` for the named volume `volume` at `dir`, labelled with the
     /// cluster when docker creates it (so `destroy` finds it). The value is
     /// CSV: a directory with a comma or quote is written as a quoted field.
@@ -360,6 +439,8 @@ impl<'a> DockerProvider<'a> {
             "--host=unix:///var/run/docker.sock".into(),
             "--storage-driver=overlay2".into(),
         ];
+        // The containers students run inside a node: their logs stay small too.
+        command.extend(self.log_limits().iter().map(|option| format!("--log-opt={option}")));
         if let Some(registry) = self.cluster.registry() {
             command.push(format!("--insecure-registry={}", registry.address()));
         }
@@ -571,6 +652,10 @@ impl Provider for DockerProvider<'_> {
         ProviderKind::Docker
     }
 
+    fn isolation(&self) -> Isolation {
+        self.facts().isolation()
+    }
+
     fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {
         Ok(None)
     }
@@ -621,6 +706,7 @@ impl Provider for DockerProvider<'_> {
         let build = match to_create.is_empty() {
             true => None,
             false => {
+                self.note_missing_limits(ui);
                 self.decide_security(ui);
                 image.build_command(self.cluster.engine(), self.runner, &self.cluster.timeouts())?
             }
@@ -885,6 +971,8 @@ mod tests {
                     "dockerd",
                     "--host=unix:///var/run/docker.sock",
                     "--storage-driver=overlay2",
+                    "--log-opt=max-size=10m",
+                    "--log-opt=max-file=2",
                     "--insecure-registry=manager:5000",
                     "--insecure-registry=192.168.57.254:5000",
                     "--registry-mirror=http://192.168.57.254:5000",
@@ -907,7 +995,7 @@ mod tests {
         let settings = test_settings("[cache]\nenabled = true\n");
         let runner = RecordingRunner::default();
         answer_running_cluster(&runner);
-        let old = "\tdockerd\t--host=unix:///var/run/docker.sock\t--storage-driver=overlay2\t--insecure-registry=manager:5000";
+        let old = "\tdockerd\t--host=unix:///var/run/docker.sock\t--storage-driver=overlay2\t--log-opt=max-size=10m\t--log-opt=max-file=2\t--insecure-registry=manager:5000";
         let new =
             format!("{old}\t--insecure-registry=192.168.56.254:5000\t--registry-mirror=http://192.168.56.254:5000");
         runner.always("docker inspect --format", 0, &format!("manager{new}\nnode1{old}\nnode2{new}\nnode3{old}\n"), "");
@@ -956,6 +1044,68 @@ mod tests {
             .iter()
             .any(|line| line.starts_with(&format!("{docker} rm --force --volumes swarm-lab-s02-manager"))));
         assert!(lines.iter().all(|line| line.starts_with(&format!("{docker} "))), "{lines:#?}");
+    }
+
+    /// `docker info --format '{{json .}}'` of an engine.
+    fn info(rootless: bool, cgroup: &str, limits: bool, cpus: u32) -> String {
+        let security = match rootless {
+            true => r#"["name=seccomp,profile=default","name=rootless"]"#,
+            false => r#"["name=seccomp,profile=default"]"#,
+        };
+        format!(
+            r#"{{"SecurityOptions":{security},"CgroupVersion":"{cgroup}","MemoryLimit":{limits},"SwapLimit":{limits},"CpuCfsQuota":{limits},"PidsLimit":{limits},"NCPU":{cpus}}}"#
+        )
+    }
+
+    #[test]
+    fn nodes_get_resources_limits_and_small_logs_where_the_engine_applies_them() {
+        let settings = test_settings(
+            "[resources]\nmemory_mb = 1024\ncpus = 4\npids = 700\nlog_mb = 5\n[resources.node.node2]\npids = 900\n",
+        );
+        let runner = RecordingRunner::lenient();
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        runner.always("docker info", 0, &info(false, "1", true, 2), "");
+        plan_and_bring_up(&DockerProvider::new(&test_cluster(&settings), &runner)).unwrap();
+        for node in ["manager", "node1", "node2", "node3"] {
+            let container = format!("swarm-lab-{node}");
+            assert_eq!(run_values(&runner, &container, "--memory"), ["1024m"]);
+            assert_eq!(run_values(&runner, &container, "--memory-swap"), ["1024m"]);
+            assert_eq!(run_values(&runner, &container, "--cpus"), ["2"], "no more than the engine's host has");
+            let pids = if node == "node2" { "900" } else { "700" };
+            assert_eq!(run_values(&runner, &container, "--pids-limit"), [pids]);
+            assert_eq!(run_values(&runner, &container, "--log-driver"), ["json-file"]);
+            assert_eq!(run_values(&runner, &container, "--log-opt"), ["max-size=5m", "max-file=2"]);
+            let dockerd = dockerd_of(&runner, &container);
+            assert!(dockerd.contains(&"--log-opt=max-size=5m".to_string()), "{dockerd:?}");
+            assert!(dockerd.contains(&"--log-opt=max-file=2".to_string()), "{dockerd:?}");
+        }
+        let asked = runner.command_lines().iter().filter(|line| line.starts_with("docker info")).count();
+        assert_eq!(asked, 1, "the engine is asked once a run");
+    }
+
+    #[test]
+    fn an_engine_that_cannot_limit_nodes_gets_no_limit_flags_and_the_user_is_told_once() {
+        let settings = test_settings("");
+        let runner = RecordingRunner::lenient();
+        runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+        runner.always("docker info", 0, &info(true, "1", false, 2), "");
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
+        let ui = Ui::new(Verbosity::Quiet);
+        let plan = provider.plan_nodes(&ui, &templates()).unwrap();
+        provider.bring_up(&plan, &ui).unwrap();
+        for flag in ["--memory", "--cpus", "--pids-limit"] {
+            assert!(run_values(&runner, "swarm-lab-node1", flag).is_empty(), "{flag}");
+        }
+        assert_eq!(run_values(&runner, "swarm-lab-node1", "--log-opt"), ["max-size=10m", "max-file=2"]);
+        let notes = ui.notes_given();
+        let said: Vec<&String> = notes.iter().filter(|note| note.contains("cannot limit")).collect();
+        assert_eq!(said.len(), 1, "{notes:#?}");
+        assert!(
+            said[0].starts_with("this host's Docker cannot limit each node's memory, CPU, process (pids) use (a rootless engine on a cgroup v1 host has no cgroups of its own)"),
+            "{}",
+            said[0]
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@ pub mod cache;
 mod choice;
 pub mod docker;
 pub mod docker_cli;
+pub mod engine_facts;
 pub mod inventory;
 pub mod labels;
 pub mod node_image;
@@ -102,6 +103,45 @@ pub struct ProviderInfo {
     pub student_logins: bool,
     /// The seats of a class on one engine share an image cache on it.
     pub class_cache: bool,
+}
+
+/// How far a seat's students, root inside their nodes, are from the host
+/// the nodes run on: for `up`, `class status` and `doctor` to say.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Isolation {
+    /// Containers on a rootless engine: root in a node is an unprivileged
+    /// user on the engine's host.
+    Rootless,
+    /// Containers on a rootful engine with every capability: root in a node
+    /// can reach the host's kernel settings and cgroups.
+    Rootful,
+    /// Virtual machines: a kernel of their own.
+    VirtualMachine,
+    /// Machines the class already has: students are root on them, not on this host.
+    OwnMachine,
+}
+
+impl Isolation {
+    /// One word for tables and messages.
+    pub fn word(self) -> &'static str {
+        match self {
+            Isolation::Rootless => "rootless",
+            Isolation::Rootful => "rootful",
+            Isolation::VirtualMachine => "vm",
+            Isolation::OwnMachine => "machine",
+        }
+    }
+
+    /// For a cluster's status: `rootless engine`, `rootful engine: …`.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Isolation::Rootless => "rootless engine",
+            Isolation::Rootful => "rootful engine: root in a node is root on its host",
+            Isolation::VirtualMachine => "virtual machines",
+            Isolation::OwnMachine => "the class's own machines",
+        }
+    }
 }
 
 /// A node's machine (VM or container) as the provider's runtime reports it.
@@ -222,6 +262,9 @@ pub trait Provider: Send + Sync {
     fn info(&self) -> ProviderInfo {
         self.kind().info()
     }
+
+    /// How far a student, root in a node, is from the host the node runs on.
+    fn isolation(&self) -> Isolation;
 
     /// The files this host needs before any node is made (the vagrant
     /// provider's environment), rendered from `templates`; `None` when the

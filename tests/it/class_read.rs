@@ -170,10 +170,10 @@ fn class_status_shows_every_seat_with_its_last_checks() {
     assert_eq!(run.code, 3, "seat 3 cannot be reached: {run:#?}");
     let lines: Vec<&str> = run.stdout.lines().collect();
     assert_eq!(lines[0], "class quiz: 3 seats, 2 Ready");
-    assert_eq!(lines[2], "SEAT  CLUSTER   ENGINE  NODES        REGISTRY  LABS  SSH  LAST CHECKS");
-    assert_eq!(lines[3], "s01   quiz-s01  here    4/4          up        1/1   -    quiz ✓ 2/2 just now");
-    assert_eq!(lines[4], "s02   quiz-s02  here    4/4          up        1/1   -    quiz ✗ 1/2 just now");
-    assert_eq!(lines[5], "s03   quiz-s03  far     unreachable  -         -     -    -");
+    assert_eq!(lines[2], "SEAT  CLUSTER   ENGINE  ISOLATION  NODES        REGISTRY  LABS  SSH  LAST CHECKS");
+    assert_eq!(lines[3], "s01   quiz-s01  here    rootful    4/4          up        1/1   -    quiz ✓ 2/2 just now");
+    assert_eq!(lines[4], "s02   quiz-s02  here    rootful    4/4          up        1/1   -    quiz ✗ 1/2 just now");
+    assert_eq!(lines[5], "s03   quiz-s03  far     -          unreachable  -         -     -    -");
     let warned = warnings(&run);
     assert_eq!(warned.len(), 2, "{}", run.stderr);
     names_the_far_engine(warned[0], "warning: seat 3: ");

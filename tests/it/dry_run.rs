@@ -125,8 +125,14 @@ fn a_docker_dry_run_writes_no_file_and_runs_only_probes() {
     assert_eq!(files_under(workspace.path()), before, "a dry run writes nothing: {}", run.stderr);
     assert!(!run.stdout.contains("would write"), "the docker provider prepares no file: {}", run.stdout);
     // Reads of this host's Docker only: nodes that do not exist yet are not asked anything.
-    let probes =
-        ["docker version", "docker ps --all", "docker network inspect", "docker volume ls", "docker image inspect"];
+    let probes = [
+        "docker version",
+        "docker ps --all",
+        "docker network inspect",
+        "docker volume ls",
+        "docker image inspect",
+        "docker info",
+    ];
     let calls = workspace.calls();
     assert_eq!(changes_in(&calls, &probes), Vec::<String>::new(), "{calls}");
 }

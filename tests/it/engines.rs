@@ -70,7 +70,7 @@ fn every_docker_command_for_a_seat_goes_to_its_engine() {
     let status: serde_json::Value = serde_json::from_str(&status.stdout).expect("JSON on stdout");
     assert_eq!((status["cluster"].as_str(), status["engine"].as_str()), (Some("cls-s02"), Some("lab-server-2")));
     let text = workspace.run(&["status", "--seat", "2"]).success();
-    assert!(text.stdout.starts_with("cluster cls-s02 (docker provider, engine lab-server-2)\n"), "{}", text.stdout);
+    assert!(text.stdout.starts_with("cluster cls-s02 (docker provider, engine lab-server-2, rootful engine: root in a node is root on its host)\n"), "{}", text.stdout);
     let exec = workspace.run(&["exec", "--seat", "2", "manager", "--", "hostname"]).success();
     assert_eq!(exec.stdout, "ran on cls-s02-manager: hostname\n");
     workspace.run(&["images", "load", "--seat", "2", "mysql:5.7"]).success();

@@ -22,6 +22,7 @@ mod e2e_data;
 mod e2e_engines;
 mod e2e_handouts;
 mod e2e_labs;
+mod e2e_limits;
 mod e2e_mesh;
 mod e2e_nodeimage;
 mod e2e_ssh;

@@ -251,7 +251,7 @@ fn status_reads_vagrant_and_the_manager() {
     let workspace = vagrant_workspace();
     workspace.run(&["up"]).success();
     let run = workspace.run(&["status"]).success();
-    assert!(run.stdout.contains("cluster swarm-lab (vagrant provider)"), "{}", run.stdout);
+    assert!(run.stdout.contains("cluster swarm-lab (vagrant provider, virtual machines)"), "{}", run.stdout);
     let manager = run.stdout.lines().find(|line| line.starts_with("manager")).unwrap();
     assert!(
         manager.contains("running")

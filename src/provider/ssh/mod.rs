@@ -16,7 +16,7 @@ use anyhow::{anyhow, bail, Result};
 use sha2::{Digest, Sha256};
 
 use super::{bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind};
-use super::{ProviderSteps, STATE_DIR};
+use super::{Isolation, ProviderSteps, STATE_DIR};
 use crate::config::ssh::SshHost;
 use crate::config::Cluster;
 use crate::exec::{shell_line, CommandSpec, Runner};
@@ -283,6 +283,10 @@ pub(in crate::provider) struct Steps {
 impl Provider for SshProvider<'_> {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Ssh
+    }
+
+    fn isolation(&self) -> Isolation {
+        Isolation::OwnMachine
     }
 
     fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {

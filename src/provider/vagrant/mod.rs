@@ -13,7 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{anyhow, bail, Context as _, Result};
 
 use super::{
-    bounded, on_node_within, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind, ProviderSteps,
+    bounded, on_node_within, Isolation, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
+    ProviderSteps,
 };
 use crate::config::{Cluster, Hypervisor};
 use crate::exec::{shell_line, CommandSpec, Output, Runner};
@@ -75,6 +76,10 @@ fn parse_status(text: &str) -> Vec<(String, String)> {
 impl Provider for VagrantProvider<'_> {
     fn kind(&self) -> ProviderKind {
         ProviderKind::Vagrant
+    }
+
+    fn isolation(&self) -> Isolation {
+        Isolation::VirtualMachine
     }
 
     fn prepare(&self, templates: &Templates) -> Result<Option<Preparation>> {
