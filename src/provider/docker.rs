@@ -441,6 +441,12 @@ impl<'a> DockerProvider<'a> {
         ];
         // The containers students run inside a node: their logs stay small too.
         command.extend(self.log_limits().iter().map(|option| format!("--log-opt={option}")));
+        // An engine without cgroups (rootless on cgroup v1) gives its nodes
+        // none to make: the node's dockerd runs its containers without them,
+        // as dockerd does for "rootful dockerd in rootless dockerd".
+        if self.facts().no_cgroups {
+            command.push("--rootless".into());
+        }
         if let Some(registry) = self.cluster.registry() {
             command.push(format!("--insecure-registry={}", registry.address()));
         }
@@ -519,6 +525,12 @@ impl<'a> DockerProvider<'a> {
     /// Decide the security flags before starting nodes when the local
     /// dockerd's capabilities show that `--privileged` cannot work.
     fn decide_security(&self, ui: &Ui) {
+        // A rootless engine grants every capability of its own user
+        // namespace: --privileged works there, whatever this host's /proc says.
+        if self.facts().rootless {
+            let _ = self.security.set(Security::Privileged);
+            return;
+        }
         if let Some(lacking) = capabilities_dockerd_lacks(self.cluster.engine()).filter(|lacking| !lacking.is_empty()) {
             ui.note_once(&format!(
                 "Docker here cannot grant CAP_{} (so --privileged would fail); starting nodes with an explicit capability set instead",
@@ -850,6 +862,12 @@ pub(crate) fn answer_running_cluster(runner: &crate::exec::fake::RecordingRunner
     let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
     runner.always("docker ps --all --filter label=labctl.cluster=swarm-lab --format", 0, &running, "");
     runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
+    runner.always(
+        "docker info --format",
+        0,
+        r#"{"CgroupDriver":"cgroupfs","CgroupVersion":"1","MemoryLimit":true}"#,
+        "",
+    );
 }
 
 #[cfg(test)]
@@ -1048,12 +1066,13 @@ mod tests {
 
     /// `docker info --format '{{json .}}'` of an engine.
     fn info(rootless: bool, cgroup: &str, limits: bool, cpus: u32) -> String {
+        let driver = if rootless && cgroup == "1" { "none" } else { "cgroupfs" };
         let security = match rootless {
             true => r#"["name=seccomp,profile=default","name=rootless"]"#,
             false => r#"["name=seccomp,profile=default"]"#,
         };
         format!(
-            r#"{{"SecurityOptions":{security},"CgroupVersion":"{cgroup}","MemoryLimit":{limits},"SwapLimit":{limits},"CpuCfsQuota":{limits},"PidsLimit":{limits},"NCPU":{cpus}}}"#
+            r#"{{"SecurityOptions":{security},"CgroupDriver":"{driver}","CgroupVersion":"{cgroup}","MemoryLimit":{limits},"SwapLimit":{limits},"CpuCfsQuota":{limits},"PidsLimit":{limits},"NCPU":{cpus}}}"#
         )
     }
 
@@ -1098,6 +1117,12 @@ mod tests {
             assert!(run_values(&runner, "swarm-lab-node1", flag).is_empty(), "{flag}");
         }
         assert_eq!(run_values(&runner, "swarm-lab-node1", "--log-opt"), ["max-size=10m", "max-file=2"]);
+        // Its user namespace grants every capability, whatever this host's
+        // own dockerd lacks; the node's dockerd makes no cgroups either.
+        let runs: Vec<String> =
+            runner.command_lines().into_iter().filter(|line| line.starts_with("docker run")).collect();
+        assert!(runs.iter().all(|run| run.contains(" --privileged ") && !run.contains("--cap-add")), "{runs:#?}");
+        assert!(dockerd_of(&runner, "swarm-lab-manager").contains(&"--rootless".to_string()));
         let notes = ui.notes_given();
         let said: Vec<&String> = notes.iter().filter(|note| note.contains("cannot limit")).collect();
         assert_eq!(said.len(), 1, "{notes:#?}");

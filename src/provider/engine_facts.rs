@@ -16,6 +16,7 @@ use crate::exec::Runner;
 #[serde(rename_all = "PascalCase", default)]
 struct Info {
     security_options: Vec<String>,
+    cgroup_driver: String,
     cgroup_version: String,
     memory_limit: bool,
     swap_limit: bool,
@@ -33,6 +34,10 @@ pub struct EngineFacts {
     pub rootless: bool,
     /// cgroup v2 (`CgroupVersion` "2"); v1 otherwise.
     pub cgroup_v2: bool,
+    /// The engine runs its containers without cgroups (`CgroupDriver`
+    /// "none": rootless on cgroup v1, or on v2 without systemd): a node's
+    /// dockerd cannot make cgroups either, and must run `--rootless`.
+    pub no_cgroups: bool,
     pub memory_limit: bool,
     /// It can keep a node's memory out of swap too (`--memory-swap`).
     pub swap_limit: bool,
@@ -50,6 +55,7 @@ impl EngineFacts {
         EngineFacts {
             rootless: false,
             cgroup_v2: false,
+            no_cgroups: false,
             memory_limit: true,
             swap_limit: false,
             cpu_limit: true,
@@ -71,6 +77,7 @@ impl EngineFacts {
         Some(EngineFacts {
             rootless: info.security_options.iter().any(|option| option.split(',').any(|part| part == "name=rootless")),
             cgroup_v2: info.cgroup_version.trim() == "2",
+            no_cgroups: info.cgroup_driver.trim() == "none",
             memory_limit: info.memory_limit,
             swap_limit: info.swap_limit,
             cpu_limit: info.cpu_cfs_quota,
@@ -104,7 +111,7 @@ mod tests {
     fn a_rootless_engine_on_cgroup_v1_says_so_and_applies_no_limit() {
         let info = r#"{"ID":"x","SecurityOptions":["name=seccomp,profile=default","name=rootless"],"CgroupDriver":"none","CgroupVersion":"1","MemoryLimit":false,"SwapLimit":false,"CpuCfsQuota":false,"PidsLimit":false,"NCPU":2}"#;
         let facts = EngineFacts::parse(info).unwrap();
-        assert!(facts.rootless && !facts.cgroup_v2);
+        assert!(facts.rootless && !facts.cgroup_v2 && facts.no_cgroups);
         assert_eq!(facts.isolation(), Isolation::Rootless);
         assert_eq!(facts.missing_limits(), ["memory", "CPU", "process (pids)"]);
         assert_eq!(facts.cpus, 2);
@@ -112,10 +119,10 @@ mod tests {
 
     #[test]
     fn a_rootful_engine_applies_what_its_cgroups_allow() {
-        let info = r#"{"SecurityOptions":["name=apparmor","name=seccomp,profile=default"],"CgroupVersion":"2","MemoryLimit":true,"CpuCfsQuota":true,"PidsLimit":true,"NCPU":16}"#;
+        let info = r#"{"SecurityOptions":["name=apparmor","name=seccomp,profile=default"],"CgroupDriver":"systemd","CgroupVersion":"2","MemoryLimit":true,"CpuCfsQuota":true,"PidsLimit":true,"NCPU":16}"#;
         let facts = EngineFacts::parse(info).unwrap();
         assert_eq!(facts.isolation(), Isolation::Rootful);
-        assert!(facts.cgroup_v2 && facts.missing_limits().is_empty());
+        assert!(facts.cgroup_v2 && !facts.no_cgroups && facts.missing_limits().is_empty());
         assert!(EngineFacts::parse("Cannot connect to the Docker daemon").is_none());
     }
 }
