@@ -418,6 +418,28 @@ replaced, [cluster] provider becomes \"ssh\", workers and [class] seats follow t
 CSV; comments and the other keys stay. The result is checked first: a bad row is\n\
 named by its CSV line and nothing is written. The old file is kept as labctl.toml.bak.")]
     Import(ClassImportArgs),
+
+    /// Make a rootless Docker engine for the class on this host (as root) and put seats on it
+    #[command(
+        after_help = "Examples (as root: sudo labctl class engine …):\n  labctl class engine             (prints its [[class.engines]] entry)\n  \
+labctl class engine --write     (adds it to labctl.toml, first: the class's seats go on it)\n  \
+labctl class engine --remove    (once its seats are destroyed)\n\n\
+On a rootful engine a student is root on this host: root in a node can write the\n\
+host's kernel settings (/proc/sys/kernel/core_pattern) and its cgroups. On a\n\
+rootless engine root in a node is an unprivileged user here, and those are refused.\n\n\
+This installs what is missing (Debian/Ubuntu: uidmap, slirp4netns, rootlesskit;\n\
+docker.io ships dockerd-rootless.sh), creates the user (--user, labctl-class) with\n\
+subordinate ID ranges, and starts its dockerd-rootless.sh: as the systemd service\n\
+labctl-rootless-<user> (started again at boot) where systemd runs, else in the\n\
+background (run this again after a reboot: it starts it again). Run again, it\n\
+finds the engine answering and changes nothing. What it made is recorded in\n\
+/var/lib/labctl-rootless/<user>/made; --remove stops the engine and removes that,\n\
+and only that (the user's home goes with it: the engine's images and volumes).\n\n\
+Limits ([resources]) need cgroups: a rootless engine has them on a cgroup v2 host\n\
+with systemd; on cgroup v1 `labctl up` and `doctor` say it cannot apply them.\n\
+labctl reaches the engine as root (or as its user): run the seats' commands with sudo."
+    )]
+    Engine(ClassEngineArgs),
 }
 
 #[derive(Debug, Args)]
@@ -580,6 +602,29 @@ pub struct RosterArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct ClassEngineArgs {
+    /// The unprivileged user that owns the engine (made when missing)
+    #[arg(long, value_name = "NAME", default_value = crate::rootless::DEFAULT_USER)]
+    pub user: String,
+
+    /// Seats it holds in its [[class.engines]] entry (default: the class's seats)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub seats: Option<u32>,
+
+    /// Its name in labctl.toml and in messages
+    #[arg(long, value_name = "NAME", default_value = "rootless")]
+    pub name: String,
+
+    /// Add the entry to labctl.toml, first of [[class.engines]] (the old file is kept as labctl.toml.bak)
+    #[arg(long, conflicts_with = "remove")]
+    pub write: bool,
+
+    /// Stop the engine and remove what labctl made for it
+    #[arg(long)]
+    pub remove: bool,
+}
+
+#[derive(Debug, Args)]
 pub struct ClassImportArgs {
     /// The CSV file: a header row, then one machine per row
     pub file: PathBuf,
@@ -735,7 +780,11 @@ mod tests {
     /// explains them (after two spaces or a parenthesis) or what follows a
     /// pipe or a redirection.
     fn examples(help: &str) -> Vec<String> {
-        let Some(section) = help.split("Examples:\n").nth(1) else { return Vec::new() };
+        let Some(section) =
+            help.split("Examples").nth(1).and_then(|rest| rest.split_once(":\n")).map(|(_, section)| section)
+        else {
+            return Vec::new();
+        };
         section
             .lines()
             .take_while(|line| !line.trim().is_empty())

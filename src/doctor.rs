@@ -336,7 +336,7 @@ fn check_isolation(cluster: &Cluster, engine: &Engine, host: &Host) -> Vec<Check
             Mark::Warn,
             "a rootful engine, and students log in ([class] access): root in a node is root on its host (its kernel settings and cgroups are open to them)",
         )
-        .fix("make a rootless engine for the class, once, as root: `sudo labctl engine rootless`, and put its [[class.engines]] line in labctl.toml"),
+        .fix("make a rootless engine for the class, once, as root: `sudo labctl class engine --write` (it adds its [[class.engines]] entry to labctl.toml)"),
         (isolation, _) => Check::new(&name("isolation"), Mark::Ok, isolation.describe()),
     };
     let missing = facts.missing_limits();

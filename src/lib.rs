@@ -34,6 +34,7 @@ mod names;
 mod parallel;
 mod provider;
 mod registry;
+mod rootless;
 mod swarm;
 mod templates;
 mod timeouts;

@@ -227,7 +227,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let ui = crate::ui::Ui::new(crate::ui::Verbosity::Quiet);
         let runner = RealRunner::new(ui, std::sync::Arc::default());
-        let scripts = templates.names_under("node/").into_iter().filter(|name| name.ends_with(".sh.tera"));
+        let folders = ["node/", "host/"].into_iter().flat_map(|folder| templates.names_under(folder));
+        let scripts = folders.filter(|name| name.ends_with(".sh.tera"));
         let names: Vec<&str> = scripts.collect();
         assert!(names.len() >= 2, "{names:?}");
         for name in names {

@@ -199,7 +199,7 @@ impl<'a> Up<'a> {
         };
         match (self.provider.isolation(), self.cluster.student_access()) {
             (Isolation::Rootful, Some(_)) => ui.warn_once(&format!(
-                "students log in to seats on {engine}, a rootful engine: root in a node is root on its host (its kernel settings and cgroups are open to them); put the class on a rootless engine (`sudo labctl engine rootless` makes one and prints its [[class.engines]] line)"
+                "students log in to seats on {engine}, a rootful engine: root in a node is root on its host (its kernel settings and cgroups are open to them); put the class on a rootless engine (`sudo labctl class engine --write` makes one and puts the seats on it)"
             )),
             (isolation, _) => ui.note_once(&format!("seats on {engine}: {}", isolation.describe())),
         }

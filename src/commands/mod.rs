@@ -28,6 +28,7 @@ mod completions;
 mod destroy;
 mod doctor;
 mod down;
+mod engine;
 mod exec;
 mod gradebook;
 mod images;
@@ -274,7 +275,7 @@ impl Context {
         let templates = Templates::load(&self.workspace)?;
         for stray in &templates.unused_overrides {
             self.ui.warn(&format!(
-                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, node/Dockerfile.tera, class/handout.txt.tera, labctl.toml.tera); it is ignored",
+                "{} does not replace any built-in template (names: Vagrantfile.tera, provision/*.sh.tera, node/*.sh.tera, host/*.sh.tera, node/Dockerfile.tera, class/handout.txt.tera, labctl.toml.tera); it is ignored",
                 stray.display()
             ));
         }
@@ -333,6 +334,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>, command_line: &str) -
         Command::Logs(args) => logs::run(&context, &args),
         Command::Doctor(args) => doctor::run(&context, &args),
         Command::Class(ClassCommand::Import(args)) => import::run(&context, &args),
+        Command::Class(ClassCommand::Engine(args)) => engine::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }
 }
