@@ -111,6 +111,18 @@ fn e2e_labctl_builds_its_node_image_once_and_the_nodes_have_the_handouts_tools()
     }
     assert_nodes_have_the_handouts_commands(&cleanup.workspace, &["manager", "node1"]);
 
+    // On a cgroup v1 host a container a student runs in a node lives under
+    // the node's own cgroup, where the node's [resources] limits hold it.
+    if !std::path::Path::new("/sys/fs/cgroup/cgroup.controllers").exists() {
+        labctl(&["images", "load", "labctl-test/registry:2"]).success();
+        let nested = labctl(&["exec", "node1", "--", "docker", "run", "--detach", "labctl-test/registry:2"]).success();
+        let nested = nested.stdout.trim();
+        let node = host_docker(&["inspect", "--format", "{{.Id}}", &format!("{CLUSTER}-node1")]);
+        let under_node = format!("/sys/fs/cgroup/memory/docker/{}/{nested}", node.trim());
+        assert!(std::path::Path::new(&under_node).is_dir(), "the nested container is not under its node: {under_node}");
+        assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/docker/{nested}")).exists());
+    }
+
     // A node made again later reuses the image: no second build.
     host_docker(&["rm", "--force", &format!("{CLUSTER}-node1")]);
     let again = labctl(&["up"]).success();
