@@ -697,6 +697,10 @@ fn describe_cache(cache: &ClassCache, plan: &cache::Plan, done: Option<&cache::O
                 "recreate it read-only (an older labctl made it writable by the seats)",
                 "recreated read-only (an older labctl made it writable by the seats)",
             ),
+            cache::Outdated::Forwarding => said(
+                "recreate it routing nothing between seats (an older labctl's forwarded packets from one seat's network to another's)",
+                "recreated routing nothing between seats (an older labctl's forwarded packets from one seat's network to another's)",
+            ),
         }),
     }
     if plan.join.is_some() {

@@ -40,6 +40,9 @@ const UPSTREAM_LABEL: &str = "labctl.cache.upstream";
 /// offline, [`PULL_THROUGH`] online. An older labctl wrote none: its
 /// offline cache took the seats' pushes.
 const MODE_LABEL: &str = "labctl.cache.mode";
+/// The cache's kernel settings: it forwards no packet between the seats'
+/// networks it is on (IPv4 and IPv6).
+const NO_FORWARDING: [&str; 2] = ["net.ipv4.ip_forward=0", "net.ipv6.conf.all.forwarding=0"];
 const READ_ONLY: &str = "read-only";
 const PULL_THROUGH: &str = "pull-through";
 /// The registry's `storage.maintenance.readonly`, by environment: reads are
@@ -99,6 +102,9 @@ struct Found {
     upstream: String,
     /// Its [`MODE_LABEL`], empty when an older labctl made it.
     mode: String,
+    /// Its `net.ipv4.ip_forward`, as made ("0"; empty: the engine's default,
+    /// which forwards).
+    forwarding: String,
     image: String,
     /// The networks it is on, each with its fixed address.
     networks: Vec<(String, String)>,
@@ -132,6 +138,9 @@ pub enum Outdated {
     /// Offline, but made writable by an older labctl: the seats could push
     /// into it.
     Writable,
+    /// Made by an older labctl, forwarding packets: on every seat's network,
+    /// it was a router from one seat's nodes to another's.
+    Forwarding,
 }
 
 /// Offline: the registry labctl pushes through, on the cache's volume.
@@ -272,7 +281,10 @@ impl<'a> ClassCache<'a> {
         if found.upstream != self.upstream().label() || found.image != self.settings.image {
             return Some(Outdated::Settings);
         }
-        (self.mode() == READ_ONLY && found.mode != READ_ONLY).then_some(Outdated::Writable)
+        if self.mode() == READ_ONLY && found.mode != READ_ONLY {
+            return Some(Outdated::Writable);
+        }
+        (found.forwarding != "0").then_some(Outdated::Forwarding)
     }
 
     /// What the seats may do with the cache (its [`MODE_LABEL`]).
@@ -318,7 +330,10 @@ impl<'a> ClassCache<'a> {
             ])
             .args(["--label".to_string(), format!("{CACHE_LABEL}={class}")])
             .args(["--label".to_string(), format!("{UPSTREAM_LABEL}={}", self.upstream().label())])
-            .args(["--label".to_string(), format!("{MODE_LABEL}={}", self.mode())]);
+            .args(["--label".to_string(), format!("{MODE_LABEL}={}", self.mode())])
+            // On every seat's network, it must route nothing between them:
+            // else a node could reach another seat's through it.
+            .args(NO_FORWARDING.map(|sysctl| ["--sysctl", sysctl]).concat());
         spec = self.workspace_label(spec);
         // The registry's own configuration, by environment.
         spec = match self.upstream() {
@@ -757,7 +772,7 @@ fn docker(cluster: &Cluster, args: &[&str], purpose: &str, wait: Wait) -> Comman
 /// workspace's: another workspace's class of the same name has its own.
 fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let format = format!(
-        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{index .Config.Labels \"{MODE_LABEL}\"}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}\t{{{{index .Config.Labels \"{WORKSPACE_LABEL}\"}}}}"
+        "{{{{.Id}}}}\t{{{{.State.Status}}}}\t{{{{index .Config.Labels \"{UPSTREAM_LABEL}\"}}}}\t{{{{index .Config.Labels \"{MODE_LABEL}\"}}}}\t{{{{with index .HostConfig \"Sysctls\"}}}}{{{{index . \"net.ipv4.ip_forward\"}}}}{{{{end}}}}\t{{{{.Config.Image}}}}\t{{{{range $name, $network := .NetworkSettings.Networks}}}}{{{{$name}}}}={{{{with $network.IPAMConfig}}}}{{{{.IPv4Address}}}}{{{{end}}}} {{{{end}}}}\t{{{{index .Config.Labels \"{WORKSPACE_LABEL}\"}}}}"
     );
     let inspect = docker(
         cluster,
@@ -773,7 +788,7 @@ fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
     let line = output.stdout.trim_end_matches('\n');
     let mut fields = line.split('\t');
     let mut next = || fields.next().unwrap_or_default().to_string();
-    let (id, state, upstream, mode) = (next(), next(), next(), next());
+    let (id, state, upstream, mode, forwarding) = (next(), next(), next(), next(), next());
     let (image, networks, workspace) = (next(), next(), next());
     if let Some(theirs) = foreign_workspace(std::iter::once(workspace.as_str()), cluster.workspace()) {
         let what = format!("the class cache {}", container_name(cluster.class_name()));
@@ -784,7 +799,7 @@ fn find(cluster: &Cluster, runner: &dyn Runner) -> Result<Option<Found>> {
         .filter_map(|pair| pair.split_once('='))
         .map(|(name, address)| (name.to_string(), address.to_string()))
         .collect();
-    Ok(Some(Found { id, state, upstream, mode, image, networks }))
+    Ok(Some(Found { id, state, upstream, mode, forwarding, image, networks }))
 }
 
 /// Whether `network` is a seat network of `class`: `labctl-<class>` (one
@@ -825,7 +840,8 @@ mod tests {
 
     /// … and for one labelled `mode` ("" when an older labctl made it).
     fn found_in_mode(state: &str, upstream: &str, mode: &str, networks: &str) -> String {
-        format!("3f2c\t{state}\t{upstream}\t{mode}\tregistry:2\t{networks}\n")
+        let forwarding = if mode.is_empty() { "" } else { "0" };
+        format!("3f2c\t{state}\t{upstream}\t{mode}\t{forwarding}\tregistry:2\t{networks}\n")
     }
 
     #[test]
@@ -840,7 +856,7 @@ mod tests {
         let Container::Create(create) = &plan.container else { panic!("{plan:#?}") };
         assert_eq!(
             create.to_string(),
-            "docker run --detach --name labctl-cache-cls --restart always --network labctl-cls-s02 --ip 192.168.57.254 --publish 127.0.0.1::5000 --mount type=volume,src=labctl-cache-cls,dst=/var/lib/registry,volume-label=labctl.cache=cls --label labctl.cache=cls --label labctl.cache.upstream=https://registry-1.docker.io --label labctl.cache.mode=pull-through --env REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io registry:2"
+            "docker run --detach --name labctl-cache-cls --restart always --network labctl-cls-s02 --ip 192.168.57.254 --publish 127.0.0.1::5000 --mount type=volume,src=labctl-cache-cls,dst=/var/lib/registry,volume-label=labctl.cache=cls --label labctl.cache=cls --label labctl.cache.upstream=https://registry-1.docker.io --label labctl.cache.mode=pull-through --sysctl net.ipv4.ip_forward=0 --sysctl net.ipv6.conf.all.forwarding=0 --env REGISTRY_PROXY_REMOTEURL=https://registry-1.docker.io registry:2"
         );
         assert_eq!(
             (plan.join.as_ref(), plan.pushes.len()),
@@ -941,7 +957,7 @@ mod tests {
         // Offline: a plain registry the seats may only read.
         assert!(
             create.to_string().ends_with(
-                "--label labctl.cache.upstream=none --label labctl.cache.mode=read-only --env 'REGISTRY_STORAGE_MAINTENANCE_READONLY={\"enabled\": true}' registry:2"
+                "--label labctl.cache.upstream=none --label labctl.cache.mode=read-only --sysctl net.ipv4.ip_forward=0 --sysctl net.ipv6.conf.all.forwarding=0 --env 'REGISTRY_STORAGE_MAINTENANCE_READONLY={\"enabled\": true}' registry:2"
             ),
             "{create}"
         );
@@ -1070,11 +1086,21 @@ mod tests {
         let rejoined: Vec<String> = recreation.rejoin.iter().map(ToString::to_string).collect();
         assert_eq!(rejoined, ["docker network connect --ip 192.168.57.254 labctl-cls-s02 labctl-cache-cls"]);
 
-        // Online, the proxy refuses pushes whoever made it: kept.
+        // Online, the proxy refuses pushes whoever made it; but an older
+        // labctl's forwarded packets between the seats' networks: recreated.
         let settings = test_settings(CLASS);
         let seat1 = seat(&settings, 1);
         let runner = RecordingRunner::default();
         runner.always(INSPECT, 0, &found_in_mode("running", "https://registry-1.docker.io", "", networks), "");
+        runner.always(WRITERS, 0, "", "");
+        let plan = ClassCache::of(&seat1, &runner).unwrap().plan(&[]).unwrap();
+        let Container::Recreate(recreation) = &plan.container else { panic!("{plan:#?}") };
+        assert_eq!(recreation.why, Outdated::Forwarding);
+        assert!(recreation.create.to_string().contains(" --sysctl net.ipv4.ip_forward=0 "), "{recreation:#?}");
+
+        // Made by this labctl: kept.
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 0, &found("running", "https://registry-1.docker.io", networks), "");
         runner.always(WRITERS, 0, "", "");
         let plan = ClassCache::of(&seat1, &runner).unwrap().plan(&[]).unwrap();
         assert_eq!((plan.container, plan.join), (Container::Running, None));
