@@ -573,6 +573,43 @@ mod tests {
     }
 
     #[test]
+    fn students_on_a_rootful_engine_and_missing_limits_are_warned_with_the_fix() {
+        let templates = crate::templates::Templates::load(Path::new("/nonexistent")).unwrap();
+        let report_for = |config: &str, info: &str| {
+            let settings = crate::config::test_settings(config);
+            let cluster = crate::config::test_cluster(&settings);
+            let runner = crate::exec::fake::RecordingRunner::lenient();
+            runner.always("docker version", 0, "24.0.7\n", "");
+            runner.always("docker info --format", 0, info, "");
+            let host = Host::with_programs(&runner, &["docker"]);
+            let image = NodeImage::for_cluster(&cluster, &templates).unwrap();
+            examine(&cluster, &image, &host, &HostFacts::default(), 0)
+        };
+        let rootful = r#"{"SecurityOptions":["name=seccomp,profile=default"],"CgroupDriver":"cgroupfs","CgroupVersion":"1","MemoryLimit":true,"CpuCfsQuota":true,"PidsLimit":true}"#;
+        let report = report_for("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\n", rootful);
+        let check =
+            |report: &Report, name: &str| report.checks.iter().find(|check| check.name == name).unwrap().clone();
+        let isolation = check(&report, "isolation");
+        assert_eq!(isolation.mark, Mark::Warn, "{isolation:?}");
+        assert!(isolation.detail.contains("root in a node is root on its host"), "{isolation:?}");
+        assert!(isolation.fix.unwrap().contains("`sudo labctl class engine --write`"));
+        assert_eq!(check(&report, "limits").mark, Mark::Ok);
+
+        // No logins: said, not warned.
+        let report = report_for("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\naccess = \"none\"\n", rootful);
+        assert_eq!(check(&report, "isolation").mark, Mark::Ok);
+
+        let rootless = r#"{"SecurityOptions":["name=seccomp,profile=default","name=rootless"],"CgroupDriver":"none","CgroupVersion":"1"}"#;
+        let report = report_for("[cluster]\nprovider = \"docker\"\n[class]\nseats = 2\n", rootless);
+        assert_eq!(check(&report, "isolation").mark, Mark::Ok);
+        assert_eq!(check(&report, "isolation").detail, "rootless engine");
+        let limits = check(&report, "limits");
+        assert_eq!(limits.mark, Mark::Warn);
+        assert!(limits.detail.contains("cannot limit each node's memory, CPU, process (pids) use"), "{limits:?}");
+        assert!(limits.fix.unwrap().contains("cgroup v2"));
+    }
+
+    #[test]
     fn busy_ports_fail_with_a_fix() {
         let listener = TcpListener::bind(("0.0.0.0", 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
