@@ -149,7 +149,13 @@ the swarm ports in ufw/firewalld, the handouts' tools.\n\n\
 A class of several seats gets one image cache per Docker engine ([cache]), a\n\
 registry on every seat's network at its subnet's last address that every node\n\
 pulls through: online a pull-through cache of Docker Hub, offline (upstream =\n\
-\"none\") a registry this host's lab images are pushed into.",
+\"none\") a registry the seats only read, which labctl fills with the engine's\n\
+lab images. It routes nothing between the seats' networks.\n\n\
+Docker provider: every node is limited by [resources] (memory, CPUs, processes,\n\
+log size) where its engine can apply them; up says once where it cannot (a\n\
+rootless engine on a cgroup v1 host), and says each engine's isolation: a\n\
+rootless engine, or a rootful one, where root in a node is root on its host\n\
+(with students' logins, a warning: `labctl class engine --help`).",
         over_seats!(),
         "\n`up --seat 2` repairs seat 2 alone; --reinit-swarm over several seats asks once."
     ))]
@@ -391,7 +397,8 @@ pub enum ClassCommand {
     #[command(after_help = "Examples:\n  labctl class status\n  labctl class status --seat 1-10\n  \
 labctl class status --json | jq '.seats[] | select(.ready | not) | .seat'\n\n\
 Every seat is read at once (16 at a time), each on its own engine: its cluster,\n\
-engine, nodes in the swarm and Ready (4/4), the registry (up, down, ? while its\n\
+engine, isolation (rootless; rootful: root in a node is root on the engine's\n\
+host), nodes in the swarm and Ready (4/4), the registry (up, down, ? while its\n\
 node is not running, - when disabled), the labs seeded of those labctl.toml seeds\n\
 (5/5), the students' SSH port, and the last `labctl check` of each lab on that\n\
 seat (lab2 ✗ 3/8 4m ago), as recorded on this host in\n\

@@ -201,7 +201,10 @@ impl<'a> Up<'a> {
             (Isolation::Rootful, Some(_)) => ui.warn_once(&format!(
                 "students log in to seats on {engine}, a rootful engine: root in a node is root on its host (its kernel settings and cgroups are open to them); put the class on a rootless engine (`sudo labctl class engine --write` makes one and puts the seats on it)"
             )),
-            (isolation, _) => ui.note_once(&format!("seats on {engine}: {}", isolation.describe())),
+            (isolation, _) => {
+                let whose = if self.cluster.seat_of_class().is_only() { "nodes" } else { "seats" };
+                ui.note_once(&format!("{whose} on {engine}: {}", isolation.describe()))
+            }
         }
     }
 

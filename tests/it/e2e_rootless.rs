@@ -268,3 +268,54 @@ fn e2e_seats_on_a_rootless_engine_work_and_their_students_cannot_break_out() {
     assert!(!gone.status.success(), "the engine's user is removed");
     assert!(!Path::new(&format!("/var/lib/labctl-rootless/{USER}")).exists());
 }
+
+/// A seat of the handout's size (a manager and three workers) alone on a
+/// rootless engine of its own user, every built-in lab seeded.
+const LABS_CONFIG: &str = r#"[cluster]
+name = "labctl-e2e-rootless-labs"
+provider = "docker"
+subnet = "10.79.0.0/24"
+manager_ip = "10.79.0.10"
+worker_ip_start = "10.79.0.11"
+
+[[forward]]
+host = 49180
+guest = 9000
+
+[registry]
+image = "labctl-test/registry:2"
+
+[docker]
+node_image = "labctl-test/node:bookworm"
+
+[cache]
+enabled = false
+"#;
+
+#[test]
+#[ignore = "end-to-end: needs root, Docker, the offline test images and lab stand-ins, and Debian's uidmap, slirp4netns and rootlesskit (installed by `labctl class engine`); bash scripts/test runs it with LABCTL_E2E=1"]
+fn e2e_every_lab_solves_and_checks_on_a_rootless_engine() {
+    require_e2e();
+    const LABS_USER: &str = "labctl-e2e-rootless-labs";
+    let cluster = E2eCluster::class("labctl-e2e-rootless-labs", LABS_CONFIG);
+    let made = cluster.labctl(&["class", "engine", "--user", LABS_USER, "--write"]).success();
+    assert!(made.stderr.contains("holds 1 seat"), "{}", made.stderr);
+    let config = std::fs::read_to_string(cluster.workspace.path().join("labctl.toml")).unwrap();
+    let host = config
+        .lines()
+        .find_map(|line| line.strip_prefix("host = \""))
+        .map(|host| host.trim_end_matches('"').to_string())
+        .unwrap_or_else(|| panic!("{config}"));
+    copy_image("labctl-test/node:bookworm", &host);
+
+    let up = cluster.labctl(&["up"]).success();
+    assert!(up.stderr.contains(": rootless engine"), "{}", up.stderr);
+    cluster.labctl(&["images", "load"]).success();
+    for lab in ["lab1", "lab2", "lab3", "lab4", "visualizer"] {
+        cluster.labctl(&["solve", lab]).success();
+        let checked = cluster.labctl(&["check", lab]);
+        assert_eq!(checked.code, 0, "{lab} on a rootless engine: {checked:#?}");
+    }
+    cluster.labctl(&["destroy", "--yes"]).success();
+    cluster.labctl(&["class", "engine", "--user", LABS_USER, "--remove"]).success();
+}
