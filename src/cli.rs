@@ -67,7 +67,7 @@ Environment:
   LABCTL_LOCK_WAIT=SECONDS    wait this long for a cluster another labctl is
                               changing (default 5; 0 does not wait)
   LABCTL_LOCK_DIR=DIR         keep the cluster locks in DIR (default
-                              $XDG_RUNTIME_DIR/labctl, else <workspace>/.labctl)
+                              <workspace>/.labctl/locks, shared by every user and sudo)
   LABCTL_VBOX_NETWORKS_CONF=FILE  VirtualBox's host-only ranges file
                               (default /etc/vbox/networks.conf)
   LABCTL_HOST_ROOT=DIR        doctor reads /proc, /sys and /dev/kvm, and up on
@@ -228,7 +228,10 @@ First copies every file a student changed or added back to a new folder of its o
 stops, changing nothing, unless each of them is in it. Then removes the lab's stacks\n\
 (and waits until they are really gone), services and networks, restores the pristine\n\
 files and runs the lab's networks and setup again.\n\n\
-Exit status: 0 done, 1 failed, 3 the cluster is not up (nothing was changed).",
+Over several seats it asks first, naming how many (on a terminal; elsewhere pass\n\
+--yes), as destroy does: a lab put back on the whole class by mistake costs every\n\
+student their place in it, backups or not.\n\n\
+Exit status: 0 done, 1 failed or not confirmed, 3 the cluster is not up (nothing was changed).",
         over_seats!()
     ))]
     Reset(ResetArgs),
@@ -505,6 +508,10 @@ pub struct ResetArgs {
     /// Reset only the swarm side; leave the lab's files as they are
     #[arg(long)]
     pub keep_files: bool,
+
+    /// Reset several seats without asking (students' files are still backed up first)
+    #[arg(short, long)]
+    pub yes: bool,
 }
 
 #[derive(Debug, Args)]
@@ -579,16 +586,20 @@ and keeps the seat's credentials in .labctl/access/sNN/ (readable by you alone):
 id_ed25519 (a key pair per seat) or password, and known_hosts (the nodes' host keys,
 as up read them from the nodes). The roster prints one line per seat:
 
-  SEAT  LOGIN                                                                  HANDOUT
-  1     ssh -p 2201 -i .labctl/access/s01/id_ed25519 -L 49000:localhost:9000 root@HOST  ...
+  SEAT  LOGIN
+  1     ssh -p 2201 -i .labctl/access/s01/id_ed25519 -o HostKeyAlias=cls-s01-manager
+        -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s01/known_hosts
+        -L 49000:localhost:9000 root@HOST  ...
 
 and writes .labctl/access/sNN/README.txt, the student's handout (their key or
-password, the ssh command, an ssh config for manager and node1.. through the
-manager, the host keys), and .labctl/access/sNN/ssh_config for you (`ssh -F
+password, the host keys to add before the first login, the ssh command, an ssh
+config for manager and node1.. through the manager), and .labctl/access/sNN/ssh_config for you (`ssh -F
 .labctl/access/s03/ssh_config node1`). It never prints a key or a password.
 HOST is [class] ssh_bind, or when that is 0.0.0.0 (every interface), --host or this
 machine's name. -L gives the student's own computer the ports the labs' handouts
-name (localhost:49000), whatever port their seat has on the server.
+name (localhost:49000), whatever port their seat has on the server. Every login
+checks the seat's real host key from the first one on (HostKeyAlias,
+StrictHostKeyChecking=yes): an unknown key is refused, never trusted.
 
 Exit status: 0 when every seat has its credentials, 1 when one has none yet
 (run `labctl up --seat K`).";

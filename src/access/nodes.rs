@@ -163,12 +163,35 @@ impl SeatAccess<'_> {
         Ok(report)
     }
 
-    fn argv<'s>(&'s self, action: &'s str, id: &'s str) -> [&'s str; 8] {
+    fn argv(&self, action: &str, id: &str) -> Vec<String> {
         let auth = match self.access {
             Access::Password => "password",
             Access::Key | Access::None => "key",
         };
-        ["sh", "-c", &self.script, "labctl-ssh-access", action, STATE_DIR, auth, id]
+        ["sh", "-c", &self.script, "labctl-ssh-access", action, STATE_DIR, auth, id, &self.permitted_forwards()]
+            .map(String::from)
+            .to_vec()
+    }
+
+    /// Where a student's `ssh -L` may lead (sshd's `PermitOpen`), and no
+    /// further: each node's SSH port (the ssh config reaches the workers
+    /// with ProxyJump) and the seat's forwards as the roster's `-L` names
+    /// them (`localhost:9000` on the manager, `node2:80`). A `-D` SOCKS
+    /// proxy into the server's networks, or `-L` to anything else, is refused.
+    pub fn permitted_forwards(&self) -> String {
+        let manager = &self.cluster.nodes().manager().name;
+        let nodes = self.cluster.nodes().names().into_iter().map(|node| format!("{node}:22"));
+        let forwards = self.cluster.forwards().iter().filter(|forward| forward.protocol == "tcp").map(|forward| {
+            let target = if &forward.node == manager { "localhost" } else { forward.node.as_str() };
+            format!("{target}:{}", forward.guest)
+        });
+        let mut permitted: Vec<String> = Vec::new();
+        for target in nodes.chain(forwards) {
+            if !permitted.contains(&target) {
+                permitted.push(target);
+            }
+        }
+        permitted.join(" ")
     }
 
     /// The probe: the credential goes on stdin (key mode: the public key,
@@ -180,6 +203,7 @@ impl SeatAccess<'_> {
             Some(Credential::Password(_)) | None => Vec::new(),
         };
         let argv = self.argv("check", &id);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         self.shell.command_with_stdin(Wait::Read, node, &argv, "read its SSH server's state", stdin).probe()
     }
 
@@ -189,6 +213,7 @@ impl SeatAccess<'_> {
     fn apply_command(&self, node: &str, credential: Option<&Credential>) -> CommandSpec {
         let id = credential.map_or_else(|| "new".to_string(), Credential::id);
         let argv = self.argv("apply", &id);
+        let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
         let (stdin, secret) = match credential {
             Some(Credential::Key { public_key }) => (format!("{public_key}\n"), None),
             Some(Credential::Password(password)) => {

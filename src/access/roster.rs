@@ -67,22 +67,36 @@ impl Login {
         &self.nodes[0]
     }
 
+    /// The name `node`'s host key is kept under (ssh's `HostKeyAlias`).
+    fn alias(&self, node: &str) -> String {
+        format!("{}-{node}", self.cluster)
+    }
+
     /// The `-L` value of a tunnel: a manager's port is its own localhost.
     fn forward(&self, tunnel: &Tunnel) -> String {
         let target = if tunnel.node == self.manager() { "localhost" } else { tunnel.node.as_str() };
         format!("{}:{target}:{}", tunnel.local, tunnel.port)
     }
 
-    /// `ssh -p PORT [-i KEY] -L 49000:localhost:9000 root@HOST`, each word
-    /// quoted for a POSIX shell (a leading `~/` left for the shell to expand).
-    pub fn command(&self, identity: Option<&str>) -> String {
+    /// `ssh -p PORT [-i KEY] -o HostKeyAlias=cls-s03-manager -o
+    /// StrictHostKeyChecking=yes [-o UserKnownHostsFile=FILE] -L
+    /// 49000:localhost:9000 root@HOST`, each word quoted for a POSIX shell (a
+    /// leading `~/` left for the shell to expand): the manager's host key is
+    /// checked under its alias, where the handout's known_hosts lines (or
+    /// the seat's `known_hosts`, FILE) put it, from the first login on.
+    pub fn command(&self, identity: Option<&str>, known_hosts: Option<&str>) -> String {
+        let home_path = |path: &str| match path.strip_prefix("~/") {
+            Some(rest) => format!("~/{}", shell_quote(rest)),
+            None => shell_quote(path),
+        };
         let mut words = vec!["ssh".to_string(), "-p".into(), self.port.to_string()];
         if let Some(identity) = identity {
-            let path = match identity.strip_prefix("~/") {
-                Some(rest) => format!("~/{}", shell_quote(rest)),
-                None => shell_quote(identity),
-            };
-            words.extend(["-i".to_string(), path]);
+            words.extend(["-i".to_string(), home_path(identity)]);
+        }
+        words.extend(["-o".to_string(), shell_quote(&format!("HostKeyAlias={}", self.alias(self.manager())))]);
+        words.extend(["-o".to_string(), "StrictHostKeyChecking=yes".to_string()]);
+        if let Some(known_hosts) = known_hosts {
+            words.extend(["-o".to_string(), format!("UserKnownHostsFile={}", home_path(known_hosts))]);
         }
         for tunnel in &self.tunnels {
             words.extend(["-L".to_string(), shell_quote(&self.forward(tunnel))]);
@@ -109,13 +123,11 @@ impl Login {
             if let Some(identity) = identity {
                 text.push_str(&format!("    IdentityFile {}\n    IdentitiesOnly yes\n", config_word(identity)));
             }
-            text.push_str(&format!("    HostKeyAlias {}-{node}\n", self.cluster));
+            text.push_str(&format!("    HostKeyAlias {}\n", self.alias(node)));
             if let Some(known_hosts) = known_hosts {
-                text.push_str(&format!(
-                    "    UserKnownHostsFile {}\n    StrictHostKeyChecking yes\n",
-                    config_word(known_hosts)
-                ));
+                text.push_str(&format!("    UserKnownHostsFile {}\n", config_word(known_hosts)));
             }
+            text.push_str("    StrictHostKeyChecking yes\n");
             if index == 0 && tunnels {
                 for tunnel in &self.tunnels {
                     let forward = self.forward(tunnel);
@@ -199,10 +211,10 @@ pub fn handout(
     let mut context = tera::Context::new();
     context.insert("login", login);
     context.insert("key_name", &key_name);
-    context.insert("command", &login.command(identity));
+    context.insert("command", &login.command(identity, None));
     context.insert("ssh_config", login.ssh_config(identity, None, true).trim_end());
     context.insert("known_hosts", known_hosts.trim_end());
-    let aliases: Vec<String> = login.nodes.iter().map(|node| format!("{}-{node}", login.cluster)).collect();
+    let aliases: Vec<String> = login.nodes.iter().map(|node| login.alias(node)).collect();
     context.insert("aliases", &aliases);
     let (private_key, password) = match secret {
         HandoutSecret::PrivateKey(key) => (Some(key.trim_end()), None),
@@ -235,13 +247,20 @@ mod tests {
     fn the_command_logs_in_on_the_seats_port_with_the_handouts_ports_on_the_students_computer() {
         let login = login_of_seat_3(&class());
         assert_eq!((login.port, login.access, login.cluster.as_str()), (2203, Access::Key, "cls-s03"));
+        let pinned = "-o HostKeyAlias=cls-s03-manager -o StrictHostKeyChecking=yes";
         assert_eq!(
-            login.command(Some(".labctl/access/s03/id_ed25519")),
-            "ssh -p 2203 -i .labctl/access/s03/id_ed25519 -L 49000:localhost:9000 -L 8080:node2:80 root@lab.example.org",
+            login.command(Some(".labctl/access/s03/id_ed25519"), Some(".labctl/access/s03/known_hosts")),
+            format!("ssh -p 2203 -i .labctl/access/s03/id_ed25519 {pinned} -o UserKnownHostsFile=.labctl/access/s03/known_hosts -L 49000:localhost:9000 -L 8080:node2:80 root@lab.example.org"),
             "seat 3's server ports are 49020 and 8100, but the handouts say 49000; UDP cannot go through ssh"
         );
-        assert_eq!(login.command(None), "ssh -p 2203 -L 49000:localhost:9000 -L 8080:node2:80 root@lab.example.org");
-        assert_eq!(login.command(Some("/home/my key")).split(" -L ").next(), Some("ssh -p 2203 -i '/home/my key'"));
+        assert_eq!(
+            login.command(None, None),
+            format!("ssh -p 2203 {pinned} -L 49000:localhost:9000 -L 8080:node2:80 root@lab.example.org")
+        );
+        assert_eq!(
+            login.command(Some("/home/my key"), None).split(" -o ").next(),
+            Some("ssh -p 2203 -i '/home/my key'")
+        );
     }
 
     #[test]
@@ -250,9 +269,9 @@ mod tests {
         let student = login.ssh_config(Some("~/.ssh/labctl-s03"), None, true);
         assert_eq!(
             student,
-            "Host manager\n    HostName lab.example.org\n    Port 2203\n    User root\n    IdentityFile ~/.ssh/labctl-s03\n    IdentitiesOnly yes\n    HostKeyAlias cls-s03-manager\n    LocalForward 49000 localhost:9000\n    LocalForward 8080 node2:80\n\
-             Host node1\n    HostName node1\n    ProxyJump manager\n    User root\n    IdentityFile ~/.ssh/labctl-s03\n    IdentitiesOnly yes\n    HostKeyAlias cls-s03-node1\n\
-             Host node2\n    HostName node2\n    ProxyJump manager\n    User root\n    IdentityFile ~/.ssh/labctl-s03\n    IdentitiesOnly yes\n    HostKeyAlias cls-s03-node2\n"
+            "Host manager\n    HostName lab.example.org\n    Port 2203\n    User root\n    IdentityFile ~/.ssh/labctl-s03\n    IdentitiesOnly yes\n    HostKeyAlias cls-s03-manager\n    StrictHostKeyChecking yes\n    LocalForward 49000 localhost:9000\n    LocalForward 8080 node2:80\n\
+             Host node1\n    HostName node1\n    ProxyJump manager\n    User root\n    IdentityFile ~/.ssh/labctl-s03\n    IdentitiesOnly yes\n    HostKeyAlias cls-s03-node1\n    StrictHostKeyChecking yes\n\
+             Host node2\n    HostName node2\n    ProxyJump manager\n    User root\n    IdentityFile ~/.ssh/labctl-s03\n    IdentitiesOnly yes\n    HostKeyAlias cls-s03-node2\n    StrictHostKeyChecking yes\n"
         );
         let instructor = login.ssh_config(None, Some("/work/class one/.labctl/access/s03/known_hosts"), false);
         assert!(!instructor.contains("LocalForward") && !instructor.contains("IdentityFile"), "{instructor}");
@@ -296,7 +315,10 @@ mod tests {
         let text = handout(&templates, &login, HandoutSecret::PrivateKey(key), known).unwrap();
         assert!(text.contains(key.trim_end()), "{text}");
         assert!(text.contains("chmod 600 ~/.ssh/labctl-s03"), "{text}");
-        assert!(text.contains("ssh -p 2203 -i ~/.ssh/labctl-s03 -L 49000:localhost:9000"), "{text}");
+        let command = "ssh -p 2203 -i ~/.ssh/labctl-s03 -o HostKeyAlias=cls-s03-manager -o StrictHostKeyChecking=yes -L 49000:localhost:9000";
+        assert!(text.contains(command), "{text}");
+        // The host keys come before the first login, which checks them.
+        assert!(text.find("cls-s03-manager ssh-ed25519").unwrap() < text.find(command).unwrap(), "{text}");
         assert!(text.contains("\n    Host node1\n        HostName node1\n        ProxyJump manager\n"), "{text}");
         assert!(known.lines().all(|line| text.contains(&format!("    {line}\n"))), "{text}");
         assert!(text.contains("http://localhost:49000"), "{text}");

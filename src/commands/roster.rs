@@ -94,7 +94,7 @@ fn write_seat(files: &SeatFiles, login: Login, templates: &crate::templates::Tem
     let key_mode = login.access == Access::Key;
     let identity = key_mode.then(|| shown(&files.private_key()));
     let mut seat = SeatLogin {
-        command: login.command(identity.as_deref()),
+        command: login.command(identity.as_deref(), Some(&shown(&files.known_hosts()))),
         identity_file: identity,
         password_file: (!key_mode).then(|| shown(&files.password())),
         known_hosts: shown(&files.known_hosts()),

@@ -154,10 +154,20 @@ fn e2e_students_log_in_to_their_own_seat_only_with_the_system_ssh_client() {
     let roster = class.labctl(&["class", "roster"]).success();
     for seat in [1u32, 2] {
         let line = format!(
-            "ssh -p {} -i .labctl/access/s{seat:02}/id_ed25519 -L 49130:localhost:9000 root@127.0.0.1",
+            "ssh -p {} -i .labctl/access/s{seat:02}/id_ed25519 -o HostKeyAlias={CLASS}-s{seat:02}-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s{seat:02}/known_hosts -L 49130:localhost:9000 root@127.0.0.1",
             2330 + seat
         );
         assert!(roster.stdout.contains(&line), "{}", roster.stdout);
+        // The line as printed logs in, checking the seat's real host key.
+        let typed = duct::cmd("sh", ["-c", &format!("{line} -o BatchMode=yes -o ExitOnForwardFailure=no hostname")])
+            .dir(class.workspace.path())
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .unwrap();
+        assert_eq!(String::from_utf8_lossy(&typed.stdout), "manager\n", "{}", String::from_utf8_lossy(&typed.stderr));
         let dir = class.seat_dir(seat);
         assert_eq!(mode(&dir), 0o700);
         for file in ["id_ed25519", "id_ed25519.pub", "known_hosts", "README.txt", "ssh_config"] {
@@ -167,6 +177,48 @@ fn e2e_students_log_in_to_their_own_seat_only_with_the_system_ssh_client() {
         assert!(class.workspace.read(&format!(".labctl/access/s{seat:02}/README.txt")).contains(key.trim()));
     }
     assert!(!roster.stdout.contains(PRIVATE_KEY_MARK) && !roster.stderr.contains(PRIVATE_KEY_MARK));
+
+    // A student follows the handout on a computer that never saw the seat:
+    // the key as ~/.ssh/labctl-s01, the handout's host key lines, then its
+    // login line. With no line for the seat, ssh refuses instead of trusting.
+    let handout = class.workspace.read(".labctl/access/s01/README.txt");
+    let command = handout
+        .lines()
+        .skip_while(|line| !line.starts_with("3. Log in"))
+        .find(|line| line.trim_start().starts_with("ssh "))
+        .unwrap_or_else(|| panic!("{handout}"))
+        .trim()
+        .replace("root@127.0.0.1", "-o BatchMode=yes -o ExitOnForwardFailure=no root@127.0.0.1 hostname");
+    let home = tempfile::tempdir().unwrap();
+    std::fs::create_dir(home.path().join(".ssh")).unwrap();
+    std::fs::copy(class.seat_dir(1).join("id_ed25519"), home.path().join(".ssh/labctl-s01")).unwrap();
+    let student = |known_hosts: &str| {
+        let file = home.path().join(".ssh/known_hosts");
+        std::fs::write(&file, known_hosts).unwrap();
+        // ssh reads ~/.ssh from the password database, not $HOME: name the file.
+        let typed = command.replacen("ssh ", &format!("ssh -o UserKnownHostsFile={} ", file.display()), 1);
+        duct::cmd("sh", ["-c", &typed])
+            .env("HOME", home.path())
+            .stdin_null()
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .unwrap()
+    };
+    let first_login = student("");
+    assert!(
+        String::from_utf8_lossy(&first_login.stderr).contains("Host key verification failed"),
+        "an unknown host key is refused: {first_login:?}"
+    );
+    let lines: String = handout
+        .lines()
+        .filter(|line| line.trim_start().starts_with(&format!("{CLASS}-s01-")) && line.contains(" ssh-ed25519 "))
+        .map(|line| format!("{}\n", line.trim()))
+        .collect();
+    assert_eq!(lines.lines().count(), 2, "the handout's host key lines: {handout}");
+    let logged_in = student(&lines);
+    assert_eq!(String::from_utf8_lossy(&logged_in.stdout), "manager\n", "{logged_in:?}");
     assert_eq!(mode(&class.workspace.path().join(".labctl/access")), 0o700);
 
     // Each key opens its own seat, whose swarm is its own.
@@ -188,6 +240,21 @@ fn e2e_students_log_in_to_their_own_seat_only_with_the_system_ssh_client() {
     let (code, stdout, stderr) =
         class.ssh_config(&ssh, 1, "node1", "hostname; docker info --format '{{.Swarm.NodeAddr}}'");
     assert_eq!((code, stdout.as_str()), (0, "node1\n10.67.0.11\n"), "{stderr}");
+
+    // A login forwards to the seat's forwards and nodes only: not into the
+    // server's networks (the seat's gateway, another seat's manager).
+    let seat_config = class.seat_dir(1).join("ssh_config").display().to_string();
+    for (target, allowed) in [("localhost:9000", true), ("10.67.0.1:22", false), ("10.67.1.10:22", false)] {
+        let opened = duct::cmd(&ssh, ["-F", &seat_config, "-o", "BatchMode=yes", "-W", target, "manager"])
+            .stdin_bytes(Vec::new())
+            .stdout_capture()
+            .stderr_capture()
+            .unchecked()
+            .run()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&opened.stderr);
+        assert_eq!(!stderr.contains("administratively prohibited"), allowed, "-W {target}: {stderr}");
+    }
 
     // A restarted manager has no sshd running until `up` starts it again,
     // with the same host key.
@@ -215,7 +282,11 @@ fn e2e_students_log_in_to_their_own_seat_only_with_the_system_ssh_client() {
     assert_eq!(mode(&password_file), 0o600);
     let roster = class.labctl(&["class", "roster", "--seat", "2"]).success();
     assert!(!roster.stdout.contains(&password) && !roster.stderr.contains(&password), "{}", roster.stdout);
-    assert!(roster.stdout.contains("ssh -p 2332 -L 49130:localhost:9000 root@127.0.0.1"), "{}", roster.stdout);
+    assert!(
+        roster.stdout.contains(&format!("ssh -p 2332 -o HostKeyAlias={CLASS}-s02-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s02/known_hosts -L 49130:localhost:9000 root@127.0.0.1")),
+        "{}",
+        roster.stdout
+    );
     assert!(class.workspace.read(".labctl/access/s02/README.txt").contains(&password));
     let (code, stdout, stderr) = class.ssh(&ssh, 2332, 2, None, "hostname");
     assert_eq!((code, stdout.as_str()), (0, "manager\n"), "{stderr}");

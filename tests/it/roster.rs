@@ -51,14 +51,18 @@ fn the_roster_prints_each_seats_login_and_writes_handouts_but_shows_no_key() {
     seat_is_up(&workspace, 3, "key");
     let run = workspace.run(&["class", "roster", "--host", "lab.example.org"]);
     assert_eq!(run.code, 1, "seat 2 has no credentials yet: {run:?}");
+    let login = |seat: u32| {
+        format!("ssh -p 220{seat} -i .labctl/access/s0{seat}/id_ed25519 -o HostKeyAlias=cls-s0{seat}-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s0{seat}/known_hosts -L 49000:localhost:9000 root@lab.example.org")
+    };
+    let lines: Vec<&str> = run.stdout.lines().collect();
+    assert_eq!(lines[0], "class cls, 3 seats: students log in with a key, which only their handout holds");
     assert_eq!(
-        run.stdout,
-        "class cls, 3 seats: students log in with a key, which only their handout holds\n\n\
-         SEAT  LOGIN                                                                                      HANDOUT\n\
-         1     ssh -p 2201 -i .labctl/access/s01/id_ed25519 -L 49000:localhost:9000 root@lab.example.org  .labctl/access/s01/README.txt\n\
-         2     not up yet: labctl up --seat 2                                                             -\n\
-         3     ssh -p 2203 -i .labctl/access/s03/id_ed25519 -L 49000:localhost:9000 root@lab.example.org  .labctl/access/s03/README.txt\n"
+        lines[4].split_whitespace().collect::<Vec<_>>(),
+        ["2", "not", "up", "yet:", "labctl", "up", "--seat", "2", "-"]
     );
+    for (line, seat) in [(lines[3], 1), (lines[5], 3)] {
+        assert_eq!(line, format!("{seat}     {}  .labctl/access/s0{seat}/README.txt", login(seat)));
+    }
     assert!(run.stderr.contains("students reach lab.example.org (--host)"), "{}", run.stderr);
     assert!(run.stderr.contains("no credentials yet for seat 2: run labctl up --seat 2"), "{}", run.stderr);
     assert!(!run.stdout.contains("PRIVATE KEY") && !run.stderr.contains("PRIVATE KEY"));
@@ -66,7 +70,7 @@ fn the_roster_prints_each_seats_login_and_writes_handouts_but_shows_no_key() {
     let handout = workspace.read(".labctl/access/s03/README.txt");
     assert!(handout.contains(PRIVATE_KEY.trim_end()), "{handout}");
     assert!(handout.contains("    cls-s03-node1 ssh-ed25519 AAAAN3\n"), "{handout}");
-    assert!(handout.contains("ssh -p 2203 -i ~/.ssh/labctl-s03 -L 49000:localhost:9000 root@lab.example.org"));
+    assert!(handout.contains("ssh -p 2203 -i ~/.ssh/labctl-s03 -o HostKeyAlias=cls-s03-manager -o StrictHostKeyChecking=yes -L 49000:localhost:9000 root@lab.example.org"));
     assert_eq!(mode(&workspace, ".labctl/access/s03/README.txt"), 0o600);
     let config = workspace.read(".labctl/access/s03/ssh_config");
     let known_hosts = workspace.path().join(".labctl/access/s03/known_hosts");
@@ -94,7 +98,7 @@ fn in_password_mode_the_password_is_in_the_handout_only() {
     let run = workspace.run(&["class", "roster", "--seat", "2", "--host", "lab.example.org"]).success();
     assert!(
         run.stdout.contains(
-            "2     ssh -p 2202 -L 49000:localhost:9000 root@lab.example.org  .labctl/access/s02/README.txt\n"
+            "2     ssh -p 2202 -o HostKeyAlias=cls-s02-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s02/known_hosts -L 49000:localhost:9000 root@lab.example.org  .labctl/access/s02/README.txt\n"
         ),
         "{}",
         run.stdout

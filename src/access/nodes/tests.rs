@@ -101,7 +101,8 @@ fn a_new_seat_gets_a_key_pair_here_and_its_public_key_on_every_node_by_stdin() {
         assert!(plan.key_generation.is_some() && !plan.new_password);
         let probes = host.recorded.command_lines();
         assert!(
-            probes.iter().all(|line| line.ends_with("labctl-ssh-access check /var/lib/labctl key none")),
+            probes.iter().all(|line| line
+                .ends_with("labctl-ssh-access check /var/lib/labctl key none 'manager:22 node1:22 localhost:9000'")),
             "{probes:#?}"
         );
 
@@ -200,7 +201,7 @@ fn after_a_restart_only_the_servers_that_stopped_are_started_again() {
     let id = Credential::Key { public_key: "ssh-ed25519 AAAAC3NzaTEST labctl@cls-s02".into() }.id();
     assert_eq!(
         host.recorded.changes(),
-        vec![format!("docker exec --interactive cls-s02-manager sh -c '#!/bin/sh…' labctl-ssh-access apply /var/lib/labctl key {id}")]
+        vec![format!("docker exec --interactive cls-s02-manager sh -c '#!/bin/sh…' labctl-ssh-access apply /var/lib/labctl key {id} 'manager:22 node1:22 localhost:9000'")]
     );
     let probe = host.recorded.calls().into_iter().find(|spec| spec.args.iter().any(|arg| arg == "check")).unwrap();
     assert_eq!(
@@ -263,5 +264,20 @@ fn a_dry_run_asks_no_node_that_is_not_running_and_writes_nothing() {
     let shown: Vec<String> = commands.iter().map(ToString::to_string).collect();
     assert_eq!(shown.len(), 3, "{shown:#?}");
     assert!(shown[0].starts_with("ssh-keygen -q -t ed25519"), "{shown:#?}");
-    assert!(shown[2].ends_with("labctl-ssh-access apply /var/lib/labctl key new"), "{shown:#?}");
+    assert!(
+        shown[2].ends_with("labctl-ssh-access apply /var/lib/labctl key new 'manager:22 node1:22 localhost:9000'"),
+        "{shown:#?}"
+    );
+}
+
+#[test]
+fn students_may_forward_to_their_nodes_ssh_and_the_seats_forwards_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let host = Host::default();
+    let settings = test_settings(
+        "[cluster]\nname = \"cls\"\nworkers = 2\n\n[[forward]]\nhost = 49000\nguest = 9000\n\n[[forward]]\nnode = \"node2\"\nhost = 8080\nguest = 80\n\n[[forward]]\nhost = 5353\nguest = 53\nprotocol = \"udp\"\n\n[class]\nseats = 2\n",
+    );
+    with_seat(&settings, dir.path(), &host, |seat| {
+        assert_eq!(seat.permitted_forwards(), "manager:22 node1:22 node2:22 localhost:9000 node2:80");
+    });
 }
