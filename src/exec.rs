@@ -207,7 +207,7 @@ impl Output {
     pub fn tail(&self, lines: usize) -> String {
         let text = if self.stderr.trim().is_empty() { &self.stdout } else { &self.stderr };
         let kept: Vec<&str> = text.lines().filter(|line| !line.trim().is_empty()).collect();
-        mask_tokens(&kept[kept.len().saturating_sub(lines)..].join(" | "))
+        crate::mask::visible(&mask_tokens(&kept[kept.len().saturating_sub(lines)..].join(" | ")))
     }
 
     /// `Ok(self)` on exit 0, else an error naming the command and its last output.

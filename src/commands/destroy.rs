@@ -109,7 +109,7 @@ fn remove_class_caches(context: &Context, caches: &[&Cluster]) -> Result<()> {
 }
 
 /// `s01-s03, s07`: the seats' labels, runs collapsed.
-fn seat_names(seats: &[Cluster]) -> String {
+pub(super) fn seat_names(seats: &[Cluster]) -> String {
     let mut runs: Vec<(Seat, Seat)> = Vec::new();
     for seat in seats.iter().map(|cluster| cluster.seat_of_class()) {
         match runs.last_mut() {

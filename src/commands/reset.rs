@@ -2,8 +2,9 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
+use super::destroy::seat_names;
 use super::seats::{self, Finished};
-use super::{Context, Intent};
+use super::{confirm, Context, Intent};
 use crate::cli::ResetArgs;
 use crate::cluster::Needs;
 use crate::config::{Cluster, PlacedLab};
@@ -18,6 +19,21 @@ pub fn run(context: &Context, args: &ResetArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let intent = if args.dry_run { Intent::Read } else { Intent::Change };
     let clusters = context.seats(&settings, &catalog, args.seats.seat.as_ref(), intent)?;
+    if clusters.len() > 1 && !args.dry_run && !args.yes {
+        let what = match &args.lab {
+            Some(lab) => lab.clone(),
+            None => "every seeded lab".to_string(),
+        };
+        let seats = format!("{} seats of class {} ({})", clusters.len(), settings.cluster_name, seat_names(&clusters));
+        let question = format!(
+            "Reset {what} on {seats}? Their students' changed files are backed up first, then the lab starts over."
+        );
+        let consequence = format!("resetting {what} puts it back to its start on {seats}");
+        if !confirm(&context.ui, &question, &consequence)? {
+            context.ui.note("nothing was reset");
+            return Ok(ExitCode::FAILURE);
+        }
+    }
     let templates = context.templates()?;
     seats::run_each(context, &settings, &clusters, |context, cluster| reset_seat(context, args, cluster, &templates))
 }

@@ -170,6 +170,8 @@ pub fn run_checks(
                 (false, Language::Ko) => spec.hint_ko.clone(),
             };
             let failure = (!passed).then_some(failure);
+            // What a node answered is the student's to shape: shown, never obeyed.
+            let detail = crate::mask::visible(&detail);
             Outcome { name: spec.name.clone(), kind: spec.check.kind().to_string(), passed, detail, hint, failure }
         })
         .collect())

@@ -131,6 +131,16 @@ fn a_solution_runs_in_the_lab_directory_with_its_variables() {
     let solution = solution.display();
     let expected = format!("{} {solution} manager:5000 lab1 {solution}/labctl-solve-lib.sh\n", lab.display());
     assert_eq!((ran.success(), ran.stdout), (false, expected), "it ran under sh -e");
+    assert!(!node.path("solution").exists(), "the instructor's solution is left on the node");
+
+    // Passed: gone too, and the solution's own status is the script's.
+    std::fs::create_dir_all(node.path("solution")).unwrap();
+    std::fs::write(node.path("solution/solve.sh"), "touch done\n").unwrap();
+    let (lab, solution) = (node.path("lab"), node.path("solution"));
+    let args = [lab.to_str().unwrap(), solution.to_str().unwrap(), "", "solve.sh", "lab1"];
+    let ran = node.run("node/run-solution.sh.tera", &args, b"");
+    assert!(ran.success(), "{ran:?}");
+    assert!(node.path("lab/done").exists() && !node.path("solution").exists());
 }
 
 #[test]

@@ -142,7 +142,7 @@ fn seats_that_cannot_be_reached_exit_3() {
     // No seat has a running node: nothing is reset anywhere.
     let workspace = class(2, "", "exit 0\n");
     workspace.fake_program("docker", "case \"$1\" in version) echo 27.3.1 ;; esac\nexit 0");
-    let run = workspace.run(&["reset", "lab2", "--seat", "all"]);
+    let run = workspace.run(&["reset", "lab2", "--seat", "all", "--yes"]);
     assert_eq!(run.code, 3, "{run:#?}");
     for seat in ["s01", "s02"] {
         let line = format!("{seat} │ error: cluster demo-{seat} is not up (no node is running): run labctl up");
@@ -150,6 +150,21 @@ fn seats_that_cannot_be_reached_exit_3() {
     }
     assert!(run.stderr.contains("error: 2 of 2 seats failed: s01, s02;"), "{}", run.stderr);
     assert!(!workspace.calls().contains("docker exec"), "{}", workspace.calls());
+}
+
+#[test]
+fn a_reset_of_several_seats_asks_first_and_without_a_terminal_needs_yes() {
+    let workspace = class(2, "", "exit 0\n");
+    workspace.fake_program("docker", "case \"$1\" in version) echo 27.3.1 ;; esac\nexit 0");
+    let error = workspace.run(&["reset", "lab2", "--seat", "all"]).single_error();
+    assert_eq!(
+        error,
+        "resetting lab2 puts it back to its start on 2 seats of class demo (s01-s02); pass --yes to confirm (no terminal to ask on)"
+    );
+    assert!(!workspace.calls().contains("docker ps"), "nothing was asked of the seats: {}", workspace.calls());
+    // One seat: as before, no question.
+    let one = workspace.run(&["reset", "lab2", "--seat", "1"]);
+    assert_eq!(one.code, 3, "{one:#?}");
 }
 
 #[test]

@@ -163,6 +163,29 @@ fn the_gradebook_grades_every_seat_it_can_reach_and_exits_3_for_the_others() {
 }
 
 #[test]
+fn what_a_students_node_answers_is_shown_never_obeyed_by_the_terminal() {
+    // Seat 2's student makes the check's command print escape sequences
+    // (clear the screen, set the window title) and a bidirectional override.
+    let workspace = class();
+    workspace.fake_program(
+        "answer",
+        r#"[ -f "answers/$FAKE_CONTAINER-$1" ] || { printf 'no %s\033[2J\033]0;owned\007\342\200\256txt\n' "$1" >&2; exit 1; }"#,
+    );
+    let run = workspace.run(&["check", "quiz", "--seat", "2"]);
+    assert_eq!(run.code, 1, "{run:#?}");
+    assert!(
+        !run.stdout.contains('\u{1b}') && !run.stdout.contains('\u{7}') && !run.stdout.contains('\u{202e}'),
+        "{:?}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("✗ b, then c: exit 1: no b\\u{1b}[2J\\u{1b}]0;owned\\u{7}\\u{202e}txt"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
 fn class_status_shows_every_seat_with_its_last_checks() {
     let workspace = class();
     workspace.run(&["check", "quiz", "--seat", "1-2"]);

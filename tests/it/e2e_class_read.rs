@@ -75,6 +75,9 @@ fn e2e_class_read() {
     eprintln!("e2e_class_read: up --seat all (2 seats) took {:.0?}", started.elapsed());
     class.labctl(&["images", "load", "--seat", "1", "dockersamples/visualizer"]).success();
     class.labctl(&["solve", LAB, "--seat", "1"]).success();
+    // The instructor's solution ran and is gone from the student's manager.
+    let left = class.labctl(&["exec", "--seat", "1", "manager", "--", "ls", "/var/lib/labctl/solutions"]);
+    assert_eq!(left.stdout.trim(), "", "{left:?}");
 
     // The gradebook: seat 1 passes every check, seat 2 none.
     let run = class.timed(&["check", LAB, "--seat", "all", "--csv"]);
