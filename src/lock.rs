@@ -26,24 +26,45 @@ pub struct ClusterLock {
     _file: File,
 }
 
-/// The folder of the lock files: `LABCTL_LOCK_DIR`, else the user's own
-/// runtime directory (`$XDG_RUNTIME_DIR/labctl`), else the workspace's
-/// `.labctl/` (root without systemd, CI). Never the shared temp directory,
-/// where anyone can plant a file under a predictable name.
+/// The folder of the lock files: `LABCTL_LOCK_DIR`, else the workspace's
+/// `.labctl/locks/`, the one place every user of the workspace finds them:
+/// the instructor and the same instructor under `sudo` (whose runtime
+/// directories differ) take the same lock. Never the shared temp directory,
+/// where anyone can plant a file under a predictable name. Made by root for
+/// a workspace someone else owns, the folder is given to that owner.
 fn lock_dir(workspace: &Path) -> Result<PathBuf> {
-    if let Some(dir) = env_var("LABCTL_LOCK_DIR") {
+    if let Some(dir) = env_var("LABCTL_LOCK_DIR").filter(|dir| !dir.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
-    let dir = match env_var("XDG_RUNTIME_DIR") {
-        Some(runtime) => PathBuf::from(runtime).join("labctl"),
-        None => workspace.join(".labctl"),
-    };
+    let labctl = workspace.join(".labctl");
+    let dir = labctl.join("locks");
+    let made = [!labctl.exists(), !dir.exists()];
     DirBuilder::new()
         .recursive(true)
-        .mode(0o700)
+        .mode(0o755)
         .create(&dir)
         .with_context(|| format!("cannot create {} for the lock file", dir.display()))?;
+    for (path, new) in [(&labctl, made[0]), (&dir, made[1])] {
+        if new {
+            give_to_workspace_owner(path, workspace);
+        }
+    }
     Ok(dir)
+}
+
+/// Run as root in a workspace another user owns (`sudo labctl …`): hand
+/// `path`, just made, to that user, so that their own commands can take
+/// the same locks. Best effort: a failure leaves it root's, and says so
+/// only when a later command cannot open it.
+fn give_to_workspace_owner(path: &Path, workspace: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    if !rustix::process::geteuid().is_root() {
+        return;
+    }
+    let Ok(owner) = std::fs::metadata(workspace) else { return };
+    if owner.uid() != 0 {
+        let _ = std::os::unix::fs::lchown(path, Some(owner.uid()), Some(owner.gid()));
+    }
 }
 
 /// How long to wait for a busy cluster: `LABCTL_LOCK_WAIT` seconds, or 5.
@@ -59,17 +80,31 @@ fn wait_limit() -> Result<Duration> {
 
 /// Open the lock file, never through a symbolic link (O_NOFOLLOW): a link
 /// planted at its name would make labctl write into the file it points at.
-fn open(path: &Path) -> Result<File> {
-    let opened = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .mode(0o600)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path);
+/// One another user made (0644) is opened to read: a lock holds on it all
+/// the same, only who holds it is not written.
+fn open(path: &Path, workspace: &Path) -> Result<(File, bool)> {
+    let options = |write: bool| {
+        let mut options = OpenOptions::new();
+        options.read(true).custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32);
+        if write {
+            options.write(true).create(true).truncate(false).mode(0o644);
+        }
+        options
+    };
+    let existed = path.exists();
+    let opened = match options(true).open(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::PermissionDenied && existed => {
+            options(false).open(path).map(|file| (file, false))
+        }
+        opened => opened.map(|file| (file, true)),
+    };
     match opened {
-        Ok(file) => Ok(file),
+        Ok((file, writable)) => {
+            if !existed {
+                give_to_workspace_owner(path, workspace);
+            }
+            Ok((file, writable))
+        }
         Err(error) if error.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error()) => bail!(
             "the lock file {} is a symbolic link, which labctl does not follow; remove it (`rm {}`) and run this again",
             path.display(),
@@ -80,7 +115,7 @@ fn open(path: &Path) -> Result<File> {
 }
 
 /// Take the cluster for `command` (e.g. "labctl up"), waiting up to a few
-/// seconds. `workspace` holds the lock file when there is no runtime directory.
+/// seconds. `workspace` holds the lock file (`.labctl/locks/`).
 pub fn acquire(cluster: &str, command: &str, workspace: &Path) -> Result<ClusterLock> {
     take(&format!("labctl-{cluster}.lock"), &format!("cluster {cluster}"), command, workspace)
 }
@@ -100,7 +135,7 @@ pub fn acquire_class(class: &str, seats: u32, command: &str, workspace: &Path) -
 fn take(name: &str, what: &str, command: &str, workspace: &Path) -> Result<ClusterLock> {
     let wait = wait_limit()?;
     let path = lock_dir(workspace)?.join(name);
-    let mut file = open(&path)?;
+    let (mut file, writable) = open(&path, workspace)?;
     let started = Instant::now();
     loop {
         match file.try_lock() {
@@ -117,6 +152,9 @@ fn take(name: &str, what: &str, command: &str, workspace: &Path) -> Result<Clust
                 return Err(error).with_context(|| format!("cannot lock {}", path.display()));
             }
         }
+    }
+    if !writable {
+        return Ok(ClusterLock { _file: file });
     }
     let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|since| since.as_secs()).unwrap_or(0);
     file.set_len(0)?;

@@ -72,20 +72,39 @@ fn a_symlink_planted_at_the_lock_path_is_refused_and_its_target_untouched() {
 }
 
 #[test]
-fn the_lock_lives_in_the_users_runtime_dir_else_the_workspace() {
-    use std::os::unix::fs::PermissionsExt;
-
+fn the_lock_lives_in_the_workspace_whoever_runs_labctl() {
+    // The instructor's own runtime folder, then sudo's (none): one lock file.
     let workspace = idle_workspace();
     let runtime = workspace.path().join("run-user");
     std::fs::create_dir(&runtime).unwrap();
     let runtime_text = runtime.to_str().unwrap();
     workspace.with_envs(&["down"], &[("LABCTL_LOCK_DIR", ""), ("XDG_RUNTIME_DIR", runtime_text)]).success();
-    let dir = runtime.join("labctl");
-    assert!(dir.join("labctl-swarm-lab.lock").is_file());
-    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o700, "only the user can enter it");
-
+    let lock = workspace.path().join(".labctl/locks/labctl-swarm-lab.lock");
+    assert!(lock.is_file());
+    assert!(!runtime.join("labctl").exists(), "never in one user's own folder");
     workspace.with_envs(&["down"], &[("LABCTL_LOCK_DIR", ""), ("XDG_RUNTIME_DIR", "")]).success();
-    assert!(workspace.path().join(".labctl/labctl-swarm-lab.lock").is_file());
+    assert!(lock.is_file());
+
+    // Held by one (a file lock on the same file), another user waits for it.
+    let held = std::fs::File::open(&lock).unwrap();
+    held.lock().unwrap();
+    let busy = workspace
+        .with_envs(&["down"], &[("LABCTL_LOCK_DIR", ""), ("XDG_RUNTIME_DIR", runtime_text), ("LABCTL_LOCK_WAIT", "0")]);
+    assert_ne!(busy.code, 0, "{busy:#?}");
+    assert!(busy.stderr.contains("cluster swarm-lab is busy"), "{}", busy.stderr);
+}
+
+#[test]
+fn a_lock_file_is_readable_by_every_user_of_the_workspace() {
+    use std::os::unix::fs::PermissionsExt;
+    // Made by root with sudo, the instructor can still open it (to read:
+    // a file lock holds on it all the same).
+    let workspace = idle_workspace();
+    workspace.with_envs(&["down"], &[("LABCTL_LOCK_DIR", "")]).success();
+    let lock = workspace.path().join(".labctl/locks/labctl-swarm-lab.lock");
+    assert_eq!(std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777, 0o644);
+    let dir = workspace.path().join(".labctl/locks");
+    assert_eq!(std::fs::metadata(&dir).unwrap().permissions().mode() & 0o777, 0o755);
 }
 
 #[test]
