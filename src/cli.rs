@@ -195,7 +195,8 @@ Everything students wrote on the nodes goes with them (with the docker provider\
 the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
 elsewhere pass --yes. Over several seats it asks once, naming how many.\n\n\
 ssh provider: no machine is powered off or deleted. On each machine labctl leaves\n\
-the swarm, removes the registry (container and volume), the labs' folders and\n\
+the swarm, removes the registry (container and volume), the lab folders its\n\
+seeding made (one that was there before, e.g. /srv/db, stays, and is named) and\n\
 /var/lib/labctl, and closes its ssh connection; Docker, the /etc/hosts entries,\n\
 daemon.json (the first version is in daemon.json.labctl.bak), firewall rules and\n\
 images stay. A machine that does not answer is named; the others are still done.", over_seats!()))]

@@ -29,8 +29,8 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     let (question, consequence) = match settings.provider {
         // Machines labctl did not make: it takes its own things off them.
         ProviderSetting::Ssh => (
-            format!("Take labctl's things off the {nodes} machines of {what}: leave the swarm, remove the registry, the labs' folders (everything students wrote in them) and {STATE_DIR}? The machines and Docker stay."),
-            format!("destroying {what} removes the swarm, the registry and the labs' folders (everything students wrote in them) from its {nodes} machines"),
+            format!("Take labctl's things off the {nodes} machines of {what}: leave the swarm, remove the registry, the lab folders it made (everything students wrote in them; a folder that was there before stays) and {STATE_DIR}? The machines and Docker stay."),
+            format!("destroying {what} removes the swarm, the registry and the lab folders it made (everything students wrote in them) from its {nodes} machines"),
         ),
         _ => (
             format!("Remove {what}: {nodes} nodes, their disks, networks and volumes?"),

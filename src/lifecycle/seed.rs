@@ -221,9 +221,13 @@ mod tests {
 
     impl SeedRun {
         fn new() -> SeedRun {
+            SeedRun::of(&["lab1"])
+        }
+
+        fn of(labs: &[&str]) -> SeedRun {
             let dir = tempfile::tempdir().unwrap();
             let root = dir.path().join("work");
-            let settings = test_settings(&format!("[labs]\nroot = {:?}\nseed = [\"lab1\"]\n", root.to_str().unwrap()));
+            let settings = test_settings(&format!("[labs]\nroot = {:?}\nseed = {labs:?}\n", root.to_str().unwrap()));
             let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
             let script = script(&templates, dir.path().join("state").to_str().unwrap()).unwrap();
             let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
@@ -289,6 +293,36 @@ mod tests {
         assert!(!seed.partial_left());
         let record = std::fs::read_to_string(seed.dir.path().join("state/labs/lab1.json")).unwrap();
         assert_eq!(parse_seeded(&record).len(), 1, "the record is whole: {record}");
+    }
+
+    #[test]
+    fn destroy_on_a_machine_removes_the_lab_folders_seeding_made_and_keeps_one_that_was_there() {
+        // lab3 goes into a folder the machine already had (e.g. /srv/db).
+        let seed = SeedRun::of(&["lab1", "lab3"]);
+        let lab3 = std::path::PathBuf::from(&seed.settings.seeded_labs[1].target);
+        std::fs::create_dir_all(&lab3).unwrap();
+        std::fs::write(lab3.join("theirs.txt"), "the school's\n").unwrap();
+        let seeded = seed.run();
+        assert!(seeded.success(), "{seeded:?}");
+        let lab1 = seed.target("");
+
+        let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+        let take_off = templates.node_script("node/take-off.sh.tera").unwrap();
+        let state = seed.dir.path().join("state");
+        let root = seed.dir.path().join("work");
+        let children = std::sync::Arc::new(crate::exec::Children::default());
+        let runner = crate::exec::RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet), children);
+        let args = ["-c", &take_off, "labctl-take-off", state.to_str().unwrap(), "reg", "vol", root.to_str().unwrap()];
+        let mut spec = CommandSpec::new("sh", &args, "take off").timeout(std::time::Duration::from_secs(30));
+        // No Docker answers: only the folders and records are taken off.
+        seed.fake("docker", "exit 1");
+        spec.env.push(("PATH".into(), format!("{}:/usr/bin:/bin", seed.dir.path().join("bin").display())));
+        let out = runner.run(&spec).unwrap();
+        assert!(out.success(), "{out:?}");
+        assert!(!lab1.exists(), "labctl made it: removed");
+        assert!(lab3.join("theirs.txt").exists(), "there before labctl: kept");
+        assert!(out.stdout.contains(&format!("kept {}", lab3.display())), "{}", out.stdout);
+        assert!(!state.exists());
     }
 
     #[test]

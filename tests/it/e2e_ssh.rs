@@ -398,7 +398,7 @@ fn e2e_ssh_provider_on_existing_machines() {
     // --- destroy: labctl's things go, the machines and Docker stay.
     let destroy = class.labctl(&["destroy", "--yes"]).success();
     assert!(
-        destroy.stderr.contains("removed labctl's things from 2 machines (swarm left on 2, registry, lab folders, /var/lib/labctl); the machines still run"),
+        destroy.stderr.contains("removed labctl's things from 2 machines (swarm left on 2, registry, the lab folders it made, /var/lib/labctl); the machines still run"),
         "{}",
         destroy.stderr
     );

@@ -219,7 +219,7 @@ impl<'a> SshProvider<'a> {
 
     /// Take labctl's things off `node`'s machine (see node/take-off.sh).
     fn take_off(&self, node: &str) -> Result<String> {
-        let mut argv = vec![
+        let argv = vec![
             "sh".to_string(),
             "-c".into(),
             self.take_off_script.clone(),
@@ -229,7 +229,6 @@ impl<'a> SshProvider<'a> {
             super::REGISTRY_VOLUME.into(),
             self.cluster.labs_root().into(),
         ];
-        argv.extend(self.cluster.lab_targets().map(|(_, target)| target.to_string()));
         let limit = Some(self.cluster.timeouts().limit(Wait::Change));
         let spec = CommandSpec {
             purpose: format!("take labctl's things off {node}"),
@@ -404,7 +403,7 @@ impl Provider for SshProvider<'_> {
     }
 
     /// Leave the swarm (workers first, then the manager), remove the
-    /// registry, the labs' folders and labctl's records on every machine
+    /// registry, the lab folders it made and labctl's records on every machine
     /// that answers; the machines, Docker and the provisioning stay. Then
     /// close the connections. A machine that does not answer is an error
     /// naming it, after the others are done.
@@ -431,10 +430,21 @@ impl Provider for SshProvider<'_> {
             .iter()
             .filter(|(_, outcome)| outcome.as_ref().is_ok_and(|out| out.contains("left the swarm")))
             .count();
-        Ok(vec![format!(
-            "labctl's things from {} machines (swarm left on {left}, registry, lab folders, {STATE_DIR})",
+        let mut kept: Vec<&str> = outcomes
+            .iter()
+            .filter_map(|(_, outcome)| outcome.as_ref().ok())
+            .flat_map(|out| out.lines().filter_map(|line| line.strip_prefix("kept ")))
+            .collect();
+        kept.sort_unstable();
+        kept.dedup();
+        let mut removed = vec![format!(
+            "labctl's things from {} machines (swarm left on {left}, registry, the lab folders it made, {STATE_DIR})",
             outcomes.len()
-        )])
+        )];
+        if !kept.is_empty() {
+            removed.push(format!("kept {} (they were there before labctl seeded its labs)", kept.join(", ")));
+        }
+        Ok(removed)
     }
 }
 

@@ -139,10 +139,16 @@ fn destroy_takes_labctls_things_off_the_workers_then_the_manager() {
     let settings = test_settings(MACHINES);
     let cluster = test_cluster(&settings);
     let runner = RecordingRunner::default();
-    runner.always(&ssh("10.0.1.11", "root"), 0, "left the swarm\nremoved /root/work/ingress\n", "");
+    runner.always(&ssh("10.0.1.11", "root"), 0, "left the swarm\nremoved /root/work/ingress\nkept /srv/db\n", "");
     runner.always(&ssh("10.0.1.10", "ubuntu"), 0, "left the swarm\nremoved the registry\n", "");
     let removed = provider(&cluster, &runner).destroy().unwrap();
-    assert_eq!(removed, ["labctl's things from 2 machines (swarm left on 2, registry, lab folders, /var/lib/labctl)"]);
+    assert_eq!(
+        removed,
+        [
+            "labctl's things from 2 machines (swarm left on 2, registry, the lab folders it made, /var/lib/labctl)",
+            "kept /srv/db (they were there before labctl seeded its labs)"
+        ]
+    );
     let lines = runner.changes();
     assert_eq!(lines.len(), 2);
     assert!(lines[0].starts_with(&ssh("10.0.1.11", "root")), "workers first: {lines:#?}");
@@ -150,7 +156,10 @@ fn destroy_takes_labctls_things_off_the_workers_then_the_manager() {
     let remote = manager.args.last().unwrap();
     assert!(remote.starts_with("sudo -n -- timeout -s KILL "), "{remote}");
     let tail = remote.rsplit_once('\n').unwrap().1;
-    assert_eq!(tail, "' labctl-take-off /var/lib/labctl labctl-registry labctl-registry /root/work /root/work/ingress /root/work/work3 /root/work/db /root/work/ch04 /root/work/visualizer");
+    assert_eq!(
+        tail, "' labctl-take-off /var/lib/labctl labctl-registry labctl-registry /root/work",
+        "the folders come from the machine's own records"
+    );
 }
 
 #[test]
