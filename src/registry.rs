@@ -2,6 +2,7 @@
 //! always) on the registry node, published on the configured port so every
 //! node reaches it as `<host>:<port>` (each dockerd trusts it over HTTP).
 
+use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
@@ -59,7 +60,9 @@ impl Plan {
 /// Look for the registry container on its node (a probe) and decide.
 /// `host_running` is false when its node does not run yet (a plan made
 /// before the nodes start): then there is nothing to ask, and no registry.
-pub fn plan(registry: &Registry, shell: NodeShell, host_running: bool) -> Result<Plan> {
+/// `address` is the registry node's class address, the only one its port
+/// is published on.
+pub fn plan(registry: &Registry, address: Ipv4Addr, shell: NodeShell, host_running: bool) -> Result<Plan> {
     let node = registry.host.as_str();
     let state = match host_running {
         true => shell.run_checked(&state_probe(shell, node))?.stdout,
@@ -67,7 +70,7 @@ pub fn plan(registry: &Registry, shell: NodeShell, host_running: bool) -> Result
     };
     Ok(match state.trim() {
         "running" => Plan::AlreadyRunning,
-        "" => Plan::Create(run_command(registry, shell)),
+        "" => Plan::Create(run_command(registry, address, shell)),
         _ => Plan::Restart(shell.command(node, &["docker", "start", CONTAINER], "restart the registry")),
     })
 }
@@ -167,8 +170,12 @@ pub fn wait_until_every_node_reaches(
     Ok(waited)
 }
 
-fn run_command(registry: &Registry, shell: NodeShell) -> CommandSpec {
-    let published = format!("{}:5000", registry.port);
+/// `docker run` of the registry, published on the node's class address
+/// only: every node reaches it there by name, and a machine's other
+/// networks (a school's LAN, the internet) do not reach an unauthenticated
+/// registry.
+fn run_command(registry: &Registry, address: Ipv4Addr, shell: NodeShell) -> CommandSpec {
+    let published = format!("{address}:{}:5000", registry.port);
     let volume = format!("{VOLUME}:/var/lib/registry");
     let run = [
         "docker",
@@ -213,7 +220,11 @@ mod tests {
         let cluster = test_cluster(&settings);
         let provider = DockerProvider::new(&cluster, runner);
         let shell = NodeShell::new(&provider, runner);
-        let planned = plan(&registry, shell, true).unwrap();
+        let manager = cluster.nodes().manager().ip;
+        let planned = plan(&registry, manager, shell, true).unwrap();
+        let Plan::Create(run) = &planned else { panic!("{planned:?}") };
+        // Published on the manager's class address only, never every interface.
+        assert!(run.to_string().contains(" --publish 192.168.56.10:5000:5000 "), "{run}");
         let outcome = apply(&planned, &registry, shell, Some(runner), &images::SavedImages::default()).unwrap();
         assert_eq!(outcome, Outcome::Created);
         runner.changes()

@@ -435,7 +435,9 @@ impl Action for RegistryAction<'_> {
     }
 
     fn plan(&self) -> Result<registry::Plan> {
-        registry::plan(self.registry, self.up.shell(), self.host_running)
+        let node = self.up.cluster.nodes().node(&self.registry.host);
+        let address = node.map_or(std::net::Ipv4Addr::UNSPECIFIED, |node| node.ip);
+        registry::plan(self.registry, address, self.up.shell(), self.host_running)
     }
 
     fn show(&self, plan: &registry::Plan) -> Result<Shown> {
