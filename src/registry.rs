@@ -27,6 +27,8 @@ pub enum Outcome {
     AlreadyRunning,
     Restarted,
     Created,
+    /// Made again on its kept volume, published on its class address only.
+    Rebound,
 }
 
 /// What making the registry run takes, decided from one probe.
@@ -37,6 +39,13 @@ pub enum Plan {
     Restart(CommandSpec),
     /// There is no container: `docker run` one.
     Create(CommandSpec),
+    /// An older labctl published it on every interface: remove the
+    /// container (its volume, with what students pushed, stays) and run it
+    /// again on the class address.
+    Rebind {
+        remove: Box<CommandSpec>,
+        create: Box<CommandSpec>,
+    },
 }
 
 impl Plan {
@@ -45,6 +54,7 @@ impl Plan {
             Plan::AlreadyRunning => Outcome::AlreadyRunning,
             Plan::Restart(_) => Outcome::Restarted,
             Plan::Create(_) => Outcome::Created,
+            Plan::Rebind { .. } => Outcome::Rebound,
         }
     }
 
@@ -53,6 +63,7 @@ impl Plan {
         match self {
             Plan::AlreadyRunning => None,
             Plan::Restart(spec) | Plan::Create(spec) => Some(spec),
+            Plan::Rebind { remove, .. } => Some(remove),
         }
     }
 }
@@ -64,11 +75,19 @@ impl Plan {
 /// is published on.
 pub fn plan(registry: &Registry, address: Ipv4Addr, shell: NodeShell, host_running: bool) -> Result<Plan> {
     let node = registry.host.as_str();
-    let state = match host_running {
-        true => shell.run_checked(&state_probe(shell, node))?.stdout,
+    let query = ["docker", "ps", "--all", "--filter", "name=^labctl-registry$", "--format", "{{.State}}\t{{.Ports}}"];
+    let found = match host_running {
+        true => shell.run_checked(&shell.probe(node, &query, "look for the registry"))?.stdout,
         false => String::new(),
     };
-    Ok(match state.trim() {
+    let (state, ports) = found.trim().split_once('\t').unwrap_or((found.trim(), ""));
+    // `0.0.0.0:5000->5000/tcp, :::5000->5000/tcp`: every interface.
+    if ports.contains("0.0.0.0:") || ports.contains(":::") {
+        let remove =
+            shell.command(node, &["docker", "rm", "--force", CONTAINER], "remove the registry's old container");
+        return Ok(Plan::Rebind { remove: Box::new(remove), create: Box::new(run_command(registry, address, shell)) });
+    }
+    Ok(match state {
         "running" => Plan::AlreadyRunning,
         "" => Plan::Create(run_command(registry, address, shell)),
         _ => Plan::Restart(shell.command(node, &["docker", "start", CONTAINER], "restart the registry")),
@@ -85,10 +104,14 @@ pub fn apply(
     host_runner: Option<&dyn Runner>,
     saved: &images::SavedImages,
 ) -> Result<Outcome> {
-    let spec = match plan {
+    let (spec, made) = match plan {
         Plan::AlreadyRunning => return Ok(Outcome::AlreadyRunning),
         Plan::Restart(spec) => return shell.run_checked(spec).map(|_| Outcome::Restarted),
-        Plan::Create(spec) => spec,
+        Plan::Create(spec) => (spec, Outcome::Created),
+        Plan::Rebind { remove, create } => {
+            shell.run_checked(remove)?;
+            (create.as_ref(), Outcome::Rebound)
+        }
     };
     let node = registry.host.as_str();
     if let Some(host_runner) = host_runner {
@@ -96,7 +119,7 @@ pub fn apply(
     }
     let output = shell.run(spec)?;
     if output.success() {
-        return Ok(Outcome::Created);
+        return Ok(made);
     }
     let tail = output.tail(2);
     if tail.contains("pull") || tail.contains("dial tcp") || tail.contains("lookup") {
@@ -106,7 +129,7 @@ pub fn apply(
             registry.image
         ));
     }
-    output.checked(spec).map(|_| Outcome::Created)
+    output.checked(spec).map(|_| made)
 }
 
 /// A node whose daemon reached the registry only after some tries.
@@ -228,6 +251,44 @@ mod tests {
         let outcome = apply(&planned, &registry, shell, Some(runner), &images::SavedImages::default()).unwrap();
         assert_eq!(outcome, Outcome::Created);
         runner.changes()
+    }
+
+    #[test]
+    fn a_registry_an_older_labctl_published_on_every_interface_is_made_again_on_its_volume() {
+        let settings = test_settings("");
+        let registry = settings.registry.clone().unwrap();
+        let cluster = test_cluster(&settings);
+        let runner = RecordingRunner::lenient();
+        runner.always(
+            "docker exec swarm-lab-manager docker ps --all --filter",
+            0,
+            "running\t0.0.0.0:5000->5000/tcp, :::5000->5000/tcp\n",
+            "",
+        );
+        let provider = DockerProvider::new(&cluster, &runner);
+        let shell = NodeShell::new(&provider, &runner);
+        let planned = plan(&registry, cluster.nodes().manager().ip, shell, true).unwrap();
+        assert_eq!(planned.outcome(), Outcome::Rebound);
+        let outcome = apply(&planned, &registry, shell, None, &images::SavedImages::default()).unwrap();
+        assert_eq!(outcome, Outcome::Rebound);
+        let changes = runner.changes();
+        assert_eq!(changes[0], "docker exec swarm-lab-manager docker rm --force labctl-registry", "{changes:#?}");
+        assert!(
+            changes[1].contains(" --publish 192.168.56.10:5000:5000 --volume labctl-registry:/var/lib/registry "),
+            "{changes:#?}"
+        );
+
+        // Published on its class address: left running.
+        let runner = RecordingRunner::lenient();
+        runner.always(
+            "docker exec swarm-lab-manager docker ps --all --filter",
+            0,
+            "running\t192.168.56.10:5000->5000/tcp\n",
+            "",
+        );
+        let provider = DockerProvider::new(&cluster, &runner);
+        let planned = plan(&registry, cluster.nodes().manager().ip, NodeShell::new(&provider, &runner), true).unwrap();
+        assert_eq!(planned, Plan::AlreadyRunning);
     }
 
     #[test]

@@ -637,10 +637,17 @@ fn describe_swarm(nodes: &config::Nodes, report: &swarm::Report) -> String {
 }
 
 fn describe_registry(registry: &Registry, outcome: registry::Outcome) -> String {
+    if outcome == registry::Outcome::Rebound {
+        return format!(
+            "registry at {} made again on its kept volume, published on its node's class address only (it was on every interface)",
+            registry.address()
+        );
+    }
     let words = match outcome {
         registry::Outcome::AlreadyRunning => "already running",
         registry::Outcome::Restarted => "restarted",
         registry::Outcome::Created => "started",
+        registry::Outcome::Rebound => unreachable!("said above"),
     };
     format!("registry {words} at {}", registry.address())
 }

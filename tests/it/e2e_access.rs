@@ -19,7 +19,7 @@ const PRIVATE_KEY_MARK: &str = "b3BlbnNzaC1rZXktdjE";
 
 fn config(access: &str) -> String {
     format!(
-        "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.67.0.0/24\"\nmanager_ip = \"10.67.0.10\"\nworker_ip_start = \"10.67.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 49130\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = []\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\nssh_port_base = 2330\nssh_bind = \"127.0.0.1\"\naccess = \"{access}\"\n\n[cache]\nenabled = false\n"
+        "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.67.0.0/24\"\nmanager_ip = \"10.67.0.10\"\nworker_ip_start = \"10.67.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 29130\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = []\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\nssh_port_base = 2330\nssh_bind = \"127.0.0.1\"\naccess = \"{access}\"\n\n[cache]\nenabled = false\n"
     )
 }
 
@@ -154,7 +154,7 @@ fn e2e_students_log_in_to_their_own_seat_only_with_the_system_ssh_client() {
     let roster = class.labctl(&["class", "roster"]).success();
     for seat in [1u32, 2] {
         let line = format!(
-            "ssh -p {} -i .labctl/access/s{seat:02}/id_ed25519 -o HostKeyAlias={CLASS}-s{seat:02}-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s{seat:02}/known_hosts -L 49130:localhost:9000 root@127.0.0.1",
+            "ssh -p {} -i .labctl/access/s{seat:02}/id_ed25519 -o HostKeyAlias={CLASS}-s{seat:02}-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s{seat:02}/known_hosts -L 29130:localhost:9000 root@127.0.0.1",
             2330 + seat
         );
         assert!(roster.stdout.contains(&line), "{}", roster.stdout);
@@ -283,7 +283,7 @@ fn e2e_students_log_in_to_their_own_seat_only_with_the_system_ssh_client() {
     let roster = class.labctl(&["class", "roster", "--seat", "2"]).success();
     assert!(!roster.stdout.contains(&password) && !roster.stderr.contains(&password), "{}", roster.stdout);
     assert!(
-        roster.stdout.contains(&format!("ssh -p 2332 -o HostKeyAlias={CLASS}-s02-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s02/known_hosts -L 49130:localhost:9000 root@127.0.0.1")),
+        roster.stdout.contains(&format!("ssh -p 2332 -o HostKeyAlias={CLASS}-s02-manager -o StrictHostKeyChecking=yes -o UserKnownHostsFile=.labctl/access/s02/known_hosts -L 29130:localhost:9000 root@127.0.0.1")),
         "{}",
         roster.stdout
     );

@@ -74,7 +74,7 @@ impl Class {
     fn configure(&self, cache: &str, seed: &str) {
         let config = format!(
             "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.69.0.0/24\"\nmanager_ip = \"10.69.0.10\"\nworkers = 1\nworker_ip_start = \"10.69.0.11\"\n\n\
-[[forward]]\nhost = 49150\nguest = 9000\n\n[registry]\nenabled = false\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n\
+[[forward]]\nhost = 29150\nguest = 9000\n\n[registry]\nenabled = false\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n\
 [labs]\nseed = {seed}\n\n[class]\nseats = 2\naccess = \"none\"\n\n[cache]\n{cache}\n"
         );
         self.workspace.file("labctl.toml", &config);

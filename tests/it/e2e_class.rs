@@ -18,7 +18,7 @@ worker_ip_start = "10.65.0.11"
 workers = 1
 
 [[forward]]
-host = 49110
+host = 29110
 guest = 9000
 
 [registry]

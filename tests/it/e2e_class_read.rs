@@ -28,7 +28,7 @@ impl Class {
             "labctl.toml",
             &format!(
                 "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.66.0.0/24\"\nmanager_ip = \"10.66.0.10\"\n\
-                 worker_ip_start = \"10.66.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 49120\nguest = 9000\n\n\
+                 worker_ip_start = \"10.66.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 29120\nguest = 9000\n\n\
                  [registry]\nimage = \"labctl-test/registry:2\"\n\n[labs]\nseed = [\"{LAB}\"]\n\n\
                  [docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\naccess = \"none\"\nport_step = 1\n\n[cache]\nenabled = false\n"
             ),

@@ -123,7 +123,7 @@ impl Class {
         workspace.file(
             "labctl.toml",
             &format!(
-                "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"10.68.0.0/24\"\nmanager_ip = \"10.68.0.10\"\nworker_ip_start = \"10.68.0.11\"\nworkers = 1\n\n[class]\nseats = 2\naccess = \"none\"\n\n[[class.engines]]\nname = \"this-host\"\ncontext = \"default\"\nseats = 1\n\n[[class.engines]]\nname = \"engine-2\"\nhost = \"{}\"\nseats = 1\n\n[[forward]]\nhost = 49140\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"{NODE_IMAGE}\"\n\n[cache]\nenabled = false\n",
+                "[cluster]\nname = \"{CLUSTER}\"\nprovider = \"docker\"\nsubnet = \"10.68.0.0/24\"\nmanager_ip = \"10.68.0.10\"\nworker_ip_start = \"10.68.0.11\"\nworkers = 1\n\n[class]\nseats = 2\naccess = \"none\"\n\n[[class.engines]]\nname = \"this-host\"\ncontext = \"default\"\nseats = 1\n\n[[class.engines]]\nname = \"engine-2\"\nhost = \"{}\"\nseats = 1\n\n[[forward]]\nhost = 29140\nguest = 9000\n\n[registry]\nimage = \"labctl-test/registry:2\"\n\n[docker]\nnode_image = \"{NODE_IMAGE}\"\n\n[cache]\nenabled = false\n",
                 engine2.host()
             ),
         );

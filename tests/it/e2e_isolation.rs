@@ -20,7 +20,7 @@ worker_ip_start = "10.77.0.11"
 workers = 1
 
 [[forward]]
-host = 49170
+host = 29170
 guest = 9000
 
 [registry]

@@ -33,7 +33,7 @@ pids = {PIDS}
 log_mb = 1
 
 [[forward]]
-host = 49130
+host = 29135
 guest = 9000
 
 [registry]

@@ -30,7 +30,7 @@ worker_ip_start = "10.75.0.11"
 workers = 1
 
 [[forward]]
-host = 49150
+host = 29155
 guest = 9000
 
 [registry]
@@ -236,7 +236,7 @@ fn e2e_seats_on_a_rootless_engine_work_and_their_students_cannot_break_out() {
     assert!(rows[1].contains(" rootful "), "{}", status.stdout);
 
     // The seat's forward: the visualizer page through the rootless engine's port.
-    let page = duct::cmd("curl", ["-fsS", "--max-time", "10", "http://127.0.0.1:49150/"]).read();
+    let page = duct::cmd("curl", ["-fsS", "--max-time", "10", "http://127.0.0.1:29155/"]).read();
     assert!(page.is_ok_and(|page| page.contains("isualizer")), "seat 1's forward to its visualizer");
 
     // The probe, as each seat's student, through their own login.
@@ -279,7 +279,7 @@ manager_ip = "10.79.0.10"
 worker_ip_start = "10.79.0.11"
 
 [[forward]]
-host = 49180
+host = 29180
 guest = 9000
 
 [registry]
