@@ -133,6 +133,9 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFa
     for engine in seat_engines.into_iter().filter(|engine| host.docker_engine(engine).is_ok()) {
         checks.extend(check_isolation(cluster, engine, host));
     }
+    if needs(ProviderKind::Docker) {
+        checks.extend(check_logins_reach(cluster, facts));
+    }
     if needs(ProviderKind::Docker) && host.docker_engine(cluster.engine()).is_ok() {
         checks.push(check_node_image(cluster, image, host));
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
@@ -353,6 +356,47 @@ fn check_isolation(cluster: &Cluster, engine: &Engine, host: &Host) -> Vec<Check
         }),
     };
     vec![isolation, limits]
+}
+
+/// Who reaches the students' SSH ports: every network this host is on when
+/// `[class] ssh_bind` is every interface (Docker's published ports bypass
+/// ufw and firewalld), else the one address it names.
+fn check_logins_reach(cluster: &Cluster, facts: &HostFacts) -> Option<Check> {
+    let (_, port) = cluster.student_access()?;
+    let bind = cluster.class_ssh_bind();
+    let ports = match cluster.seat_of_class().of {
+        1 => format!("port {port}"),
+        seats => format!("ports from {port}, one a seat ({seats} seats)"),
+    };
+    if !bind.is_unspecified() {
+        return Some(Check::new(
+            "students' logins",
+            Mark::Ok,
+            format!("SSH {ports} listen on {bind} only; the labs' forwards on 127.0.0.1 only"),
+        ));
+    }
+    let networks: Vec<String> = facts
+        .routes
+        .iter()
+        .flatten()
+        .filter(|route| !route.network.addr().is_unspecified())
+        .filter(|route| {
+            !["docker", "br-", "veth", "virbr", "lo"].iter().any(|prefix| route.interface.starts_with(prefix))
+        })
+        .map(|route| format!("{} ({})", route.network, route.interface))
+        .collect();
+    let networks = match networks.is_empty() {
+        true => "every network this host is on".to_string(),
+        false => format!("every network this host is on: {}", networks.join(", ")),
+    };
+    Some(
+        Check::new(
+            "students' logins",
+            Mark::Warn,
+            format!("SSH {ports} listen on every interface ([class] ssh_bind = \"0.0.0.0\"): reachable from {networks}, and from the internet where this host has a public address; Docker's published ports bypass ufw and firewalld"),
+        )
+        .fix("set [class] ssh_bind to the one address students reach (this host's address on the classroom's network)"),
+    )
 }
 
 fn check_node_image(cluster: &Cluster, image: &NodeImage, host: &Host) -> Check {
@@ -607,6 +651,40 @@ mod tests {
         assert_eq!(limits.mark, Mark::Warn);
         assert!(limits.detail.contains("cannot limit each node's memory, CPU, process (pids) use"), "{limits:?}");
         assert!(limits.fix.unwrap().contains("cgroup v2"));
+    }
+
+    #[test]
+    fn doctor_says_who_reaches_the_students_logins() {
+        let route = |interface: &str, network: &str| crate::hostfs::Route {
+            interface: interface.into(),
+            network: network.parse().unwrap(),
+        };
+        let facts = HostFacts {
+            routes: Some(vec![
+                route("eth0", "0.0.0.0/0"),
+                route("eth0", "10.0.2.0/24"),
+                route("docker0", "172.17.0.0/16"),
+                route("br-0a1b", "10.65.0.0/24"),
+            ]),
+            ..HostFacts::default()
+        };
+        let everywhere = crate::config::test_settings("[class]\nseats = 3\n");
+        let check = check_logins_reach(&crate::config::test_cluster(&everywhere), &facts).unwrap();
+        assert_eq!(check.mark, Mark::Warn);
+        assert!(
+            check.detail.starts_with("SSH ports from 2201, one a seat (3 seats) listen on every interface ([class] ssh_bind = \"0.0.0.0\"): reachable from every network this host is on: 10.0.2.0/24 (eth0), and from the internet"),
+            "{}",
+            check.detail
+        );
+        assert!(check.detail.contains("bypass ufw and firewalld"));
+        assert!(check.fix.unwrap().contains("ssh_bind"));
+
+        let bound = crate::config::test_settings("[class]\nseats = 3\nssh_bind = \"10.0.2.15\"\n");
+        let check = check_logins_reach(&crate::config::test_cluster(&bound), &facts).unwrap();
+        assert_eq!((check.mark, check.detail.as_str()), (Mark::Ok, "SSH ports from 2201, one a seat (3 seats) listen on 10.0.2.15 only; the labs' forwards on 127.0.0.1 only"));
+
+        let none = crate::config::test_settings("[class]\nseats = 3\naccess = \"none\"\n");
+        assert_eq!(check_logins_reach(&crate::config::test_cluster(&none), &facts), None);
     }
 
     #[test]
