@@ -4,12 +4,11 @@
 
 use std::process::ExitCode;
 
-use anyhow::{bail, Context as _, Result};
+use anyhow::{bail, Result};
 
 use super::Context;
 use crate::cli::ClassEngineArgs;
 use crate::config::{self, RawConfig};
-use crate::files;
 use crate::rootless;
 use crate::timeouts::Timeouts;
 
@@ -36,12 +35,7 @@ pub fn run(context: &Context, args: &ClassEngineArgs) -> Result<ExitCode> {
     if !made.starts_at_boot {
         context.ui.note("no systemd here: after a reboot, run `sudo labctl class engine` again to start it");
     }
-    let path = context.config.path();
-    let current = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("cannot read {}", path.display())),
-    };
+    let current = context.read_config_text()?;
     let class_seats = current
         .as_deref()
         .and_then(|text| toml::from_str::<RawConfig>(text).ok())
@@ -60,7 +54,7 @@ pub fn run(context: &Context, args: &ClassEngineArgs) -> Result<ExitCode> {
 /// before anything is written, the old file kept as labctl.toml.bak.
 fn write_entry(context: &Context, current: Option<String>, name: &str, host: &str, seats: u32) -> Result<()> {
     let path = context.config.path();
-    let shown = path.strip_prefix(&context.workspace).unwrap_or(&path).display().to_string();
+    let shown = context.config_shown();
     let Some(text) = rootless::add_engine(current.as_deref().unwrap_or_default(), name, host, seats)? else {
         context.ui.done(&format!("{shown} already has an engine at {host}: nothing written"));
         return Ok(());
@@ -72,14 +66,7 @@ fn write_entry(context: &Context, current: Option<String>, name: &str, host: &st
             rootless::engine_entry(name, host, seats).trim_end()
         );
     }
-    if current.is_some() {
-        let backup = files::back_up(&path)?;
-        context.ui.note(&format!(
-            "kept the old {shown} as {}",
-            backup.strip_prefix(&context.workspace).unwrap_or(&backup).display()
-        ));
-    }
-    files::write_file(&path, text.as_bytes())?;
+    context.replace_config(&text)?;
     context.ui.done(&format!("{shown}: engine {name:?} ({host}) holds {}", crate::ui::count(seats as usize, "seat")));
     Ok(())
 }

@@ -8,18 +8,13 @@ use anyhow::{bail, Context as _, Result};
 use super::Context;
 use crate::cli::ClassImportArgs;
 use crate::config::{self, hosts_csv, RawConfig};
-use crate::files;
 
 pub fn run(context: &Context, args: &ClassImportArgs) -> Result<ExitCode> {
     let csv = std::fs::read_to_string(&args.file).with_context(|| format!("cannot read {}", args.file.display()))?;
     let hosts = hosts_csv::read(&args.file, &csv)?;
     let path = context.config.path();
-    let shown = path.strip_prefix(&context.workspace).unwrap_or(&path).display().to_string();
-    let old = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => None,
-        Err(error) => return Err(error).with_context(|| format!("cannot read {shown}")),
-    };
+    let shown = context.config_shown();
+    let old = context.read_config_text()?;
     let current = old.as_deref().unwrap_or_default();
     let manager_name = toml::from_str::<RawConfig>(current).map(|raw| raw.cluster.manager_name).unwrap_or_default();
     let imported = hosts_csv::apply(current, &hosts, &manager_name)?;
@@ -29,14 +24,7 @@ pub fn run(context: &Context, args: &ClassImportArgs) -> Result<ExitCode> {
             format!("{error:#}").lines().map(|line| hosts_csv::locate_in_csv(line, &args.file, &hosts)).collect();
         bail!("nothing was written: {shown} would not be valid with these machines:\n{}", lines.join("\n"));
     }
-    if old.is_some() {
-        let backup = files::back_up(&path)?;
-        context.ui.note(&format!(
-            "kept the old {shown} as {}",
-            backup.strip_prefix(&context.workspace).unwrap_or(&backup).display()
-        ));
-    }
-    files::write_file(&path, imported.text.as_bytes())?;
+    context.replace_config(&imported.text)?;
     let seats = match imported.seats {
         1 => String::new(),
         seats => format!(" for {seats} seats"),

@@ -5,14 +5,12 @@ use anyhow::{bail, Context as _, Result};
 use super::Context;
 use crate::cli::InitArgs;
 use crate::config::{ProviderSetting, RawConfig};
-use crate::files;
 
 pub const TEMPLATE: &str = "labctl.toml.tera";
 
 pub fn run(context: &Context, args: &InitArgs) -> Result<ExitCode> {
-    let path = context.config.path();
-    let shown = path.strip_prefix(&context.workspace).unwrap_or(&path).display().to_string();
-    if path.exists() && !args.force {
+    let shown = context.config_shown();
+    if context.config.path().exists() && !args.force {
         bail!("{shown} already exists; edit it, or run `labctl init --force` to replace it (the old one is kept as {shown}.bak)");
     }
 
@@ -31,14 +29,7 @@ pub fn run(context: &Context, args: &InitArgs) -> Result<ExitCode> {
         bail!("{TEMPLATE} rendered a file that does not match the defaults; fix the template");
     }
 
-    if path.exists() {
-        let backup = files::back_up(&path)?;
-        context.ui.note(&format!(
-            "kept the old {shown} as {}",
-            backup.strip_prefix(&context.workspace).unwrap_or(&backup).display()
-        ));
-    }
-    files::write_file(&path, text.as_bytes())?;
+    context.replace_config(&text)?;
     context.ui.done(&format!("wrote {shown} (provider {})", args.provider.as_str()));
     let next = match args.provider {
         ProviderSetting::Ssh => "next: add one [[ssh.hosts]] machine per node (see the commented example at the end) or write them from a CSV with `labctl class import hosts.csv`, then `labctl doctor` looks at every machine",

@@ -169,6 +169,37 @@ impl Context {
         }
     }
 
+    /// labctl.toml as the user is shown it: relative to the workspace.
+    pub fn config_shown(&self) -> String {
+        let path = self.config.path();
+        path.strip_prefix(&self.workspace).unwrap_or(&path).display().to_string()
+    }
+
+    /// labctl.toml's text; `None` when there is none yet.
+    pub fn read_config_text(&self) -> Result<Option<String>> {
+        match std::fs::read_to_string(self.config.path()) {
+            Ok(text) => Ok(Some(text)),
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(error) => Err(error).with_context(|| format!("cannot read {}", self.config_shown())),
+        }
+    }
+
+    /// Write `text` as labctl.toml, keeping the file it replaces as
+    /// labctl.toml.bak and saying so (`init --force`, `class import`,
+    /// `class engine --write`).
+    pub fn replace_config(&self, text: &str) -> Result<()> {
+        let path = self.config.path();
+        if path.exists() {
+            let backup = crate::files::back_up(&path)?;
+            self.ui.note(&format!(
+                "kept the old {} as {}",
+                self.config_shown(),
+                backup.strip_prefix(&self.workspace).unwrap_or(&backup).display()
+            ));
+        }
+        crate::files::write_file(&path, text.as_bytes())
+    }
+
     pub fn vagrant_dir(&self) -> PathBuf {
         self.workspace.join(VAGRANT_DIR)
     }
