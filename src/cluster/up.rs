@@ -193,10 +193,7 @@ impl<'a> Up<'a> {
         if !self.provider.info().nodes_on_docker_engine {
             return;
         }
-        let engine = match self.cluster.engine().is_configured() {
-            true => self.cluster.engine().describe(),
-            false => "this host's Docker".to_string(),
-        };
+        let engine = self.cluster.engine().in_words();
         match (self.provider.isolation(), self.cluster.student_access()) {
             (Isolation::Rootful, Some(_)) => ui.warn_once(&format!(
                 "students log in to seats on {engine}, a rootful engine: root in a node is root on its host (its kernel settings and cgroups are open to them); put the class on a rootless engine (`sudo labctl class engine --write` makes one and puts the seats on it)"
@@ -637,19 +634,15 @@ fn describe_swarm(nodes: &config::Nodes, report: &swarm::Report) -> String {
 }
 
 fn describe_registry(registry: &Registry, outcome: registry::Outcome) -> String {
-    if outcome == registry::Outcome::Rebound {
-        return format!(
-            "registry at {} made again on its kept volume, published on its node's class address only (it was on every interface)",
-            registry.address()
-        );
+    let address = registry.address();
+    match outcome {
+        registry::Outcome::AlreadyRunning => format!("registry already running at {address}"),
+        registry::Outcome::Restarted => format!("registry restarted at {address}"),
+        registry::Outcome::Created => format!("registry started at {address}"),
+        registry::Outcome::Rebound => format!(
+            "registry at {address} made again on its kept volume, published on its node's class address only (it was on every interface)"
+        ),
     }
-    let words = match outcome {
-        registry::Outcome::AlreadyRunning => "already running",
-        registry::Outcome::Restarted => "restarted",
-        registry::Outcome::Created => "started",
-        registry::Outcome::Rebound => unreachable!("said above"),
-    };
-    format!("registry {words} at {}", registry.address())
 }
 
 /// ", reached by name from all N nodes" and who had to wait, how long.

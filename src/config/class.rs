@@ -137,6 +137,15 @@ impl Engine {
         }
     }
 
+    /// The engine as a sentence names it: `this host's Docker` for the one
+    /// `docker` talks to here, else [`Engine::describe`].
+    pub fn in_words(&self) -> String {
+        match self.is_configured() {
+            true => self.describe(),
+            false => "this host's Docker".to_string(),
+        }
+    }
+
     /// The global `docker` options that select this engine.
     pub fn docker_options(&self) -> Vec<String> {
         match &self.target {

@@ -144,11 +144,14 @@ fn capabilities_dockerd_lacks(engine: &Engine) -> Option<Vec<String>> {
     // in a user namespace whose capabilities say nothing of this engine's.
     let status = std::fs::read_dir("/proc").ok()?.flatten().find_map(|entry| {
         let comm = std::fs::read_to_string(entry.path().join("comm")).ok()?;
+        if comm.trim() != "dockerd" {
+            return None;
+        }
         let status = std::fs::read_to_string(entry.path().join("status")).ok()?;
         let root = status
             .lines()
             .any(|line| line.strip_prefix("Uid:").is_some_and(|ids| ids.split_whitespace().next() == Some("0")));
-        (comm.trim() == "dockerd" && root).then_some(status)
+        root.then_some(status)
     })?;
     let bounding = status.lines().find_map(|line| line.strip_prefix("CapBnd:"))?;
     let bits = u64::from_str_radix(bounding.trim(), 16).ok()?;
@@ -406,17 +409,9 @@ impl<'a> DockerProvider<'a> {
         };
         ui.note_once(&format!(
             "{} cannot limit each node's {} use{why}: one seat can starve the others of it; [resources] applies on a rootful engine or a rootless one on cgroup v2",
-            self.engine_words(),
+            self.cluster.engine().in_words(),
             missing.join(", ")
         ));
-    }
-
-    /// `this host's Docker` or the configured engine's description.
-    fn engine_words(&self) -> String {
-        match self.cluster.engine().is_configured() {
-            true => self.cluster.engine().describe(),
-            false => "this host's Docker".to_string(),
-        }
     }
 
     /// `--mount` for the named volume `volume` at `dir`, labelled with the
