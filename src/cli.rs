@@ -195,11 +195,14 @@ Everything students wrote on the nodes goes with them (with the docker provider\
 the lab root is on the volumes this removes). Asks for confirmation on a terminal;\n\
 elsewhere pass --yes. Over several seats it asks once, naming how many.\n\n\
 ssh provider: no machine is powered off or deleted. On each machine labctl leaves\n\
-the swarm, removes the registry (container and volume), the lab folders its\n\
-seeding made (one that was there before, e.g. /srv/db, stays, and is named) and\n\
-/var/lib/labctl, and closes its ssh connection; Docker, the /etc/hosts entries,\n\
-daemon.json (the first version is in daemon.json.labctl.bak), firewall rules and\n\
-images stay. A machine that does not answer is named; the others are still done.", over_seats!()))]
+the swarm it made (the question names its services; a swarm labctl did not make\n\
+stays, and is named), removes the registry (container and volume), the lab\n\
+folders its seeding made (one that was there before, e.g. /srv/db, stays, and is\n\
+named), the ufw/firewalld rules it added and ufw's forward policy it changed,\n\
+and /var/lib/labctl, and closes its ssh connection; Docker, the /etc/hosts\n\
+entries, daemon.json (the first version is in daemon.json.labctl.bak), firewall\n\
+rules that were there before and images stay. A machine that does not answer is\n\
+named; the others are still done.", over_seats!()))]
     Destroy(DestroyArgs),
 
     /// Open a root shell on a node

@@ -171,9 +171,7 @@ pub fn status(
             return Ok(Some(SwarmInfo {
                 local_node_state: "active".to_string(),
                 node_id: entry.id.clone(),
-                node_addr: String::new(),
-                control_available: false,
-                error: String::new(),
+                ..SwarmInfo::default()
             }));
         }
         let spec = swarm::info_probe(shell, &machine.node);

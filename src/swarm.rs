@@ -9,6 +9,12 @@
 //! do. A worker's swarm state is disposable: whatever it is, it may leave and
 //! join ours.
 //!
+//! On machines labctl does not own (the ssh provider's), a swarm is its own
+//! only when it made it: each node keeps the swarm node ID labctl gave it
+//! (`/var/lib/labctl/swarm-node-id`), and a manager or a worker found in a
+//! swarm without that record stops `up` naming the swarm. labctl neither
+//! takes over a school's swarm nor makes a machine leave one.
+//!
 //! The join token is fetched at run time and only ever travels on standard
 //! input: to the node's join script (templates/node/swarm-join.sh.tera),
 //! which hands it to Docker's API through a pipe. It is in no command line
@@ -24,7 +30,7 @@ use serde::Deserialize;
 use crate::config::{Cluster, Node, Nodes, Role};
 use crate::exec::CommandSpec;
 use crate::parallel::in_parallel;
-use crate::provider::NodeShell;
+use crate::provider::{NodeShell, SWARM_RECORD};
 use crate::templates::Templates;
 use crate::timeouts::Wait;
 
@@ -39,6 +45,8 @@ const NODE_LIST: [&str; 5] = ["docker", "node", "ls", "--format", "{{json .}}"];
 const SETTLE_DEADLINE: Duration = Duration::from_secs(30);
 const SETTLE_POLL: Duration = Duration::from_millis(250);
 const JOIN_SCRIPT_TEMPLATE: &str = "node/swarm-join.sh.tera";
+const STATE_SCRIPT_TEMPLATE: &str = "node/swarm-state.sh.tera";
+const RECORD_SCRIPT_TEMPLATE: &str = "node/write-stdin.sh.tera";
 
 /// `docker info --format '{{json .Swarm}}'`, the fields labctl uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -53,6 +61,46 @@ pub struct SwarmInfo {
     pub control_available: bool,
     #[serde(default)]
     pub error: String,
+    /// The managers a node in a swarm knows (`null` when none).
+    #[serde(default)]
+    pub remote_managers: Option<Vec<Peer>>,
+    /// Not Docker's: the node ID labctl recorded on the node when it made or
+    /// joined its swarm, read only on machines labctl does not own.
+    #[serde(skip)]
+    pub recorded_id: Option<String>,
+}
+
+/// One of `.Swarm.RemoteManagers`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Peer {
+    #[serde(rename = "NodeID", default)]
+    pub node_id: String,
+    #[serde(default)]
+    pub addr: String,
+}
+
+impl SwarmInfo {
+    /// Whether labctl made or joined the swarm this node is in: it recorded
+    /// the node ID the node still has.
+    pub fn made_by_labctl(&self) -> bool {
+        !self.node_id.is_empty() && self.recorded_id.as_deref() == Some(self.node_id.as_str())
+    }
+
+    /// `state active, node ID x, managers at 10.0.0.5:2377`: which swarm a
+    /// node is in, for a refusal.
+    pub fn describe(&self) -> String {
+        let mut words = vec![format!("state {}", self.local_node_state)];
+        if !self.node_id.is_empty() {
+            words.push(format!("node ID {}", self.node_id));
+        }
+        let managers: Vec<&str> =
+            self.remote_managers.iter().flatten().map(|peer| peer.addr.as_str()).filter(|a| !a.is_empty()).collect();
+        if !managers.is_empty() {
+            words.push(format!("managers at {}", managers.join(", ")));
+        }
+        words.join(", ")
+    }
 }
 
 /// One line of `docker node ls --format '{{json .}}'`.
@@ -202,6 +250,8 @@ pub struct Plan {
     pub manager: ManagerAction,
     /// The manager's node ID now (empty when it is in no swarm).
     pub manager_id: String,
+    /// The node ID labctl recorded on the manager (machines it does not own).
+    pub manager_recorded: Option<String>,
     pub workers: Vec<WorkerPlan>,
     /// The manager's node list now (empty when it is initialised anew).
     pub entries: Vec<NodeEntry>,
@@ -261,6 +311,9 @@ pub struct Bootstrap<'a> {
     /// Docker was created by this run) or not running yet (a plan made
     /// before they start).
     not_asked: Vec<String>,
+    /// The machines are not labctl's: touch only a swarm it made (see the
+    /// module comment).
+    own_swarms_only: bool,
 }
 
 impl<'a> Bootstrap<'a> {
@@ -273,7 +326,15 @@ impl<'a> Bootstrap<'a> {
             ready_deadline: cluster.timeouts().scaled(READY_DEADLINE),
             settle_deadline: cluster.timeouts().scaled(SETTLE_DEADLINE),
             not_asked: Vec::new(),
+            own_swarms_only: false,
         }
+    }
+
+    /// On machines labctl does not own: keep or leave only a swarm labctl
+    /// made, record the node IDs it gives, and refuse any other swarm.
+    pub fn own_swarms_only(mut self, guard: bool) -> Self {
+        self.own_swarms_only = guard;
+        self
     }
 
     /// Leave the manager's swarm and start a new one (`--reinit-swarm`).
@@ -325,6 +386,9 @@ impl<'a> Bootstrap<'a> {
             }
             ManagerAction::Refuse(refusal) => bail!(refusal.explain(&manager.name, &manager_info, started.elapsed())),
         }
+        if self.own_swarms_only && action == ManagerAction::Keep && !manager_info.made_by_labctl() {
+            bail!(self.not_its_own_swarm(manager, &manager_info)?);
+        }
         // A manager initialised anew knows no worker yet: every worker that
         // is in some swarm leaves it, pending or not.
         let (entries, worker_infos) = match action {
@@ -342,8 +406,17 @@ impl<'a> Bootstrap<'a> {
                 let action = decide_worker(&info, &entries);
                 WorkerPlan { node: node.clone(), info, action }
             })
-            .collect();
-        Ok(Plan { manager: action, manager_id: manager_info.node_id, workers, entries })
+            .collect::<Vec<_>>();
+        if self.own_swarms_only {
+            refuse_others_workers(&workers)?;
+        }
+        Ok(Plan {
+            manager: action,
+            manager_recorded: manager_info.recorded_id.clone(),
+            manager_id: manager_info.node_id,
+            workers,
+            entries,
+        })
     }
 
     /// The commands that change something, in the order [`Bootstrap::apply`]
@@ -369,6 +442,14 @@ impl<'a> Bootstrap<'a> {
         let stale: Vec<String> = plan.known_stale(self.nodes.all()).iter().map(|entry| entry.id.clone()).collect();
         if !stale.is_empty() {
             commands.push(self.remove_command(manager, &stale));
+        }
+        if self.own_swarms_only {
+            let record = self.templates.node_script(RECORD_SCRIPT_TEMPLATE)?;
+            let joined = plan.workers.iter().filter(|worker| worker.action != WorkerAction::Keep).map(|w| &w.node);
+            let initialised = (plan.manager != ManagerAction::Keep).then_some(manager);
+            for node in initialised.into_iter().chain(joined) {
+                commands.push(self.record_command(node, &record, "<its new node ID>"));
+            }
         }
         Ok(commands)
     }
@@ -411,6 +492,9 @@ impl<'a> Bootstrap<'a> {
         }
 
         let live_ids: Vec<String> = std::iter::once(manager_id).chain(worker_ids).collect();
+        if self.own_swarms_only {
+            self.record_node_ids(plan, &live_ids)?;
+        }
         let entries = if report.changed() { self.node_list(manager)? } else { plan.entries.clone() };
         report.removed_stale = self.remove_stale(manager, &entries, &live_ids)?;
         self.wait_until_ready(manager, &live_ids, entries)?;
@@ -436,10 +520,69 @@ impl<'a> Bootstrap<'a> {
     }
 
     fn probe_swarm_info(&self, node: &Node) -> Result<SwarmInfo> {
-        let spec = info_probe(self.shell, &node.name);
+        let spec = match self.own_swarms_only {
+            true => state_probe(self.shell, self.templates, &node.name)?,
+            false => info_probe(self.shell, &node.name),
+        };
         let output = self.shell.run_checked(&spec)?;
-        serde_json::from_str(output.stdout.trim())
+        parse_swarm_state(&output.stdout)
             .with_context(|| format!("unexpected answer from `docker info` on {}: {}", node.name, output.stdout.trim()))
+    }
+
+    /// Why `up` stops at a manager in a swarm labctl did not make, naming
+    /// the swarm by what is in it.
+    fn not_its_own_swarm(&self, manager: &Node, info: &SwarmInfo) -> Result<String> {
+        let nodes = self.node_list(manager)?.len();
+        let services = services(self.shell, &manager.name)?;
+        let nodes = match nodes {
+            1 => "1 node".to_string(),
+            n => format!("{n} nodes"),
+        };
+        let services = match services.len() {
+            0 => "no services".to_string(),
+            1 => format!("1 service: {}", crate::mask::visible(&services[0])),
+            n => format!("{n} services: {}", crate::mask::visible(&services.join(", "))),
+        };
+        Ok(format!(
+            "{} is already the manager of a swarm labctl did not make ({}, {nodes}, {services}); labctl neither takes over a swarm it did not make nor leaves one on its own: give the manager another machine in [[ssh.hosts]], or, when that swarm is no longer needed, `labctl up --reinit-swarm` leaves it (its services, stacks, secrets and configs go) and starts the class's",
+            manager.name,
+            info.describe()
+        ))
+    }
+
+    /// Record on each node the node ID labctl gave it (or found it with in
+    /// the swarm labctl made), where the record says otherwise.
+    fn record_node_ids(&self, plan: &Plan, live_ids: &[String]) -> Result<()> {
+        let record = self.templates.node_script(RECORD_SCRIPT_TEMPLATE)?;
+        let manager_recorded = match plan.manager {
+            ManagerAction::Keep => plan.manager_recorded.clone(),
+            _ => None,
+        };
+        let recorded = std::iter::once(manager_recorded).chain(plan.workers.iter().map(|worker| match worker.action {
+            WorkerAction::Keep => worker.info.recorded_id.clone(),
+            _ => None,
+        }));
+        let stale: Vec<(&Node, &String)> = self
+            .nodes
+            .all()
+            .iter()
+            .zip(live_ids)
+            .zip(recorded)
+            .filter(|((_, id), recorded)| recorded.as_deref() != Some(id.as_str()))
+            .map(|(pair, _)| pair)
+            .collect();
+        in_parallel(&stale, |(node, id)| self.shell.run_checked(&self.record_command(node, &record, id)).map(|_| ()))?;
+        Ok(())
+    }
+
+    fn record_command(&self, node: &Node, script: &str, id: &str) -> CommandSpec {
+        self.shell.command_with_stdin(
+            Wait::Change,
+            &node.name,
+            &["sh", "-c", script, "labctl-record", SWARM_RECORD],
+            "record the swarm node ID labctl gave it",
+            format!("{id}\n").into_bytes(),
+        )
     }
 
     /// Initialise the swarm on the manager; returns the manager's node ID.
@@ -582,6 +725,25 @@ fn not_ready(nodes: &[Node], live_ids: &[String], entries: &[NodeEntry]) -> Vec<
         .collect()
 }
 
+/// Refuse workers that would leave a swarm labctl did not make (machines
+/// labctl does not own), naming each one's swarm.
+fn refuse_others_workers(workers: &[WorkerPlan]) -> Result<()> {
+    let others: Vec<&WorkerPlan> = workers
+        .iter()
+        .filter(|worker| worker.action == WorkerAction::LeaveAndJoin && !worker.info.made_by_labctl())
+        .collect();
+    let Some(first) = others.first() else { return Ok(()) };
+    let found: Vec<String> =
+        others.iter().map(|worker| format!("{} ({})", worker.node.name, worker.info.describe())).collect();
+    bail!(
+        "{} in a swarm labctl did not make: {}; labctl does not make a machine leave a swarm it did not make: give {} another machine in [[ssh.hosts]], or, when that swarm no longer needs it, leave it yourself (`labctl exec {} -- docker swarm leave`), then run `labctl up` again",
+        if others.len() == 1 { "a worker is" } else { "workers are" },
+        found.join("; "),
+        if others.len() == 1 { "it" } else { "each" },
+        first.node.name
+    )
+}
+
 /// The node script that joins a worker with the token read from stdin.
 fn join_script(templates: &Templates) -> Result<String> {
     let mut context = tera::Context::new();
@@ -589,9 +751,43 @@ fn join_script(templates: &Templates) -> Result<String> {
     templates.render(JOIN_SCRIPT_TEMPLATE, &context)
 }
 
+/// The command that prints a node's swarm state as JSON, then labctl's
+/// record of its node ID (see the module comment).
+fn state_probe(shell: NodeShell, templates: &Templates, node: &str) -> Result<CommandSpec> {
+    let script = templates.node_script(STATE_SCRIPT_TEMPLATE)?;
+    Ok(shell.probe(node, &["sh", "-c", &script, "labctl-swarm-state", SWARM_RECORD], "read the swarm state"))
+}
+
+/// The names of the services in the swarm `manager` leads.
+fn services(shell: NodeShell, manager: &str) -> Result<Vec<String>> {
+    let spec = shell.probe(manager, &["docker", "service", "ls", "--format", "{{.Name}}"], "list the swarm's services");
+    let output = shell.run_checked(&spec)?;
+    Ok(output.stdout.lines().map(str::trim).filter(|line| !line.is_empty()).map(String::from).collect())
+}
+
+/// On a machine labctl does not own: the services of the swarm `manager`
+/// leads when labctl made that swarm (what `destroy` takes with it); none
+/// when the swarm is another's (it stays) or is not there.
+pub fn own_swarm_services(shell: NodeShell, templates: &Templates, manager: &str) -> Result<Vec<String>> {
+    let info = parse_swarm_state(&shell.run_checked(&state_probe(shell, templates, manager)?)?.stdout)?;
+    match info.made_by_labctl() && info.control_available {
+        true => services(shell, manager),
+        false => Ok(Vec::new()),
+    }
+}
+
 /// The command that prints a node's swarm state as JSON ([`SwarmInfo`]).
 pub fn info_probe(shell: NodeShell, node: &str) -> CommandSpec {
     shell.probe(node, &["docker", "info", "--format", "{{json .Swarm}}"], "read the swarm state")
+}
+
+/// `docker info`'s Swarm object as JSON on the first line, then (from the
+/// state script) "recorded <ID>" when the node has labctl's record.
+fn parse_swarm_state(text: &str) -> Result<SwarmInfo> {
+    let mut lines = text.lines().map(str::trim).filter(|line| !line.is_empty());
+    let mut info: SwarmInfo = serde_json::from_str(lines.next().unwrap_or_default())?;
+    info.recorded_id = lines.find_map(|line| line.strip_prefix("recorded ")).map(|id| id.trim().to_string());
+    Ok(info)
 }
 
 pub fn parse_node_list(text: &str) -> Result<Vec<NodeEntry>> {

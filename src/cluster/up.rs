@@ -143,7 +143,8 @@ impl<'a> Up<'a> {
             nodes: self.cluster.nodes(),
             bootstrap: Bootstrap::new(self.cluster, self.shell(), self.templates)
                 .in_no_swarm(in_no_swarm)
-                .reinit_swarm(self.reinit_swarm),
+                .reinit_swarm(self.reinit_swarm)
+                .own_swarms_only(!self.provider.info().owns_machines),
         })?;
         if self.cluster.preload_images() {
             steps.run(&Images { up: self, ui })?;

@@ -11,7 +11,8 @@ use crate::config::{ClassSettings, Cluster, ProviderSetting, Seat, SeatSelection
 use crate::lock;
 use crate::provider::docker::DockerProvider;
 use crate::provider::ssh::HostKeys;
-use crate::provider::{cache, Provider, STATE_DIR};
+use crate::provider::{cache, NodeShell, Provider, STATE_DIR};
+use crate::swarm;
 
 pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     if let Some(name) = &args.name {
@@ -29,7 +30,10 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     let (question, consequence) = match settings.provider {
         // Machines labctl did not make: it takes its own things off them.
         ProviderSetting::Ssh => (
-            format!("Take labctl's things off the {nodes} machines of {what}: leave the swarm, remove the registry, the lab folders it made (everything students wrote in them; a folder that was there before stays) and {STATE_DIR}? The machines and Docker stay."),
+            format!("Take labctl's things off the {nodes} machines of {what}: leave the swarm labctl made{}, remove the registry, the lab folders it made (everything students wrote in them; a folder that was there before stays) and {STATE_DIR}? The machines, Docker and any swarm labctl did not make stay.", match args.yes {
+                true => String::new(),
+                false => services_going(context, &clusters),
+            }),
             format!("destroying {what} removes the swarm, the registry and the lab folders it made (everything students wrote in them) from its {nodes} machines"),
         ),
         _ => (
@@ -58,6 +62,25 @@ pub fn run(context: &Context, args: &DestroyArgs) -> Result<ExitCode> {
     Ok(code)
 }
 
+/// `, with its services a, b`: what leaving the swarms labctl made on the
+/// machines takes with it (named in the question; a swarm labctl did not
+/// make stays, and a manager that does not answer is named by `destroy`).
+fn services_going(context: &Context, clusters: &[Cluster]) -> String {
+    let Ok(templates) = context.templates() else { return String::new() };
+    let mut services = Vec::new();
+    for cluster in clusters {
+        let runner = context.runner(false);
+        let Ok((_, provider)) = context.provider_for(cluster, runner.as_ref(), None, HostKeys::Known) else { continue };
+        let shell = NodeShell::new(provider.as_ref(), runner.as_ref());
+        let manager = &cluster.nodes().manager().name;
+        services.extend(swarm::own_swarm_services(shell, &templates, manager).unwrap_or_default());
+    }
+    match services.len() {
+        0 => String::new(),
+        n => format!(" with its {n} services ({})", crate::mask::visible(&services.join(", "))),
+    }
+}
+
 fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
     let name = cluster.name();
     let _lock = lock::acquire(name, "labctl destroy", &context.workspace)?;
@@ -68,7 +91,7 @@ fn destroy_seat(context: &Context, cluster: &Cluster) -> Result<Finished> {
         let summary = match (removed.is_empty(), provider.info().owns_machines) {
             (true, _) => format!("nothing to remove: cluster {name} does not exist"),
             (false, false) => format!(
-                "removed {}; the machines still run, with Docker, their /etc/hosts entries, daemon.json (the first version kept as daemon.json.labctl.bak), firewall rules and images",
+                "removed {}; the machines still run, with Docker, their /etc/hosts entries, daemon.json (the first version kept as daemon.json.labctl.bak), the firewall rules that were there before and images",
                 removed.join(", ")
             ),
             (false, _) => format!("removed {}", removed.join(", ")),

@@ -310,9 +310,16 @@ mod tests {
         let take_off = templates.node_script("node/take-off.sh.tera").unwrap();
         let state = seed.dir.path().join("state");
         let root = seed.dir.path().join("work");
+        let record = state.join("swarm-node-id");
         let children = std::sync::Arc::new(crate::exec::Children::default());
         let runner = crate::exec::RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet), children);
-        let args = ["-c", &take_off, "labctl-take-off", state.to_str().unwrap(), "reg", "vol", root.to_str().unwrap()];
+        let argv = crate::provider::ssh::take_off_argv(
+            &take_off,
+            state.to_str().unwrap(),
+            root.to_str().unwrap(),
+            record.to_str().unwrap(),
+        );
+        let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
         let mut spec = CommandSpec::new("sh", &args, "take off").timeout(std::time::Duration::from_secs(30));
         // No Docker answers: only the folders and records are taken off.
         seed.fake("docker", "exit 1");

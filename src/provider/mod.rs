@@ -40,6 +40,10 @@ pub use choice::{choose, existing, hypervisor_label, hypervisor_program, Choice,
 /// Where labctl keeps its records on a node (what each seeded lab held,
 /// uploaded solutions): the docker provider keeps it on a volume.
 pub const STATE_DIR: &str = "/var/lib/labctl";
+/// Where a node keeps the swarm node ID labctl gave it when it made or
+/// joined its swarm: on machines labctl does not own, the proof that a swarm
+/// is its own (see `swarm`).
+pub const SWARM_RECORD: &str = "/var/lib/labctl/swarm-node-id";
 
 /// The class registry's container and volume on its node (registry.rs
 /// runs it; the ssh provider's `destroy` removes them from a machine).

@@ -43,6 +43,12 @@ fn bootstrap(runner: &RecordingRunner) -> Result<Report> {
 }
 
 fn run_bootstrap(runner: &RecordingRunner, reinit: bool) -> Result<Report> {
+    bootstrap_on(runner, reinit, false)
+}
+
+/// The bootstrap; `guarded`: on machines labctl does not own (the guard the
+/// ssh provider turns on), run through the docker provider's command lines.
+fn bootstrap_on(runner: &RecordingRunner, reinit: bool, guarded: bool) -> Result<Report> {
     let settings = test_settings("");
     let catalog = Catalog::load(std::path::Path::new("/nonexistent")).unwrap();
     let cluster = Cluster::new(&settings, &catalog).unwrap();
@@ -51,6 +57,7 @@ fn run_bootstrap(runner: &RecordingRunner, reinit: bool) -> Result<Report> {
     let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
     Bootstrap::new(&cluster, shell, &templates)
         .reinit_swarm(reinit)
+        .own_swarms_only(guarded)
         .with_ready_deadline(Duration::from_millis(600))
         .with_settle_deadline(Duration::from_millis(600))
         .run()
@@ -492,4 +499,144 @@ fn the_join_token_reaches_the_machine_on_stdin_only() {
     let join = calls.iter().find(|spec| spec.purpose == "join the swarm on node1").expect("a join");
     assert_eq!(join.stdin.as_deref(), Some(format!("{token}\n").as_bytes()));
     assert!(join.args.last().unwrap().contains("labctl-join 10.0.1.11 10.0.1.11:2377 10.0.1.10:2377"), "{join}");
+}
+
+fn guarded_bootstrap(runner: &RecordingRunner) -> Result<Report> {
+    bootstrap_on(runner, false, true)
+}
+
+fn state_probe(node: &str) -> String {
+    format!("docker exec swarm-lab-{node} sh -c '#!/bin/sh…' labctl-swarm-state /var/lib/labctl/swarm-node-id")
+}
+
+/// The node a `docker exec` command line runs on.
+fn node_of(line: &str) -> String {
+    line.split_whitespace().find_map(|word| word.strip_prefix("swarm-lab-")).unwrap_or_default().to_string()
+}
+
+/// `docker info`'s Swarm object, with labctl's record when given.
+fn state(state: &str, id: &str, manager: bool, recorded: Option<&str>, managers: &str) -> String {
+    let info = format!(
+        r#"{{"LocalNodeState":"{state}","NodeID":"{id}","ControlAvailable":{manager},"RemoteManagers":{managers}}}"#
+    );
+    match recorded {
+        Some(recorded) => format!("{info}\nrecorded {recorded}\n"),
+        None => format!("{info}\n"),
+    }
+}
+
+#[test]
+fn a_manager_in_a_swarm_labctl_did_not_make_is_not_taken_over() {
+    let runner = RecordingRunner::default();
+    let school = r#"[{"NodeID":"s1","Addr":"10.9.0.5:2377"}]"#;
+    runner.answer(&state_probe("manager"), 0, &state("active", "s1", true, None, school), "");
+    for node in ["node1", "node2", "node3"] {
+        runner.answer(&state_probe(node), 0, &state("inactive", "", false, None, "null"), "");
+    }
+    let school_nodes = [entry("s1", "pc-a", "Ready", "Leader"), entry("s2", "pc-b", "Ready", "")].join("\n");
+    runner.answer(NODE_LS, 0, &school_nodes, "");
+    runner.answer("docker exec swarm-lab-manager docker service ls", 0, "grades\nprinter\n", "");
+
+    let error = guarded_bootstrap(&runner).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "manager is already the manager of a swarm labctl did not make (state active, node ID s1, managers at 10.9.0.5:2377, 2 nodes, 2 services: grades, printer); labctl neither takes over a swarm it did not make nor leaves one on its own: give the manager another machine in [[ssh.hosts]], or, when that swarm is no longer needed, `labctl up --reinit-swarm` leaves it (its services, stacks, secrets and configs go) and starts the class's"
+    );
+    assert!(runner.changes().is_empty(), "nothing changed: {:?}", runner.changes());
+}
+
+#[test]
+fn a_worker_in_a_swarm_labctl_did_not_make_is_not_made_to_leave() {
+    let runner = RecordingRunner::default();
+    runner.answer(&state_probe("manager"), 0, &state("active", "m1", true, Some("m1"), "null"), "");
+    let school = r#"[{"NodeID":"s1","Addr":"10.9.0.5:2377"}]"#;
+    runner.answer(&state_probe("node1"), 0, &state("active", "x1", false, None, school), "");
+    // node2 was labctl's (its record says so): an old swarm of the class's, left and joined again.
+    runner.answer(&state_probe("node2"), 0, &state("active", "old2", false, Some("old2"), "null"), "");
+    // node3 has a record of another ID: labctl's node left that swarm, someone joined it elsewhere.
+    runner.answer(&state_probe("node3"), 0, &state("active", "x3", false, Some("old3"), "null"), "");
+    runner.answer(NODE_LS, 0, &entry("m1", "manager", "Ready", "Leader"), "");
+
+    let error = guarded_bootstrap(&runner).unwrap_err().to_string();
+    assert_eq!(
+        error,
+        "workers are in a swarm labctl did not make: node1 (state active, node ID x1, managers at 10.9.0.5:2377); node3 (state active, node ID x3); labctl does not make a machine leave a swarm it did not make: give each another machine in [[ssh.hosts]], or, when that swarm no longer needs it, leave it yourself (`labctl exec node1 -- docker swarm leave`), then run `labctl up` again"
+    );
+    assert!(runner.changes().is_empty(), "nothing changed: {:?}", runner.changes());
+}
+
+#[test]
+fn the_node_ids_labctl_gives_are_recorded_and_its_own_swarm_is_kept() {
+    let runner = RecordingRunner::lenient();
+    runner.answer(&state_probe("manager"), 0, &state("inactive", "", false, None, "null"), "");
+    for node in ["node1", "node2", "node3"] {
+        runner.answer(&state_probe(node), 0, &state("inactive", "", false, None, "null"), "");
+    }
+    runner.answer(
+        "docker exec swarm-lab-manager docker swarm init",
+        0,
+        "Swarm initialized: current node (m1) is now a manager.\n",
+        "",
+    );
+    runner.answer(NODE_LS, 0, &entry("m1", "manager", "Ready", "Leader"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, &format!("{TOKEN}\n"), "");
+    for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
+        runner.answer(
+            &format!("docker exec --interactive swarm-lab-{node} sh -c '#!/bin/sh…' labctl-join"),
+            0,
+            &format!("node-id {id}\n"),
+            "",
+        );
+    }
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = guarded_bootstrap(&runner).unwrap();
+    assert!(report.initialised);
+    let mut recorded: Vec<(String, String)> = runner
+        .calls()
+        .iter()
+        .filter(|spec| spec.to_string().contains("labctl-record /var/lib/labctl/swarm-node-id"))
+        .map(|spec| (node_of(&spec.to_string()), String::from_utf8(spec.stdin.clone().unwrap()).unwrap()))
+        .collect();
+    recorded.sort();
+    let expected: Vec<(String, String)> = [("manager", "m1"), ("node1", "n1"), ("node2", "n2"), ("node3", "n3")]
+        .iter()
+        .map(|(node, id)| (node.to_string(), format!("{id}\n")))
+        .collect();
+    assert_eq!(recorded, expected);
+
+    // The next up finds every record: it keeps the swarm and writes nothing.
+    let runner = RecordingRunner::default();
+    runner.answer(&state_probe("manager"), 0, &state("active", "m1", true, Some("m1"), "null"), "");
+    for (node, id) in [("node1", "n1"), ("node2", "n2"), ("node3", "n3")] {
+        runner.answer(&state_probe(node), 0, &state("active", id, false, Some(id), "null"), "");
+    }
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = guarded_bootstrap(&runner).unwrap();
+    assert!(!report.changed(), "{report:?}");
+    assert!(runner.changes().is_empty(), "{:?}", runner.changes());
+}
+
+#[test]
+fn a_worker_labctl_joined_before_leaves_its_old_swarm_and_is_recorded_anew() {
+    let runner = RecordingRunner::lenient();
+    runner.answer(&state_probe("manager"), 0, &state("active", "m1", true, Some("m1"), "null"), "");
+    runner.answer(&state_probe("node1"), 0, &state("active", "old1", false, Some("old1"), "null"), "");
+    // Joined by hand to labctl's swarm: listed, kept, and recorded from now on.
+    runner.answer(&state_probe("node2"), 0, &state("active", "n2", false, None, "null"), "");
+    runner.answer(&state_probe("node3"), 0, &state("active", "n3", false, Some("n3"), "null"), "");
+    let listed = [
+        entry("m1", "manager", "Ready", "Leader"),
+        entry("n2", "node2", "Ready", ""),
+        entry("n3", "node3", "Ready", ""),
+    ];
+    runner.answer(NODE_LS, 0, &listed.join("\n"), "");
+    runner.answer("docker exec swarm-lab-manager docker swarm join-token", 0, &format!("{TOKEN}\n"), "");
+    runner.answer("docker exec --interactive swarm-lab-node1 sh -c '#!/bin/sh…' labctl-join", 0, "node-id n1\n", "");
+    runner.always(NODE_LS, 0, &all_ready(), "");
+    let report = guarded_bootstrap(&runner).unwrap();
+    assert_eq!(report.rejoined, ["node1"]);
+    let mut records: Vec<String> =
+        runner.changes().iter().filter(|line| line.contains("labctl-record")).map(|line| node_of(line)).collect();
+    records.sort();
+    assert_eq!(records, ["node1", "node2"]);
 }

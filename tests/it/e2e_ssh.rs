@@ -411,6 +411,52 @@ fn e2e_ssh_provider_on_existing_machines() {
     assert!(on_machine(MANAGER, "cat /etc/docker/daemon.json").contains("manager:5000"), "daemon.json stays");
     assert!(class.sockets().is_empty(), "destroy closes the connections: {:?}", class.sockets());
 
+    // --- swarms labctl did not make: node1 leads the school's own swarm.
+    on_machine(NODE1, "docker swarm init --advertise-addr 10.70.0.11 >/dev/null");
+    let refused = class.labctl(&["up"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused.stderr.contains("a worker is in a swarm labctl did not make: node1 (state active, node ID "),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("managers at 10.70.0.11:2377); labctl does not make a machine leave a swarm it did not make"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(swarm_state(NODE1), "active", "node1 stays in its swarm");
+    assert_eq!(swarm_state(MANAGER), "inactive", "nothing was started on the manager either");
+    on_machine(NODE1, "docker swarm leave --force >/dev/null");
+    // The manager's machine leads one with a service of its own.
+    on_machine(
+        MANAGER,
+        &format!("docker swarm init --advertise-addr 10.70.0.10 >/dev/null && docker service create --detach --no-resolve-image --replicas 0 --name school-printer {REGISTRY_IMAGE} >/dev/null"),
+    );
+    let refused = class.labctl(&["up"]);
+    assert_eq!(refused.code, 1, "{refused:?}");
+    assert!(
+        refused
+            .stderr
+            .contains("manager is already the manager of a swarm labctl did not make (state active, node ID "),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains(", 1 node, 1 service: school-printer); labctl neither takes over"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(swarm_state(NODE1), "inactive", "node1 did not join the school's swarm");
+    // destroy leaves that swarm where it is, service and all.
+    let destroy = class.labctl(&["destroy", "--yes"]).success();
+    assert!(destroy.stderr.contains("kept the swarm on lab-pc-01 (labctl did not make it)"), "{}", destroy.stderr);
+    assert_eq!(swarm_state(MANAGER), "active");
+    assert_eq!(on_machine(MANAGER, "docker service ls --format '{{.Name}}'").trim(), "school-printer");
+    on_machine(MANAGER, "docker swarm leave --force >/dev/null");
+
     // --- faults, each named with what to do.
     let no_sudo = Class::new("e2e-ssh-nosudo", &machines, "student");
     let refused = no_sudo.labctl(&["up"]);

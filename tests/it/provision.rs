@@ -304,7 +304,7 @@ fn no_registry_and_no_mirror_leaves_daemon_json_alone() {
 
 // --- firewall -------------------------------------------------------------------
 
-const FIREWALL: &[(&str, &str)] = &[("ufw_defaults", "etc/default/ufw")];
+const FIREWALL: &[(&str, &str)] = &[("ufw_defaults", "etc/default/ufw"), ("record", "var/lib/labctl/firewall")];
 
 fn firewall_sandbox(hostname: &str) -> Sandbox {
     let sandbox = Sandbox::new("");
@@ -328,6 +328,27 @@ fn active_ufw_opens_the_swarm_ports_and_allows_forwarding() {
 }
 
 #[test]
+fn ufw_rules_labctl_adds_are_recorded_once_and_rules_there_before_are_not() {
+    let sandbox = firewall_sandbox("manager");
+    // ufw as it answers: a rule it has is skipped.
+    let rules = sandbox.path("ufw-rules");
+    sandbox.write("ufw-rules", "2377/tcp\n");
+    sandbox.fake(
+        "ufw",
+        &format!(
+            "rules='{}'\ncase $1 in status) echo 'Status: active' ;; allow) shift; rule=\"$*\"; if grep -qxF -- \"$rule\" \"$rules\"; then echo 'Skipping adding existing rule'; else echo \"$rule\" >> \"$rules\"; echo 'Rule added'; echo 'Rule added (v6)'; fi ;; esac",
+            rules.display()
+        ),
+    );
+    sandbox.run("40-firewall.sh", FIREWALL).success();
+    sandbox.run("40-firewall.sh", FIREWALL).success();
+    assert_eq!(
+        sandbox.read("var/lib/labctl/firewall"),
+        "ufw 7946/tcp\nufw 7946/udp\nufw 4789/udp\nufw 5000/tcp\nufw-esp\nufw-forward-policy DROP\n"
+    );
+}
+
+#[test]
 fn the_registry_port_is_opened_only_on_the_registry_node() {
     let sandbox = firewall_sandbox("node1");
     sandbox.fake("ufw", "[ \"$1\" = status ] && echo 'Status: active'; exit 0");
@@ -348,10 +369,18 @@ fn a_machine_named_otherwise_is_told_which_node_it_is() {
 #[test]
 fn running_firewalld_gets_permanent_ports_and_a_reload() {
     let sandbox = firewall_sandbox("manager");
-    sandbox.fake("firewall-cmd", "exit 0");
+    // 2377/tcp is open already: left as it is, and not recorded as labctl's.
+    sandbox
+        .fake("firewall-cmd", "case \"$*\" in *--query-port=2377/tcp*) exit 0 ;; *--query-*) exit 1 ;; esac; exit 0");
     sandbox.run("40-firewall.sh", FIREWALL).success();
     let calls = sandbox.calls();
     assert_eq!(calls[0], "firewall-cmd --state");
+    assert!(!calls.contains(&"firewall-cmd --quiet --permanent --add-port=2377/tcp".to_string()), "{calls:#?}");
+    assert_eq!(
+        sandbox.read("var/lib/labctl/firewall"),
+        "firewalld 7946/tcp\nfirewalld 7946/udp\nfirewalld 4789/udp\nfirewalld 5000/tcp\nfirewalld-esp\n",
+        "what it added, for destroy to take back"
+    );
     assert!(calls.contains(&"firewall-cmd --quiet --permanent --add-port=4789/udp".to_string()), "{calls:#?}");
     assert!(calls.contains(&"firewall-cmd --quiet --permanent --add-protocol=esp".to_string()));
     assert_eq!(calls.last().map(String::as_str), Some("firewall-cmd --quiet --reload"));

@@ -219,16 +219,7 @@ impl<'a> SshProvider<'a> {
 
     /// Take labctl's things off `node`'s machine (see node/take-off.sh).
     fn take_off(&self, node: &str) -> Result<String> {
-        let argv = vec![
-            "sh".to_string(),
-            "-c".into(),
-            self.take_off_script.clone(),
-            "labctl-take-off".into(),
-            STATE_DIR.into(),
-            super::REGISTRY_CONTAINER.into(),
-            super::REGISTRY_VOLUME.into(),
-            self.cluster.labs_root().into(),
-        ];
+        let argv = take_off_argv(&self.take_off_script, STATE_DIR, self.cluster.labs_root(), super::SWARM_RECORD);
         let limit = Some(self.cluster.timeouts().limit(Wait::Change));
         let spec = CommandSpec {
             purpose: format!("take labctl's things off {node}"),
@@ -240,6 +231,22 @@ impl<'a> SshProvider<'a> {
         }
         output.checked(&spec).map(|output| output.stdout)
     }
+}
+
+/// `sh -c SCRIPT …`: the take-off script (node/take-off.sh) with labctl's
+/// records in `state_dir`, the labs under `labs_root`, the swarm's record at
+/// `swarm_record`.
+pub(crate) fn take_off_argv(script: &str, state_dir: &str, labs_root: &str, swarm_record: &str) -> Vec<String> {
+    let argv = [
+        script,
+        "labctl-take-off",
+        state_dir,
+        super::REGISTRY_CONTAINER,
+        super::REGISTRY_VOLUME,
+        labs_root,
+        swarm_record,
+    ];
+    ["sh", "-c"].into_iter().chain(argv).map(String::from).collect()
 }
 
 /// One machine as `labctl doctor` shows it.
@@ -402,9 +409,10 @@ impl Provider for SshProvider<'_> {
         Ok(0)
     }
 
-    /// Leave the swarm (workers first, then the manager), remove the
-    /// registry, the lab folders it made and labctl's records on every machine
-    /// that answers; the machines, Docker and the provisioning stay. Then
+    /// Leave the swarm labctl made (workers first, then the manager), remove
+    /// the registry, the lab folders it made, the firewall rules it added and
+    /// labctl's records on every machine that answers; the machines, Docker,
+    /// /etc/hosts and daemon.json stay. Then
     /// close the connections. A machine that does not answer is an error
     /// naming it, after the others are done.
     fn destroy(&self) -> Result<Vec<String>> {
@@ -430,19 +438,42 @@ impl Provider for SshProvider<'_> {
             .iter()
             .filter(|(_, outcome)| outcome.as_ref().is_ok_and(|out| out.contains("left the swarm")))
             .count();
-        let mut kept: Vec<&str> = outcomes
-            .iter()
-            .filter_map(|(_, outcome)| outcome.as_ref().ok())
-            .flat_map(|out| out.lines().filter_map(|line| line.strip_prefix("kept ")))
-            .collect();
-        kept.sort_unstable();
-        kept.dedup();
+        let lines_with = |prefix: &str| -> Vec<String> {
+            let mut lines: Vec<String> = outcomes
+                .iter()
+                .filter_map(|(_, outcome)| outcome.as_ref().ok())
+                .flat_map(|out| out.lines().filter_map(|line| line.strip_prefix(prefix)).map(String::from))
+                .collect();
+            lines.sort_unstable();
+            lines.dedup();
+            lines
+        };
+        let kept = lines_with("kept ");
+        let other_swarms = lines_with("kept-swarm ");
         let mut removed = vec![format!(
             "labctl's things from {} machines (swarm left on {left}, registry, the lab folders it made, {STATE_DIR})",
             outcomes.len()
         )];
+        if !other_swarms.is_empty() {
+            removed.push(format!(
+                "kept the swarm on {} (labctl did not make it)",
+                crate::mask::visible(&other_swarms.join(", "))
+            ));
+        }
         if !kept.is_empty() {
             removed.push(format!("kept {} (they were there before labctl seeded its labs)", kept.join(", ")));
+        }
+        let closed = outcomes
+            .iter()
+            .filter(|(_, outcome)| {
+                outcome.as_ref().is_ok_and(|out| out.lines().any(|line| line.starts_with("closed ")))
+            })
+            .count();
+        if closed > 0 {
+            removed.push(format!("the firewall rules it opened on {closed} machines"));
+        }
+        if !lines_with("ufw's forward policy is ").is_empty() {
+            removed.push("ufw's forward policy back to DROP".to_string());
         }
         Ok(removed)
     }

@@ -157,7 +157,8 @@ fn destroy_takes_labctls_things_off_the_workers_then_the_manager() {
     assert!(remote.starts_with("sudo -n -- timeout -s KILL "), "{remote}");
     let tail = remote.rsplit_once('\n').unwrap().1;
     assert_eq!(
-        tail, "' labctl-take-off /var/lib/labctl labctl-registry labctl-registry /root/work",
+        tail,
+        "' labctl-take-off /var/lib/labctl labctl-registry labctl-registry /root/work /var/lib/labctl/swarm-node-id",
         "the folders come from the machine's own records"
     );
 }
