@@ -599,8 +599,9 @@ and writes .labctl/access/sNN/README.txt, the student's handout (their key or
 password, the host keys to add before the first login, the ssh command, an ssh
 config for manager and node1.. through the manager), and .labctl/access/sNN/ssh_config for you (`ssh -F
 .labctl/access/s03/ssh_config node1`). It never prints a key or a password.
-HOST is [class] ssh_bind, or when that is 0.0.0.0 (every interface), --host or this
-machine's name. -L gives the student's own computer the ports the labs' handouts
+HOST is the one address the seat's SSH port listens on ([class] ssh_bind; auto:
+this host's address on its default route's network, or an ssh:// or tcp:// engine's
+host), or when that is 0.0.0.0 (every interface), --host or this machine's name. -L gives the student's own computer the ports the labs' handouts
 name (localhost:49000), whatever port their seat has on the server. Every login
 checks the seat's real host key from the first one on (HostKeyAlias,
 StrictHostKeyChecking=yes): an unknown key is refused, never trusted.
@@ -613,8 +614,8 @@ pub struct RosterArgs {
     #[command(flatten)]
     pub seats: SeatArg,
 
-    /// The name or address students reach this server at; default: [class] ssh_bind,
-    /// or this machine's name when that is 0.0.0.0
+    /// The name or address students reach this server at; default: the address the
+    /// seat's SSH port listens on ([class] ssh_bind), or this machine's name when that is 0.0.0.0
     #[arg(long, value_name = "NAME")]
     pub host: Option<String>,
 

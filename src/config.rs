@@ -23,7 +23,7 @@ use crate::locate;
 pub use crate::locate::KeyPath;
 use crate::timeouts::Timeouts;
 pub use cache::{address_in as cache_address_in, CacheSettings, Upstream, CACHE_PORT};
-pub use class::{Access, ClassSettings, Engine, EngineTarget, Seat, SeatSelection, MAX_SEATS};
+pub use class::{Access, ClassSettings, Engine, EngineTarget, Seat, SeatSelection, SshBind, MAX_SEATS};
 pub use cluster::{Cluster, PlacedLab};
 
 pub const CONFIG_FILE: &str = "labctl.toml";

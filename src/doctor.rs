@@ -13,6 +13,7 @@ use crate::exec::CommandSpec;
 use crate::provider::docker::engine_is_this_machines;
 use crate::provider::docker_cli::DockerCli;
 use crate::provider::engine_facts::EngineFacts;
+use crate::provider::listen;
 use crate::provider::node_image::{self, NodeImage, Presence, BASE_IMAGE};
 use crate::provider::ssh::findings::Docker;
 use crate::provider::ssh::SshProvider;
@@ -363,17 +364,28 @@ fn check_isolation(cluster: &Cluster, engine: &Engine, host: &Host) -> Vec<Check
 /// ufw and firewalld), else the one address it names.
 fn check_logins_reach(cluster: &Cluster, facts: &HostFacts) -> Option<Check> {
     let (_, port) = cluster.student_access()?;
-    let bind = cluster.class_ssh_bind();
     let ports = match cluster.seat_of_class().of {
         1 => format!("port {port}"),
         seats => format!("ports from {port}, one a seat ({seats} seats)"),
     };
-    if !bind.is_unspecified() {
-        return Some(Check::new(
-            "students' logins",
-            Mark::Ok,
-            format!("SSH {ports} listen on {bind} only; the labs' forwards on 127.0.0.1 only"),
-        ));
+    let name = "students' logins";
+    let routes =
+        || facts.routes.clone().ok_or_else(|| anyhow::anyhow!("cannot read this host's routes (/proc/net/route)"));
+    match listen::students_bind_on(cluster, routes) {
+        Err(error) => {
+            return Some(
+                Check::new(name, Mark::Fail, format!("{error:#}"))
+                    .fix("set [class] ssh_bind to the address students reach this host at"),
+            )
+        }
+        Ok((bind, why)) if !bind.is_unspecified() => {
+            return Some(Check::new(
+                name,
+                Mark::Ok,
+                format!("SSH {ports} listen on {bind} only ({why}); the labs' forwards on 127.0.0.1 only"),
+            ))
+        }
+        Ok(_) => {}
     }
     let networks: Vec<String> = facts
         .routes
@@ -391,11 +403,11 @@ fn check_logins_reach(cluster: &Cluster, facts: &HostFacts) -> Option<Check> {
     };
     Some(
         Check::new(
-            "students' logins",
+            name,
             Mark::Warn,
             format!("SSH {ports} listen on every interface ([class] ssh_bind = \"0.0.0.0\"): reachable from {networks}, and from the internet where this host has a public address; Docker's published ports bypass ufw and firewalld"),
         )
-        .fix("set [class] ssh_bind to the one address students reach (this host's address on the classroom's network)"),
+        .fix("set [class] ssh_bind to \"auto\" (this host's address on its default route's network) or the one address students reach"),
     )
 }
 
@@ -668,7 +680,7 @@ mod tests {
             ]),
             ..HostFacts::default()
         };
-        let everywhere = crate::config::test_settings("[class]\nseats = 3\n");
+        let everywhere = crate::config::test_settings("[class]\nseats = 3\nssh_bind = \"0.0.0.0\"\n");
         let check = check_logins_reach(&crate::config::test_cluster(&everywhere), &facts).unwrap();
         assert_eq!(check.mark, Mark::Warn);
         assert!(
@@ -681,7 +693,26 @@ mod tests {
 
         let bound = crate::config::test_settings("[class]\nseats = 3\nssh_bind = \"10.0.2.15\"\n");
         let check = check_logins_reach(&crate::config::test_cluster(&bound), &facts).unwrap();
-        assert_eq!((check.mark, check.detail.as_str()), (Mark::Ok, "SSH ports from 2201, one a seat (3 seats) listen on 10.0.2.15 only; the labs' forwards on 127.0.0.1 only"));
+        assert_eq!((check.mark, check.detail.as_str()), (Mark::Ok, "SSH ports from 2201, one a seat (3 seats) listen on 10.0.2.15 only ([class] ssh_bind); the labs' forwards on 127.0.0.1 only"));
+
+        // The default: the address of the default route's network, whatever the kernel gives this host there.
+        let auto = crate::config::test_settings("[class]\nseats = 3\n");
+        let check = check_logins_reach(&crate::config::test_cluster(&auto), &facts).unwrap();
+        assert_eq!(check.mark, Mark::Ok, "{check:?}");
+        assert!(
+            check
+                .detail
+                .contains(" only (this host's address on eth0, its default route ([class] ssh_bind = \"auto\"))"),
+            "{}",
+            check.detail
+        );
+        let lost = HostFacts {
+            routes: Some(vec![route("eth0", "10.0.2.0/24"), route("eth1", "10.0.3.0/24")]),
+            ..HostFacts::default()
+        };
+        let check = check_logins_reach(&crate::config::test_cluster(&auto), &lost).unwrap();
+        assert_eq!(check.mark, Mark::Fail, "{check:?}");
+        assert!(check.detail.contains("no default route and is on 2 networks"), "{}", check.detail);
 
         let none = crate::config::test_settings("[class]\nseats = 3\naccess = \"none\"\n");
         assert_eq!(check_logins_reach(&crate::config::test_cluster(&none), &facts), None);

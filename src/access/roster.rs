@@ -6,8 +6,9 @@
 use serde::Serialize;
 
 use super::{Credential, USER};
-use crate::config::{Access, Cluster, EngineTarget};
+use crate::config::{Access, Cluster};
 use crate::exec::shell_quote;
+use crate::provider::listen;
 use crate::templates::Templates;
 
 /// The student's handout, a template an instructor may translate.
@@ -150,35 +151,22 @@ fn config_word(word: &str) -> String {
 }
 
 /// The address students reach seat `cluster`'s SSH port at, and why:
-/// `--host`, else `[class] ssh_bind` when it names one address, else the
-/// host of the seat's engine when it is another machine (`ssh://`,
-/// `tcp://`), else this machine's name.
+/// `--host`, else the one address the port listens on (`[class] ssh_bind`,
+/// see `provider::listen`), else the host of the seat's engine when it is
+/// another machine (`ssh://`, `tcp://`), else this machine's name.
 pub fn student_host(flag: Option<&str>, cluster: &Cluster, machine_name: &str) -> (String, String) {
     if let Some(host) = flag {
         return (host.to_string(), "--host".into());
     }
-    let bind = cluster.class_ssh_bind();
-    if !bind.is_unspecified() {
-        return (bind.to_string(), "[class] ssh_bind".into());
-    }
-    if let EngineTarget::Host(url) = &cluster.engine().target {
-        if let Some(host) = url_host(url) {
-            return (host, format!("the host of engine {}", cluster.engine().name));
+    if let Ok((bind, why)) = listen::students_bind(cluster) {
+        if !bind.is_unspecified() {
+            return (bind.to_string(), why);
         }
     }
+    if let Some(host) = cluster.engine().target.host_name() {
+        return (host, format!("the host of engine {}", cluster.engine().name));
+    }
     (machine_name.to_string(), "this machine's name; --host gives another".into())
-}
-
-/// `10.0.0.5` from `ssh://ubuntu@10.0.0.5:22` or `tcp://10.0.0.5:2376`; none for a local socket.
-fn url_host(url: &str) -> Option<String> {
-    let rest = url.strip_prefix("ssh://").or_else(|| url.strip_prefix("tcp://"))?;
-    let authority = rest.split('/').next()?;
-    let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
-    let host = match host.strip_prefix('[') {
-        Some(bracketed) => bracketed.split(']').next()?,
-        None => host.split(':').next()?,
-    };
-    (!host.is_empty()).then(|| host.to_string())
 }
 
 /// What the handout hands over: the key's text or the password.

@@ -27,7 +27,8 @@ pub struct RawClass {
     pub port_step: u16,
     /// Seat K's SSH server is published on host port `ssh_port_base + K`.
     pub ssh_port_base: u16,
-    /// The host address the seats' SSH servers listen on.
+    /// The host address the seats' SSH servers listen on: "auto" (the
+    /// address students reach the engine's host at) or an IP address.
     pub ssh_bind: String,
     /// How students log in to their seat: "key", "password" or "none";
     /// unset: "key" for a class of several seats, "none" for one.
@@ -44,7 +45,7 @@ impl Default for RawClass {
             parallel: None,
             port_step: 1,
             ssh_port_base: 2200,
-            ssh_bind: "0.0.0.0".into(),
+            ssh_bind: "auto".into(),
             access: None,
             engines: Vec::new(),
         }
@@ -100,6 +101,31 @@ pub enum EngineTarget {
     Host(String),
     /// `docker --context NAME`.
     Context(String),
+}
+
+impl EngineTarget {
+    /// `10.0.0.5` from `ssh://ubuntu@10.0.0.5:22` or `tcp://10.0.0.5:2376`;
+    /// none for a local socket or a context.
+    pub fn host_name(&self) -> Option<String> {
+        let EngineTarget::Host(url) = self else { return None };
+        let rest = url.strip_prefix("ssh://").or_else(|| url.strip_prefix("tcp://"))?;
+        let authority = rest.split('/').next()?;
+        let host = authority.rsplit_once('@').map_or(authority, |(_, host)| host);
+        let host = match host.strip_prefix('[') {
+            Some(bracketed) => bracketed.split(']').next()?,
+            None => host.split(':').next()?,
+        };
+        (!host.is_empty()).then(|| host.to_string())
+    }
+}
+
+/// `[class] ssh_bind`: where the seats' SSH ports listen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum SshBind {
+    /// The address students reach the seat's engine's host at (see
+    /// `provider::listen`).
+    Auto,
+    Address(IpAddr),
 }
 
 /// One Docker engine of the class.
@@ -164,7 +190,7 @@ pub struct ClassSettings {
     pub parallel: Option<u32>,
     pub port_step: u16,
     pub ssh_port_base: u16,
-    pub ssh_bind: IpAddr,
+    pub ssh_bind: SshBind,
     pub access: Access,
     /// At least one; the seats fill them in order.
     pub engines: Vec<Engine>,
@@ -177,7 +203,7 @@ impl Default for ClassSettings {
             parallel: None,
             port_step: 1,
             ssh_port_base: 2200,
-            ssh_bind: IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            ssh_bind: SshBind::Auto,
             access: Access::None,
             engines: vec![Engine::local()],
         }

@@ -122,7 +122,7 @@ impl<'c> Cluster<'c> {
     }
 
     /// `[class] ssh_bind`: the host address students' SSH ports listen on.
-    pub fn class_ssh_bind(&self) -> std::net::IpAddr {
+    pub fn class_ssh_bind(&self) -> super::SshBind {
         self.settings.class.ssh_bind
     }
 

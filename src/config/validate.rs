@@ -511,11 +511,12 @@ fn check_class(
     settings.port_step = class.port_step;
     settings.ssh_port_base = class.ssh_port_base;
     match class.ssh_bind.parse() {
-        Ok(address) => settings.ssh_bind = address,
+        _ if class.ssh_bind == "auto" => settings.ssh_bind = SshBind::Auto,
+        Ok(address) => settings.ssh_bind = SshBind::Address(address),
         Err(_) => problems.add(
             "class.ssh_bind",
             format!(
-                "{:?} is not an IP address; e.g. \"0.0.0.0\" (every interface) or this host's LAN address",
+                "{:?} is not an IP address; use \"auto\" (the address students reach the engine's host at), this host's address on the classroom's network, or \"0.0.0.0\" (every interface)",
                 class.ssh_bind
             ),
         ),

@@ -295,7 +295,7 @@ impl<'a> DockerProvider<'a> {
     }
 
     /// `docker run` for one node from `image`, with the given security flags.
-    fn run_command(&self, node: &Node, image: &str, security: Security) -> CommandSpec {
+    fn run_command(&self, node: &Node, image: &str, security: Security) -> Result<CommandSpec> {
         let cluster = &self.cluster.name();
         let role = match node.role {
             Role::Manager => "manager",
@@ -340,8 +340,8 @@ impl<'a> DockerProvider<'a> {
         };
         if let Some((_, port)) = self.cluster.student_access().filter(|_| node.role == Role::Manager) {
             // The students' way in: the seat's SSH server, on the address
-            // `[class] ssh_bind` names (every interface by default).
-            let bind = match self.cluster.class_ssh_bind() {
+            // `[class] ssh_bind` stands for (see `listen`).
+            let bind = match super::listen::students_bind(self.cluster)?.0 {
                 std::net::IpAddr::V6(address) => format!("[{address}]"),
                 address => address.to_string(),
             };
@@ -354,7 +354,7 @@ impl<'a> DockerProvider<'a> {
                 format!("127.0.0.1:{}:{}/{}", forward.host, forward.guest, forward.protocol),
             ]);
         }
-        spec.arg(image).args(self.dockerd_command())
+        Ok(spec.arg(image).args(self.dockerd_command()))
     }
 
     /// The flags that keep one node from starving the others: its memory,
@@ -540,9 +540,9 @@ impl<'a> DockerProvider<'a> {
     /// explicit capability set.
     fn create_node(&self, node: &Node, image: &str, ui: &Ui) -> Result<()> {
         if let Some(security) = self.security.get() {
-            return self.runner.run_checked(&self.run_command(node, image, security.clone())).map(|_| ());
+            return self.runner.run_checked(&self.run_command(node, image, security.clone())?).map(|_| ());
         }
-        let privileged = self.run_command(node, image, Security::Privileged);
+        let privileged = self.run_command(node, image, Security::Privileged)?;
         let output = self.runner.run(&privileged)?;
         if output.success() {
             let _ = self.security.set(Security::Privileged);
@@ -561,7 +561,7 @@ impl<'a> DockerProvider<'a> {
         self.remove_containers(&[self.container(&node.name)])?;
         let fallback = Security::ExplicitCapabilities(vec!["SYS_RESOURCE".into()]);
         let _ = self.security.set(fallback.clone());
-        self.runner.run_checked(&self.run_command(node, image, fallback)).map(|_| ())
+        self.runner.run_checked(&self.run_command(node, image, fallback)?).map(|_| ())
     }
 
     fn remove_containers(&self, containers: &[String]) -> Result<()> {
@@ -719,13 +719,11 @@ impl Provider for DockerProvider<'_> {
             }
         };
         let security = self.security.get().cloned().unwrap_or(Security::Privileged);
-        let commands = create_network
+        let runs = to_create
             .iter()
-            .chain(&start)
-            .chain(&build)
-            .cloned()
-            .chain(to_create.iter().map(|node| self.run_command(node, image.name(), security.clone())))
-            .collect();
+            .map(|node| self.run_command(node, image.name(), security.clone()))
+            .collect::<Result<Vec<_>>>()?;
+        let commands = create_network.iter().chain(&start).chain(&build).cloned().chain(runs).collect();
         let mut notes: Vec<String> = build.iter().map(|_| image.build_note()).collect();
         if !outdated.is_empty() {
             notes.push(self.outdated_note(&outdated));
@@ -918,9 +916,22 @@ mod tests {
     }
 
     #[test]
+    fn students_ports_on_an_engine_named_by_context_need_an_address() {
+        let settings = test_settings(
+            "[cluster]\nname = \"cls\"\n[class]\nseats = 2\n[[class.engines]]\ncontext = \"second\"\nseats = 2\n",
+        );
+        let seat = Cluster::seat(&settings, crate::config::test_catalog(), 1).unwrap();
+        let runner = RecordingRunner::lenient();
+        runner.always("docker --context second network inspect", 1, "", "Error: No such network: labctl-cls-s01");
+        let error = plan_and_bring_up(&DockerProvider::new(&seat, &runner)).unwrap_err().to_string();
+        assert_eq!(error, "[class] ssh_bind = \"auto\" cannot tell the address of engine \"second\" (docker context second); set [class] ssh_bind to the address students reach that engine's host at");
+        assert!(runner.changes().iter().all(|line| !line.contains(" run ")), "no node started: {:?}", runner.changes());
+    }
+
+    #[test]
     fn a_seat_of_a_class_has_its_own_names_network_labels_and_ports_on_its_engine() {
         let settings = test_settings(
-            "[cluster]\nname = \"cls\"\n[class]\nseats = 4\nssh_port_base = 2200\n[[class.engines]]\ncontext = \"second\"\nseats = 4\n",
+            "[cluster]\nname = \"cls\"\n[class]\nseats = 4\nssh_port_base = 2200\nssh_bind = \"0.0.0.0\"\n[[class.engines]]\ncontext = \"second\"\nseats = 4\n",
         );
         let catalog = crate::config::test_catalog();
         let seat = Cluster::seat(&settings, catalog, 3).unwrap();

@@ -30,6 +30,7 @@ pub mod docker_cli;
 pub mod engine_facts;
 pub mod inventory;
 pub mod labels;
+pub mod listen;
 pub mod node_image;
 pub mod provision;
 pub mod ssh;

@@ -108,6 +108,9 @@ fi
 "#;
 
 struct Seat {
+    /// Where the seat's SSH port listens: the roster's host (`ssh_bind =
+    /// "auto"`: this host's address on its default route's network).
+    host: String,
     port: u16,
     key: PathBuf,
     known_hosts: PathBuf,
@@ -115,9 +118,10 @@ struct Seat {
 }
 
 impl Seat {
-    fn new(workspace: &Path, seat: u32) -> Seat {
+    fn new(workspace: &Path, seat: u32, host: &str) -> Seat {
         let dir = workspace.join(format!(".labctl/access/s{seat:02}"));
         Seat {
+            host: host.to_string(),
             port: SSH_BASE + seat as u16,
             key: dir.join("id_ed25519"),
             known_hosts: dir.join("known_hosts"),
@@ -144,7 +148,7 @@ impl Seat {
             "IdentitiesOnly=yes".into(),
             "-i".into(),
             self.key.display().to_string(),
-            "root@127.0.0.1".into(),
+            format!("root@{}", self.host),
             "sh -s".into(),
         ];
         let output = duct::cmd(ssh, &args)
@@ -242,10 +246,21 @@ fn e2e_seats_on_a_rootless_engine_work_and_their_students_cannot_break_out() {
     // The probe, as each seat's student, through their own login.
     let mut table = String::from("| door (root in a node, through the student's login) | rootful engine (seat 2) | rootless engine (seat 1) |\n|---|---|---|\n");
     let mut seen = Vec::new();
+    let roster = class.labctl(&["class", "roster", "--json"]).success();
+    let roster: serde_json::Value = serde_json::from_str(&roster.stdout).unwrap();
+    let host = roster["seats"][0]["host"].as_str().expect("the roster's host").to_string();
+    assert!(
+        !host.starts_with("127.") && host != "0.0.0.0",
+        "auto: the classroom's address, not every interface: {host}"
+    );
     for seat in [2, 1] {
-        let (code, stdout, stderr) = Seat::new(class.workspace.path(), seat).login(&ssh, PROBE);
+        let (code, stdout, stderr) = Seat::new(class.workspace.path(), seat, &host).login(&ssh, PROBE);
         assert_eq!(code, 0, "seat {seat}'s login: {stderr}");
         seen.push(doors(&stdout));
+    }
+    for seat in [1u16, 2] {
+        let loopback = std::net::TcpStream::connect(("127.0.0.1", SSH_BASE + seat));
+        assert!(loopback.is_err(), "seat {seat}'s SSH port listens on {host} only, not on every interface");
     }
     let (rootful, rootless) = (&seen[0], &seen[1]);
     assert_eq!(rootful.len(), 5, "{rootful:?}");

@@ -125,3 +125,34 @@ fn a_roster_needs_students_who_log_in_and_a_real_host_name() {
     let error = class("key").run(&["class", "roster", "--seat", "4"]).single_error();
     assert!(error.contains("seat 4 does not exist: this class has seats 1-3"), "{error}");
 }
+
+#[test]
+fn by_default_students_reach_the_address_of_the_default_routes_network() {
+    let workspace = class("key");
+    seat_is_up(&workspace, 1, "key");
+    // The fake host's default route goes out on eth0, whose network here is
+    // loopback's: the kernel's own choice of address there is 127.0.0.1.
+    let routes = workspace.host_root().join("proc/net/route");
+    std::fs::write(&routes, "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT\n")
+        .unwrap();
+    workspace.host_route("eth0", "0.0.0.0/0").host_route("eth0", "127.0.0.0/8").host_route("docker0", "172.17.0.0/16");
+    let run = workspace.run(&["class", "roster", "--seat", "1"]).success();
+    assert!(
+        run.stderr.contains(
+            "students reach 127.0.0.1 (this host's address on eth0, its default route ([class] ssh_bind = \"auto\"))"
+        ),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stdout.contains("root@127.0.0.1"), "{}", run.stdout);
+
+    // Every interface, as asked: the roster needs a name (this machine's, or --host).
+    let everywhere = Workspace::new();
+    everywhere.file(
+        "labctl.toml",
+        "[cluster]\nname = \"cls\"\nworkers = 1\n\n[class]\nseats = 3\nssh_port_base = 2200\nssh_bind = \"0.0.0.0\"\naccess = \"key\"\n",
+    );
+    seat_is_up(&everywhere, 1, "key");
+    let run = everywhere.run(&["class", "roster", "--seat", "1"]).success();
+    assert!(run.stderr.contains("(this machine's name; --host gives another)"), "{}", run.stderr);
+}
