@@ -484,3 +484,96 @@ mod tests {
         assert!(commands["tree"].iter().any(|place| place.starts_with("labs/lab3/README.md:")), "{commands:?}");
     }
 }
+
+/// The final consonant a digit is read with in Korean (영 일 이 삼 사 오 육
+/// 칠 팔 구): `None` for none, `Some('ㄹ')` for ㄹ, `Some('x')` for another.
+fn batchim_of_digit(digit: char) -> Option<char> {
+    match digit {
+        '1' | '7' | '8' => Some('ㄹ'),
+        '0' | '3' | '6' => Some('x'),
+        _ => None,
+    }
+}
+
+/// What is wrong with the particle right after a `code` span that ends in a
+/// digit (read in Korean: `ch03` is 공삼, so `ch03`이, `ch03`은, `ch03`과), if anything.
+fn particle_problem(digit: char, after: &str) -> Option<&'static str> {
+    let batchim = batchim_of_digit(digit);
+    let starts = |particle: &str| after.starts_with(particle);
+    // The copula (이다, 이고, 이며, 이면, 이라) follows any word.
+    let copula = ["이다", "이고", "이며", "이면", "이라", "이었"].iter().any(|word| after.starts_with(word));
+    match batchim {
+        Some(consonant) => {
+            if starts("가") || starts("는") || starts("와") || starts("를") {
+                return Some("after a final consonant: 이, 은, 과, 을");
+            }
+            if consonant != 'ㄹ' && starts("로") {
+                return Some("after a final consonant other than ㄹ: 으로");
+            }
+            if consonant == 'ㄹ' && starts("으로") {
+                return Some("after ㄹ: 로");
+            }
+            None
+        }
+        None => {
+            if starts("은") || starts("과") || starts("을") || starts("으로") || (starts("이") && !copula) {
+                return Some("after no final consonant: 가, 는, 와, 를, 로");
+            }
+            None
+        }
+    }
+}
+
+/// Problems a reader trips on that can be stated as rules, by line: in both
+/// languages a word written twice in a row; in Korean, the particle after a
+/// `code` span ending in a digit, which is read in Korean.
+fn lint(markdown: &str, korean: bool) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (index, line) in markdown.lines().enumerate() {
+        let number = index + 1;
+        let words: Vec<&str> = line.split_whitespace().collect();
+        for pair in words.windows(2) {
+            // "without it, it uses" is English: a mark in between ends the run.
+            let word = pair[0].trim_start_matches(|c: char| !c.is_alphanumeric());
+            if !word.is_empty() && word.chars().any(char::is_alphabetic) && word == pair[1] {
+                problems.push(format!("{number}: {word:?} twice: {line}"));
+            }
+        }
+        if !korean {
+            continue;
+        }
+        let spans: Vec<&str> = line.split('`').collect();
+        // Odd pieces are inside a code span; the piece after one starts with its particle.
+        for pair in spans.windows(2).skip(1).step_by(2) {
+            let (code, after) = (pair[0], pair[1]);
+            let Some(digit) = code.chars().last().filter(char::is_ascii_digit) else { continue };
+            if let Some(rule) = particle_problem(digit, after) {
+                problems.push(format!("{number}: `{code}`{}: {rule}", after.chars().take(2).collect::<String>()));
+            }
+        }
+    }
+    problems
+}
+
+#[test]
+fn the_lint_knows_the_particles_after_digits() {
+    assert_eq!(lint("네트워크 `ch03`가 있다", true).len(), 1);
+    assert!(lint("네트워크 `ch03`이 있다", true).is_empty());
+    assert_eq!(lint("`ch04`이 있다", true).len(), 1);
+    assert!(lint("이름은 `ch04`이다", true).is_empty());
+    assert_eq!(lint("`ch03`와 `8088`을", true), vec!["1: `ch03`와 : after a final consonant: 이, 은, 과, 을"]);
+    assert!(lint("`8089`로 `8080`으로 `ch04`로", true).is_empty());
+    assert_eq!(lint("the the file", false).len(), 1);
+    assert!(lint("`code` `code`", false).is_empty(), "code spans are not words");
+}
+
+#[test]
+fn the_handouts_pass_the_lint() {
+    let mut problems = Vec::new();
+    for path in handouts() {
+        let korean = !path.to_string_lossy().ends_with(".en.md");
+        let text = std::fs::read_to_string(&path).unwrap();
+        problems.extend(lint(&text, korean).into_iter().map(|problem| format!("{}:{problem}", path.display())));
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
