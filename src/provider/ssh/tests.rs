@@ -181,3 +181,64 @@ fn a_machine_that_does_not_answer_is_named_and_the_others_are_still_done() {
     );
     assert!(runner.changes().iter().any(|line| line.starts_with(&ssh("10.0.1.10", "ubuntu"))), "the manager was done");
 }
+
+/// A script with its `variable=` line pointed at `value`.
+fn pointed(script: &str, variable: &str, value: &std::path::Path) -> String {
+    let line = script.lines().find(|line| line.starts_with(&format!("{variable}="))).unwrap().to_string();
+    script.replace(&line, &format!("{variable}={}", value.display()))
+}
+
+#[test]
+fn destroy_takes_back_exactly_the_firewall_changes_provisioning_made() {
+    let settings = crate::config::test_settings("");
+    let cluster = crate::config::test_cluster(&settings);
+    let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let (bin, defaults, rules, state) =
+        (dir.path().join("bin"), dir.path().join("ufw"), dir.path().join("rules"), dir.path().join("state"));
+    std::fs::create_dir_all(&bin).unwrap();
+    std::fs::write(&defaults, "IPV6=yes\nDEFAULT_FORWARD_POLICY=\"DROP\"\n").unwrap();
+    // The school had SSH and 2377/tcp open already.
+    std::fs::write(&rules, "22/tcp\n2377/tcp\n").unwrap();
+    let ufw = format!(
+        "#!/bin/sh\nrules='{}'\ncase $1 in\n  status) echo 'Status: active' ;;\n  allow) shift; rule=\"$*\"; if grep -qxF -- \"$rule\" \"$rules\"; then echo 'Skipping adding existing rule'; else echo \"$rule\" >> \"$rules\"; echo 'Rule added'; fi ;;\n  delete) shift 2; rule=\"$*\"; grep -vxF -- \"$rule\" \"$rules\" > \"$rules.new\"; mv \"$rules.new\" \"$rules\"; echo 'Rule deleted' ;;\nesac\n",
+        rules.display()
+    );
+    std::fs::write(bin.join("ufw"), ufw).unwrap();
+    std::fs::set_permissions(bin.join("ufw"), std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!("{}:/usr/bin:/bin", bin.display());
+
+    let firewall = crate::provider::provision::scripts(&cluster, &templates)
+        .unwrap()
+        .into_iter()
+        .find(|s| s.path.ends_with("40-firewall.sh"))
+        .unwrap();
+    let firewall = pointed(&pointed(&firewall.content, "ufw_defaults", &defaults), "record", &state.join("firewall"));
+    let children = std::sync::Arc::new(crate::exec::Children::default());
+    let runner = crate::exec::RealRunner::new(crate::ui::Ui::new(crate::ui::Verbosity::Quiet), children);
+    let run = |program: &str, args: &[&str]| {
+        let mut spec = crate::exec::CommandSpec::new(program, args, "run").timeout(std::time::Duration::from_secs(30));
+        spec.env.push(("PATH".into(), path.clone()));
+        crate::exec::Runner::run(&runner, &spec).unwrap()
+    };
+    for _ in 0..2 {
+        let out = run("bash", &["-c", &firewall, "40-firewall", "manager"]);
+        assert!(out.success(), "{out:?}");
+    }
+    assert!(std::fs::read_to_string(&defaults).unwrap().contains("\"ACCEPT\""));
+    assert_eq!(std::fs::read_to_string(&rules).unwrap().lines().count(), 7, "5 rules added");
+
+    let take_off = templates.node_script("node/take-off.sh.tera").unwrap();
+    let take_off = pointed(&take_off, "ufw_defaults", &defaults);
+    let record = state.join("swarm-node-id");
+    let argv = super::take_off_argv(&take_off, state.to_str().unwrap(), "/nonexistent/work", record.to_str().unwrap());
+    let args: Vec<&str> = argv[1..].iter().map(String::as_str).collect();
+    let out = run("sh", &args);
+    let said = out.stdout.clone();
+    assert!(out.success(), "{out:?}");
+    assert_eq!(std::fs::read_to_string(&rules).unwrap(), "22/tcp\n2377/tcp\n", "the school's rules stay: {said}");
+    assert_eq!(std::fs::read_to_string(&defaults).unwrap(), "IPV6=yes\nDEFAULT_FORWARD_POLICY=\"DROP\"\n");
+    assert!(said.contains("closed 7946/tcp 7946/udp 4789/udp 5000/tcp esp"), "{said}");
+    assert!(said.contains("ufw's forward policy is DROP again"), "{said}");
+    assert!(!state.exists());
+}
