@@ -28,7 +28,22 @@ fi
 # Through the environment, so the password is neither in ps nor warned about.
 export MYSQL_PWD=${MYSQL_ROOT_PASSWORD:?set MYSQL_ROOT_PASSWORD to the master\'s root password}
 
+# The schema may be there already: 01_ddl.sql also runs when the server first
+# starts (docker-entrypoint-initdb.d), and a DDL copied from the book has no
+# IF NOT EXISTS ("Table 'todo' already exists" would stop this script before
+# the rows). A schema file (its name has "ddl") is loaded only into a
+# database without tables.
+tables=$("${client[@]}" --skip-column-names --execute \
+    "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = '$database'")
 for sql in /sql/*.sql; do
+    case ${sql##*/} in
+        *ddl*)
+            if [ "${tables:-0}" -gt 0 ]; then
+                log "skipping $sql: $database has its tables already (made when the server first started)"
+                continue
+            fi
+            ;;
+    esac
     log "loading $sql into $database on ${MYSQL_HOST:-this server}"
     "${client[@]}" "$database" <"$sql"
 done

@@ -442,8 +442,8 @@ mod tests {
             class_table("swarm-lab", 4, &lines),
             "class swarm-lab: 4 seats, 1 Ready\n\n\
              SEAT  CLUSTER        ENGINE  ISOLATION  NODES        REGISTRY  LABS  SSH   LAST CHECKS\n\
-             s01   swarm-lab-s01  local   rootless   4/4          up        5/5   2201  lab1 ✓ 2/2 2m ago, lab2 ✗ 0/1 2m ago\n\
-             s02   swarm-lab-s02  local   rootless   2/4          down      1/5   2202  -\n\
+             s01   swarm-lab-s01  local   rootless   4/4          up        5/6   2201  lab1 ✓ 2/2 2m ago, lab2 ✗ 0/1 2m ago\n\
+             s02   swarm-lab-s02  local   rootless   2/4          down      1/6   2202  -\n\
              s03   swarm-lab-s03  local   -          unreachable  -         -     2203  lab1 ✗ 1/2 2m ago\n\
              s04   swarm-lab-s04  local   rootless   0/4          ?         -     2204  -\n"
         );

@@ -67,6 +67,7 @@ fn defaults_reproduce_the_handout_class() {
             ("lab2", "/root/work/work3"),
             ("lab3", "/root/work/db"),
             ("lab4", "/root/work/ch04"),
+            ("lab5", "/root/work/heal"),
             ("visualizer", "/root/work/visualizer"),
         ]
     );

@@ -63,6 +63,8 @@ pub enum Check {
         repository: String,
     },
     Http {
+        /// A node's name, or `worker` (the first worker, however the
+        /// workers are named) or `manager`; unset: the manager.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
         url: String,
@@ -70,10 +72,23 @@ pub enum Check {
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         contains: Option<String>,
+        /// The page names a running task of this service by its host name
+        /// (a task's container ID): one of its tasks answered.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from_task_of: Option<String>,
+        /// The page is the one this service's own task answers on its
+        /// port: what was fetched came through to it, whatever it says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        same_as: Option<ServicePort>,
+        /// Fetch through the port this service publishes for `target`,
+        /// whichever the student chose (it replaces the url's port).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port_of: Option<ServicePort>,
         #[serde(default)]
         ingress: bool,
     },
     Command {
+        /// As for `http`: a node's name, `worker` or `manager`.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         node: Option<String>,
         command: String,
@@ -95,6 +110,17 @@ pub enum Check {
 fn http_ok() -> u16 {
     200
 }
+
+/// A service and one port of its tasks (`{ service = "my-web_api", port = 80 }`).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(deny_unknown_fields)]
+pub struct ServicePort {
+    pub service: String,
+    pub port: u16,
+}
+
+/// The words a check's `node` may use for a role instead of a node's name.
+pub const ROLE_NODES: [&str; 2] = ["manager", "worker"];
 
 /// Where a `placement` check wants the service's tasks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Serialize)]
@@ -137,6 +163,44 @@ impl Check {
             | Check::Placement { service, .. }
             | Check::PublishedPorts { service, .. } => Some(service),
             _ => None,
+        }
+    }
+
+    /// The same check with every service of stack `name` named as stack
+    /// `alias`'s (`ch04_api` → `my-web_api`), for each (name, alias).
+    pub fn with_stack_renamed(&self, renames: &[(String, String)]) -> Check {
+        let rename = |service: &mut String| {
+            for (name, alias) in renames {
+                if let Some(rest) = service.strip_prefix(&format!("{name}_")) {
+                    *service = format!("{alias}_{rest}");
+                    return;
+                }
+            }
+        };
+        let mut check = self.clone();
+        match &mut check {
+            Check::ServiceExists { service }
+            | Check::ServiceReplicas { service, .. }
+            | Check::Placement { service, .. }
+            | Check::PublishedPorts { service, .. } => rename(service),
+            Check::Http { from_task_of, same_as, port_of, .. } => {
+                from_task_of.iter_mut().for_each(rename);
+                same_as.iter_mut().chain(port_of.iter_mut()).for_each(|page| rename(&mut page.service));
+            }
+            _ => {}
+        }
+        check
+    }
+
+    /// Every service it names (an http check's own services too).
+    pub fn services(&self) -> Vec<&str> {
+        match self {
+            Check::Http { from_task_of, same_as, port_of, .. } => from_task_of
+                .iter()
+                .map(String::as_str)
+                .chain(same_as.iter().chain(port_of).map(|page| page.service.as_str()))
+                .collect(),
+            other => other.service().into_iter().collect(),
         }
     }
 
@@ -239,7 +303,16 @@ mod tests {
         let http = entry("kind = \"http\"\nurl = \"http://localhost/\"\n").unwrap();
         assert_eq!(
             http.check,
-            Check::Http { node: None, url: "http://localhost/".into(), status: 200, contains: None, ingress: false }
+            Check::Http {
+                node: None,
+                url: "http://localhost/".into(),
+                status: 200,
+                contains: None,
+                from_task_of: None,
+                same_as: None,
+                port_of: None,
+                ingress: false
+            }
         );
     }
 

@@ -70,11 +70,15 @@ pub struct HandoutSpec {
     /// "my-web"`), in either language, and what the replay puts there.
     #[serde(default)]
     pub placeholders: BTreeMap<String, String>,
+    /// Files the student writes in a step that is not runnable (seeded
+    /// file → the instructor-only file the replay puts there first).
+    #[serde(default)]
+    pub written: BTreeMap<String, String>,
 }
 
 impl HandoutSpec {
     fn is_empty(&self) -> bool {
-        self.placeholders.is_empty()
+        self.placeholders.is_empty() && self.written.is_empty()
     }
 }
 
@@ -237,6 +241,14 @@ fn manifest_problems(manifest: &Manifest, present: &[String]) -> Vec<(String, St
         ));
     }
     problems.extend(placeholder_problems(&manifest.handout));
+    for (file, solution) in &manifest.handout.written {
+        if !manifest.files.contains(file) || !manifest.instructor_only.contains(solution) {
+            problems.push((
+                format!("handout.written.{file}"),
+                format!("{file:?} must be in `files` and {solution:?} in `instructor_only`"),
+            ));
+        }
+    }
 
     let listed: BTreeSet<&str> = manifest.files.iter().chain(&manifest.instructor_only).map(String::as_str).collect();
     for required in [HANDOUT_KO, HANDOUT_EN] {
@@ -297,7 +309,7 @@ fn docker_value_problems(manifest: &Manifest) -> Vec<(String, String)> {
         );
     }
     for (index, spec) in manifest.checks.iter().enumerate() {
-        names.extend(spec.check.service().map(|service| (format!("checks[{index}].service"), service)));
+        names.extend(spec.check.services().into_iter().map(|service| (format!("checks[{index}].service"), service)));
         names.extend(spec.check.network().map(|network| (format!("checks[{index}].network"), network)));
     }
     for (key, name) in names {

@@ -37,7 +37,14 @@ fn built_in_catalog_has_the_class_labs() {
         catalog.labs().iter().map(|lab| (lab.manifest.id.as_str(), lab.manifest.dir.as_str())).collect();
     assert_eq!(
         ids,
-        vec![("lab1", "ingress"), ("lab2", "work3"), ("lab3", "db"), ("lab4", "ch04"), ("visualizer", "visualizer")]
+        vec![
+            ("lab1", "ingress"),
+            ("lab2", "work3"),
+            ("lab3", "db"),
+            ("lab4", "ch04"),
+            ("lab5", "heal"),
+            ("visualizer", "visualizer")
+        ]
     );
 }
 
@@ -55,7 +62,7 @@ fn unknown_lab_lists_the_catalog_and_suggests() {
     let message = catalog().resolve("lab33").unwrap_err();
     assert!(message.starts_with("\"lab33\" is not a lab; did you mean \"lab3\"?"), "{message}");
     assert!(
-        message.contains("lab1 (ingress), lab2 (work3), lab3 (db), lab4 (ch04), visualizer (visualizer)"),
+        message.contains("lab1 (ingress), lab2 (work3), lab3 (db), lab4 (ch04), lab5 (heal), visualizer (visualizer)"),
         "{message}"
     );
 }
@@ -93,7 +100,7 @@ fn workspace_lab_is_added_and_overrides_by_id() {
     let lab = catalog.resolve("lab9").unwrap();
     assert_eq!(lab.read("a.yml").unwrap(), b"x");
     assert_eq!(lab.handout(Language::En).unwrap(), "en");
-    assert_eq!(catalog.labs().len(), 6);
+    assert_eq!(catalog.labs().len(), 7);
 
     let replacement = MINIMAL.replace("lab9", "lab1");
     write(
@@ -109,7 +116,7 @@ fn workspace_lab_is_added_and_overrides_by_id() {
     let lab1 = catalog.resolve("lab1").unwrap();
     assert_eq!(lab1.read("a.yml").unwrap(), b"mine");
     assert_eq!(lab1.source_label(), dir.path().join("labs/lab1").display().to_string());
-    assert_eq!(catalog.labs().len(), 6, "replaced, not added");
+    assert_eq!(catalog.labs().len(), 7, "replaced, not added");
     assert!(catalog.resolve("ingress").is_err(), "the replacement has no alias ingress");
 }
 
@@ -233,5 +240,5 @@ fn handout_placeholders_are_read_and_bad_ones_named_with_their_line() {
     let unknown = format!("{MINIMAL}\n[handout]\nrunnable = true\n");
     let dir = workspace_lab(&unknown);
     let error = Catalog::load(dir.path()).unwrap_err().to_string();
-    assert!(error.contains("unknown key `runnable` (valid keys here: placeholders)"), "{error}");
+    assert!(error.contains("unknown key `runnable` (valid keys here: placeholders, written)"), "{error}");
 }

@@ -14,7 +14,7 @@ use crate::config::Cluster;
 use crate::exec::batch;
 use crate::exec::Output;
 use crate::exit::Unreachable;
-use crate::labs::check_spec::{Check, PortRule};
+use crate::labs::check_spec::{Check, CheckSpec, PortRule, ServicePort, ROLE_NODES};
 use crate::labs::manifest::Language;
 use crate::labs::Lab;
 use crate::parallel::in_parallel;
@@ -26,6 +26,8 @@ const HTTP_TEMPLATE: &str = "node/http-get.sh.tera";
 const NETWORK_TEMPLATE: &str = "node/fetch-on-network.sh.tera";
 const PORTS_TEMPLATE: &str = "node/list-published-ports.sh.tera";
 const PUBLISHED_TEMPLATE: &str = "node/fetch-published.sh.tera";
+const CONTAINERS_TEMPLATE: &str = "node/task-containers.sh.tera";
+const NETWORKS_TEMPLATE: &str = "node/service-networks.sh.tera";
 
 /// Every node a check names must be a node of this cluster: with
 /// `worker_prefix = "worker"` there is no `node1`, and asking it would look
@@ -33,7 +35,8 @@ const PUBLISHED_TEMPLATE: &str = "node/fetch-published.sh.tera";
 pub fn check_nodes(lab: &Lab, cluster: &Cluster) -> Result<()> {
     let names = cluster.nodes().names();
     for (index, spec) in lab.manifest.checks.iter().enumerate() {
-        let Some(node) = spec.check.node().filter(|node| !names.contains(node)) else { continue };
+        let unknown = |node: &&str| !names.contains(node) && !ROLE_NODES.contains(node);
+        let Some(node) = spec.check.node().filter(unknown) else { continue };
         bail!(
             "{}{node:?} is not a node of cluster {} (its nodes: {}); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)",
             lab.locate(&format!("checks[{index}].node")),
@@ -98,8 +101,9 @@ pub struct Outcome {
 }
 
 /// How many rounds of reads a run may take: an ingress check reads the
-/// published ports first, then fetches through the mesh, then (on a kernel
-/// without IPVS) on the service's network.
+/// published ports first (with the tasks or the service's own page that it
+/// judges by), then fetches through the mesh, then (on a kernel without
+/// IPVS) on the service's network.
 const READ_ROUNDS: usize = 3;
 
 /// Run every check of `lab`. Each check asks for what it needs to read;
@@ -130,9 +134,18 @@ pub fn run_checks(
         network_script: templates.node_script(NETWORK_TEMPLATE)?,
         ports_script: templates.node_script(PORTS_TEMPLATE)?,
         published_script: templates.node_script(PUBLISHED_TEMPLATE)?,
+        containers_script: templates.node_script(CONTAINERS_TEMPLATE)?,
+        networks_script: templates.node_script(NETWORKS_TEMPLATE)?,
         mesh,
     };
-    let specs = &lab.manifest.checks;
+    let deployed_as = reader.deployed_as(lab)?;
+    let renamed: Vec<CheckSpec> = lab
+        .manifest
+        .checks
+        .iter()
+        .map(|spec| CheckSpec { check: spec.check.with_stack_renamed(&deployed_as), ..spec.clone() })
+        .collect();
+    let specs = &renamed;
     let mut answers = HashMap::new();
     let mut verdicts: Vec<Option<Verdict>> = vec![None; specs.len()];
     for round in 0..=READ_ROUNDS {
@@ -172,6 +185,13 @@ pub fn run_checks(
             let failure = (!passed).then_some(failure);
             // What a node answered is the student's to shape: shown, never obeyed.
             let detail = crate::mask::visible(&detail);
+            let detail = match deployed_as
+                .iter()
+                .find(|(_, alias)| spec.check.services().iter().any(|s| s.starts_with(&format!("{alias}_"))))
+            {
+                Some((name, alias)) => format!("{detail} (stack {name} deployed as {alias})"),
+                None => detail,
+            };
             Outcome { name: spec.name.clone(), kind: spec.check.kind().to_string(), passed, detail, hint, failure }
         })
         .collect())
@@ -205,6 +225,10 @@ enum Read {
     OnNetwork { node: String, service: String, url: String },
     /// A check's own command, run on a node.
     Command { node: String, command: String },
+    /// The container IDs of a service's running tasks.
+    TaskContainers(String),
+    /// The names of the networks a service's tasks are attached to.
+    ServiceNetworks(String),
 }
 
 impl Read {
@@ -218,7 +242,9 @@ impl Read {
             | Read::Nodes
             | Read::Network(_)
             | Read::EndpointSpec(_)
-            | Read::PublishedPorts => true,
+            | Read::PublishedPorts
+            | Read::TaskContainers(_)
+            | Read::ServiceNetworks(_) => true,
             Read::ThroughMesh { .. } | Read::Http { .. } | Read::OnNetwork { .. } | Read::Command { .. } => false,
         }
     }
@@ -259,6 +285,10 @@ struct Reader<'a> {
     ports_script: String,
     /// The rendered node/fetch-published.sh, for hosts with the routing mesh.
     published_script: String,
+    /// The rendered node/task-containers.sh: a service's tasks' containers.
+    containers_script: String,
+    /// The rendered node/service-networks.sh: the networks a service is on.
+    networks_script: String,
     mesh: &'a Mesh,
 }
 
@@ -301,19 +331,55 @@ impl Reader<'_> {
                     repository_verdict(&catalog.stdout, repository)
                 }
             },
-            Check::Http { node, url, status, contains, ingress } => {
-                let node = node.as_deref().unwrap_or(manager);
-                let decide = |answer: &str| http_decision(answer, *status, contains.as_deref());
+            Check::Http { node, url, status, contains, from_task_of, same_as, port_of, ingress } => {
+                let node = self.on_node(node.as_deref());
+                let node = node.as_str();
+                // What the check needs before it can fetch, asked for at once
+                // (one round): the published ports (for `port_of`, and where
+                // the fetch goes through the mesh) and the tasks it judges by.
+                let listing = (port_of.is_some() || *ingress).then(|| ask.get(Read::PublishedPorts));
+                let tasks = from_task_of.as_ref().map(|service| ask.get(Read::TaskContainers(service.clone())));
+                let own_page =
+                    same_as.as_ref().map(|ServicePort { service, port }| self.service_page(service, *port, url, ask));
+                if listing.as_ref().is_some_and(Option::is_none)
+                    || tasks.as_ref().is_some_and(Option::is_none)
+                    || own_page.as_ref().is_some_and(Option::is_none)
+                {
+                    return Ok(None);
+                }
+                let url = match (port_of, listing.flatten()) {
+                    (Some(ServicePort { service, port }), Some(listing)) => {
+                        match mesh::published_port_of(&listing.stdout, service, *port) {
+                            Some(published) => mesh::with_port(url, published),
+                            // A stack update may still be rolling out: not final.
+                            None => {
+                                return Ok(Some(
+                                    (false, format!("{service} publishes no port for its port {port}")).into(),
+                                ))
+                            }
+                        }
+                    }
+                    _ => url.clone(),
+                };
+                let expected = match (from_task_of, tasks.flatten(), same_as, own_page.flatten()) {
+                    (Some(service), Some(tasks), _, _) => Expected::FromTaskOf(service.clone(), container_ids(tasks)),
+                    (_, _, Some(ServicePort { service, .. }), Some(page)) => match page {
+                        Ok(page) => Expected::SameAs(service.clone(), page),
+                        Err(why) => return Ok(Some((false, why).into())),
+                    },
+                    _ => Expected::Contains(contains.clone()),
+                };
+                let decide = |answer: &str| expected.decide(answer, *status);
                 match ingress {
-                    true => return self.ingress_http(node, url, ask, decide),
+                    true => return self.ingress_http(node, &url, ask, decide),
                     false => {
-                        let Some(answer) = ask.get(http(node, url)) else { return Ok(None) };
+                        let Some(answer) = ask.get(http(node, &url)) else { return Ok(None) };
                         decide(&answer.stdout).into()
                     }
                 }
             }
             Check::Command { node, command } => {
-                let node = node.as_deref().unwrap_or(manager).to_string();
+                let node = self.on_node(node.as_deref());
                 let Some(output) = ask.get(Read::Command { node, command: command.clone() }) else {
                     return Ok(None);
                 };
@@ -329,7 +395,8 @@ impl Reader<'_> {
                 ports_decision(inspected(found).as_deref(), ports).into()
             }
             Check::HttpListsNodes { node, url } => {
-                let node = node.as_deref().unwrap_or(manager);
+                let node = self.on_node(node.as_deref());
+                let node = node.as_str();
                 let (Some(answer), Some(nodes)) = (ask.get(http(node, url)), ask.get(Read::Nodes)) else {
                     return Ok(None);
                 };
@@ -338,6 +405,82 @@ impl Reader<'_> {
             }
         };
         Ok(Some(verdict))
+    }
+
+    /// (stack, alias) for each of the lab's stacks that the student deployed
+    /// under one of its aliases (the name the course notes use) instead of
+    /// its own name: the alias's first service exists and is on one of the
+    /// lab's networks (so another lab's stack of that name is not taken for
+    /// this one), while the stack's own does not. One round trip, and only
+    /// for labs whose stacks have aliases.
+    fn deployed_as(&self, lab: &Lab) -> Result<Vec<(String, String)>> {
+        let candidates: Vec<(String, String, String)> = lab
+            .manifest
+            .stacks
+            .iter()
+            .filter_map(|stack| stack.services.first().map(|first| (stack, first)))
+            .flat_map(|(stack, first)| {
+                stack.aliases.iter().map(move |alias| (stack.name.clone(), alias.clone(), first.clone()))
+            })
+            .collect();
+        if candidates.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut reads = Vec::new();
+        for (name, alias, first) in &candidates {
+            reads.push(Read::Service(format!("{name}_{first}")));
+            reads.push(Read::ServiceNetworks(format!("{alias}_{first}")));
+        }
+        let answers: HashMap<Read, Output> = self.read_all(reads)?.into_iter().collect();
+        let networks: Vec<&str> = lab.manifest.networks.iter().map(|network| network.name.as_str()).collect();
+        let mut found = Vec::new();
+        for (name, alias, first) in candidates {
+            let own = answers.get(&Read::Service(format!("{name}_{first}"))).is_some_and(Output::success);
+            let on_lab_network = answers
+                .get(&Read::ServiceNetworks(format!("{alias}_{first}")))
+                .filter(|answer| answer.success())
+                .is_some_and(|answer| answer.stdout.split_whitespace().any(|network| networks.contains(&network)));
+            if !own && on_lab_network && !found.iter().any(|(stack, _): &(String, String)| *stack == name) {
+                found.push((name, alias));
+            }
+        }
+        Ok(found)
+    }
+
+    /// The node a check names: its name, or a role (`worker`: the first
+    /// worker, however the workers are named); unset, the manager.
+    fn on_node(&self, named: Option<&str>) -> String {
+        match named {
+            None | Some("manager") => self.manager.to_string(),
+            Some("worker") => self.nodes.get(1).unwrap_or(&self.nodes[0]).clone(),
+            Some(name) => name.to_string(),
+        }
+    }
+
+    /// The page a task of `service` answers itself on `port` (the path of
+    /// `url`), fetched inside a task's network namespace on the first node
+    /// that runs one: `None` while reads are lacking, `Err` with why when it
+    /// cannot be had.
+    fn service_page(&self, service: &str, port: u16, url: &str, ask: &Ask) -> Option<Result<String, String>> {
+        let path = mesh::port_and_path(url).map(|(_, path)| path).unwrap_or_else(|| "/".to_string());
+        let inner = format!("http://127.0.0.1:{port}{path}");
+        let reads: Vec<Option<&Output>> = self
+            .nodes
+            .iter()
+            .map(|node| {
+                ask.get(Read::OnNetwork { node: node.clone(), service: service.to_string(), url: inner.clone() })
+            })
+            .collect();
+        let fetched = reads.into_iter().collect::<Option<Vec<&Output>>>()?;
+        for output in fetched {
+            match mesh::network_fetch(output.code, &output.stdout, &output.tail(1)) {
+                NetworkFetch::NoTaskHere => continue,
+                NetworkFetch::Answer(answer) => return Some(Ok(answer)),
+                NetworkFetch::Unable(missing) => return Some(Err(format!("cannot ask {service} itself: {missing}"))),
+                NetworkFetch::Failed(why) => return Some(Err(format!("cannot ask {service} itself: {why}"))),
+            }
+        }
+        Some(Err(format!("no task of {service} runs")))
     }
 
     /// An http check of a port published through the routing mesh: through
@@ -463,6 +606,12 @@ impl Reader<'_> {
                 words(&["sh", "-c", &self.network_script, "labctl-on-network", service, url, &self.http_script]),
             ),
             Read::Command { node, command } => (node.clone(), words(&["sh", "-c", command])),
+            Read::ServiceNetworks(service) => {
+                on_manager(words(&["sh", "-c", &self.networks_script, "labctl-service-networks", service]))
+            }
+            Read::TaskContainers(service) => {
+                on_manager(words(&["sh", "-c", &self.containers_script, "labctl-task-containers", service]))
+            }
         }
     }
 
@@ -586,6 +735,72 @@ fn repository_verdict(answer: &str, repository: &str) -> Verdict {
         Verdict::settled(decision)
     } else {
         decision.into()
+    }
+}
+
+/// What an http check wants of the page, besides its status.
+enum Expected {
+    /// This text in it (or anything, for `None`).
+    Contains(Option<String>),
+    /// The host name of a running task of the service (its container ID's
+    /// first 12 characters) in it: those are the tasks' container IDs.
+    FromTaskOf(String, Vec<String>),
+    /// The very page a task of the service answers itself (http-get's output).
+    SameAs(String, String),
+}
+
+impl Expected {
+    fn decide(&self, answer: &str, status: u16) -> (bool, String) {
+        match self {
+            Expected::Contains(text) => http_decision(answer, status, text.as_deref()),
+            Expected::FromTaskOf(service, containers) => from_task_decision(answer, status, service, containers),
+            Expected::SameAs(service, page) => same_page_decision(answer, status, service, page),
+        }
+    }
+}
+
+/// The container IDs in a [`Read::TaskContainers`] answer.
+fn container_ids(output: &Output) -> Vec<String> {
+    output.stdout.split_whitespace().filter(|id| id.len() >= 12).map(String::from).collect()
+}
+
+/// Whether the page names a running task of `service` by its host name
+/// (a container's hostname is its ID's first 12 characters).
+pub fn from_task_decision(answer: &str, status: u16, service: &str, containers: &[String]) -> (bool, String) {
+    let (passed, detail) = http_decision(answer, status, None);
+    if !passed {
+        return (passed, detail);
+    }
+    let body = answer.split_once('\n').map_or("", |(_, body)| body);
+    if containers.is_empty() {
+        return (false, format!("{detail}, but no task of {service} runs"));
+    }
+    match containers.iter().map(|id| &id[..12]).find(|hostname| body.contains(hostname)) {
+        Some(hostname) => (true, format!("{detail}, answered by {service}'s task {hostname}")),
+        None => (
+            false,
+            format!(
+                "{detail}, but the page names none of {service}'s {} running tasks by its host name",
+                containers.len()
+            ),
+        ),
+    }
+}
+
+/// Whether the page is the one `service`'s task answers itself.
+pub fn same_page_decision(answer: &str, status: u16, service: &str, own: &str) -> (bool, String) {
+    let (passed, detail) = http_decision(answer, status, None);
+    if !passed {
+        return (passed, detail);
+    }
+    let body = |text: &str| text.split_once('\n').map_or(String::new(), |(_, body)| body.trim().to_string());
+    let (got, wanted) = (body(answer), body(own));
+    match got == wanted {
+        true => (true, format!("{detail}, {service}'s own page ({} bytes)", wanted.len())),
+        false => {
+            let first = got.lines().find(|line| !line.trim().is_empty()).unwrap_or("(empty)");
+            (false, format!("{detail}, but not the page {service} answers itself (this one starts {:?})", first.trim()))
+        }
     }
 }
 

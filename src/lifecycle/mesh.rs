@@ -81,6 +81,28 @@ pub fn publisher_of(listing: &str, port: u16) -> Option<Publisher> {
     })
 }
 
+/// The TCP port `service` publishes for its tasks' port `target`.
+pub fn published_port_of(listing: &str, service: &str, target: u16) -> Option<u16> {
+    let line = listing.lines().find(|line| line.split_whitespace().next() == Some(service))?;
+    line.split_whitespace().skip(1).find_map(|word| {
+        let fields: Vec<&str> = word.split('/').collect();
+        let [protocol, _, published, to] = fields[..] else { return None };
+        (protocol == "tcp" && to.parse() == Ok(target)).then(|| published.parse().ok()).flatten()
+    })
+}
+
+/// `url` with its port replaced by `port`.
+pub fn with_port(url: &str, port: u16) -> String {
+    let Some(rest) = url.strip_prefix("http://") else { return url.to_string() };
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = match authority.rsplit_once(':') {
+        Some((host, _)) if !host.ends_with(':') => host,
+        _ => authority,
+    };
+    format!("http://{host}:{port}{path}")
+}
+
 /// The port and the path (with its query) of an `http://` URL.
 pub fn port_and_path(url: &str) -> Option<(u16, String)> {
     let rest = url.strip_prefix("http://")?;

@@ -31,6 +31,7 @@ const POLL: Duration = Duration::from_millis(500);
 /// The node scripts a reset runs (templates/node/, each says its arguments).
 const LIST_FILES_SCRIPT: &str = "node/list-lab-files.sh.tera";
 const LEFTOVERS_SCRIPT: &str = "node/stack-leftovers.sh.tera";
+const NETWORKS_SCRIPT: &str = "node/service-networks.sh.tera";
 const SETUP_SCRIPT: &str = "node/lab-setup.sh.tera";
 const EXTRACT_SCRIPT: &str = "node/extract-into.sh.tera";
 const REMOVE_SCRIPT: &str = "node/remove-files.sh.tera";
@@ -105,14 +106,41 @@ impl Reset<'_> {
         let services = self.read(&["docker", "service", "ls", "--format", "{{.Name}}"], "list the services")?;
         let networks = self.read(&["docker", "network", "ls", "--format", "{{.Name}}"], "list the networks")?;
         let files = if keep_files { None } else { Some(self.file_plan()?) };
+        // A stack deployed under an alias (the notes' name) is this lab's
+        // only when it is on one of the lab's networks: another lab may
+        // deploy a stack of that name (lab 2's my-web beside lab 4's).
+        let mut lab_stacks = Vec::new();
+        for stack in &manifest.stacks {
+            for name in present(&stacks, &mut stack.names()) {
+                if name == stack.name || self.on_lab_network(&name, stack)? {
+                    lab_stacks.push(name);
+                }
+            }
+        }
         Ok(Plan {
             lab: manifest.id.clone(),
             target: self.target.clone(),
-            stacks: present(&stacks, &mut manifest.stacks.iter().flat_map(StackSpec::names)),
+            stacks: lab_stacks,
             services: present(&services, &mut manifest.services.iter()),
             networks: present(&networks, &mut manifest.networks.iter().map(|network| &network.name)),
             files,
         })
+    }
+
+    /// Whether stack `name`'s first service (of `stack`'s) is attached to
+    /// one of the lab's networks.
+    fn on_lab_network(&self, name: &str, stack: &StackSpec) -> Result<bool> {
+        let Some(first) = stack.services.first() else { return Ok(true) };
+        let script = self.templates.node_script(NETWORKS_SCRIPT)?;
+        let service = format!("{name}_{first}");
+        let spec = self.shell.probe(
+            self.manager,
+            &["sh", "-c", &script, "labctl-service-networks", &service],
+            "read a stack's networks",
+        );
+        let output = self.shell.run(&spec)?;
+        let networks: Vec<&str> = self.lab.manifest.networks.iter().map(|network| network.name.as_str()).collect();
+        Ok(output.success() && output.stdout.split_whitespace().any(|network| networks.contains(&network)))
     }
 
     /// Compare the lab directory on the manager with the pristine files.

@@ -96,13 +96,36 @@ fn lab2_refuses_an_api_published_directly_and_passes_through_nginx_proxy() {
     let answer = RecordingRunner::lenient();
     endpoint(&answer, "my-web_api", "null");
     endpoint(&answer, "my-web_nginx", NGINX_8088);
-    http_answer(&answer, "node1", "http://localhost:8088/", 200, QUIZ_PAGE);
+    // The student's own words in index.html: what counts is that nginx hands on the api's page.
+    let page = "<h1>my own page</h1>";
+    http_answer(&answer, "node1", "http://localhost:8088/", 200, page);
+    own_page(&answer, "my-web_api", "http://127.0.0.1:80/", page);
     routing_mesh(&answer, "my-web_nginx", 8088, 80);
     let verdicts = outcomes("lab2", &answer);
-    for name in ["my-web_api publishes no port", "my-web_nginx publishes 8088:80", "port 8088 on node1"] {
+    for name in ["my-web_api publishes no port", "my-web_nginx publishes 8088:80", "port 8088 on a worker"] {
         let found = outcome(&verdicts, name);
         assert!(found.passed, "{found:?}");
     }
+    assert_eq!(outcome(&verdicts, "port 8088 on a worker").detail, "status 200, my-web_api's own page (20 bytes)");
+
+    // nginx answers, but with a page the api does not serve (its own welcome page).
+    let other = RecordingRunner::lenient();
+    http_answer(&other, "node1", "http://localhost:8088/", 200, "<html>Welcome to nginx!</html>");
+    own_page(&other, "my-web_api", "http://127.0.0.1:80/", page);
+    routing_mesh(&other, "my-web_nginx", 8088, 80);
+    let found = outcome(&outcomes("lab2", &other), "port 8088 on a worker");
+    assert!(!found.passed, "{found:?}");
+    assert!(found.detail.contains("but not the page my-web_api answers itself"), "{}", found.detail);
+}
+
+/// A task of `service` on the first node answers `body` on `url` itself.
+fn own_page(runner: &RecordingRunner, service: &str, url: &str, body: &str) {
+    runner.always(
+        &format!("docker exec swarm-lab-manager sh -c '#!/bin/sh…' labctl-on-network {service} {url}"),
+        0,
+        &format!("status 200\n{body}"),
+        "",
+    );
 }
 
 #[test]
@@ -112,31 +135,41 @@ fn lab2_says_when_a_service_is_missing_and_names_the_shared_alias_trap() {
     http_answer(&runner, "node1", "http://localhost:8088/", 502, "Bad Gateway");
     let verdicts = outcomes("lab2", &runner);
     assert_eq!(outcome(&verdicts, "my-web_api publishes no port").detail, "no such service");
-    let page = outcome(&verdicts, "port 8088 on node1");
+    let page = outcome(&verdicts, "port 8088 on a worker");
     assert!(!page.passed);
     assert!(page.hint.contains("`api:80`") && page.hint.contains("simple-web"), "{}", page.hint);
 }
 
 #[test]
-fn lab1_passes_with_the_class_greeting_as_long_as_the_hostname_line_is_there() {
+fn lab1_passes_with_any_greeting_when_a_task_answers_with_its_host_name() {
     let runner = RecordingRunner::lenient();
-    // The class's own hello.js: another greeting, the same hostname line.
-    http_answer(
-        &runner,
-        "node1",
-        "http://localhost:80/",
-        200,
-        "Hello Docker!!\nclient: 10.0.0.2\nhostname: 3f1c2a9b8e7d\n",
-    );
+    // The class's own hello.js: another greeting, and the host name alone.
+    http_answer(&runner, "node1", "http://localhost:80/", 200, "Hello Docker!!\n3f1c2a9b8e7d\n");
+    tasks(&runner, "simple-web_api", &["3f1c2a9b8e7d0a1b2c3d4e5f", "77aa11bb22cc33dd44ee55ff"]);
     routing_mesh(&runner, "simple-web_nginx", 80, 80);
-    let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
+    let page = outcome(&outcomes("lab1", &runner), "port 80 on a worker");
     assert!(page.passed, "{page:?}");
+    assert_eq!(page.detail, "status 200, answered by simple-web_api's task 3f1c2a9b8e7d");
 
+    // A page that names no running task: not simple-web's answer (an old
+    // task's, or nginx's own page).
     let runner = RecordingRunner::lenient();
-    http_answer(&runner, "node1", "http://localhost:80/", 200, "<html>Welcome to nginx!</html>");
+    http_answer(&runner, "node1", "http://localhost:80/", 200, "hostname: 0123456789ab\n");
+    tasks(&runner, "simple-web_api", &["3f1c2a9b8e7d0a1b2c3d4e5f"]);
     routing_mesh(&runner, "simple-web_nginx", 80, 80);
-    let page = outcome(&outcomes("lab1", &runner), "port 80 on node1");
-    assert!(!page.passed, "a page without simple-web's hostname line is not simple-web: {page:?}");
+    let page = outcome(&outcomes("lab1", &runner), "port 80 on a worker");
+    assert!(!page.passed, "{page:?}");
+    assert_eq!(page.detail, "status 200, but the page names none of simple-web_api's 1 running tasks by its host name");
+}
+
+/// `service`'s running tasks are these containers.
+fn tasks(runner: &RecordingRunner, service: &str, containers: &[&str]) {
+    runner.always(
+        &format!("{MANAGER} sh -c '#!/bin/sh…' labctl-task-containers {service}"),
+        0,
+        &format!("{}\n", containers.join("\n")),
+        "",
+    );
 }
 
 #[test]
@@ -171,9 +204,17 @@ fn a_labs_checks_cost_one_round_trip_a_node_and_share_their_reads() {
     let verdicts = outcomes("lab3", &runner);
     assert_eq!(verdicts.len(), 7);
     let batches = runner.batch_lines();
-    assert_eq!(batches.len(), 1, "every read is on the manager: {batches:#?}");
-    assert!(batches[0].starts_with(&format!("{MANAGER} sh -c")), "{batches:#?}");
-    let lines = runner.command_lines();
+    // One more first: whether the stack was deployed under the notes' name.
+    assert_eq!(batches.len(), 2, "every read is on the manager: {batches:#?}");
+    assert!(batches.iter().all(|batch| batch.starts_with(&format!("{MANAGER} sh -c"))), "{batches:#?}");
+    let lines: Vec<String> = runner
+        .command_lines()
+        .into_iter()
+        .filter(|line| {
+            !line.contains("labctl-service-networks")
+                && !line.contains("docker service inspect --format '{{.Spec.Name}}' -- todo_mysql_master")
+        })
+        .collect();
     let node_lists = lines.iter().filter(|line| line.contains("docker node ls")).count();
     assert_eq!(node_lists, 1, "two placement checks, one node list: {lines:#?}");
     // The network, the catalog, each service's tasks (for its replicas and
@@ -188,11 +229,34 @@ fn when_no_read_gets_an_answer_from_docker_labctl_asks_whether_it_answers() {
     // grade, not an unreachable cluster, once Docker says it answers.
     let runner = RecordingRunner::default();
     runner.always(&format!("{MANAGER} docker"), 1, "", "Error: No such object\n");
+    runner.always(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-service-networks"), 1, "", "");
     runner.always(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-http"), 0, "status 000\n", "");
     runner.always(&format!("{MANAGER} sh -c 'docker run"), 1, "", "Error: network todoapp not found\n");
     runner.answer(&format!("{MANAGER} docker version"), 0, "20.10.24\n", "");
     let verdicts = outcomes("lab3", &runner);
     assert!(verdicts.iter().all(|outcome| !outcome.passed), "{verdicts:#?}");
     assert_eq!(outcome(&verdicts, "network todoapp").detail, "no such network");
-    assert_eq!(runner.batch_lines().len(), 2, "the reads, then the question");
+    assert_eq!(runner.batch_lines().len(), 3, "the notes' stack name, the reads, then the question");
+}
+
+#[test]
+fn lab4_follows_the_stack_deployed_under_the_notes_name_on_its_network() {
+    // The notes' way: lab 2's stack removed, the file deployed as my-web.
+    let runner = RecordingRunner::lenient();
+    runner.always(&format!("{MANAGER} docker service inspect --format '{{{{.Spec.Name}}}}' -- ch04_nginx"), 1, "", "");
+    runner.always(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-service-networks my-web_nginx"), 0, "ch04\n", "");
+    let running = "Running 5 seconds ago|node1\nRunning 5 seconds ago|node2\nRunning 5 seconds ago|node3\n";
+    runner.always(&format!("{MANAGER} docker service ps --filter desired-state=running --format '{{{{.CurrentState}}}}|{{{{.Node}}}}' -- my-web_api"), 0, running, "");
+    let replicas = outcome(&outcomes("lab4", &runner), "ch04_api runs 3 replicas");
+    assert!(replicas.passed, "{replicas:?}");
+    assert_eq!(replicas.detail, "3 running, 3 expected (stack ch04 deployed as my-web)");
+
+    // Lab 2's my-web on its own network ch03 is not lab 4's.
+    let runner = RecordingRunner::lenient();
+    runner.always(&format!("{MANAGER} docker service inspect --format '{{{{.Spec.Name}}}}' -- ch04_nginx"), 1, "", "");
+    runner.always(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-service-networks my-web_nginx"), 0, "ch03\n", "");
+    runner.always(&format!("{MANAGER} docker service ps --filter desired-state=running --format '{{{{.CurrentState}}}}|{{{{.Node}}}}' -- my-web_api"), 0, running, "");
+    let replicas = outcome(&outcomes("lab4", &runner), "ch04_api runs 3 replicas");
+    assert!(!replicas.passed, "{replicas:?}");
+    assert_eq!(replicas.detail, "0 running, 3 expected");
 }

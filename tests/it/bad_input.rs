@@ -214,15 +214,20 @@ fn manifest_values_that_docker_would_read_as_options_are_refused() {
 
 #[test]
 fn a_check_on_a_node_the_cluster_does_not_have_says_so() {
-    let workspace = Workspace::new();
+    let workspace =
+        workspace_lab_with(&[], &format!("{CHECK}kind = \"command\"\nnode = \"node1\"\ncommand = \"true\"\n"));
     workspace.file("labctl.toml", "[cluster]\nworker_prefix = \"worker\"\n");
+    let manifest = workspace.path().join("labs/lab9/lab.toml").display().to_string();
     for command in ["check", "solve"] {
-        let error = workspace.run(&[command, "lab1"]).single_error();
+        let error = workspace.run(&[command, "lab9"]).single_error();
         assert_eq!(
             error,
-            "labs/lab1/lab.toml:85:8: checks[6].node: \"node1\" is not a node of cluster swarm-lab (its nodes: manager, worker1, worker2, worker3); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)"
+            format!("{manifest}:11:8: checks[0].node: \"node1\" is not a node of cluster swarm-lab (its nodes: manager, worker1, worker2, worker3); set the check's `node` to one of them, or name the workers so that it exists ([cluster] worker_prefix)")
         );
     }
+    // The shipped labs name a role (`node = "worker"`), whatever the workers are called.
+    let run = workspace.run(&["check", "lab1"]);
+    assert!(run.code != 0 && !run.stderr.contains("is not a node of cluster"), "{run:?}");
 }
 
 #[test]

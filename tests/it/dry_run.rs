@@ -50,7 +50,7 @@ fn dry_run_prints_the_plan_and_changes_nothing() {
     );
     assert!(planned.iter().any(|line| line.contains("docker run --detach --name labctl-registry")));
     assert!(
-        run.stderr.contains("✓ planned: copy the missing files of lab1, lab2, lab3, lab4, visualizer"),
+        run.stderr.contains("✓ planned: copy the missing files of lab1, lab2, lab3, lab4, lab5, visualizer"),
         "{}",
         run.stderr
     );

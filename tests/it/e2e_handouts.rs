@@ -45,6 +45,9 @@ struct Lab {
     dir: String,
     files: Vec<String>,
     checks: Vec<Check>,
+    /// Files the student writes in a step that is not runnable, and the
+    /// instructor's version the replay puts there (`[handout.written]`).
+    written: Vec<(String, String)>,
 }
 
 impl Lab {
@@ -65,7 +68,13 @@ impl Lab {
             })
             .collect();
         let files = manifest["files"].as_array().unwrap().iter().map(|file| file.as_str().unwrap().to_string());
-        Lab { id, dir: text(&manifest, "dir"), files: files.collect(), checks }
+        let written = manifest["handout"]["written"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .map(|(file, solution)| (file.clone(), solution.as_str().unwrap().to_string()))
+            .collect();
+        Lab { id, dir: text(&manifest, "dir"), files: files.collect(), checks, written }
     }
 
     fn check_named(&self, name: &str) -> &Check {
@@ -219,6 +228,23 @@ fn replication_works(cluster: &E2eCluster, _lab: &Lab) {
     }
 }
 
+/// Step 2, lab3: the book's DDL (no `IF NOT EXISTS`), as a student who
+/// copies the instructor's 01_ddl.sql has it: the schema was made when the
+/// server first started, and init-data.sh still loads the rows instead of
+/// stopping on "Table 'todo' already exists".
+fn the_books_ddl_still_loads_the_rows(cluster: &E2eCluster, _lab: &Lab) {
+    let master = &task_containers(cluster, "todo_mysql_master")[0];
+    let count = "SELECT COUNT(*) FROM tododb.todo";
+    let before: u32 = mysql(cluster, master, count).trim().parse().unwrap();
+    let script =
+        "sed -i 's/IF NOT EXISTS //g' /sql/01_ddl.sql && grep -q 'CREATE TABLE todo' /sql/01_ddl.sql && init-data.sh";
+    let run = cluster.labctl(&["exec", &master.0, "--", "docker", "exec", &master.1, "bash", "-c", script]);
+    assert_eq!(run.code, 0, "init-data.sh with the book's DDL: {run:#?}");
+    assert!(run.stdout.contains("skipping /sql/01_ddl.sql: tododb has its tables already"), "{}", run.stdout);
+    let after: u32 = mysql(cluster, master, count).trim().parse().unwrap();
+    assert!(after > before, "the rows were loaded: {before} → {after}");
+}
+
 /// Whether this host's kernel has IPVS loaded, which the routing mesh needs.
 fn routing_mesh_here() -> bool {
     std::path::Path::new("/proc/net/ip_vs").exists()
@@ -241,6 +267,11 @@ fn replay_script(lab: &Lab, blocks: &[Block]) -> String {
 /// Step 3: the handout's runnable blocks succeed on the manager, and the
 /// lab still passes its checks afterwards.
 fn handout_replays(cluster: &E2eCluster, lab: &Lab) {
+    // What the student writes by hand: the instructor's version.
+    for (file, solution) in &lab.written {
+        let text = std::fs::read_to_string(handout::lab_dir(lab.id).join(solution)).unwrap();
+        write_on_manager(cluster, &format!("/root/work/{}/{file}", lab.dir), &text);
+    }
     let blocks = handout::runnable(&handout::handout(lab.id, false));
     let (run, skipped): (Vec<Block>, Vec<Block>) =
         blocks.into_iter().partition(|block| !block.needs_mesh() || routing_mesh_here());
@@ -256,6 +287,60 @@ fn handout_replays(cluster: &E2eCluster, lab: &Lab) {
     let ran = replay.stdout.matches("labctl-replay: README.md:").count();
     assert_eq!(ran, run.len(), "{}: not every block ran:\n{}", lab.id, replay.stdout);
     wait_until_checks_pass(cluster, lab, Duration::from_secs(120));
+}
+
+/// `text` into `path` on the manager.
+fn write_on_manager(cluster: &E2eCluster, path: &str, text: &str) {
+    let quoted = text.replace('\'', "'\\''");
+    cluster.exec("manager", &format!("printf '%s' '{quoted}' > '{path}'"));
+}
+
+/// The notes' own self-practice file (Linux & Docker day 5, "4. 혼자 실습"),
+/// as typed from them: BACKEND_HOST my-web_api:80, 8088, depends_on.
+const NOTES_CH04: &str = r#"version: "3"
+services:
+    nginx:
+        image: gihyodocker/nginx-proxy
+        deploy:
+            replicas: 3
+            placement:
+                constraints: [node.role != manager]
+        networks:
+            - ch04
+        depends_on:
+            - api
+        ports:
+            - 8088:80
+        environment:
+            BACKEND_HOST: my-web_api:80
+    api:
+        image: manager:5000/example/my-web
+        deploy:
+            replicas: 3
+            placement:
+                constraints: [node.role != manager]
+        networks:
+            - ch04
+networks:
+    ch04:
+        external: true
+"#;
+
+/// Step 5, lab4: the notes' way. Lab 2's stack removed, the notes' file
+/// deployed as my-web: every check passes, following that stack; reset
+/// removes it.
+fn the_notes_way_passes(cluster: &E2eCluster, lab: &Lab) {
+    cluster.exec("manager", "docker stack rm my-web ch04 >/dev/null 2>&1 || true; for i in $(seq 60); do [ -z \"$(docker service ls -q --filter label=com.docker.stack.namespace=my-web)\" ] && break; sleep 1; done");
+    write_on_manager(cluster, &format!("/root/work/{}/ch04-my-web.yml", lab.dir), NOTES_CH04);
+    cluster.exec("manager", &format!("cd /root/work/{} && docker stack deploy -c ch04-my-web.yml my-web", lab.dir));
+    wait_until_checks_pass(cluster, lab, Duration::from_secs(150));
+    let (_, report) = check(cluster, lab.id);
+    let followed =
+        outcomes(&report).iter().filter(|(_, _, detail, _)| detail.contains("(stack ch04 deployed as my-web)")).count();
+    assert!(followed >= 4, "{}: the checks follow the stack my-web: {report:#}", lab.id);
+    cluster.labctl(&["reset", lab.id]).success();
+    let left = cluster.exec("manager", "docker stack ls --format '{{.Name}}'");
+    assert!(!left.lines().any(|name| name == "my-web"), "reset removes the notes' stack on ch04: {left}");
 }
 
 /// Step 4: a student changed a file; reset backs it up, restores the lab and
@@ -303,9 +388,13 @@ fn e2e_handouts() {
         suite.step(lab, "2 solve passes every check", solve_passes);
         if lab.id == "lab3" {
             suite.step(lab, "2 replication to every slave", replication_works);
+            suite.step(lab, "2 the book's DDL still loads the rows", the_books_ddl_still_loads_the_rows);
         }
         suite.step(lab, "3 handout replay", handout_replays);
         suite.step(lab, "4 reset fails again, with a backup", reset_fails_and_backs_up);
+        if lab.id == "lab4" {
+            suite.step(lab, "5 the notes' way (stack my-web) passes", the_notes_way_passes);
+        }
     }
     eprintln!("e2e_handouts: took {:.0?}", started.elapsed());
     let report: Vec<String> =

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use crate::support::Workspace;
 
 /// The labs whose handouts are replayed.
-pub const LABS: [&str; 5] = ["lab1", "lab2", "lab3", "lab4", "visualizer"];
+pub const LABS: [&str; 6] = ["lab1", "lab2", "lab3", "lab4", "lab5", "visualizer"];
 
 /// A fenced block of a handout.
 #[derive(Debug, Clone, PartialEq)]

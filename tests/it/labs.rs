@@ -24,7 +24,7 @@ fn labs_json_describes_each_lab_for_scripts() {
     let run = workspace.run(&["labs", "--json"]).success();
     let labs: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     let labs = labs.as_array().unwrap();
-    assert_eq!(labs.len(), 5);
+    assert_eq!(labs.len(), 6);
     let lab3 = labs.iter().find(|lab| lab["id"] == "lab3").unwrap();
     assert_eq!(lab3["target"], "/root/work/db");
     assert_eq!(lab3["seeded"], true);

@@ -6,9 +6,10 @@
 # (manager:5000). It needs lab 2's my-web image: it builds and pushes it
 # again from lab 2's folder (/root/work/work3; the build cache makes this
 # quick when lab 2 was done), or, without that folder, uses the image already
-# in the registry. Then it deploys ch04-my-web.yml as the stack ch04. It does
-# not wait for the tasks to start: `labctl check lab4` does. Running it twice
-# is harmless.
+# in the registry. Then it deploys the reference stack file (the instructor's
+# ch04-my-web.yml, uploaded with this script; the student's own file in the
+# lab folder is left as it is) as the stack ch04. It does not wait for the
+# tasks to start: `labctl check lab4` does. Running it twice is harmless.
 set -eu
 
 lab=lab4
@@ -31,7 +32,8 @@ lab2_folders() {
     echo /root/work/work3
 }
 
-[ -f ch04-my-web.yml ] || fail "$PWD/ch04-my-web.yml is missing; \`labctl reset $lab\` restores it"
+solution=${LABCTL_SOLUTION_DIR:?run this with labctl solve}/solution/ch04-my-web.yml
+[ -f "$solution" ] || fail "the reference stack file $solution was not uploaded"
 
 work3=
 candidates=$(lab2_folders)
@@ -62,5 +64,5 @@ fi
 
 need_network ch04
 
-deploy ch04-my-web.yml ch04
+deploy "$solution" ch04
 say "done; \`labctl check $lab\` waits for 3 api and 3 nginx tasks on the workers"

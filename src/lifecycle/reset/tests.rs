@@ -193,6 +193,12 @@ fn lab3_reset_also_removes_the_stack_under_the_handouts_own_name() {
     let catalog = catalog();
     let runner = RecordingRunner::lenient();
     runner.answer(&format!("{MANAGER} docker stack ls"), 0, "todo-mysql\nvisualizer\n", "");
+    runner.answer(
+        &format!("{MANAGER} sh -c '#!/bin/sh…' labctl-service-networks todo-mysql_master"),
+        0,
+        "todoapp\n",
+        "",
+    );
     let cluster = test_cluster(&settings);
     let provider = DockerProvider::new(&cluster, &runner);
     let reset = reset_in("/root/work/db", catalog.resolve("lab3").unwrap(), &provider, &runner, &std::env::temp_dir());
@@ -200,6 +206,30 @@ fn lab3_reset_also_removes_the_stack_under_the_handouts_own_name() {
     assert_eq!(plan.stacks, vec!["todo-mysql"]);
     reset.execute(&plan).unwrap();
     assert!(runner.command_lines().iter().any(|line| line.ends_with("docker stack rm todo-mysql")));
+}
+
+#[test]
+fn a_stack_under_an_alias_on_another_labs_network_is_not_this_labs() {
+    // lab 4's file deployed as my-web is lab 4's only on its network ch04:
+    // lab 2's my-web stack (on ch03) stays.
+    let settings = test_settings("");
+    let catalog = catalog();
+    let runner = RecordingRunner::lenient();
+    runner.answer(&format!("{MANAGER} docker stack ls"), 0, "my-web\n", "");
+    runner.answer(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-service-networks my-web_nginx"), 0, "ch03\n", "");
+    let cluster = test_cluster(&settings);
+    let provider = DockerProvider::new(&cluster, &runner);
+    let reset =
+        reset_in("/root/work/ch04", catalog.resolve("lab4").unwrap(), &provider, &runner, &std::env::temp_dir());
+    assert!(reset.plan(true).unwrap().stacks.is_empty());
+
+    let runner = RecordingRunner::lenient();
+    runner.answer(&format!("{MANAGER} docker stack ls"), 0, "my-web\n", "");
+    runner.answer(&format!("{MANAGER} sh -c '#!/bin/sh…' labctl-service-networks my-web_nginx"), 0, "ch04\n", "");
+    let provider = DockerProvider::new(&cluster, &runner);
+    let reset =
+        reset_in("/root/work/ch04", catalog.resolve("lab4").unwrap(), &provider, &runner, &std::env::temp_dir());
+    assert_eq!(reset.plan(true).unwrap().stacks, vec!["my-web"]);
 }
 
 #[test]
