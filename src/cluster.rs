@@ -358,14 +358,14 @@ mod tests {
         let cluster = Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
         let engine = "docker --host ssh://ubuntu@10.0.0.5";
         let runner = RecordingRunner::lenient();
-        let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+        // The seat's containers, their IDs last on each line.
+        let running = "manager\trunning\t\tc1\nnode1\trunning\t\tc2\nnode2\trunning\t\tc3\nnode3\trunning\t\tc4\n";
         runner.always(
             &format!("{engine} ps --all --filter label=labctl.cluster=swarm-lab-s02 --format"),
             0,
-            &running,
+            running,
             "",
         );
-        runner.always(&format!("{engine} ps --all --quiet"), 0, "c1\nc2\n", "");
         runner.always(&format!("{engine} volume ls"), 0, "swarm-lab-s02-manager-docker\n", "");
         runner.always(&format!("{engine} network ls"), 0, "labctl-swarm-lab-s02\n", "");
         runner.always(&format!("{engine} network inspect"), 0, "192.168.57.0/24 ", "");
@@ -419,9 +419,11 @@ mod tests {
         assert!(lines
             .iter()
             .any(|line| line.starts_with(&format!("{engine} run --detach --name labctl-cache-swarm-lab"))));
-        for what in
-            ["rm --force --volumes c1 c2", "volume rm swarm-lab-s02-manager-docker", "network rm labctl-swarm-lab-s02"]
-        {
+        for what in [
+            "rm --force --volumes c1 c2 c3 c4",
+            "volume rm swarm-lab-s02-manager-docker",
+            "network rm labctl-swarm-lab-s02",
+        ] {
             assert!(lines.contains(&format!("{engine} {what}")), "destroy on the engine: {what}");
         }
     }

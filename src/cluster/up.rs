@@ -813,6 +813,7 @@ mod tests {
         runner.answer("docker container inspect", 1, "", "Error: No such container: labctl-cache-cls");
         runner.always("docker ps --all --filter label=labctl.cache.writer=cls", 0, "", "");
         runner.always("docker run --detach --name labctl-cache-cls", 0, "3f2c\n", "");
+        runner.always("docker port labctl-cache-cls", 0, "127.0.0.1:41234\n", "");
         runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", "msg=\"listening on [::]:5000\"");
         prepare_class_cache(&seat, &runner, &ui, Mode::Apply).unwrap();
         let changes = runner.changes();

@@ -53,15 +53,8 @@ impl<'c> Cluster<'c> {
         if !(1..=settings.class.seats).contains(&number) {
             return Err(anyhow!("internal error: seat {number} of a class of {}", settings.class.seats));
         }
-        let mut layout = class::layout(
-            &settings.class,
-            &settings.cluster_name,
-            settings.subnet,
-            &settings.nodes,
-            &settings.forwards,
-            number,
-        )
-        .ok_or_else(|| anyhow!("internal error: seat {number} has no layout (validation lets none through)"))?;
+        let mut layout = seat_layout(settings, number)
+            .ok_or_else(|| anyhow!("internal error: seat {number} has no layout (validation lets none through)"))?;
         if settings.provider == ProviderSetting::Ssh {
             layout.nodes = machines_as_nodes(settings, &layout.nodes, number)?;
         }
@@ -167,6 +160,17 @@ impl<'c> Cluster<'c> {
     /// `cluster.subnet` (shifted for seat K): the nodes' network.
     pub fn subnet(&self) -> Ipv4Net {
         self.layout.subnet
+    }
+
+    /// The host ports the class's seats hold on their engines (every seat's
+    /// forwards and SSH port), which nothing else of labctl's may take.
+    pub fn class_host_ports(&self) -> std::collections::BTreeSet<u16> {
+        (1..=self.settings.class.seats)
+            .filter_map(|number| seat_layout(self.settings, number))
+            .flat_map(|layout| {
+                layout.forwards.iter().map(|forward| forward.host).chain(layout.ssh_port).collect::<Vec<_>>()
+            })
+            .collect()
     }
 
     /// Every port forward from the host to a node (shifted for seat K).
@@ -312,4 +316,9 @@ mod tests {
         let error = cluster.lab("lab99").unwrap_err().to_string();
         assert!(error.starts_with("\"lab99\" is not a lab"), "{error}");
     }
+}
+
+/// Seat `number`'s layout from the settings (`None`: see [`class::layout`]).
+fn seat_layout(settings: &Settings, number: u32) -> Option<class::SeatLayout> {
+    class::layout(&settings.class, &settings.cluster_name, settings.subnet, &settings.nodes, &settings.forwards, number)
 }

@@ -54,6 +54,9 @@ const WRITER_LABEL: &str = "labctl.cache.writer";
 const STORAGE: &str = "/var/lib/registry";
 /// How often a push waits for a registry that has just started.
 const PUSH_TRIES: u32 = 20;
+/// How many times the cache (or its writer) is started again when Docker
+/// gives it a port a seat holds.
+const PORT_TRIES: u32 = 5;
 /// How long a cache that has just started may take to say it serves (on a
 /// normal host; scaled by `LABCTL_TIMEOUT_SCALE`).
 const STARTUP: Duration = Duration::from_secs(15);
@@ -490,6 +493,11 @@ impl<'a> ClassCache<'a> {
     /// happened: the seats never reach it, and it runs no longer than that.
     fn push_through(&self, writer: &Writer, pushes: &[Push]) -> Result<Vec<String>> {
         self.run_checked(&writer.start)?;
+        let name = writer_name(self.cluster.class_name());
+        if let Err(error) = self.keep_off_seat_ports(&name, &writer.start) {
+            remove_container(self.runner, &writer.remove)?;
+            return Err(error);
+        }
         let mut pushed = Vec::new();
         let result = self.push_all(pushes, &mut pushed);
         result.and(remove_container(self.runner, &writer.remove)).map(|()| pushed)
@@ -513,12 +521,38 @@ impl<'a> ClassCache<'a> {
         self.runner.run_checked(spec).map(|_| ())
     }
 
+    /// When Docker gave `container` (just started by `start`) a loopback
+    /// port that one of the class's seats holds (its forwards, its SSH
+    /// port), start it again until it has another: that seat's `up` would
+    /// fail on "port is already allocated".
+    fn keep_off_seat_ports(&self, container: &str, start: &CommandSpec) -> Result<()> {
+        let held = self.cluster.class_host_ports();
+        for _ in 0..PORT_TRIES {
+            let port = self.published_port(container)?;
+            let taken = port.as_deref().and_then(|address| address.rsplit(':').next()?.parse::<u16>().ok());
+            match taken {
+                Some(port) if held.contains(&port) => {
+                    let remove = self.docker(&["rm", "--force", container], "give a seat's port back", Wait::Change);
+                    remove_container(self.runner, &remove)?;
+                    self.run_checked(start)?;
+                }
+                _ => return Ok(()),
+            }
+        }
+        bail!(
+            "Docker keeps giving {container} a port that one of the class's seats holds; see `docker port {container}`"
+        )
+    }
+
     /// `docker run` the cache: only the class's step does, once per engine
-    /// before the seats (`cluster::up::prepare_class_cache`).
+    /// before the seats (`cluster::up::prepare_class_cache`). Docker picks
+    /// its loopback port from the ephemeral range, where the seats' forwards
+    /// may be (49000 + K): a port a seat holds is given back and another
+    /// taken (see [`Cache::keep_off_seat_ports`]).
     fn create(&self, create: &CommandSpec) -> Result<()> {
         let output = self.runner.run(create)?;
         if output.success() {
-            return Ok(());
+            return self.keep_off_seat_ports(&self.name(), create);
         }
         let tail = output.tail(2);
         if tail.contains("pull") || tail.contains("dial tcp") || tail.contains("lookup") {
@@ -842,6 +876,31 @@ mod tests {
     fn found_in_mode(state: &str, upstream: &str, mode: &str, networks: &str) -> String {
         let forwarding = if mode.is_empty() { "" } else { "0" };
         format!("3f2c\t{state}\t{upstream}\t{mode}\t{forwarding}\tregistry:2\t{networks}\n")
+    }
+
+    #[test]
+    fn a_cache_given_a_port_a_seat_holds_is_started_again_until_it_has_another() {
+        // Seat 2's forward of the visualizer is 49001: Docker picked it first.
+        let settings = test_settings(&format!("{CLASS}[[forward]]\nhost = 49000\nguest = 9000\n"));
+        let seat1 = seat(&settings, 1);
+        let runner = RecordingRunner::default();
+        runner.always(INSPECT, 1, "", "Error: No such container: labctl-cache-cls");
+        runner.always(WRITERS, 0, "", "");
+        runner.always("docker run --detach --name labctl-cache-cls", 0, "3f2c\n", "");
+        runner.answer("docker port labctl-cache-cls 5000/tcp", 0, "127.0.0.1:49001\n", "");
+        runner.answer("docker port labctl-cache-cls 5000/tcp", 0, "127.0.0.1:41234\n", "");
+        runner.always("docker rm --force labctl-cache-cls", 0, "", "");
+        runner.always("docker logs --tail 100 labctl-cache-cls", 0, "", LISTENING);
+        runner.always("docker container inspect --format {{.State.Status}}", 0, "running 0\n", "");
+        let cache = ClassCache::of(&seat1, &runner).unwrap();
+        let plan = cache.plan(&[]).unwrap();
+        cache.apply(&plan).unwrap();
+        let changes = runner.changes();
+        let runs =
+            changes.iter().filter(|line| line.starts_with("docker run --detach --name labctl-cache-cls")).count();
+        assert_eq!(runs, 2, "{changes:#?}");
+        assert!(changes.iter().any(|line| line == "docker rm --force labctl-cache-cls"), "{changes:#?}");
+        assert!(seat1.class_host_ports().contains(&49001) && !seat1.class_host_ports().contains(&41234));
     }
 
     #[test]

@@ -596,7 +596,16 @@ impl<'a> DockerProvider<'a> {
     /// (node, state) of each node container of the cluster, once sure that
     /// they are this workspace's (see [`foreign_workspace`]).
     fn list_containers(&self) -> Result<Vec<(String, String)>> {
-        let format = format!("{{{{.Label \"{NODE_LABEL}\"}}}}\t{{{{.State}}}}\t{{{{.Label \"{WORKSPACE_LABEL}\"}}}}");
+        Ok(self.containers()?.into_iter().map(|container| (container.node, container.state)).collect())
+    }
+
+    /// The cluster's node containers (ID, node, state), once sure they are
+    /// this workspace's: another workspace's cluster of the same name is an
+    /// error naming both folders.
+    fn containers(&self) -> Result<Vec<NodeContainer>> {
+        let format = format!(
+            "{{{{.Label \"{NODE_LABEL}\"}}}}\t{{{{.State}}}}\t{{{{.Label \"{WORKSPACE_LABEL}\"}}}}\t{{{{.ID}}}}"
+        );
         let spec = self.docker(
             &["ps", "--all", "--filter", &self.cluster_filter(), "--format", &format],
             "list the node containers",
@@ -612,20 +621,14 @@ impl<'a> DockerProvider<'a> {
         Ok(rows
             .iter()
             .filter_map(|row| match row[..] {
-                [node, state, ..] => Some((node.to_string(), state.to_string())),
+                [node, state, ..] => Some(NodeContainer {
+                    id: row.get(3).copied().unwrap_or_default().to_string(),
+                    node: node.to_string(),
+                    state: state.to_string(),
+                }),
                 _ => None,
             })
             .collect())
-    }
-
-    /// IDs of every container of the cluster, running or not.
-    fn all_containers(&self) -> Result<Vec<String>> {
-        let spec = self.docker(
-            &["ps", "--all", "--quiet", "--filter", &self.cluster_filter()],
-            "list the node containers",
-            Wait::Read,
-        );
-        Ok(self.runner.run_checked(&spec)?.stdout.split_whitespace().map(String::from).collect())
     }
 
     /// Names of the cluster's volumes or networks (`kind`).
@@ -637,6 +640,13 @@ impl<'a> DockerProvider<'a> {
         );
         Ok(self.runner.run_checked(&spec)?.stdout.split_whitespace().map(String::from).collect())
     }
+}
+
+/// One node container of the cluster, as `docker ps` lists it.
+struct NodeContainer {
+    id: String,
+    node: String,
+    state: String,
 }
 
 /// What the docker provider's part of a [`NodesPlan`] runs.
@@ -821,8 +831,8 @@ impl Provider for DockerProvider<'_> {
     fn destroy(&self) -> Result<Vec<String>> {
         let mut removed = Vec::new();
         // Never another workspace's nodes, though they carry this name.
-        self.list_containers()?;
-        let containers = self.all_containers()?;
+        let containers: Vec<String> =
+            self.containers()?.into_iter().map(|container| container.id).filter(|id| !id.is_empty()).collect();
         if !containers.is_empty() {
             self.remove_containers(&containers)?;
             removed.push(format!("{} containers", containers.len()));

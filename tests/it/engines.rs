@@ -20,7 +20,9 @@ fn class_on_two_engines() -> Workspace {
             "[cluster]\nname = \"cls\"\nprovider = \"docker\"\n\n[class]\nseats = 2\naccess = \"none\"\n\n[[class.engines]]\nname = \"here\"\nhost = \"unix:///run/docker.sock\"\nseats = 1\n\n[[class.engines]]\nname = \"lab-server-2\"\nhost = \"{SECOND_ENGINE}\"\nseats = 1\n"
         ),
     );
-    let running: String = ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\n")).concat();
+    // node, state, workspace, container ID
+    let running: String =
+        ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\t\tc-{node}\n")).concat();
     workspace.file("containers.txt", &running);
     let node_list: String = ["manager", "node1", "node2", "node3"]
         .map(|node| format!("{{\"ID\":\"id-{node}\",\"Hostname\":\"{node}\",\"Status\":\"Ready\",\"Availability\":\"Active\",\"ManagerStatus\":\"\"}}\n"))

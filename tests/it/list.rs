@@ -15,7 +15,7 @@ fn docker_with_clusters(workspace: &str) -> String {
     printf 'seatclass-s02\tnode1\tworker\tseatclass\t2\t{workspace}\trunning\tseatclass-s02-node1\n'
     printf 'orphan\tmanager\tmanager\t\t\t/gone/folder\texited\torphan-manager\n' ;;
   "exec seatclass-s02-manager docker node ls"*) printf 'Ready\nReady\n' ;;
-  "ps --all --quiet --filter label=labctl.cluster=orphan") echo c0ffee ;;
+  "ps --all --filter label=labctl.cluster=orphan --format"*) printf 'manager\texited\t/gone/folder\tc0ffee\n' ;;
   "volume ls --quiet --filter label=labctl.cluster=orphan") echo orphan-manager-docker ;;
   "network ls --quiet --filter label=labctl.cluster=orphan") echo labctl-orphan ;;
 esac
@@ -72,7 +72,7 @@ fn destroy_by_name_acts_in_the_workspace_the_seat_was_made_in() {
     assert!(run.stderr.contains(&format!("seatclass-s02 was made in {}", class.path().display())), "{}", run.stderr);
     let calls = elsewhere.calls();
     // Seat 2 only, found by its own label.
-    assert!(calls.contains("ps --all --quiet --filter label=labctl.cluster=seatclass-s02"), "{calls}");
+    assert!(calls.contains("ps --all --filter label=labctl.cluster=seatclass-s02"), "{calls}");
     assert!(
         !calls.contains("labctl.cluster=seatclass-s01") && !calls.contains("labctl.cluster=seatclass-s03"),
         "{calls}"

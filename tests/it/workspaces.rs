@@ -12,13 +12,13 @@ fn workspace_seeing_nodes_of(made_from: &str) -> Workspace {
     workspace.file("labctl.toml", "[cluster]\nprovider = \"docker\"\n");
     workspace.link_host_tool("cat");
     let listing: String =
-        ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\t{made_from}\n")).concat();
+        ["manager", "node1", "node2", "node3"].map(|node| format!("{node}\trunning\t{made_from}\tc-{node}\n")).concat();
     workspace.file("containers.txt", &listing);
     workspace.fake_program(
         "docker",
         r#"case "$1" in
   version) echo 27.3.1 ;;
-  ps) case "$*" in *labctl.cache.writer*) ;; *--quiet*) printf 'c1\nc2\nc3\nc4\n' ;; *) cat containers.txt ;; esac ;;
+  ps) case "$*" in *labctl.cache.writer*) ;; *) cat containers.txt ;; esac ;;
 esac
 exit 0"#,
     );
@@ -59,7 +59,7 @@ fn a_workspaces_own_nodes_are_its_own_however_its_folder_is_written() {
     let roundabout = seeing.path().join("sub/..").display().to_string();
     seeing.file(
         "containers.txt",
-        &format!("manager\trunning\t{roundabout}\nnode1\trunning\t\nnode2\trunning\nnode3\trunning\t{roundabout}\n"),
+        &format!("manager\trunning\t{roundabout}\tc1\nnode1\trunning\t\tc2\nnode2\trunning\t\tc3\nnode3\trunning\t{roundabout}\tc4\n"),
     );
     let run = seeing.run(&["destroy", "--yes"]);
     assert_eq!(run.code, 0, "{run:#?}");
