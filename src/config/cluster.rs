@@ -282,6 +282,11 @@ fn machines_as_nodes(settings: &Settings, nodes: &Nodes, number: u32) -> Result<
     Ok(Nodes::new(on_machine(nodes.manager())?, workers))
 }
 
+/// Seat `number`'s layout from the settings (`None`: see [`class::layout`]).
+fn seat_layout(settings: &Settings, number: u32) -> Option<class::SeatLayout> {
+    class::layout(&settings.class, &settings.cluster_name, settings.subnet, &settings.nodes, &settings.forwards, number)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -316,9 +321,4 @@ mod tests {
         let error = cluster.lab("lab99").unwrap_err().to_string();
         assert!(error.starts_with("\"lab99\" is not a lab"), "{error}");
     }
-}
-
-/// Seat `number`'s layout from the settings (`None`: see [`class::layout`]).
-fn seat_layout(settings: &Settings, number: u32) -> Option<class::SeatLayout> {
-    class::layout(&settings.class, &settings.cluster_name, settings.subnet, &settings.nodes, &settings.forwards, number)
 }
