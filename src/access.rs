@@ -24,6 +24,7 @@ use crate::exec::CommandSpec;
 use crate::files;
 use crate::timeouts::{Timeouts, Wait};
 
+pub mod links;
 pub mod nodes;
 pub mod roster;
 
@@ -70,7 +71,7 @@ impl SeatFiles {
     }
 
     /// The seat's folder, made (or tightened) to 0700, with its parent.
-    fn create(&self) -> Result<()> {
+    pub(crate) fn create(&self) -> Result<()> {
         if let Some(root) = self.dir.parent() {
             files::create_private_dir(root)?;
         }

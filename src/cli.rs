@@ -186,6 +186,10 @@ and the swarm, registry and labs on them stay as they are (it says so)."
     #[command(subcommand)]
     Class(ClassCommand),
 
+    /// Serve the class in a browser: each seat's terminals, handout and check, and your board
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+
     /// Remove the nodes, their network and volumes
     #[command(after_help = concat!("Examples:\n  labctl destroy\n  labctl destroy --yes\n  \
 labctl destroy --seat 3 --yes        (one seat of a class)\n  \
@@ -608,6 +612,28 @@ StrictHostKeyChecking=yes): an unknown key is refused, never trusted.
 
 Exit status: 0 when every seat has its credentials, 1 when one has none yet
 (run `labctl up --seat K`).";
+
+const SERVE_HELP: &str = "Examples:\n  labctl serve\n  labctl serve --new-links\n\n\
+One process for the class, on [class] web_port (8800) of the address the seats'\n\
+SSH ports listen on ([class] ssh_bind). Each seat's page has a terminal on each\n\
+of its nodes (the shell `labctl ssh` opens), the lab's handout beside it (code\n\
+blocks one click from the terminal) and a check button (`labctl check --seat K`);\n\
+its link, with a secret of its own, is in the seat's handout (`labctl class\n\
+roster` writes it); labctl never prints it. Your board, every seat's nodes,\n\
+open terminals and last checks, updated live: its link is in\n\
+.labctl/access/board.url. --new-links makes every link anew: the old ones stop\n\
+working (run `labctl class roster` again for the new handouts).\n\n\
+A wrong or missing secret gets a plain refusal. Terminals end when their page\n\
+closes, and after 30 minutes without use; a seat holds at most 6. Without TLS\n\
+(say so at start) pages and keys cross the classroom's network unencrypted.\n\n\
+Runs until Ctrl-C.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Make every seat's link and the board's anew (the old links stop working)
+    #[arg(long)]
+    pub new_links: bool,
+}
 
 #[derive(Debug, Args)]
 pub struct RosterArgs {

@@ -35,6 +35,7 @@ mod parallel;
 mod provider;
 mod registry;
 mod rootless;
+mod serve;
 mod swarm;
 mod templates;
 mod timeouts;

@@ -192,6 +192,7 @@ pub fn handout(
     login: &Login,
     secret: HandoutSecret,
     known_hosts: &str,
+    web_link: Option<&str>,
 ) -> anyhow::Result<String> {
     let key_name = format!("labctl-s{:02}", login.seat);
     let identity = format!("~/.ssh/{key_name}");
@@ -210,6 +211,7 @@ pub fn handout(
     };
     context.insert("private_key", &private_key);
     context.insert("password", &password);
+    context.insert("web_link", &web_link);
     templates.render(HANDOUT_TEMPLATE, &context)
 }
 
@@ -300,7 +302,9 @@ mod tests {
         let templates = Templates::load(std::path::Path::new("/nonexistent")).unwrap();
         let key = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA\n-----END OPENSSH PRIVATE KEY-----\n";
         let known = "cls-s03-manager ssh-ed25519 AAAAM\ncls-s03-node1 ssh-ed25519 AAAA1\n";
-        let text = handout(&templates, &login, HandoutSecret::PrivateKey(key), known).unwrap();
+        let text =
+            handout(&templates, &login, HandoutSecret::PrivateKey(key), known, Some("http://lab:8800/#0123")).unwrap();
+        assert!(text.contains("\n       http://lab:8800/#0123\n"), "{text}");
         assert!(text.contains(key.trim_end()), "{text}");
         assert!(text.contains("chmod 600 ~/.ssh/labctl-s03"), "{text}");
         let command = "ssh -p 2203 -i ~/.ssh/labctl-s03 -o HostKeyAlias=cls-s03-manager -o StrictHostKeyChecking=yes -L 49000:localhost:9000";
@@ -311,7 +315,7 @@ mod tests {
         assert!(known.lines().all(|line| text.contains(&format!("    {line}\n"))), "{text}");
         assert!(text.contains("http://localhost:49000"), "{text}");
 
-        let password = handout(&templates, &login, HandoutSecret::Password("s3cretPassw0rd"), known).unwrap();
+        let password = handout(&templates, &login, HandoutSecret::Password("s3cretPassw0rd"), known, None).unwrap();
         assert!(password.contains("s3cretPassw0rd"), "{password}");
         assert!(!password.contains("PRIVATE KEY") && !password.contains("IdentityFile"), "{password}");
     }

@@ -42,6 +42,7 @@ mod reset;
 mod roster;
 mod seat_reads;
 mod seats;
+mod serve;
 mod solve;
 mod ssh;
 mod status;
@@ -366,6 +367,7 @@ pub fn dispatch(cli: Cli, ui: Ui, children: Arc<Children>, command_line: &str) -
         Command::Doctor(args) => doctor::run(&context, &args),
         Command::Class(ClassCommand::Import(args)) => import::run(&context, &args),
         Command::Class(ClassCommand::Engine(args)) => engine::run(&context, &args),
+        Command::Serve(args) => serve::run(&context, &args),
         Command::Completions(args) => completions::run(&context, &args),
     }
 }

@@ -66,7 +66,7 @@ pub fn run(context: &Context, args: &RosterArgs) -> Result<ExitCode> {
             said.push(note);
         }
         let login = Login::new(seat, &configured, &host).context("internal error: a seat without access")?;
-        logins.push(write_seat(&SeatFiles::new(&root, seat), login, &templates)?);
+        logins.push(write_seat(&SeatFiles::new(&root, seat), login, &templates, settings.class.web_port)?);
     }
     let roster = Roster { class: settings.cluster_name.clone(), access, seats: logins };
     context.ui.print(&match args.json {
@@ -88,7 +88,12 @@ pub fn run(context: &Context, args: &RosterArgs) -> Result<ExitCode> {
 
 /// Read one seat's credentials and write its handout and ssh config, when
 /// its `labctl up` has made them.
-fn write_seat(files: &SeatFiles, login: Login, templates: &crate::templates::Templates) -> Result<SeatLogin> {
+fn write_seat(
+    files: &SeatFiles,
+    login: Login,
+    templates: &crate::templates::Templates,
+    web_port: u16,
+) -> Result<SeatLogin> {
     let credential = access::read_credential(files, login.access)?;
     let known_hosts = std::fs::read_to_string(files.known_hosts()).ok();
     let key_mode = login.access == Access::Key;
@@ -109,7 +114,11 @@ fn write_seat(files: &SeatFiles, login: Login, templates: &crate::templates::Tem
             .with_context(|| format!("cannot read {}", files.private_key().display()))?,
         false => String::new(),
     };
-    let handout = roster::handout(templates, &seat.login, HandoutSecret::of(&credential, &private_key), &known_hosts)?;
+    // The seat's page of `labctl serve`, its secret in the link's fragment.
+    let link = access::links::seat_secret(files, false)?;
+    let web_link = format!("http://{}:{}/#{}", url_host(&seat.login.host), web_port, link.expose());
+    let secret = HandoutSecret::of(&credential, &private_key);
+    let handout = roster::handout(templates, &seat.login, secret, &known_hosts, Some(&web_link))?;
     files::write_private(&files.handout(), handout.as_bytes())?;
     let identity = key_mode.then(|| absolute(&files.private_key()));
     let config = seat.login.ssh_config(identity.as_deref(), Some(&absolute(&files.known_hosts())), false);
@@ -147,7 +156,7 @@ fn table(roster: &Roster) -> String {
 
 /// `path` relative to the current folder when it is inside it (as the
 /// roster is run from the workspace), else as it is.
-fn shown(path: &Path) -> String {
+pub(super) fn shown(path: &Path) -> String {
     let current = std::env::current_dir().unwrap_or_default();
     path.strip_prefix(&current).unwrap_or(path).display().to_string()
 }
@@ -156,4 +165,12 @@ fn shown(path: &Path) -> String {
 fn absolute(path: &Path) -> String {
     let path: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     path.display().to_string()
+}
+
+/// A host for a URL: an IPv6 address in brackets.
+fn url_host(host: &str) -> String {
+    match host.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => format!("[{host}]"),
+        Err(_) => host.to_string(),
+    }
 }

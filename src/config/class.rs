@@ -30,6 +30,9 @@ pub struct RawClass {
     /// The host address the seats' SSH servers listen on: "auto" (the
     /// address students reach the engine's host at) or an IP address.
     pub ssh_bind: String,
+    /// The port of the class's web pages (`labctl serve`), on the address
+    /// the seats' SSH ports listen on.
+    pub web_port: u16,
     /// How students log in to their seat: "key", "password" or "none";
     /// unset: "key" for a class of several seats, "none" for one.
     pub access: Option<String>,
@@ -46,6 +49,7 @@ impl Default for RawClass {
             port_step: 1,
             ssh_port_base: 2200,
             ssh_bind: "auto".into(),
+            web_port: 8800,
             access: None,
             engines: Vec::new(),
         }
@@ -191,6 +195,7 @@ pub struct ClassSettings {
     pub port_step: u16,
     pub ssh_port_base: u16,
     pub ssh_bind: SshBind,
+    pub web_port: u16,
     pub access: Access,
     /// At least one; the seats fill them in order.
     pub engines: Vec<Engine>,
@@ -204,6 +209,7 @@ impl Default for ClassSettings {
             port_step: 1,
             ssh_port_base: 2200,
             ssh_bind: SshBind::Auto,
+            web_port: 8800,
             access: Access::None,
             engines: vec![Engine::local()],
         }

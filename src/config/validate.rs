@@ -510,6 +510,10 @@ fn check_class(
     settings.parallel = class.parallel.filter(|parallel| *parallel > 0);
     settings.port_step = class.port_step;
     settings.ssh_port_base = class.ssh_port_base;
+    if class.web_port == 0 {
+        problems.add("class.web_port", "is 0; give the port of the class's web pages, e.g. 8800");
+    }
+    settings.web_port = class.web_port;
     match class.ssh_bind.parse() {
         _ if class.ssh_bind == "auto" => settings.ssh_bind = SshBind::Auto,
         Ok(address) => settings.ssh_bind = SshBind::Address(address),

@@ -27,6 +27,7 @@ mod e2e_limits;
 mod e2e_mesh;
 mod e2e_nodeimage;
 mod e2e_rootless;
+mod e2e_serve;
 mod e2e_ssh;
 mod e2e_stand_ins;
 mod e2e_swarm;

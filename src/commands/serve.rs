@@ -1,0 +1,83 @@
+//! `labctl serve`: gather what the pages need (each seat's node shells and
+//! link secret, the labs' handouts as HTML), say where it serves, and run
+//! the server (`crate::serve`) until Ctrl-C.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use anyhow::{Context as _, Result};
+
+use super::{Context, Intent};
+use crate::access::{links, SeatFiles, ACCESS_DIR};
+use crate::cli::ServeArgs;
+use crate::files;
+use crate::labs::manifest::Language;
+use crate::provider::listen;
+use crate::provider::ssh::HostKeys;
+use crate::serve::app::{self, App};
+use crate::serve::{handout, LabPage, SeatSite, Site};
+
+pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
+    let catalog = context.catalog()?;
+    let settings = context.settings(&catalog)?;
+    let clusters = context.seats(&settings, &catalog, None, Intent::Read)?;
+    let root = context.workspace.join(ACCESS_DIR);
+    let mut seats = Vec::new();
+    for cluster in &clusters {
+        let runner = context.runner(false);
+        let (_, provider) = context.provider_for(cluster, runner.as_ref(), None, HostKeys::Known)?;
+        let shells =
+            cluster.nodes().iter().map(|node| (node.name.clone(), provider.shell_command(&node.name))).collect();
+        let seat = cluster.seat_of_class();
+        let secret = links::seat_secret(&SeatFiles::new(&root, cluster), args.new_links)?;
+        seats.push(SeatSite { number: seat.number, label: seat.label(), secret: secret.expose().to_string(), shells });
+    }
+    let board = links::board_secret(&root, args.new_links)?;
+    let first = clusters.first().context("internal error: a class without seats")?;
+    let (address, why) = listen::students_bind(first)?;
+    let port = settings.class.web_port;
+    let host = match address {
+        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
+        v4 => v4.to_string(),
+    };
+    let board_url = format!("http://{host}:{port}/board#{}", board.expose());
+    files::write_private(&root.join("board.url"), format!("{board_url}\n").as_bytes())?;
+
+    let seeded: Vec<&str> = settings.seeded_labs.iter().map(|lab| lab.id.as_str()).collect();
+    let mut labs = Vec::new();
+    for lab in catalog.labs().iter().filter(|lab| seeded.contains(&lab.manifest.id.as_str())) {
+        let mut handouts = BTreeMap::new();
+        for (code, language) in [("ko", Language::Ko), ("en", Language::En)] {
+            handouts.insert(code.to_string(), handout::to_html(&lab.handout(language)?));
+        }
+        let manifest = &lab.manifest;
+        labs.push(LabPage {
+            id: manifest.id.clone(),
+            title: manifest.title.clone(),
+            title_ko: manifest.title_ko.clone(),
+            handouts,
+        });
+    }
+    let language = labs.first().and_then(|_| catalog.labs().first()).map_or("ko", |lab| lab.manifest.language.as_str());
+    let site = Site {
+        class: settings.cluster_name.clone(),
+        seats,
+        board_secret: board.expose().to_string(),
+        labs,
+        language: language.to_string(),
+        labctl: std::env::current_exe().context("cannot tell where labctl itself is")?,
+        workspace: context.workspace.clone(),
+    };
+    context.ui.note(&format!(
+        "serving class {} ({} seats) at http://{host}:{port}/ ({why}); each seat's link is in its handout (`labctl class roster`), your board's in {}",
+        site.class,
+        site.seats.len(),
+        super::roster::shown(&root.join("board.url"))
+    ));
+    context.ui.warn("no TLS: the pages, the terminals' keys and the links cross the classroom's network unencrypted");
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server")?;
+    runtime.block_on(app::serve(App::new(site), SocketAddr::new(address, port)))?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,382 @@
+//! The HTTP side of `labctl serve`: routes, who may use each, and the
+//! board's state. Every answer about a seat is computed from that seat's
+//! own data only.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::terminal::Session;
+use super::{assets, same_secret, SeatSite, Site};
+use crate::exec::{CommandSpec, RealRunner, Runner};
+use crate::ui::{Ui, Verbosity};
+
+/// Terminals one seat may hold at once.
+pub const TERMINALS_PER_SEAT: usize = 6;
+/// A terminal nobody typed in or read from for this long ends.
+pub const IDLE: Duration = Duration::from_secs(30 * 60);
+/// The largest websocket message taken (keys and sizes are small).
+const MAX_MESSAGE: usize = 64 * 1024;
+/// How often the board's state is read again.
+const BOARD_EVERY: Duration = Duration::from_secs(3);
+/// How long a seat's check may take.
+const CHECK_LIMIT: Duration = Duration::from_secs(180);
+/// How long reading the class's status may take.
+const STATUS_LIMIT: Duration = Duration::from_secs(120);
+
+#[derive(Clone)]
+pub struct App {
+    site: Arc<Site>,
+    /// Open terminals per seat number.
+    open: Arc<Mutex<HashMap<u32, usize>>>,
+    /// The last `class status --json`.
+    board: Arc<Mutex<Value>>,
+}
+
+impl App {
+    pub fn new(site: Site) -> App {
+        App { site: Arc::new(site), open: Arc::default(), board: Arc::new(Mutex::new(Value::Null)) }
+    }
+
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/", get(|| async { page("index.html") }))
+            .route("/board", get(|| async { page("board.html") }))
+            .route("/assets/{*path}", get(asset))
+            .route("/api/seat", get(seat_info))
+            .route("/api/handout/{lab}", get(handout))
+            .route("/api/check/{lab}", post(check))
+            .route("/api/board", get(board))
+            .route("/ws/terminal", get(terminal))
+            .with_state(self.clone())
+    }
+
+    /// Read the board's state now and every few seconds after.
+    pub fn watch_the_class(&self) {
+        let app = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let site = app.site.clone();
+                let status = tokio::task::spawn_blocking(move || class_status(&site)).await;
+                if let Ok(Some(status)) = status {
+                    *app.board.lock().unwrap_or_else(PoisonError::into_inner) = status;
+                }
+                tokio::time::sleep(BOARD_EVERY).await;
+            }
+        });
+    }
+
+    /// The seat whose secret the request carries.
+    fn seat_of(&self, headers: &HeaderMap) -> Option<&SeatSite> {
+        let given = bearer(headers)?;
+        self.seat_by_secret(given)
+    }
+
+    /// Count one more terminal of seat `number`, unless it holds
+    /// [`TERMINALS_PER_SEAT`] already.
+    fn take_terminal(&self, number: u32) -> bool {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = open.entry(number).or_default();
+        if *count >= TERMINALS_PER_SEAT {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn give_back_terminal(&self, number: u32) {
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = open.get_mut(&number) {
+            *count = count.saturating_sub(1);
+        }
+    }
+
+    fn seat_by_secret(&self, given: &str) -> Option<&SeatSite> {
+        // Every secret compared, each in constant time.
+        let mut found = None;
+        for seat in &self.site.seats {
+            if same_secret(given, &seat.secret) {
+                found = Some(seat);
+            }
+        }
+        found
+    }
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")
+}
+
+/// The one answer a request without the right secret gets.
+fn refused() -> Response {
+    (StatusCode::UNAUTHORIZED, "refused: this link is not valid (ask your instructor for your handout's link)")
+        .into_response()
+}
+
+fn page(name: &str) -> Response {
+    match assets::file(name) {
+        Some((bytes, kind)) => served(bytes, kind),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// A file of the pages, with the headers that keep it to this origin.
+fn served(bytes: &'static [u8], kind: &'static str) -> Response {
+    let mut response = bytes.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'self'; connect-src 'self'; style-src 'self' 'unsafe-inline'; frame-ancestors 'none'",
+        ),
+    );
+    headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    response
+}
+
+async fn asset(Path(path): Path<String>) -> Response {
+    match assets::file(&path) {
+        Some((bytes, kind)) if !path.ends_with(".html") => served(bytes, kind),
+        _ => (StatusCode::NOT_FOUND, "not found").into_response(),
+    }
+}
+
+async fn seat_info(State(app): State<App>, headers: HeaderMap) -> Response {
+    let Some(seat) = app.seat_of(&headers) else { return refused() };
+    let labs: Vec<Value> =
+        app.site.labs.iter().map(|lab| json!({ "id": lab.id, "title": lab.title, "title_ko": lab.title_ko })).collect();
+    let nodes: Vec<&str> = seat.shells.iter().map(|(node, _)| node.as_str()).collect();
+    no_store(Json(json!({
+        "class": app.site.class,
+        "seat": seat.number,
+        "label": seat.label,
+        "nodes": nodes,
+        "labs": labs,
+        "language": app.site.language,
+    })))
+}
+
+fn no_store(body: impl IntoResponse) -> Response {
+    let mut response = body.into_response();
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+#[derive(Deserialize)]
+struct LangQuery {
+    lang: Option<String>,
+}
+
+async fn handout(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(lab): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    if app.seat_of(&headers).is_none() {
+        return refused();
+    }
+    let Some(page) = app.site.labs.iter().find(|page| page.id == lab) else {
+        return (StatusCode::NOT_FOUND, "no such lab").into_response();
+    };
+    let language = query.lang.unwrap_or_else(|| app.site.language.clone());
+    match page.handouts.get(&language) {
+        Some(html) => {
+            let mut response = no_store(html.clone());
+            response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            response
+        }
+        None => (StatusCode::NOT_FOUND, "no handout in that language").into_response(),
+    }
+}
+
+/// `labctl check LAB --seat K --json` for the seat the secret opens.
+async fn check(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path(lab): Path<String>,
+    Query(query): Query<LangQuery>,
+) -> Response {
+    let Some(seat) = app.seat_of(&headers) else { return refused() };
+    if !app.site.labs.iter().any(|page| page.id == lab) {
+        return (StatusCode::NOT_FOUND, "no such lab").into_response();
+    }
+    let language = match query.lang.as_deref() {
+        Some("en") => "en",
+        _ => "ko",
+    };
+    let args = [
+        "check".to_string(),
+        lab,
+        "--seat".into(),
+        seat.number.to_string(),
+        "--json".into(),
+        "--lang".into(),
+        language.into(),
+    ];
+    let site = app.site.clone();
+    let report = tokio::task::spawn_blocking(move || labctl_json(&site, &args, CHECK_LIMIT, "check a seat")).await;
+    match report {
+        Ok(Some(report)) => no_store(Json(report)),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "the check did not answer").into_response(),
+    }
+}
+
+/// The board: every seat's line of `class status`, with its open terminals.
+async fn board(State(app): State<App>, headers: HeaderMap) -> Response {
+    if !bearer(&headers).is_some_and(|given| same_secret(given, &app.site.board_secret)) {
+        return refused();
+    }
+    let status = app.board.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let open = app.open.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let seats: Vec<Value> = app
+        .site
+        .seats
+        .iter()
+        .map(|seat| {
+            let line = status["seats"]
+                .as_array()
+                .and_then(|lines| lines.iter().find(|line| line["seat"] == seat.number))
+                .cloned()
+                .unwrap_or(Value::Null);
+            json!({
+                "seat": seat.number,
+                "label": seat.label,
+                "connected": open.get(&seat.number).copied().unwrap_or(0),
+                "reachable": line["reachable"],
+                "ready": line["ready"],
+                "nodes_ready": line["nodes_ready"],
+                "nodes": line["nodes"],
+                "checks": line["checks"],
+            })
+        })
+        .collect();
+    no_store(Json(json!({ "class": app.site.class, "seats": seats })))
+}
+
+/// `labctl class status --json` for every seat.
+fn class_status(site: &Site) -> Option<Value> {
+    let args = ["class", "status", "--seat", "all", "--json"].map(String::from);
+    labctl_json(site, &args, STATUS_LIMIT, "read the class's status")
+}
+
+/// What labctl itself prints as JSON for `args`, in the class's workspace
+/// (its exit status says only how the seats are, the JSON says it all).
+fn labctl_json(site: &Site, args: &[String], limit: Duration, purpose: &str) -> Option<Value> {
+    let mut argv = vec!["-C".to_string(), site.workspace.display().to_string()];
+    argv.extend(args.iter().cloned());
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let program = site.labctl.display().to_string();
+    let spec = CommandSpec::new(&program, &argv, purpose).timeout(limit);
+    let runner = RealRunner::new(Ui::new(Verbosity::Quiet), Arc::default());
+    let output = runner.run(&spec).ok()?;
+    serde_json::from_str(&output.stdout).ok()
+}
+
+/// What a terminal's first message says.
+#[derive(Deserialize)]
+struct Opening {
+    secret: String,
+    node: String,
+    cols: u16,
+    rows: u16,
+}
+
+/// A message after the first: keys, or the terminal's new size.
+#[derive(Deserialize)]
+#[serde(tag = "t")]
+enum Input {
+    #[serde(rename = "in")]
+    Keys { d: String },
+    #[serde(rename = "size")]
+    Size { cols: u16, rows: u16 },
+}
+
+async fn terminal(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| run_terminal(app, socket))
+}
+
+/// Close with the refusal code the page knows (it stops retrying).
+async fn refuse_socket(mut socket: WebSocket, why: &'static str) {
+    let frame = axum::extract::ws::CloseFrame { code: 4401, reason: why.into() };
+    let _ = socket.send(Message::Close(Some(frame))).await;
+}
+
+async fn run_terminal(app: App, mut socket: WebSocket) {
+    // The first message, within a few seconds, says who and which node.
+    let first = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
+    let Ok(Some(Ok(Message::Text(text)))) = first else { return refuse_socket(socket, "refused").await };
+    let Ok(opening) = serde_json::from_str::<Opening>(&text) else { return refuse_socket(socket, "refused").await };
+    let Some(seat) = app.seat_by_secret(&opening.secret).cloned() else {
+        return refuse_socket(socket, "refused: this link is not valid").await;
+    };
+    let Some((_, shell)) = seat.shells.iter().find(|(node, _)| *node == opening.node) else {
+        return refuse_socket(socket, "refused: no such node").await;
+    };
+    if !app.take_terminal(seat.number) {
+        return refuse_socket(socket, "too many terminals open for this seat; close one").await;
+    }
+    let size = |value: u16, default: u16| if (2..=1000).contains(&value) { value } else { default };
+    let session = Session::start(shell, size(opening.cols, 80), size(opening.rows, 24));
+    if let Ok(session) = session {
+        bridge(&mut socket, session).await;
+    } else {
+        let _ = socket.send(Message::Text("labctl: cannot start a terminal on this node\r\n".into())).await;
+    }
+    app.give_back_terminal(seat.number);
+}
+
+/// Carry keys to the shell and its output to the page until either ends,
+/// or nothing happens for [`IDLE`].
+async fn bridge(socket: &mut WebSocket, mut session: Session) {
+    loop {
+        tokio::select! {
+            output = session.output.recv() => match output {
+                Some(bytes) => if socket.send(Message::Binary(bytes.into())).await.is_err() { return },
+                None => {
+                    let _ = socket.send(Message::Text("\r\n[labctl: the shell ended]\r\n".into())).await;
+                    return;
+                }
+            },
+            message = socket.recv() => match message {
+                Some(Ok(Message::Text(text))) => match serde_json::from_str::<Input>(&text) {
+                    Ok(Input::Keys { d }) => session.write(d.into_bytes()),
+                    Ok(Input::Size { cols, rows }) if (2..=1000).contains(&cols) && (2..=1000).contains(&rows) => session.resize(cols, rows),
+                    _ => {}
+                },
+                Some(Ok(Message::Close(_))) | Some(Err(_)) | None => return,
+                Some(Ok(_)) => {}
+            },
+            _ = tokio::time::sleep(IDLE) => {
+                let _ = socket.send(Message::Text("\r\n[labctl: closed after 30 minutes without use]\r\n".into())).await;
+                return;
+            }
+        }
+    }
+}
+
+/// Serve `app` on `address` until Ctrl-C.
+pub async fn serve(app: App, address: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}; set [class] web_port to a free port"))?;
+    app.watch_the_class();
+    axum::serve(listener, app.router())
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,254 @@
+//! End-to-end (LABCTL_E2E=1): the class in a browser's server, driven as
+//! its pages drive it (HTTP with the link's secret as a Bearer token, a
+//! terminal's websocket with the secret as its first message). A class of
+//! two seats comes up; `labctl serve` runs; each seat's secret opens its own
+//! seat only: its terminals are shells on its own nodes, its check runs on
+//! it alone; a wrong secret gets a plain refusal; the board sees a check
+//! made from the CLI without being asked again; the limits hold (terminals
+//! per seat, message size) and never stop the server for the other seat;
+//! a terminal's shell ends when its page closes. Its subnets
+//! (10.71.0-1.0/24), ports and name are its own.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::support::{require_e2e, Run, Workspace};
+
+const CLASS: &str = "labctl-e2e-serve";
+const PORT: u16 = 28810;
+const BASE: &str = "127.0.0.1:28810";
+
+fn config() -> String {
+    format!(
+        "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.71.0.0/24\"\nmanager_ip = \"10.71.0.10\"\nworker_ip_start = \"10.71.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 29185\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = [\"visualizer\"]\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\nssh_port_base = 2380\nssh_bind = \"127.0.0.1\"\nweb_port = {PORT}\naccess = \"key\"\n\n[cache]\nenabled = false\n"
+    )
+}
+
+/// The class; its server stopped and every seat destroyed however the test ends.
+struct Class {
+    workspace: Workspace,
+    server: Option<duct::Handle>,
+}
+
+impl Drop for Class {
+    fn drop(&mut self) {
+        if let Some(server) = self.server.take() {
+            let _ = server.kill();
+        }
+        self.labctl(&["destroy", "--seat", "all", "--yes"]);
+    }
+}
+
+impl Class {
+    fn labctl(&self, args: &[&str]) -> Run {
+        self.workspace.run_with_host_tools(args)
+    }
+
+    fn secret(&self, file: &str) -> String {
+        self.workspace.read(&format!(".labctl/access/{file}")).trim().to_string()
+    }
+}
+
+/// (status, body) of an HTTP/1.1 request to the server.
+fn http(method: &str, path: &str, secret: Option<&str>) -> (u16, String) {
+    let mut stream = TcpStream::connect(BASE).expect("the server listens");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let auth = secret.map(|secret| format!("Authorization: Bearer {secret}\r\n")).unwrap_or_default();
+    let request =
+        format!("{method} {path} HTTP/1.1\r\nHost: {BASE}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).unwrap();
+    let status = answer.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
+    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
+    (status, body)
+}
+
+/// Chunked bodies (axum's JSON) joined back.
+fn unchunked(body: &str) -> String {
+    if !body.contains("\r\n") {
+        return body.to_string();
+    }
+    let mut out = String::new();
+    let mut rest = body;
+    while let Some((size, after)) = rest.split_once("\r\n") {
+        let Ok(size) = usize::from_str_radix(size.trim(), 16) else { return body.to_string() };
+        if size == 0 || after.len() < size {
+            break;
+        }
+        out.push_str(&after[..size]);
+        rest = after[size..].trim_start_matches("\r\n");
+    }
+    out
+}
+
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A terminal's websocket, opened as the page opens it.
+async fn terminal(secret: &str, node: &str) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{BASE}/ws/terminal")).await.unwrap();
+    let opening = serde_json::json!({ "secret": secret, "node": node, "cols": 120, "rows": 40 }).to_string();
+    socket.send(Message::Text(opening.into())).await.unwrap();
+    socket
+}
+
+/// Type `line` and read the screen until `wanted` shows (or 30 s pass).
+async fn run_until(socket: &mut Socket, line: &str, wanted: &str) -> String {
+    let keys = serde_json::json!({ "t": "in", "d": format!("{line}\r") }).to_string();
+    socket.send(Message::Text(keys.into())).await.unwrap();
+    let mut screen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !screen.contains(wanted) && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
+            Ok(Some(Ok(Message::Binary(bytes)))) => screen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Some(Ok(Message::Text(text)))) => screen.push_str(&text),
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(_) => break,
+        }
+    }
+    screen
+}
+
+/// How the server closed a socket: its close code and reason.
+async fn closed_with(socket: &mut Socket) -> Option<(CloseCode, String)> {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(5), socket.next()).await {
+            Ok(Some(Ok(Message::Close(Some(frame))))) => return Some((frame.code, frame.reason.to_string())),
+            Ok(Some(Ok(_))) => continue,
+            _ => return None,
+        }
+    }
+    None
+}
+
+/// The `docker exec` terminals of the class on this host.
+fn exec_shells() -> usize {
+    let listing = duct::cmd("ps", ["-eo", "args"]).read().unwrap_or_default();
+    listing.lines().filter(|line| line.contains("exec --interactive --tty") && line.contains(CLASS)).count()
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
+fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_the_class() {
+    require_e2e();
+    let workspace = Workspace::new();
+    workspace.file("labctl.toml", &config());
+    let mut class = Class { workspace, server: None };
+    class.labctl(&["up", "--seat", "all"]).success();
+    class.labctl(&["class", "roster"]).success();
+    let (seat1, seat2) = (class.secret("s01/link"), class.secret("s02/link"));
+    assert!(class
+        .workspace
+        .read(".labctl/access/s01/README.txt")
+        .contains(&format!("http://127.0.0.1:{PORT}/#{seat1}")));
+
+    class.server = Some(class.workspace.start_with_host_tools(&["serve"]));
+    let started = Instant::now();
+    while TcpStream::connect(BASE).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "labctl serve never listened on {BASE}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let board_secret = class.secret("board-link");
+
+    // --- Who gets in: a plain refusal without the right secret.
+    let (status, body) = http("GET", "/api/seat", None);
+    assert_eq!(
+        (status, body.as_str()),
+        (401, "refused: this link is not valid (ask your instructor for your handout's link)")
+    );
+    assert_eq!(http("GET", "/api/seat", Some("0123456789abcdef0123456789abcdef")).0, 401);
+    assert_eq!(http("GET", "/api/board", Some(&seat1)).0, 401, "a seat's secret does not open the board");
+    let (status, body) = http("GET", "/api/seat", Some(&seat1));
+    assert_eq!(status, 200, "{body}");
+    let seat: serde_json::Value = serde_json::from_str(&unchunked(&body)).unwrap();
+    assert_eq!((seat["seat"].as_u64(), seat["nodes"].clone()), (Some(1), serde_json::json!(["manager", "node1"])));
+    assert!(!body.contains(&seat2) && !body.contains("s02"), "nothing of seat 2: {body}");
+    assert_eq!(http("GET", "/assets/../labctl.toml", None).0, 404);
+    let (status, page) = http("GET", "/api/handout/visualizer?lang=en", Some(&seat2));
+    assert!(status == 200 && page.contains("<h1>"), "{page}");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        // --- Each seat's terminal is a shell on its own manager.
+        let mut one = terminal(&seat1, "manager").await;
+        let screen = run_until(&mut one, "hostname -i; docker node ls", "10.71.0.10").await;
+        assert!(screen.contains("10.71.0.10"), "seat 1's manager: {screen}");
+        let screen =
+            run_until(&mut one, "docker node ls --format '{{.Hostname}} {{.Status}}' | sort", "node1 Ready").await;
+        assert!(screen.contains("manager Ready") && screen.contains("node1 Ready"), "{screen}");
+        let mut two = terminal(&seat2, "manager").await;
+        let screen = run_until(&mut two, "hostname -i", "10.71.1.10").await;
+        assert!(screen.contains("10.71.1.10") && !screen.contains("10.71.0.10"), "seat 2's manager: {screen}");
+
+        // --- Refusals, and the server goes on for the other seat.
+        let mut wrong = terminal("0123456789abcdef0123456789abcdef", "manager").await;
+        assert_eq!(closed_with(&mut wrong).await.map(|(code, _)| code), Some(CloseCode::from(4401)));
+        let mut nowhere = terminal(&seat1, "node9").await;
+        assert_eq!(closed_with(&mut nowhere).await, Some((CloseCode::from(4401), "refused: no such node".to_string())));
+        let huge = serde_json::json!({ "t": "in", "d": "x".repeat(200_000) }).to_string();
+        let _ = one.send(Message::Text(huge.into())).await;
+        let gone = run_until(&mut one, "echo still-here", "still-here").await;
+        assert!(!gone.contains("still-here"), "an oversized message ends that terminal: {gone}");
+        let screen = run_until(&mut two, "echo seat-two-works", "seat-two-works").await;
+        assert!(screen.contains("seat-two-works"), "{screen}");
+
+        // --- At most 6 terminals a seat; closing them ends their shells.
+        let before = exec_shells();
+        let mut open = Vec::new();
+        for _ in 0..6 {
+            let mut socket = terminal(&seat1, "node1").await;
+            let screen = run_until(&mut socket, "echo ready", "ready").await;
+            assert!(screen.contains("ready"), "{screen}");
+            open.push(socket);
+        }
+        let mut seventh = terminal(&seat1, "node1").await;
+        let refusal = closed_with(&mut seventh).await;
+        assert_eq!(refusal.map(|(code, _)| code), Some(CloseCode::from(4401)));
+        assert_eq!(exec_shells(), before + 6, "one shell per open terminal");
+        for mut socket in open {
+            let _ = socket.close(None).await;
+        }
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while exec_shells() > before && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(exec_shells(), before, "the shells ended with their pages");
+        let _ = two.close(None).await;
+    });
+
+    // --- A seat's check runs on that seat only.
+    let (status, body) = http("POST", "/api/check/visualizer?lang=en", Some(&seat1));
+    assert_eq!(status, 200, "{body}");
+    let report: serde_json::Value = serde_json::from_str(&unchunked(&body)).unwrap();
+    assert_eq!(report["lab"], "visualizer");
+    assert_eq!(report["reachable"], true, "{report:#}");
+    assert!(report["checks"].as_array().is_some_and(|checks| !checks.is_empty()));
+
+    // --- The board follows a check made from the CLI, unasked.
+    class.labctl(&["check", "visualizer", "--seat", "2"]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut board = serde_json::Value::Null;
+    while Instant::now() < deadline {
+        let (status, body) = http("GET", "/api/board", Some(&board_secret));
+        assert_eq!(status, 200, "{body}");
+        board = serde_json::from_str(&unchunked(&body)).unwrap();
+        let checked = board["seats"][1]["checks"]
+            .as_array()
+            .is_some_and(|checks| checks.iter().any(|c| c["lab"] == "visualizer"));
+        if checked {
+            break;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    assert!(
+        board["seats"][1]["checks"].as_array().is_some_and(|checks| checks.iter().any(|c| c["lab"] == "visualizer")),
+        "the board shows seat 2's check: {board:#}"
+    );
+    assert_eq!(board["seats"][0]["nodes_ready"], 2, "{board:#}");
+}

@@ -1,0 +1,140 @@
+// A seat's page: the link's fragment is the seat's secret. It never goes in
+// a URL: HTTP requests carry it as a Bearer token, a terminal's websocket as
+// its first message.
+"use strict";
+(function () {
+  const secret = decodeURIComponent(location.hash.slice(1));
+  const $ = (id) => document.getElementById(id);
+  const api = (path, options = {}) =>
+    fetch(path, { ...options, headers: { Authorization: "Bearer " + secret, ...(options.headers || {}) } });
+  const terminals = new Map();
+  let active = null;
+
+  function refuse(text) {
+    document.querySelector("main").hidden = true;
+    $("refused").hidden = false;
+    $("refused").textContent = text;
+  }
+
+  function openTerminal(node) {
+    const screen = document.createElement("div");
+    screen.dataset.node = node;
+    $("screens").appendChild(screen);
+    const term = new Terminal({ cursorBlink: true, fontSize: 14, scrollback: 5000 });
+    const fit = new FitAddon.FitAddon();
+    term.loadAddon(fit);
+    term.open(screen);
+    fit.fit();
+    const entry = { node, term, fit, screen, socket: null };
+    terminals.set(node, entry);
+    connect(entry);
+    term.onData((data) => entry.socket && entry.socket.readyState === 1 && entry.socket.send(JSON.stringify({ t: "in", d: data })));
+    term.onResize(({ cols, rows }) => entry.socket && entry.socket.readyState === 1 && entry.socket.send(JSON.stringify({ t: "size", cols, rows })));
+    return entry;
+  }
+
+  // A terminal reconnects by itself when its seat or this server comes back.
+  function connect(entry) {
+    const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+    const socket = new WebSocket(scheme + "//" + location.host + "/ws/terminal");
+    socket.binaryType = "arraybuffer";
+    entry.socket = socket;
+    socket.onopen = () => socket.send(JSON.stringify({ secret, node: entry.node, cols: entry.term.cols, rows: entry.term.rows }));
+    socket.onmessage = (event) => {
+      if (typeof event.data === "string") { entry.term.write(event.data); } else { entry.term.write(new Uint8Array(event.data)); }
+    };
+    socket.onclose = (event) => {
+      if (event.code === 4401) { refuse(event.reason || "refused"); return; }
+      entry.term.write("\r\n[labctl: disconnected" + (event.reason ? ": " + event.reason : "") + "; reconnecting…]\r\n");
+      setTimeout(() => connect(entry), 3000);
+    };
+  }
+
+  function show(node) {
+    const entry = terminals.get(node) || openTerminal(node);
+    for (const other of terminals.values()) { other.screen.hidden = other !== entry; }
+    for (const tab of $("tabs").children) { tab.classList.toggle("active", tab.dataset.node === node); }
+    active = entry;
+    entry.fit.fit();
+    entry.term.focus();
+  }
+
+  async function loadHandout() {
+    const lab = $("lab").value;
+    const response = await api("/api/handout/" + encodeURIComponent(lab) + "?lang=" + $("lang").value);
+    $("handout").innerHTML = response.ok ? await response.text() : "";
+    for (const code of $("handout").querySelectorAll("pre > code")) {
+      const run = document.createElement("button");
+      run.type = "button";
+      run.className = "run";
+      run.textContent = "▶";
+      run.title = "type it into the terminal";
+      run.onclick = () => {
+        if (!active || !active.socket) return;
+        active.socket.send(JSON.stringify({ t: "in", d: code.textContent.replace(/\n$/, "") + "\r" }));
+        active.term.focus();
+      };
+      code.parentElement.appendChild(run);
+    }
+  }
+
+  async function check() {
+    $("status").textContent = "checking…";
+    $("check").disabled = true;
+    try {
+      const response = await api("/api/check/" + encodeURIComponent($("lab").value) + "?lang=" + $("lang").value, { method: "POST" });
+      const report = await response.json();
+      const list = document.createElement("ul");
+      for (const verdict of report.checks || []) {
+        const item = document.createElement("li");
+        item.className = verdict.passed ? "pass" : "fail";
+        item.textContent = verdict.name + (verdict.detail ? " — " + verdict.detail : "");
+        if (!verdict.passed && verdict.hint) {
+          const hint = document.createElement("span");
+          hint.className = "hint";
+          hint.textContent = verdict.hint;
+          item.appendChild(hint);
+        }
+        list.appendChild(item);
+      }
+      $("verdicts").replaceChildren(list);
+      const passed = (report.checks || []).filter((v) => v.passed).length;
+      $("status").textContent = report.reachable === false ? (report.error || "the seat does not answer") : passed + " of " + (report.checks || []).length + " checks pass";
+    } catch (error) {
+      $("status").textContent = "check failed: " + error;
+    } finally {
+      $("check").disabled = false;
+    }
+  }
+
+  async function start() {
+    if (!secret) { refuse("Open this page with the link in your handout."); return; }
+    const response = await api("/api/seat");
+    if (!response.ok) { refuse(await response.text()); return; }
+    const seat = await response.json();
+    $("seat").textContent = seat.class + " " + seat.label;
+    document.title = "labctl " + seat.label;
+    $("lang").value = seat.language;
+    for (const lab of seat.labs) {
+      const option = document.createElement("option");
+      option.value = lab.id;
+      option.textContent = lab.id + ": " + (seat.language === "ko" ? lab.title_ko : lab.title);
+      $("lab").appendChild(option);
+    }
+    for (const node of seat.nodes) {
+      const tab = document.createElement("button");
+      tab.type = "button";
+      tab.dataset.node = node;
+      tab.textContent = node;
+      tab.onclick = () => show(node);
+      $("tabs").appendChild(tab);
+    }
+    $("lab").onchange = loadHandout;
+    $("lang").onchange = loadHandout;
+    $("check").onclick = check;
+    window.addEventListener("resize", () => active && active.fit.fit());
+    show(seat.nodes[0]);
+    loadHandout();
+  }
+  window.addEventListener("load", start);
+})();
