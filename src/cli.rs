@@ -624,8 +624,9 @@ open terminals and last checks, updated live: its link is in\n\
 .labctl/access/board.url. --new-links makes every link anew: the old ones stop\n\
 working (run `labctl class roster` again for the new handouts).\n\n\
 A wrong or missing secret gets a plain refusal. Terminals end when their page\n\
-closes, and after 30 minutes without use; a seat holds at most 6. Without TLS\n\
-(say so at start) pages and keys cross the classroom's network unencrypted.\n\n\
+closes, and after 30 minutes without use; a seat holds at most 6. HTTPS with\n\
+[class] web_cert and web_key; without them (it says so at start) pages and keys\n\
+cross the classroom's network unencrypted.\n\n\
 Runs until Ctrl-C.";
 
 #[derive(Debug, Args)]

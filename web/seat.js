@@ -4,6 +4,9 @@
 "use strict";
 (function () {
   const secret = decodeURIComponent(location.hash.slice(1));
+  // Opened from the board: the board's secret and the seat it names.
+  const named = new URLSearchParams(location.search).get("seat");
+  const seatQuery = named ? "seat=" + encodeURIComponent(named) : "";
   const $ = (id) => document.getElementById(id);
   const api = (path, options = {}) =>
     fetch(path, { ...options, headers: { Authorization: "Bearer " + secret, ...(options.headers || {}) } });
@@ -39,7 +42,7 @@
     const socket = new WebSocket(scheme + "//" + location.host + "/ws/terminal");
     socket.binaryType = "arraybuffer";
     entry.socket = socket;
-    socket.onopen = () => socket.send(JSON.stringify({ secret, node: entry.node, cols: entry.term.cols, rows: entry.term.rows }));
+    socket.onopen = () => socket.send(JSON.stringify({ secret, seat: named ? Number(named) : undefined, node: entry.node, cols: entry.term.cols, rows: entry.term.rows }));
     socket.onmessage = (event) => {
       if (typeof event.data === "string") { entry.term.write(event.data); } else { entry.term.write(new Uint8Array(event.data)); }
     };
@@ -61,7 +64,7 @@
 
   async function loadHandout() {
     const lab = $("lab").value;
-    const response = await api("/api/handout/" + encodeURIComponent(lab) + "?lang=" + $("lang").value);
+    const response = await api("/api/handout/" + encodeURIComponent(lab) + "?lang=" + $("lang").value + (seatQuery ? "&" + seatQuery : ""));
     $("handout").innerHTML = response.ok ? await response.text() : "";
     for (const code of $("handout").querySelectorAll("pre > code")) {
       const run = document.createElement("button");
@@ -82,7 +85,7 @@
     $("status").textContent = "checking…";
     $("check").disabled = true;
     try {
-      const response = await api("/api/check/" + encodeURIComponent($("lab").value) + "?lang=" + $("lang").value, { method: "POST" });
+      const response = await api("/api/check/" + encodeURIComponent($("lab").value) + "?lang=" + $("lang").value + (seatQuery ? "&" + seatQuery : ""), { method: "POST" });
       const report = await response.json();
       const list = document.createElement("ul");
       for (const verdict of report.checks || []) {
@@ -109,7 +112,7 @@
 
   async function start() {
     if (!secret) { refuse("Open this page with the link in your handout."); return; }
-    const response = await api("/api/seat");
+    const response = await api("/api/seat" + (seatQuery ? "?" + seatQuery : ""));
     if (!response.ok) { refuse(await response.text()); return; }
     const seat = await response.json();
     $("seat").textContent = seat.class + " " + seat.label;

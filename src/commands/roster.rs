@@ -56,6 +56,10 @@ pub fn run(context: &Context, args: &RosterArgs) -> Result<ExitCode> {
     let templates = context.templates()?;
     let root = context.workspace.join(ACCESS_DIR);
     let machine = rustix::system::uname().nodename().to_string_lossy().into_owned();
+    let web = WebPages {
+        scheme: if settings.class.web_tls.is_some() { "https" } else { "http" },
+        port: settings.class.web_port,
+    };
     let mut said = Vec::new();
     let mut logins = Vec::new();
     for seat in &seats {
@@ -66,7 +70,7 @@ pub fn run(context: &Context, args: &RosterArgs) -> Result<ExitCode> {
             said.push(note);
         }
         let login = Login::new(seat, &configured, &host).context("internal error: a seat without access")?;
-        logins.push(write_seat(&SeatFiles::new(&root, seat), login, &templates, settings.class.web_port)?);
+        logins.push(write_seat(&SeatFiles::new(&root, seat), login, &templates, &web)?);
     }
     let roster = Roster { class: settings.cluster_name.clone(), access, seats: logins };
     context.ui.print(&match args.json {
@@ -92,7 +96,7 @@ fn write_seat(
     files: &SeatFiles,
     login: Login,
     templates: &crate::templates::Templates,
-    web_port: u16,
+    web: &WebPages,
 ) -> Result<SeatLogin> {
     let credential = access::read_credential(files, login.access)?;
     let known_hosts = std::fs::read_to_string(files.known_hosts()).ok();
@@ -116,7 +120,7 @@ fn write_seat(
     };
     // The seat's page of `labctl serve`, its secret in the link's fragment.
     let link = access::links::seat_secret(files, false)?;
-    let web_link = format!("http://{}:{}/#{}", url_host(&seat.login.host), web_port, link.expose());
+    let web_link = format!("{}://{}:{}/#{}", web.scheme, url_host(&seat.login.host), web.port, link.expose());
     let secret = HandoutSecret::of(&credential, &private_key);
     let handout = roster::handout(templates, &seat.login, secret, &known_hosts, Some(&web_link))?;
     files::write_private(&files.handout(), handout.as_bytes())?;
@@ -173,4 +177,10 @@ fn url_host(host: &str) -> String {
         Ok(_) => format!("[{host}]"),
         Err(_) => host.to_string(),
     }
+}
+
+/// Where `labctl serve` answers: for the seats' links in their handouts.
+struct WebPages {
+    scheme: &'static str,
+    port: u16,
 }

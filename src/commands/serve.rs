@@ -41,7 +41,13 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
         std::net::IpAddr::V6(v6) => format!("[{v6}]"),
         v4 => v4.to_string(),
     };
-    let board_url = format!("http://{host}:{port}/board#{}", board.expose());
+    let tls = settings
+        .class
+        .web_tls
+        .as_ref()
+        .map(|(cert, key)| app::Tls { cert: context.workspace.join(cert), key: context.workspace.join(key) });
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let board_url = format!("{scheme}://{host}:{port}/board#{}", board.expose());
     files::write_private(&root.join("board.url"), format!("{board_url}\n").as_bytes())?;
 
     let seeded: Vec<&str> = settings.seeded_labs.iter().map(|lab| lab.id.as_str()).collect();
@@ -70,14 +76,16 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
         workspace: context.workspace.clone(),
     };
     context.ui.note(&format!(
-        "serving class {} ({} seats) at http://{host}:{port}/ ({why}); each seat's link is in its handout (`labctl class roster`), your board's in {}",
+        "serving class {} ({} seats) at {scheme}://{host}:{port}/ ({why}); each seat's link is in its handout (`labctl class roster`), your board's in {}",
         site.class,
         site.seats.len(),
         super::roster::shown(&root.join("board.url"))
     ));
-    context.ui.warn("no TLS: the pages, the terminals' keys and the links cross the classroom's network unencrypted");
+    if tls.is_none() {
+        context.ui.warn("no TLS: the pages, the terminals' keys and the links cross the classroom's network unencrypted; give [class] web_cert and web_key for HTTPS");
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server")?;
-    runtime.block_on(app::serve(App::new(site), SocketAddr::new(address, port)))?;
+    runtime.block_on(app::serve(App::new(site), SocketAddr::new(address, port), tls))?;
     Ok(ExitCode::SUCCESS)
 }

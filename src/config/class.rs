@@ -33,6 +33,10 @@ pub struct RawClass {
     /// The port of the class's web pages (`labctl serve`), on the address
     /// the seats' SSH ports listen on.
     pub web_port: u16,
+    /// The pages' TLS certificate (PEM, the chain) and its key, relative to
+    /// the workspace; both or neither (then the pages are plain HTTP).
+    pub web_cert: Option<String>,
+    pub web_key: Option<String>,
     /// How students log in to their seat: "key", "password" or "none";
     /// unset: "key" for a class of several seats, "none" for one.
     pub access: Option<String>,
@@ -50,6 +54,8 @@ impl Default for RawClass {
             ssh_port_base: 2200,
             ssh_bind: "auto".into(),
             web_port: 8800,
+            web_cert: None,
+            web_key: None,
             access: None,
             engines: Vec::new(),
         }
@@ -196,6 +202,8 @@ pub struct ClassSettings {
     pub ssh_port_base: u16,
     pub ssh_bind: SshBind,
     pub web_port: u16,
+    /// (certificate, key) of the pages' TLS, as written (relative to the workspace).
+    pub web_tls: Option<(String, String)>,
     pub access: Access,
     /// At least one; the seats fill them in order.
     pub engines: Vec<Engine>,
@@ -210,6 +218,7 @@ impl Default for ClassSettings {
             ssh_port_base: 2200,
             ssh_bind: SshBind::Auto,
             web_port: 8800,
+            web_tls: None,
             access: Access::None,
             engines: vec![Engine::local()],
         }

@@ -476,3 +476,21 @@ fn resource_limits_name_the_key_and_the_fix() {
     let pids: Vec<u32> = settings.nodes.iter().map(|node| node.pids).collect();
     assert_eq!(pids, [2000, 2000, 4000, 2000]);
 }
+
+#[test]
+fn the_pages_tls_needs_both_its_certificate_and_its_key() {
+    let error = single_error("[class]\nseats = 2\nweb_cert = \"tls/cert.pem\"\n");
+    assert!(
+        error.ends_with(
+            "class.web_cert: has no web_key beside it; give both (the certificate and its private key, PEM) or neither"
+        ),
+        "{error}"
+    );
+    let settings =
+        settings("[class]\nseats = 2\nweb_cert = \"tls/cert.pem\"\nweb_key = \"tls/key.pem\"\nweb_port = 8443\n")
+            .unwrap();
+    assert_eq!(settings.class.web_tls, Some(("tls/cert.pem".to_string(), "tls/key.pem".to_string())));
+    assert_eq!(settings.class.web_port, 8443);
+    let error = single_error("[class]\nweb_port = 0\n");
+    assert!(error.ends_with("class.web_port: is 0; give the port of the class's web pages, e.g. 8800"), "{error}");
+}

@@ -514,6 +514,33 @@ fn check_class(
         problems.add("class.web_port", "is 0; give the port of the class's web pages, e.g. 8800");
     }
     settings.web_port = class.web_port;
+    settings.web_tls = match (&class.web_cert, &class.web_key) {
+        (None, None) => None,
+        (Some(cert), Some(key)) if !cert.trim().is_empty() && !key.trim().is_empty() => {
+            Some((cert.clone(), key.clone()))
+        }
+        (Some(_), None) => {
+            problems.add(
+                "class.web_cert",
+                "has no web_key beside it; give both (the certificate and its private key, PEM) or neither",
+            );
+            None
+        }
+        (None, Some(_)) => {
+            problems.add(
+                "class.web_key",
+                "has no web_cert beside it; give both (the certificate and its private key, PEM) or neither",
+            );
+            None
+        }
+        _ => {
+            problems.add(
+                "class.web_cert",
+                "is empty; give the certificate and key files (relative to the workspace) or remove both lines",
+            );
+            None
+        }
+    };
     match class.ssh_bind.parse() {
         _ if class.ssh_bind == "auto" => settings.ssh_bind = SshBind::Auto,
         Ok(address) => settings.ssh_bind = SshBind::Address(address),

@@ -809,7 +809,10 @@ impl Provider for DockerProvider<'_> {
 
     fn shell_command(&self, node: &str) -> CommandSpec {
         let login = "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi".to_string();
-        let argv = vec!["sh".to_string(), "-c".to_string(), format!("cd; {login}")];
+        // UTF-8, so that Korean typed at the prompt shows as typed (the
+        // node image sets no locale; C.UTF-8 is in every glibc).
+        let locale = "export LANG=\"${LANG:-C.UTF-8}\"";
+        let argv = vec!["sh".to_string(), "-c".to_string(), format!("cd; {locale}; {login}")];
         // The user's own shell: no limit (see `RealRunner::run_interactive`).
         self.node_command(node, &argv, NodeIo::Terminal, None)
     }

@@ -33,6 +33,8 @@ const BOARD_EVERY: Duration = Duration::from_secs(3);
 const CHECK_LIMIT: Duration = Duration::from_secs(180);
 /// How long reading the class's status may take.
 const STATUS_LIMIT: Duration = Duration::from_secs(120);
+/// How long a reset or solve from the board may take.
+const ACTION_LIMIT: Duration = Duration::from_secs(600);
 
 #[derive(Clone)]
 pub struct App {
@@ -57,6 +59,8 @@ impl App {
             .route("/api/handout/{lab}", get(handout))
             .route("/api/check/{lab}", post(check))
             .route("/api/board", get(board))
+            .route("/api/board/{action}/{seat}/{lab}", post(board_action))
+            .route("/api/board/gradebook/{lab}", get(gradebook))
             .route("/ws/terminal", get(terminal))
             .with_state(self.clone())
     }
@@ -76,10 +80,22 @@ impl App {
         });
     }
 
-    /// The seat whose secret the request carries.
-    fn seat_of(&self, headers: &HeaderMap) -> Option<&SeatSite> {
+    /// The seat whose secret the request carries, or, with the board's
+    /// secret, the seat the instructor names (`?seat=K`).
+    fn seat_of(&self, headers: &HeaderMap, named: Option<u32>) -> Option<&SeatSite> {
         let given = bearer(headers)?;
-        self.seat_by_secret(given)
+        self.seat_for(given, named)
+    }
+
+    fn seat_for(&self, given: &str, named: Option<u32>) -> Option<&SeatSite> {
+        match named {
+            Some(number) if self.is_board(given) => self.site.seats.iter().find(|seat| seat.number == number),
+            _ => self.seat_by_secret(given),
+        }
+    }
+
+    fn is_board(&self, given: &str) -> bool {
+        same_secret(given, &self.site.board_secret)
     }
 
     /// Count one more terminal of seat `number`, unless it holds
@@ -153,8 +169,8 @@ async fn asset(Path(path): Path<String>) -> Response {
     }
 }
 
-async fn seat_info(State(app): State<App>, headers: HeaderMap) -> Response {
-    let Some(seat) = app.seat_of(&headers) else { return refused() };
+async fn seat_info(State(app): State<App>, headers: HeaderMap, Query(query): Query<SeatQuery>) -> Response {
+    let Some(seat) = app.seat_of(&headers, query.seat) else { return refused() };
     let labs: Vec<Value> =
         app.site.labs.iter().map(|lab| json!({ "id": lab.id, "title": lab.title, "title_ko": lab.title_ko })).collect();
     let nodes: Vec<&str> = seat.shells.iter().map(|(node, _)| node.as_str()).collect();
@@ -177,6 +193,13 @@ fn no_store(body: impl IntoResponse) -> Response {
 #[derive(Deserialize)]
 struct LangQuery {
     lang: Option<String>,
+    /// The seat the board's secret acts on.
+    seat: Option<u32>,
+}
+
+#[derive(Deserialize)]
+struct SeatQuery {
+    seat: Option<u32>,
 }
 
 async fn handout(
@@ -185,7 +208,7 @@ async fn handout(
     Path(lab): Path<String>,
     Query(query): Query<LangQuery>,
 ) -> Response {
-    if app.seat_of(&headers).is_none() {
+    if app.seat_of(&headers, query.seat).is_none() {
         return refused();
     }
     let Some(page) = app.site.labs.iter().find(|page| page.id == lab) else {
@@ -209,7 +232,7 @@ async fn check(
     Path(lab): Path<String>,
     Query(query): Query<LangQuery>,
 ) -> Response {
-    let Some(seat) = app.seat_of(&headers) else { return refused() };
+    let Some(seat) = app.seat_of(&headers, query.seat) else { return refused() };
     if !app.site.labs.iter().any(|page| page.id == lab) {
         return (StatusCode::NOT_FOUND, "no such lab").into_response();
     }
@@ -236,7 +259,7 @@ async fn check(
 
 /// The board: every seat's line of `class status`, with its open terminals.
 async fn board(State(app): State<App>, headers: HeaderMap) -> Response {
-    if !bearer(&headers).is_some_and(|given| same_secret(given, &app.site.board_secret)) {
+    if !bearer(&headers).is_some_and(|given| app.is_board(given)) {
         return refused();
     }
     let status = app.board.lock().unwrap_or_else(PoisonError::into_inner).clone();
@@ -263,7 +286,64 @@ async fn board(State(app): State<App>, headers: HeaderMap) -> Response {
             })
         })
         .collect();
-    no_store(Json(json!({ "class": app.site.class, "seats": seats })))
+    let labs: Vec<&str> = app.site.labs.iter().map(|lab| lab.id.as_str()).collect();
+    no_store(Json(json!({ "class": app.site.class, "seats": seats, "labs": labs })))
+}
+
+/// From the board: `labctl reset LAB --seat K --yes` (with its backup of
+/// what the student changed) or `labctl solve LAB --seat K`.
+async fn board_action(
+    State(app): State<App>,
+    headers: HeaderMap,
+    Path((action, number, lab)): Path<(String, u32, String)>,
+) -> Response {
+    if !bearer(&headers).is_some_and(|given| app.is_board(given)) {
+        return refused();
+    }
+    if !app.site.seats.iter().any(|seat| seat.number == number) || !app.site.labs.iter().any(|page| page.id == lab) {
+        return (StatusCode::NOT_FOUND, "no such seat or lab").into_response();
+    }
+    let mut args = match action.as_str() {
+        "reset" => vec!["reset".to_string(), lab, "--seat".into(), number.to_string(), "--yes".into()],
+        "solve" => vec!["solve".to_string(), lab, "--seat".into(), number.to_string()],
+        _ => return (StatusCode::NOT_FOUND, "no such action").into_response(),
+    };
+    args.push("--quiet".into());
+    let site = app.site.clone();
+    let done =
+        tokio::task::spawn_blocking(move || labctl_run(&site, &args, ACTION_LIMIT, "act on a seat from the board"))
+            .await;
+    match done {
+        Ok(Some((true, _))) => no_store(Json(json!({ "ok": true }))),
+        Ok(Some((false, said))) => no_store(Json(json!({ "ok": false, "error": crate::mask::visible(&said) }))),
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "labctl did not answer").into_response(),
+    }
+}
+
+/// From the board: the gradebook of a lab as CSV (`labctl check LAB --seat all --csv`).
+async fn gradebook(State(app): State<App>, headers: HeaderMap, Path(lab): Path<String>) -> Response {
+    if !bearer(&headers).is_some_and(|given| app.is_board(given)) {
+        return refused();
+    }
+    if !app.site.labs.iter().any(|page| page.id == lab) {
+        return (StatusCode::NOT_FOUND, "no such lab").into_response();
+    }
+    let args = vec!["check".to_string(), lab.clone(), "--seat".into(), "all".into(), "--csv".into()];
+    let site = app.site.clone();
+    let output =
+        tokio::task::spawn_blocking(move || labctl_output(&site, &args, CHECK_LIMIT, "export the gradebook")).await;
+    match output {
+        Ok(Some(csv)) if !csv.is_empty() => {
+            let mut response = no_store(csv);
+            let headers = response.headers_mut();
+            headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            if let Ok(value) = HeaderValue::from_str(&format!("attachment; filename=\"gradebook-{lab}.csv\"")) {
+                headers.insert(header::CONTENT_DISPOSITION, value);
+            }
+            response
+        }
+        _ => (StatusCode::INTERNAL_SERVER_ERROR, "the gradebook could not be made").into_response(),
+    }
 }
 
 /// `labctl class status --json` for every seat.
@@ -275,20 +355,36 @@ fn class_status(site: &Site) -> Option<Value> {
 /// What labctl itself prints as JSON for `args`, in the class's workspace
 /// (its exit status says only how the seats are, the JSON says it all).
 fn labctl_json(site: &Site, args: &[String], limit: Duration, purpose: &str) -> Option<Value> {
+    serde_json::from_str(&labctl_output(site, args, limit, purpose)?).ok()
+}
+
+/// What labctl itself prints for `args`, in the class's workspace.
+fn labctl_output(site: &Site, args: &[String], limit: Duration, purpose: &str) -> Option<String> {
+    labctl(site, args, limit, purpose).map(|output| output.stdout)
+}
+
+/// Whether labctl did `args` (and, when not, the last lines it said).
+fn labctl_run(site: &Site, args: &[String], limit: Duration, purpose: &str) -> Option<(bool, String)> {
+    labctl(site, args, limit, purpose).map(|output| (output.success(), output.tail(3)))
+}
+
+fn labctl(site: &Site, args: &[String], limit: Duration, purpose: &str) -> Option<crate::exec::Output> {
     let mut argv = vec!["-C".to_string(), site.workspace.display().to_string()];
     argv.extend(args.iter().cloned());
     let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
     let program = site.labctl.display().to_string();
     let spec = CommandSpec::new(&program, &argv, purpose).timeout(limit);
     let runner = RealRunner::new(Ui::new(Verbosity::Quiet), Arc::default());
-    let output = runner.run(&spec).ok()?;
-    serde_json::from_str(&output.stdout).ok()
+    runner.run(&spec).ok()
 }
 
 /// What a terminal's first message says.
 #[derive(Deserialize)]
 struct Opening {
     secret: String,
+    /// The seat the board's secret opens a terminal on.
+    #[serde(default)]
+    seat: Option<u32>,
     node: String,
     cols: u16,
     rows: u16,
@@ -319,7 +415,7 @@ async fn run_terminal(app: App, mut socket: WebSocket) {
     let first = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
     let Ok(Some(Ok(Message::Text(text)))) = first else { return refuse_socket(socket, "refused").await };
     let Ok(opening) = serde_json::from_str::<Opening>(&text) else { return refuse_socket(socket, "refused").await };
-    let Some(seat) = app.seat_by_secret(&opening.secret).cloned() else {
+    let Some(seat) = app.seat_for(&opening.secret, opening.seat).cloned() else {
         return refuse_socket(socket, "refused: this link is not valid").await;
     };
     let Some((_, shell)) = seat.shells.iter().find(|(node, _)| *node == opening.node) else {
@@ -367,16 +463,88 @@ async fn bridge(socket: &mut WebSocket, mut session: Session) {
     }
 }
 
-/// Serve `app` on `address` until Ctrl-C.
-pub async fn serve(app: App, address: SocketAddr) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(address)
-        .await
+/// The pages' certificate chain and key (PEM files).
+pub struct Tls {
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// Serve `app` on `address` until Ctrl-C: HTTPS with `tls`, else HTTP.
+pub async fn serve(app: App, address: SocketAddr, tls: Option<Tls>) -> anyhow::Result<()> {
+    let listener = std::net::TcpListener::bind(address)
         .map_err(|error| anyhow::anyhow!("cannot listen on {address}: {error}; set [class] web_port to a free port"))?;
+    listener.set_nonblocking(true)?;
     app.watch_the_class();
-    axum::serve(listener, app.router())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    let handle = axum_server::Handle::new();
+    let stop = handle.clone();
+    tokio::spawn(async move {
+        let _ = tokio::signal::ctrl_c().await;
+        stop.graceful_shutdown(Some(Duration::from_secs(2)));
+    });
+    let service = app.router().into_make_service();
+    match tls {
+        Some(Tls { cert, key }) => {
+            // One process-wide choice of cryptography: aws-lc-rs (rustls's default).
+            let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key).await.map_err(|error| {
+                anyhow::anyhow!(
+                    "cannot use the certificate {} and key {} ([class] web_cert, web_key): {error}",
+                    cert.display(),
+                    key.display()
+                )
+            })?;
+            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(service).await?
+        }
+        None => axum_server::from_tcp(listener).handle(handle).serve(service).await?,
+    }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site() -> Site {
+        let seat = |number: u32, secret: &str| SeatSite {
+            number,
+            label: format!("s{number:02}"),
+            secret: secret.to_string(),
+            shells: Vec::new(),
+        };
+        Site {
+            class: "cls".into(),
+            seats: vec![seat(1, &"1".repeat(32)), seat(2, &"2".repeat(32))],
+            board_secret: "b".repeat(32),
+            labs: Vec::new(),
+            language: "ko".into(),
+            labctl: "labctl".into(),
+            workspace: "/nonexistent".into(),
+        }
+    }
+
+    #[test]
+    fn a_seats_secret_opens_that_seat_only_and_the_boards_any_seat_it_names() {
+        let app = App::new(site());
+        let (one, two, board) = ("1".repeat(32), "2".repeat(32), "b".repeat(32));
+        assert_eq!(app.seat_for(&one, None).map(|seat| seat.number), Some(1));
+        assert_eq!(app.seat_for(&one, Some(2)).map(|seat| seat.number), Some(1), "naming another seat changes nothing");
+        assert_eq!(app.seat_for(&two, None).map(|seat| seat.number), Some(2));
+        assert_eq!(app.seat_for(&board, Some(2)).map(|seat| seat.number), Some(2));
+        assert!(app.seat_for(&board, None).is_none(), "the board's secret is no seat's");
+        assert!(app.seat_for(&board, Some(9)).is_none());
+        assert!(app.seat_for(&"1".repeat(31), None).is_none());
+        assert!(app.seat_for("", None).is_none());
+    }
+
+    #[test]
+    fn a_seat_holds_a_bounded_number_of_terminals() {
+        let app = App::new(site());
+        for _ in 0..TERMINALS_PER_SEAT {
+            assert!(app.take_terminal(1));
+        }
+        assert!(!app.take_terminal(1), "one more is refused");
+        assert!(app.take_terminal(2), "another seat's count is its own");
+        app.give_back_terminal(1);
+        assert!(app.take_terminal(1));
+    }
 }

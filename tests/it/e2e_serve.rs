@@ -24,33 +24,67 @@ const PORT: u16 = 28810;
 const BASE: &str = "127.0.0.1:28810";
 
 fn config() -> String {
+    class_config(CLASS, 71, 1, 29185, 2380, PORT)
+}
+
+/// A class of two seats of `workers` workers each for `labctl serve`, on
+/// 10.`octet`.0-1.0/24, with its own forward, SSH and web ports.
+pub(crate) fn class_config(name: &str, octet: u8, workers: u32, forward: u16, ssh_base: u16, web: u16) -> String {
     format!(
-        "[cluster]\nname = \"{CLASS}\"\nprovider = \"docker\"\nsubnet = \"10.71.0.0/24\"\nmanager_ip = \"10.71.0.10\"\nworker_ip_start = \"10.71.0.11\"\nworkers = 1\n\n[[forward]]\nhost = 29185\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = [\"visualizer\"]\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\nssh_port_base = 2380\nssh_bind = \"127.0.0.1\"\nweb_port = {PORT}\naccess = \"key\"\n\n[cache]\nenabled = false\n"
+        "[cluster]\nname = \"{name}\"\nprovider = \"docker\"\nsubnet = \"10.{octet}.0.0/24\"\nmanager_ip = \"10.{octet}.0.10\"\nworker_ip_start = \"10.{octet}.0.11\"\nworkers = {workers}\n\n[[forward]]\nhost = {forward}\nguest = 9000\n\n[registry]\nenabled = false\n\n[labs]\nseed = [\"visualizer\"]\n\n[docker]\nnode_image = \"labctl-test/node:bookworm\"\n\n[class]\nseats = 2\nssh_port_base = {ssh_base}\nssh_bind = \"127.0.0.1\"\nweb_port = {web}\naccess = \"key\"\n\n[cache]\nenabled = false\n"
     )
 }
 
-/// The class; its server stopped and every seat destroyed however the test ends.
-struct Class {
-    workspace: Workspace,
-    server: Option<duct::Handle>,
+/// The class; its server (and whatever else it started) stopped and every
+/// seat destroyed however the test ends.
+pub(crate) struct Class {
+    pub workspace: Workspace,
+    pub server: Option<duct::Handle>,
+    pub others: Vec<duct::Handle>,
 }
 
 impl Drop for Class {
     fn drop(&mut self) {
-        if let Some(server) = self.server.take() {
-            let _ = server.kill();
+        for process in self.server.take().into_iter().chain(self.others.drain(..)) {
+            let _ = process.kill();
         }
         self.labctl(&["destroy", "--seat", "all", "--yes"]);
     }
 }
 
 impl Class {
-    fn labctl(&self, args: &[&str]) -> Run {
+    /// The class of `config`, up, with its handouts written.
+    pub fn up(config: &str) -> Class {
+        let workspace = Workspace::new();
+        workspace.file("labctl.toml", config);
+        let class = Class { workspace, server: None, others: Vec::new() };
+        class.labctl(&["up", "--seat", "all"]).success();
+        class.labctl(&["class", "roster"]).success();
+        class
+    }
+
+    pub fn labctl(&self, args: &[&str]) -> Run {
         self.workspace.run_with_host_tools(args)
     }
 
-    fn secret(&self, file: &str) -> String {
+    /// A secret of `.labctl/access/` (`s01/link`, `board-link`).
+    pub fn secret(&self, file: &str) -> String {
         self.workspace.read(&format!(".labctl/access/{file}")).trim().to_string()
+    }
+
+    /// Start `labctl serve` and wait until it listens on `port`.
+    pub fn serve(&mut self, port: u16) {
+        self.server = Some(self.workspace.start_with_host_tools(&["serve"]));
+        wait_for_port(port, "labctl serve");
+    }
+}
+
+/// Wait (at most 30 s) until something listens on the loopback's `port`.
+pub(crate) fn wait_for_port(port: u16, what: &str) {
+    let started = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(started.elapsed() < Duration::from_secs(30), "{what} never listened on port {port}");
+        std::thread::sleep(Duration::from_millis(200));
     }
 }
 
@@ -137,23 +171,14 @@ fn exec_shells() -> usize {
 #[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_the_class() {
     require_e2e();
-    let workspace = Workspace::new();
-    workspace.file("labctl.toml", &config());
-    let mut class = Class { workspace, server: None };
-    class.labctl(&["up", "--seat", "all"]).success();
-    class.labctl(&["class", "roster"]).success();
+    let mut class = Class::up(&config());
     let (seat1, seat2) = (class.secret("s01/link"), class.secret("s02/link"));
     assert!(class
         .workspace
         .read(".labctl/access/s01/README.txt")
         .contains(&format!("http://127.0.0.1:{PORT}/#{seat1}")));
 
-    class.server = Some(class.workspace.start_with_host_tools(&["serve"]));
-    let started = Instant::now();
-    while TcpStream::connect(BASE).is_err() {
-        assert!(started.elapsed() < Duration::from_secs(30), "labctl serve never listened on {BASE}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    class.serve(PORT);
     let board_secret = class.secret("board-link");
 
     // --- Who gets in: a plain refusal without the right secret.
@@ -251,4 +276,79 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         "the board shows seat 2's check: {board:#}"
     );
     assert_eq!(board["seats"][0]["nodes_ready"], 2, "{board:#}");
+
+    // --- From the board: a seat's page and terminals, reset, the gradebook.
+    let (_, body) = http("GET", "/api/seat?seat=2", Some(&board_secret));
+    assert!(unchunked(&body).contains("\"label\":\"s02\""), "the board opens seat 2's page: {body}");
+    let (_, body) = http("GET", "/api/seat?seat=2", Some(&seat1));
+    assert!(unchunked(&body).contains("\"label\":\"s01\""), "a seat's secret opens its own seat only: {body}");
+    assert_eq!(http("POST", "/api/board/reset/2/visualizer", Some(&seat1)).0, 401);
+    let (status, body) = http("POST", "/api/board/reset/2/visualizer", Some(&board_secret));
+    assert_eq!(status, 200, "{body}");
+    assert!(unchunked(&body).contains("\"ok\":true"), "{body}");
+    let (status, csv) = http("GET", "/api/board/gradebook/visualizer", Some(&board_secret));
+    assert_eq!(status, 200, "{csv}");
+    assert!(unchunked(&csv).lines().next().is_some_and(|header| header.starts_with("seat")), "{csv}");
+    runtime.block_on(async {
+        let opening =
+            serde_json::json!({ "secret": board_secret, "seat": 2, "node": "manager", "cols": 80, "rows": 24 });
+        let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{BASE}/ws/terminal")).await.unwrap();
+        socket.send(Message::Text(opening.to_string().into())).await.unwrap();
+        let screen = run_until(&mut socket, "hostname -i", "10.71.1.10").await;
+        assert!(screen.contains("10.71.1.10"), "the board's terminal on seat 2: {screen}");
+        let _ = socket.close(None).await;
+    });
+
+    // --- HTTPS with the class's certificate (a self-signed one here).
+    if let Some(server) = class.server.take() {
+        let _ = server.kill();
+    }
+    let tls = class.workspace.path().join("tls");
+    std::fs::create_dir_all(&tls).unwrap();
+    let made = duct::cmd(
+        "openssl",
+        [
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+    )
+    .before_spawn({
+        let tls = tls.clone();
+        move |command| {
+            command.arg("-keyout").arg(tls.join("key.pem")).arg("-out").arg(tls.join("cert.pem"));
+            Ok(())
+        }
+    })
+    .stdout_null()
+    .stderr_null()
+    .run();
+    assert!(made.is_ok(), "openssl made a certificate");
+    let config = config().replace("[cache]", "web_cert = \"tls/cert.pem\"\nweb_key = \"tls/key.pem\"\n\n[cache]");
+    class.workspace.file("labctl.toml", &config);
+    class.labctl(&["class", "roster"]).success();
+    let handout = class.workspace.read(".labctl/access/s01/README.txt");
+    assert!(handout.contains(&format!("https://127.0.0.1:{PORT}/#{seat1}")), "{handout}");
+    class.serve(PORT);
+    let cert = tls.join("cert.pem").display().to_string();
+    let header = format!("Authorization: Bearer {seat1}");
+    let seat =
+        duct::cmd("curl", ["-sS", "--cacert", &cert, "-H", &header, &format!("https://127.0.0.1:{PORT}/api/seat")])
+            .read()
+            .unwrap();
+    assert!(seat.contains("\"label\":\"s01\""), "HTTPS with the class's certificate: {seat}");
+    let plain = duct::cmd("curl", ["-sS", "-o", "/dev/null", "-w", "%{http_code}", &format!("http://{BASE}/api/seat")])
+        .unchecked()
+        .stderr_null()
+        .read()
+        .unwrap_or_default();
+    assert_ne!(plain, "200", "no plain HTTP on the TLS port");
 }

@@ -15,6 +15,7 @@ mod doctor;
 mod dry_run;
 mod e2e;
 mod e2e_access;
+mod e2e_browser;
 mod e2e_cache;
 mod e2e_class;
 mod e2e_class_read;

@@ -1,0 +1,135 @@
+//! End-to-end (LABCTL_E2E=1) in a real browser: Debian's headless chromium,
+//! driven through chromedriver (WebDriver, with fantoccini). A class of two
+//! 4-node seats comes up and `labctl serve` runs. Seat 1's page: type
+//! `docker node ls` into its terminal and read four Ready nodes off the
+//! screen; press check and read the lab's verdicts; its terminal is a shell
+//! on seat 1's manager, not seat 2's. A wrong secret's page shows the
+//! refusal. The board shows a check made from the command line, without a
+//! reload. With LABCTL_SCREENSHOTS=DIR, the student's page and the board
+//! are saved there as PNG (the README's pictures). Its subnets
+//! (10.72.0-1.0/24), ports and name are its own.
+
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::json;
+
+use crate::e2e_serve::{class_config, wait_for_port, Class};
+use crate::support::{require_e2e, require_tool};
+
+const CLASS: &str = "labctl-e2e-browser";
+const PORT: u16 = 28820;
+const DRIVER_PORT: u16 = 29520;
+
+/// The text of the visible terminal's rows.
+async fn screen(browser: &Client) -> String {
+    let script = "return Array.from(document.querySelectorAll('#screens > div:not([hidden]) .xterm-rows > div')).map(d => d.textContent).join('\\n');";
+    browser.execute(script, vec![]).await.unwrap().as_str().unwrap_or_default().to_string()
+}
+
+/// Type `line` into the terminal and wait until the screen shows `wanted`.
+async fn type_until(browser: &Client, line: &str, wanted: &dyn Fn(&str) -> bool) -> String {
+    let input = browser.find(Locator::Css("#screens > div:not([hidden]) .xterm-helper-textarea")).await.unwrap();
+    input.send_keys(&format!("{line}\n")).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = screen(browser).await;
+        if wanted(&text) || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The text of `selector` once `wanted` holds for it (or 60 s pass).
+async fn text_until(browser: &Client, selector: &str, wanted: &dyn Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let text = match browser.find(Locator::Css(selector)).await {
+            Ok(element) => element.text().await.unwrap_or_default(),
+            Err(_) => String::new(),
+        };
+        if wanted(&text) || Instant::now() > deadline {
+            return text;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+async fn save_screenshot(browser: &Client, name: &str) {
+    let Some(dir) = std::env::var_os("LABCTL_SCREENSHOTS") else { return };
+    let png = browser.screenshot().await.unwrap();
+    std::fs::write(std::path::Path::new(&dir).join(name), png).unwrap();
+}
+
+#[test]
+#[ignore = "end-to-end: needs root, Docker, the offline test images, chromium and chromium-driver; bash scripts/test runs it with LABCTL_E2E=1"]
+fn e2e_a_students_page_and_the_board_in_a_real_browser() {
+    require_e2e();
+    let Some(driver) = require_tool("chromedriver", "chromium-driver") else { return };
+    let mut class = Class::up(&class_config(CLASS, 72, 3, 29190, 2390, PORT));
+    class.serve(PORT);
+    let (seat1, board) = (class.secret("s01/link"), class.secret("board-link"));
+    let port = format!("--port={DRIVER_PORT}");
+    class.others.push(duct::cmd(driver, [port.as_str()]).stdout_null().stderr_null().start().unwrap());
+    wait_for_port(DRIVER_PORT, "chromedriver");
+
+    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    runtime.block_on(async {
+        let mut capabilities = serde_json::Map::new();
+        let options = json!({ "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900", "--lang=ko-KR"] });
+        capabilities.insert("goog:chromeOptions".to_string(), options);
+        let browser = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+            .capabilities(capabilities)
+            .connect(&format!("http://127.0.0.1:{DRIVER_PORT}"))
+            .await
+            .expect("chromedriver starts chromium");
+        let base = format!("http://127.0.0.1:{PORT}");
+
+        // --- A wrong secret: the page says it is refused.
+        browser.goto(&format!("{base}/#0123456789abcdef0123456789abcdef")).await.unwrap();
+        let refused = text_until(&browser, "#refused", &|text| text.contains("refused")).await;
+        assert!(refused.starts_with("refused: this link is not valid"), "{refused}");
+
+        // --- Seat 1's page: its terminal on its own manager.
+        // (A new query, so that the browser loads the page again rather
+        // than only moving to another fragment.)
+        browser.goto(&format!("{base}/?seat#{seat1}")).await.unwrap();
+        let title = text_until(&browser, "#seat", &|text| text.ends_with("s01")).await;
+        assert_eq!(title, format!("{CLASS} s01"));
+        let text = type_until(&browser, "docker node ls", &|text| text.matches("Ready").count() >= 4).await;
+        assert_eq!(text.matches("Ready").count(), 4, "four Ready nodes on screen:\n{text}");
+        // Korean pasted into the terminal comes back as pasted (wide characters).
+        let paste = "const area = document.querySelector('#screens > div:not([hidden]) .xterm-helper-textarea'); const data = new DataTransfer(); data.setData('text/plain', arguments[0]); area.dispatchEvent(new ClipboardEvent('paste', { clipboardData: data, bubbles: true, cancelable: true }));";
+        browser.execute(paste, vec![json!("echo 한글 입력 확인")]).await.unwrap();
+        let text = type_until(&browser, "", &|text| text.lines().any(|line| line.trim() == "한글 입력 확인")).await;
+        assert!(text.lines().any(|line| line.trim() == "한글 입력 확인"), "Korean through the terminal:\n{text}");
+        assert!(text.contains("# echo 한글 입력 확인"), "the prompt shows it as typed (a UTF-8 shell):\n{text}");
+        let text = type_until(&browser, "hostname -i", &|text| text.contains("10.72.")).await;
+        assert!(text.contains("10.72.0.10") && !text.contains("10.72.1.10"), "seat 1's manager, not seat 2's:\n{text}");
+        // The handout is beside it, its code blocks one click from the terminal.
+        let handout = text_until(&browser, "#handout", &|text| !text.is_empty()).await;
+        assert!(handout.contains("visualizer"), "{handout}");
+
+        // --- Check: the lab's verdicts on the page.
+        browser.find(Locator::Css("#check")).await.unwrap().click().await.unwrap();
+        let verdicts = text_until(&browser, "#verdicts", &|text| text.contains("visualizer_app")).await;
+        assert!(verdicts.contains("visualizer_app runs 1 replica"), "{verdicts}");
+        let status = text_until(&browser, "#status", &|text| text.contains("checks pass")).await;
+        assert!(status.contains("of") && status.contains("checks pass"), "{status}");
+        save_screenshot(&browser, "student-page.png").await;
+
+        // --- The board: a check from the command line shows up without a reload.
+        browser.goto(&format!("{base}/board#{board}")).await.unwrap();
+        let rows = text_until(&browser, "#seats tbody", &|text| text.contains("s02")).await;
+        assert!(rows.contains("s01") && rows.contains("4/4"), "{rows}");
+        class.labctl(&["check", "visualizer", "--seat", "2"]);
+        let rows = text_until(&browser, "#seats tbody", &|text| {
+            text.lines().any(|line| line.starts_with("s02") && line.contains("visualizer"))
+        })
+        .await;
+        assert!(rows.lines().any(|line| line.starts_with("s02") && line.contains("visualizer")), "{rows}");
+        save_screenshot(&browser, "board.png").await;
+        browser.close().await.unwrap();
+    });
+}
