@@ -17,6 +17,7 @@
 pub mod app;
 pub mod assets;
 pub mod handout;
+pub mod pages;
 pub mod terminal;
 
 use std::collections::BTreeMap;
@@ -34,6 +35,9 @@ pub struct SeatSite {
     pub secret: String,
     /// Each node's shell command (the manager first), as `labctl ssh` runs it.
     pub shells: Vec<(String, CommandSpec)>,
+    /// The labs' pages it forwards: port on the node → port on this host's
+    /// loopback (none when the seat's engine is another machine).
+    pub forwards: BTreeMap<u16, u16>,
 }
 
 /// A lab as its handout page shows it.
@@ -52,9 +56,14 @@ pub struct Site {
     pub class: String,
     pub seats: Vec<SeatSite>,
     pub board_secret: String,
+    /// The labs' pages the class forwards, (port on the node, node), in the
+    /// order of their listeners (`web_port + 1`, `+ 2`, …).
+    pub pages: Vec<(u16, String)>,
     pub labs: Vec<LabPage>,
     /// The handouts' language (`ko` or `en`), for the page's first choice.
     pub language: String,
+    /// The port the pages are served on (the labs' pages on the ones after).
+    pub port: u16,
     /// labctl itself and the workspace, to run `check` and `class status`.
     pub labctl: PathBuf,
     pub workspace: PathBuf,

@@ -138,6 +138,24 @@
     window.addEventListener("resize", () => active && active.fit.fit());
     show(seat.nodes[0]);
     loadHandout();
+    loadPages();
+  }
+
+  // The labs' own pages (the visualizer…), each on a port of this server,
+  // opened with a cookie this call sets (never the link's secret).
+  async function loadPages() {
+    const response = await api("/api/pages" + (seatQuery ? "?" + seatQuery : ""), { method: "POST" });
+    if (!response.ok) return;
+    const { pages } = await response.json();
+    for (const page of pages) {
+      const link = document.createElement("a");
+      link.href = location.protocol + "//" + location.hostname + ":" + page.port + "/";
+      link.target = "_blank";
+      link.rel = "noopener";
+      link.textContent = page.node + ":" + page.guest;
+      link.title = "port " + page.guest + " on " + page.node + " of your seat";
+      $("pages").appendChild(link);
+    }
   }
   window.addEventListener("load", start);
 })();

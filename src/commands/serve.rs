@@ -13,6 +13,7 @@ use crate::access::{links, SeatFiles, ACCESS_DIR};
 use crate::cli::ServeArgs;
 use crate::files;
 use crate::labs::manifest::Language;
+use crate::provider::docker::engine_is_this_machines;
 use crate::provider::listen;
 use crate::provider::ssh::HostKeys;
 use crate::serve::app::{self, App};
@@ -31,7 +32,24 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
             cluster.nodes().iter().map(|node| (node.name.clone(), provider.shell_command(&node.name))).collect();
         let seat = cluster.seat_of_class();
         let secret = links::seat_secret(&SeatFiles::new(&root, cluster), args.new_links)?;
-        seats.push(SeatSite { number: seat.number, label: seat.label(), secret: secret.expose().to_string(), shells });
+        // The labs' pages: only where the seat's forwards are on this host.
+        let here = provider.info().nodes_on_docker_engine && engine_is_this_machines(cluster.engine());
+        let forwards = match here {
+            true => cluster
+                .forwards()
+                .iter()
+                .filter(|forward| forward.protocol == "tcp")
+                .map(|f| (f.guest, f.host))
+                .collect(),
+            false => BTreeMap::new(),
+        };
+        seats.push(SeatSite {
+            number: seat.number,
+            label: seat.label(),
+            secret: secret.expose().to_string(),
+            shells,
+            forwards,
+        });
     }
     let board = links::board_secret(&root, args.new_links)?;
     let first = clusters.first().context("internal error: a class without seats")?;
@@ -66,10 +84,18 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
         });
     }
     let language = labs.first().and_then(|_| catalog.labs().first()).map_or("ko", |lab| lab.manifest.language.as_str());
+    let mut pages: Vec<(u16, String)> = Vec::new();
+    for forward in first.forwards().iter().filter(|forward| forward.protocol == "tcp") {
+        if !pages.iter().any(|(guest, _)| *guest == forward.guest) {
+            pages.push((forward.guest, forward.node.clone()));
+        }
+    }
     let site = Site {
         class: settings.cluster_name.clone(),
         seats,
         board_secret: board.expose().to_string(),
+        pages,
+        port,
         labs,
         language: language.to_string(),
         labctl: std::env::current_exe().context("cannot tell where labctl itself is")?,

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +23,13 @@ use crate::ui::{Ui, Verbosity};
 
 /// Terminals one seat may hold at once.
 pub const TERMINALS_PER_SEAT: usize = 6;
+/// Terminal connections (open or still saying who they are) one client
+/// address may hold at once: a flood from one machine is refused, and the
+/// other seats go on.
+pub const SOCKETS_PER_CLIENT: usize = 32;
+/// A shell that ends this soon after it started did not start: the page
+/// is told how its seat is.
+const QUICK_END: Duration = Duration::from_secs(5);
 /// A terminal nobody typed in or read from for this long ends.
 pub const IDLE: Duration = Duration::from_secs(30 * 60);
 /// The largest websocket message taken (keys and sizes are small).
@@ -41,13 +48,23 @@ pub struct App {
     site: Arc<Site>,
     /// Open terminals per seat number.
     open: Arc<Mutex<HashMap<u32, usize>>>,
+    /// Terminal connections per client address.
+    clients: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
     /// The last `class status --json`.
     board: Arc<Mutex<Value>>,
+    /// Who may open the labs' pages (see [`super::pages`]).
+    sessions: super::pages::Sessions,
 }
 
 impl App {
     pub fn new(site: Site) -> App {
-        App { site: Arc::new(site), open: Arc::default(), board: Arc::new(Mutex::new(Value::Null)) }
+        App {
+            site: Arc::new(site),
+            open: Arc::default(),
+            clients: Arc::default(),
+            board: Arc::new(Mutex::new(Value::Null)),
+            sessions: super::pages::Sessions::default(),
+        }
     }
 
     pub fn router(&self) -> Router {
@@ -58,6 +75,7 @@ impl App {
             .route("/api/seat", get(seat_info))
             .route("/api/handout/{lab}", get(handout))
             .route("/api/check/{lab}", post(check))
+            .route("/api/pages", post(lab_pages))
             .route("/api/board", get(board))
             .route("/api/board/{action}/{seat}/{lab}", post(board_action))
             .route("/api/board/gradebook/{lab}", get(gradebook))
@@ -110,11 +128,59 @@ impl App {
         true
     }
 
+    /// Count one more connection from `client`, unless it holds
+    /// [`SOCKETS_PER_CLIENT`] already.
+    fn take_socket(&self, client: std::net::IpAddr) -> bool {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = clients.entry(client).or_default();
+        if *count >= SOCKETS_PER_CLIENT {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn give_back_socket(&self, client: std::net::IpAddr) {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = clients.get_mut(&client) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                clients.remove(&client);
+            }
+        }
+    }
+
+    /// How seat `number` is, in `labctl class status`'s words (the board's
+    /// last reading): for a terminal whose shell could not start.
+    fn seat_status(&self, number: u32) -> Option<String> {
+        let board = self.board.lock().unwrap_or_else(PoisonError::into_inner);
+        let line = board["seats"].as_array()?.iter().find(|line| line["seat"] == number)?.clone();
+        drop(board);
+        if line["reachable"] == false {
+            return Some(format!("not reachable: {}", line["error"].as_str().unwrap_or("its engine does not answer")));
+        }
+        let not_ready: Vec<&str> = line["not_ready"].as_array()?.iter().filter_map(Value::as_str).collect();
+        Some(format!(
+            "{}/{} nodes Ready{}",
+            line["nodes_ready"].as_u64()?,
+            line["nodes"].as_u64()?,
+            match not_ready.is_empty() {
+                true => String::new(),
+                false => format!("; {}", not_ready.join(", ")),
+            }
+        ))
+    }
+
     fn give_back_terminal(&self, number: u32) {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(count) = open.get_mut(&number) {
             *count = count.saturating_sub(1);
         }
+    }
+
+    /// The port the pages are served on.
+    fn site_port(&self) -> u16 {
+        self.site.port
     }
 
     fn seat_by_secret(&self, given: &str) -> Option<&SeatSite> {
@@ -223,6 +289,32 @@ async fn handout(
         }
         None => (StatusCode::NOT_FOUND, "no handout in that language").into_response(),
     }
+}
+
+/// The labs' pages of the seat the secret opens: their listeners' ports, and
+/// a cookie that lets the browser in (a token of this run, not the secret).
+async fn lab_pages(State(app): State<App>, headers: HeaderMap, Query(query): Query<SeatQuery>) -> Response {
+    let Some(seat) = app.seat_of(&headers, query.seat) else { return refused() };
+    let Ok(token) = app.sessions.open(seat.number) else {
+        return (StatusCode::INTERNAL_SERVER_ERROR, "cannot make a session").into_response();
+    };
+    let pages: Vec<Value> = app
+        .site
+        .pages
+        .iter()
+        .enumerate()
+        .filter(|(_, (guest, _))| seat.forwards.contains_key(guest))
+        .filter_map(|(index, (guest, node))| {
+            let port = super::pages::address(SocketAddr::new([0, 0, 0, 0].into(), app.site_port()), index)?.port();
+            Some(json!({ "guest": guest, "node": node, "port": port }))
+        })
+        .collect();
+    let mut response = no_store(Json(json!({ "pages": pages })));
+    let cookie = format!("{}={token}; HttpOnly; SameSite=Lax; Path=/", super::pages::COOKIE);
+    if let Ok(value) = HeaderValue::from_str(&cookie) {
+        response.headers_mut().insert(header::SET_COOKIE, value);
+    }
+    response
 }
 
 /// `labctl check LAB --seat K --json` for the seat the secret opens.
@@ -400,8 +492,19 @@ enum Input {
     Size { cols: u16, rows: u16 },
 }
 
-async fn terminal(State(app): State<App>, upgrade: WebSocketUpgrade) -> Response {
-    upgrade.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| run_terminal(app, socket))
+async fn terminal(
+    State(app): State<App>,
+    ConnectInfo(client): ConnectInfo<SocketAddr>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let client = client.ip();
+    if !app.take_socket(client) {
+        return (StatusCode::TOO_MANY_REQUESTS, "refused: too many connections from this computer").into_response();
+    }
+    upgrade.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| async move {
+        run_terminal(app.clone(), socket).await;
+        app.give_back_socket(client);
+    })
 }
 
 /// Close with the refusal code the page knows (it stops retrying).
@@ -425,11 +528,20 @@ async fn run_terminal(app: App, mut socket: WebSocket) {
         return refuse_socket(socket, "too many terminals open for this seat; close one").await;
     }
     let size = |value: u16, default: u16| if (2..=1000).contains(&value) { value } else { default };
+    let started = std::time::Instant::now();
     let session = Session::start(shell, size(opening.cols, 80), size(opening.rows, 24));
-    if let Ok(session) = session {
-        bridge(&mut socket, session).await;
-    } else {
-        let _ = socket.send(Message::Text("labctl: cannot start a terminal on this node\r\n".into())).await;
+    match session {
+        Ok(session) => bridge(&mut socket, session).await,
+        Err(_) => {
+            let _ = socket.send(Message::Text("labctl: cannot start a terminal on this node\r\n".into())).await;
+        }
+    }
+    if started.elapsed() < QUICK_END {
+        if let Some(status) = app.seat_status(seat.number) {
+            let status = crate::mask::visible(&status);
+            let said = format!("[labctl: seat {}: {status}; trying again in a moment]\r\n", seat.label);
+            let _ = socket.send(Message::Text(said.into())).await;
+        }
     }
     app.give_back_terminal(seat.number);
 }
@@ -481,22 +593,47 @@ pub async fn serve(app: App, address: SocketAddr, tls: Option<Tls>) -> anyhow::R
         let _ = tokio::signal::ctrl_c().await;
         stop.graceful_shutdown(Some(Duration::from_secs(2)));
     });
-    let service = app.router().into_make_service();
-    match tls {
+    let config = match &tls {
         Some(Tls { cert, key }) => {
             // One process-wide choice of cryptography: aws-lc-rs (rustls's default).
             let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
-            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(&cert, &key).await.map_err(|error| {
+            let config = axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await.map_err(|error| {
                 anyhow::anyhow!(
                     "cannot use the certificate {} and key {} ([class] web_cert, web_key): {error}",
                     cert.display(),
                     key.display()
                 )
             })?;
-            axum_server::from_tcp_rustls(listener, config).handle(handle).serve(service).await?
+            Some(config)
         }
+        None => None,
+    };
+    // The labs' pages, a listener each (see `pages`).
+    let mut servers = tokio::task::JoinSet::new();
+    for (index, (guest, _)) in app.site.pages.iter().enumerate() {
+        let Some(page_address) = super::pages::address(address, index) else { continue };
+        let page_listener = std::net::TcpListener::bind(page_address).map_err(|error| {
+            anyhow::anyhow!("cannot listen on {page_address} for the labs' page on port {guest}: {error}; set [class] web_port so that the ports after it are free")
+        })?;
+        page_listener.set_nonblocking(true)?;
+        let seats = app.site.seats.iter().filter_map(|seat| Some((seat.number, *seat.forwards.get(guest)?))).collect();
+        let forwarded = super::pages::Forwarded::new(*guest, seats, app.sessions.clone());
+        let service = forwarded.router().into_make_service();
+        let handle = handle.clone();
+        let config = config.clone();
+        servers.spawn(async move {
+            match config {
+                Some(config) => axum_server::from_tcp_rustls(page_listener, config).handle(handle).serve(service).await,
+                None => axum_server::from_tcp(page_listener).handle(handle).serve(service).await,
+            }
+        });
+    }
+    let service = app.router().into_make_service_with_connect_info::<SocketAddr>();
+    match config {
+        Some(config) => axum_server::from_tcp_rustls(listener, config).handle(handle).serve(service).await?,
         None => axum_server::from_tcp(listener).handle(handle).serve(service).await?,
     }
+    servers.shutdown().await;
     Ok(())
 }
 
@@ -510,11 +647,14 @@ mod tests {
             label: format!("s{number:02}"),
             secret: secret.to_string(),
             shells: Vec::new(),
+            forwards: Default::default(),
         };
         Site {
             class: "cls".into(),
             seats: vec![seat(1, &"1".repeat(32)), seat(2, &"2".repeat(32))],
             board_secret: "b".repeat(32),
+            pages: Vec::new(),
+            port: 8800,
             labs: Vec::new(),
             language: "ko".into(),
             labctl: "labctl".into(),
@@ -534,6 +674,32 @@ mod tests {
         assert!(app.seat_for(&board, Some(9)).is_none());
         assert!(app.seat_for(&"1".repeat(31), None).is_none());
         assert!(app.seat_for("", None).is_none());
+    }
+
+    #[test]
+    fn one_client_holds_a_bounded_number_of_connections() {
+        let app = App::new(site());
+        let (one, other): (std::net::IpAddr, std::net::IpAddr) =
+            ("10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap());
+        for _ in 0..SOCKETS_PER_CLIENT {
+            assert!(app.take_socket(one));
+        }
+        assert!(!app.take_socket(one), "the flood is refused");
+        assert!(app.take_socket(other), "another computer is not");
+        app.give_back_socket(one);
+        assert!(app.take_socket(one));
+    }
+
+    #[test]
+    fn a_terminal_that_cannot_start_says_how_its_seat_is() {
+        let app = App::new(site());
+        *app.board.lock().unwrap() = json!({ "seats": [
+            { "seat": 1, "reachable": true, "nodes_ready": 1, "nodes": 2, "not_ready": ["node1 (Down)"] },
+            { "seat": 2, "reachable": false, "error": "engine e2 does not answer" }
+        ]});
+        assert_eq!(app.seat_status(1).as_deref(), Some("1/2 nodes Ready; node1 (Down)"));
+        assert_eq!(app.seat_status(2).as_deref(), Some("not reachable: engine e2 does not answer"));
+        assert_eq!(app.seat_status(3), None);
     }
 
     #[test]

@@ -7,7 +7,7 @@
 //! refusal. The board shows a check made from the command line, without a
 //! reload. With LABCTL_SCREENSHOTS=DIR, the student's page and the board
 //! are saved there as PNG (the README's pictures). Its subnets
-//! (10.72.0-1.0/24), ports and name are its own.
+//! (10.93.0-1.0/24), ports and name are its own.
 
 use std::time::{Duration, Instant};
 
@@ -67,7 +67,7 @@ async fn save_screenshot(browser: &Client, name: &str) {
 fn e2e_a_students_page_and_the_board_in_a_real_browser() {
     require_e2e();
     let Some(driver) = require_tool("chromedriver", "chromium-driver") else { return };
-    let mut class = Class::up(&class_config(CLASS, 72, 3, 29190, 2390, PORT));
+    let mut class = Class::up(&class_config(CLASS, 93, 3, 29190, 2390, PORT));
     class.serve(PORT);
     let (seat1, board) = (class.secret("s01/link"), class.secret("board-link"));
     let port = format!("--port={DRIVER_PORT}");
@@ -105,8 +105,8 @@ fn e2e_a_students_page_and_the_board_in_a_real_browser() {
         let text = type_until(&browser, "", &|text| text.lines().any(|line| line.trim() == "한글 입력 확인")).await;
         assert!(text.lines().any(|line| line.trim() == "한글 입력 확인"), "Korean through the terminal:\n{text}");
         assert!(text.contains("# echo 한글 입력 확인"), "the prompt shows it as typed (a UTF-8 shell):\n{text}");
-        let text = type_until(&browser, "hostname -i", &|text| text.contains("10.72.")).await;
-        assert!(text.contains("10.72.0.10") && !text.contains("10.72.1.10"), "seat 1's manager, not seat 2's:\n{text}");
+        let text = type_until(&browser, "hostname -i", &|text| text.contains("10.93.")).await;
+        assert!(text.contains("10.93.0.10") && !text.contains("10.93.1.10"), "seat 1's manager, not seat 2's:\n{text}");
         // The handout is beside it, its code blocks one click from the terminal.
         let handout = text_until(&browser, "#handout", &|text| !text.is_empty()).await;
         assert!(handout.contains("visualizer"), "{handout}");

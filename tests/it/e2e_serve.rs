@@ -7,7 +7,7 @@
 //! made from the CLI without being asked again; the limits hold (terminals
 //! per seat, message size) and never stop the server for the other seat;
 //! a terminal's shell ends when its page closes. Its subnets
-//! (10.71.0-1.0/24), ports and name are its own.
+//! (10.91.0-1.0/24), ports and name are its own.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -24,7 +24,7 @@ const PORT: u16 = 28810;
 const BASE: &str = "127.0.0.1:28810";
 
 fn config() -> String {
-    class_config(CLASS, 71, 1, 29185, 2380, PORT)
+    class_config(CLASS, 91, 1, 29185, 2380, PORT)
 }
 
 /// A class of two seats of `workers` workers each for `labctl serve`, on
@@ -90,17 +90,45 @@ pub(crate) fn wait_for_port(port: u16, what: &str) {
 
 /// (status, body) of an HTTP/1.1 request to the server.
 fn http(method: &str, path: &str, secret: Option<&str>) -> (u16, String) {
-    let mut stream = TcpStream::connect(BASE).expect("the server listens");
-    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
     let auth = secret.map(|secret| format!("Authorization: Bearer {secret}\r\n")).unwrap_or_default();
-    let request =
-        format!("{method} {path} HTTP/1.1\r\nHost: {BASE}\r\n{auth}Content-Length: 0\r\nConnection: close\r\n\r\n");
+    let (status, _, body) = http_to(BASE, method, path, &auth);
+    (status, body)
+}
+
+/// (status, head, body) of an HTTP/1.1 request to `address`, with `headers`
+/// (each line ending in CRLF); a chunked body joined back.
+fn http_to(address: &str, method: &str, path: &str, headers: &str) -> (u16, String, String) {
+    let mut stream = TcpStream::connect(address).expect("the server listens");
+    stream.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {address}\r\n{headers}Content-Length: 0\r\nConnection: close\r\n\r\n"
+    );
     stream.write_all(request.as_bytes()).unwrap();
     let mut answer = String::new();
     stream.read_to_string(&mut answer).unwrap();
     let status = answer.split_whitespace().nth(1).and_then(|code| code.parse().ok()).unwrap_or(0);
-    let body = answer.split_once("\r\n\r\n").map(|(_, body)| body.to_string()).unwrap_or_default();
-    (status, body)
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+    let body = match head.to_ascii_lowercase().contains("transfer-encoding: chunked") {
+        true => unchunked(body),
+        false => body.to_string(),
+    };
+    (status, head.to_string(), body)
+}
+
+/// The `labctl_pages` cookie a seat's page gets for the labs' pages, and the
+/// port of the first page's listener.
+fn page_session(secret: &str) -> (String, u16) {
+    let (status, head, body) = http_to(BASE, "POST", "/api/pages", &format!("Authorization: Bearer {secret}\r\n"));
+    assert_eq!(status, 200, "{head}\n{body}");
+    let cookie = head
+        .lines()
+        .find_map(|line| line.strip_prefix("set-cookie: ").or_else(|| line.strip_prefix("Set-Cookie: ")))
+        .and_then(|value| value.split(';').next())
+        .unwrap_or_else(|| panic!("no cookie: {head}"))
+        .to_string();
+    let pages: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(pages["pages"][0]["guest"], 9000, "{body}");
+    (cookie, pages["pages"][0]["port"].as_u64().unwrap() as u16)
 }
 
 /// Chunked bodies (axum's JSON) joined back.
@@ -202,14 +230,14 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
     runtime.block_on(async {
         // --- Each seat's terminal is a shell on its own manager.
         let mut one = terminal(&seat1, "manager").await;
-        let screen = run_until(&mut one, "hostname -i; docker node ls", "10.71.0.10").await;
-        assert!(screen.contains("10.71.0.10"), "seat 1's manager: {screen}");
+        let screen = run_until(&mut one, "hostname -i; docker node ls", "10.91.0.10").await;
+        assert!(screen.contains("10.91.0.10"), "seat 1's manager: {screen}");
         let screen =
             run_until(&mut one, "docker node ls --format '{{.Hostname}} {{.Status}}' | sort", "node1 Ready").await;
         assert!(screen.contains("manager Ready") && screen.contains("node1 Ready"), "{screen}");
         let mut two = terminal(&seat2, "manager").await;
-        let screen = run_until(&mut two, "hostname -i", "10.71.1.10").await;
-        assert!(screen.contains("10.71.1.10") && !screen.contains("10.71.0.10"), "seat 2's manager: {screen}");
+        let screen = run_until(&mut two, "hostname -i", "10.91.1.10").await;
+        assert!(screen.contains("10.91.1.10") && !screen.contains("10.91.0.10"), "seat 2's manager: {screen}");
 
         // --- Refusals, and the server goes on for the other seat.
         let mut wrong = terminal("0123456789abcdef0123456789abcdef", "manager").await;
@@ -244,7 +272,38 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         assert_eq!(exec_shells(), before, "the shells ended with their pages");
+        // --- A flood of connections from one computer is refused; seat 2 goes on.
+        let mut flood = Vec::new();
+        let mut refused_at = None;
+        for attempt in 0..40 {
+            match tokio_tungstenite::connect_async(format!("ws://{BASE}/ws/terminal")).await {
+                Ok((socket, _)) => flood.push(socket),
+                Err(_) => {
+                    refused_at = Some(attempt);
+                    break;
+                }
+            }
+        }
+        // Seat 2's terminal is one of this computer's connections too.
+        assert_eq!(refused_at, Some(31), "the 33rd connection from one computer is refused");
+        drop(flood);
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let screen = run_until(&mut two, "echo after-the-flood", "after-the-flood").await;
+        assert!(screen.contains("after-the-flood"), "{screen}");
         let _ = two.close(None).await;
+
+        // --- A node that is down: the terminal says how the seat is.
+        crate::support::host_docker(&["stop", "--time", "1", &format!("{CLASS}-s01-node1")]);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut said = String::new();
+        while !said.contains("nodes Ready; node1") && Instant::now() < deadline {
+            let mut down = terminal(&seat1, "node1").await;
+            said = run_until(&mut down, "", "trying again").await;
+            let _ = down.close(None).await;
+            tokio::time::sleep(Duration::from_secs(2)).await;
+        }
+        assert!(said.contains("[labctl: seat s01: 1/2 nodes Ready; node1"), "{said}");
+        crate::support::host_docker(&["start", &format!("{CLASS}-s01-node1")]);
     });
 
     // --- A seat's check runs on that seat only.
@@ -257,7 +316,7 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
 
     // --- The board follows a check made from the CLI, unasked.
     class.labctl(&["check", "visualizer", "--seat", "2"]);
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(90);
     let mut board = serde_json::Value::Null;
     while Instant::now() < deadline {
         let (status, body) = http("GET", "/api/board", Some(&board_secret));
@@ -266,7 +325,8 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         let checked = board["seats"][1]["checks"]
             .as_array()
             .is_some_and(|checks| checks.iter().any(|c| c["lab"] == "visualizer"));
-        if checked {
+        // Seat 1's node1 was stopped and started again above: Ready again.
+        if checked && board["seats"][0]["nodes_ready"] == 2 {
             break;
         }
         std::thread::sleep(Duration::from_secs(1));
@@ -276,6 +336,24 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         "the board shows seat 2's check: {board:#}"
     );
     assert_eq!(board["seats"][0]["nodes_ready"], 2, "{board:#}");
+
+    // --- The labs' pages through the server: each seat's own port 9000.
+    for (seat, text) in [(1, "seat-one-page"), (2, "seat-two-page")] {
+        let serve_page = format!("mkdir -p /tmp/www && echo {text} > /tmp/www/index.html && (busybox httpd -p 9000 -h /tmp/www || /bin/busybox httpd -p 9000 -h /tmp/www)");
+        class.labctl(&["exec", "--seat", &seat.to_string(), "manager", "--", "sh", "-c", &serve_page]).success();
+    }
+    let (cookie1, page_port) = page_session(&seat1);
+    let (cookie2, _) = page_session(&seat2);
+    let pages = format!("127.0.0.1:{page_port}");
+    assert_eq!(page_port, PORT + 1);
+    let (status, _, body) = http_to(&pages, "GET", "/", &format!("Cookie: {cookie1}\r\n"));
+    assert_eq!((status, body.trim()), (200, "seat-one-page"), "seat 1's visualizer port");
+    let (status, _, body) = http_to(&pages, "GET", "/", &format!("Cookie: {cookie2}\r\n"));
+    assert_eq!((status, body.trim()), (200, "seat-two-page"), "seat 2's, with seat 2's cookie only");
+    let (status, _, body) = http_to(&pages, "GET", "/", "");
+    assert_eq!(status, 401, "no cookie, no page: {body}");
+    let (status, _, _) = http_to(&pages, "GET", "/", "Cookie: labctl_pages=0123456789abcdef0123456789abcdef\r\n");
+    assert_eq!(status, 401);
 
     // --- From the board: a seat's page and terminals, reset, the gradebook.
     let (_, body) = http("GET", "/api/seat?seat=2", Some(&board_secret));
@@ -294,8 +372,8 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
             serde_json::json!({ "secret": board_secret, "seat": 2, "node": "manager", "cols": 80, "rows": 24 });
         let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{BASE}/ws/terminal")).await.unwrap();
         socket.send(Message::Text(opening.to_string().into())).await.unwrap();
-        let screen = run_until(&mut socket, "hostname -i", "10.71.1.10").await;
-        assert!(screen.contains("10.71.1.10"), "the board's terminal on seat 2: {screen}");
+        let screen = run_until(&mut socket, "hostname -i", "10.91.1.10").await;
+        assert!(screen.contains("10.91.1.10"), "the board's terminal on seat 2: {screen}");
         let _ = socket.close(None).await;
     });
 
