@@ -617,16 +617,18 @@ const SERVE_HELP: &str = "Examples:\n  labctl serve\n  labctl serve --new-links\
 One process for the class, on [class] web_port (8800) of the address the seats'\n\
 SSH ports listen on ([class] ssh_bind). Each seat's page has a terminal on each\n\
 of its nodes (the shell `labctl ssh` opens), the lab's handout beside it (code\n\
-blocks one click from the terminal) and a check button (`labctl check --seat K`);\n\
+blocks one click from the terminal), a check button (`labctl check --seat K`)\n\
+and links to the labs' own pages (each [[forward]], on the ports after web_port);\n\
 its link, with a secret of its own, is in the seat's handout (`labctl class\n\
 roster` writes it); labctl never prints it. Your board, every seat's nodes,\n\
-open terminals and last checks, updated live: its link is in\n\
-.labctl/access/board.url. --new-links makes every link anew: the old ones stop\n\
-working (run `labctl class roster` again for the new handouts).\n\n\
+open terminals and last checks, updated live, with a terminal, reset and solve\n\
+per seat and the gradebook as CSV: its link is in .labctl/access/board.url.\n\
+--new-links makes every link anew: the old ones stop working\n\
+(run `labctl class roster` again for the new handouts).\n\n\
 A wrong or missing secret gets a plain refusal. Terminals end when their page\n\
-closes, and after 30 minutes without use; a seat holds at most 6. HTTPS with\n\
-[class] web_cert and web_key; without them (it says so at start) pages and keys\n\
-cross the classroom's network unencrypted.\n\n\
+closes, and after 30 minutes without use; a seat holds at most 6, a computer at\n\
+most 32 connections. HTTPS with [class] web_cert and web_key; without them (it\n\
+says so at start) pages and keys cross the classroom's network unencrypted.\n\n\
 Runs until Ctrl-C.";
 
 #[derive(Debug, Args)]

@@ -29,15 +29,15 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// A new token for seat `number`.
+    /// Seat `number`'s token: one a seat for the server's run (so that a
+    /// page loaded again and again holds no more memory).
     pub fn open(&self, number: u32) -> anyhow::Result<String> {
-        let mut bytes = [0u8; 16];
-        let mut filled = 0;
-        while filled < bytes.len() {
-            filled += rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())?;
+        let mut tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some((token, _)) = tokens.iter().find(|(_, seat)| **seat == number) {
+            return Ok(token.clone());
         }
-        let token: String = bytes.iter().map(|byte| format!("{byte:02x}")).collect();
-        self.tokens.lock().unwrap_or_else(PoisonError::into_inner).insert(token.clone(), number);
+        let token = random_token()?;
+        tokens.insert(token.clone(), number);
         Ok(token)
     }
 
@@ -45,6 +45,16 @@ impl Sessions {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         tokens.iter().find(|(known, _)| super::same_secret(token, known)).map(|(_, seat)| *seat)
     }
+}
+
+/// 128 random bits, in hex.
+fn random_token() -> anyhow::Result<String> {
+    let mut bytes = [0u8; 16];
+    let mut filled = 0;
+    while filled < bytes.len() {
+        filled += rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())?;
+    }
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// One forwarded port's listener: `guest` on the node, each seat's host
@@ -126,6 +136,7 @@ mod tests {
         let one = sessions.open(1).unwrap();
         let two = sessions.open(2).unwrap();
         assert_ne!(one, two);
+        assert_eq!(sessions.open(1).unwrap(), one, "one token a seat, however often its page loads");
         assert_eq!((sessions.seat(&one), sessions.seat(&two)), (Some(1), Some(2)));
         assert_eq!(sessions.seat("0123"), None);
         let base: SocketAddr = "127.0.0.1:8800".parse().unwrap();
