@@ -48,6 +48,11 @@
     };
     socket.onclose = (event) => {
       if (event.code === 4401) { refuse(event.reason || "refused"); return; }
+      if (event.code === 4429) {
+        entry.term.write("\r\n[labctl: " + event.reason + "; trying again in 30 s]\r\n");
+        setTimeout(() => connect(entry), 30000);
+        return;
+      }
       entry.term.write("\r\n[labctl: disconnected" + (event.reason ? ": " + event.reason : "") + "; reconnecting…]\r\n");
       setTimeout(() => connect(entry), 3000);
     };
@@ -86,6 +91,7 @@
     $("check").disabled = true;
     try {
       const response = await api("/api/check/" + encodeURIComponent($("lab").value) + "?lang=" + $("lang").value + (seatQuery ? "&" + seatQuery : ""), { method: "POST" });
+      if (response.status === 429) { $("status").textContent = await response.text(); return; }
       const report = await response.json();
       const list = document.createElement("ul");
       for (const verdict of report.checks || []) {

@@ -54,6 +54,8 @@ pub struct App {
     board: Arc<Mutex<Value>>,
     /// Who may open the labs' pages (see [`super::pages`]).
     sessions: super::pages::Sessions,
+    /// Seats with a check running: one at a time a seat.
+    checking: Arc<Mutex<std::collections::HashSet<u32>>>,
 }
 
 impl App {
@@ -64,6 +66,7 @@ impl App {
             clients: Arc::default(),
             board: Arc::new(Mutex::new(Value::Null)),
             sessions: super::pages::Sessions::default(),
+            checking: Arc::default(),
         }
     }
 
@@ -332,6 +335,12 @@ async fn check(
         Some("en") => "en",
         _ => "ko",
     };
+    // One check at a time a seat: a page that keeps asking waits its turn.
+    if !app.checking.lock().unwrap_or_else(PoisonError::into_inner).insert(seat.number) {
+        return (StatusCode::TOO_MANY_REQUESTS, "a check of this seat is running; wait for it").into_response();
+    }
+    // Held by the check itself: freed when it ends, even if the page left.
+    let slot = CheckSlot { app: app.clone(), seat: seat.number };
     let args = [
         "check".to_string(),
         lab,
@@ -342,7 +351,11 @@ async fn check(
         language.into(),
     ];
     let site = app.site.clone();
-    let report = tokio::task::spawn_blocking(move || labctl_json(&site, &args, CHECK_LIMIT, "check a seat")).await;
+    let report = tokio::task::spawn_blocking(move || {
+        let _slot = slot;
+        labctl_json(&site, &args, CHECK_LIMIT, "check a seat")
+    })
+    .await;
     match report {
         Ok(Some(report)) => no_store(Json(report)),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "the check did not answer").into_response(),
@@ -501,31 +514,65 @@ async fn terminal(
     if !app.take_socket(client) {
         return (StatusCode::TOO_MANY_REQUESTS, "refused: too many connections from this computer").into_response();
     }
-    upgrade.max_message_size(MAX_MESSAGE).on_upgrade(move |socket| async move {
-        run_terminal(app.clone(), socket).await;
-        app.give_back_socket(client);
+    // Given back however the connection ends, upgraded or not.
+    let slot = SocketSlot { app: app.clone(), client };
+    upgrade.max_message_size(MAX_MESSAGE).max_frame_size(MAX_MESSAGE).on_upgrade(move |socket| async move {
+        let slot = slot;
+        run_terminal(slot.app.clone(), socket).await;
     })
 }
 
-/// Close with the refusal code the page knows (it stops retrying).
-async fn refuse_socket(mut socket: WebSocket, why: &'static str) {
-    let frame = axum::extract::ws::CloseFrame { code: 4401, reason: why.into() };
+/// A seat's running check; the seat may check again once it is dropped.
+struct CheckSlot {
+    app: App,
+    seat: u32,
+}
+
+impl Drop for CheckSlot {
+    fn drop(&mut self) {
+        self.app.checking.lock().unwrap_or_else(PoisonError::into_inner).remove(&self.seat);
+    }
+}
+
+/// One client's connection counted in [`App::take_socket`]; given back when dropped.
+struct SocketSlot {
+    app: App,
+    client: std::net::IpAddr,
+}
+
+impl Drop for SocketSlot {
+    fn drop(&mut self) {
+        self.app.give_back_socket(self.client);
+    }
+}
+
+/// The close code of a refusal the page knows: it stops retrying.
+const REFUSED: u16 = 4401;
+/// The close code of "not now" (too many terminals): the page says so and
+/// tries again later.
+const BUSY: u16 = 4429;
+
+/// Close with `code` and why.
+async fn refuse_socket(mut socket: WebSocket, code: u16, why: &'static str) {
+    let frame = axum::extract::ws::CloseFrame { code, reason: why.into() };
     let _ = socket.send(Message::Close(Some(frame))).await;
 }
 
 async fn run_terminal(app: App, mut socket: WebSocket) {
     // The first message, within a few seconds, says who and which node.
     let first = tokio::time::timeout(Duration::from_secs(10), socket.recv()).await;
-    let Ok(Some(Ok(Message::Text(text)))) = first else { return refuse_socket(socket, "refused").await };
-    let Ok(opening) = serde_json::from_str::<Opening>(&text) else { return refuse_socket(socket, "refused").await };
+    let Ok(Some(Ok(Message::Text(text)))) = first else { return refuse_socket(socket, REFUSED, "refused").await };
+    let Ok(opening) = serde_json::from_str::<Opening>(&text) else {
+        return refuse_socket(socket, REFUSED, "refused").await;
+    };
     let Some(seat) = app.seat_for(&opening.secret, opening.seat).cloned() else {
-        return refuse_socket(socket, "refused: this link is not valid").await;
+        return refuse_socket(socket, REFUSED, "refused: this link is not valid").await;
     };
     let Some((_, shell)) = seat.shells.iter().find(|(node, _)| *node == opening.node) else {
-        return refuse_socket(socket, "refused: no such node").await;
+        return refuse_socket(socket, REFUSED, "refused: no such node").await;
     };
     if !app.take_terminal(seat.number) {
-        return refuse_socket(socket, "too many terminals open for this seat; close one").await;
+        return refuse_socket(socket, BUSY, "too many terminals open for this seat; close one").await;
     }
     let size = |value: u16, default: u16| if (2..=1000).contains(&value) { value } else { default };
     let started = std::time::Instant::now();
@@ -560,7 +607,11 @@ async fn bridge(socket: &mut WebSocket, mut session: Session) {
             },
             message = socket.recv() => match message {
                 Some(Ok(Message::Text(text))) => match serde_json::from_str::<Input>(&text) {
-                    Ok(Input::Keys { d }) => session.write(d.into_bytes()),
+                    // The guard writes the keys; it fails only on a full queue.
+                    Ok(Input::Keys { d }) if !session.write(d.as_bytes().to_vec()) => {
+                        let _ = socket.send(Message::Text("\r\n[labctl: the shell reads none of the keys sent; closed]\r\n".into())).await;
+                        return;
+                    }
                     Ok(Input::Size { cols, rows }) if (2..=1000).contains(&cols) && (2..=1000).contains(&rows) => session.resize(cols, rows),
                     _ => {}
                 },

@@ -12,12 +12,15 @@ use tokio::sync::mpsc;
 
 use crate::exec::CommandSpec;
 
+/// Messages of keys waiting for a shell that does not read them.
+const INPUT_QUEUE: usize = 256;
+
 /// A running shell in a pseudo-terminal.
 pub struct Session {
     child: Box<dyn Child + Send + Sync>,
     master: Box<dyn MasterPty + Send>,
     /// Keys for the shell, written by a thread of its own.
-    input: std_mpsc::Sender<Vec<u8>>,
+    input: std_mpsc::SyncSender<Vec<u8>>,
     /// What the shell prints, read by a thread of its own.
     pub output: mpsc::Receiver<Vec<u8>>,
 }
@@ -50,7 +53,9 @@ impl Session {
                 }
             }
         });
-        let (input, input_rx) = std_mpsc::channel::<Vec<u8>>();
+        // Bounded: a shell that reads nothing (`sleep`) while keys pour in
+        // fills it, and then the terminal ends instead of the memory.
+        let (input, input_rx) = std_mpsc::sync_channel::<Vec<u8>>(INPUT_QUEUE);
         std::thread::spawn(move || {
             for keys in input_rx {
                 if writer.write_all(&keys).and_then(|()| writer.flush()).is_err() {
@@ -61,9 +66,10 @@ impl Session {
         Ok(Session { child, master: pair.master, input, output })
     }
 
-    /// Keys typed in the browser.
-    pub fn write(&self, keys: Vec<u8>) {
-        let _ = self.input.send(keys);
+    /// Keys typed in the browser; false when the shell has not read the
+    /// ones before (its queue is full): the terminal should end.
+    pub fn write(&self, keys: Vec<u8>) -> bool {
+        self.input.try_send(keys).is_ok()
     }
 
     /// The browser's terminal changed size.
