@@ -625,10 +625,11 @@ open terminals and last checks, updated live, with a terminal, reset and solve\n
 per seat and the gradebook as CSV: its link is in .labctl/access/board.url.\n\
 --new-links makes every link anew: the old ones stop working\n\
 (run `labctl class roster` again for the new handouts).\n\n\
-A wrong or missing secret gets a plain refusal. Terminals end when their page\n\
-closes, and after 30 minutes without use; a seat holds at most 6, a computer at\n\
-most 32 connections. HTTPS with [class] web_cert and web_key; without them (it\n\
-says so at start) pages and keys cross the classroom's network unencrypted.\n\n\
+A wrong or missing secret gets a plain refusal. A terminal's process here ends\n\
+when its page closes, and after 30 minutes without use; a seat holds at most 6,\n\
+a computer at most 32 connections. HTTPS with [class] web_cert and web_key;\n\
+without them (it says so at start) pages and keys cross the classroom's\n\
+network unencrypted.\n\n\
 Runs until Ctrl-C.";
 
 #[derive(Debug, Args)]
