@@ -107,16 +107,51 @@ async fn pass(State(forwarded): State<Forwarded>, mut request: Request) -> Respo
     let headers = request.headers_mut();
     // The page's cookie stays here; the lab's server sees its own address.
     headers.remove(header::COOKIE);
+    strip_hop_by_hop(headers);
     if let Ok(host) = HeaderValue::from_str(&format!("127.0.0.1:{port}")) {
         headers.insert(header::HOST, host);
     }
     match forwarded.client.request(request).await {
-        Ok(answer) => answer.map(Body::new).into_response(),
+        Ok(mut answer) => {
+            // A lab's server sets no cookie for this host (it could replace
+            // the seat's), and the connection's own headers stay on its side.
+            answer.headers_mut().remove(header::SET_COOKIE);
+            strip_hop_by_hop(answer.headers_mut());
+            answer.map(Body::new).into_response()
+        }
         Err(_) => (
             StatusCode::BAD_GATEWAY,
             format!("port {} of your seat does not answer (is the lab's service running?)", forwarded.guest),
         )
             .into_response(),
+    }
+}
+
+/// The headers of one connection, not of the message (RFC 9110 §7.6.1): a
+/// proxy does not pass them on. An upgrade (websockets) is not passed either.
+fn strip_hop_by_hop(headers: &mut axum::http::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(',').map(|name| name.trim().to_ascii_lowercase()))
+        .filter(|name| !name.is_empty())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "te",
+        "trailer",
+        "transfer-encoding",
+        "upgrade",
+    ] {
+        headers.remove(name);
     }
 }
 
@@ -129,6 +164,19 @@ pub fn address(base: SocketAddr, index: usize) -> Option<SocketAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_connections_own_headers_are_not_passed_on() {
+        let mut headers = axum::http::HeaderMap::new();
+        headers.insert(header::CONNECTION, HeaderValue::from_static("keep-alive, x-private"));
+        headers.insert("x-private", HeaderValue::from_static("1"));
+        headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        headers.insert(header::TRANSFER_ENCODING, HeaderValue::from_static("chunked"));
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(|name| name.as_str()).collect();
+        assert_eq!(left, ["content-type"]);
+    }
 
     #[test]
     fn a_session_names_its_seat_and_nothing_else() {
