@@ -48,13 +48,19 @@ pub fn is_secret(text: &str) -> bool {
 }
 
 fn random_secret() -> Result<Secret> {
+    random_hex().map(Secret)
+}
+
+/// 128 bits from the kernel's random generator, in 32 hex digits: a link
+/// secret, or a token of `labctl serve`'s run.
+pub fn random_hex() -> Result<String> {
     let mut bytes = [0u8; 16];
     let mut filled = 0;
     while filled < bytes.len() {
         filled += rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())
             .context("cannot read the kernel's random generator (getrandom)")?;
     }
-    Ok(Secret(bytes.iter().map(|byte| format!("{byte:02x}")).collect()))
+    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 #[cfg(test)]

@@ -83,7 +83,12 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
             handouts,
         });
     }
-    let language = labs.first().and_then(|_| catalog.labs().first()).map_or("ko", |lab| lab.manifest.language.as_str());
+    // The page's first choice: the first served lab's handout language.
+    let language = catalog
+        .labs()
+        .iter()
+        .find(|lab| seeded.contains(&lab.manifest.id.as_str()))
+        .map_or("ko", |lab| lab.manifest.language.as_str());
     let mut pages: Vec<(u16, String)> = Vec::new();
     for forward in first.forwards().iter().filter(|forward| forward.protocol == "tcp") {
         if !pages.iter().any(|(guest, _)| *guest == forward.guest) {

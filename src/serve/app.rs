@@ -47,9 +47,9 @@ const ACTION_LIMIT: Duration = Duration::from_secs(600);
 pub struct App {
     site: Arc<Site>,
     /// Open terminals per seat number.
-    open: Arc<Mutex<HashMap<u32, usize>>>,
+    open: Arc<Counts<u32>>,
     /// Terminal connections per client address.
-    clients: Arc<Mutex<HashMap<std::net::IpAddr, usize>>>,
+    clients: Arc<Counts<std::net::IpAddr>>,
     /// The last `class status --json`.
     board: Arc<Mutex<Value>>,
     /// Who may open the labs' pages (see [`super::pages`]).
@@ -62,8 +62,8 @@ impl App {
     pub fn new(site: Site) -> App {
         App {
             site: Arc::new(site),
-            open: Arc::default(),
-            clients: Arc::default(),
+            open: Arc::new(Counts::at_most(TERMINALS_PER_SEAT)),
+            clients: Arc::new(Counts::at_most(SOCKETS_PER_CLIENT)),
             board: Arc::new(Mutex::new(Value::Null)),
             sessions: super::pages::Sessions::default(),
             checking: Arc::default(),
@@ -119,40 +119,6 @@ impl App {
         same_secret(given, &self.site.board_secret)
     }
 
-    /// Count one more terminal of seat `number`, unless it holds
-    /// [`TERMINALS_PER_SEAT`] already.
-    fn take_terminal(&self, number: u32) -> bool {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = open.entry(number).or_default();
-        if *count >= TERMINALS_PER_SEAT {
-            return false;
-        }
-        *count += 1;
-        true
-    }
-
-    /// Count one more connection from `client`, unless it holds
-    /// [`SOCKETS_PER_CLIENT`] already.
-    fn take_socket(&self, client: std::net::IpAddr) -> bool {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = clients.entry(client).or_default();
-        if *count >= SOCKETS_PER_CLIENT {
-            return false;
-        }
-        *count += 1;
-        true
-    }
-
-    fn give_back_socket(&self, client: std::net::IpAddr) {
-        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = clients.get_mut(&client) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                clients.remove(&client);
-            }
-        }
-    }
-
     /// How seat `number` is, in `labctl class status`'s words (the board's
     /// last reading): for a terminal whose shell could not start.
     fn seat_status(&self, number: u32) -> Option<String> {
@@ -172,13 +138,6 @@ impl App {
                 false => format!("; {}", not_ready.join(", ")),
             }
         ))
-    }
-
-    fn give_back_terminal(&self, number: u32) {
-        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(count) = open.get_mut(&number) {
-            *count = count.saturating_sub(1);
-        }
     }
 
     /// The port the pages are served on.
@@ -368,7 +327,7 @@ async fn board(State(app): State<App>, headers: HeaderMap) -> Response {
         return refused();
     }
     let status = app.board.lock().unwrap_or_else(PoisonError::into_inner).clone();
-    let open = app.open.lock().unwrap_or_else(PoisonError::into_inner).clone();
+
     let seats: Vec<Value> = app
         .site
         .seats
@@ -382,7 +341,7 @@ async fn board(State(app): State<App>, headers: HeaderMap) -> Response {
             json!({
                 "seat": seat.number,
                 "label": seat.label,
-                "connected": open.get(&seat.number).copied().unwrap_or(0),
+                "connected": app.open.held(&seat.number),
                 "reachable": line["reachable"],
                 "ready": line["ready"],
                 "nodes_ready": line["nodes_ready"],
@@ -511,7 +470,7 @@ async fn terminal(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let client = client.ip();
-    if !app.take_socket(client) {
+    if !app.clients.take(client) {
         return (StatusCode::TOO_MANY_REQUESTS, "refused: too many connections from this computer").into_response();
     }
     // Given back however the connection ends, upgraded or not.
@@ -520,6 +479,44 @@ async fn terminal(
         let slot = slot;
         run_terminal(slot.app.clone(), socket).await;
     })
+}
+
+/// How many of something each key holds (a seat's terminals, a computer's
+/// connections), at most `limit` each.
+struct Counts<K> {
+    limit: usize,
+    held: Mutex<HashMap<K, usize>>,
+}
+
+impl<K: std::hash::Hash + Eq> Counts<K> {
+    fn at_most(limit: usize) -> Counts<K> {
+        Counts { limit, held: Mutex::default() }
+    }
+
+    /// Count one more for `key`, unless it holds `limit` already.
+    fn take(&self, key: K) -> bool {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = held.entry(key).or_default();
+        if *count >= self.limit {
+            return false;
+        }
+        *count += 1;
+        true
+    }
+
+    fn give_back(&self, key: &K) {
+        let mut held = self.held.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(count) = held.get_mut(key) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                held.remove(key);
+            }
+        }
+    }
+
+    fn held(&self, key: &K) -> usize {
+        self.held.lock().unwrap_or_else(PoisonError::into_inner).get(key).copied().unwrap_or(0)
+    }
 }
 
 /// A seat's running check; the seat may check again once it is dropped.
@@ -542,7 +539,7 @@ struct SocketSlot {
 
 impl Drop for SocketSlot {
     fn drop(&mut self) {
-        self.app.give_back_socket(self.client);
+        self.app.clients.give_back(&self.client);
     }
 }
 
@@ -571,7 +568,7 @@ async fn run_terminal(app: App, mut socket: WebSocket) {
     let Some((_, shell)) = seat.shells.iter().find(|(node, _)| *node == opening.node) else {
         return refuse_socket(socket, REFUSED, "refused: no such node").await;
     };
-    if !app.take_terminal(seat.number) {
+    if !app.open.take(seat.number) {
         return refuse_socket(socket, BUSY, "too many terminals open for this seat; close one").await;
     }
     let size = |value: u16, default: u16| if (2..=1000).contains(&value) { value } else { default };
@@ -590,7 +587,7 @@ async fn run_terminal(app: App, mut socket: WebSocket) {
             let _ = socket.send(Message::Text(said.into())).await;
         }
     }
-    app.give_back_terminal(seat.number);
+    app.open.give_back(&seat.number);
 }
 
 /// Carry keys to the shell and its output to the page until either ends,
@@ -733,12 +730,12 @@ mod tests {
         let (one, other): (std::net::IpAddr, std::net::IpAddr) =
             ("10.0.0.5".parse().unwrap(), "10.0.0.6".parse().unwrap());
         for _ in 0..SOCKETS_PER_CLIENT {
-            assert!(app.take_socket(one));
+            assert!(app.clients.take(one));
         }
-        assert!(!app.take_socket(one), "the flood is refused");
-        assert!(app.take_socket(other), "another computer is not");
-        app.give_back_socket(one);
-        assert!(app.take_socket(one));
+        assert!(!app.clients.take(one), "the flood is refused");
+        assert!(app.clients.take(other), "another computer is not");
+        app.clients.give_back(&one);
+        assert!(app.clients.take(one));
     }
 
     #[test]
@@ -757,11 +754,12 @@ mod tests {
     fn a_seat_holds_a_bounded_number_of_terminals() {
         let app = App::new(site());
         for _ in 0..TERMINALS_PER_SEAT {
-            assert!(app.take_terminal(1));
+            assert!(app.open.take(1));
         }
-        assert!(!app.take_terminal(1), "one more is refused");
-        assert!(app.take_terminal(2), "another seat's count is its own");
-        app.give_back_terminal(1);
-        assert!(app.take_terminal(1));
+        assert!(!app.open.take(1), "one more is refused");
+        assert!(app.open.take(2), "another seat's count is its own");
+        app.open.give_back(&1);
+        assert!(app.open.take(1));
+        assert_eq!((app.open.held(&1), app.open.held(&2), app.open.held(&3)), (TERMINALS_PER_SEAT, 1, 0));
     }
 }

@@ -36,7 +36,7 @@ impl Sessions {
         if let Some((token, _)) = tokens.iter().find(|(_, seat)| **seat == number) {
             return Ok(token.clone());
         }
-        let token = random_token()?;
+        let token = crate::access::links::random_hex()?;
         tokens.insert(token.clone(), number);
         Ok(token)
     }
@@ -45,16 +45,6 @@ impl Sessions {
         let tokens = self.tokens.lock().unwrap_or_else(PoisonError::into_inner);
         tokens.iter().find(|(known, _)| super::same_secret(token, known)).map(|(_, seat)| *seat)
     }
-}
-
-/// 128 random bits, in hex.
-fn random_token() -> anyhow::Result<String> {
-    let mut bytes = [0u8; 16];
-    let mut filled = 0;
-    while filled < bytes.len() {
-        filled += rustix::rand::getrandom(&mut bytes[filled..], rustix::rand::GetRandomFlags::empty())?;
-    }
-    Ok(bytes.iter().map(|byte| format!("{byte:02x}")).collect())
 }
 
 /// One forwarded port's listener: `guest` on the node, each seat's host
