@@ -618,18 +618,19 @@ One process for the class, on [class] web_port (8800) of the address the seats'\
 SSH ports listen on ([class] ssh_bind). Each seat's page has a terminal on each\n\
 of its nodes (the shell `labctl ssh` opens), the lab's handout beside it (code\n\
 blocks one click from the terminal), a check button (`labctl check --seat K`)\n\
-and links to the labs' own pages (each [[forward]], on the ports after web_port);\n\
-its link, with a secret of its own, is in the seat's handout (`labctl class\n\
-roster` writes it); labctl never prints it. Your board, every seat's nodes,\n\
-open terminals and last checks, updated live, with a terminal, reset and solve\n\
-per seat and the gradebook as CSV: its link is in .labctl/access/board.url.\n\
+and links to the labs' own pages (each seat's [[forward]] on a port of its own\n\
+after web_port); its link, with a secret of its own, is in the seat's handout\n\
+(`labctl class roster` writes it); labctl never prints it. Your board, every\n\
+seat's nodes, open terminals and last checks, updated live: watch or take over\n\
+a student's terminal (the student is told), open one of your own, reset, solve,\n\
+and the gradebook as CSV; its link is in .labctl/access/board.url.\n\
 --new-links makes every link anew: the old ones stop working\n\
 (run `labctl class roster` again for the new handouts).\n\n\
-A wrong or missing secret gets a plain refusal. A terminal's process here ends\n\
-when its page closes, and after 30 minutes without use; a seat holds at most 6,\n\
-a computer at most 32 connections. HTTPS with [class] web_cert and web_key;\n\
-without them (it says so at start) pages and keys cross the classroom's\n\
-network unencrypted.\n\n\
+A wrong or missing secret gets a plain refusal. A terminal ends, with what is\n\
+left of its shell on the node, when its page closes or stops answering, and\n\
+after 30 minutes without use; a seat holds at most 6, a computer at most 32\n\
+connections. HTTPS with [class] web_cert and web_key; without them (it says so\n\
+at start) pages and keys cross the classroom's network unencrypted.\n\n\
 Runs until Ctrl-C.";
 
 #[derive(Debug, Args)]

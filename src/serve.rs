@@ -18,12 +18,14 @@ pub mod app;
 pub mod assets;
 pub mod handout;
 pub mod pages;
+pub mod sockets;
 pub mod terminal;
+pub mod watch;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::exec::CommandSpec;
+use crate::provider::TaggedShell;
 
 /// What the server knows of one seat: fixed when it starts.
 #[derive(Debug, Clone)]
@@ -33,8 +35,12 @@ pub struct SeatSite {
     pub label: String,
     /// The seat's link secret.
     pub secret: String,
-    /// Each node's shell command (the manager first), as `labctl ssh` runs it.
-    pub shells: Vec<(String, CommandSpec)>,
+    /// Each node's shell (the manager first), as `labctl ssh` runs it,
+    /// marked with [`SeatSite::tag`].
+    pub shells: Vec<(String, TaggedShell)>,
+    /// The mark in `shells`, replaced by each terminal's own (see
+    /// [`TaggedShell::retagged`]).
+    pub tag: String,
     /// The labs' pages it forwards: port on the node → port on this host's
     /// loopback (none when the seat's engine is another machine).
     pub forwards: BTreeMap<u16, u16>,
@@ -69,6 +75,32 @@ pub struct Site {
     pub workspace: PathBuf,
 }
 
+impl Site {
+    /// The seat `given` opens: the seat whose secret it is, or, for the
+    /// board's secret, the seat the instructor names.
+    pub fn seat_for(&self, given: &str, named: Option<u32>) -> Option<&SeatSite> {
+        match named {
+            Some(number) if self.is_board(given) => self.seats.iter().find(|seat| seat.number == number),
+            _ => self.seat_by_secret(given),
+        }
+    }
+
+    pub fn is_board(&self, given: &str) -> bool {
+        same_secret(given, &self.board_secret)
+    }
+
+    fn seat_by_secret(&self, given: &str) -> Option<&SeatSite> {
+        // Every secret compared, each in constant time.
+        let mut found = None;
+        for seat in &self.seats {
+            if same_secret(given, &seat.secret) {
+                found = Some(seat);
+            }
+        }
+        found
+    }
+}
+
 /// Whether `given` is `secret`, in time that does not depend on where they
 /// differ.
 pub fn same_secret(given: &str, secret: &str) -> bool {
@@ -77,4 +109,50 @@ pub fn same_secret(given: &str, secret: &str) -> bool {
         return false;
     }
     given.iter().zip(secret).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+
+    /// A class of two seats, with secrets `1…1` and `2…2`, and board `b…b`.
+    pub fn site() -> Site {
+        let seat = |number: u32, secret: &str| SeatSite {
+            number,
+            label: format!("s{number:02}"),
+            secret: secret.to_string(),
+            shells: Vec::new(),
+            tag: "0".repeat(32),
+            forwards: Default::default(),
+        };
+        Site {
+            class: "cls".into(),
+            seats: vec![seat(1, &"1".repeat(32)), seat(2, &"2".repeat(32))],
+            board_secret: "b".repeat(32),
+            pages: Vec::new(),
+            port: 8800,
+            labs: Vec::new(),
+            language: "ko".into(),
+            labctl: "labctl".into(),
+            workspace: "/nonexistent".into(),
+        }
+    }
+
+    #[test]
+    fn a_seats_secret_opens_that_seat_only_and_the_boards_any_seat_it_names() {
+        let site = site();
+        let (one, two, board) = ("1".repeat(32), "2".repeat(32), "b".repeat(32));
+        assert_eq!(site.seat_for(&one, None).map(|seat| seat.number), Some(1));
+        assert_eq!(
+            site.seat_for(&one, Some(2)).map(|seat| seat.number),
+            Some(1),
+            "naming another seat changes nothing"
+        );
+        assert_eq!(site.seat_for(&two, None).map(|seat| seat.number), Some(2));
+        assert_eq!(site.seat_for(&board, Some(2)).map(|seat| seat.number), Some(2));
+        assert!(site.seat_for(&board, None).is_none(), "the board's secret is no seat's");
+        assert!(site.seat_for(&board, Some(9)).is_none());
+        assert!(site.seat_for(&"1".repeat(31), None).is_none());
+        assert!(site.seat_for("", None).is_none());
+    }
 }

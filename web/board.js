@@ -68,16 +68,28 @@
       row.dataset.seat = seat.seat;
       cell(row, seat.label);
       cell(row, seat.reachable ? seat.nodes_ready + "/" + seat.nodes + (seat.ready ? " Ready" : "") : "unreachable");
-      cell(row, String(seat.connected));
+      // Each open terminal: watch it, or take it over (the student is told).
+      const open = cell(row, "");
+      for (const terminal of seat.terminals || []) {
+        const watch = document.createElement("a");
+        watch.href = "/watch?seat=" + seat.seat + "&terminal=" + terminal.id + "#" + encodeURIComponent(secret);
+        watch.target = "_blank";
+        watch.rel = "noopener";
+        watch.textContent = terminal.node + (terminal.watchers ? " 👁" + terminal.watchers : "");
+        watch.title = "watch this terminal (" + terminal.minutes + " min open); you may take it over from there";
+        open.appendChild(watch);
+      }
+      if (!(seat.terminals || []).length) open.textContent = "-";
       cell(row, (seat.checks || []).map((c) => c.lab + " " + (c.passed === c.total ? "✓" : "✗") + " " + c.passed + "/" + c.total).join(", ") || "-");
       const actions = cell(row, "");
       // The seat's own page, opened with the board's secret: its terminals are yours.
-      const open = document.createElement("a");
-      open.href = "/?seat=" + seat.seat + "#" + encodeURIComponent(secret);
-      open.target = "_blank";
-      open.rel = "noopener";
-      open.textContent = "terminal";
-      actions.appendChild(open);
+      const own = document.createElement("a");
+      own.href = "/?seat=" + seat.seat + "#" + encodeURIComponent(secret);
+      own.target = "_blank";
+      own.rel = "noopener";
+      own.textContent = "terminal";
+      own.title = "a terminal of your own on this seat, with its handout and check";
+      actions.appendChild(own);
       button(actions, "reset", () => act("reset", seat.seat, seat.label));
       button(actions, "solve", () => act("solve", seat.seat, seat.label));
       rows.push(row);

@@ -44,9 +44,14 @@
     entry.socket = socket;
     socket.onopen = () => socket.send(JSON.stringify({ secret, seat: named ? Number(named) : undefined, node: entry.node, cols: entry.term.cols, rows: entry.term.rows }));
     socket.onmessage = (event) => {
-      if (typeof event.data === "string") { entry.term.write(event.data); } else { entry.term.write(new Uint8Array(event.data)); }
+      if (typeof event.data !== "string") { entry.term.write(new Uint8Array(event.data)); return; }
+      // Text is labctl's own: a line for the terminal, or the page's notice.
+      const said = JSON.parse(event.data);
+      if (said.say !== undefined) entry.term.write(said.say);
+      if (said.notice !== undefined) { entry.notice = said.notice; showNotice(); }
     };
     socket.onclose = (event) => {
+      if (entry.leaving) return;
       if (event.code === 4401) { refuse(event.reason || "refused"); return; }
       if (event.code === 4429) {
         entry.term.write("\r\n[labctl: " + event.reason + "; trying again in 30 s]\r\n");
@@ -56,6 +61,14 @@
       entry.term.write("\r\n[labctl: disconnected" + (event.reason ? ": " + event.reason : "") + "; reconnecting…]\r\n");
       setTimeout(() => connect(entry), 3000);
     };
+  }
+
+  // "Your instructor is watching / typing": said on the page, never typed
+  // into the terminal.
+  function showNotice() {
+    const said = [...terminals.values()].filter((t) => t.notice).map((t) => t.node + ": " + t.notice);
+    $("notice").textContent = said.join("; ");
+    $("notice").hidden = said.length === 0;
   }
 
   function show(node) {
@@ -163,5 +176,17 @@
       $("pages").appendChild(link);
     }
   }
+  // Leaving the page (or the browser keeping it for "back") closes its
+  // terminals, so that their shells end now; coming back opens them anew.
+  window.addEventListener("pagehide", () => {
+    for (const entry of terminals.values()) {
+      entry.leaving = true;
+      if (entry.socket) entry.socket.close(1000, "page closed");
+    }
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (!event.persisted) return;
+    for (const entry of terminals.values()) { entry.leaving = false; connect(entry); }
+  });
   window.addEventListener("load", start);
 })();

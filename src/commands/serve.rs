@@ -24,12 +24,19 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
     let settings = context.settings(&catalog)?;
     let clusters = context.seats(&settings, &catalog, None, Intent::Read)?;
     let root = context.workspace.join(ACCESS_DIR);
+    let templates = context.templates()?;
     let mut seats = Vec::new();
     for cluster in &clusters {
         let runner = context.runner(false);
         let (_, provider) = context.provider_for(cluster, runner.as_ref(), None, HostKeys::Known)?;
-        let shells =
-            cluster.nodes().iter().map(|node| (node.name.clone(), provider.shell_command(&node.name))).collect();
+        // Each terminal's shell carries this seat's mark and its own number
+        // (see `TaggedShell::retagged`).
+        let tag = links::random_hex()?;
+        let shells = cluster
+            .nodes()
+            .iter()
+            .map(|node| Ok((node.name.clone(), provider.tagged_shell(&node.name, &tag, &templates)?)))
+            .collect::<Result<Vec<_>>>()?;
         let seat = cluster.seat_of_class();
         let secret = links::seat_secret(&SeatFiles::new(&root, cluster), args.new_links)?;
         // The labs' pages: only where the seat's forwards are on this host.
@@ -48,6 +55,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
             label: seat.label(),
             secret: secret.expose().to_string(),
             shells,
+            tag,
             forwards,
         });
     }
@@ -117,6 +125,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
     }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().context("cannot start the server")?;
-    runtime.block_on(app::serve(App::new(site), SocketAddr::new(address, port), tls))?;
+    let app = App::new(site)?;
+    runtime.block_on(app::serve(app, SocketAddr::new(address, port), tls))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,7 +13,7 @@ use super::engine_facts::EngineFacts;
 use super::node_image::NodeImage;
 use super::{
     bounded, on_node_within, Isolation, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
-    ProviderSteps, STATE_DIR,
+    ProviderSteps, TaggedShell, STATE_DIR,
 };
 use crate::config::{Cluster, Engine, Node, Role};
 use crate::exec::{CommandSpec, Runner};
@@ -33,6 +33,12 @@ use super::labels::{
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(60);
 /// Asks a node's Docker until it answers (its arguments in its header).
 const WAIT_FOR_DOCKER_SCRIPT: &str = "node/wait-for-docker.sh.tera";
+/// Ends what is left of a terminal's shell (see `tagged_shell`).
+const HANG_UP_SCRIPT: &str = "node/hang-up.sh.tera";
+/// The environment variable that marks a terminal's processes.
+const SHELL_TAG: &str = "LABCTL_SHELL";
+/// How long the hang-up of a terminal may take.
+const HANG_UP_LIMIT: Duration = Duration::from_secs(15);
 
 /// Everything `--privileged` gives a node, as explicit flags, for hosts
 /// whose Docker cannot grant every capability ("unable to apply caps"):
@@ -113,6 +119,15 @@ const CLASSIC_CAPABILITIES: usize = 38;
 /// /proc shows: not a `[[class.engines]]` engine (even a unix socket may be
 /// another dockerd, e.g. one in a container), not a remote DOCKER_HOST,
 /// not a docker context other than the default one.
+/// A root login shell in the home directory, in UTF-8, so that Korean typed
+/// at the prompt shows as typed (the node image sets no locale; C.UTF-8 is
+/// in every glibc).
+fn login_shell() -> Vec<String> {
+    let login = "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi";
+    let locale = "export LANG=\"${LANG:-C.UTF-8}\"";
+    vec!["sh".to_string(), "-c".to_string(), format!("cd; {locale}; {login}")]
+}
+
 pub fn engine_is_this_machines(engine: &Engine) -> bool {
     let set = |name: &str| crate::exec::env_var(name);
     let remote_host = set("DOCKER_HOST").is_some_and(|host| !host.starts_with("unix://"));
@@ -808,13 +823,28 @@ impl Provider for DockerProvider<'_> {
     }
 
     fn shell_command(&self, node: &str) -> CommandSpec {
-        let login = "if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi".to_string();
-        // UTF-8, so that Korean typed at the prompt shows as typed (the
-        // node image sets no locale; C.UTF-8 is in every glibc).
-        let locale = "export LANG=\"${LANG:-C.UTF-8}\"";
-        let argv = vec!["sh".to_string(), "-c".to_string(), format!("cd; {locale}; {login}")];
         // The user's own shell: no limit (see `RealRunner::run_interactive`).
-        self.node_command(node, &argv, NodeIo::Terminal, None)
+        self.node_command(node, &login_shell(), NodeIo::Terminal, None)
+    }
+
+    /// Docker does not end an exec when its client goes (moby#9098): the
+    /// shell, and whatever runs in its foreground, would stay on the node.
+    /// The shell carries `LABCTL_SHELL=tag` in its environment (its children
+    /// inherit it; the lab's containers, started by dockerd, do not), and
+    /// `hang_up` sends each process that carries it SIGHUP, as sshd does to
+    /// its session, then ends the shell itself if it is still there.
+    fn tagged_shell(&self, node: &str, tag: &str, templates: &Templates) -> Result<TaggedShell> {
+        let open = self
+            .engine()
+            .unbounded(&["exec"], &format!("open a shell on {node}"))
+            .args(["--interactive", "--tty", "--env"])
+            .arg(format!("{SHELL_TAG}={tag}"))
+            .arg(self.container(node))
+            .args(login_shell());
+        let script = templates.node_script(HANG_UP_SCRIPT)?;
+        let argv = vec!["sh".to_string(), "-c".into(), script, "labctl-hang-up".into(), tag.to_string()];
+        let hang_up = self.node_command(node, &argv, NodeIo::Captured, Some(HANG_UP_LIMIT));
+        Ok(TaggedShell { open, hang_up: Some(hang_up) })
     }
 
     fn stop(&self) -> Result<usize> {
@@ -916,6 +946,24 @@ mod tests {
         runner.always("docker network inspect", 0, "192.168.56.0/24 ", "");
         plan_and_bring_up(&DockerProvider::new(&test_cluster(&settings), &runner)).unwrap();
         runner
+    }
+
+    #[test]
+    fn a_tagged_shell_is_ended_on_its_node_by_its_own_tag_only() {
+        let settings = test_settings("");
+        let runner = RecordingRunner::lenient();
+        let cluster = test_cluster(&settings);
+        let provider = DockerProvider::new(&cluster, &runner);
+        let shell = provider.tagged_shell("manager", "aa11", &templates()).unwrap().retagged("aa11", "aa11-7");
+        let open = shell.open.args.join(" ");
+        assert!(
+            open.starts_with("exec --interactive --tty --env LABCTL_SHELL=aa11-7 swarm-lab-manager sh -c cd;"),
+            "{open}"
+        );
+        let hang_up = shell.hang_up.expect("docker leaves an exec's shell behind: it needs ending");
+        assert_eq!(hang_up.args.last().map(String::as_str), Some("aa11-7"), "the tag is the script's argument");
+        assert!(hang_up.args.iter().any(|arg| arg.contains("grep -qx \"LABCTL_SHELL=$1\"")), "{hang_up:?}");
+        assert!(hang_up.timeout.is_some(), "a node that does not answer does not hold the hang-up");
     }
 
     #[test]

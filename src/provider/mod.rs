@@ -299,6 +299,14 @@ pub trait Provider: Send + Sync {
     /// The command for an interactive root shell on `node`.
     fn shell_command(&self, node: &str) -> CommandSpec;
 
+    /// The shell of [`Provider::shell_command`], marked with `tag` (a
+    /// token of the caller's, hex) so that what is left of it on the node
+    /// can be ended once its client is gone. Where the client's end already
+    /// ends the shell (ssh hangs up its session), there is nothing to end.
+    fn tagged_shell(&self, node: &str, _tag: &str, _templates: &Templates) -> Result<TaggedShell> {
+        Ok(TaggedShell { open: self.shell_command(node), hang_up: None })
+    }
+
     /// A read of `node`'s Docker daemon log (its last lines), for `labctl logs`.
     fn daemon_log(&self, node: &str) -> CommandSpec;
 
@@ -307,6 +315,27 @@ pub trait Provider: Send + Sync {
 
     /// Remove nodes, networks and volumes. Returns what was removed, in words.
     fn destroy(&self) -> Result<Vec<String>>;
+}
+
+/// An interactive shell, and the command that ends what is left of it on
+/// its node when its client ends (see [`Provider::tagged_shell`]).
+#[derive(Debug, Clone)]
+pub struct TaggedShell {
+    pub open: CommandSpec,
+    pub hang_up: Option<CommandSpec>,
+}
+
+impl TaggedShell {
+    /// The same shell with `tag` (given to [`Provider::tagged_shell`])
+    /// replaced by `new` wherever it appears: one tag for each terminal
+    /// that a shell made once serves.
+    pub fn retagged(&self, tag: &str, new: &str) -> TaggedShell {
+        let swap = |spec: &CommandSpec| CommandSpec {
+            args: spec.args.iter().map(|arg| arg.replace(tag, new)).collect(),
+            ..spec.clone()
+        };
+        TaggedShell { open: swap(&self.open), hang_up: self.hang_up.as_ref().map(swap) }
+    }
 }
 
 /// `argv` under the node's own `timeout` when there is a limit.

@@ -1,46 +1,56 @@
 //! One terminal of a seat's page: the provider's shell command for a node in
 //! a pseudo-terminal, its output sent to the browser and the browser's keys
-//! written to it. Closing the page (or the idle limit) ends the process:
-//! nothing lingers.
+//! written to it. Closing the page (or the idle limit) ends the process and
+//! what is left of the shell on the node: nothing lingers.
 
 use std::io::{Read, Write};
 use std::sync::mpsc as std_mpsc;
+use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use portable_pty::{native_pty_system, Child, CommandBuilder, MasterPty, PtySize};
 use tokio::sync::mpsc;
 
-use crate::exec::CommandSpec;
+use crate::exec::{CommandSpec, RealRunner, Runner};
+use crate::provider::TaggedShell;
+use crate::ui::{Ui, Verbosity};
 
 /// Messages of keys waiting for a shell that does not read them.
 const INPUT_QUEUE: usize = 256;
 
+/// Where the keys of a terminal go: its shell's queue. Cloned for whoever
+/// may type in it (its page, an instructor who took it over).
+pub type Keys = std_mpsc::SyncSender<Vec<u8>>;
+
 /// A running shell in a pseudo-terminal.
 pub struct Session {
-    child: Box<dyn Child + Send + Sync>,
+    child: Option<Box<dyn Child + Send + Sync>>,
     master: Box<dyn MasterPty + Send>,
+    /// Ends what is left of the shell on its node (see [`TaggedShell`]).
+    hang_up: Option<CommandSpec>,
     /// Keys for the shell, written by a thread of its own.
-    input: std_mpsc::SyncSender<Vec<u8>>,
+    input: Keys,
     /// What the shell prints, read by a thread of its own.
     pub output: mpsc::Receiver<Vec<u8>>,
 }
 
 impl Session {
     /// Start `shell` in a terminal of `cols` × `rows`.
-    pub fn start(shell: &CommandSpec, cols: u16, rows: u16) -> Result<Session> {
+    pub fn start(shell: &TaggedShell, cols: u16, rows: u16) -> Result<Session> {
+        let open = &shell.open;
         let pair = native_pty_system()
             .openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 })
             .context("cannot open a pseudo-terminal")?;
-        let mut command = CommandBuilder::new(&shell.program);
-        command.args(&shell.args);
-        for (key, value) in &shell.env {
+        let mut command = CommandBuilder::new(&open.program);
+        command.args(&open.args);
+        for (key, value) in &open.env {
             command.env(key, value);
         }
         command.env("TERM", "xterm-256color");
-        if let Some(dir) = &shell.dir {
+        if let Some(dir) = &open.dir {
             command.cwd(dir);
         }
-        let child = pair.slave.spawn_command(command).with_context(|| format!("cannot start {}", shell.program))?;
+        let child = pair.slave.spawn_command(command).with_context(|| format!("cannot start {}", open.program))?;
         drop(pair.slave);
         let mut reader = pair.master.try_clone_reader().context("cannot read the pseudo-terminal")?;
         let mut writer = pair.master.take_writer().context("cannot write to the pseudo-terminal")?;
@@ -63,13 +73,12 @@ impl Session {
                 }
             }
         });
-        Ok(Session { child, master: pair.master, input, output })
+        Ok(Session { child: Some(child), master: pair.master, hang_up: shell.hang_up.clone(), input, output })
     }
 
-    /// Keys typed in the browser; false when the shell has not read the
-    /// ones before (its queue is full): the terminal should end.
-    pub fn write(&self, keys: Vec<u8>) -> bool {
-        self.input.try_send(keys).is_ok()
+    /// Where keys for this shell go.
+    pub fn keys(&self) -> Keys {
+        self.input.clone()
     }
 
     /// The browser's terminal changed size.
@@ -78,10 +87,26 @@ impl Session {
     }
 }
 
+/// Keys typed in a browser; false when the shell has not read the ones
+/// before (its queue is full): the terminal should end.
+pub fn type_keys(keys: &Keys, typed: Vec<u8>) -> bool {
+    keys.try_send(typed).is_ok()
+}
+
 impl Drop for Session {
-    /// The page went away: the shell (and `docker exec`, ssh…) ends with it.
+    /// The page went away: the shell's client (`docker exec`, ssh…) ends,
+    /// and then what is left of the shell on the node. Both wait on other
+    /// programs, so they run on a thread of their own, never the server's.
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let Some(mut child) = self.child.take() else { return };
+        let hang_up = self.hang_up.take();
+        std::thread::spawn(move || {
+            let _ = child.kill();
+            let _ = child.wait();
+            if let Some(hang_up) = hang_up {
+                let runner = RealRunner::new(Ui::new(Verbosity::Quiet), Arc::default());
+                let _ = runner.run(&hang_up);
+            }
+        });
     }
 }

@@ -5,7 +5,9 @@
 //! screen; press check and read the lab's verdicts; its terminal is a shell
 //! on seat 1's manager, not seat 2's. A wrong secret's page shows the
 //! refusal. The board shows a check made from the command line, without a
-//! reload. With LABCTL_SCREENSHOTS=DIR, the student's page and the board
+//! reload; from it the instructor watches seat 1's terminal in a page of
+//! its own, takes it over and types, and the student's page says so.
+//! With LABCTL_SCREENSHOTS=DIR, the student's page and the board
 //! are saved there as PNG (the README's pictures). Its subnets
 //! (10.93.0-1.0/24), ports and name are its own.
 
@@ -123,13 +125,53 @@ fn e2e_a_students_page_and_the_board_in_a_real_browser() {
         browser.goto(&format!("{base}/board#{board}")).await.unwrap();
         let rows = text_until(&browser, "#seats tbody", &|text| text.contains("s02")).await;
         assert!(rows.contains("s01") && rows.contains("4/4"), "{rows}");
+        let rows = text_until(&browser, "#seats tbody", &|text| !text.contains("manager")).await;
+        assert!(!rows.contains("manager"), "the student's page is gone: so is its terminal\n{rows}");
         class.labctl(&["check", "visualizer", "--seat", "2"]);
         let rows = text_until(&browser, "#seats tbody", &|text| {
             text.lines().any(|line| line.starts_with("s02") && line.contains("visualizer"))
         })
         .await;
         assert!(rows.lines().any(|line| line.starts_with("s02") && line.contains("visualizer")), "{rows}");
+
+        // --- The board watches a student's terminal, then takes it over;
+        // the student's page says so.
+        let board_window = browser.window().await.unwrap();
+        let student_window = browser.new_window(true).await.unwrap().handle;
+        browser.switch_to_window(student_window.clone()).await.unwrap();
+        browser.goto(&format!("{base}/#{seat1}")).await.unwrap();
+        let text = type_until(&browser, "echo watched-$((6*7))", &|text| text.contains("watched-42")).await;
+        assert!(text.contains("watched-42"), "{text}");
+        browser.switch_to_window(board_window.clone()).await.unwrap();
+        let rows = text_until(&browser, "#seats tbody", &|text| {
+            text.lines().any(|line| line.starts_with("s01") && line.contains("manager"))
+        })
+        .await;
+        assert!(rows.lines().any(|line| line.starts_with("s01") && line.contains("manager")), "{rows}");
         save_screenshot(&browser, "board.png").await;
+        browser.find(Locator::Css("#seats tbody a[href^='/watch']")).await.unwrap().click().await.unwrap();
+        let deadline = Instant::now() + Duration::from_secs(15);
+        let mut windows = browser.windows().await.unwrap();
+        while windows.len() < 3 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            windows = browser.windows().await.unwrap();
+        }
+        let watch_window = windows.into_iter().find(|window| *window != board_window && *window != student_window);
+        browser.switch_to_window(watch_window.expect("the watch page opens")).await.unwrap();
+        let mut watched = String::new();
+        while !watched.contains("watched-42") && Instant::now() < deadline {
+            watched = screen(&browser).await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert!(watched.contains("watched-42"), "the watcher sees the student's screen:\n{watched}");
+        browser.find(Locator::Css("#take")).await.unwrap().click().await.unwrap();
+        let text = type_until(&browser, "echo taken-$((6*7))", &|text| text.contains("taken-42")).await;
+        assert!(text.contains("taken-42"), "{text}");
+        browser.switch_to_window(student_window).await.unwrap();
+        let notice = text_until(&browser, "#notice", &|text| text.contains("typing")).await;
+        assert_eq!(notice, "manager: your instructor is typing in this terminal");
+        let text = type_until(&browser, "", &|text| text.contains("taken-42")).await;
+        assert!(text.contains("taken-42"), "the instructor's keys reached the student's shell:\n{text}");
         browser.close().await.unwrap();
     });
 }

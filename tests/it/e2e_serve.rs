@@ -115,8 +115,8 @@ fn http_to(address: &str, method: &str, path: &str, headers: &str) -> (u16, Stri
     (status, head.to_string(), body)
 }
 
-/// The `labctl_pages` cookie a seat's page gets for the labs' pages, and the
-/// port of the first page's listener.
+/// The `labctl_pages_sNN` cookie a seat's page gets for the labs' pages,
+/// and the port of its first page's listener.
 fn page_session(secret: &str) -> (String, u16) {
     let (status, head, body) = http_to(BASE, "POST", "/api/pages", &format!("Authorization: Bearer {secret}\r\n"));
     assert_eq!(status, 200, "{head}\n{body}");
@@ -174,6 +174,39 @@ async fn run_until(socket: &mut Socket, line: &str, wanted: &str) -> String {
         }
     }
     screen
+}
+
+/// Read a socket (without typing) until `wanted` shows, or 30 s pass.
+async fn read_until(socket: &mut Socket, wanted: &str) -> String {
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !seen.contains(wanted) && Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
+            Ok(Some(Ok(Message::Binary(bytes)))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
+            Ok(Some(Ok(Message::Text(text)))) => seen.push_str(&text),
+            Ok(Some(Ok(_))) | Err(_) => {}
+            Ok(_) => break,
+        }
+    }
+    seen
+}
+
+/// The board's watcher of terminal `id` on seat `seat`, opened as its page opens it.
+async fn watcher(secret: &str, seat: u32, id: u64, take: bool) -> Socket {
+    let (mut socket, _) = tokio_tungstenite::connect_async(format!("ws://{BASE}/ws/terminal")).await.unwrap();
+    let opening = serde_json::json!({ "secret": secret, "seat": seat, "watch": id, "take": take }).to_string();
+    socket.send(Message::Text(opening.into())).await.unwrap();
+    socket
+}
+
+/// Counts the `sleep 4242` processes on a node.
+const SLEEPING: &str =
+    "for p in /proc/[0-9]*; do tr '\\0' ' ' < $p/cmdline 2>/dev/null; echo; done | grep -c '^sleep 4242'";
+
+/// What `script` prints on seat `seat`'s manager, trimmed.
+fn on_node(class: &Class, seat: &str, script: &str) -> String {
+    let run = class.labctl(&["exec", "--seat", seat, "manager", "--", "sh", "-c", script]);
+    run.stdout.trim().to_string()
 }
 
 /// How the server closed a socket: its close code and reason.
@@ -296,6 +329,60 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         assert!(screen.contains("after-the-flood"), "{screen}");
         let _ = two.close(None).await;
 
+        // --- Closing a page ends its shell on the node too, and what runs
+        // in its foreground (Docker alone leaves them: moby#9098).
+        let mut student = terminal(&seat1, "manager").await;
+        let screen = run_until(&mut student, "echo started; sleep 4242", "started").await;
+        assert!(screen.contains("started"), "{screen}");
+        assert_eq!(on_node(&class, "1", SLEEPING), "1", "the shell's foreground command runs on the node");
+        let _ = student.close(None).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while on_node(&class, "1", SLEEPING) != "0" && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        assert_eq!(on_node(&class, "1", SLEEPING), "0", "nothing of the closed terminal lingers on the node");
+
+        // --- The board watches a student's terminal, then takes it over;
+        // the student is told. Nobody else watches it.
+        let mut student = terminal(&seat1, "manager").await;
+        let screen = run_until(&mut student, "echo before-$((6*7))", "before-42").await;
+        assert!(screen.contains("before-42"), "{screen}");
+        let (_, body) = http("GET", "/api/board", Some(&board_secret));
+        let board: serde_json::Value = serde_json::from_str(&unchunked(&body)).unwrap();
+        let open = &board["seats"][0]["terminals"];
+        assert_eq!(open.as_array().map(Vec::len), Some(1), "the board lists seat 1's open terminal: {board:#}");
+        assert_eq!(open[0]["node"], "manager");
+        assert_eq!(board["seats"][1]["terminals"], serde_json::json!([]), "{board:#}");
+        let id = open[0]["id"].as_u64().unwrap();
+        for (secret, seat) in [(seat2.as_str(), 1), (seat1.as_str(), 1), (board_secret.as_str(), 2)] {
+            let mut nosy = watcher(secret, seat, id, false).await;
+            assert_eq!(
+                closed_with(&mut nosy).await.map(|(code, _)| code),
+                Some(CloseCode::from(4401)),
+                "only the board watches, and only on the terminal's own seat"
+            );
+        }
+        let mut watching = watcher(&board_secret, 1, id, false).await;
+        let seen = read_until(&mut watching, "before-42").await;
+        assert!(seen.contains("\"size\":[120,40]") && seen.contains("before-42"), "the screen as it was: {seen}");
+        let told = run_until(&mut student, "echo during-$((6*7))", "during-42").await;
+        assert!(told.contains("your instructor is watching this terminal"), "{told}");
+        let seen = read_until(&mut watching, "during-42").await;
+        assert!(seen.contains("during-42"), "the watcher follows: {seen}");
+        let keys = serde_json::json!({ "t": "in", "d": "echo ignored-$((6*7))\r" }).to_string();
+        watching.send(Message::Text(keys.into())).await.unwrap();
+        watching.send(Message::Text(r#"{"t":"take","on":true}"#.into())).await.unwrap();
+        let told = read_until(&mut student, "typing in this terminal").await;
+        assert!(told.contains("your instructor is typing in this terminal"), "{told}");
+        assert!(!told.contains("ignored-42"), "a watcher's keys go nowhere until it takes over: {told}");
+        let keys = serde_json::json!({ "t": "in", "d": "echo taken-$((6*7))\r" }).to_string();
+        watching.send(Message::Text(keys.into())).await.unwrap();
+        let typed = read_until(&mut student, "taken-42").await;
+        assert!(typed.contains("taken-42"), "the instructor's keys reach the student's shell: {typed}");
+        let _ = student.close(None).await;
+        let seen = read_until(&mut watching, "closed this terminal").await;
+        assert!(seen.contains("the student closed this terminal"), "{seen}");
+
         // --- A node that is down: the terminal says how the seat is.
         crate::support::host_docker(&["stop", "--time", "1", &format!("{CLASS}-s01-node1")]);
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -346,18 +433,31 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         let serve_page = format!("mkdir -p /tmp/www && echo {text} > /tmp/www/index.html && (busybox httpd -p 9000 -h /tmp/www || /bin/busybox httpd -p 9000 -h /tmp/www)");
         class.labctl(&["exec", "--seat", &seat.to_string(), "manager", "--", "sh", "-c", &serve_page]).success();
     }
-    let (cookie1, page_port) = page_session(&seat1);
-    let (cookie2, _) = page_session(&seat2);
-    let pages = format!("127.0.0.1:{page_port}");
-    assert_eq!(page_port, PORT + 1);
-    let (status, _, body) = http_to(&pages, "GET", "/", &format!("Cookie: {cookie1}\r\n"));
+    let (cookie1, port1) = page_session(&seat1);
+    let (cookie2, port2) = page_session(&seat2);
+    assert!(
+        cookie1.starts_with("labctl_pages_s01=") && cookie2.starts_with("labctl_pages_s02="),
+        "{cookie1} {cookie2}"
+    );
+    assert_eq!((port1, port2), (PORT + 1, PORT + 2), "each seat's page has a port of its own");
+    let (one, two) = (format!("127.0.0.1:{port1}"), format!("127.0.0.1:{port2}"));
+    let (status, _, body) = http_to(&one, "GET", "/", &format!("Cookie: {cookie1}\r\n"));
     assert_eq!((status, body.trim()), (200, "seat-one-page"), "seat 1's visualizer port");
-    let (status, _, body) = http_to(&pages, "GET", "/", &format!("Cookie: {cookie2}\r\n"));
-    assert_eq!((status, body.trim()), (200, "seat-two-page"), "seat 2's, with seat 2's cookie only");
-    let (status, _, body) = http_to(&pages, "GET", "/", "");
+    let (status, _, body) = http_to(&two, "GET", "/", &format!("Cookie: {cookie2}\r\n"));
+    assert_eq!((status, body.trim()), (200, "seat-two-page"), "seat 2's, with seat 2's cookie");
+    let (status, _, body) = http_to(&two, "GET", "/", &format!("Cookie: {cookie1}\r\n"));
+    assert_eq!(status, 401, "seat 1's cookie does not open seat 2's page: {body}");
+    let seat2_token = cookie2.split_once('=').unwrap().1;
+    let (status, _, _) = http_to(&one, "GET", "/", &format!("Cookie: labctl_pages_s01={seat2_token}\r\n"));
+    assert_eq!(status, 401, "nor seat 2's token under seat 1's name");
+    // The board's browser holds every seat's cookie: each port takes its own.
+    let both = format!("Cookie: {cookie2}; {cookie1}\r\n");
+    let (status, _, body) = http_to(&one, "GET", "/", &both);
+    assert_eq!((status, body.trim()), (200, "seat-one-page"));
+    let (status, _, body) = http_to(&two, "GET", "/", &both);
+    assert_eq!((status, body.trim()), (200, "seat-two-page"));
+    let (status, _, body) = http_to(&one, "GET", "/", "");
     assert_eq!(status, 401, "no cookie, no page: {body}");
-    let (status, _, _) = http_to(&pages, "GET", "/", "Cookie: labctl_pages=0123456789abcdef0123456789abcdef\r\n");
-    assert_eq!(status, 401);
 
     // --- From the board: a seat's page and terminals, reset, the gradebook.
     let (_, body) = http("GET", "/api/seat?seat=2", Some(&board_secret));
