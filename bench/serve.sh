@@ -29,7 +29,10 @@ load=$PWD/target/release/examples/serve_load
 work=$(mktemp -d)
 server=
 cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  if [ -n "$server" ]; then
+    kill "$server" 2>/dev/null || true
+    wait "$server" 2>/dev/null || true
+  fi
   "$labctl" -q -C "$work" destroy --seat all --yes >/dev/null 2>&1 || true
   rm -rf "$work"
 }

@@ -3,7 +3,8 @@
 //! 4-node seats comes up and `labctl serve` runs. Seat 1's page: type
 //! `docker node ls` into its terminal and read four Ready nodes off the
 //! screen; press check and read the lab's verdicts; its terminal is a shell
-//! on seat 1's manager, not seat 2's. A wrong secret's page shows the
+//! on seat 1's manager, not seat 2's; naming seat 2 in its address changes
+//! nothing, and seat 2's labs' page refuses it. A wrong secret's page shows the
 //! refusal. The board shows a check made from the command line, without a
 //! reload; from it the instructor watches seat 1's terminal in a page of
 //! its own, takes it over and types, and the student's page says so.
@@ -92,6 +93,23 @@ fn e2e_a_students_page_and_the_board_in_a_real_browser() {
         browser.goto(&format!("{base}/#0123456789abcdef0123456789abcdef")).await.unwrap();
         let refused = text_until(&browser, "#refused", &|text| text.contains("refused")).await;
         assert!(refused.starts_with("refused: this link is not valid"), "{refused}");
+
+        // --- Seat 1's page cannot be turned into seat 2's, nor open seat 2's
+        // labs' pages: naming seat 2 changes nothing without the board's
+        // secret, and seat 2's page port refuses seat 1's cookie.
+        browser.goto(&format!("{base}/?seat=2#{seat1}")).await.unwrap();
+        let title = text_until(&browser, "#seat", &|text| text.ends_with("s01")).await;
+        assert_eq!(title, format!("{CLASS} s01"), "still seat 1's page");
+        let links = text_until(&browser, "#pages", &|text| text.contains("9000")).await;
+        assert_eq!(links, "manager:9000", "seat 1's one labs' page");
+        let own = browser.find(Locator::Css("#pages a")).await.unwrap().attr("href").await.unwrap();
+        assert_eq!(own.as_deref(), Some(format!("http://127.0.0.1:{}/", PORT + 1).as_str()));
+        browser.goto(&format!("http://127.0.0.1:{}/", PORT + 2)).await.unwrap();
+        let body = text_until(&browser, "body", &|text| !text.is_empty()).await;
+        assert!(body.starts_with("refused: open this page from your seat's page"), "seat 2's page port: {body}");
+        browser.goto(&format!("http://127.0.0.1:{}/", PORT + 1)).await.unwrap();
+        let body = text_until(&browser, "body", &|text| !text.is_empty()).await;
+        assert!(!body.starts_with("refused"), "seat 1's own page port takes seat 1's cookie: {body}");
 
         // --- Seat 1's page: its terminal on its own manager.
         // (A new query, so that the browser loads the page again rather
