@@ -120,7 +120,13 @@ fn write_seat(
     };
     // The seat's page of `labctl serve`, its secret in the link's fragment.
     let link = access::links::seat_secret(files, false)?;
-    let web_link = format!("{}://{}:{}/#{}", web.scheme, url_host(&seat.login.host), web.port, link.expose());
+    let web_link = format!(
+        "{}://{}:{}/#{}",
+        web.scheme,
+        crate::provider::listen::url_host(&seat.login.host),
+        web.port,
+        link.expose()
+    );
     let secret = HandoutSecret::of(&credential, &private_key);
     let handout = roster::handout(templates, &seat.login, secret, &known_hosts, Some(&web_link))?;
     files::write_private(&files.handout(), handout.as_bytes())?;
@@ -169,14 +175,6 @@ pub(super) fn shown(path: &Path) -> String {
 fn absolute(path: &Path) -> String {
     let path: PathBuf = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     path.display().to_string()
-}
-
-/// A host for a URL: an IPv6 address in brackets.
-fn url_host(host: &str) -> String {
-    match host.parse::<std::net::Ipv6Addr>() {
-        Ok(_) => format!("[{host}]"),
-        Err(_) => host.to_string(),
-    }
 }
 
 /// Where `labctl serve` answers: for the seats' links in their handouts.

@@ -63,10 +63,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
     let first = clusters.first().context("internal error: a class without seats")?;
     let (address, why) = listen::students_bind(first)?;
     let port = settings.class.web_port;
-    let host = match address {
-        std::net::IpAddr::V6(v6) => format!("[{v6}]"),
-        v4 => v4.to_string(),
-    };
+    let host = listen::url_host(&address.to_string());
     let tls = settings
         .class
         .web_tls

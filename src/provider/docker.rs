@@ -356,10 +356,7 @@ impl<'a> DockerProvider<'a> {
         if let Some((_, port)) = self.cluster.student_access().filter(|_| node.role == Role::Manager) {
             // The students' way in: the seat's SSH server, on the address
             // `[class] ssh_bind` stands for (see `listen`).
-            let bind = match super::listen::students_bind(self.cluster)?.0 {
-                std::net::IpAddr::V6(address) => format!("[{address}]"),
-                address => address.to_string(),
-            };
+            let bind = super::listen::url_host(&super::listen::students_bind(self.cluster)?.0.to_string());
             spec = spec.args(["--publish".to_string(), format!("{bind}:{port}:22/tcp")]);
         }
         for forward in self.cluster.forwards_to(&node.name) {

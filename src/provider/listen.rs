@@ -32,6 +32,15 @@ pub fn students_bind_on(cluster: &Cluster, routes: impl FnOnce() -> Result<Vec<R
     }
 }
 
+/// `host` as a URL or a `host:port` writes it: an IPv6 address in
+/// brackets, anything else (an IPv4 address, a name) as it is.
+pub fn url_host(host: &str) -> String {
+    match host.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => format!("[{host}]"),
+        Err(_) => host.to_string(),
+    }
+}
+
 fn auto(cluster: &Cluster, routes: impl FnOnce() -> Result<Vec<Route>>) -> Result<(IpAddr, String)> {
     let engine = cluster.engine();
     let why = "[class] ssh_bind = \"auto\"";
@@ -114,6 +123,13 @@ fn resolve(host: &str) -> Option<IpAddr> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn an_ipv6_address_is_bracketed_in_a_url_and_nothing_else() {
+        assert_eq!(url_host("fd00::2"), "[fd00::2]");
+        assert_eq!(url_host("192.0.2.2"), "192.0.2.2");
+        assert_eq!(url_host("lab-server"), "lab-server");
+    }
+
     use super::*;
 
     fn route(interface: &str, network: &str) -> Route {
