@@ -5,6 +5,7 @@ mod cache;
 mod class;
 mod cluster;
 pub mod hosts_csv;
+pub mod incus;
 pub mod ssh;
 mod validate;
 
@@ -41,6 +42,8 @@ pub enum ProviderSetting {
     Docker,
     /// machines the class already has (cloud VMs, lab PCs), listed in [[ssh.hosts]]
     Ssh,
+    /// Incus system containers, on this host's Incus or a remote one ([incus])
+    Incus,
 }
 
 impl ProviderSetting {
@@ -50,6 +53,7 @@ impl ProviderSetting {
             ProviderSetting::Vagrant => "vagrant",
             ProviderSetting::Docker => "docker",
             ProviderSetting::Ssh => "ssh",
+            ProviderSetting::Incus => "incus",
         }
     }
 }
@@ -72,6 +76,7 @@ pub struct RawConfig {
     pub class: class::RawClass,
     pub ssh: ssh::RawSsh,
     pub cache: cache::RawCache,
+    pub incus: incus::RawIncus,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Deserialize, Serialize)]
@@ -188,6 +193,7 @@ impl Default for RawConfig {
             class: class::RawClass::default(),
             ssh: ssh::RawSsh::default(),
             cache: cache::RawCache::default(),
+            incus: incus::RawIncus::default(),
         }
     }
 }
@@ -462,6 +468,8 @@ pub struct Settings {
     pub ssh: ssh::SshSettings,
     /// `[cache]`: the class's image cache, when it is on.
     pub cache: Option<CacheSettings>,
+    /// `[incus]`: where the incus provider makes the nodes.
+    pub incus: incus::IncusSettings,
     /// The workspace the settings belong to (empty in unit tests).
     pub workspace: PathBuf,
 }

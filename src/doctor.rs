@@ -2,6 +2,7 @@
 //! each problem with its fix.
 
 mod host;
+mod incus;
 mod libvirt;
 
 use std::net::{TcpListener, UdpSocket};
@@ -142,6 +143,9 @@ pub fn examine(cluster: &Cluster, image: &NodeImage, host: &Host, facts: &HostFa
         checks.extend(check_inotify(Path::new("/proc/sys/fs/inotify")));
         checks.extend(host::check_ipvs(facts));
     }
+    if needs(ProviderKind::Incus) && cluster.provider() == ProviderSetting::Incus {
+        checks.extend(incus::checks(cluster, host, true));
+    }
     checks.extend(check_room(cluster, host, facts, local_nodes, &choice));
     let images: Vec<(String, String)> = cluster
         .seeded()
@@ -192,8 +196,9 @@ fn check_room(
             let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/"));
             (host::Needs::vagrant(&memory), "VMs", home, true)
         }
-        // The machines' memory and disk are theirs, not this host's.
-        ProviderKind::Ssh => return Vec::new(),
+        // The machines' memory and disk are theirs, not this host's; an
+        // Incus server's room is said by Incus itself (its limits, its pools).
+        ProviderKind::Ssh | ProviderKind::Incus => return Vec::new(),
     };
     // A remote engine's disk is not this host's to measure.
     let remote = choice.kind == ProviderKind::Docker && !engine_is_this_machines(cluster.engine());

@@ -224,6 +224,14 @@ mod tests {
         let mut context = tera::Context::new();
         context.insert("labctl_version", "test");
         context.insert("state_dir", "/var/lib/labctl");
+        // node/incus-init.sh's own.
+        context.insert("cluster", "cls");
+        context.insert("node", "manager");
+        context.insert("address", "192.168.56.10/24");
+        context.insert("gateway", "192.168.56.1");
+        context.insert("hosts", &serde_json::json!([{ "ip": "192.168.56.10", "name": "manager" }]));
+        context.insert("dockerd", "dockerd '--host=unix:///var/run/docker.sock'");
+        context.insert("log_mb", &10);
         let dir = tempfile::tempdir().unwrap();
         let ui = crate::ui::Ui::new(crate::ui::Verbosity::Quiet);
         let runner = RealRunner::new(ui, std::sync::Arc::default());

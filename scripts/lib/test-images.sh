@@ -97,6 +97,31 @@ debian_source() {
   HOST_SUITE=${source#* }
 }
 
+# --- backports -----------------------------------------------------------------
+
+BACKPORTS_SOURCES=/etc/apt/sources.list.d/labctl-backports.sources
+
+package_installed() {
+  [ "$(dpkg-query -W -f='${db:Status-Abbrev}' "$1" 2>/dev/null)" = 'ii ' ]
+}
+
+# The backports suite of this host's release, from the mirror its apt
+# configuration has the release from (not LABCTL_DEBIAN_MIRROR: that one is
+# for the box), unless the configuration has backports already.
+ensure_backports_source() {
+  local suite=$1 source text
+  source=$(host_debian_source /etc/apt /etc/os-release)
+  [ -n "$source" ] || return 0
+  text=$(printf 'Types: deb\nURIs: %s\nSuites: %s\nComponents: main\nSigned-By: %s\n' \
+    "${source% *}" "$suite" /usr/share/keyrings/debian-archive-keyring.gpg)
+  if [ -f "$BACKPORTS_SOURCES" ]; then
+    [ "$(cat "$BACKPORTS_SOURCES")" = "$text" ] && return 0
+  elif [ -n "$(host_debian_source /etc/apt /etc/os-release "$suite")" ]; then
+    return 0
+  fi
+  printf '%s\n' "$text" >"$BACKPORTS_SOURCES"
+}
+
 # --- tools and Docker ----------------------------------------------------------
 
 apt_updated=0

@@ -251,6 +251,7 @@ impl Context {
         };
         let provider: Box<dyn Provider + 'a> = match choice.kind {
             ProviderKind::Docker => Box::new(DockerProvider::new(cluster, runner)),
+            ProviderKind::Incus => Box::new(crate::provider::incus::IncusProvider::new(cluster, runner)),
             ProviderKind::Vagrant => Box::new(VagrantProvider::new(cluster, runner, self.vagrant_dir())),
             ProviderKind::Ssh => {
                 Box::new(SshProvider::new(cluster, runner, &Templates::load(&self.workspace)?, host_keys)?)

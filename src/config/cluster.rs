@@ -193,6 +193,11 @@ impl<'c> Cluster<'c> {
         self.settings.ssh.host(self.layout.seat.number, node)
     }
 
+    /// `[incus]`: where the incus provider makes the nodes.
+    pub fn incus(&self) -> &'c super::incus::IncusSettings {
+        &self.settings.incus
+    }
+
     /// `[vagrant]`: the VMs' box, sizes and hypervisor.
     pub fn vagrant(&self) -> &'c VagrantSettings {
         &self.settings.vagrant

@@ -63,6 +63,10 @@ pub(super) fn resolve(
             "is 0; use at least 1, or remove the line to unpack on as many nodes at once as this host has cores",
         );
     }
+    let (incus, incus_problems) = super::incus::check(&raw.incus, &raw.cluster.name);
+    for (key, problem) in incus_problems {
+        problems.add(key, problem);
+    }
     let node_image = node_image_override.or(raw.docker.node_image);
     if let Some(image) =
         node_image.as_ref().filter(|image| image.trim().is_empty() || image.contains(char::is_whitespace))
@@ -97,6 +101,7 @@ pub(super) fn resolve(
         class,
         ssh,
         cache,
+        incus,
         workspace: PathBuf::new(),
     })
 }
@@ -571,6 +576,12 @@ fn check_class(
             problems.add(
                 "class.engines",
                 "lists Docker engines, but [cluster] provider = \"vagrant\" makes VMs on this host; set provider = \"docker\" (or \"auto\") or remove [[class.engines]]",
+            );
+        }
+        if raw.cluster.provider == ProviderSetting::Incus {
+            problems.add(
+                "class.engines",
+                "lists Docker engines, but [cluster] provider = \"incus\" places the seats on Incus (its own servers: [incus] remote); remove [[class.engines]] or set provider = \"docker\"",
             );
         }
         settings.engines = check_engines(&class.engines, settings.seats, problems);

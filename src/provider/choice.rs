@@ -159,6 +159,15 @@ fn choose_ssh(cluster: &Cluster, setting: ProviderSetting, source: &str, host: &
     })
 }
 
+/// The incus provider, only when asked for: it needs the `incus` client
+/// here (the server it talks to is checked when the nodes are listed).
+fn choose_incus(source: &str, host: &Host) -> Result<Choice> {
+    if !host.has("incus") {
+        bail!("provider incus (set in {source}): the `incus` client is not installed here; install it (apt-get install incus-client, or incus for a server here too), then run `labctl doctor`");
+    }
+    Ok(Choice { kind: ProviderKind::Incus, reason: format!("set in {source}") })
+}
+
 /// Resolve `auto` (or check an explicit choice) against this host.
 /// `requested` is the command line's `--provider`, which wins over the file.
 pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host) -> Result<Choice> {
@@ -168,6 +177,9 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
     };
     if cluster.provider() == ProviderSetting::Ssh || setting == ProviderSetting::Ssh {
         return choose_ssh(cluster, setting, &source, host);
+    }
+    if setting == ProviderSetting::Incus {
+        return choose_incus(&source, host);
     }
     if cluster.engine().is_configured() {
         return choose_engine(cluster.engine(), setting, &source, host);
@@ -208,6 +220,7 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
             Ok(Choice { kind: ProviderKind::Vagrant, reason: format!("auto: Vagrant and {hypervisor} found") })
         }
         ProviderSetting::Ssh => unreachable!("handled by choose_ssh"),
+        ProviderSetting::Incus => unreachable!("handled by choose_incus"),
         ProviderSetting::Auto => match host.docker_engine(cluster.engine()) {
             Ok(version) => Ok(Choice {
                 kind: ProviderKind::Docker,
@@ -225,7 +238,7 @@ pub fn choose(cluster: &Cluster, requested: Option<ProviderSetting>, host: &Host
 /// VMs in the workspace's Vagrant environment, or its labelled containers.
 /// A seat on a `[[class.engines]]` engine is docker's anyway: nothing to ask.
 pub fn existing(cluster: &Cluster, host: &Host, vagrant_dir: &std::path::Path) -> Option<Choice> {
-    if cluster.engine().is_configured() || cluster.provider() == ProviderSetting::Ssh {
+    if cluster.engine().is_configured() || matches!(cluster.provider(), ProviderSetting::Ssh | ProviderSetting::Incus) {
         return None;
     }
     let manager_machine = vagrant_dir.join(".vagrant/machines").join(&cluster.nodes().manager().name);

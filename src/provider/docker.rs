@@ -589,15 +589,7 @@ impl<'a> DockerProvider<'a> {
     /// with `script` (node/wait-for-docker.sh).
     fn wait_for_dockerd(&self, node: &str, script: &str) -> Result<()> {
         let deadline = self.cluster.timeouts().scaled(DOCKERD_DEADLINE);
-        let tries = (deadline.as_millis() / 100).to_string();
-        let argv: Vec<String> =
-            ["sh", "-c", script, "labctl-wait-docker", &tries].into_iter().map(String::from).collect();
-        let limit = deadline + self.cluster.timeouts().scaled(Duration::from_secs(10));
-        // A wait only reads: a probe.
-        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
-        let spec = CommandSpec { purpose: format!("wait for Docker on {node}"), ..spec };
-        let answered = self.runner.run(&spec).map(|output| output.success()).unwrap_or(false);
-        if answered {
+        if super::docker_answers(self, self.runner, node, script, deadline) {
             return Ok(());
         }
         let logs = self.docker(&["logs", "--tail", "8", &self.container(node)], "read the node's log", Wait::Read);

@@ -28,6 +28,7 @@ mod choice;
 pub mod docker;
 pub mod docker_cli;
 pub mod engine_facts;
+pub mod incus;
 pub mod inventory;
 pub mod labels;
 pub mod listen;
@@ -56,6 +57,7 @@ pub enum ProviderKind {
     Vagrant,
     Docker,
     Ssh,
+    Incus,
 }
 
 impl ProviderKind {
@@ -64,6 +66,7 @@ impl ProviderKind {
             ProviderKind::Vagrant => "vagrant",
             ProviderKind::Docker => "docker",
             ProviderKind::Ssh => "ssh",
+            ProviderKind::Incus => "incus",
         }
     }
 
@@ -86,6 +89,12 @@ impl ProviderKind {
                 owns_machines: false,
                 nodes_on_docker_engine: false,
                 student_logins: false,
+                class_cache: false,
+            },
+            ProviderKind::Incus => ProviderInfo {
+                owns_machines: true,
+                nodes_on_docker_engine: false,
+                student_logins: true,
                 class_cache: false,
             },
         }
@@ -125,6 +134,9 @@ pub enum Isolation {
     VirtualMachine,
     /// Machines the class already has: students are root on them, not on this host.
     OwnMachine,
+    /// Unprivileged Incus system containers: root in a node is an
+    /// unprivileged user on its host, in a user namespace of its own.
+    SystemContainer,
 }
 
 impl Isolation {
@@ -135,6 +147,7 @@ impl Isolation {
             Isolation::Rootful => "rootful",
             Isolation::VirtualMachine => "vm",
             Isolation::OwnMachine => "machine",
+            Isolation::SystemContainer => "incus",
         }
     }
 
@@ -145,6 +158,7 @@ impl Isolation {
             Isolation::Rootful => "rootful engine: root in a node is root on its host",
             Isolation::VirtualMachine => "virtual machines",
             Isolation::OwnMachine => "the class's own machines",
+            Isolation::SystemContainer => "unprivileged Incus containers",
         }
     }
 }
@@ -240,6 +254,7 @@ enum ProviderSteps {
     Docker(Box<docker::Steps>),
     Vagrant(vagrant::Steps),
     Ssh(ssh::Steps),
+    Incus(Box<incus::Steps>),
 }
 
 impl NodesPlan {
@@ -336,6 +351,24 @@ impl TaggedShell {
         };
         TaggedShell { open: swap(&self.open), hang_up: self.hang_up.as_ref().map(swap) }
     }
+}
+
+/// Whether `node`'s dockerd answers within `deadline`, asked from inside the
+/// node by `script` (node/wait-for-docker.sh) every 0.1 s.
+pub fn docker_answers(
+    provider: &dyn Provider,
+    runner: &dyn Runner,
+    node: &str,
+    script: &str,
+    deadline: Duration,
+) -> bool {
+    let tries = (deadline.as_millis() / 100).to_string();
+    let argv: Vec<String> = ["sh", "-c", script, "labctl-wait-docker", &tries].into_iter().map(String::from).collect();
+    let limit = deadline + provider.timeouts().scaled(Duration::from_secs(10));
+    // A wait only reads: a probe.
+    let spec = provider.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
+    let spec = CommandSpec { purpose: format!("wait for Docker on {node}"), ..spec };
+    runner.run(&spec).map(|output| output.success()).unwrap_or(false)
 }
 
 /// `argv` under the node's own `timeout` when there is a limit.

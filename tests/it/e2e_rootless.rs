@@ -61,7 +61,7 @@ image = "labctl-test/registry:2"
 "#;
 
 /// Run as root in a node: one line a door, `door<TAB>open|refused<TAB>what happened`.
-const PROBE: &str = r#"
+pub(crate) const PROBE: &str = r#"
 door() { printf '%s\t%s\t%s\n' "$1" "$2" "$3"; }
 pattern=$(cat /proc/sys/kernel/core_pattern)
 if err=$( (printf '%s\n' "$pattern" > /proc/sys/kernel/core_pattern) 2>&1); then
@@ -70,9 +70,18 @@ else
   door "write the host's /proc/sys/kernel/core_pattern" refused "${err##*: }"
 fi
 if [ -f /sys/fs/cgroup/cgroup.controllers ]; then dir=/sys/fs/cgroup/labctl-probe-$$; else dir=/sys/fs/cgroup/memory/labctl-probe-$$; fi
+# The top of the hierarchy the node sees: the host's (no memory limit there)
+# or, in a cgroup namespace, the node's own cgroup, which carries its limit;
+# a new cgroup is then one of the node's own, under that limit.
+if [ -f /sys/fs/cgroup/cgroup.controllers ]; then top=$(cat /sys/fs/cgroup/memory.max 2>/dev/null); else top=$(cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null); fi
+case $top in ""|max|9223372036854*) own=no ;; *) own=yes ;; esac
 if err=$(mkdir "$dir" 2>&1); then
   rmdir "$dir"
-  door "create a cgroup in the host's hierarchy" open "made and removed $dir"
+  if [ "$own" = yes ]; then
+    door "create a cgroup in the host's hierarchy" refused "its own subtree only (a cgroup namespace): $dir is under the node's limits"
+  else
+    door "create a cgroup in the host's hierarchy" open "made and removed $dir"
+  fi
 else
   door "create a cgroup in the host's hierarchy" refused "${err##*: }"
 fi
@@ -107,7 +116,7 @@ else
 fi
 "#;
 
-struct Seat {
+pub(crate) struct Seat {
     /// Where the seat's SSH port listens: the roster's host (`ssh_bind =
     /// "auto"`: this host's address on its default route's network).
     host: String,
@@ -119,18 +128,23 @@ struct Seat {
 
 impl Seat {
     fn new(workspace: &Path, seat: u32, host: &str) -> Seat {
+        Seat::of_class(workspace, CLASS, SSH_BASE, seat, host)
+    }
+
+    /// Seat `seat` of class `class`, whose SSH ports start after `ssh_base`.
+    pub(crate) fn of_class(workspace: &Path, class: &str, ssh_base: u16, seat: u32, host: &str) -> Seat {
         let dir = workspace.join(format!(".labctl/access/s{seat:02}"));
         Seat {
             host: host.to_string(),
-            port: SSH_BASE + seat as u16,
+            port: ssh_base + seat as u16,
             key: dir.join("id_ed25519"),
             known_hosts: dir.join("known_hosts"),
-            alias: format!("{CLASS}-s{seat:02}-manager"),
+            alias: format!("{class}-s{seat:02}-manager"),
         }
     }
 
     /// `ssh` to the seat's manager as its student, `script` on stdin.
-    fn login(&self, ssh: &Path, script: &str) -> (i32, String, String) {
+    pub(crate) fn login(&self, ssh: &Path, script: &str) -> (i32, String, String) {
         let args: Vec<String> = vec![
             "-p".into(),
             self.port.to_string(),
@@ -178,7 +192,7 @@ fn copy_image(image: &str, host: &str) {
 }
 
 /// The probe's doors: (door, verdict, detail).
-fn doors(output: &str) -> Vec<(String, String, String)> {
+pub(crate) fn doors(output: &str) -> Vec<(String, String, String)> {
     output
         .lines()
         .filter_map(|line| {

@@ -1,0 +1,685 @@
+//! The incus provider: every node an unprivileged Incus system container
+//! (`security.nesting`, so that its own dockerd runs), made from labctl's
+//! node image imported into Incus (see [`image`]). A class's seats share
+//! one Incus project; each seat has a bridge network of its own, on
+//! `cluster.subnet`, with each node at its configured address. The
+//! students' SSH port and the `[[forward]]`s are Incus proxy devices on
+//! the manager (or the forward's node); `[resources]` are the instance's
+//! limits. Everything labctl makes carries `user.labctl.*` keys, by which
+//! it is found and removed.
+//!
+//! A node has no init of its own: `lxc.init.cmd` runs
+//! `node/incus-init.sh` (pushed into it before its first start), which
+//! gives it its name, address, the other nodes' names and the cgroups a
+//! cgroup v1 host leaves unmounted, then runs dockerd under tini.
+
+pub mod cli;
+pub mod firewall;
+pub mod image;
+
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use self::cli::{IncusCli, Instance};
+use super::labels::{another_workspace, foreign_workspace};
+use super::node_image::NodeImage;
+use super::{
+    bounded, on_node_within, Isolation, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
+    ProviderSteps, TaggedShell,
+};
+use crate::config::{Cluster, Node, Role};
+use crate::exec::{shell_line, CommandSpec, Runner};
+use crate::parallel::in_parallel;
+use crate::templates::Templates;
+use crate::timeouts::{Timeouts, Wait};
+use crate::ui::Ui;
+
+/// The node's init, rendered for each node.
+const INIT_TEMPLATE: &str = "node/incus-init.sh.tera";
+/// Where a node's init is.
+const INIT_PATH: &str = "/usr/local/sbin/labctl-init";
+const WAIT_FOR_DOCKER_SCRIPT: &str = "node/wait-for-docker.sh.tera";
+const HANG_UP_SCRIPT: &str = "node/hang-up.sh.tera";
+/// How long a node's dockerd may take to answer after it starts.
+const DOCKERD_DEADLINE: Duration = Duration::from_secs(90);
+const HANG_UP_LIMIT: Duration = Duration::from_secs(15);
+/// Where a node's init writes dockerd's output.
+const DOCKERD_LOG: &str = "/var/log/labctl/dockerd.log";
+
+/// The `user.*` keys labctl puts on what it makes (without `user.`).
+const CLUSTER_KEY: &str = "labctl.cluster";
+const NODE_KEY: &str = "labctl.node";
+const ROLE_KEY: &str = "labctl.role";
+const WORKSPACE_KEY: &str = "labctl.workspace";
+const CLASS_KEY: &str = "labctl.class";
+const SEAT_KEY: &str = "labctl.seat";
+
+/// Held while the class's shared things are made (see `bring_up`).
+static CLASS_SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+pub struct IncusProvider<'a> {
+    cluster: &'a Cluster<'a>,
+    runner: &'a dyn Runner,
+}
+
+/// What the incus provider's part of a [`NodesPlan`] runs.
+#[derive(Debug)]
+pub(super) struct Steps {
+    create_project: Option<CommandSpec>,
+    create_network: Option<CommandSpec>,
+    /// The Docker image to import, and its alias, when Incus lacks it.
+    import: Option<(String, String)>,
+    /// `docker build` of labctl's node image, when this host lacks it.
+    build: Option<CommandSpec>,
+    image: NodeImage,
+    alias: String,
+    /// Each new node, with its init script.
+    create: Vec<(String, String)>,
+    start: Option<CommandSpec>,
+    wait_script: String,
+}
+
+impl<'a> IncusProvider<'a> {
+    pub fn new(cluster: &'a Cluster<'a>, runner: &'a dyn Runner) -> Self {
+        IncusProvider { cluster, runner }
+    }
+
+    fn cli(&self) -> IncusCli {
+        IncusCli::new(self.cluster.incus(), self.cluster.timeouts())
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        self.cluster.timeouts()
+    }
+
+    /// The instance of `node`: `<cluster>-<node>`.
+    pub fn instance(&self, node: &str) -> String {
+        format!("{}-{node}", self.cluster.name())
+    }
+
+    /// The seat's bridge: a Linux interface name (at most 15 characters),
+    /// so a short digest of the cluster's name.
+    pub fn network(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(self.cluster.name().as_bytes());
+        let hex: String = digest.iter().take(4).map(|byte| format!("{byte:02x}")).collect();
+        format!("labctl{hex}")
+    }
+
+    /// The keys every thing of this seat carries, as `user.K=V` words.
+    fn keys(&self) -> Vec<String> {
+        let mut keys = vec![format!("user.{CLUSTER_KEY}={}", self.cluster.name())];
+        if let Some(workspace) = self.cluster.workspace().to_str().filter(|path| !path.is_empty()) {
+            keys.push(format!("user.{WORKSPACE_KEY}={workspace}"));
+        }
+        let seat = self.cluster.seat_of_class();
+        if !seat.is_only() {
+            keys.push(format!("user.{CLASS_KEY}={}", self.cluster.class_name()));
+            keys.push(format!("user.{SEAT_KEY}={}", seat.number));
+        }
+        keys
+    }
+
+    /// The seat's instances, once sure they are this workspace's.
+    fn instances(&self) -> Result<Vec<Instance>> {
+        let cli = self.cli();
+        let list = cli.listing(&["list"], true, "list the nodes");
+        let listed = self.runner.run(&list)?;
+        if !listed.success() {
+            if listed.stderr.contains("not found") || listed.stderr.contains("Project not found") {
+                return Ok(Vec::new());
+            }
+            return Err(anyhow!(
+                "Incus does not answer ({}): {}; is incusd running? `incus info` says more, and `labctl doctor` what to do",
+                list,
+                listed.tail(2)
+            ));
+        }
+        let ours: Vec<Instance> = cli::instances(&listed.stdout)?
+            .into_iter()
+            .filter(|instance| instance.label(CLUSTER_KEY) == Some(self.cluster.name()))
+            .collect();
+        let made_from = ours.iter().filter_map(|instance| instance.label(WORKSPACE_KEY));
+        if let Some(other) = foreign_workspace(made_from, self.cluster.workspace()) {
+            let what = format!("cluster {}", self.cluster.name());
+            bail!("{}", another_workspace(&what, "its nodes were made", &other, self.cluster));
+        }
+        Ok(ours)
+    }
+
+    /// (node, status) of each of the seat's instances.
+    fn states(&self) -> Result<Vec<(String, String)>> {
+        Ok(self
+            .instances()?
+            .into_iter()
+            .filter_map(|instance| Some((instance.label(NODE_KEY)?.to_string(), instance.status)))
+            .collect())
+    }
+
+    /// The class's project, made when missing: it shares the default
+    /// project's images, profiles, networks and storage volumes.
+    fn plan_project(&self) -> Result<Option<CommandSpec>> {
+        let cli = self.cli();
+        let listed =
+            self.runner.run(&cli.listing(&["project", "list"], false, "look for the class's Incus project"))?;
+        if !listed.success() {
+            bail!(
+                "Incus does not answer (`incus project list`): {}; is incusd running? `labctl doctor` says what to do",
+                listed.tail(2)
+            );
+        }
+        if cli::lists(&listed.stdout, cli.project()).is_some() {
+            return Ok(None);
+        }
+        let project = cli.on_remote(cli.project());
+        let create = cli
+            .global(Wait::Change, &["project", "create", &project], "create the class's Incus project")
+            .args(
+                [
+                    "features.images=false",
+                    "features.profiles=false",
+                    "features.networks=false",
+                    "features.storage.volumes=false",
+                ]
+                .into_iter()
+                .flat_map(|feature| ["--config".to_string(), feature.to_string()]),
+            )
+            .args(["--config".to_string(), format!("user.{CLASS_KEY}={}", self.cluster.class_name())]);
+        Ok(Some(create))
+    }
+
+    /// The seat's bridge, made when missing; an error when one of that name
+    /// has another subnet.
+    fn plan_network(&self) -> Result<Option<CommandSpec>> {
+        let cli = self.cli();
+        let network = self.network();
+        let listed =
+            self.runner.run_checked(&cli.listing(&["network", "list"], false, "look for the seat's network"))?;
+        let gateway = self.gateway();
+        let wanted = format!("{gateway}/{}", self.cluster.subnet().prefix_len());
+        if let Some(found) = cli::lists(&listed.stdout, &network) {
+            let has = found["config"]["ipv4.address"].as_str().unwrap_or_default();
+            if has == wanted {
+                return Ok(None);
+            }
+            bail!(
+                "Incus network {network} has {has}, but labctl.toml says {}; run `labctl destroy` first to recreate it",
+                self.cluster.subnet()
+            );
+        }
+        let create = cli
+            .global(Wait::Change, &["network", "create", &cli.on_remote(&network)], "create the seat's network")
+            .args([
+                format!("ipv4.address={wanted}"),
+                "ipv4.nat=true".into(),
+                "ipv4.dhcp=false".into(),
+                "ipv6.address=none".into(),
+            ])
+            .args(self.keys());
+        Ok(Some(create))
+    }
+
+    fn gateway(&self) -> std::net::Ipv4Addr {
+        self.cluster.subnet().hosts().next().expect("validated subnets have hosts")
+    }
+
+    /// The dockerd command line of every node.
+    fn dockerd_command(&self) -> Vec<String> {
+        let mut command = vec![
+            "dockerd".to_string(),
+            "--host=unix:///var/run/docker.sock".into(),
+            format!("--log-opt=max-size={}m", self.cluster.log_mb()),
+            "--log-opt=max-file=2".into(),
+        ];
+        if let Some(registry) = self.cluster.registry() {
+            command.push(format!("--insecure-registry={}", registry.address()));
+        }
+        if let Some(mirror) = self.cluster.registry_mirror() {
+            command.push(format!("--registry-mirror={mirror}"));
+        }
+        command
+    }
+
+    /// `node`'s init, rendered.
+    fn init_script(&self, node: &Node, templates: &Templates) -> Result<String> {
+        let mut context = tera::Context::new();
+        context.insert("labctl_version", env!("CARGO_PKG_VERSION"));
+        context.insert("cluster", self.cluster.name());
+        context.insert("node", &node.name);
+        context.insert("address", &format!("{}/{}", node.ip, self.cluster.subnet().prefix_len()));
+        context.insert("gateway", &self.gateway().to_string());
+        let hosts: Vec<serde_json::Value> = self
+            .cluster
+            .nodes()
+            .iter()
+            .map(|other| serde_json::json!({ "ip": other.ip.to_string(), "name": other.name }))
+            .collect();
+        context.insert("hosts", &hosts);
+        context.insert("dockerd", &shell_line(&self.dockerd_command()));
+        context.insert("log_mb", &self.cluster.log_mb());
+        templates.render(INIT_TEMPLATE, &context)
+    }
+
+    /// `incus init` of one node: its image, disk, network, limits, keys and init.
+    fn init_command(&self, node: &Node, alias: &str) -> CommandSpec {
+        let cli = self.cli();
+        let role = match node.role {
+            Role::Manager => "manager",
+            Role::Worker => "worker",
+        };
+        let raw_lxc = format!("lxc.init.cmd = {INIT_PATH}\nlxc.signal.halt = SIGTERM");
+        let config = [
+            "security.nesting=true".to_string(),
+            format!("raw.lxc={raw_lxc}"),
+            format!("limits.memory={}MiB", node.memory_mb),
+            format!("limits.cpu={}", node.cpus),
+            format!("limits.processes={}", node.pids),
+            format!("user.{NODE_KEY}={}", node.name),
+            format!("user.{ROLE_KEY}={role}"),
+        ]
+        .into_iter()
+        .chain(self.keys());
+        cli.in_project(
+            Wait::Long,
+            &["init", &cli.on_remote(alias), &cli.on_remote(&self.instance(&node.name))],
+            &format!("make node {}", node.name),
+        )
+        .args(["--no-profiles", "--storage", &self.cluster.incus().storage_pool, "--network", &self.network()])
+        .args(config.flat_map(|key| ["--config".to_string(), key]))
+    }
+
+    /// The proxy devices of `node`: the students' SSH port on the manager,
+    /// and each `[[forward]]` to it on this host's loopback.
+    fn proxy_devices(&self, node: &Node) -> Result<Vec<(String, String)>> {
+        let mut devices = Vec::new();
+        if let Some((_, port)) = self.cluster.student_access().filter(|_| node.role == Role::Manager) {
+            let bind = super::listen::url_host(&super::listen::students_bind(self.cluster)?.0.to_string());
+            devices.push(("labctl-ssh".to_string(), format!("tcp:{bind}:{port}|tcp:127.0.0.1:22")));
+        }
+        for forward in self.cluster.forwards_to(&node.name) {
+            let protocol = &forward.protocol;
+            devices.push((
+                format!("labctl-{protocol}-{}", forward.guest),
+                format!("{protocol}:127.0.0.1:{}|{protocol}:127.0.0.1:{}", forward.host, forward.guest),
+            ));
+        }
+        Ok(devices)
+    }
+
+    /// Make `node`: the instance, its init, its proxy devices (not started).
+    fn create_node(&self, node: &Node, alias: &str, init: &str) -> Result<()> {
+        let cli = self.cli();
+        self.runner.run_checked(&self.init_command(node, alias))?;
+        let instance = cli.on_remote(&self.instance(&node.name));
+        let script = tempfile::Builder::new()
+            .prefix("labctl-incus-init-")
+            .tempfile()
+            .context("cannot write a node's init on this host")?;
+        std::fs::write(script.path(), init).context("cannot write a node's init on this host")?;
+        let push = cli
+            .in_project(
+                Wait::Change,
+                &["file", "push", "--uid", "0", "--gid", "0", "--mode", "0755"],
+                &format!("give {} its init", node.name),
+            )
+            .arg(script.path().display().to_string())
+            .arg(format!("{instance}{INIT_PATH}"));
+        self.runner.run_checked(&push)?;
+        for (device, ends) in self.proxy_devices(node)? {
+            let (listen, connect) = ends.split_once('|').expect("made with a |");
+            let add = cli
+                .in_project(
+                    Wait::Change,
+                    &["config", "device", "add", &instance, &device, "proxy"],
+                    &format!("publish {device} of {}", node.name),
+                )
+                .args([format!("listen={listen}"), format!("connect={connect}")]);
+            self.runner.run_checked(&add)?;
+        }
+        Ok(())
+    }
+
+    /// Wait until `node`'s dockerd answers; its console log says why not.
+    fn wait_for_dockerd(&self, node: &str, script: &str) -> Result<()> {
+        let deadline = self.timeouts().scaled(DOCKERD_DEADLINE);
+        if super::docker_answers(self, self.runner, node, script, deadline) {
+            return Ok(());
+        }
+        let tail = self.runner.run(&self.daemon_log(node)).map(|output| output.tail(8)).unwrap_or_default();
+        Err(anyhow!(
+            "node {node}: Docker did not answer within {}s; its Docker log's last lines: {tail}",
+            deadline.as_secs()
+        ))
+    }
+
+    /// The seat's rules in Docker's DOCKER-USER chain, where this host's
+    /// Incus runs beside Docker (see [`firewall`]); `None` elsewhere.
+    fn bridge_rules(&self) -> Result<Option<Vec<Vec<String>>>> {
+        if self.cluster.incus().remote.is_some() {
+            return Ok(None);
+        }
+        let present = self.runner.run(&firewall::chain_present(&self.timeouts()));
+        if !present.map(|output| output.success()).unwrap_or(false) {
+            return Ok(None);
+        }
+        let routes = crate::hostfs::routes(&crate::hostfs::root()).unwrap_or_default();
+        let uplink = routes.iter().find(|route| route.network.prefix_len() == 0).map(|route| route.interface.as_str());
+        Ok(Some(firewall::rules(&self.network(), uplink)))
+    }
+
+    /// Let the seat's bridge through Docker's FORWARD policy (rules added once).
+    fn open_bridge(&self) -> Result<()> {
+        let timeouts = self.timeouts();
+        for rule in self.bridge_rules()?.unwrap_or_default() {
+            if self.runner.run(&firewall::has(&rule, &timeouts))?.success() {
+                continue;
+            }
+            let insert = firewall::insert(&rule, &timeouts);
+            let inserted = self.runner.run(&insert)?;
+            if !inserted.success() {
+                bail!(
+                    "Docker on this host drops the traffic of Incus bridges (its FORWARD policy), so the nodes of {} could not reach each other, and labctl cannot add its rule for {} ({}); run labctl as root, or add it yourself: `{insert}`",
+                    self.cluster.name(),
+                    self.network(),
+                    inserted.tail(1)
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Take back the seat's rules in DOCKER-USER.
+    fn close_bridge(&self) -> Result<Option<String>> {
+        let timeouts = self.timeouts();
+        let mut taken = 0;
+        for rule in self.bridge_rules()?.unwrap_or_default() {
+            // A rule added twice (by hand, say) goes too; a few times at most.
+            for _ in 0..4 {
+                if !self.runner.run(&firewall::has(&rule, &timeouts))?.success() {
+                    break;
+                }
+                self.runner.run_checked(&firewall::delete(&rule, &timeouts))?;
+                taken += 1;
+            }
+        }
+        Ok((taken > 0).then(|| format!("{taken} DOCKER-USER rules for {}", self.network())))
+    }
+
+    /// Remove the seat's network, if it is this seat's.
+    fn remove_network(&self) -> Result<Option<String>> {
+        let cli = self.cli();
+        let network = self.network();
+        let listed =
+            self.runner.run_checked(&cli.listing(&["network", "list"], false, "look for the seat's network"))?;
+        let Some(found) = cli::lists(&listed.stdout, &network) else { return Ok(None) };
+        let keys = cli::user_keys(&found["config"]);
+        let ours = keys.iter().any(|(key, value)| key == CLUSTER_KEY && value == self.cluster.name());
+        if !ours {
+            return Ok(None);
+        }
+        let delete =
+            cli.global(Wait::Change, &["network", "delete", &cli.on_remote(&network)], "remove the seat's network");
+        self.runner.run_checked(&delete)?;
+        Ok(Some(format!("network {network}")))
+    }
+
+    /// Once the class's project holds no instance: the project, and the
+    /// node image when no other project's nodes came from it.
+    fn remove_project_when_empty(&self, alias: Option<&str>) -> Result<Vec<String>> {
+        let cli = self.cli();
+        let left = self.runner.run(&cli.listing(&["list"], true, "look for the class's other nodes"))?;
+        if !left.success() || !cli::instances(&left.stdout)?.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut removed = Vec::new();
+        let project = cli.on_remote(cli.project());
+        let delete = cli.global(Wait::Change, &["project", "delete", &project], "remove the class's Incus project");
+        if self.runner.run(&delete)?.success() {
+            removed.push(format!("Incus project {}", cli.project()));
+        }
+        if let Some(alias) = alias {
+            if image::imported(&cli, self.runner, alias)? && self.runner.run(&image::delete(&cli, alias))?.success() {
+                removed.push(format!("image {alias}"));
+            }
+        }
+        Ok(removed)
+    }
+}
+
+impl Provider for IncusProvider<'_> {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Incus
+    }
+
+    fn isolation(&self) -> Isolation {
+        Isolation::SystemContainer
+    }
+
+    fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {
+        Ok(None)
+    }
+
+    fn plan_nodes(&self, _ui: &Ui, templates: &Templates) -> Result<NodesPlan> {
+        let create_project = self.plan_project()?;
+        let existing = match create_project {
+            Some(_) => Vec::new(),
+            None => self.states()?,
+        };
+        let create_network = self.plan_network()?;
+        let changes: Vec<(String, NodeChange)> = self
+            .cluster
+            .nodes()
+            .iter()
+            .map(|node| {
+                let change =
+                    match existing.iter().find(|(name, _)| *name == node.name).map(|(_, status)| status.as_str()) {
+                        Some("running") => NodeChange::AlreadyRunning,
+                        Some(_) => NodeChange::Started,
+                        None => NodeChange::Created,
+                    };
+                (node.name.clone(), change)
+            })
+            .collect();
+        let to_create: Vec<&Node> = self
+            .cluster
+            .nodes()
+            .iter()
+            .zip(&changes)
+            .filter(|(_, (_, change))| *change == NodeChange::Created)
+            .map(|(node, _)| node)
+            .collect();
+        let image = NodeImage::for_cluster(self.cluster, templates)?;
+        let alias = image::alias(image.name());
+        let cli = self.cli();
+        let (build, import) = match to_create.is_empty() {
+            true => (None, None),
+            false => match image::imported(&cli, self.runner, &alias)? {
+                true => (None, None),
+                false => (
+                    image.build_command(self.cluster.engine(), self.runner, &self.timeouts())?,
+                    Some((image.name().to_string(), alias.clone())),
+                ),
+            },
+        };
+        let create = to_create
+            .iter()
+            .map(|node| Ok((node.name.clone(), self.init_script(node, templates)?)))
+            .collect::<Result<Vec<_>>>()?;
+        let to_start: Vec<String> = changes
+            .iter()
+            .filter(|(_, change)| matches!(change, NodeChange::Created | NodeChange::Started))
+            .map(|(node, _)| cli.on_remote(&self.instance(node)))
+            .collect();
+        let start =
+            (!to_start.is_empty()).then(|| cli.in_project(Wait::Change, &["start"], "start the nodes").args(to_start));
+        let mut commands: Vec<CommandSpec> =
+            create_project.iter().chain(&create_network).chain(&build).cloned().collect();
+        commands.extend(to_create.iter().map(|node| self.init_command(node, &alias)));
+        commands.extend(start.clone());
+        let mut notes = Vec::new();
+        if build.is_some() {
+            notes.push(image.build_note());
+        }
+        if let Some((image, alias)) = &import {
+            notes.push(format!("node image {image} is not in Incus yet: it is exported from this host's Docker and imported once, as {alias}"));
+        }
+        let wait_script = templates.node_script(WAIT_FOR_DOCKER_SCRIPT)?;
+        let steps = Steps { create_project, create_network, import, build, image, alias, create, start, wait_script };
+        Ok(NodesPlan { changes, notes, commands, steps: ProviderSteps::Incus(Box::new(steps)) })
+    }
+
+    fn bring_up(&self, plan: &NodesPlan, _ui: &Ui) -> Result<()> {
+        let ProviderSteps::Incus(steps) = &plan.steps else {
+            bail!("internal error: the incus provider was given another provider's plan")
+        };
+        {
+            // What the class's seats share (its project, the image) is made
+            // once: the seats of `up --seat all` come up side by side.
+            let _one_at_a_time = CLASS_SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            if let Some(create) = &steps.create_project {
+                if self.plan_project()?.is_some() {
+                    self.runner.run_checked(create)?;
+                }
+            }
+            if let Some((image, alias)) = &steps.import {
+                if !image::imported(&self.cli(), self.runner, alias)? {
+                    if let Some(build) = &steps.build {
+                        steps.image.build(build, self.cluster.engine(), self.runner, &self.timeouts())?;
+                    }
+                    image::import(&self.cli(), self.runner, &self.timeouts(), image, alias)?;
+                }
+            }
+        }
+        if let Some(create) = &steps.create_network {
+            self.runner.run_checked(create)?;
+        }
+        self.open_bridge()?;
+        let nodes: Vec<&Node> = self
+            .cluster
+            .nodes()
+            .iter()
+            .filter(|node| steps.create.iter().any(|(name, _)| *name == node.name))
+            .collect();
+        in_parallel(&nodes, |node| {
+            let init = steps.create.iter().find(|(name, _)| *name == node.name).map(|(_, init)| init.as_str());
+            self.create_node(node, &steps.alias, init.unwrap_or_default())
+        })?;
+        if let Some(start) = &steps.start {
+            self.runner.run_checked(start)?;
+        }
+        let waiting = self.cluster.nodes().names();
+        in_parallel(&waiting, |node| self.wait_for_dockerd(node, &steps.wait_script))?;
+        Ok(())
+    }
+
+    fn machines(&self) -> Result<Vec<Machine>> {
+        Ok(Machine::for_nodes(self.cluster.nodes(), &self.states()?, "missing"))
+    }
+
+    fn timeouts(&self) -> Timeouts {
+        self.cluster.timeouts()
+    }
+
+    fn node_command(&self, node: &str, argv: &[String], io: NodeIo, limit: Option<Duration>) -> CommandSpec {
+        let cli = self.cli();
+        let mode = match io {
+            NodeIo::Captured | NodeIo::Stdin => "--force-noninteractive",
+            NodeIo::Terminal => "--force-interactive",
+        };
+        let spec = cli
+            .unbounded(&["exec", &cli.on_remote(&self.instance(node)), mode], &format!("run a command on {node}"))
+            .arg("--")
+            .args(on_node_within(argv, limit));
+        bounded(spec, limit)
+    }
+
+    fn shell_command(&self, node: &str) -> CommandSpec {
+        let cli = self.cli();
+        cli.unbounded(
+            &["exec", &cli.on_remote(&self.instance(node)), "--force-interactive"],
+            &format!("open a shell on {node}"),
+        )
+        .args(["--env", "LANG=C.UTF-8", "--"])
+        .args(login_shell())
+    }
+
+    /// As the docker provider's (see there): each terminal's shell carries
+    /// `LABCTL_SHELL=tag`, by which what is left of it is ended.
+    fn tagged_shell(&self, node: &str, tag: &str, templates: &Templates) -> Result<TaggedShell> {
+        let cli = self.cli();
+        let open = cli
+            .unbounded(
+                &["exec", &cli.on_remote(&self.instance(node)), "--force-interactive"],
+                &format!("open a shell on {node}"),
+            )
+            .args([
+                "--env".to_string(),
+                "LANG=C.UTF-8".into(),
+                "--env".into(),
+                format!("LABCTL_SHELL={tag}"),
+                "--".into(),
+            ])
+            .args(login_shell());
+        let script = templates.node_script(HANG_UP_SCRIPT)?;
+        let argv = vec!["sh".to_string(), "-c".into(), script, "labctl-hang-up".into(), tag.to_string()];
+        let hang_up = self.node_command(node, &argv, NodeIo::Captured, Some(HANG_UP_LIMIT));
+        Ok(TaggedShell { open, hang_up: Some(hang_up) })
+    }
+
+    fn daemon_log(&self, node: &str) -> CommandSpec {
+        // The node's init sends dockerd's output there (node/incus-init.sh).
+        let argv: Vec<String> = ["tail", "-n", "5000", DOCKERD_LOG].into_iter().map(String::from).collect();
+        let limit = self.timeouts().limit(Wait::Read);
+        let spec = self.node_command(node, &argv, NodeIo::Captured, Some(limit)).probe();
+        CommandSpec { purpose: format!("read {node}'s Docker log"), ..spec }
+    }
+
+    fn stop(&self) -> Result<usize> {
+        let cli = self.cli();
+        let running: Vec<String> = self
+            .states()?
+            .into_iter()
+            .filter(|(_, status)| status == "running")
+            .map(|(node, _)| cli.on_remote(&self.instance(&node)))
+            .collect();
+        if !running.is_empty() {
+            let stop =
+                cli.in_project(Wait::Change, &["stop", "--timeout", "30"], "stop the nodes").args(running.clone());
+            self.runner.run_checked(&stop)?;
+        }
+        Ok(running.len())
+    }
+
+    fn destroy(&self) -> Result<Vec<String>> {
+        let cli = self.cli();
+        let mut removed = Vec::new();
+        let instances = match self.instances() {
+            Ok(instances) => instances,
+            Err(error) if error.to_string().contains("another workspace") => return Err(error),
+            Err(_) => Vec::new(),
+        };
+        let names: Vec<String> = instances.iter().map(|instance| cli.on_remote(&instance.name)).collect();
+        if !names.is_empty() {
+            let delete = cli.in_project(Wait::Change, &["delete", "--force"], "remove the nodes").args(names.clone());
+            self.runner.run_checked(&delete)?;
+            removed.push(format!("{} Incus instances", names.len()));
+        }
+        removed.extend(self.close_bridge()?);
+        removed.extend(self.remove_network()?);
+        let alias = NodeImage::for_cluster(self.cluster, &Templates::load(self.cluster.workspace())?)
+            .map(|image| image::alias(image.name()))
+            .ok();
+        removed.extend(self.remove_project_when_empty(alias.as_deref())?);
+        Ok(removed)
+    }
+}
+
+/// A root login shell in the home directory.
+fn login_shell() -> Vec<String> {
+    let login = "cd; if command -v bash >/dev/null; then exec bash -l; else exec sh -l; fi";
+    vec!["sh".to_string(), "-c".to_string(), login.to_string()]
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,157 @@
+use super::*;
+use crate::config::{test_cluster, test_settings};
+use crate::exec::fake::RecordingRunner;
+use crate::ui::Verbosity;
+
+const CONFIG: &str = "[cluster]\nname = \"cls\"\nprovider = \"incus\"\nworkers = 1\n[registry]\nenabled = false\n[resources]\nmemory_mb = 1024\n";
+
+fn templates() -> Templates {
+    Templates::load(std::path::Path::new("/nonexistent")).unwrap()
+}
+
+/// The command lines of `runner` that start with `incus`.
+fn incus_lines(runner: &RecordingRunner) -> Vec<String> {
+    runner.command_lines().into_iter().filter(|line| line.starts_with("incus ")).collect()
+}
+
+#[test]
+fn a_new_cluster_gets_a_project_a_network_the_image_and_its_nodes() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let runner = RecordingRunner::lenient();
+    let provider = IncusProvider::new(&cluster, &runner);
+    let plan = provider.plan_nodes(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+    assert_eq!(plan.created(), ["manager", "node1"]);
+    let lines: Vec<String> = plan.commands.iter().map(ToString::to_string).collect();
+    let network = provider.network();
+    assert!(network.len() <= 15 && network.starts_with("labctl"), "a Linux interface name: {network}");
+    assert_eq!(
+        lines[0],
+        "incus project create labctl-cls --config features.images=false --config features.profiles=false --config features.networks=false --config features.storage.volumes=false --config user.labctl.class=cls"
+    );
+    assert_eq!(
+        lines[1],
+        format!("incus network create {network} ipv4.address=192.168.56.1/24 ipv4.nat=true ipv4.dhcp=false ipv6.address=none user.labctl.cluster=cls")
+    );
+    let manager = lines.iter().find(|line| line.contains(" init ") && line.contains("cls-manager")).unwrap();
+    for part in [
+        "--no-profiles --storage default",
+        &format!("--network {network}"),
+        "security.nesting=true",
+        "limits.memory=1024MiB",
+        "limits.processes=",
+        "user.labctl.node=manager",
+        "user.labctl.role=manager",
+        "lxc.init.cmd = /usr/local/sbin/labctl-init",
+        "--project labctl-cls",
+    ] {
+        assert!(manager.contains(part), "{part} in {manager}");
+    }
+    assert_eq!(lines.last().unwrap(), "incus start --project labctl-cls cls-manager cls-node1");
+    assert!(plan.notes.iter().any(|note| note.contains("imported once, as labctl-node-")), "{:?}", plan.notes);
+}
+
+#[test]
+fn a_nodes_init_names_it_addresses_it_and_runs_its_dockerd() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let runner = RecordingRunner::lenient();
+    let provider = IncusProvider::new(&cluster, &runner);
+    let node1 = cluster.nodes().iter().find(|node| node.name == "node1").unwrap();
+    let init = provider.init_script(node1, &templates()).unwrap();
+    for line in [
+        "hostname node1",
+        "ip address add 192.168.56.11/24 dev eth0",
+        "ip route add default via 192.168.56.1",
+        "echo \"192.168.56.10 manager\"",
+        "echo \"192.168.56.11 node1\"",
+        "set -- dockerd --host=unix:///var/run/docker.sock --log-opt=max-size=",
+        "exec tini -- \"$@\"",
+    ] {
+        assert!(init.contains(line), "{line} in:\n{init}");
+    }
+}
+
+#[test]
+fn node_commands_run_through_incus_exec_within_their_limit() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let runner = RecordingRunner::lenient();
+    let provider = IncusProvider::new(&cluster, &runner);
+    let argv = vec!["docker".to_string(), "info".into()];
+    let spec = provider.node_command("node1", &argv, NodeIo::Captured, Some(Duration::from_secs(20)));
+    assert!(
+        spec.to_string()
+            .starts_with("incus exec cls-node1 --force-noninteractive --project labctl-cls -- timeout -s KILL "),
+        "{spec}"
+    );
+    assert!(spec.timeout.is_some());
+    let shell = provider.tagged_shell("manager", "t1", &templates()).unwrap();
+    assert!(
+        shell
+            .open
+            .to_string()
+            .contains("--force-interactive --project labctl-cls --env LANG=C.UTF-8 --env LABCTL_SHELL=t1 -- sh -c"),
+        "{}",
+        shell.open
+    );
+    assert!(shell.hang_up.is_some());
+}
+
+#[test]
+fn destroy_removes_the_seats_nodes_network_and_then_the_empty_project_and_image() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let runner = RecordingRunner::lenient();
+    let provider = IncusProvider::new(&cluster, &runner);
+    let network = provider.network();
+    let listed = r#"[{"name":"cls-manager","status":"Running","location":"none","config":{"user.labctl.cluster":"cls","user.labctl.node":"manager"}},{"name":"other-manager","status":"Running","location":"none","config":{"user.labctl.cluster":"other"}}]"#;
+    runner.answer("incus list --format json", 0, listed, "");
+    runner.answer("incus list --format json", 0, "[]", "");
+    runner.always(
+        "incus network list",
+        0,
+        &format!(
+            r#"[{{"name":"{network}","config":{{"user.labctl.cluster":"cls"}}}},{{"name":"incusbr0","config":{{}}}}]"#
+        ),
+        "",
+    );
+    runner.always("incus image list", 0, r#"[{"aliases":[{"name":"labctl-node-x"}]}]"#, "");
+    // Docker beside Incus: the seat's rules in DOCKER-USER are there once.
+    runner.answer("iptables -w -C DOCKER-USER", 0, "", "");
+    runner.always("iptables -w -C DOCKER-USER", 1, "", "iptables: Bad rule");
+    let removed = provider.destroy().unwrap();
+    let taken: Vec<String> =
+        runner.command_lines().into_iter().filter(|line| line.starts_with("iptables -w -D")).collect();
+    assert_eq!(taken.len(), 1, "exactly the rule that was there: {taken:#?}");
+    assert!(taken[0].contains(&format!("--comment 'labctl {network}'")), "{taken:#?}");
+    let changes = incus_lines(&runner);
+    assert!(changes.contains(&"incus delete --force --project labctl-cls cls-manager".to_string()), "{changes:#?}");
+    assert!(
+        !changes.iter().any(|line| line.contains("other-manager") && line.contains("delete")),
+        "not another cluster's"
+    );
+    assert!(changes.contains(&format!("incus network delete {network}")), "{changes:#?}");
+    assert!(!changes.iter().any(|line| line.contains("delete incusbr0")));
+    assert!(changes.contains(&"incus project delete labctl-cls".to_string()), "{changes:#?}");
+    assert!(removed.iter().any(|what| what == "Incus project labctl-cls"), "{removed:?}");
+}
+
+#[test]
+fn another_workspaces_nodes_of_the_same_name_are_not_touched() {
+    let mut settings = test_settings(CONFIG);
+    let ours = tempfile::tempdir().unwrap();
+    let theirs = tempfile::tempdir().unwrap();
+    settings.workspace = ours.path().to_path_buf();
+    let cluster = test_cluster(&settings);
+    let runner = RecordingRunner::lenient();
+    let provider = IncusProvider::new(&cluster, &runner);
+    let listed = format!(
+        r#"[{{"name":"cls-manager","status":"Running","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager","user.labctl.workspace":"{}"}}}}]"#,
+        theirs.path().display()
+    );
+    runner.always("incus list", 0, &listed, "");
+    let error = provider.destroy().unwrap_err().to_string();
+    assert!(error.contains("another workspace's"), "{error}");
+    assert!(!incus_lines(&runner).iter().any(|line| line.contains("delete")), "{:#?}", incus_lines(&runner));
+}
