@@ -77,8 +77,9 @@ pub fn ensure_up(cluster: &Cluster, provider: &dyn Provider, runner: &dyn Runner
 pub struct Status {
     pub cluster: String,
     pub provider: String,
-    /// The Docker engine the seat lives on (`local`: this host's docker);
-    /// `null` with the vagrant provider.
+    /// Where the nodes run: the Docker engine (`local`: this host's
+    /// docker), the Incus member (`incus` on one server); `null` with the
+    /// vagrant and ssh providers.
     pub engine: Option<String>,
     /// How far a student, root in a node, is from the host the node runs on.
     pub isolation: Isolation,
@@ -226,7 +227,7 @@ pub fn status(
     let labs =
         seeded.into_iter().map(|lab| LabStatus { id: lab.id, target: lab.target, files: lab.files.len() }).collect();
 
-    let engine = provider.info().nodes_on_docker_engine.then(|| cluster.engine().name.clone());
+    let engine = provider.placement();
     Ok(Status {
         cluster: cluster.name().to_string(),
         provider: provider.kind().as_str().into(),

@@ -271,6 +271,9 @@ fn seat_line(cluster: &Cluster, status: Seated<Status>, records: &[Grade], now: 
         error: status.problem().map(str::to_string),
     };
     let Seated::Done(status) = status else { return line };
+    if let Some(place) = &status.engine {
+        line.engine = place.clone();
+    }
     line.reachable = true;
     line.isolation = Some(status.isolation);
     line.not_ready = status.not_ready();

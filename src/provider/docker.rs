@@ -677,6 +677,10 @@ impl Provider for DockerProvider<'_> {
         self.facts().isolation()
     }
 
+    fn placement(&self) -> Option<String> {
+        Some(self.cluster.engine().name.clone())
+    }
+
     fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {
         Ok(None)
     }

@@ -286,6 +286,13 @@ pub trait Provider: Send + Sync {
     /// How far a student, root in a node, is from the host the node runs on.
     fn isolation(&self) -> Isolation;
 
+    /// Where the nodes run, for `status` and `class status`: the Docker
+    /// engine's name, the Incus cluster member; `None` where there is
+    /// nothing to tell (this host's VMs, the class's own machines).
+    fn placement(&self) -> Option<String> {
+        None
+    }
+
     /// The files this host needs before any node is made (the vagrant
     /// provider's environment), rendered from `templates`; `None` when the
     /// provider keeps none. Writes nothing: see [`Preparation::write`].

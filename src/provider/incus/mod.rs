@@ -456,6 +456,19 @@ impl Provider for IncusProvider<'_> {
         Isolation::SystemContainer
     }
 
+    /// The cluster member the manager runs on (Incus places each node);
+    /// outside a cluster, the remote, or this host's Incus.
+    fn placement(&self) -> Option<String> {
+        let manager = self.cluster.nodes().manager().name.clone();
+        let instances = self.instances().ok()?;
+        let location = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(&manager))?.location.clone();
+        Some(match (location.as_str(), self.cluster.incus().remote.as_deref()) {
+            ("" | "none", Some(remote)) => format!("incus {remote}"),
+            ("" | "none", None) => "incus".to_string(),
+            (member, _) => member.to_string(),
+        })
+    }
+
     fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {
         Ok(None)
     }
@@ -644,9 +657,23 @@ impl Provider for IncusProvider<'_> {
             .map(|(node, _)| cli.on_remote(&self.instance(&node)))
             .collect();
         if !running.is_empty() {
+            // dockerd gets SIGTERM (lxc.signal.halt) and a while to leave
+            // cleanly, as `docker stop` gives it; then what still runs is
+            // stopped at once.
             let stop =
-                cli.in_project(Wait::Change, &["stop", "--timeout", "30"], "stop the nodes").args(running.clone());
-            self.runner.run_checked(&stop)?;
+                cli.in_project(Wait::Change, &["stop", "--timeout", "15"], "stop the nodes").args(running.clone());
+            if !self.runner.run(&stop)?.success() {
+                let still: Vec<String> = self
+                    .states()?
+                    .into_iter()
+                    .filter(|(_, status)| status == "running")
+                    .map(|(node, _)| cli.on_remote(&self.instance(&node)))
+                    .collect();
+                if !still.is_empty() {
+                    let force = cli.in_project(Wait::Change, &["stop", "--force"], "stop the nodes that did not stop");
+                    self.runner.run_checked(&force.args(still))?;
+                }
+            }
         }
         Ok(running.len())
     }
