@@ -33,6 +33,7 @@ pub fn run(context: &Context, args: &InitArgs) -> Result<ExitCode> {
     context.ui.done(&format!("wrote {shown} (provider {})", args.provider.as_str()));
     let next = match args.provider {
         ProviderSetting::Ssh => "next: add one [[ssh.hosts]] machine per node (see the commented example at the end) or write them from a CSV with `labctl class import hosts.csv`, then `labctl doctor` looks at every machine",
+        ProviderSetting::Incus => "next: `labctl doctor` checks that Incus answers and has the storage pool ([incus] in labctl.toml), then `labctl up`",
         _ => "next: `labctl doctor` to check this host, `labctl render` for the Vagrant files",
     };
     context.ui.note(next);

@@ -294,6 +294,13 @@ impl<'a> IncusProvider<'a> {
     fn proxy_devices(&self, node: &Node) -> Result<Vec<(String, String)>> {
         let mut devices = Vec::new();
         if let Some((_, port)) = self.cluster.student_access().filter(|_| node.role == Role::Manager) {
+            // A remote's proxy listens on that server: this host's address
+            // ("auto") would be the wrong one.
+            if let (Some(remote), crate::config::SshBind::Auto) =
+                (self.cluster.incus().remote.as_deref(), self.cluster.class_ssh_bind())
+            {
+                bail!("[class] ssh_bind = \"auto\" cannot tell the address of Incus remote {remote}'s server; set [class] ssh_bind to the address students reach it at");
+            }
             let bind = super::listen::url_host(&super::listen::students_bind(self.cluster)?.0.to_string());
             devices.push(("labctl-ssh".to_string(), format!("tcp:{bind}:{port}|tcp:127.0.0.1:22")));
         }
@@ -320,7 +327,7 @@ impl<'a> IncusProvider<'a> {
         let push = cli
             .in_project(
                 Wait::Change,
-                &["file", "push", "--uid", "0", "--gid", "0", "--mode", "0755"],
+                &["--quiet", "file", "push", "--uid", "0", "--gid", "0", "--mode", "0755"],
                 &format!("give {} its init", node.name),
             )
             .arg(script.path().display().to_string())
