@@ -10,7 +10,8 @@
 #   3. cold `labctl up --seat all` of a class of 5 such seats (20 nodes);
 #   4. the gradebook, `check visualizer --seat all`, at 10 seats of 2 nodes
 #      with the lab deployed (solve first).
-# Incus as scripts/test-incus leaves it (incusd running, pool `default`).
+# Incus as scripts/test-incus leaves it (incusd running, pool `default`), or
+# LABCTL_BENCH_INCUS_POOL=NAME for another pool.
 #
 # Usage (as root, Docker and Incus running, offline images built; shares
 # Docker with the e2e tests, so it takes their lock):
@@ -22,6 +23,9 @@ cd "$(dirname "$0")/.."
 rounds=${1:-2}
 node_image=${LABCTL_BENCH_NODE_IMAGE:-labctl-test/node:bookworm}
 registry_image=${LABCTL_BENCH_REGISTRY_IMAGE:-labctl-test/registry:2}
+# The Incus storage pool of the nodes' disks: `dir` copies the image for
+# each node, btrfs or zfs snapshot it (`incus storage create NAME btrfs`).
+pool=${LABCTL_BENCH_INCUS_POOL:-default}
 sides=(docker incus)
 
 cargo build --release --quiet --bin labctl
@@ -59,6 +63,8 @@ seed = ["visualizer"]
 preload = true
 [docker]
 node_image = "$node_image"
+[incus]
+storage_pool = "$pool"
 [cache]
 enabled = false
 TOML
@@ -97,7 +103,7 @@ idle_pss_mb() {
   awk -v kb="$total" 'BEGIN { printf "%.0f", kb / 4 / 1024 }'
 }
 
-echo "cores: $(nproc), node image $node_image, Incus $(incus version | sed -n 's/^Server version: //p'), rounds: $rounds"
+echo "cores: $(nproc), node image $node_image, Incus $(incus version | sed -n 's/^Server version: //p'), pool $pool ($(incus storage list -f csv | awk -F, -v p="$pool" '$1 == p { print $2 }')), rounds: $rounds"
 declare -A one pss octet
 octet=(["docker"]=84 ["incus"]=85)
 for round in $(seq "$rounds"); do
