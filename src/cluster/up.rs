@@ -211,7 +211,7 @@ impl<'a> Up<'a> {
         let cache = ClassCache::of(self.cluster, self.runner)?;
         if !self.provider.info().class_cache {
             ui.warn(
-                "[cache] serves docker-provider nodes only; these VMs pull directly (set [registry] mirror for them)",
+                "[cache] serves docker-provider nodes only; these nodes pull directly (set [registry] mirror for them)",
             );
             return None;
         }

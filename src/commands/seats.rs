@@ -90,7 +90,7 @@ where
             number: cluster.seat_of_class().number,
             label: cluster.seat_of_class().label(),
             cluster: cluster.name().to_string(),
-            engine: cluster.engine().name.clone(),
+            engine: cluster.placed_on(),
             outcome,
             elapsed: started.elapsed(),
         }

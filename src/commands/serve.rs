@@ -13,7 +13,6 @@ use crate::access::{links, SeatFiles, ACCESS_DIR};
 use crate::cli::ServeArgs;
 use crate::files;
 use crate::labs::manifest::Language;
-use crate::provider::docker::engine_is_this_machines;
 use crate::provider::listen;
 use crate::provider::ssh::HostKeys;
 use crate::serve::app::{self, App};
@@ -40,8 +39,7 @@ pub fn run(context: &Context, args: &ServeArgs) -> Result<ExitCode> {
         let seat = cluster.seat_of_class();
         let secret = links::seat_secret(&SeatFiles::new(&root, cluster), args.new_links)?;
         // The labs' pages: only where the seat's forwards are on this host.
-        let here = provider.info().nodes_on_docker_engine && engine_is_this_machines(cluster.engine());
-        let forwards = match here {
+        let forwards = match provider.forwards_here() {
             true => cluster
                 .forwards()
                 .iter()

@@ -256,7 +256,7 @@ fn seat_line(cluster: &Cluster, status: Seated<Status>, records: &[Grade], now: 
         seat: cluster.seat_of_class().number,
         label: cluster.seat_of_class().label(),
         cluster: cluster.name().to_string(),
-        engine: cluster.engine().name.clone(),
+        engine: cluster.placed_on(),
         isolation: None,
         reachable: false,
         ready: false,

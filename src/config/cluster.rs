@@ -193,6 +193,17 @@ impl<'c> Cluster<'c> {
         self.settings.ssh.host(self.layout.seat.number, node)
     }
 
+    /// Where the seat's nodes are made, in a word for tables: its Docker
+    /// engine's name, or `incus` (`incus <remote>`), whose members Incus
+    /// chooses itself.
+    pub fn placed_on(&self) -> String {
+        match (self.settings.provider, self.settings.incus.remote.as_deref()) {
+            (ProviderSetting::Incus, Some(remote)) => format!("incus {remote}"),
+            (ProviderSetting::Incus, None) => "incus".to_string(),
+            _ => self.engine().name.clone(),
+        }
+    }
+
     /// `[incus]`: where the incus provider makes the nodes.
     pub fn incus(&self) -> &'c super::incus::IncusSettings {
         &self.settings.incus

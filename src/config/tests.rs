@@ -494,3 +494,11 @@ fn the_pages_tls_needs_both_its_certificate_and_its_key() {
     let error = single_error("[class]\nweb_port = 0\n");
     assert!(error.ends_with("class.web_port: is 0; give the port of the class's web pages, e.g. 8800"), "{error}");
 }
+
+#[test]
+fn a_class_on_incus_has_no_class_cache_and_refuses_one() {
+    let settings = test_settings("[cluster]\nprovider = \"incus\"\n[class]\nseats = 3\n");
+    assert!(settings.cache.is_none(), "the cache serves docker-provider nodes only");
+    let error = single_error("[cluster]\nprovider = \"incus\"\n[class]\nseats = 3\n[cache]\nenabled = true\n");
+    assert!(error.contains("cache.enabled") && error.contains("Incus nodes pull directly"), "{error}");
+}

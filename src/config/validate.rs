@@ -845,7 +845,15 @@ fn check_cache(
     if cache.image.trim().is_empty() || cache.image.contains(char::is_whitespace) {
         problems.add("cache.image", format!("{:?} is not an image reference; e.g. \"registry:2\"", cache.image));
     }
-    if !cache.enabled.unwrap_or(seats > 1) {
+    if cache.enabled == Some(true) && raw.cluster.provider == ProviderSetting::Incus {
+        problems.add(
+            "cache.enabled",
+            "the class cache runs beside docker-provider nodes; Incus nodes pull directly (use [registry] mirror, or `labctl images load`), so remove the line",
+        );
+    }
+    // On by default for a class of docker-provider seats only.
+    let by_default = seats > 1 && raw.cluster.provider != ProviderSetting::Incus;
+    if !cache.enabled.unwrap_or(by_default) {
         return None;
     }
     if let Some(subnet) = subnet {

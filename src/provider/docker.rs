@@ -681,6 +681,10 @@ impl Provider for DockerProvider<'_> {
         Some(self.cluster.engine().name.clone())
     }
 
+    fn forwards_here(&self) -> bool {
+        engine_is_this_machines(self.cluster.engine())
+    }
+
     fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {
         Ok(None)
     }

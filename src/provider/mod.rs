@@ -293,6 +293,12 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// Whether the `[[forward]]`s listen on this host's loopback, where
+    /// `labctl serve` passes the labs' pages to them.
+    fn forwards_here(&self) -> bool {
+        false
+    }
+
     /// The files this host needs before any node is made (the vagrant
     /// provider's environment), rendered from `templates`; `None` when the
     /// provider keeps none. Writes nothing: see [`Preparation::write`].

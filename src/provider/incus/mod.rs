@@ -427,6 +427,9 @@ impl<'a> IncusProvider<'a> {
         }
         let delete =
             cli.global(Wait::Change, &["network", "delete", &cli.on_remote(&network)], "remove the seat's network");
+        // One at a time: Incus 6.0, deleting a bridge, lists the host's
+        // interfaces, and fails on another seat's bridge going away meanwhile.
+        let _one_at_a_time = CLASS_SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
         self.runner.run_checked(&delete)?;
         Ok(Some(format!("network {network}")))
     }
@@ -463,16 +466,20 @@ impl Provider for IncusProvider<'_> {
         Isolation::SystemContainer
     }
 
+    /// A forward is a proxy device: on this host when Incus is this host's.
+    fn forwards_here(&self) -> bool {
+        self.cluster.incus().remote.is_none()
+    }
+
     /// The cluster member the manager runs on (Incus places each node);
     /// outside a cluster, the remote, or this host's Incus.
     fn placement(&self) -> Option<String> {
         let manager = self.cluster.nodes().manager().name.clone();
         let instances = self.instances().ok()?;
         let location = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(&manager))?.location.clone();
-        Some(match (location.as_str(), self.cluster.incus().remote.as_deref()) {
-            ("" | "none", Some(remote)) => format!("incus {remote}"),
-            ("" | "none", None) => "incus".to_string(),
-            (member, _) => member.to_string(),
+        Some(match location.as_str() {
+            "" | "none" => self.cluster.placed_on(),
+            member => member.to_string(),
         })
     }
 
