@@ -13,7 +13,7 @@ use super::engine_facts::EngineFacts;
 use super::node_image::NodeImage;
 use super::{
     bounded, on_node_within, Isolation, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
-    ProviderSteps, TaggedShell, STATE_DIR,
+    ProviderSteps, TaggedShell, SHELL_TAG, STATE_DIR,
 };
 use crate::config::{Cluster, Engine, Node, Role};
 use crate::exec::{CommandSpec, Runner};
@@ -33,12 +33,6 @@ use super::labels::{
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(60);
 /// Asks a node's Docker until it answers (its arguments in its header).
 const WAIT_FOR_DOCKER_SCRIPT: &str = "node/wait-for-docker.sh.tera";
-/// Ends what is left of a terminal's shell (see `tagged_shell`).
-const HANG_UP_SCRIPT: &str = "node/hang-up.sh.tera";
-/// The environment variable that marks a terminal's processes.
-const SHELL_TAG: &str = "LABCTL_SHELL";
-/// How long the hang-up of a terminal may take.
-const HANG_UP_LIMIT: Duration = Duration::from_secs(15);
 
 /// Everything `--privileged` gives a node, as explicit flags, for hosts
 /// whose Docker cannot grant every capability ("unable to apply caps"):
@@ -838,10 +832,7 @@ impl Provider for DockerProvider<'_> {
             .arg(format!("{SHELL_TAG}={tag}"))
             .arg(self.container(node))
             .args(login_shell());
-        let script = templates.node_script(HANG_UP_SCRIPT)?;
-        let argv = vec!["sh".to_string(), "-c".into(), script, "labctl-hang-up".into(), tag.to_string()];
-        let hang_up = self.node_command(node, &argv, NodeIo::Captured, Some(HANG_UP_LIMIT));
-        Ok(TaggedShell { open, hang_up: Some(hang_up) })
+        Ok(TaggedShell { open, hang_up: Some(super::hang_up(self, node, tag, templates)?) })
     }
 
     fn stop(&self) -> Result<usize> {

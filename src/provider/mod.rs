@@ -345,6 +345,22 @@ pub trait Provider: Send + Sync {
     fn destroy(&self) -> Result<Vec<String>>;
 }
 
+/// Ends what is left of a terminal's shell: node/hang-up.sh.
+const HANG_UP_SCRIPT: &str = "node/hang-up.sh.tera";
+/// How long the hang-up of a terminal may take.
+const HANG_UP_LIMIT: Duration = Duration::from_secs(15);
+/// The environment variable that marks a terminal's processes.
+pub const SHELL_TAG: &str = "LABCTL_SHELL";
+
+/// The command that sends SIGHUP to every process on `node` marked with
+/// `tag` (`SHELL_TAG=tag` in its environment), then ends the shell itself:
+/// for providers whose client's end leaves the shell running.
+pub fn hang_up(provider: &dyn Provider, node: &str, tag: &str, templates: &Templates) -> Result<CommandSpec> {
+    let script = templates.node_script(HANG_UP_SCRIPT)?;
+    let argv = vec!["sh".to_string(), "-c".into(), script, "labctl-hang-up".into(), tag.to_string()];
+    Ok(provider.node_command(node, &argv, NodeIo::Captured, Some(HANG_UP_LIMIT)))
+}
+
 /// An interactive shell, and the command that ends what is left of it on
 /// its node when its client ends (see [`Provider::tagged_shell`]).
 #[derive(Debug, Clone)]

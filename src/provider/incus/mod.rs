@@ -26,7 +26,7 @@ use super::labels::{another_workspace, foreign_workspace};
 use super::node_image::NodeImage;
 use super::{
     bounded, on_node_within, Isolation, Machine, NodeChange, NodeIo, NodesPlan, Preparation, Provider, ProviderKind,
-    ProviderSteps, TaggedShell,
+    ProviderSteps, TaggedShell, SHELL_TAG,
 };
 use crate::config::{Cluster, Node, Role};
 use crate::exec::{shell_line, CommandSpec, Runner};
@@ -40,10 +40,8 @@ const INIT_TEMPLATE: &str = "node/incus-init.sh.tera";
 /// Where a node's init is.
 const INIT_PATH: &str = "/usr/local/sbin/labctl-init";
 const WAIT_FOR_DOCKER_SCRIPT: &str = "node/wait-for-docker.sh.tera";
-const HANG_UP_SCRIPT: &str = "node/hang-up.sh.tera";
 /// How long a node's dockerd may take to answer after it starts.
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(90);
-const HANG_UP_LIMIT: Duration = Duration::from_secs(15);
 /// Where a node's init writes dockerd's output.
 const DOCKERD_LOG: &str = "/var/log/labctl/dockerd.log";
 
@@ -622,36 +620,14 @@ impl Provider for IncusProvider<'_> {
     }
 
     fn shell_command(&self, node: &str) -> CommandSpec {
-        let cli = self.cli();
-        cli.unbounded(
-            &["exec", &cli.on_remote(&self.instance(node)), "--force-interactive"],
-            &format!("open a shell on {node}"),
-        )
-        .args(["--env", "LANG=C.UTF-8", "--"])
-        .args(login_shell())
+        self.shell(node, &[])
     }
 
     /// As the docker provider's (see there): each terminal's shell carries
     /// `LABCTL_SHELL=tag`, by which what is left of it is ended.
     fn tagged_shell(&self, node: &str, tag: &str, templates: &Templates) -> Result<TaggedShell> {
-        let cli = self.cli();
-        let open = cli
-            .unbounded(
-                &["exec", &cli.on_remote(&self.instance(node)), "--force-interactive"],
-                &format!("open a shell on {node}"),
-            )
-            .args([
-                "--env".to_string(),
-                "LANG=C.UTF-8".into(),
-                "--env".into(),
-                format!("LABCTL_SHELL={tag}"),
-                "--".into(),
-            ])
-            .args(login_shell());
-        let script = templates.node_script(HANG_UP_SCRIPT)?;
-        let argv = vec!["sh".to_string(), "-c".into(), script, "labctl-hang-up".into(), tag.to_string()];
-        let hang_up = self.node_command(node, &argv, NodeIo::Captured, Some(HANG_UP_LIMIT));
-        Ok(TaggedShell { open, hang_up: Some(hang_up) })
+        let open = self.shell(node, &["--env".to_string(), format!("{SHELL_TAG}={tag}")]);
+        Ok(TaggedShell { open, hang_up: Some(super::hang_up(self, node, tag, templates)?) })
     }
 
     fn daemon_log(&self, node: &str) -> CommandSpec {
@@ -713,6 +689,22 @@ impl Provider for IncusProvider<'_> {
             .ok();
         removed.extend(self.remove_project_when_empty(alias.as_deref())?);
         Ok(removed)
+    }
+}
+
+impl IncusProvider<'_> {
+    /// `incus exec -t` of a root login shell on `node`, in UTF-8, with
+    /// `exec_flags` before the command.
+    fn shell(&self, node: &str, exec_flags: &[String]) -> CommandSpec {
+        let cli = self.cli();
+        cli.unbounded(
+            &["exec", &cli.on_remote(&self.instance(node)), "--force-interactive"],
+            &format!("open a shell on {node}"),
+        )
+        .args(["--env", "LANG=C.UTF-8"])
+        .args(exec_flags.iter().cloned())
+        .arg("--")
+        .args(login_shell())
     }
 }
 
