@@ -151,12 +151,21 @@ fn config_word(word: &str) -> String {
 }
 
 /// The address students reach seat `cluster`'s SSH port at, and why:
-/// `--host`, else the one address the port listens on (`[class] ssh_bind`,
+/// `--host`, else what the seat's provider says (`provider_says`: the Incus
+/// server or member the seat runs on), else the one address the port listens on (`[class] ssh_bind`,
 /// see `provider::listen`), else the host of the seat's engine when it is
 /// another machine (`ssh://`, `tcp://`), else this machine's name.
-pub fn student_host(flag: Option<&str>, cluster: &Cluster, machine_name: &str) -> (String, String) {
+pub fn student_host(
+    flag: Option<&str>,
+    provider_says: Option<(String, String)>,
+    cluster: &Cluster,
+    machine_name: &str,
+) -> (String, String) {
     if let Some(host) = flag {
         return (host.to_string(), "--host".into());
+    }
+    if let Some(said) = provider_says {
+        return said;
     }
     if let Ok((bind, why)) = listen::students_bind(cluster) {
         if !bind.is_unspecified() {
@@ -278,12 +287,16 @@ mod tests {
         let catalog = crate::config::test_catalog();
         let bound = test_settings("[class]\nseats = 2\nssh_bind = \"192.0.2.7\"\n");
         let seat = Cluster::seat(&bound, catalog, 2).unwrap();
-        assert_eq!(student_host(None, &seat, "here").0, "192.0.2.7");
-        assert_eq!(student_host(Some("lab.example.org"), &seat, "here").0, "lab.example.org");
+        assert_eq!(student_host(None, None, &seat, "here").0, "192.0.2.7");
+        assert_eq!(student_host(Some("lab.example.org"), None, &seat, "here").0, "lab.example.org");
+        let member = Some(("10.97.0.3".to_string(), "Incus cluster member m2".to_string()));
+        assert_eq!(student_host(None, member.clone(), &seat, "here"), member.clone().unwrap());
+        assert_eq!(student_host(Some("lab.example.org"), member, &seat, "here").0, "lab.example.org");
         let everywhere = test_settings(
             "[class]\nseats = 3\n[[class.engines]]\ncontext = \"default\"\nseats = 1\n[[class.engines]]\nhost = \"ssh://ubuntu@10.0.0.5:22\"\nseats = 1\n[[class.engines]]\nhost = \"tcp://[2001:db8::5]:2376\"\nseats = 1\n",
         );
-        let host_of = |number| student_host(None, &Cluster::seat(&everywhere, catalog, number).unwrap(), "here").0;
+        let host_of =
+            |number| student_host(None, None, &Cluster::seat(&everywhere, catalog, number).unwrap(), "here").0;
         assert_eq!((host_of(1), host_of(2), host_of(3)), ("here".into(), "10.0.0.5".into(), "2001:db8::5".into()));
     }
 

@@ -12,8 +12,9 @@ use super::{Context, Intent};
 use crate::access::roster::{self, HandoutSecret, Login};
 use crate::access::{self, SeatFiles, ACCESS_DIR};
 use crate::cli::RosterArgs;
-use crate::config::{Access, Cluster};
+use crate::config::{Access, Cluster, ProviderSetting};
 use crate::files;
+use crate::provider::ssh::HostKeys;
 
 #[derive(Debug, Serialize)]
 struct Roster {
@@ -60,10 +61,19 @@ pub fn run(context: &Context, args: &RosterArgs) -> Result<ExitCode> {
         scheme: if settings.class.web_tls.is_some() { "https" } else { "http" },
         port: settings.class.web_port,
     };
+    let runner = context.runner(false);
     let mut said = Vec::new();
     let mut logins = Vec::new();
     for seat in &seats {
-        let (host, why) = roster::student_host(args.host.as_deref(), seat, &machine);
+        // Incus knows the server (or cluster member) each seat runs on.
+        let provider_says = match (args.host.is_none(), seat.provider()) {
+            (true, ProviderSetting::Incus) => context
+                .provider_for(seat, runner.as_ref(), None, HostKeys::Known)
+                .ok()
+                .and_then(|(_, provider)| provider.students_address()),
+            _ => None,
+        };
+        let (host, why) = roster::student_host(args.host.as_deref(), provider_says, seat, &machine);
         let note = format!("students reach {host} ({why})");
         if !said.contains(&note) {
             context.ui.note(&note);

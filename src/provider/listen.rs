@@ -114,7 +114,7 @@ fn source_address(network: Ipv4Net) -> Option<Ipv4Addr> {
 }
 
 /// An address literal as it is, else the name's first address here.
-fn resolve(host: &str) -> Option<IpAddr> {
+pub fn resolve(host: &str) -> Option<IpAddr> {
     if let Ok(address) = host.parse() {
         return Some(address);
     }

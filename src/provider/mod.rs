@@ -293,6 +293,13 @@ pub trait Provider: Send + Sync {
         None
     }
 
+    /// The address students reach the seat's SSH port at, and why, where
+    /// the provider knows it better than labctl.toml: the Incus server or
+    /// cluster member the seat runs on. `None` elsewhere.
+    fn students_address(&self) -> Option<(String, String)> {
+        None
+    }
+
     /// Whether the `[[forward]]`s listen on this host's loopback, where
     /// `labctl serve` passes the labs' pages to them.
     fn forwards_here(&self) -> bool {

@@ -23,6 +23,7 @@ mod e2e_data;
 mod e2e_engines;
 mod e2e_handouts;
 mod e2e_incus;
+mod e2e_incus_cluster;
 mod e2e_isolation;
 mod e2e_labs;
 mod e2e_limits;

@@ -343,6 +343,8 @@ pub struct E2eCluster {
     pub name: String,
     /// How it is removed: `destroy --yes`, with `--seat all` for a class.
     destroy: &'static [&'static str],
+    /// Variables every labctl run gets (e.g. `INCUS_CONF`).
+    env: Vec<(String, String)>,
 }
 
 impl E2eCluster {
@@ -367,26 +369,38 @@ impl E2eCluster {
             free_port()
         );
         workspace.file("labctl.toml", &config);
-        E2eCluster::written(workspace, name, &["destroy", "--yes"])
+        E2eCluster::written(workspace, name, &["destroy", "--yes"], Vec::new())
     }
 
     /// A class named `name` whose whole labctl.toml is `config` (its own
     /// subnets and host ports); every seat destroyed however the test ends.
     pub fn class(name: &str, config: &str) -> E2eCluster {
-        let workspace = Workspace::new();
-        workspace.file("labctl.toml", config);
-        E2eCluster::written(workspace, name, &["destroy", "--seat", "all", "--yes"])
+        E2eCluster::class_with_env(name, config, &[])
     }
 
-    fn written(workspace: Workspace, name: &str, destroy: &'static [&'static str]) -> E2eCluster {
-        let cluster = E2eCluster { workspace, name: name.to_string(), destroy };
+    /// Like [`E2eCluster::class`], with `env` in every labctl run.
+    pub fn class_with_env(name: &str, config: &str, env: &[(&str, &str)]) -> E2eCluster {
+        let workspace = Workspace::new();
+        workspace.file("labctl.toml", config);
+        let env = env.iter().map(|(key, value)| (key.to_string(), value.to_string())).collect();
+        E2eCluster::written(workspace, name, &["destroy", "--seat", "all", "--yes"], env)
+    }
+
+    fn written(
+        workspace: Workspace,
+        name: &str,
+        destroy: &'static [&'static str],
+        env: Vec<(String, String)>,
+    ) -> E2eCluster {
+        let cluster = E2eCluster { workspace, name: name.to_string(), destroy, env };
         // A cluster left over by an interrupted run would make `up` a repair.
         cluster.labctl(cluster.destroy);
         cluster
     }
 
     pub fn labctl(&self, args: &[&str]) -> Run {
-        self.workspace.run_with_host_tools(args)
+        let env: Vec<(&str, &str)> = self.env.iter().map(|(key, value)| (key.as_str(), value.as_str())).collect();
+        self.workspace.run_with_host_tools_and(args, &env)
     }
 
     /// `sh -c script` as root on `node`; panics unless it exits 0.

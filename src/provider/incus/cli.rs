@@ -67,6 +67,11 @@ impl IncusCli {
         }
     }
 
+    /// `incus cluster list [remote:] --format json`, a read: fails outside a cluster.
+    pub fn members_listing(&self) -> CommandSpec {
+        self.listing(&["cluster", "list"], false, "list the Incus cluster's members")
+    }
+
     /// `incus --project P ARGS` with no limit yet: a node command, whose
     /// limit [`crate::provider::bounded`] sets with the node's own.
     pub fn unbounded(&self, args: &[&str], purpose: &str) -> CommandSpec {
@@ -108,6 +113,54 @@ pub fn instances(json: &str) -> anyhow::Result<Vec<Instance>> {
         .collect())
 }
 
+/// One member of an Incus cluster as `incus cluster list --format json` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub name: String,
+    /// Where the other members and clients reach it: `https://10.0.0.2:8443`.
+    pub url: String,
+    /// Lower case: online, offline, evacuated, blocked.
+    pub status: String,
+}
+
+impl Member {
+    /// The host of its URL: the address its proxy devices listen on.
+    pub fn host(&self) -> Option<String> {
+        url_host(&self.url)
+    }
+}
+
+/// The members in `json` (`incus cluster list --format json`).
+pub fn members(json: &str) -> anyhow::Result<Vec<Member>> {
+    let listed: Value = serde_json::from_str(json)
+        .map_err(|error| anyhow::anyhow!("`incus cluster list` printed what labctl cannot read ({error})"))?;
+    let members = listed.as_array().map(Vec::as_slice).unwrap_or_default();
+    Ok(members
+        .iter()
+        .map(|member| Member {
+            name: member["server_name"].as_str().unwrap_or_default().to_string(),
+            url: member["url"].as_str().unwrap_or_default().to_string(),
+            status: member["status"].as_str().unwrap_or_default().to_ascii_lowercase(),
+        })
+        .collect())
+}
+
+/// The host of remote `remote` in `json` (`incus remote list --format json`).
+pub fn remote_host(json: &str, remote: &str) -> Option<String> {
+    let listed: Value = serde_json::from_str(json).ok()?;
+    url_host(listed[remote]["Addr"].as_str()?)
+}
+
+/// The host of an Incus URL, `https://HOST:PORT` (an IPv6 one in brackets).
+fn url_host(url: &str) -> Option<String> {
+    let authority = url.split_once("://")?.1.split('/').next()?;
+    let host = match authority.strip_prefix('[') {
+        Some(bracketed) => bracketed.split_once(']')?.0,
+        None => authority.split(':').next()?,
+    };
+    (!host.is_empty()).then(|| host.to_string())
+}
+
 /// The `user.*` keys of a `config` object, without `user.`.
 pub fn user_keys(config: &Value) -> Vec<(String, String)> {
     config
@@ -138,6 +191,19 @@ mod tests {
         assert_eq!(listed[0].label("labctl.cluster"), Some("cls-s01"));
         assert_eq!(listed[0].label("os"), None);
         assert!(instances("not json").unwrap_err().to_string().contains("cannot read"));
+    }
+
+    #[test]
+    fn members_and_remotes_are_read_with_the_host_of_their_url() {
+        let json = r#"[{"server_name":"m1","url":"https://10.97.0.2:8443","status":"Online"},{"server_name":"m2","url":"https://[fd00::3]:8443","status":"Offline"}]"#;
+        let listed = members(json).unwrap();
+        assert_eq!((listed[0].name.as_str(), listed[0].host().as_deref()), ("m1", Some("10.97.0.2")));
+        assert_eq!((listed[1].status.as_str(), listed[1].host().as_deref()), ("offline", Some("fd00::3")));
+        let remotes =
+            r#"{"school":{"Addr":"https://lab.example.org:8443","Protocol":"incus"},"local":{"Addr":"unix://"}}"#;
+        assert_eq!(remote_host(remotes, "school").as_deref(), Some("lab.example.org"));
+        assert_eq!(remote_host(remotes, "local"), None);
+        assert_eq!(remote_host(remotes, "gone"), None);
     }
 
     #[test]

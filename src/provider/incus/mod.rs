@@ -21,7 +21,7 @@ use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use self::cli::{IncusCli, Instance};
+use self::cli::{IncusCli, Instance, Member};
 use super::labels::{another_workspace, foreign_workspace};
 use super::node_image::NodeImage;
 use super::{
@@ -55,6 +55,9 @@ const SEAT_KEY: &str = "labctl.seat";
 
 /// Held while the class's shared things are made (see `bring_up`).
 static CLASS_SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
+/// Held while a seat's first node is placed on a cluster member, so that
+/// Incus counts the seats placed before (see `bring_up`).
+static PLACEMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub struct IncusProvider<'a> {
     cluster: &'a Cluster<'a>,
@@ -65,7 +68,11 @@ pub struct IncusProvider<'a> {
 #[derive(Debug)]
 pub(super) struct Steps {
     create_project: Option<CommandSpec>,
-    create_network: Option<CommandSpec>,
+    /// On a cluster, the network on each member first, then as a whole.
+    create_network: Vec<CommandSpec>,
+    /// Whether Incus is a cluster: the seat's nodes then go on the member
+    /// Incus places its manager on, where its bridge is.
+    clustered: bool,
     /// The Docker image to import, and its alias, when Incus lacks it.
     import: Option<(String, String)>,
     /// `docker build` of labctl's node image, when this host lacks it.
@@ -136,6 +143,7 @@ impl<'a> IncusProvider<'a> {
         }
         let ours: Vec<Instance> = cli::instances(&listed.stdout)?
             .into_iter()
+            .filter_map(|instance| self.unreachable_node(instance))
             .filter(|instance| instance.label(CLUSTER_KEY) == Some(self.cluster.name()))
             .collect();
         let made_from = ours.iter().filter_map(|instance| instance.label(WORKSPACE_KEY));
@@ -144,6 +152,86 @@ impl<'a> IncusProvider<'a> {
             bail!("{}", another_workspace(&what, "its nodes were made", &other, self.cluster));
         }
         Ok(ours)
+    }
+
+    /// The members of the Incus cluster; none when Incus is one server.
+    fn members(&self) -> Result<Vec<Member>> {
+        let list = self.cli().members_listing();
+        let listed = self.runner.run(&list)?;
+        match listed.success() {
+            true if listed.stdout.trim().is_empty() => Ok(Vec::new()),
+            true => cli::members(&listed.stdout),
+            false if listed.stderr.contains("isn't part of a cluster") => Ok(Vec::new()),
+            false => {
+                Err(anyhow!("Incus does not answer ({list}): {}; `labctl doctor` says what to do", listed.tail(2)))
+            }
+        }
+    }
+
+    /// The member `node`'s instance is on, on a cluster.
+    fn location_of(&self, node: &str) -> Result<Option<String>> {
+        let instances = self.instances()?;
+        let found = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(node));
+        Ok(found
+            .map(|instance| instance.location.clone())
+            .filter(|location| !location.is_empty() && location != "none"))
+    }
+
+    /// The address the students' SSH port listens on, and why: `[class]
+    /// ssh_bind`; with "auto", the address of the server the seat runs on:
+    /// its cluster member (`member`), the remote's server, or this host.
+    fn ssh_listen(&self, member: Option<&str>) -> Result<(String, String)> {
+        let remote = self.cluster.incus().remote.as_deref();
+        if matches!(self.cluster.class_ssh_bind(), crate::config::SshBind::Address(_))
+            || (remote.is_none() && member.is_none())
+        {
+            let (address, why) = super::listen::students_bind(self.cluster)?;
+            return Ok((address.to_string(), why));
+        }
+        let fix = "set [class] ssh_bind to the address students reach it at";
+        let (host, why) = match member {
+            Some(member) => {
+                let members = self.members()?;
+                let host = members.iter().find(|found| found.name == member).and_then(Member::host);
+                let host = host.ok_or_else(|| {
+                    anyhow!(
+                        "[class] ssh_bind = \"auto\" cannot tell the address of Incus cluster member {member}; {fix}"
+                    )
+                })?;
+                (host, format!("Incus cluster member {member}"))
+            }
+            None => {
+                let remote = remote.expect("a remote, when no member");
+                let listed = self.runner.run_checked(
+                    &CommandSpec::new("incus", &["remote", "list", "--format", "json"], "read the Incus remotes")
+                        .probe(),
+                )?;
+                let host = cli::remote_host(&listed.stdout, remote);
+                let host = host.ok_or_else(|| {
+                    anyhow!(
+                        "[class] ssh_bind = \"auto\" cannot tell the address of Incus remote {remote}'s server; {fix}"
+                    )
+                })?;
+                (host, format!("the server of Incus remote {remote}"))
+            }
+        };
+        let address = super::listen::resolve(&host).ok_or_else(|| {
+            anyhow!("[class] ssh_bind = \"auto\": {host} ({why}) does not resolve to an address here; {fix}")
+        })?;
+        Ok((address.to_string(), format!("{why}, as [class] ssh_bind = \"auto\" says")))
+    }
+
+    /// An instance whose cluster member does not answer is listed with its
+    /// name, member and "Error" only (no keys): this seat's node, by its
+    /// name in the class's project, with a status that names the member.
+    fn unreachable_node(&self, mut instance: Instance) -> Option<Instance> {
+        if !instance.labels.is_empty() || instance.status != "error" {
+            return Some(instance);
+        }
+        let node = self.cluster.nodes().iter().find(|node| self.instance(&node.name) == instance.name)?;
+        instance.labels = vec![(CLUSTER_KEY.into(), self.cluster.name().into()), (NODE_KEY.into(), node.name.clone())];
+        instance.status = format!("unreachable: Incus cluster member {} does not answer", instance.location);
+        Some(instance)
     }
 
     /// (node, status) of each of the seat's instances.
@@ -189,22 +277,42 @@ impl<'a> IncusProvider<'a> {
 
     /// The seat's bridge, made when missing; an error when one of that name
     /// has another subnet.
-    fn plan_network(&self) -> Result<Option<CommandSpec>> {
+    fn plan_network(&self, members: &[Member]) -> Result<Vec<CommandSpec>> {
         let cli = self.cli();
         let network = self.network();
         let listed =
             self.runner.run_checked(&cli.listing(&["network", "list"], false, "look for the seat's network"))?;
         let gateway = self.gateway();
         let wanted = format!("{gateway}/{}", self.cluster.subnet().prefix_len());
-        if let Some(found) = cli::lists(&listed.stdout, &network) {
+        let mut commands = Vec::new();
+        let found = cli::lists(&listed.stdout, &network);
+        if let Some(found) = found.as_ref().filter(|found| found["status"] == "Pending") {
+            // Left pending on some members by an `up` that stopped midway.
+            let delete = cli.global(
+                Wait::Change,
+                &["network", "delete", &cli.on_remote(&network)],
+                "remove the seat's unfinished network",
+            );
+            if cli::user_keys(&found["config"]).is_empty() || self.owns(&found["config"]) {
+                commands.push(delete);
+            }
+        } else if let Some(found) = found {
             let has = found["config"]["ipv4.address"].as_str().unwrap_or_default();
             if has == wanted {
-                return Ok(None);
+                return Ok(commands);
             }
             bail!(
                 "Incus network {network} has {has}, but labctl.toml says {}; run `labctl destroy` first to recreate it",
                 self.cluster.subnet()
             );
+        }
+        for member in members {
+            let on_member = format!("create the seat's network on member {}", member.name);
+            commands.push(cli.global(
+                Wait::Change,
+                &["network", "create", &cli.on_remote(&network), "--target", &member.name],
+                &on_member,
+            ));
         }
         let create = cli
             .global(Wait::Change, &["network", "create", &cli.on_remote(&network)], "create the seat's network")
@@ -215,7 +323,13 @@ impl<'a> IncusProvider<'a> {
                 "ipv6.address=none".into(),
             ])
             .args(self.keys());
-        Ok(Some(create))
+        commands.push(create);
+        Ok(commands)
+    }
+
+    /// Whether a `config` (a network's) carries this seat's key.
+    fn owns(&self, config: &serde_json::Value) -> bool {
+        cli::user_keys(config).iter().any(|(key, value)| key == CLUSTER_KEY && value == self.cluster.name())
     }
 
     fn gateway(&self) -> std::net::Ipv4Addr {
@@ -260,7 +374,9 @@ impl<'a> IncusProvider<'a> {
     }
 
     /// `incus init` of one node: its image, disk, network, limits, keys and init.
-    fn init_command(&self, node: &Node, alias: &str) -> CommandSpec {
+    /// On a cluster, `target` is the member (the manager's) or `None`:
+    /// the member Incus chooses.
+    fn init_command(&self, node: &Node, alias: &str, target: Option<&str>) -> CommandSpec {
         let cli = self.cli();
         let role = match node.role {
             Role::Manager => "manager",
@@ -284,22 +400,17 @@ impl<'a> IncusProvider<'a> {
             &format!("make node {}", node.name),
         )
         .args(["--no-profiles", "--storage", &self.cluster.incus().storage_pool, "--network", &self.network()])
+        .args(target.into_iter().flat_map(|member| ["--target".to_string(), member.to_string()]))
         .args(config.flat_map(|key| ["--config".to_string(), key]))
     }
 
-    /// The proxy devices of `node`: the students' SSH port on the manager,
-    /// and each `[[forward]]` to it on this host's loopback.
-    fn proxy_devices(&self, node: &Node) -> Result<Vec<(String, String)>> {
+    /// The proxy devices of `node`: the students' SSH port on the manager
+    /// (on the server it runs on: cluster member `member`), and each
+    /// `[[forward]]` to it on that server's loopback.
+    fn proxy_devices(&self, node: &Node, member: Option<&str>) -> Result<Vec<(String, String)>> {
         let mut devices = Vec::new();
         if let Some((_, port)) = self.cluster.student_access().filter(|_| node.role == Role::Manager) {
-            // A remote's proxy listens on that server: this host's address
-            // ("auto") would be the wrong one.
-            if let (Some(remote), crate::config::SshBind::Auto) =
-                (self.cluster.incus().remote.as_deref(), self.cluster.class_ssh_bind())
-            {
-                bail!("[class] ssh_bind = \"auto\" cannot tell the address of Incus remote {remote}'s server; set [class] ssh_bind to the address students reach it at");
-            }
-            let bind = super::listen::url_host(&super::listen::students_bind(self.cluster)?.0.to_string());
+            let bind = super::listen::url_host(&self.ssh_listen(member)?.0);
             devices.push(("labctl-ssh".to_string(), format!("tcp:{bind}:{port}|tcp:127.0.0.1:22")));
         }
         for forward in self.cluster.forwards_to(&node.name) {
@@ -312,10 +423,30 @@ impl<'a> IncusProvider<'a> {
         Ok(devices)
     }
 
-    /// Make `node`: the instance, its init, its proxy devices (not started).
-    fn create_node(&self, node: &Node, alias: &str, init: &str) -> Result<()> {
+    /// Make `node`: the instance, its init, its proxy devices (not
+    /// started). On a cluster, on member `target`, or where Incus places it
+    /// when `None`; the member it is on comes back.
+    fn create_node(
+        &self,
+        node: &Node,
+        alias: &str,
+        init: &str,
+        clustered: bool,
+        target: Option<&str>,
+    ) -> Result<Option<String>> {
         let cli = self.cli();
-        self.runner.run_checked(&self.init_command(node, alias))?;
+        {
+            let _placing = (clustered && target.is_none())
+                .then(|| PLACEMENT.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            self.runner.run_checked(&self.init_command(node, alias, target))?;
+        }
+        let member = match (clustered, target) {
+            (false, _) => None,
+            (true, Some(target)) => Some(target.to_string()),
+            (true, None) => Some(self.location_of(&node.name)?.ok_or_else(|| {
+                anyhow!("Incus did not say which cluster member node {} of {} is on", node.name, self.cluster.name())
+            })?),
+        };
         let instance = cli.on_remote(&self.instance(&node.name));
         let script = tempfile::Builder::new()
             .prefix("labctl-incus-init-")
@@ -331,7 +462,7 @@ impl<'a> IncusProvider<'a> {
             .arg(script.path().display().to_string())
             .arg(format!("{instance}{INIT_PATH}"));
         self.runner.run_checked(&push)?;
-        for (device, ends) in self.proxy_devices(node)? {
+        for (device, ends) in self.proxy_devices(node, member.as_deref())? {
             let (listen, connect) = ends.split_once('|').expect("made with a |");
             let add = cli
                 .in_project(
@@ -342,7 +473,7 @@ impl<'a> IncusProvider<'a> {
                 .args([format!("listen={listen}"), format!("connect={connect}")]);
             self.runner.run_checked(&add)?;
         }
-        Ok(())
+        Ok(member)
     }
 
     /// Wait until `node`'s dockerd answers; its console log says why not.
@@ -418,9 +549,7 @@ impl<'a> IncusProvider<'a> {
         let listed =
             self.runner.run_checked(&cli.listing(&["network", "list"], false, "look for the seat's network"))?;
         let Some(found) = cli::lists(&listed.stdout, &network) else { return Ok(None) };
-        let keys = cli::user_keys(&found["config"]);
-        let ours = keys.iter().any(|(key, value)| key == CLUSTER_KEY && value == self.cluster.name());
-        if !ours {
+        if !self.owns(&found["config"]) {
             return Ok(None);
         }
         let delete =
@@ -477,8 +606,17 @@ impl Provider for IncusProvider<'_> {
         let location = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(&manager))?.location.clone();
         Some(match location.as_str() {
             "" | "none" => self.cluster.placed_on(),
-            member => member.to_string(),
+            member => format!("{}/{member}", self.cluster.placed_on()),
         })
+    }
+
+    /// On a remote or a cluster: the address of the server the manager runs on.
+    fn students_address(&self) -> Option<(String, String)> {
+        let member = self.location_of(&self.cluster.nodes().manager().name).ok()?;
+        if self.cluster.incus().remote.is_none() && member.is_none() {
+            return None;
+        }
+        self.ssh_listen(member.as_deref()).ok()
     }
 
     fn prepare(&self, _templates: &Templates) -> Result<Option<Preparation>> {
@@ -491,7 +629,8 @@ impl Provider for IncusProvider<'_> {
             Some(_) => Vec::new(),
             None => self.states()?,
         };
-        let create_network = self.plan_network()?;
+        let members = self.members()?;
+        let create_network = self.plan_network(&members)?;
         let changes: Vec<(String, NodeChange)> = self
             .cluster
             .nodes()
@@ -540,7 +679,7 @@ impl Provider for IncusProvider<'_> {
             (!to_start.is_empty()).then(|| cli.in_project(Wait::Change, &["start"], "start the nodes").args(to_start));
         let mut commands: Vec<CommandSpec> =
             create_project.iter().chain(&create_network).chain(&build).cloned().collect();
-        commands.extend(to_create.iter().map(|node| self.init_command(node, &alias)));
+        commands.extend(to_create.iter().map(|node| self.init_command(node, &alias, None)));
         commands.extend(start.clone());
         let mut notes = Vec::new();
         if build.is_some() {
@@ -550,7 +689,19 @@ impl Provider for IncusProvider<'_> {
             notes.push(format!("node image {image} is not in Incus yet: it is exported from this host's Docker and imported once, as {alias}"));
         }
         let wait_script = templates.node_script(WAIT_FOR_DOCKER_SCRIPT)?;
-        let steps = Steps { create_project, create_network, import, build, image, alias, create, start, wait_script };
+        let clustered = !members.is_empty();
+        let steps = Steps {
+            create_project,
+            create_network,
+            clustered,
+            import,
+            build,
+            image,
+            alias,
+            create,
+            start,
+            wait_script,
+        };
         Ok(NodesPlan { changes, notes, commands, steps: ProviderSteps::Incus(Box::new(steps)) })
     }
 
@@ -576,7 +727,7 @@ impl Provider for IncusProvider<'_> {
                 }
             }
         }
-        if let Some(create) = &steps.create_network {
+        for create in &steps.create_network {
             self.runner.run_checked(create)?;
         }
         self.open_bridge()?;
@@ -586,9 +737,24 @@ impl Provider for IncusProvider<'_> {
             .iter()
             .filter(|node| steps.create.iter().any(|(name, _)| *name == node.name))
             .collect();
-        in_parallel(&nodes, |node| {
-            let init = steps.create.iter().find(|(name, _)| *name == node.name).map(|(_, init)| init.as_str());
-            self.create_node(node, &steps.alias, init.unwrap_or_default())
+        let init_of = |node: &Node| {
+            steps.create.iter().find(|(name, _)| *name == node.name).map(|(_, init)| init.clone()).unwrap_or_default()
+        };
+        let (first, rest): (Vec<&Node>, Vec<&Node>) = match steps.clustered {
+            // The manager first, where Incus places it; the others beside
+            // it, on its bridge.
+            true => nodes.iter().partition(|node| node.role == Role::Manager),
+            false => (Vec::new(), nodes),
+        };
+        let mut member = None;
+        for node in first {
+            member = self.create_node(node, &steps.alias, &init_of(node), true, None)?;
+        }
+        if steps.clustered && member.is_none() {
+            member = self.location_of(&self.cluster.nodes().manager().name)?;
+        }
+        in_parallel(&rest, |node| {
+            self.create_node(node, &steps.alias, &init_of(node), steps.clustered, member.as_deref()).map(|_| ())
         })?;
         if let Some(start) = &steps.start {
             self.runner.run_checked(start)?;

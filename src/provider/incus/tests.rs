@@ -155,3 +155,63 @@ fn another_workspaces_nodes_of_the_same_name_are_not_touched() {
     assert!(error.contains("another workspace's"), "{error}");
     assert!(!incus_lines(&runner).iter().any(|line| line.contains("delete")), "{:#?}", incus_lines(&runner));
 }
+
+const MEMBERS: &str = r#"[{"server_name":"m1","url":"https://10.97.0.2:8443","status":"Online"},{"server_name":"m2","url":"https://10.97.0.3:8443","status":"Online"}]"#;
+
+#[test]
+fn on_a_cluster_the_seats_network_is_made_on_every_member_then_as_a_whole() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let runner = RecordingRunner::lenient();
+    runner.always("incus cluster list", 0, MEMBERS, "");
+    let provider = IncusProvider::new(&cluster, &runner);
+    let plan = provider.plan_nodes(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+    let network = provider.network();
+    let creates: Vec<String> =
+        plan.commands.iter().map(ToString::to_string).filter(|line| line.contains("network create")).collect();
+    assert_eq!(creates.len(), 3, "{creates:#?}");
+    assert_eq!(creates[0], format!("incus network create {network} --target m1"));
+    assert_eq!(creates[1], format!("incus network create {network} --target m2"));
+    assert!(creates[2].starts_with(&format!("incus network create {network} ipv4.address=")), "{}", creates[2]);
+    let ProviderSteps::Incus(steps) = &plan.steps else { panic!("the incus provider's steps") };
+    assert!(steps.clustered);
+    // Outside a cluster, `incus cluster list` fails, and the bridge is made at once.
+    let runner = RecordingRunner::lenient();
+    runner.always("incus cluster list", 1, "", "Error: Server isn't part of a cluster");
+    let provider = IncusProvider::new(&cluster, &runner);
+    let plan = provider.plan_nodes(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+    let creates = plan.commands.iter().filter(|spec| spec.to_string().contains("network create")).count();
+    assert_eq!(creates, 1);
+}
+
+#[test]
+fn a_node_goes_beside_its_manager_and_its_ssh_port_listens_on_that_member() {
+    let settings = test_settings(&format!("{CONFIG}[class]\nseats = 2\naccess = \"key\"\n"));
+    let cluster = crate::config::Cluster::seat(&settings, crate::config::test_catalog(), 2).unwrap();
+    let runner = RecordingRunner::lenient();
+    runner.always("incus cluster list", 0, MEMBERS, "");
+    let provider = IncusProvider::new(&cluster, &runner);
+    let manager = cluster.nodes().manager();
+    let worker = cluster.nodes().iter().find(|node| node.role == Role::Worker).unwrap();
+    assert!(!provider.init_command(manager, "img", None).to_string().contains("--target"));
+    assert!(provider.init_command(worker, "img", Some("m2")).to_string().contains(" --target m2 "));
+    let devices = provider.proxy_devices(manager, Some("m2")).unwrap();
+    let (name, ends) = &devices[0];
+    assert_eq!(name, "labctl-ssh");
+    assert!(ends.starts_with("tcp:10.97.0.3:"), "{ends}");
+}
+
+#[test]
+fn a_node_on_a_member_that_does_not_answer_is_named_with_its_member() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let runner = RecordingRunner::lenient();
+    // What Incus lists of an instance whose member is offline: no keys.
+    let listed = r#"[{"name":"cls-manager","status":"Error","location":"m2","config":null},{"name":"cls-node1","status":"Error","location":"m2","config":null},{"name":"elsewhere","status":"Error","location":"m2","config":null}]"#;
+    runner.always("incus list", 0, listed, "");
+    let provider = IncusProvider::new(&cluster, &runner);
+    let states = provider.states().unwrap();
+    assert_eq!(states.len(), 2, "the seat's nodes only: {states:?}");
+    assert_eq!(states[0], ("manager".to_string(), "unreachable: Incus cluster member m2 does not answer".to_string()));
+    assert_eq!(provider.placement().as_deref(), Some("incus/m2"));
+}
