@@ -135,7 +135,7 @@ fn check_members(cluster: &Cluster, host: &Host, remote: &str, needed: bool) -> 
     match down.is_empty() {
         true => Check::new("incus members", Mark::Ok, format!("{} members online", members.len())),
         false => Check::new("incus members", Mark::Warn, format!("not online: {}; the seats Incus placed there do not answer", down.join(", ")))
-            .fix("bring the member back (`incus cluster list`), or move its seats: `labctl destroy --seat K` then `labctl up --seat K`"),
+            .fix("bring the member back (`incus cluster list`); if it is gone for good, `incus cluster remove --force MEMBER` forgets it with its nodes, and `labctl up --seat K` makes its seats again on the other members"),
     }
 }
 
