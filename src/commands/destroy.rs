@@ -10,6 +10,7 @@ use crate::cli::{DestroyArgs, SeatArg};
 use crate::config::{ClassSettings, Cluster, ProviderSetting, Seat, SeatSelection};
 use crate::lock;
 use crate::provider::docker::DockerProvider;
+use crate::provider::incus::IncusProvider;
 use crate::provider::ssh::HostKeys;
 use crate::provider::{cache, NodeShell, Provider, STATE_DIR};
 use crate::swarm;
@@ -174,15 +175,19 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
             return run(&there, &args);
         }
     }
-    // No workspace to act from: the docker provider finds everything by label.
+    // No workspace to act from: the docker and incus providers find
+    // everything by its labels (keys).
     if matches.iter().any(|found| found.provider == "ssh") {
         bail!("{name} is on machines of [[ssh.hosts]] whose workspace is gone; labctl reaches them only through its labctl.toml: run `labctl destroy` in a workspace that lists them");
     }
-    if matches.iter().any(|found| found.provider != "docker") {
+    if matches.iter().any(|found| !["docker", "incus"].contains(&found.provider)) {
         bail!("{name} is a Vagrant cluster whose workspace is gone; remove its VMs with VirtualBox (`VBoxManage list vms`)");
     }
     let nodes: usize = matches.iter().map(|found| found.nodes).sum();
-    let question = format!("Remove {name}: {nodes} node containers, their volumes and networks?");
+    let question = match matches.iter().all(|found| found.provider == "incus") {
+        true => format!("Remove {name}: {nodes} Incus nodes, their networks, and their project once empty?"),
+        false => format!("Remove {name}: {nodes} node containers, their volumes and networks?"),
+    };
     let consequence = format!("destroying {name} removes {nodes} nodes and everything students wrote on them");
     if !args.yes && !confirm(&context.ui, &question, &consequence)? {
         context.ui.note("nothing was removed");
@@ -197,9 +202,20 @@ fn destroy_by_name(context: &Context, args: &DestroyArgs, name: &str) -> Result<
         // Acting for the workspace that made the nodes, which is gone: the
         // provider touches only a workspace's own nodes.
         settings.workspace = found.workspace.as_ref().map_or_else(|| here.clone(), PathBuf::from);
+        if let Some(project) = &found.project {
+            settings.provider = ProviderSetting::Incus;
+            settings.incus = crate::config::incus::IncusSettings {
+                remote: None,
+                project: project.clone(),
+                storage_pool: crate::config::incus::DEFAULT_POOL.into(),
+            };
+        }
         let cluster = Cluster::new(&settings, &catalog)?;
         let runner = context.runner(false);
-        let provider = DockerProvider::new(&cluster, runner.as_ref());
+        let provider: Box<dyn Provider> = match found.provider {
+            "incus" => Box::new(IncusProvider::new(&cluster, runner.as_ref())),
+            _ => Box::new(DockerProvider::new(&cluster, runner.as_ref())),
+        };
         context.ui.step(&format!("removing {}", found.name), || {
             let removed = provider.destroy()?;
             Ok(((), format!("{}: removed {}", found.name, removed.join(", "))))

@@ -29,6 +29,9 @@ pub struct Listed {
     /// Swarm nodes Ready as the manager sees them, when it answered.
     pub ready: Option<usize>,
     pub workspace: Option<String>,
+    /// The Incus project of an incus cluster's nodes.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 pub fn run(context: &Context, args: &ListArgs) -> Result<ExitCode> {
@@ -63,8 +66,9 @@ pub fn run(context: &Context, args: &ListArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The docker clusters on this host's engine, then the remembered Vagrant
-/// workspaces whose VMs exist and ssh workspaces that list machines.
+/// The docker clusters on this host's engine, the seats on this host's
+/// Incus, then the remembered Vagrant workspaces whose VMs exist and ssh
+/// workspaces that list machines.
 pub fn find_all(context: &Context) -> Result<Vec<Listed>> {
     let runner = context.runner(false);
     let timeouts = Timeouts::from_env()?;
@@ -90,10 +94,28 @@ pub fn find_all(context: &Context) -> Result<Vec<Listed>> {
                     running: Some(found.running),
                     ready: found.ready,
                     workspace,
+                    project: None,
                 });
             }
         }
         Err(why) => context.ui.detail(&format!("docker clusters not listed: {why}")),
+    }
+    // This host's Incus, when there is one: its seats, by their keys.
+    if which::which("incus").is_ok() {
+        match crate::provider::incus::inventory::find(runner.as_ref(), &timeouts) {
+            Ok(found) => listed.extend(found.into_iter().map(|seat| Listed {
+                name: seat.name,
+                provider: "incus",
+                class: seat.class,
+                seat: seat.seat,
+                nodes: seat.nodes,
+                running: Some(seat.running),
+                ready: None,
+                workspace: seat.workspace,
+                project: Some(seat.project),
+            })),
+            Err(why) => context.ui.detail(&format!("Incus clusters not listed: {why}")),
+        }
     }
     for known in known.iter().filter(|known| known.provider == "vagrant") {
         let machines = created_vms(&known.workspace.join(VAGRANT_DIR));
@@ -107,6 +129,7 @@ pub fn find_all(context: &Context) -> Result<Vec<Listed>> {
                 running: None,
                 ready: None,
                 workspace: Some(known.workspace.display().to_string()),
+                project: None,
             });
         }
     }
@@ -128,6 +151,7 @@ pub fn find_all(context: &Context) -> Result<Vec<Listed>> {
             running: None,
             ready: None,
             workspace: Some(known.workspace.display().to_string()),
+            project: None,
         });
     }
     Ok(listed)

@@ -8,13 +8,14 @@
 //! login is refused at every door; seat 1 reaches neither seat 2 nor this
 //! host's Docker; a fork bomb in seat 1 stops at its process limit while
 //! seat 2 stays Ready and graded; seat 1 goes down and up again, graded
-//! again; and `destroy` leaves no instance,
-//! network, image, project or firewall rule behind.
+//! again; `labctl list` finds seat 2 from anywhere, and `destroy` (seat 1
+//! from its workspace, seat 2 by `--name` once its workspace is gone) leaves
+//! no instance, network, image, project or firewall rule behind.
 
 use std::time::{Duration, Instant};
 
 use crate::e2e_rootless::{doors, Seat, PROBE};
-use crate::support::{require_e2e, require_tool, E2eCluster};
+use crate::support::{require_e2e, require_tool, E2eCluster, Workspace};
 
 const CLASS: &str = "labctl-e2e-incus";
 const SSH_BASE: u16 = 2395;
@@ -207,8 +208,19 @@ fn e2e_a_class_on_incus_solves_checks_logs_in_stays_apart_and_goes_without_a_tra
         assert_eq!(columns.get(2..5), Some(&["incus", "incus", "2/2"][..]), "engine, isolation, nodes: {row}");
     }
 
-    // `destroy` leaves nothing of the class behind.
+    // `destroy` leaves nothing of the class behind: seat 1 from its
+    // workspace, seat 2 by its name alone, once its workspace is gone.
     assert!(!left_of_the_class().is_empty(), "the class is there before destroy");
-    class.labctl(&["destroy", "--seat", "all", "--yes"]).success();
+    class.labctl(&["destroy", "--seat", "1", "--yes"]).success();
+    std::fs::remove_file(class.workspace.path().join("labctl.toml")).unwrap();
+    let elsewhere = Workspace::new();
+    let listed = elsewhere.run_with_host_tools(&["list"]);
+    let seat2 = format!("{CLASS}-s02");
+    assert!(
+        listed.stdout.lines().any(|line| line.starts_with(&format!("{seat2} ")) && line.contains(" incus ")),
+        "labctl list: {listed:#?}"
+    );
+    let by_name = elsewhere.run_with_host_tools(&["destroy", "--name", &seat2, "--yes"]);
+    assert_eq!(by_name.code, 0, "{by_name:#?}");
     assert_eq!(left_of_the_class(), Vec::<String>::new(), "everything of the class is gone");
 }

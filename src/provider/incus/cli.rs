@@ -87,6 +87,8 @@ pub struct Instance {
     pub status: String,
     /// The cluster member it runs on (`none` outside a cluster).
     pub location: String,
+    /// Its Incus project.
+    pub project: String,
     /// Its `user.*` keys, without `user.`.
     pub labels: Vec<(String, String)>,
 }
@@ -108,6 +110,7 @@ pub fn instances(json: &str) -> anyhow::Result<Vec<Instance>> {
             name: instance["name"].as_str().unwrap_or_default().to_string(),
             status: instance["status"].as_str().unwrap_or_default().to_ascii_lowercase(),
             location: instance["location"].as_str().unwrap_or_default().to_string(),
+            project: instance["project"].as_str().unwrap_or_default().to_string(),
             labels: user_keys(&instance["config"]),
         })
         .collect())

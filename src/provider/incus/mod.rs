@@ -16,6 +16,7 @@
 pub mod cli;
 pub mod firewall;
 pub mod image;
+pub mod inventory;
 
 use std::time::Duration;
 
@@ -52,6 +53,8 @@ const ROLE_KEY: &str = "labctl.role";
 const WORKSPACE_KEY: &str = "labctl.workspace";
 const CLASS_KEY: &str = "labctl.class";
 const SEAT_KEY: &str = "labctl.seat";
+/// The node image's alias in Incus, for `destroy` without the workspace.
+const IMAGE_KEY: &str = "labctl.image";
 
 /// Held while the class's shared things are made (see `bring_up`).
 static CLASS_SETUP: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -391,6 +394,7 @@ impl<'a> IncusProvider<'a> {
             format!("limits.processes={}", node.pids),
             format!("user.{NODE_KEY}={}", node.name),
             format!("user.{ROLE_KEY}={role}"),
+            format!("user.{IMAGE_KEY}={alias}"),
         ]
         .into_iter()
         .chain(self.keys());
@@ -850,9 +854,13 @@ impl Provider for IncusProvider<'_> {
         }
         removed.extend(self.close_bridge()?);
         removed.extend(self.remove_network()?);
-        let alias = NodeImage::for_cluster(self.cluster, &Templates::load(self.cluster.workspace())?)
-            .map(|image| image::alias(image.name()))
-            .ok();
+        // The image the nodes say they came from (`destroy --name` has no
+        // workspace to tell), else the one labctl.toml names.
+        let alias = instances.iter().find_map(|instance| instance.label(IMAGE_KEY).map(str::to_string)).or_else(|| {
+            NodeImage::for_cluster(self.cluster, &Templates::load(self.cluster.workspace()).ok()?)
+                .map(|image| image::alias(image.name()))
+                .ok()
+        });
         removed.extend(self.remove_project_when_empty(alias.as_deref())?);
         Ok(removed)
     }
