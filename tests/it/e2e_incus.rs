@@ -15,7 +15,7 @@
 use std::time::{Duration, Instant};
 
 use crate::e2e_rootless::{doors, Seat, PROBE};
-use crate::support::{require_e2e, require_tool, E2eCluster, Workspace};
+use crate::support::{fork_bomb, require_e2e, require_tool, E2eCluster, Workspace};
 
 const CLASS: &str = "labctl-e2e-incus";
 const SSH_BASE: u16 = 2395;
@@ -152,28 +152,8 @@ fn e2e_a_class_on_incus_solves_checks_logs_in_stays_apart_and_goes_without_a_tra
     assert_ne!(code, 0, "seat 1 reached this host's Docker: {said}");
 
     // A fork bomb in seat 1's manager stops at its limit; seat 2 goes on.
-    let bomb = duct::cmd(
-        "incus",
-        [
-            "exec",
-            "--project",
-            "labctl-labctl-e2e-incus",
-            "labctl-e2e-incus-s01-manager",
-            "--",
-            "timeout",
-            "-s",
-            "KILL",
-            "20",
-            "bash",
-            "-c",
-            "b() { b | b & }; b; wait",
-        ],
-    )
-    .stdout_null()
-    .stderr_null()
-    .unchecked()
-    .start()
-    .unwrap();
+    let bomb =
+        fork_bomb("incus", &["exec", "--project", "labctl-labctl-e2e-incus", "labctl-e2e-incus-s01-manager", "--"], 20);
     std::thread::sleep(Duration::from_secs(5));
     let started = Instant::now();
     let graded = class.labctl(&["check", LAB, "--seat", "2"]);

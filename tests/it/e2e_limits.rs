@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::support::{host_docker, quiet_docker, require_e2e, E2eCluster};
+use crate::support::{fork_bomb, host_docker, quiet_docker, require_e2e, E2eCluster};
 
 const CLASS: &str = "labctl-e2e-limits";
 const MEMORY_MB: u64 = 640;
@@ -124,15 +124,7 @@ fn e2e_a_fork_bomb_and_a_memory_hog_in_one_seat_leave_the_other_graded() {
     assert_eq!(hog.trim(), "exit 137", "the hog was not stopped at {MEMORY_MB} MB");
 
     // Seat 1's manager forks without end for 25 s (the bomb dies with it).
-    let bomb = duct::cmd(
-        "docker",
-        ["exec", &container(1, "manager"), "timeout", "-s", "KILL", "25", "bash", "-c", "b() { b | b & }; b; wait"],
-    )
-    .stdout_null()
-    .stderr_null()
-    .unchecked()
-    .start()
-    .unwrap();
+    let bomb = fork_bomb("docker", &["exec", &container(1, "manager")], 25);
     std::thread::sleep(Duration::from_secs(5));
     let bombed = processes_in(&container(1, "manager"));
     eprintln!("e2e_limits: seat 1's manager under the bomb runs {bombed} processes and threads");

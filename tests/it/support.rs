@@ -470,3 +470,13 @@ fn command_lines(keep: fn(&[u8]) -> bool) -> Vec<String> {
         .map(|argv| String::from_utf8_lossy(&argv).replace('\0', " "))
         .collect()
 }
+
+/// A fork bomb that `program prefix…` runs on a node (`docker exec C`,
+/// `incus exec …`), killed after `seconds` with all it forked: started in
+/// the background, output dropped.
+pub fn fork_bomb(program: &str, prefix: &[&str], seconds: u32) -> duct::Handle {
+    let seconds = seconds.to_string();
+    let bomb = ["timeout", "-s", "KILL", &seconds, "bash", "-c", "b() { b | b & }; b; wait"];
+    let args: Vec<&str> = prefix.iter().copied().chain(bomb).collect();
+    duct::cmd(program, args).stdout_null().stderr_null().unchecked().start().expect("the bomb starts")
+}
