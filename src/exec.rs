@@ -57,6 +57,11 @@ pub struct CommandSpec {
     pub effect: Effect,
     /// Values never to show: masked in displays and in captured output.
     pub secrets: Vec<String>,
+    /// The line the far side prints after the command's own output, for a
+    /// way back that can lose the output (`incus exec`, now and then, when
+    /// several run at once): the runner checks that it came, takes it off,
+    /// and runs a probe again when it did not (see [`take_trailer`]).
+    pub trailer: Option<String>,
 }
 
 impl CommandSpec {
@@ -75,6 +80,7 @@ impl CommandSpec {
             purpose: purpose.to_string(),
             effect: Effect::Change,
             secrets: Vec::new(),
+            trailer: None,
         }
     }
 
@@ -106,6 +112,12 @@ impl CommandSpec {
 
     pub fn stdout_file(mut self, path: PathBuf) -> Self {
         self.stdout_file = Some(path);
+        self
+    }
+
+    /// See [`CommandSpec::trailer`].
+    pub fn trailer(mut self, line: String) -> Self {
+        self.trailer = Some(line);
         self
     }
 
@@ -351,8 +363,64 @@ fn expression(spec: &CommandSpec) -> duct::Expression {
     expression
 }
 
+/// How often a probe whose output came back cut short is run again.
+const CUT_SHORT_RETRIES: usize = 2;
+
+/// Whether `output` ends with `trailer`'s line (printed after the command's
+/// own output, `\n` TRAILER `\n`); if so, it is taken off, leaving the
+/// command's own output as it was.
+pub fn take_trailer(output: &mut Output, trailer: &str) -> bool {
+    let line = format!("\n{trailer}\n");
+    match output.stdout.strip_suffix(&line) {
+        Some(own) => {
+            output.stdout.truncate(own.len());
+            true
+        }
+        None => false,
+    }
+}
+
 impl Runner for RealRunner {
     fn run(&self, spec: &CommandSpec) -> Result<Output> {
+        let mut output = self.run_once(spec)?;
+        let Some(trailer) = &spec.trailer else { return Ok(output) };
+        for _ in 0..CUT_SHORT_RETRIES {
+            if take_trailer(&mut output, trailer) {
+                return Ok(output);
+            }
+            if spec.effect != Effect::Probe {
+                // A change is not run twice: its output is what came.
+                self.ui.trace("  its output came back cut short");
+                return Ok(output);
+            }
+            self.ui.trace("  its output came back cut short; running it again");
+            output = self.run_once(spec)?;
+        }
+        if take_trailer(&mut output, trailer) {
+            return Ok(output);
+        }
+        bail!(
+            "could not {}: `{}` ran {} times, and each time its output came back cut short",
+            spec.purpose,
+            spec,
+            CUT_SHORT_RETRIES + 1
+        )
+    }
+
+    /// Not bounded: the user's own shell or command may rightly run for
+    /// hours, and the user is there to end it with Ctrl-C.
+    fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
+        self.ui.detail(&format!("$ {spec}"));
+        let (handle, _registration) = self.children.start(expression(spec).unchecked(), spec, true)?;
+        let output = handle.wait().with_context(|| format!("could not wait for `{}`", spec.program))?;
+        // A signal (Ctrl-C in the remote shell) maps to the shell convention 128+n.
+        Ok(output.status.code().unwrap_or(130))
+    }
+}
+
+impl RealRunner {
+    /// One run of `spec`, within its time limit.
+    fn run_once(&self, spec: &CommandSpec) -> Result<Output> {
         let Some(timeout) = spec.timeout else {
             bail!("internal error: `{spec}` (to {}) has no time limit", spec.purpose);
         };
@@ -397,16 +465,6 @@ impl Runner for RealRunner {
             )),
         }
         Ok(output)
-    }
-
-    /// Not bounded: the user's own shell or command may rightly run for
-    /// hours, and the user is there to end it with Ctrl-C.
-    fn run_interactive(&self, spec: &CommandSpec) -> Result<i32> {
-        self.ui.detail(&format!("$ {spec}"));
-        let (handle, _registration) = self.children.start(expression(spec).unchecked(), spec, true)?;
-        let output = handle.wait().with_context(|| format!("could not wait for `{}`", spec.program))?;
-        // A signal (Ctrl-C in the remote shell) maps to the shell convention 128+n.
-        Ok(output.status.code().unwrap_or(130))
     }
 }
 
@@ -763,6 +821,39 @@ mod tests {
             assert!(started.elapsed() < 5 * SECOND, "the sleeper never started");
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// A command that prints `own` (no newline at its end) and, from its
+    /// `good`th run on, the trailer after it: earlier runs lose the end of
+    /// their output, as `incus exec` now and then does. Its runs are counted in `count`.
+    fn cut_short(count: &std::path::Path, good: u32, own: &str) -> CommandSpec {
+        let script = "n=$(($(cat \"$1\" 2>/dev/null || echo 0) + 1)); echo $n > \"$1\"; printf %s \"$3\"; \
+                      [ \"$n\" -lt \"$2\" ] || printf '\\n%s\\n' end-of-it";
+        let count = count.to_str().unwrap();
+        CommandSpec::new("sh", &["-c", script, "cut", count, &good.to_string(), own], "read a thing")
+            .timeout(SECOND * 5)
+            .trailer("end-of-it".into())
+    }
+
+    #[test]
+    fn a_probe_whose_output_came_back_cut_short_runs_again_and_its_trailer_is_taken_off() {
+        let runner = real_runner();
+        let dir = tempfile::tempdir().unwrap();
+        let count = dir.path().join("count");
+        let output = runner.run(&cut_short(&count, 2, "a\nb").probe()).unwrap();
+        assert_eq!(output.stdout, "a\nb", "the command's own output, as it printed it");
+        assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "2", "run again once");
+
+        let count = dir.path().join("never");
+        let error = runner.run(&cut_short(&count, 9, "x").probe()).unwrap_err().to_string();
+        assert!(error.contains("could not read a thing") && error.contains("cut short"), "{error}");
+        assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "3", "three runs in all");
+
+        // A change runs once, whatever came back.
+        let count = dir.path().join("change");
+        let output = runner.run(&cut_short(&count, 2, "made")).unwrap();
+        assert_eq!(output.stdout, "made");
+        assert_eq!(std::fs::read_to_string(&count).unwrap().trim(), "1");
     }
 
     #[test]

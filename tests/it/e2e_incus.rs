@@ -67,9 +67,21 @@ fn incus(args: &[&str]) -> String {
     duct::cmd("incus", args).stderr_null().unchecked().read().unwrap_or_default()
 }
 
-/// How many things of Incus (`instances`, `networks`, `images`, `projects`)
-/// mention the class.
-fn left_of_the_class() -> Vec<String> {
+/// The class's bridges (each seat's), while they are there.
+fn bridges_of_the_class() -> Vec<String> {
+    let listed: serde_json::Value =
+        serde_json::from_str(&incus(&["network", "list", "--format", "json"])).unwrap_or_default();
+    let networks = listed.as_array().cloned().unwrap_or_default();
+    networks
+        .iter()
+        .filter(|network| network["config"]["user.labctl.class"] == CLASS)
+        .filter_map(|network| network["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// What of Incus (instances, networks, images, projects) mentions the
+/// class, and the firewall rules of its `bridges`.
+fn left_of_the_class(bridges: &[String]) -> Vec<String> {
     let mut left = Vec::new();
     for (what, listing) in [
         ("instance", incus(&["list", "--all-projects", "--format", "csv", "--columns", "n"])),
@@ -82,7 +94,8 @@ fn left_of_the_class() -> Vec<String> {
         }
     }
     let rules = duct::cmd("iptables", ["-S", "DOCKER-USER"]).stderr_null().unchecked().read().unwrap_or_default();
-    left.extend(rules.lines().filter(|line| line.contains("labctl labctl")).map(|line| format!("rule: {line}")));
+    let ours = |line: &&str| bridges.iter().any(|bridge| line.contains(&format!("labctl {bridge}")));
+    left.extend(rules.lines().filter(ours).map(|line| format!("rule: {line}")));
     left
 }
 
@@ -190,7 +203,9 @@ fn e2e_a_class_on_incus_solves_checks_logs_in_stays_apart_and_goes_without_a_tra
 
     // `destroy` leaves nothing of the class behind: seat 1 from its
     // workspace, seat 2 by its name alone, once its workspace is gone.
-    assert!(!left_of_the_class().is_empty(), "the class is there before destroy");
+    let bridges = bridges_of_the_class();
+    assert_eq!(bridges.len(), 2, "a bridge a seat: {bridges:?}");
+    assert!(!left_of_the_class(&bridges).is_empty(), "the class is there before destroy");
     class.labctl(&["destroy", "--seat", "1", "--yes"]).success();
     std::fs::remove_file(class.workspace.path().join("labctl.toml")).unwrap();
     let elsewhere = Workspace::new();
@@ -202,5 +217,97 @@ fn e2e_a_class_on_incus_solves_checks_logs_in_stays_apart_and_goes_without_a_tra
     );
     let by_name = elsewhere.run_with_host_tools(&["destroy", "--name", &seat2, "--yes"]);
     assert_eq!(by_name.code, 0, "{by_name:#?}");
-    assert_eq!(left_of_the_class(), Vec::<String>::new(), "everything of the class is gone");
+    assert_eq!(left_of_the_class(&bridges), Vec::<String>::new(), "everything of the class is gone");
+}
+
+/// A seat of the handout's size (a manager and three workers) on Incus,
+/// every built-in lab seeded.
+const LABS_CONFIG: &str = r#"[cluster]
+name = "labctl-e2e-inlabs"
+provider = "incus"
+subnet = "10.94.0.0/24"
+manager_ip = "10.94.0.10"
+worker_ip_start = "10.94.0.11"
+
+[[forward]]
+host = 29199
+guest = 9000
+
+[registry]
+image = "labctl-test/registry:2"
+
+[docker]
+node_image = "labctl-test/node:inlabs"
+
+[cache]
+enabled = false
+"#;
+
+/// The labs whose checks can pass on this host: lab5's read the service's
+/// virtual IP, which needs IPVS (this kernel has none).
+const LABS: [&str; 5] = ["lab1", "lab2", "lab3", "lab4", "visualizer"];
+
+#[test]
+#[ignore = "end-to-end: needs root, Docker, the offline test images and lab stand-ins, and Incus (scripts/test-incus installs and starts it); bash scripts/test runs it with LABCTL_E2E=1"]
+fn e2e_every_lab_solves_checks_resets_and_logs_on_incus() {
+    require_e2e();
+    let Some(_) = require_tool("incus", "incus") else { return };
+    // A node image of its own (the same one, tagged anew), so that the
+    // class test beside it imports and removes its own.
+    let _image = TestTag::new("labctl-test/node:bookworm", "labctl-test/node:inlabs");
+    let cluster = E2eCluster::class("labctl-e2e-inlabs", LABS_CONFIG);
+    cluster.labctl(&["up"]).success();
+    cluster.labctl(&["images", "load"]).success();
+    for lab in LABS {
+        cluster.labctl(&["solve", lab]).success();
+        let checked = cluster.labctl(&["check", lab]);
+        assert_eq!(checked.code, 0, "{lab} on Incus: {checked:#?}");
+    }
+
+    // A student's edit and notes: reset backs them up and puts the lab back.
+    cluster.exec(
+        "manager",
+        "cd /root/work/ingress && echo 'student edit' > ch03-webapi.yml && echo 'my notes' > notes.txt",
+    );
+    let reset = cluster.labctl(&["reset", "lab1"]).success();
+    assert!(reset.stderr.contains("lab1 reset: stacks removed: simple-web"), "{}", reset.stderr);
+    let pristine = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/labs/lab1/ch03-webapi.yml")).unwrap();
+    assert_eq!(cluster.exec("manager", "cat /root/work/ingress/ch03-webapi.yml"), pristine);
+    let backups = cluster.workspace.path().join(".labctl/backups/lab1");
+    let backup = std::fs::read_dir(&backups).unwrap().next().unwrap().unwrap().path();
+    assert_eq!(std::fs::read_to_string(backup.join("ch03-webapi.yml")).unwrap(), "student edit\n");
+    assert_eq!(std::fs::read_to_string(backup.join("notes.txt")).unwrap(), "my notes\n");
+    let checked = cluster.labctl(&["check", "lab1"]);
+    assert_eq!(checked.code, 1, "lab1 fails again after its reset: {checked:#?}");
+
+    // `labctl logs`: every node's dockerd log, from the node's init.
+    let out = tempfile::tempdir().unwrap();
+    let logs = cluster.labctl(&["logs", "--out", &out.path().display().to_string()]).success();
+    let bundle = std::path::PathBuf::from(logs.stdout.trim());
+    let listed = duct::cmd("tar", ["-tzvf", &bundle.display().to_string()]).read().expect("tar lists the bundle");
+    for node in ["manager", "node1", "node2", "node3"] {
+        let line = listed
+            .lines()
+            .find(|line| line.ends_with(&format!("/labctl-e2e-inlabs/{node}/dockerd.log")))
+            .unwrap_or_else(|| panic!("{node}'s dockerd.log is not in the bundle:\n{listed}"));
+        let size: u64 = line.split_whitespace().nth(2).and_then(|size| size.parse().ok()).unwrap_or_default();
+        assert!(size > 0, "{node}'s dockerd.log is empty: {line}");
+    }
+    cluster.labctl(&["destroy", "--yes"]).success();
+}
+
+/// An image of this host's Docker tagged anew; the tag removed on drop.
+struct TestTag(&'static str);
+
+impl TestTag {
+    fn new(image: &str, tag: &'static str) -> TestTag {
+        crate::support::host_docker(&["tag", image, tag]);
+        TestTag(tag)
+    }
+}
+
+impl Drop for TestTag {
+    fn drop(&mut self) {
+        crate::support::quiet_docker(&["rmi", self.0]);
+    }
 }

@@ -43,6 +43,9 @@ const INIT_PATH: &str = "/usr/local/sbin/labctl-init";
 const WAIT_FOR_DOCKER_SCRIPT: &str = "node/wait-for-docker.sh.tera";
 /// How long a node's dockerd may take to answer after it starts.
 const DOCKERD_DEADLINE: Duration = Duration::from_secs(90);
+/// Runs its arguments, then prints its name (`$0`, the trailer) on a line
+/// of its own, and exits as they did (see [`crate::exec::CommandSpec::trailer`]).
+const TRAILER_SCRIPT: &str = "\"$@\"; code=$?; printf '\\n%s\\n' \"$0\"; exit \"$code\"";
 /// Where a node's init writes dockerd's output.
 const DOCKERD_LOG: &str = "/var/log/labctl/dockerd.log";
 
@@ -430,19 +433,19 @@ impl<'a> IncusProvider<'a> {
     /// Make `node`: the instance, its init, its proxy devices (not
     /// started). On a cluster, on member `target`, or where Incus places it
     /// when `None`; the member it is on comes back.
-    fn create_node(
-        &self,
-        node: &Node,
-        alias: &str,
-        init: &str,
-        clustered: bool,
-        target: Option<&str>,
-    ) -> Result<Option<String>> {
+    fn create_node(&self, node: &Node, steps: &Steps, init: &str, target: Option<&str>) -> Result<Option<String>> {
         let cli = self.cli();
+        let (alias, clustered) = (steps.alias.as_str(), steps.clustered);
         {
             let _placing = (clustered && target.is_none())
                 .then(|| PLACEMENT.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
-            self.runner.run_checked(&self.init_command(node, alias, target))?;
+            let made = self.runner.run(&self.init_command(node, alias, target))?;
+            if !made.success() {
+                // Another class's `destroy` may have removed the node image
+                // since this `up` found it: imported again, once.
+                self.import_again(steps)?;
+                self.runner.run_checked(&self.init_command(node, alias, target))?;
+            }
         }
         let member = match (clustered, target) {
             (false, _) => None,
@@ -478,6 +481,15 @@ impl<'a> IncusProvider<'a> {
             self.runner.run_checked(&add)?;
         }
         Ok(member)
+    }
+
+    /// The node image, imported again when Incus no longer has it.
+    fn import_again(&self, steps: &Steps) -> Result<()> {
+        let _one_at_a_time = CLASS_SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if image::imported(&self.cli(), self.runner, &steps.alias)? {
+            return Ok(());
+        }
+        image::import(&self.cli(), self.runner, &self.timeouts(), steps.image.name(), &steps.alias)
     }
 
     /// Wait until `node`'s dockerd answers; its console log says why not.
@@ -579,12 +591,25 @@ impl<'a> IncusProvider<'a> {
         if self.runner.run(&delete)?.success() {
             removed.push(format!("Incus project {}", cli.project()));
         }
-        if let Some(alias) = alias {
+        if let Some(alias) = alias.filter(|alias| !self.image_in_use(alias)) {
             if image::imported(&cli, self.runner, alias)? && self.runner.run(&image::delete(&cli, alias))?.success() {
                 removed.push(format!("image {alias}"));
             }
         }
         Ok(removed)
+    }
+
+    /// Whether another class's nodes (in any project) say they came from
+    /// image `alias`: it stays for their next `up`. When Incus cannot tell,
+    /// it stays too.
+    fn image_in_use(&self, alias: &str) -> bool {
+        let list = self.cli().listing(&["list", "--all-projects"], false, "look for other classes' nodes");
+        let Ok(listed) = self.runner.run(&list) else { return true };
+        let instances = match listed.success() {
+            true => cli::instances(&listed.stdout).unwrap_or_default(),
+            false => return true,
+        };
+        instances.iter().any(|instance| instance.label(IMAGE_KEY) == Some(alias))
     }
 }
 
@@ -752,14 +777,12 @@ impl Provider for IncusProvider<'_> {
         };
         let mut member = None;
         for node in first {
-            member = self.create_node(node, &steps.alias, &init_of(node), true, None)?;
+            member = self.create_node(node, steps, &init_of(node), None)?;
         }
         if steps.clustered && member.is_none() {
             member = self.location_of(&self.cluster.nodes().manager().name)?;
         }
-        in_parallel(&rest, |node| {
-            self.create_node(node, &steps.alias, &init_of(node), steps.clustered, member.as_deref()).map(|_| ())
-        })?;
+        in_parallel(&rest, |node| self.create_node(node, steps, &init_of(node), member.as_deref()).map(|_| ()))?;
         if let Some(start) = &steps.start {
             self.runner.run_checked(start)?;
         }
@@ -784,8 +807,18 @@ impl Provider for IncusProvider<'_> {
         };
         let spec = cli
             .unbounded(&["exec", &cli.on_remote(&self.instance(node)), mode], &format!("run a command on {node}"))
-            .arg("--")
-            .args(on_node_within(argv, limit));
+            .arg("--");
+        let within = on_node_within(argv, limit);
+        // `incus exec` (6.0) now and then loses a command's output when
+        // several run at once, exit status 0 and all: the node prints a
+        // line of labctl's after it, and the runner checks that it came.
+        let spec = match (io, crate::exec::batch::boundary()) {
+            (NodeIo::Captured, Ok(trailer)) => spec
+                .args(["sh".to_string(), "-c".into(), TRAILER_SCRIPT.into(), trailer.clone()])
+                .args(within)
+                .trailer(trailer),
+            _ => spec.args(within),
+        };
         bounded(spec, limit)
     }
 

@@ -81,11 +81,19 @@ fn node_commands_run_through_incus_exec_within_their_limit() {
     let argv = vec!["docker".to_string(), "info".into()];
     let spec = provider.node_command("node1", &argv, NodeIo::Captured, Some(Duration::from_secs(20)));
     assert!(
-        spec.to_string()
-            .starts_with("incus exec cls-node1 --force-noninteractive --project labctl-cls -- timeout -s KILL "),
+        spec.to_string().starts_with("incus exec cls-node1 --force-noninteractive --project labctl-cls -- sh -c "),
         "{spec}"
     );
     assert!(spec.timeout.is_some());
+    // The node prints a trailer of labctl's after the command's output.
+    let trailer = spec.trailer.clone().expect("a captured command has a trailer");
+    let after = spec.args.iter().position(|arg| *arg == trailer).expect("the trailer is the script's $0");
+    assert_eq!(spec.args[after + 1..after + 4], ["timeout", "-s", "KILL"]);
+    assert_eq!(spec.args[spec.args.len() - 2..], ["docker", "info"]);
+    let again = provider.node_command("node1", &argv, NodeIo::Captured, None);
+    assert_ne!(again.trailer, Some(trailer), "a trailer of its own for every command");
+    let fed = provider.node_command("node1", &argv, NodeIo::Stdin, None);
+    assert_eq!(fed.trailer, None);
     let shell = provider.tagged_shell("manager", "t1", &templates()).unwrap();
     assert!(
         shell
@@ -214,4 +222,55 @@ fn a_node_on_a_member_that_does_not_answer_is_named_with_its_member() {
     assert_eq!(states.len(), 2, "the seat's nodes only: {states:?}");
     assert_eq!(states[0], ("manager".to_string(), "unreachable: Incus cluster member m2 does not answer".to_string()));
     assert_eq!(provider.placement().as_deref(), Some("incus/m2"));
+}
+
+#[test]
+fn the_node_image_stays_while_another_classs_nodes_came_from_it() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let alias = "labctl-node-x";
+    let ours = format!(
+        r#"[{{"name":"cls-manager","status":"Running","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager","user.labctl.image":"{alias}"}}}}]"#
+    );
+    let theirs = format!(
+        r#"[{{"name":"b-manager","project":"labctl-b","status":"Running","config":{{"user.labctl.cluster":"b","user.labctl.image":"{alias}"}}}}]"#
+    );
+    for (others, kept) in [(theirs.as_str(), true), ("[]", false)] {
+        let runner = RecordingRunner::lenient();
+        runner.answer("incus list --format json", 0, &ours, "");
+        runner.answer("incus list --format json", 0, "[]", "");
+        runner.always("incus list --all-projects", 0, others, "");
+        runner.always("incus image list", 0, &format!(r#"[{{"aliases":[{{"name":"{alias}"}}]}}]"#), "");
+        let removed = IncusProvider::new(&cluster, &runner).destroy().unwrap();
+        let deleted = incus_lines(&runner).contains(&format!("incus image delete {alias}"));
+        assert_eq!(deleted, !kept, "{others}: {:#?}", incus_lines(&runner));
+        assert!(removed.iter().any(|what| what == "Incus project labctl-cls"), "{removed:?}");
+    }
+}
+
+#[test]
+fn a_node_image_removed_since_the_plan_is_imported_again_once() {
+    let runner = RecordingRunner::lenient();
+    runner.always("incus cluster list", 1, "", "Error: Server isn't part of a cluster");
+    // At the plan, Incus has the image; at the node's init, it is gone.
+    let alias = image::alias("labctl-test/node:bookworm");
+    let listed = format!(r#"[{{"aliases":[{{"name":"{alias}"}}]}}]"#);
+    runner.answer("incus image list", 0, &listed, "");
+    let settings = test_settings(&format!("{CONFIG}[docker]\nnode_image = \"labctl-test/node:bookworm\"\n"));
+    let cluster_with_image = test_cluster(&settings);
+    let provider = IncusProvider::new(&cluster_with_image, &runner);
+    let plan = provider.plan_nodes(&Ui::new(Verbosity::Quiet), &templates()).unwrap();
+    let ProviderSteps::Incus(steps) = &plan.steps else { panic!("the incus provider's steps") };
+    assert!(steps.import.is_none(), "the plan found the image");
+    runner.answer("incus init", 1, "", &format!("Error: Image \"{alias}\" not found"));
+    runner.always("incus image list", 0, "[]", "");
+    runner.always("docker image inspect", 0, "amd64\n", "");
+    let manager = cluster_with_image.nodes().manager();
+    provider.create_node(manager, steps, "#!/bin/sh\n", None).unwrap();
+    let lines = incus_lines(&runner);
+    let inits = lines.iter().filter(|line| line.starts_with("incus init ")).count();
+    assert_eq!(inits, 2, "{lines:#?}");
+    let import = lines.iter().position(|line| line.starts_with("incus image import ")).expect("imported again");
+    let last_init = lines.iter().rposition(|line| line.starts_with("incus init ")).unwrap();
+    assert!(import < last_init, "{lines:#?}");
 }
