@@ -856,15 +856,18 @@ impl Provider for IncusProvider<'_> {
             let stop =
                 cli.in_project(Wait::Change, &["stop", "--timeout", "15"], "stop the nodes").args(running.clone());
             if !self.runner.run(&stop)?.success() {
-                let still: Vec<String> = self
-                    .states()?
-                    .into_iter()
-                    .filter(|(_, status)| status == "running")
-                    .map(|(node, _)| cli.on_remote(&self.instance(&node)))
-                    .collect();
+                let still = self.still_running()?;
                 if !still.is_empty() {
-                    let force = cli.in_project(Wait::Change, &["stop", "--force"], "stop the nodes that did not stop");
-                    self.runner.run_checked(&force.args(still))?;
+                    let force = cli
+                        .in_project(Wait::Change, &["stop", "--force"], "stop the nodes that did not stop")
+                        .args(still);
+                    let forced = self.runner.run(&force)?;
+                    // A node may finish stopping on its own meanwhile
+                    // ("container is not running"): only one still
+                    // running is an error.
+                    if !forced.success() && !self.still_running()?.is_empty() {
+                        forced.checked(&force)?;
+                    }
                 }
             }
         }
@@ -900,6 +903,17 @@ impl Provider for IncusProvider<'_> {
 }
 
 impl IncusProvider<'_> {
+    /// The seat's instances still running, as `incus stop` names them.
+    fn still_running(&self) -> Result<Vec<String>> {
+        let cli = self.cli();
+        Ok(self
+            .states()?
+            .into_iter()
+            .filter(|(_, status)| status == "running")
+            .map(|(node, _)| cli.on_remote(&self.instance(&node)))
+            .collect())
+    }
+
     /// `incus exec -t` of a root login shell on `node`, in UTF-8, with
     /// `exec_flags` before the command.
     fn shell(&self, node: &str, exec_flags: &[String]) -> CommandSpec {

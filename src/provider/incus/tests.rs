@@ -274,3 +274,24 @@ fn a_node_image_removed_since_the_plan_is_imported_again_once() {
     let last_init = lines.iter().rposition(|line| line.starts_with("incus init ")).unwrap();
     assert!(import < last_init, "{lines:#?}");
 }
+
+#[test]
+fn a_node_that_finished_stopping_on_its_own_before_the_force_is_stopped() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let node = |status: &str| {
+        format!(
+            r#"[{{"name":"cls-manager","status":"{status}","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager"}}}}]"#
+        )
+    };
+    for (after_the_force, stopped) in [("Stopped", true), ("Running", false)] {
+        let runner = RecordingRunner::lenient();
+        runner.answer("incus list --format json", 0, &node("Running"), "");
+        runner.answer("incus list --format json", 0, &node("Running"), "");
+        runner.answer("incus list --format json", 0, &node(after_the_force), "");
+        runner.always("incus stop --timeout", 1, "", "Error: Failed to stop: timed out");
+        runner.always("incus stop --force", 1, "", "Error: container is not running");
+        let result = IncusProvider::new(&cluster, &runner).stop();
+        assert_eq!(result.is_ok(), stopped, "{after_the_force}: {result:?}");
+    }
+}
