@@ -293,7 +293,8 @@ Templates are built in; a file in <workspace>/templates/ with the same name\n\
     #[command(
         after_help = "Examples:\n  labctl list\n  labctl list --json\n  labctl destroy --name swarm-lab --yes     (from any folder)\n\n\
 Docker clusters are found by their containers' labels (with the workspace each was\n\
-made from and the manager's Ready nodes); Vagrant clusters by the workspaces `labctl up`\n\
+made from and the manager's Ready nodes); seats on this host's Incus by their instances'\n\
+user.labctl.* keys, in every project; Vagrant clusters by the workspaces `labctl up`\n\
 remembers in $XDG_DATA_HOME/labctl/workspaces.json (~/.local/share/labctl)."
     )]
     List(ListArgs),
