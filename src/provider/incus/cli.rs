@@ -67,6 +67,18 @@ impl IncusCli {
         }
     }
 
+    /// `incus list [remote:] --all-projects --format json`, a read: every
+    /// class's nodes (and whatever else Incus runs).
+    pub fn all_projects_listing(&self, purpose: &str) -> CommandSpec {
+        self.listing(&["list", "--all-projects"], false, purpose)
+    }
+
+    /// `incus remote list --format json`, a read of this host's client
+    /// configuration (where each remote is).
+    pub fn remotes_listing(&self) -> CommandSpec {
+        self.global(Wait::Read, &["remote", "list", "--format", "json"], "read the Incus remotes")
+    }
+
     /// `incus cluster list [remote:] --format json`, a read: fails outside a cluster.
     pub fn members_listing(&self) -> CommandSpec {
         self.listing(&["cluster", "list"], false, "list the Incus cluster's members")
@@ -99,12 +111,16 @@ impl Instance {
     }
 }
 
+/// The items of `json`, a JSON array that `incus WHAT --format json` printed.
+fn listed_items(json: &str, what: &str) -> anyhow::Result<Vec<Value>> {
+    let listed: Value = serde_json::from_str(json)
+        .map_err(|error| anyhow::anyhow!("`incus {what}` printed what labctl cannot read ({error})"))?;
+    Ok(listed.as_array().cloned().unwrap_or_default())
+}
+
 /// The instances in `json` (`incus list --format json`).
 pub fn instances(json: &str) -> anyhow::Result<Vec<Instance>> {
-    let listed: Value = serde_json::from_str(json)
-        .map_err(|error| anyhow::anyhow!("`incus list` printed what labctl cannot read ({error})"))?;
-    let instances = listed.as_array().map(Vec::as_slice).unwrap_or_default();
-    Ok(instances
+    Ok(listed_items(json, "list")?
         .iter()
         .map(|instance| Instance {
             name: instance["name"].as_str().unwrap_or_default().to_string(),
@@ -135,10 +151,7 @@ impl Member {
 
 /// The members in `json` (`incus cluster list --format json`).
 pub fn members(json: &str) -> anyhow::Result<Vec<Member>> {
-    let listed: Value = serde_json::from_str(json)
-        .map_err(|error| anyhow::anyhow!("`incus cluster list` printed what labctl cannot read ({error})"))?;
-    let members = listed.as_array().map(Vec::as_slice).unwrap_or_default();
-    Ok(members
+    Ok(listed_items(json, "cluster list")?
         .iter()
         .map(|member| Member {
             name: member["server_name"].as_str().unwrap_or_default().to_string(),

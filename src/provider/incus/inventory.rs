@@ -4,10 +4,11 @@
 
 use anyhow::{anyhow, Result};
 
-use super::cli::{self, Instance};
+use super::cli::{self, IncusCli, Instance};
 use super::{CLASS_KEY, CLUSTER_KEY, SEAT_KEY, WORKSPACE_KEY};
-use crate::exec::{CommandSpec, Runner};
-use crate::timeouts::{Timeouts, Wait};
+use crate::config::incus::{IncusSettings, DEFAULT_POOL};
+use crate::exec::Runner;
+use crate::timeouts::Timeouts;
 
 /// One seat (or a lone cluster) on this host's Incus.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,16 +24,10 @@ pub struct FoundSeat {
     pub running: usize,
 }
 
-/// `incus list --all-projects --format json`, a read.
-pub fn listing(timeouts: &Timeouts) -> CommandSpec {
-    CommandSpec::new("incus", &["list", "--all-projects", "--format", "json"], "list labctl's Incus nodes")
-        .timeout(timeouts.limit(Wait::Read))
-        .probe()
-}
-
 /// The seats on this host's Incus, in the order of their names.
 pub fn find(runner: &dyn Runner, timeouts: &Timeouts) -> Result<Vec<FoundSeat>> {
-    let list = listing(timeouts);
+    let here = IncusSettings { remote: None, project: "default".into(), storage_pool: DEFAULT_POOL.into() };
+    let list = IncusCli::new(&here, *timeouts).all_projects_listing("list labctl's Incus nodes");
     let listed = runner.run(&list)?;
     if !listed.success() {
         return Err(anyhow!("`{list}` failed: {}", listed.tail(1)));

@@ -208,10 +208,7 @@ impl<'a> IncusProvider<'a> {
             }
             None => {
                 let remote = remote.expect("a remote, when no member");
-                let listed = self.runner.run_checked(
-                    &CommandSpec::new("incus", &["remote", "list", "--format", "json"], "read the Incus remotes")
-                        .probe(),
-                )?;
+                let listed = self.runner.run_checked(&self.cli().remotes_listing())?;
                 let host = cli::remote_host(&listed.stdout, remote);
                 let host = host.ok_or_else(|| {
                     anyhow!(
@@ -603,7 +600,7 @@ impl<'a> IncusProvider<'a> {
     /// image `alias`: it stays for their next `up`. When Incus cannot tell,
     /// it stays too.
     fn image_in_use(&self, alias: &str) -> bool {
-        let list = self.cli().listing(&["list", "--all-projects"], false, "look for other classes' nodes");
+        let list = self.cli().all_projects_listing("look for other classes' nodes");
         let Ok(listed) = self.runner.run(&list) else { return true };
         let instances = match listed.success() {
             true => cli::instances(&listed.stdout).unwrap_or_default(),
