@@ -17,12 +17,14 @@ pub mod cli;
 pub mod firewall;
 pub mod image;
 pub mod inventory;
+mod network;
+mod placement;
 
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Context, Result};
 
-use self::cli::{IncusCli, Instance, Member};
+use self::cli::{IncusCli, Instance};
 use super::labels::{another_workspace, foreign_workspace};
 use super::node_image::NodeImage;
 use super::{
@@ -160,83 +162,6 @@ impl<'a> IncusProvider<'a> {
         Ok(ours)
     }
 
-    /// The members of the Incus cluster; none when Incus is one server.
-    fn members(&self) -> Result<Vec<Member>> {
-        let list = self.cli().members_listing();
-        let listed = self.runner.run(&list)?;
-        match listed.success() {
-            true if listed.stdout.trim().is_empty() => Ok(Vec::new()),
-            true => cli::members(&listed.stdout),
-            false if listed.stderr.contains("isn't part of a cluster") => Ok(Vec::new()),
-            false => {
-                Err(anyhow!("Incus does not answer ({list}): {}; `labctl doctor` says what to do", listed.tail(2)))
-            }
-        }
-    }
-
-    /// The member `node`'s instance is on, on a cluster.
-    fn location_of(&self, node: &str) -> Result<Option<String>> {
-        let instances = self.instances()?;
-        let found = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(node));
-        Ok(found
-            .map(|instance| instance.location.clone())
-            .filter(|location| !location.is_empty() && location != "none"))
-    }
-
-    /// The address the students' SSH port listens on, and why: `[class]
-    /// ssh_bind`; with "auto", the address of the server the seat runs on:
-    /// its cluster member (`member`), the remote's server, or this host.
-    fn ssh_listen(&self, member: Option<&str>) -> Result<(String, String)> {
-        let remote = self.cluster.incus().remote.as_deref();
-        if matches!(self.cluster.class_ssh_bind(), crate::config::SshBind::Address(_))
-            || (remote.is_none() && member.is_none())
-        {
-            let (address, why) = super::listen::students_bind(self.cluster)?;
-            return Ok((address.to_string(), why));
-        }
-        let fix = "set [class] ssh_bind to the address students reach it at";
-        let (host, why) = match member {
-            Some(member) => {
-                let members = self.members()?;
-                let host = members.iter().find(|found| found.name == member).and_then(Member::host);
-                let host = host.ok_or_else(|| {
-                    anyhow!(
-                        "[class] ssh_bind = \"auto\" cannot tell the address of Incus cluster member {member}; {fix}"
-                    )
-                })?;
-                (host, format!("Incus cluster member {member}"))
-            }
-            None => {
-                let remote = remote.expect("a remote, when no member");
-                let listed = self.runner.run_checked(&self.cli().remotes_listing())?;
-                let host = cli::remote_host(&listed.stdout, remote);
-                let host = host.ok_or_else(|| {
-                    anyhow!(
-                        "[class] ssh_bind = \"auto\" cannot tell the address of Incus remote {remote}'s server; {fix}"
-                    )
-                })?;
-                (host, format!("the server of Incus remote {remote}"))
-            }
-        };
-        let address = super::listen::resolve(&host).ok_or_else(|| {
-            anyhow!("[class] ssh_bind = \"auto\": {host} ({why}) does not resolve to an address here; {fix}")
-        })?;
-        Ok((address.to_string(), format!("{why}, as [class] ssh_bind = \"auto\" says")))
-    }
-
-    /// An instance whose cluster member does not answer is listed with its
-    /// name, member and "Error" only (no keys): this seat's node, by its
-    /// name in the class's project, with a status that names the member.
-    fn unreachable_node(&self, mut instance: Instance) -> Option<Instance> {
-        if !instance.labels.is_empty() || instance.status != "error" {
-            return Some(instance);
-        }
-        let node = self.cluster.nodes().iter().find(|node| self.instance(&node.name) == instance.name)?;
-        instance.labels = vec![(CLUSTER_KEY.into(), self.cluster.name().into()), (NODE_KEY.into(), node.name.clone())];
-        instance.status = format!("unreachable: Incus cluster member {} does not answer", instance.location);
-        Some(instance)
-    }
-
     /// (node, status) of each of the seat's instances.
     fn states(&self) -> Result<Vec<(String, String)>> {
         Ok(self
@@ -276,67 +201,6 @@ impl<'a> IncusProvider<'a> {
             )
             .args(["--config".to_string(), format!("user.{CLASS_KEY}={}", self.cluster.class_name())]);
         Ok(Some(create))
-    }
-
-    /// The seat's bridge, made when missing; an error when one of that name
-    /// has another subnet.
-    fn plan_network(&self, members: &[Member]) -> Result<Vec<CommandSpec>> {
-        let cli = self.cli();
-        let network = self.network();
-        let listed =
-            self.runner.run_checked(&cli.listing(&["network", "list"], false, "look for the seat's network"))?;
-        let gateway = self.gateway();
-        let wanted = format!("{gateway}/{}", self.cluster.subnet().prefix_len());
-        let mut commands = Vec::new();
-        let found = cli::lists(&listed.stdout, &network);
-        if let Some(found) = found.as_ref().filter(|found| found["status"] == "Pending") {
-            // Left pending on some members by an `up` that stopped midway.
-            let delete = cli.global(
-                Wait::Change,
-                &["network", "delete", &cli.on_remote(&network)],
-                "remove the seat's unfinished network",
-            );
-            if cli::user_keys(&found["config"]).is_empty() || self.owns(&found["config"]) {
-                commands.push(delete);
-            }
-        } else if let Some(found) = found {
-            let has = found["config"]["ipv4.address"].as_str().unwrap_or_default();
-            if has == wanted {
-                return Ok(commands);
-            }
-            bail!(
-                "Incus network {network} has {has}, but labctl.toml says {}; run `labctl destroy` first to recreate it",
-                self.cluster.subnet()
-            );
-        }
-        for member in members {
-            let on_member = format!("create the seat's network on member {}", member.name);
-            commands.push(cli.global(
-                Wait::Change,
-                &["network", "create", &cli.on_remote(&network), "--target", &member.name],
-                &on_member,
-            ));
-        }
-        let create = cli
-            .global(Wait::Change, &["network", "create", &cli.on_remote(&network)], "create the seat's network")
-            .args([
-                format!("ipv4.address={wanted}"),
-                "ipv4.nat=true".into(),
-                "ipv4.dhcp=false".into(),
-                "ipv6.address=none".into(),
-            ])
-            .args(self.keys());
-        commands.push(create);
-        Ok(commands)
-    }
-
-    /// Whether a `config` (a network's) carries this seat's key.
-    fn owns(&self, config: &serde_json::Value) -> bool {
-        cli::user_keys(config).iter().any(|(key, value)| key == CLUSTER_KEY && value == self.cluster.name())
-    }
-
-    fn gateway(&self) -> std::net::Ipv4Addr {
-        self.cluster.subnet().hosts().next().expect("validated subnets have hosts")
     }
 
     /// The dockerd command line of every node.
@@ -500,78 +364,6 @@ impl<'a> IncusProvider<'a> {
             "node {node}: Docker did not answer within {}s; its Docker log's last lines: {tail}",
             deadline.as_secs()
         ))
-    }
-
-    /// The seat's rules in Docker's DOCKER-USER chain, where this host's
-    /// Incus runs beside Docker (see [`firewall`]); `None` elsewhere.
-    fn bridge_rules(&self) -> Result<Option<Vec<Vec<String>>>> {
-        if self.cluster.incus().remote.is_some() {
-            return Ok(None);
-        }
-        let present = self.runner.run(&firewall::chain_present(&self.timeouts()));
-        if !present.map(|output| output.success()).unwrap_or(false) {
-            return Ok(None);
-        }
-        let routes = crate::hostfs::routes(&crate::hostfs::root()).unwrap_or_default();
-        let uplink = routes.iter().find(|route| route.network.prefix_len() == 0).map(|route| route.interface.as_str());
-        Ok(Some(firewall::rules(&self.network(), uplink)))
-    }
-
-    /// Let the seat's bridge through Docker's FORWARD policy (rules added once).
-    fn open_bridge(&self) -> Result<()> {
-        let timeouts = self.timeouts();
-        for rule in self.bridge_rules()?.unwrap_or_default() {
-            if self.runner.run(&firewall::has(&rule, &timeouts))?.success() {
-                continue;
-            }
-            let insert = firewall::insert(&rule, &timeouts);
-            let inserted = self.runner.run(&insert)?;
-            if !inserted.success() {
-                bail!(
-                    "Docker on this host drops the traffic of Incus bridges (its FORWARD policy), so the nodes of {} could not reach each other, and labctl cannot add its rule for {} ({}); run labctl as root, or add it yourself: `{insert}`",
-                    self.cluster.name(),
-                    self.network(),
-                    inserted.tail(1)
-                );
-            }
-        }
-        Ok(())
-    }
-
-    /// Take back the seat's rules in DOCKER-USER.
-    fn close_bridge(&self) -> Result<Option<String>> {
-        let timeouts = self.timeouts();
-        let mut taken = 0;
-        for rule in self.bridge_rules()?.unwrap_or_default() {
-            // A rule added twice (by hand, say) goes too; a few times at most.
-            for _ in 0..4 {
-                if !self.runner.run(&firewall::has(&rule, &timeouts))?.success() {
-                    break;
-                }
-                self.runner.run_checked(&firewall::delete(&rule, &timeouts))?;
-                taken += 1;
-            }
-        }
-        Ok((taken > 0).then(|| format!("{taken} DOCKER-USER rules for {}", self.network())))
-    }
-
-    /// Remove the seat's network, if it is this seat's.
-    fn remove_network(&self) -> Result<Option<String>> {
-        let cli = self.cli();
-        let network = self.network();
-        let listed =
-            self.runner.run_checked(&cli.listing(&["network", "list"], false, "look for the seat's network"))?;
-        let Some(found) = cli::lists(&listed.stdout, &network) else { return Ok(None) };
-        if !self.owns(&found["config"]) {
-            return Ok(None);
-        }
-        let delete =
-            cli.global(Wait::Change, &["network", "delete", &cli.on_remote(&network)], "remove the seat's network");
-        // One at a time: Incus 6.0, deleting a bridge, lists the host's
-        // interfaces, and fails on another seat's bridge going away meanwhile.
-        let _one_at_a_time = CLASS_SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        self.runner.run_checked(&delete)?;
-        Ok(Some(format!("network {network}")))
     }
 
     /// Once the class's project holds no instance: the project, and the
