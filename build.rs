@@ -1,12 +1,13 @@
 // Cargo reads a build script's instructions from its stdout.
 #![allow(clippy::disallowed_macros)]
-// The labs and templates are embedded with include_dir, which cannot tell
-// cargo about the files it reads on stable Rust: rebuild when they change.
+// The labs, templates and pages are embedded with include_dir, which cannot
+// tell cargo about the files it reads on stable Rust: rebuild when they change.
 // `labctl --version` names the commit it was built from (LABCTL_COMMIT):
 // "unknown" when built outside a git checkout (a source tarball).
 fn main() {
     println!("cargo:rerun-if-changed=labs");
     println!("cargo:rerun-if-changed=templates");
+    println!("cargo:rerun-if-changed=web");
     let commit = git(&["rev-parse", "--short=7", "HEAD"]).unwrap_or_else(|| "unknown".to_string());
     let dirty = git(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|status| !status.is_empty());
     println!("cargo:rustc-env=LABCTL_COMMIT={commit}{}", if dirty { "+changes" } else { "" });
