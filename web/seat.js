@@ -31,7 +31,7 @@
     const entry = { node, term, fit, screen, socket: null };
     terminals.set(node, entry);
     connect(entry);
-    term.onData((data) => entry.socket && entry.socket.readyState === 1 && entry.socket.send(JSON.stringify({ t: "in", d: data })));
+    term.onData((data) => entry.socket && entry.socket.readyState === 1 && keyMessages(data).forEach((keys) => entry.socket.send(keys)));
     term.onResize(({ cols, rows }) => entry.socket && entry.socket.readyState === 1 && entry.socket.send(JSON.stringify({ t: "size", cols, rows })));
     return entry;
   }
@@ -92,7 +92,7 @@
       run.title = "type it into the terminal";
       run.onclick = () => {
         if (!active || !active.socket) return;
-        active.socket.send(JSON.stringify({ t: "in", d: code.textContent.replace(/\n$/, "") + "\r" }));
+        keyMessages(code.textContent.replace(/\n$/, "") + "\r").forEach((keys) => active.socket.send(keys));
         active.term.focus();
       };
       code.parentElement.appendChild(run);

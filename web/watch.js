@@ -33,7 +33,7 @@
       $("status").textContent = "closed" + (event.reason ? ": " + event.reason : "");
     };
     $("take").onchange = () => { send({ t: "take", on: $("take").checked }); term.focus(); };
-    term.onData((data) => $("take").checked && send({ t: "in", d: data }));
+    term.onData((data) => $("take").checked && socket.readyState === 1 && keyMessages(data).forEach((keys) => socket.send(keys)));
     window.addEventListener("pagehide", () => socket.close(1000, "page closed"));
   }
   window.addEventListener("load", start);

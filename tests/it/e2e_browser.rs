@@ -2,8 +2,9 @@
 //! driven through chromedriver (WebDriver, with fantoccini). A class of two
 //! 4-node seats comes up and `labctl serve` runs. Seat 1's page: type
 //! `docker node ls` into its terminal and read four Ready nodes off the
-//! screen; press check and read the lab's verdicts; its terminal is a shell
-//! on seat 1's manager, not seat 2's; naming seat 2 in its address changes
+//! screen; paste 100,000 characters and count them in the shell; press
+//! check and read the lab's verdicts; its terminal is a shell on seat 1's
+//! manager, not seat 2's; naming seat 2 in its address changes
 //! nothing, and seat 2's labs' page refuses it. A wrong secret's page shows the
 //! refusal. The board shows a check made from the command line, without a
 //! reload; from it the instructor watches seat 1's terminal in a page of
@@ -125,6 +126,14 @@ fn e2e_a_students_page_and_the_board_in_a_real_browser() {
         let text = type_until(&browser, "", &|text| text.lines().any(|line| line.trim() == "한글 입력 확인")).await;
         assert!(text.lines().any(|line| line.trim() == "한글 입력 확인"), "Korean through the terminal:\n{text}");
         assert!(text.contains("# echo 한글 입력 확인"), "the prompt shows it as typed (a UTF-8 shell):\n{text}");
+        // A paste longer than one websocket message (the server ends a
+        // terminal sent one over 64 KiB) reaches the shell whole, its
+        // characters too: each emoji is two UTF-16 units, and after the odd
+        // prefix one of them straddles the 8192nd.
+        let long = format!("printf %s '{}{}한글' | wc -m", "😀".repeat(5_000), "x".repeat(94_998));
+        browser.execute(paste, vec![json!(long)]).await.unwrap();
+        let text = type_until(&browser, "", &|text| text.lines().any(|line| line.trim() == "100000")).await;
+        assert!(text.lines().any(|line| line.trim() == "100000"), "a paste of 100,000 characters, whole:\n{text}");
         let text = type_until(&browser, "hostname -i", &|text| text.contains("10.93.")).await;
         assert!(text.contains("10.93.0.10") && !text.contains("10.93.1.10"), "seat 1's manager, not seat 2's:\n{text}");
         // The handout is beside it, its code blocks one click from the terminal.
