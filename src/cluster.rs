@@ -227,7 +227,7 @@ pub fn status(
     let labs =
         seeded.into_iter().map(|lab| LabStatus { id: lab.id, target: lab.target, files: lab.files.len() }).collect();
 
-    let engine = provider.placement();
+    let engine = provider.placement(&machines);
     Ok(Status {
         cluster: cluster.name().to_string(),
         provider: provider.kind().as_str().into(),

@@ -671,7 +671,7 @@ impl Provider for DockerProvider<'_> {
         self.facts().isolation()
     }
 
-    fn placement(&self) -> Option<String> {
+    fn placement(&self, _machines: &[Machine]) -> Option<String> {
         Some(self.cluster.engine().name.clone())
     }
 

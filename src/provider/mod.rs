@@ -170,6 +170,9 @@ pub struct Machine {
     /// The runtime's own word: running, exited, poweroff, not created, …
     pub state: String,
     pub running: bool,
+    /// The server it runs on, where the provider spreads nodes over
+    /// several (the Incus cluster member); `None` elsewhere.
+    pub location: Option<String>,
 }
 
 impl Machine {
@@ -181,7 +184,7 @@ impl Machine {
             .iter()
             .map(|node| {
                 let state = state_of(&node.name).unwrap_or_else(|| absent.to_string());
-                Machine { node: node.name.clone(), running: state == "running", state }
+                Machine { node: node.name.clone(), running: state == "running", state, location: None }
             })
             .collect()
     }
@@ -286,10 +289,11 @@ pub trait Provider: Send + Sync {
     /// How far a student, root in a node, is from the host the node runs on.
     fn isolation(&self) -> Isolation;
 
-    /// Where the nodes run, for `status` and `class status`: the Docker
-    /// engine's name, the Incus cluster member; `None` where there is
-    /// nothing to tell (this host's VMs, the class's own machines).
-    fn placement(&self) -> Option<String> {
+    /// Where the nodes run, for `status` and `class status`, from their
+    /// `machines`: the Docker engine's name, the Incus cluster member;
+    /// `None` where there is nothing to tell (this host's VMs, the class's
+    /// own machines).
+    fn placement(&self, _machines: &[Machine]) -> Option<String> {
         None
     }
 

@@ -48,6 +48,8 @@ const DOCKERD_DEADLINE: Duration = Duration::from_secs(90);
 /// Runs its arguments, then prints its name (`$0`, the trailer) on a line
 /// of its own, and exits as they did (see [`crate::exec::CommandSpec::trailer`]).
 const TRAILER_SCRIPT: &str = "\"$@\"; code=$?; printf '\\n%s\\n' \"$0\"; exit \"$code\"";
+/// A node's state when the seat has no instance of it.
+const MISSING: &str = "missing";
 /// Where a node's init writes dockerd's output.
 const DOCKERD_LOG: &str = "/var/log/labctl/dockerd.log";
 
@@ -164,11 +166,7 @@ impl<'a> IncusProvider<'a> {
 
     /// (node, status) of each of the seat's instances.
     fn states(&self) -> Result<Vec<(String, String)>> {
-        Ok(self
-            .instances()?
-            .into_iter()
-            .filter_map(|instance| Some((instance.label(NODE_KEY)?.to_string(), instance.status)))
-            .collect())
+        Ok(states(&self.instances()?))
     }
 
     /// The class's project, made when missing: it shares the default
@@ -418,13 +416,12 @@ impl Provider for IncusProvider<'_> {
 
     /// The cluster member the manager runs on (Incus places each node);
     /// outside a cluster, the remote, or this host's Incus.
-    fn placement(&self) -> Option<String> {
-        let manager = self.cluster.nodes().manager().name.clone();
-        let instances = self.instances().ok()?;
-        let location = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(&manager))?.location.clone();
-        Some(match location.as_str() {
-            "" | "none" => self.cluster.placed_on(),
-            member => format!("{}/{member}", self.cluster.placed_on()),
+    fn placement(&self, machines: &[Machine]) -> Option<String> {
+        let manager = &self.cluster.nodes().manager().name;
+        let machine = machines.iter().find(|machine| machine.node == *manager && machine.state != MISSING)?;
+        Some(match &machine.location {
+            None => self.cluster.placed_on(),
+            Some(member) => format!("{}/{member}", self.cluster.placed_on()),
         })
     }
 
@@ -581,7 +578,13 @@ impl Provider for IncusProvider<'_> {
     }
 
     fn machines(&self) -> Result<Vec<Machine>> {
-        Ok(Machine::for_nodes(self.cluster.nodes(), &self.states()?, "missing"))
+        let instances = self.instances()?;
+        let mut machines = Machine::for_nodes(self.cluster.nodes(), &states(&instances), MISSING);
+        for machine in &mut machines {
+            let instance = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(&machine.node));
+            machine.location = instance.and_then(placement::member);
+        }
+        Ok(machines)
     }
 
     fn timeouts(&self) -> Timeouts {
@@ -716,6 +719,14 @@ impl IncusProvider<'_> {
         .arg("--")
         .args(login_shell())
     }
+}
+
+/// (node, status) of each of `instances`.
+fn states(instances: &[Instance]) -> Vec<(String, String)> {
+    instances
+        .iter()
+        .filter_map(|instance| Some((instance.label(NODE_KEY)?.to_string(), instance.status.clone())))
+        .collect()
 }
 
 /// A root login shell in the home directory.

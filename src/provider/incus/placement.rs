@@ -25,10 +25,7 @@ impl IncusProvider<'_> {
     /// The member `node`'s instance is on, on a cluster.
     pub(super) fn location_of(&self, node: &str) -> Result<Option<String>> {
         let instances = self.instances()?;
-        let found = instances.iter().find(|instance| instance.label(NODE_KEY) == Some(node));
-        Ok(found
-            .map(|instance| instance.location.clone())
-            .filter(|location| !location.is_empty() && location != "none"))
+        Ok(instances.iter().find(|instance| instance.label(NODE_KEY) == Some(node)).and_then(member))
     }
 
     /// The address the students' SSH port listens on, and why: `[class]
@@ -84,4 +81,9 @@ impl IncusProvider<'_> {
         instance.status = format!("unreachable: Incus cluster member {} does not answer", instance.location);
         Some(instance)
     }
+}
+
+/// The cluster member `instance` is on; `None` outside a cluster.
+pub(super) fn member(instance: &Instance) -> Option<String> {
+    Some(instance.location.clone()).filter(|location| !location.is_empty() && location != "none")
 }

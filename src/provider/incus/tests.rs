@@ -221,7 +221,12 @@ fn a_node_on_a_member_that_does_not_answer_is_named_with_its_member() {
     let states = provider.states().unwrap();
     assert_eq!(states.len(), 2, "the seat's nodes only: {states:?}");
     assert_eq!(states[0], ("manager".to_string(), "unreachable: Incus cluster member m2 does not answer".to_string()));
-    assert_eq!(provider.placement().as_deref(), Some("incus/m2"));
+    let lists = || runner.command_lines().into_iter().filter(|line| line.starts_with("incus list")).count();
+    let before = lists();
+    let machines = provider.machines().unwrap();
+    assert_eq!(machines[0].location.as_deref(), Some("m2"));
+    assert_eq!(provider.placement(&machines).as_deref(), Some("incus/m2"));
+    assert_eq!(lists(), before + 1, "the placement comes from the machines, without listing Incus again");
 }
 
 #[test]
@@ -293,5 +298,20 @@ fn a_node_that_finished_stopping_on_its_own_before_the_force_is_stopped() {
         runner.always("incus stop --force", 1, "", "Error: container is not running");
         let result = IncusProvider::new(&cluster, &runner).stop();
         assert_eq!(result.is_ok(), stopped, "{after_the_force}: {result:?}");
+    }
+}
+
+#[test]
+fn a_seat_outside_a_cluster_is_placed_on_its_incus_and_one_without_a_manager_nowhere() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let manager = r#"[{"name":"cls-manager","status":"Running","location":"none","config":{"user.labctl.cluster":"cls","user.labctl.node":"manager"}}]"#;
+    for (listed, placed) in [(manager, Some("incus")), ("[]", None)] {
+        let runner = RecordingRunner::lenient();
+        runner.always("incus list", 0, listed, "");
+        let provider = IncusProvider::new(&cluster, &runner);
+        let machines = provider.machines().unwrap();
+        assert!(machines.iter().all(|machine| machine.location.is_none()), "{machines:?}");
+        assert_eq!(provider.placement(&machines).as_deref(), placed, "{listed}");
     }
 }

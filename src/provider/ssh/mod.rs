@@ -369,9 +369,9 @@ impl Provider for SshProvider<'_> {
                         Docker::Stopped => "docker stopped",
                         Docker::Missing => "no docker",
                     };
-                    Machine { node, state: state.to_string(), running: true }
+                    Machine { node, state: state.to_string(), running: true, location: None }
                 }
-                Err(finding) => Machine { node, state: finding.state().to_string(), running: false },
+                Err(finding) => Machine { node, state: finding.state().to_string(), running: false, location: None },
             })
             .collect())
     }
