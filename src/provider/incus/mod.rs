@@ -83,8 +83,8 @@ pub(super) struct Steps {
     /// Whether Incus is a cluster: the seat's nodes then go on the member
     /// Incus places its manager on, where its bridge is.
     clustered: bool,
-    /// The Docker image to import, and its alias, when Incus lacks it.
-    import: Option<(String, String)>,
+    /// Whether Incus lacks the node image: it is imported, as `alias`.
+    import: bool,
     /// `docker build` of labctl's node image, when this host lacks it.
     build: Option<CommandSpec>,
     image: NodeImage,
@@ -345,8 +345,19 @@ impl<'a> IncusProvider<'a> {
     /// The node image, imported again when Incus no longer has it.
     fn import_again(&self, steps: &Steps) -> Result<()> {
         let _one_at_a_time = CLASS_SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.import_unless_there(steps, None)
+    }
+
+    /// The node image imported into Incus as `steps.alias`, unless Incus
+    /// has it (another seat of the class may have imported it meanwhile);
+    /// built first with `build` where this host's Docker lacks it. Run
+    /// under `CLASS_SETUP`.
+    fn import_unless_there(&self, steps: &Steps, build: Option<&CommandSpec>) -> Result<()> {
         if image::imported(&self.cli(), self.runner, &steps.alias)? {
             return Ok(());
+        }
+        if let Some(build) = build {
+            steps.image.build(build, self.cluster.engine(), self.runner, &self.timeouts())?;
         }
         image::import(&self.cli(), self.runner, &self.timeouts(), steps.image.name(), &steps.alias)
     }
@@ -471,15 +482,10 @@ impl Provider for IncusProvider<'_> {
         let image = NodeImage::for_cluster(self.cluster, templates)?;
         let alias = image::alias(image.name());
         let cli = self.cli();
-        let (build, import) = match to_create.is_empty() {
-            true => (None, None),
-            false => match image::imported(&cli, self.runner, &alias)? {
-                true => (None, None),
-                false => (
-                    image.build_command(self.cluster.engine(), self.runner, &self.timeouts())?,
-                    Some((image.name().to_string(), alias.clone())),
-                ),
-            },
+        let import = !to_create.is_empty() && !image::imported(&cli, self.runner, &alias)?;
+        let build = match import {
+            true => image.build_command(self.cluster.engine(), self.runner, &self.timeouts())?,
+            false => None,
         };
         let create = to_create
             .iter()
@@ -500,8 +506,8 @@ impl Provider for IncusProvider<'_> {
         if build.is_some() {
             notes.push(image.build_note());
         }
-        if let Some((image, alias)) = &import {
-            notes.push(format!("node image {image} is not in Incus yet: it is exported from this host's Docker and imported once, as {alias}"));
+        if import {
+            notes.push(format!("node image {} is not in Incus yet: it is exported from this host's Docker and imported once, as {alias}", image.name()));
         }
         let wait_script = templates.node_script(WAIT_FOR_DOCKER_SCRIPT)?;
         let clustered = !members.is_empty();
@@ -533,13 +539,8 @@ impl Provider for IncusProvider<'_> {
                     self.runner.run_checked(create)?;
                 }
             }
-            if let Some((image, alias)) = &steps.import {
-                if !image::imported(&self.cli(), self.runner, alias)? {
-                    if let Some(build) = &steps.build {
-                        steps.image.build(build, self.cluster.engine(), self.runner, &self.timeouts())?;
-                    }
-                    image::import(&self.cli(), self.runner, &self.timeouts(), image, alias)?;
-                }
+            if steps.import {
+                self.import_unless_there(steps, steps.build.as_ref())?;
             }
         }
         for create in &steps.create_network {
@@ -635,12 +636,7 @@ impl Provider for IncusProvider<'_> {
 
     fn stop(&self) -> Result<usize> {
         let cli = self.cli();
-        let running: Vec<String> = self
-            .states()?
-            .into_iter()
-            .filter(|(_, status)| status == "running")
-            .map(|(node, _)| cli.on_remote(&self.instance(&node)))
-            .collect();
+        let running = self.running_instances()?;
         if !running.is_empty() {
             // dockerd gets SIGTERM (lxc.signal.halt) and a while to leave
             // cleanly, as `docker stop` gives it; then what still runs is
@@ -648,7 +644,7 @@ impl Provider for IncusProvider<'_> {
             let stop =
                 cli.in_project(Wait::Change, &["stop", "--timeout", "15"], "stop the nodes").args(running.clone());
             if !self.runner.run(&stop)?.success() {
-                let still = self.still_running()?;
+                let still = self.running_instances()?;
                 if !still.is_empty() {
                     let force = cli
                         .in_project(Wait::Change, &["stop", "--force"], "stop the nodes that did not stop")
@@ -657,7 +653,7 @@ impl Provider for IncusProvider<'_> {
                     // A node may finish stopping on its own meanwhile
                     // ("container is not running"): only one still
                     // running is an error.
-                    if !forced.success() && !self.still_running()?.is_empty() {
+                    if !forced.success() && !self.running_instances()?.is_empty() {
                         forced.checked(&force)?;
                     }
                 }
@@ -695,8 +691,8 @@ impl Provider for IncusProvider<'_> {
 }
 
 impl IncusProvider<'_> {
-    /// The seat's instances still running, as `incus stop` names them.
-    fn still_running(&self) -> Result<Vec<String>> {
+    /// The seat's instances that run, as `incus stop` names them.
+    fn running_instances(&self) -> Result<Vec<String>> {
         let cli = self.cli();
         Ok(self
             .states()?
