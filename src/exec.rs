@@ -384,27 +384,24 @@ impl Runner for RealRunner {
     fn run(&self, spec: &CommandSpec) -> Result<Output> {
         let mut output = self.run_once(spec)?;
         let Some(trailer) = &spec.trailer else { return Ok(output) };
-        for _ in 0..CUT_SHORT_RETRIES {
-            if take_trailer(&mut output, trailer) {
-                return Ok(output);
-            }
+        let mut runs = 1;
+        while !take_trailer(&mut output, trailer) {
             if spec.effect != Effect::Probe {
                 // A change is not run twice: its output is what came.
                 self.ui.trace("  its output came back cut short");
                 return Ok(output);
             }
+            if runs > CUT_SHORT_RETRIES {
+                bail!(
+                    "could not {}: `{spec}` ran {runs} times, and each time its output came back cut short",
+                    spec.purpose
+                );
+            }
             self.ui.trace("  its output came back cut short; running it again");
             output = self.run_once(spec)?;
+            runs += 1;
         }
-        if take_trailer(&mut output, trailer) {
-            return Ok(output);
-        }
-        bail!(
-            "could not {}: `{}` ran {} times, and each time its output came back cut short",
-            spec.purpose,
-            spec,
-            CUT_SHORT_RETRIES + 1
-        )
+        Ok(output)
     }
 
     /// Not bounded: the user's own shell or command may rightly run for
