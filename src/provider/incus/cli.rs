@@ -21,6 +21,12 @@ impl IncusCli {
         IncusCli { remote: settings.remote.clone(), project: settings.project.clone(), timeouts }
     }
 
+    /// This host's Incus, outside any class (its default project): for
+    /// what reads every project, with no workspace to say which.
+    pub fn here(timeouts: Timeouts) -> IncusCli {
+        IncusCli { remote: None, project: "default".into(), timeouts }
+    }
+
     /// `name` on the class's remote: `school:name`, or `name` here.
     pub fn on_remote(&self, name: &str) -> String {
         match &self.remote {

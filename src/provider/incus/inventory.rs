@@ -6,7 +6,6 @@ use anyhow::{anyhow, Result};
 
 use super::cli::{self, IncusCli, Instance};
 use super::{CLASS_KEY, CLUSTER_KEY, SEAT_KEY, WORKSPACE_KEY};
-use crate::config::incus::{IncusSettings, DEFAULT_POOL};
 use crate::exec::Runner;
 use crate::timeouts::Timeouts;
 
@@ -26,8 +25,7 @@ pub struct FoundSeat {
 
 /// The seats on this host's Incus, in the order of their names.
 pub fn find(runner: &dyn Runner, timeouts: &Timeouts) -> Result<Vec<FoundSeat>> {
-    let here = IncusSettings { remote: None, project: "default".into(), storage_pool: DEFAULT_POOL.into() };
-    let list = IncusCli::new(&here, *timeouts).all_projects_listing("list labctl's Incus nodes");
+    let list = IncusCli::here(*timeouts).all_projects_listing("list labctl's Incus nodes");
     let listed = runner.run(&list)?;
     if !listed.success() {
         return Err(anyhow!("`{list}` failed: {}", listed.tail(1)));
