@@ -159,58 +159,49 @@ async fn terminal(secret: &str, node: &str) -> Socket {
     socket
 }
 
-/// Type `line` and read the screen until `wanted` shows (or 30 s pass).
-async fn run_until(socket: &mut Socket, line: &str, wanted: &str) -> String {
-    let keys = serde_json::json!({ "t": "in", "d": format!("{line}\r") }).to_string();
-    socket.send(Message::Text(keys.into())).await.unwrap();
-    let mut screen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !screen.contains(wanted) && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
-            Ok(Some(Ok(Message::Binary(bytes)))) => screen.push_str(&String::from_utf8_lossy(&bytes)),
-            Ok(Some(Ok(Message::Text(text)))) => screen.push_str(&text),
-            Ok(Some(Ok(_))) | Err(_) => {}
-            Ok(_) => break,
-        }
-    }
-    screen
+/// The keys of `line` and Enter, as a page sends them.
+fn typed(line: &str) -> Message {
+    Message::Text(serde_json::json!({ "t": "in", "d": format!("{line}\r") }).to_string().into())
 }
 
-/// Type `line` into a socket the server should have ended, and read it
-/// until it ends (a close frame, a reset or its end) or 15 s pass: whether
-/// it ended, and what it showed before. The typing itself may already fail
-/// on a reset connection; that is the ending, not an error of the test.
-async fn ends_after_typing(socket: &mut Socket, line: &str) -> (bool, String) {
-    let keys = serde_json::json!({ "t": "in", "d": format!("{line}\r") }).to_string();
-    if socket.send(Message::Text(keys.into())).await.is_err() {
-        return (true, String::new());
-    }
+/// Read a socket until `wanted` shows (with `None`, never), it ends (a
+/// close frame, a reset or its end), or `within` passes: what it showed,
+/// and whether it ended.
+async fn read_for(socket: &mut Socket, wanted: Option<&str>, within: Duration) -> (String, bool) {
     let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
+    let deadline = Instant::now() + within;
+    while !wanted.is_some_and(|wanted| seen.contains(wanted)) && Instant::now() < deadline {
         match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
             Ok(Some(Ok(Message::Binary(bytes)))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
             Ok(Some(Ok(Message::Text(text)))) => seen.push_str(&text),
-            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return (true, seen),
+            Ok(Some(Ok(Message::Close(_)))) | Ok(Some(Err(_))) | Ok(None) => return (seen, true),
             Ok(Some(Ok(_))) | Err(_) => {}
         }
     }
-    (false, seen)
+    (seen, false)
+}
+
+/// Type `line` and read the screen until `wanted` shows (or 30 s pass).
+async fn run_until(socket: &mut Socket, line: &str, wanted: &str) -> String {
+    socket.send(typed(line)).await.unwrap();
+    read_until(socket, wanted).await
+}
+
+/// Type `line` into a socket the server should have ended, and read it
+/// until it ends or 15 s pass: whether it ended, and what it showed
+/// before. The typing itself may already fail on a reset connection; that
+/// is the ending, not an error of the test.
+async fn ends_after_typing(socket: &mut Socket, line: &str) -> (bool, String) {
+    if socket.send(typed(line)).await.is_err() {
+        return (true, String::new());
+    }
+    let (seen, ended) = read_for(socket, None, Duration::from_secs(15)).await;
+    (ended, seen)
 }
 
 /// Read a socket (without typing) until `wanted` shows, or 30 s pass.
 async fn read_until(socket: &mut Socket, wanted: &str) -> String {
-    let mut seen = String::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !seen.contains(wanted) && Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_secs(2), socket.next()).await {
-            Ok(Some(Ok(Message::Binary(bytes)))) => seen.push_str(&String::from_utf8_lossy(&bytes)),
-            Ok(Some(Ok(Message::Text(text)))) => seen.push_str(&text),
-            Ok(Some(Ok(_))) | Err(_) => {}
-            Ok(_) => break,
-        }
-    }
-    seen
+    read_for(socket, Some(wanted), Duration::from_secs(30)).await.0
 }
 
 /// The board's watcher of terminal `id` on seat `seat`, opened as its page opens it.
@@ -391,14 +382,12 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         assert!(told.contains("your instructor is watching this terminal"), "{told}");
         let seen = read_until(&mut watching, "during-42").await;
         assert!(seen.contains("during-42"), "the watcher follows: {seen}");
-        let keys = serde_json::json!({ "t": "in", "d": "echo ignored-$((6*7))\r" }).to_string();
-        watching.send(Message::Text(keys.into())).await.unwrap();
+        watching.send(typed("echo ignored-$((6*7))")).await.unwrap();
         watching.send(Message::Text(r#"{"t":"take","on":true}"#.into())).await.unwrap();
         let told = read_until(&mut student, "typing in this terminal").await;
         assert!(told.contains("your instructor is typing in this terminal"), "{told}");
         assert!(!told.contains("ignored-42"), "a watcher's keys go nowhere until it takes over: {told}");
-        let keys = serde_json::json!({ "t": "in", "d": "echo taken-$((6*7))\r" }).to_string();
-        watching.send(Message::Text(keys.into())).await.unwrap();
+        watching.send(typed("echo taken-$((6*7))")).await.unwrap();
         let typed = read_until(&mut student, "taken-42").await;
         assert!(typed.contains("taken-42"), "the instructor's keys reach the student's shell: {typed}");
         let _ = student.close(None).await;
