@@ -48,6 +48,10 @@ const DOCKERD_DEADLINE: Duration = Duration::from_secs(90);
 /// Runs its arguments, then prints its name (`$0`, the trailer) on a line
 /// of its own, and exits as they did (see [`crate::exec::CommandSpec::trailer`]).
 const TRAILER_SCRIPT: &str = "\"$@\"; code=$?; printf '\\n%s\\n' \"$0\"; exit \"$code\"";
+/// How often, and after how long, nodes Incus calls "already running"
+/// but that do not run are started again (see `start_nodes`).
+const START_RETRIES: usize = 2;
+const START_RETRY_PAUSE: Duration = Duration::from_secs(2);
 /// A node's state when the seat has no instance of it.
 const MISSING: &str = "missing";
 /// Where a node's init writes dockerd's output.
@@ -91,7 +95,8 @@ pub(super) struct Steps {
     alias: String,
     /// Each new node, with its init script.
     create: Vec<(String, String)>,
-    start: Option<CommandSpec>,
+    /// The instances to start, as `incus start` names them.
+    start: Vec<String>,
     wait_script: String,
 }
 
@@ -342,6 +347,37 @@ impl<'a> IncusProvider<'a> {
         Ok(member)
     }
 
+    /// `incus start` of `instances`.
+    fn start_command(&self, instances: &[String], purpose: &str) -> CommandSpec {
+        self.cli().in_project(Wait::Change, &["start"], purpose).args(instances.iter().cloned())
+    }
+
+    /// Start `instances`. One whose stop has not quite ended (a `down` just
+    /// before, under load) makes Incus say "already running" and leave it
+    /// stopped: those that do not run are started again, 2 s later, twice
+    /// at most.
+    fn start_nodes(&self, instances: &[String]) -> Result<()> {
+        let mut start = self.start_command(instances, "start the nodes");
+        let mut attempt = 0;
+        loop {
+            let started = self.runner.run(&start)?;
+            if started.success() {
+                return Ok(());
+            }
+            let running = self.running_instances()?;
+            let left: Vec<String> = instances.iter().filter(|name| !running.contains(name)).cloned().collect();
+            if left.is_empty() {
+                return Ok(());
+            }
+            if attempt == START_RETRIES || !started.stderr.contains("already running") {
+                return started.checked(&start).map(|_| ());
+            }
+            std::thread::sleep(START_RETRY_PAUSE);
+            start = self.start_command(&left, "start the nodes whose stop had not ended");
+            attempt += 1;
+        }
+    }
+
     /// The node image, imported again when Incus no longer has it.
     fn import_again(&self, steps: &Steps) -> Result<()> {
         let _one_at_a_time = CLASS_SETUP.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -496,12 +532,10 @@ impl Provider for IncusProvider<'_> {
             .filter(|(_, change)| matches!(change, NodeChange::Created | NodeChange::Started))
             .map(|(node, _)| cli.on_remote(&self.instance(node)))
             .collect();
-        let start =
-            (!to_start.is_empty()).then(|| cli.in_project(Wait::Change, &["start"], "start the nodes").args(to_start));
         let mut commands: Vec<CommandSpec> =
             create_project.iter().chain(&create_network).chain(&build).cloned().collect();
         commands.extend(to_create.iter().map(|node| self.init_command(node, &alias, None)));
-        commands.extend(start.clone());
+        commands.extend((!to_start.is_empty()).then(|| self.start_command(&to_start, "start the nodes")));
         let mut notes = Vec::new();
         if build.is_some() {
             notes.push(image.build_note());
@@ -520,7 +554,7 @@ impl Provider for IncusProvider<'_> {
             image,
             alias,
             create,
-            start,
+            start: to_start,
             wait_script,
         };
         Ok(NodesPlan { changes, notes, commands, steps: ProviderSteps::Incus(Box::new(steps)) })
@@ -570,8 +604,8 @@ impl Provider for IncusProvider<'_> {
             member = self.location_of(&self.cluster.nodes().manager().name)?;
         }
         in_parallel(&rest, |node| self.create_node(node, steps, &init_of(node), member.as_deref()).map(|_| ()))?;
-        if let Some(start) = &steps.start {
-            self.runner.run_checked(start)?;
+        if !steps.start.is_empty() {
+            self.start_nodes(&steps.start)?;
         }
         let waiting = self.cluster.nodes().names();
         in_parallel(&waiting, |node| self.wait_for_dockerd(node, &steps.wait_script))?;

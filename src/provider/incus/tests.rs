@@ -315,3 +315,43 @@ fn a_seat_outside_a_cluster_is_placed_on_its_incus_and_one_without_a_manager_now
         assert_eq!(provider.placement(&machines).as_deref(), placed, "{listed}");
     }
 }
+
+#[test]
+fn a_node_incus_calls_already_running_but_stopped_is_started_again_and_one_that_runs_is_left() {
+    let settings = test_settings(CONFIG);
+    let cluster = test_cluster(&settings);
+    let listing = |node1: &str| {
+        format!(
+            r#"[{{"name":"cls-manager","status":"Running","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager"}}}},{{"name":"cls-node1","status":"{node1}","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"node1"}}}}]"#
+        )
+    };
+    let both = ["cls-manager".to_string(), "cls-node1".to_string()];
+    let refused = "cls-node1: error: The instance is already running | Error: Some instances failed to start";
+    // Its stop had not ended: listed as stopped, it is started again, alone.
+    let runner = RecordingRunner::lenient();
+    runner.answer("incus start", 1, "", refused);
+    runner.always("incus list", 0, &listing("Stopped"), "");
+    IncusProvider::new(&cluster, &runner).start_nodes(&both).unwrap();
+    let starts: Vec<String> = incus_lines(&runner).into_iter().filter(|line| line.starts_with("incus start")).collect();
+    assert_eq!(starts.len(), 2, "{starts:#?}");
+    assert!(starts[1].ends_with(" cls-node1") && !starts[1].contains("cls-manager"), "{starts:#?}");
+    // It runs after all: nothing is started again.
+    let runner = RecordingRunner::lenient();
+    runner.answer("incus start", 1, "", refused);
+    runner.always("incus list", 0, &listing("Running"), "");
+    IncusProvider::new(&cluster, &runner).start_nodes(&both).unwrap();
+    assert_eq!(incus_lines(&runner).iter().filter(|line| line.starts_with("incus start")).count(), 1);
+    // Never starting: the error, after three tries.
+    let runner = RecordingRunner::lenient();
+    runner.always("incus start", 1, "", refused);
+    runner.always("incus list", 0, &listing("Stopped"), "");
+    let error = IncusProvider::new(&cluster, &runner).start_nodes(&both).unwrap_err().to_string();
+    assert!(error.contains("already running"), "{error}");
+    assert_eq!(incus_lines(&runner).iter().filter(|line| line.starts_with("incus start")).count(), 3);
+    // Another failure is not tried again.
+    let runner = RecordingRunner::lenient();
+    runner.always("incus start", 1, "", "Error: Failed to start device \"eth0\"");
+    runner.always("incus list", 0, &listing("Stopped"), "");
+    assert!(IncusProvider::new(&cluster, &runner).start_nodes(&both).is_err());
+    assert_eq!(incus_lines(&runner).iter().filter(|line| line.starts_with("incus start")).count(), 1);
+}
