@@ -14,6 +14,23 @@ fn incus_lines(runner: &RecordingRunner) -> Vec<String> {
     runner.command_lines().into_iter().filter(|line| line.starts_with("incus ")).collect()
 }
 
+/// An instance as `incus list --format json` lists it (outside a cluster),
+/// with the `user.labctl.*` keys of `config`.
+fn instance(name: &str, status: &str, config: serde_json::Value) -> serde_json::Value {
+    serde_json::json!({ "name": name, "status": status, "location": "none", "config": config })
+}
+
+/// Cluster `cls`'s node `node`, as Incus lists it.
+fn node_of_cls(node: &str, status: &str) -> serde_json::Value {
+    let config = serde_json::json!({ "user.labctl.cluster": "cls", "user.labctl.node": node });
+    instance(&format!("cls-{node}"), status, config)
+}
+
+/// What `incus list --format json` prints of `instances`.
+fn listing(instances: &[serde_json::Value]) -> String {
+    serde_json::Value::from(instances).to_string()
+}
+
 #[test]
 fn a_new_cluster_gets_a_project_a_network_the_image_and_its_nodes() {
     let settings = test_settings(CONFIG);
@@ -113,8 +130,9 @@ fn destroy_removes_the_seats_nodes_network_and_then_the_empty_project_and_image(
     let runner = RecordingRunner::lenient();
     let provider = IncusProvider::new(&cluster, &runner);
     let network = provider.network();
-    let listed = r#"[{"name":"cls-manager","status":"Running","location":"none","config":{"user.labctl.cluster":"cls","user.labctl.node":"manager"}},{"name":"other-manager","status":"Running","location":"none","config":{"user.labctl.cluster":"other"}}]"#;
-    runner.answer("incus list --format json", 0, listed, "");
+    let other = instance("other-manager", "Running", serde_json::json!({ "user.labctl.cluster": "other" }));
+    let listed = listing(&[node_of_cls("manager", "Running"), other]);
+    runner.answer("incus list --format json", 0, &listed, "");
     runner.answer("incus list --format json", 0, "[]", "");
     runner.always(
         "incus network list",
@@ -154,10 +172,12 @@ fn another_workspaces_nodes_of_the_same_name_are_not_touched() {
     let cluster = test_cluster(&settings);
     let runner = RecordingRunner::lenient();
     let provider = IncusProvider::new(&cluster, &runner);
-    let listed = format!(
-        r#"[{{"name":"cls-manager","status":"Running","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager","user.labctl.workspace":"{}"}}}}]"#,
-        theirs.path().display()
-    );
+    let config = serde_json::json!({
+        "user.labctl.cluster": "cls",
+        "user.labctl.node": "manager",
+        "user.labctl.workspace": theirs.path(),
+    });
+    let listed = listing(&[instance("cls-manager", "Running", config)]);
     runner.always("incus list", 0, &listed, "");
     let error = provider.destroy().unwrap_err().to_string();
     assert!(error.contains("another workspace's"), "{error}");
@@ -234,9 +254,9 @@ fn the_node_image_stays_while_another_classs_nodes_came_from_it() {
     let settings = test_settings(CONFIG);
     let cluster = test_cluster(&settings);
     let alias = "labctl-node-x";
-    let ours = format!(
-        r#"[{{"name":"cls-manager","status":"Running","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager","user.labctl.image":"{alias}"}}}}]"#
-    );
+    let config =
+        serde_json::json!({ "user.labctl.cluster": "cls", "user.labctl.node": "manager", "user.labctl.image": alias });
+    let ours = listing(&[instance("cls-manager", "Running", config)]);
     let theirs = format!(
         r#"[{{"name":"b-manager","project":"labctl-b","status":"Running","config":{{"user.labctl.cluster":"b","user.labctl.image":"{alias}"}}}}]"#
     );
@@ -284,11 +304,7 @@ fn a_node_image_removed_since_the_plan_is_imported_again_once() {
 fn a_node_that_finished_stopping_on_its_own_before_the_force_is_stopped() {
     let settings = test_settings(CONFIG);
     let cluster = test_cluster(&settings);
-    let node = |status: &str| {
-        format!(
-            r#"[{{"name":"cls-manager","status":"{status}","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager"}}}}]"#
-        )
-    };
+    let node = |status: &str| listing(&[node_of_cls("manager", status)]);
     for (after_the_force, stopped) in [("Stopped", true), ("Running", false)] {
         let runner = RecordingRunner::lenient();
         runner.answer("incus list --format json", 0, &node("Running"), "");
@@ -305,8 +321,8 @@ fn a_node_that_finished_stopping_on_its_own_before_the_force_is_stopped() {
 fn a_seat_outside_a_cluster_is_placed_on_its_incus_and_one_without_a_manager_nowhere() {
     let settings = test_settings(CONFIG);
     let cluster = test_cluster(&settings);
-    let manager = r#"[{"name":"cls-manager","status":"Running","location":"none","config":{"user.labctl.cluster":"cls","user.labctl.node":"manager"}}]"#;
-    for (listed, placed) in [(manager, Some("incus")), ("[]", None)] {
+    let manager = listing(&[node_of_cls("manager", "Running")]);
+    for (listed, placed) in [(manager.as_str(), Some("incus")), ("[]", None)] {
         let runner = RecordingRunner::lenient();
         runner.always("incus list", 0, listed, "");
         let provider = IncusProvider::new(&cluster, &runner);
@@ -320,17 +336,13 @@ fn a_seat_outside_a_cluster_is_placed_on_its_incus_and_one_without_a_manager_now
 fn a_node_incus_calls_already_running_but_stopped_is_started_again_and_one_that_runs_is_left() {
     let settings = test_settings(CONFIG);
     let cluster = test_cluster(&settings);
-    let listing = |node1: &str| {
-        format!(
-            r#"[{{"name":"cls-manager","status":"Running","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"manager"}}}},{{"name":"cls-node1","status":"{node1}","location":"none","config":{{"user.labctl.cluster":"cls","user.labctl.node":"node1"}}}}]"#
-        )
-    };
+    let seat = |node1: &str| listing(&[node_of_cls("manager", "Running"), node_of_cls("node1", node1)]);
     let both = ["cls-manager".to_string(), "cls-node1".to_string()];
     let refused = "cls-node1: error: The instance is already running | Error: Some instances failed to start";
     // Its stop had not ended: listed as stopped, it is started again, alone.
     let runner = RecordingRunner::lenient();
     runner.answer("incus start", 1, "", refused);
-    runner.always("incus list", 0, &listing("Stopped"), "");
+    runner.always("incus list", 0, &seat("Stopped"), "");
     IncusProvider::new(&cluster, &runner).start_nodes(&both).unwrap();
     let starts: Vec<String> = incus_lines(&runner).into_iter().filter(|line| line.starts_with("incus start")).collect();
     assert_eq!(starts.len(), 2, "{starts:#?}");
@@ -338,20 +350,20 @@ fn a_node_incus_calls_already_running_but_stopped_is_started_again_and_one_that_
     // It runs after all: nothing is started again.
     let runner = RecordingRunner::lenient();
     runner.answer("incus start", 1, "", refused);
-    runner.always("incus list", 0, &listing("Running"), "");
+    runner.always("incus list", 0, &seat("Running"), "");
     IncusProvider::new(&cluster, &runner).start_nodes(&both).unwrap();
     assert_eq!(incus_lines(&runner).iter().filter(|line| line.starts_with("incus start")).count(), 1);
     // Never starting: the error, after three tries.
     let runner = RecordingRunner::lenient();
     runner.always("incus start", 1, "", refused);
-    runner.always("incus list", 0, &listing("Stopped"), "");
+    runner.always("incus list", 0, &seat("Stopped"), "");
     let error = IncusProvider::new(&cluster, &runner).start_nodes(&both).unwrap_err().to_string();
     assert!(error.contains("already running"), "{error}");
     assert_eq!(incus_lines(&runner).iter().filter(|line| line.starts_with("incus start")).count(), 3);
     // Another failure is not tried again.
     let runner = RecordingRunner::lenient();
     runner.always("incus start", 1, "", "Error: Failed to start device \"eth0\"");
-    runner.always("incus list", 0, &listing("Stopped"), "");
+    runner.always("incus list", 0, &seat("Stopped"), "");
     assert!(IncusProvider::new(&cluster, &runner).start_nodes(&both).is_err());
     assert_eq!(incus_lines(&runner).iter().filter(|line| line.starts_with("incus start")).count(), 1);
 }
