@@ -89,8 +89,12 @@ impl Sockets {
     }
 
     /// How seat `number` is, in `labctl class status`'s words (the board's
-    /// last reading): for a terminal whose shell could not start.
-    fn seat_status(&self, number: u32) -> Option<String> {
+    /// last reading), for a terminal on `node` whose shell ended: said when
+    /// the shell ended as it started (`quick`: it could not start), or when
+    /// the board reads that node or the whole seat as down, however long
+    /// the shell ran (a loaded server may take longer than [`QUICK_END`] to
+    /// find a stopped node's shell gone).
+    fn seat_status(&self, number: u32, node: &str, quick: bool) -> Option<String> {
         let board = self.board.lock().unwrap_or_else(PoisonError::into_inner);
         let line = board["seats"].as_array()?.iter().find(|line| line["seat"] == number)?.clone();
         drop(board);
@@ -98,6 +102,11 @@ impl Sockets {
             return Some(format!("not reachable: {}", line["error"].as_str().unwrap_or("its engine does not answer")));
         }
         let not_ready: Vec<&str> = line["not_ready"].as_array()?.iter().filter_map(Value::as_str).collect();
+        // Each is "node1 (Down)": the node's name, then why.
+        let node_down = not_ready.iter().any(|entry| entry.split(" (").next() == Some(node));
+        if !quick && !node_down {
+            return None;
+        }
         Some(format!(
             "{}/{} nodes Ready{}",
             line["nodes_ready"].as_u64()?,
@@ -265,11 +274,9 @@ async fn opened(sockets: Sockets, mut socket: WebSocket) {
         }
         Err(_) => say(&mut socket, "labctl: cannot start a terminal on this node\r\n").await,
     }
-    if started.elapsed() < QUICK_END {
-        if let Some(status) = sockets.seat_status(number) {
-            let status = crate::mask::visible(&status);
-            say(&mut socket, &format!("[labctl: seat {label}: {status}; trying again in a moment]\r\n")).await;
-        }
+    if let Some(status) = sockets.seat_status(number, node, started.elapsed() < QUICK_END) {
+        let status = crate::mask::visible(&status);
+        say(&mut socket, &format!("[labctl: seat {label}: {status}; trying again in a moment]\r\n")).await;
     }
     sockets.open.give_back(&number);
 }
@@ -433,15 +440,23 @@ mod tests {
     }
 
     #[test]
-    fn a_terminal_that_cannot_start_says_how_its_seat_is() {
+    fn a_terminal_that_cannot_start_or_whose_node_is_down_says_how_its_seat_is() {
         let sockets = sockets();
         *sockets.board.lock().unwrap() = json!({ "seats": [
             { "seat": 1, "reachable": true, "nodes_ready": 1, "nodes": 2, "not_ready": ["node1 (Down)"] },
             { "seat": 2, "reachable": false, "error": "engine e2 does not answer" }
         ]});
-        assert_eq!(sockets.seat_status(1).as_deref(), Some("1/2 nodes Ready; node1 (Down)"));
-        assert_eq!(sockets.seat_status(2).as_deref(), Some("not reachable: engine e2 does not answer"));
-        assert_eq!(sockets.seat_status(3), None);
+        assert_eq!(sockets.seat_status(1, "manager", true).as_deref(), Some("1/2 nodes Ready; node1 (Down)"));
+        assert_eq!(
+            sockets.seat_status(2, "manager", true).as_deref(),
+            Some("not reachable: engine e2 does not answer")
+        );
+        assert_eq!(sockets.seat_status(3, "manager", true), None);
+        // A shell that ran a while: said only when its node or seat is down.
+        assert_eq!(sockets.seat_status(1, "node1", false).as_deref(), Some("1/2 nodes Ready; node1 (Down)"));
+        assert_eq!(sockets.seat_status(1, "node10", false), None, "another node's name is not node1's");
+        assert_eq!(sockets.seat_status(1, "manager", false), None, "a shell the student ended: nothing to say");
+        assert!(sockets.seat_status(2, "manager", false).is_some_and(|said| said.starts_with("not reachable")));
     }
 
     #[test]
