@@ -6,7 +6,8 @@
 //! it alone; a wrong secret gets a plain refusal; the board sees a check
 //! made from the CLI without being asked again; the limits hold (terminals
 //! per seat, message size) and never stop the server for the other seat;
-//! a terminal's shell ends when its page closes. Its subnets
+//! a terminal's shell ends when its page closes; a terminal whose node is
+//! down, or goes down under it, says how the seat is. Its subnets
 //! (10.91.0-1.0/24), ports and name are its own.
 
 use std::io::{Read, Write};
@@ -399,11 +400,32 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         assert!(told.contains("your instructor is typing in this terminal"), "{told}");
         assert!(!told.contains("ignored-42"), "a watcher's keys go nowhere until it takes over: {told}");
         watching.send(typed("echo taken-$((6*7))")).await.unwrap();
-        let typed = read_until(&mut student, "taken-42").await;
-        assert!(typed.contains("taken-42"), "the instructor's keys reach the student's shell: {typed}");
+        let reached = read_until(&mut student, "taken-42").await;
+        assert!(reached.contains("taken-42"), "the instructor's keys reach the student's shell: {reached}");
         let _ = student.close(None).await;
         let seen = read_until(&mut watching, "closed this terminal").await;
         assert!(seen.contains("the student closed this terminal"), "{seen}");
+
+        // --- A node that goes down under an open terminal: when that
+        // shell ends, however long it ran, the terminal says how the seat
+        // is. node1's heartbeats to the manager are dropped, so the swarm
+        // has it Down while its container (and the shell) still run.
+        let mut open_long = terminal(&seat1, "node1").await;
+        let screen = run_until(&mut open_long, "echo open-$((6*7))", "open-42").await;
+        assert!(screen.contains("open-42"), "{screen}");
+        let cut_off =
+            ["exec", "--seat", "1", "node1", "--", "iptables", "-I", "OUTPUT", "-d", "10.91.0.10", "-j", "DROP"];
+        class.labctl(&cut_off).success();
+        let deadline = Instant::now() + Duration::from_secs(90);
+        let mut board = serde_json::Value::Null;
+        while board["seats"][0]["nodes_ready"] != 1 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            board = serde_json::from_str(&unchunked(&http("GET", "/api/board", Some(&board_secret)).1)).unwrap();
+        }
+        assert_eq!(board["seats"][0]["nodes_ready"], 1, "the board reads node1 down: {board:#}");
+        open_long.send(typed("exit")).await.unwrap();
+        let said = read_for(&mut open_long, Some("trying again"), Duration::from_secs(20)).await.0;
+        assert!(said.contains("[labctl: seat s01: 1/2 nodes Ready; node1 (Down)"), "a shell that ran a while: {said}");
 
         // --- A node that is down: the terminal says how the seat is.
         crate::support::host_docker(&["stop", "--time", "1", &format!("{CLASS}-s01-node1")]);
