@@ -255,6 +255,21 @@ async fn exec_shells_settled(wanted: usize) -> usize {
     count
 }
 
+/// The board as `/api/board` gives it once `holds` is true of it, or as it
+/// is after 90 s; read every second.
+fn board_once(secret: &str, holds: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let (status, body) = http("GET", "/api/board", Some(secret));
+        assert_eq!(status, 200, "{body}");
+        let board = serde_json::from_str(&unchunked(&body)).unwrap();
+        if holds(&board) || Instant::now() >= deadline {
+            return board;
+        }
+        std::thread::sleep(Duration::from_secs(1));
+    }
+}
+
 #[test]
 #[ignore = "end-to-end: needs root, Docker and the offline test images; bash scripts/test runs it with LABCTL_E2E=1"]
 fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_the_class() {
@@ -416,12 +431,7 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
         let cut_off =
             ["exec", "--seat", "1", "node1", "--", "iptables", "-I", "OUTPUT", "-d", "10.91.0.10", "-j", "DROP"];
         class.labctl(&cut_off).success();
-        let deadline = Instant::now() + Duration::from_secs(90);
-        let mut board = serde_json::Value::Null;
-        while board["seats"][0]["nodes_ready"] != 1 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            board = serde_json::from_str(&unchunked(&http("GET", "/api/board", Some(&board_secret)).1)).unwrap();
-        }
+        let board = board_once(&board_secret, |board| board["seats"][0]["nodes_ready"] == 1);
         assert_eq!(board["seats"][0]["nodes_ready"], 1, "the board reads node1 down: {board:#}");
         open_long.send(typed("exit")).await.unwrap();
         let said = read_for(&mut open_long, Some("trying again"), Duration::from_secs(20)).await.0;
@@ -453,25 +463,12 @@ fn e2e_each_seats_link_opens_its_own_terminals_and_checks_and_the_board_follows_
 
     // --- The board follows a check made from the CLI, unasked.
     class.labctl(&["check", "visualizer", "--seat", "2"]);
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut board = serde_json::Value::Null;
-    while Instant::now() < deadline {
-        let (status, body) = http("GET", "/api/board", Some(&board_secret));
-        assert_eq!(status, 200, "{body}");
-        board = serde_json::from_str(&unchunked(&body)).unwrap();
-        let checked = board["seats"][1]["checks"]
-            .as_array()
-            .is_some_and(|checks| checks.iter().any(|c| c["lab"] == "visualizer"));
-        // Seat 1's node1 was stopped and started again above: Ready again.
-        if checked && board["seats"][0]["nodes_ready"] == 2 {
-            break;
-        }
-        std::thread::sleep(Duration::from_secs(1));
-    }
-    assert!(
-        board["seats"][1]["checks"].as_array().is_some_and(|checks| checks.iter().any(|c| c["lab"] == "visualizer")),
-        "the board shows seat 2's check: {board:#}"
-    );
+    let checked = |board: &serde_json::Value| {
+        board["seats"][1]["checks"].as_array().is_some_and(|checks| checks.iter().any(|c| c["lab"] == "visualizer"))
+    };
+    // Seat 1's node1 was stopped and started again above: Ready again.
+    let board = board_once(&board_secret, |board| checked(board) && board["seats"][0]["nodes_ready"] == 2);
+    assert!(checked(&board), "the board shows seat 2's check: {board:#}");
     assert_eq!(board["seats"][0]["nodes_ready"], 2, "{board:#}");
 
     // --- The labs' pages through the server: each seat's own port 9000.
